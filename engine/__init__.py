@@ -1,0 +1,46 @@
+"""dltui's numeric engine: networks, losses, optimisers, data sets and the training loop.
+
+Headless use needs nothing but NumPy and Numba::
+
+    from engine import Sequential, Dense, Tanh, Trainer, optim, datasets
+
+    Xtr, ytr, Xte, yte = datasets.load("spiral", noise=0.1, seed=0)
+    net = Sequential([Dense(2, 8), Tanh(), Dense(8, 8), Tanh(), Dense(8, 1)], seed=0)
+    trainer = Trainer(net, loss="bce_logits", optimizer=optim.Adam(net, lr=0.01), batch_size=16)
+    history = trainer.fit(Xtr, ytr, epochs=100, val=(Xte, yte))
+"""
+
+from engine import (
+    _numba_setup,  # noqa: F401  (must come before any kernel)
+    datasets,
+    optim,
+)
+from engine.errors import UserError
+from engine.events import Diverged, Epoch, Finished, History, Step
+from engine.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from engine.losses import LOSSES
+from engine.network import Sequential
+from engine.trainer import Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LOSSES",
+    "Dense",
+    "Diverged",
+    "Dropout",
+    "Epoch",
+    "Finished",
+    "History",
+    "LeakyReLU",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Step",
+    "Tanh",
+    "Trainer",
+    "UserError",
+    "__version__",
+    "datasets",
+    "optim",
+]

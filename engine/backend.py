@@ -1,0 +1,149 @@
+"""Backends: the one place layers, losses and optimisers reach the kernels through.
+
+A backend checks what a kernel cannot (shapes, dtypes, contiguity) and then calls it. The CPU
+backend picks between a serial kernel and its ``prange`` twin by the size of the work: a thread
+launch costs a few microseconds, more than a small network's whole layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.kernels import cpu, cpu_optim
+
+Array = npt.NDArray[Any]
+
+ACTIVATIONS = {
+    "identity": cpu.ACT_IDENTITY,
+    "relu": cpu.ACT_RELU,
+    "leaky_relu": cpu.ACT_LEAKY_RELU,
+    "sigmoid": cpu.ACT_SIGMOID,
+    "tanh": cpu.ACT_TANH,
+}
+
+PARALLEL_ELEMENTS = 1 << 16  # below this many elements, serial kernels win
+
+
+def _same(name: str, a: Array, b: Array) -> None:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise ValueError(f"{name}: {a.shape}/{a.dtype} does not match {b.shape}/{b.dtype}")
+
+
+class CPUBackend:
+    """Numba kernels on the host; arrays are NumPy arrays."""
+
+    name = "cpu"
+
+    # ---------------------------------------------------------------- arrays
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+        return np.empty(shape, dtype=dtype)
+
+    def zeros(self, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+        return np.zeros(shape, dtype=dtype)
+
+    def to_host(self, a: Array) -> np.ndarray:
+        return a
+
+    def from_host(self, a: np.ndarray, dtype: np.dtype) -> Array:
+        return np.ascontiguousarray(a, dtype=dtype)
+
+    # ---------------------------------------------------------------- layers
+    def dense_forward(self, x: Array, W: Array, b: Array, z: Array) -> None:
+        if x.shape[1] != W.shape[1] or z.shape != (x.shape[0], W.shape[0]):
+            raise ValueError(f"dense: input {x.shape} does not fit W {W.shape} / z {z.shape}")
+        cpu.dense_forward(x, W, b, z)
+
+    def dense_backward(
+        self, x: Array, W: Array, delta: Array, gW: Array, gb: Array, gx: Array | None
+    ) -> None:
+        need = gx is not None
+        cpu.dense_backward(x, W, delta, gW, gb, gx if need else x, need)
+
+    def activation_forward(self, z: Array, a: Array, kind: int, alpha: float) -> None:
+        _same("activation", z, a)
+        if z.size >= PARALLEL_ELEMENTS and z.ndim == 2:
+            cpu.activation_forward_par(z, a, kind, alpha)
+        else:
+            cpu.activation_forward(z, a, kind, alpha)
+
+    def activation_backward(
+        self, z: Array, a: Array, ga: Array, gz: Array, kind: int, alpha: float
+    ) -> None:
+        if z.size >= PARALLEL_ELEMENTS and z.ndim == 2:
+            cpu.activation_backward_par(z, a, ga, gz, kind, alpha)
+        else:
+            cpu.activation_backward(z, a, ga, gz, kind, alpha)
+
+    def dropout_mask(self, u: Array, p: float, mask: Array) -> None:
+        cpu.dropout_mask(u, p, mask)
+
+    def multiply(self, x: Array, mask: Array, out: Array) -> None:
+        _same("multiply", x, mask)
+        cpu.multiply(x, mask, out)
+
+    def gather_rows(self, X: Array, idx: Array, start: int, stop: int, out: Array) -> None:
+        cpu.gather_rows(X, idx, start, stop, out)
+
+    # ---------------------------------------------------------------- losses
+    def loss(self, name: str, y_hat: Array, y: Array, grad: Array, huber_delta: float) -> float:
+        if name == "cross_entropy":
+            return float(cpu.cross_entropy_loss(y_hat, y, grad))
+        _same("loss target", y_hat, y)
+        if name == "mse":
+            return float(cpu.mse_loss(y_hat, y, grad))
+        if name == "bce_logits":
+            return float(cpu.bce_logits_loss(y_hat, y, grad))
+        if name == "bce":
+            return float(cpu.bce_loss(y_hat, y, grad))
+        if name == "huber":
+            return float(cpu.huber_loss(y_hat, y, grad, huber_delta))
+        raise ValueError(f"unknown loss {name!r}")
+
+    # ---------------------------------------------------------------- flat buffer
+    def penalty(self, data: Array, grad: Array, ranges: Array, l1: float, l2: float) -> float:
+        return float(cpu.penalty(data, grad, ranges, l1, l2))
+
+    def sum_squares(self, v: Array) -> float:
+        return float(cpu.sum_squares(v))
+
+    def scale(self, v: Array, factor: float) -> None:
+        cpu.scale(v, factor)
+
+    def all_finite(self, v: Array) -> bool:
+        return bool(cpu.all_finite(v))
+
+    def sgd_step(self, p, g, buf, lr, momentum, dampening, nesterov, wd, first) -> None:
+        fn = cpu_optim.sgd_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.sgd_step
+        fn(p, g, buf, lr, momentum, dampening, nesterov, wd, first)
+
+    def adam_step(self, p, g, m, v, lr, b1, b2, eps, wd, decoupled, t) -> None:
+        fn = cpu_optim.adam_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.adam_step
+        fn(p, g, m, v, lr, b1, b2, eps, wd, decoupled, t)
+
+    def rmsprop_step(self, p, g, sq, gavg, buf, lr, alpha, eps, wd, momentum, centered) -> None:
+        fn = cpu_optim.rmsprop_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.rmsprop_step
+        fn(p, g, sq, gavg, buf, lr, alpha, eps, wd, momentum, centered)
+
+    def adagrad_step(self, p, g, acc, clr, eps, wd) -> None:
+        fn = cpu_optim.adagrad_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.adagrad_step
+        fn(p, g, acc, clr, eps, wd)
+
+
+CPU = CPUBackend()
+
+
+def get_backend(device: str) -> CPUBackend:
+    """The backend for ``device`` ("cpu"; "cuda" once its backend is installed)."""
+    if device == "cpu":
+        return CPU
+    from engine.errors import UserError
+
+    if device == "cuda":
+        raise UserError(
+            "device 'cuda' is not available in this build of the engine",
+            "use device='cpu' (the default)",
+        )
+    raise UserError(f"unknown device {device!r}", "use 'cpu' or 'cuda'")

@@ -1,0 +1,75 @@
+"""Atomic, pickle-free ``.npz`` files: arrays plus one JSON metadata record.
+
+A file is written to a temporary name beside the target and renamed over it, so a crash or a
+Ctrl-C never leaves half a checkpoint. Loading never unpickles: metadata is JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import UserError
+
+META_KEY = "__meta__"
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Writes ``arrays`` and ``meta`` to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = dict(arrays)
+    payload[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Writes a text file atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_npz(
+    path: str | Path, required: tuple[str, ...] = ()
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Reads a file written by ``write_npz``; any problem is a UserError naming the file."""
+    path = Path(path)
+    fix = "pass a file written by dltui (model.npz or a run's checkpoint.npz)"
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist", fix)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise UserError(f"checkpoint {path} cannot be read: {exc}", fix) from None
+    try:
+        meta = json.loads(str(arrays.pop(META_KEY)))
+    except (KeyError, ValueError):
+        raise UserError(f"checkpoint {path} has no dltui metadata", fix) from None
+    missing = [k for k in required if k not in arrays]
+    if missing or not isinstance(meta, dict):
+        raise UserError(f"checkpoint {path} lacks {', '.join(missing) or 'metadata'}", fix)
+    return arrays, meta

@@ -1,0 +1,259 @@
+"""Layers, each with its forward pass and its backward pass side by side.
+
+Notation (the same that ``derive`` prints): a batch is rows, ``x`` is the layer's input, ``z`` a
+pre-activation, ``a = σ(z)`` an activation, ``δ = ∂L/∂z``. A layer's ``backward`` receives
+``∂L/∂(its output)`` and returns ``∂L/∂(its input)``, writing its parameters' gradients into the
+network's flat gradient buffer through named views.
+
+Buffers are reused across steps of the same batch size (``_buffer``), so training allocates nothing
+in the steady state. ``cache=False`` (public inference) allocates fresh ones instead, which keeps
+an inference call from another thread off the training buffers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.backend import ACTIVATIONS, CPU, Array, CPUBackend
+
+INITS = ("default", "xavier", "he")
+
+
+class Layer:
+    """Base class: no parameters, identity shape; subclasses override what they need."""
+
+    type_name = "Layer"
+
+    def __init__(self) -> None:
+        self.params: dict[str, Array] = {}
+        self.grads: dict[str, Array] = {}
+        self.backend: CPUBackend = CPU
+        self.rng: np.random.Generator = np.random.default_rng(0)
+        self.dtype: np.dtype = np.dtype(np.float32)
+        self._buffers: dict[tuple[str, int], Array] = {}
+
+    def param_shapes(self, in_features: int) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def out_features(self, in_features: int) -> int:
+        return in_features
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": self.type_name}
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Draws fresh initial parameters (none by default)."""
+
+    def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
+        raise NotImplementedError
+
+    def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
+        raise NotImplementedError
+
+    def _buffer(self, key: str, shape: tuple[int, ...], cache: bool) -> Array:
+        if not cache:
+            return self.backend.empty(shape, self.dtype)
+        buf = self._buffers.get((key, shape[0]))
+        if buf is None or buf.shape != shape:
+            if len(self._buffers) > 16:  # many batch sizes: keep memory bounded
+                self._buffers.clear()
+            buf = self.backend.empty(shape, self.dtype)
+            self._buffers[(key, shape[0])] = buf
+        return buf
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.spec().items() if k != "type")
+        return f"{self.type_name}({args})"
+
+
+class Dense(Layer):
+    """Fully connected layer: z = x Wᵀ + b, with W of shape (out, in) and b of shape (out,).
+
+    Backward, with δ = ∂L/∂z:  ∂L/∂W = δᵀ x,  ∂L/∂b = Σ_rows δ,  ∂L/∂x = δ W.
+
+    Args:
+        in_features: inputs per sample.
+        out_features: units.
+        init: "default" (PyTorch's nn.Linear: W, b ~ U(±1/√in)), "xavier" (W ~ U(±√(6/(in+out))),
+            b = 0) or "he" (W ~ N(0, 2/in), b = 0).
+    """
+
+    type_name = "Dense"
+
+    def __init__(self, in_features: int, out_features: int, init: str = "default") -> None:
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Dense({in_features}, {out_features}): sizes must be at least 1")
+        if init not in INITS:
+            raise ValueError(f"Dense: unknown init {init!r}; choose one of {', '.join(INITS)}")
+        self.in_features = int(in_features)
+        self.units = int(out_features)
+        self.init = init
+        self._x: Array | None = None
+
+    def param_shapes(self, in_features: int) -> dict[str, tuple[int, ...]]:
+        if in_features != self.in_features:
+            raise ValueError(f"Dense({self.in_features}, {self.units}) gets {in_features} inputs")
+        return {"W": (self.units, self.in_features), "b": (self.units,)}
+
+    def out_features(self, in_features: int) -> int:
+        return self.units
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "Dense", "in": self.in_features, "out": self.units, "init": self.init}
+
+    def reset(self, rng: np.random.Generator) -> None:
+        W, b = self.params["W"], self.params["b"]
+        fan_in, fan_out = self.in_features, self.units
+        if self.init == "xavier":
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            W[...] = rng.uniform(-bound, bound, W.shape)
+            b[...] = 0.0
+        elif self.init == "he":
+            W[...] = rng.normal(0.0, math.sqrt(2.0 / fan_in), W.shape)
+            b[...] = 0.0
+        else:
+            bound = 1.0 / math.sqrt(fan_in)
+            W[...] = rng.uniform(-bound, bound, W.shape)
+            b[...] = rng.uniform(-bound, bound, b.shape)
+
+    def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
+        z = self._buffer("z", (x.shape[0], self.units), cache)
+        self.backend.dense_forward(x, self.params["W"], self.params["b"], z)
+        self._x = x
+        return z
+
+    def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
+        assert self._x is not None, "backward before forward"
+        gx = self._buffer("gx", self._x.shape, True) if need_grad_x else None
+        W = self.params["W"]
+        self.backend.dense_backward(self._x, W, grad_out, self.grads["W"], self.grads["b"], gx)
+        return gx
+
+
+class Activation(Layer):
+    """Element-wise a = σ(z); backward ∂L/∂z = ∂L/∂a ⊙ σ'(z)."""
+
+    type_name = "Activation"
+    function = "identity"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kind = ACTIVATIONS[self.function]
+        self.alpha = 0.0
+        self._z: Array | None = None
+        self._a: Array | None = None
+
+    def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
+        a = self._buffer("a", x.shape, cache)
+        self.backend.activation_forward(x, a, self.kind, self.alpha)
+        self._z, self._a = x, a
+        return a
+
+    def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
+        assert self._z is not None and self._a is not None, "backward before forward"
+        gz = self._buffer("gz", grad_out.shape, True)
+        self.backend.activation_backward(self._z, self._a, grad_out, gz, self.kind, self.alpha)
+        return gz
+
+
+class ReLU(Activation):
+    """ReLU: σ(z) = max(0, z);  σ'(z) = 1 if z > 0 else 0."""
+
+    type_name = "ReLU"
+    function = "relu"
+
+
+class LeakyReLU(Activation):
+    """Leaky ReLU: σ(z) = z if z > 0 else αz;  σ'(z) = 1 if z > 0 else α (PyTorch: α = 0.01)."""
+
+    type_name = "LeakyReLU"
+    function = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "LeakyReLU", "alpha": self.alpha}
+
+
+class Sigmoid(Activation):
+    """Logistic sigmoid: σ(z) = 1 / (1 + e⁻ᶻ);  σ'(z) = σ(z)(1 − σ(z))."""
+
+    type_name = "Sigmoid"
+    function = "sigmoid"
+
+
+class Tanh(Activation):
+    """Hyperbolic tangent: σ(z) = tanh z;  σ'(z) = 1 − tanh² z."""
+
+    type_name = "Tanh"
+    function = "tanh"
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training a = x ⊙ m with m = [u ≥ p]/(1 − p), u ~ U(0, 1); at inference a = x.
+
+    Backward: ∂L/∂x = ∂L/∂a ⊙ m, the same mask. The last mask is kept (``mask``) for ``derive``.
+    """
+
+    type_name = "Dropout"
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout(p={p}): p must be in [0, 1)")
+        self.p = float(p)
+        self.mask: Array | None = None
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "Dropout", "p": self.p}
+
+    def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
+        if not training or self.p == 0.0:
+            self.mask = None
+            return x
+        u = self._buffer("u", x.shape, cache)
+        self.rng.random(dtype=u.dtype, out=u)
+        mask = self._buffer("mask", x.shape, cache)
+        self.backend.dropout_mask(u, self.p, mask)
+        out = self._buffer("out", x.shape, cache)
+        self.backend.multiply(x, mask, out)
+        self.mask = mask
+        return out
+
+    def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
+        if self.mask is None:
+            return grad_out
+        gx = self._buffer("gx", grad_out.shape, True)
+        self.backend.multiply(grad_out, self.mask, gx)
+        return gx
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.type_name: cls for cls in (Dense, ReLU, LeakyReLU, Sigmoid, Tanh, Dropout)
+}
+ACTIVATION_LAYERS: dict[str, type[Activation]] = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+}
+
+
+def layer_from_spec(spec: dict[str, Any]) -> Layer:
+    """Rebuilds a layer from ``Layer.spec()`` (checkpoints hold specs, never pickles)."""
+    kind = spec.get("type")
+    if kind == "Dense":
+        return Dense(int(spec["in"]), int(spec["out"]), str(spec.get("init", "default")))
+    if kind == "LeakyReLU":
+        return LeakyReLU(float(spec.get("alpha", 0.01)))
+    if kind == "Dropout":
+        return Dropout(float(spec.get("p", 0.5)))
+    if kind in LAYER_TYPES:
+        return LAYER_TYPES[kind]()
+    raise ValueError(f"unknown layer type {kind!r}")

@@ -1,0 +1,245 @@
+"""``Sequential``: layers in a row, with all parameters in one flat buffer.
+
+The network owns two contiguous 1-D arrays, ``data`` and ``grad``; each parameter (``"0.W"``,
+``"0.b"``, ``"2.W"`` …, named like PyTorch's ``nn.Sequential`` state dict) is a view into them.
+An optimiser, a penalty, gradient clipping or a checkpoint then works on one array at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.backend import Array, get_backend
+from engine.checkpoint import read_npz, write_npz
+from engine.errors import UserError
+from engine.layers import Dense, Layer, layer_from_spec
+from engine.losses import LOSSES, check_loss
+
+DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+
+
+class ParamViews(MutableMapping[str, Array]):
+    """Named views into a flat buffer; assigning ``views[name] = value`` copies into the view."""
+
+    def __init__(self, views: dict[str, Array]) -> None:
+        self._views = views
+
+    def __getitem__(self, name: str) -> Array:
+        try:
+            return self._views[name]
+        except KeyError:
+            valid = ", ".join(self._views)
+            raise KeyError(f"no parameter {name!r}; the network has {valid}") from None
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self[name][...] = value
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("parameters cannot be removed from a network")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+
+class Sequential:
+    """A stack of layers trained as one.
+
+    Args:
+        layers: the layers, first to last; the first ``Dense`` fixes the input width.
+        seed: seeds the initial weights and dropout masks.
+        dtype: "float32" (default) or "float64" (what gradient checks use).
+        device: "cpu"; "cuda" where that backend is available.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        seed: int = 0,
+        dtype: str = "float32",
+        device: str = "cpu",
+    ) -> None:
+        if dtype not in DTYPES:
+            raise UserError(f"unknown dtype {dtype!r}", "use 'float32' or 'float64'")
+        if not layers or not any(isinstance(layer, Dense) for layer in layers):
+            raise ValueError("Sequential needs at least one Dense layer")
+        self.layers = list(layers)
+        self.seed = int(seed)
+        self.dtype = DTYPES[dtype]
+        self.device = device
+        self.backend = get_backend(device)
+        self.in_features = next(lay for lay in self.layers if isinstance(lay, Dense)).in_features
+        self._allocate()
+        self.reset(seed)
+
+    # ------------------------------------------------------------------ structure
+    def _allocate(self) -> None:
+        shapes: list[tuple[str, int, str, tuple[int, ...]]] = []
+        width = self.in_features
+        for i, layer in enumerate(self.layers):
+            for pname, shape in layer.param_shapes(width).items():
+                shapes.append((f"{i}.{pname}", i, pname, shape))
+            width = layer.out_features(width)
+        self.out_features = width
+        total = sum(int(np.prod(s)) for *_, s in shapes)
+        self.data = self.backend.zeros((total,), self.dtype)
+        self.grad = self.backend.zeros((total,), self.dtype)
+        views: dict[str, Array] = {}
+        gviews: dict[str, Array] = {}
+        ranges = []
+        offset = 0
+        for name, i, pname, shape in shapes:
+            size = int(np.prod(shape))
+            views[name] = self.data[offset : offset + size].reshape(shape)
+            gviews[name] = self.grad[offset : offset + size].reshape(shape)
+            self.layers[i].params[pname] = views[name]
+            self.layers[i].grads[pname] = gviews[name]
+            if pname == "W":
+                ranges.append((offset, offset + size))
+            offset += size
+        self.params = ParamViews(views)
+        self.grads = ParamViews(gviews)
+        self.weight_ranges = np.array(ranges, dtype=np.int64).reshape(-1, 2)
+        for layer in self.layers:
+            layer.backend, layer.dtype = self.backend, self.dtype
+
+    @property
+    def n_params(self) -> int:
+        return int(self.data.size)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Draws fresh initial weights (from ``seed``, or the network's own) and clears gradients."""
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        for layer in self.layers:
+            layer.reset(rng)
+            layer.rng = rng
+        self.grad[...] = 0.0
+
+    def spec(self) -> list[dict[str, Any]]:
+        """The layers as plain dicts (what checkpoints store)."""
+        return [layer.spec() for layer in self.layers]
+
+    def widths(self) -> list[int]:
+        """Units per Dense layer, input first: ``[2, 8, 8, 1]`` for a 2-8-8-1 network."""
+        return [self.in_features] + [lay.units for lay in self.layers if isinstance(lay, Dense)]
+
+    def describe(self) -> str:
+        """One line: ``2-8-8-1, Tanh, 97 parameters``."""
+        acts = sorted({lay.type_name for lay in self.layers if not isinstance(lay, Dense)})
+        shape = "-".join(str(w) for w in self.widths())
+        return f"{shape}, {', '.join(acts) or 'linear'}, {self.n_params} parameters"
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([{inner}], dtype={self.dtype.name!r})"
+
+    # ------------------------------------------------------------------ computing
+    def as_input(self, x: Any) -> Array:
+        """``x`` as a contiguous 2-D batch of this network's dtype, checked against its width."""
+        x = np.asarray(x)
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"input of shape {x.shape}: expected (n, {self.in_features})")
+        return self.backend.from_host(x, self.dtype)
+
+    def as_target(self, y: Any, loss: str, n: int) -> Array:
+        """``y`` in the form the loss wants: int labels for cross-entropy, else like the output."""
+        y = np.asarray(y)
+        if loss == "cross_entropy":
+            labels = np.ascontiguousarray(y.reshape(-1), dtype=np.int64)
+            if labels.shape[0] != n:
+                raise ValueError(f"{labels.shape[0]} labels for {n} samples")
+            if labels.size and (labels.min() < 0 or labels.max() >= self.out_features):
+                raise ValueError(f"labels must lie in 0..{self.out_features - 1}")
+            return labels
+        y = y.reshape(n, -1)
+        if y.shape[1] != self.out_features:
+            raise ValueError(f"targets of width {y.shape[1]}: the network has {self.out_features}")
+        return self.backend.from_host(y, self.dtype)
+
+    def _forward(self, x: Array, training: bool, cache: bool = True) -> Array:
+        for layer in self.layers:
+            x = layer.forward(x, training, cache)
+        return x
+
+    def _backward(self, grad_out: Array) -> None:
+        last = len(self.layers) - 1
+        first_param = next(i for i, lay in enumerate(self.layers) if lay.params)
+        g: Array | None = grad_out
+        for i in range(last, first_param - 1, -1):
+            assert g is not None
+            g = self.layers[i].backward(g, need_grad_x=i > first_param)
+
+    def forward(self, x: Any, training: bool = False) -> np.ndarray:
+        """The network's output for a batch (inference: dropout off unless ``training``)."""
+        out = self._forward(self.as_input(x), training, cache=False)
+        return np.array(self.backend.to_host(out))
+
+    __call__ = forward
+
+    def loss_and_grad(
+        self, x: Any, y: Any, loss: str = "mse", l1: float = 0.0, l2: float = 0.0
+    ) -> float:
+        """Forward and backward on a batch: fills ``grads`` and returns the mean loss.
+
+        The L1/L2 penalties (``l1·Σ|W| + l2·½ΣW²`` over the weight matrices) are added to the loss
+        and their gradients to ``grads``; ``last_penalty`` keeps the penalty part.
+        """
+        check_loss(loss)
+        xb = self.as_input(x)
+        return self._loss_and_grad(xb, self.as_target(y, loss, xb.shape[0]), loss, l1, l2)
+
+    def _loss_and_grad(self, x: Array, y: Array, loss: str, l1: float, l2: float) -> float:
+        out = self._forward(x, training=True)
+        grad_out = self.layers[-1]._buffer("loss_grad", out.shape, True)
+        value = self.backend.loss(loss, out, y, grad_out, LOSSES[loss].delta)
+        self._backward(grad_out)
+        self.last_output = out
+        self.last_penalty = 0.0
+        if l1 or l2:
+            self.last_penalty = self.backend.penalty(
+                self.data, self.grad, self.weight_ranges, l1, l2
+            )
+        return value + self.last_penalty
+
+    def zero_grad(self) -> None:
+        self.grad[...] = 0.0
+
+    # ------------------------------------------------------------------ copies and files
+    def copy(self) -> Sequential:
+        """An independent network with the same layers and weights."""
+        twin = Sequential.from_spec(self.spec(), dtype=self.dtype.name, device=self.device)
+        twin.data[...] = self.data
+        return twin
+
+    @classmethod
+    def from_spec(cls, spec: list[dict[str, Any]], seed: int = 0, **kw: Any) -> Sequential:
+        return cls([layer_from_spec(s) for s in spec], seed=seed, **kw)
+
+    def save(self, path: str | Path) -> None:
+        """Writes layers and weights to an ``.npz`` file, atomically (no pickle inside)."""
+        meta = {"format": "dltui-network", "version": 1, "layers": self.spec(), "seed": self.seed}
+        write_npz(path, {"data": np.asarray(self.backend.to_host(self.data))}, meta)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> Sequential:
+        """Reads a network written by ``save`` (or a training checkpoint)."""
+        arrays, meta = read_npz(path, required=("data",))
+        try:
+            net = cls.from_spec(meta["layers"], seed=int(meta.get("seed", 0)),
+                                dtype=arrays["data"].dtype.name, device=device)  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"{path}: the network description is damaged ({exc})",
+                            "re-save the network, or use a checkpoint written by dltui") from None  # fmt: skip
+        if arrays["data"].shape != net.data.shape:
+            raise UserError(f"{path}: holds {arrays['data'].size} weights, its layers need {net.n_params}",
+                            "the file is damaged; use another checkpoint")  # fmt: skip
+        net.data[...] = arrays["data"]
+        return net

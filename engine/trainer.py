@@ -1,0 +1,237 @@
+"""The training loop, as a generator of events.
+
+``Trainer.run()`` yields a ``Step`` after every mini-batch and an ``Epoch`` after every pass over
+the data; ``fit()`` just drains it. Pausing is not pulling, single-stepping is pulling until the
+next ``Step``, stopping is closing the generator: the app, the headless command and scripts all
+share this one loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from engine import optim
+from engine.backend import Array
+from engine.errors import UserError
+from engine.events import Diverged, Epoch, Event, Finished, History, Step
+from engine.losses import check_loss
+from engine.network import Sequential
+
+
+class Trainer:
+    """Trains a network on arrays.
+
+    Args:
+        net: the network.
+        loss: a loss name (``engine.losses.LOSSES``).
+        optimizer: an ``Optimizer``; SGD with lr 0.01 when None.
+        batch_size: 1 is stochastic gradient descent, None the full batch, else mini-batches.
+        seed: seeds the order of samples in each epoch.
+        l1, l2: penalty rates on the weights (TensorFlow Playground's regularisation).
+        clip_norm: clip the global gradient norm to this value (None: no clipping).
+        patience: early stopping: stop when the validation loss has not improved for this many
+            epochs, and restore the best weights (None: off).
+    """
+
+    def __init__(self, net: Sequential, loss: str = "mse", optimizer: optim.Optimizer | None = None,
+                 batch_size: int | None = 32, seed: int = 0, l1: float = 0.0, l2: float = 0.0,
+                 clip_norm: float | None = None, patience: int | None = None) -> None:  # fmt: skip
+        self.info = check_loss(loss)
+        if batch_size is not None and batch_size < 1:
+            raise UserError(
+                f"batch size {batch_size} is less than 1", "use 1 (SGD), N, or None (full batch)"
+            )
+        if l1 < 0 or l2 < 0:
+            raise UserError("regularisation rates must not be negative", "use 0 to switch one off")
+        self.net = net
+        self.loss = loss
+        self.optimizer = optimizer if optimizer is not None else optim.SGD(net, lr=0.01)
+        self.batch_size = batch_size
+        self.l1, self.l2 = float(l1), float(l2)
+        self.clip_norm = clip_norm
+        self.patience = patience
+        self.rng = np.random.default_rng(seed)
+        self.step = 0
+        self.epoch = 0
+        self.best_val = math.inf
+        self.best_epoch: int | None = None
+        self.best_data: Array | None = None
+        self._order: np.ndarray | None = None  # this epoch's sample order
+        self._cursor = 0  # batches of this epoch done
+        self._sums = [0.0, 0.0, 0]  # loss sum, correct count, samples, this epoch
+
+    # ------------------------------------------------------------------ metrics
+    def predict_classes(self, out: np.ndarray) -> np.ndarray:
+        """Class labels from network outputs, following what the loss says the outputs are."""
+        if out.shape[1] > 1:
+            return out.argmax(axis=1)
+        return (out[:, 0] > self.info.threshold).astype(np.int64)
+
+    def _uses_accuracy(self, y: np.ndarray) -> bool:
+        if self.info.classification:
+            return True
+        return self.net.out_features == 1 and bool(np.isin(y, (0.0, 1.0)).all())
+
+    def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
+        return int((self.predict_classes(out) == y.reshape(-1).astype(np.int64)).sum())
+
+    def evaluate(
+        self, X: np.ndarray, y: np.ndarray, batch: int = 4096
+    ) -> tuple[float, float | None]:
+        """Mean data loss and accuracy (None for regression) on a whole set, dropout off."""
+        net, total, correct = self.net, 0.0, 0
+        n = X.shape[0]
+        for s in range(0, n, batch):
+            xb = net.as_input(X[s : s + batch])
+            yb = net.as_target(y[s : s + batch], self.loss, xb.shape[0])
+            out = net._forward(xb, training=False, cache=False)
+            grad = np.empty_like(out)
+            total += net.backend.loss(self.loss, out, yb, grad, self.info.delta) * xb.shape[0]
+            correct += self._correct(np.asarray(net.backend.to_host(out)), y[s : s + batch])
+        acc = correct / n if self._uses_accuracy(y) else None
+        return total / n, acc
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, X: np.ndarray, y: np.ndarray, epochs: int | None = 10,
+            val: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[Event]:  # fmt: skip
+        """Trains for ``epochs`` more epochs (None: until the generator is closed), yielding events."""
+        net = self.net
+        Xd = net.as_input(X)
+        yd = net.as_target(y, self.loss, Xd.shape[0])
+        y_host = (
+            np.asarray(y).reshape(Xd.shape[0], -1)
+            if self.loss != "cross_entropy"
+            else np.asarray(y)
+        )
+        accuracy = self._uses_accuracy(np.asarray(y))
+        n = Xd.shape[0]
+        bs = n if self.batch_size is None else min(self.batch_size, n)
+        xb = net.backend.empty((bs, Xd.shape[1]), net.dtype)
+        yb = np.empty((bs, *yd.shape[1:]), dtype=yd.dtype)
+        completed = self.epoch - (1 if self._order is not None else 0)
+        target = None if epochs is None else completed + epochs
+        while True:
+            if self._order is None:
+                if target is not None and self.epoch >= target:
+                    break
+                self._start_epoch(n)
+            assert self._order is not None
+            t0 = time.perf_counter()
+            n_batches = math.ceil(n / bs)
+            while self._cursor < n_batches:
+                lo, hi = self._cursor * bs, min(n, (self._cursor + 1) * bs)
+                x_view, y_view = xb[: hi - lo], yb[: hi - lo]
+                net.backend.gather_rows(Xd, self._order, lo, hi, x_view)
+                np.take(yd, self._order[lo:hi], axis=0, out=y_view)
+                event = self._train_batch(x_view, y_view, y_host, lo, hi, accuracy)
+                yield event
+                if isinstance(event, Diverged):
+                    yield Finished("diverged", self.epoch, self.step, self.best_epoch)
+                    return
+            epoch_event = self._end_epoch(time.perf_counter() - t0, accuracy, val)
+            yield epoch_event
+            if self._should_stop(epoch_event):
+                self._restore_best()
+                yield Finished("early_stopping", self.epoch, self.step, self.best_epoch)
+                return
+        yield Finished("epochs", self.epoch, self.step, self.best_epoch)
+
+    def fit(self, X: np.ndarray, y: np.ndarray, epochs: int = 10,
+            val: tuple[np.ndarray, np.ndarray] | None = None) -> History:  # fmt: skip
+        """Runs ``epochs`` epochs and returns the per-epoch history."""
+        history = History()
+        for event in self.run(X, y, epochs, val):
+            if isinstance(event, Epoch):
+                history.add(event)
+            elif isinstance(event, Diverged):
+                history.diverged = event
+            elif isinstance(event, Finished):
+                history.finished = event
+        return history
+
+    def _start_epoch(self, n: int) -> None:
+        self.epoch += 1
+        self._order = self.rng.permutation(n).astype(np.int64)
+        self._cursor = 0
+        self._sums = [0.0, 0.0, 0]
+
+    def _train_batch(self, xb: Array, yb: np.ndarray, y_host: np.ndarray, lo: int, hi: int,
+                     accuracy: bool) -> Step | Diverged:  # fmt: skip
+        net = self.net
+        total = net._loss_and_grad(xb, yb, self.loss, self.l1, self.l2)
+        loss = total - net.last_penalty
+        if not math.isfinite(total):
+            return Diverged(self.step + 1, self.epoch, loss, self._divergence_advice(loss))
+        norm = optim.clip_grad_norm(net, self.clip_norm) if self.clip_norm else None
+        self.optimizer.step()
+        self.step += 1
+        self._cursor += 1
+        self._sums[0] += loss * (hi - lo)
+        self._sums[2] += hi - lo
+        if accuracy:
+            out = np.asarray(net.backend.to_host(net.last_output))
+            assert self._order is not None
+            self._sums[1] += self._correct(out, y_host[self._order[lo:hi]])
+        return Step(self.step, self.epoch, loss, norm)
+
+    def _divergence_advice(self, loss: float) -> str:
+        lr = self.optimizer.lr
+        fix = f"lower the learning rate (now {lr:g}; try {lr / 10:g})"
+        if not self.clip_norm:
+            fix += " or clip gradients (clip_norm = 1.0)"
+        return (f"the loss became {loss} at step {self.step + 1} (epoch {self.epoch}); "
+                f"training stopped with the last finite weights. To recover: {fix}, then reset.")  # fmt: skip
+
+    def _end_epoch(self, seconds: float, accuracy: bool,
+                   val: tuple[np.ndarray, np.ndarray] | None) -> Epoch:  # fmt: skip
+        loss_sum, correct, count = self._sums
+        val_loss = val_acc = None
+        if val is not None and len(val[0]):
+            val_loss, val_acc = self.evaluate(*val)
+        self._order = None
+        return Epoch(self.epoch, self.step, loss_sum / max(count, 1),
+                     correct / count if accuracy and count else None, val_loss, val_acc, seconds,
+                     self.optimizer.lr)  # fmt: skip
+
+    def _should_stop(self, e: Epoch) -> bool:
+        if self.patience is None or e.val_loss is None:
+            return False
+        if e.val_loss < self.best_val:
+            self.best_val, self.best_epoch = e.val_loss, e.epoch
+            self.best_data = np.array(self.net.backend.to_host(self.net.data))
+            return False
+        assert self.best_epoch is not None
+        return e.epoch - self.best_epoch >= self.patience
+
+    def _restore_best(self) -> None:
+        if self.best_data is not None:
+            self.net.data[...] = self.best_data
+
+    # ------------------------------------------------------------------ resuming
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays and JSON-able facts that let ``restore`` continue exactly where this stands."""
+        arrays = {f"opt.{k}": v for k, v in self.optimizer.state_dict().items()}
+        if self._order is not None:
+            arrays["order"] = self._order
+        if self.best_data is not None:
+            arrays["best_data"] = self.best_data
+        meta = {"step": self.step, "epoch": self.epoch, "cursor": self._cursor,
+                "sums": list(self._sums), "opt_t": self.optimizer.t, "best_val": self.best_val,
+                "best_epoch": self.best_epoch, "rng": self.rng.bit_generator.state}  # fmt: skip
+        return arrays, meta
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Continues from a ``state()`` (the network's weights are restored separately)."""
+        opt = {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")}
+        self.optimizer.load_state_dict(opt, meta["opt_t"])
+        self.step, self.epoch, self._cursor = meta["step"], meta["epoch"], meta["cursor"]
+        self._sums = list(meta["sums"])
+        self._order = arrays.get("order")
+        self.best_val, self.best_epoch = meta["best_val"], meta["best_epoch"]
+        self.best_data = arrays.get("best_data")
+        self.rng.bit_generator.state = meta["rng"]
