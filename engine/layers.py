@@ -196,7 +196,7 @@ class Tanh(Activation):
 
 
 class Dropout(Layer):
-    """Inverted dropout: in training a = x ⊙ m with m = [u ≥ p]/(1 − p), u ~ U(0, 1); at inference a = x.
+    """Inverted dropout: training a = x ⊙ m, m = [u ≥ p]/(1 − p), u ~ U(0, 1); inference a = x.
 
     Backward: ∂L/∂x = ∂L/∂a ⊙ m, the same mask. The last mask is kept (``mask``) for ``derive``.
     """

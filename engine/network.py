@@ -114,7 +114,7 @@ class Sequential:
         return int(self.data.size)
 
     def reset(self, seed: int | None = None) -> None:
-        """Draws fresh initial weights (from ``seed``, or the network's own) and clears gradients."""
+        """Draws fresh initial weights (from ``seed``, else the network's own); clears gradients."""
         rng = np.random.default_rng(self.seed if seed is None else seed)
         for layer in self.layers:
             layer.reset(rng)
@@ -233,13 +233,21 @@ class Sequential:
         """Reads a network written by ``save`` (or a training checkpoint)."""
         arrays, meta = read_npz(path, required=("data",))
         try:
-            net = cls.from_spec(meta["layers"], seed=int(meta.get("seed", 0)),
-                                dtype=arrays["data"].dtype.name, device=device)  # fmt: skip
+            net = cls.from_spec(
+                meta["layers"],
+                seed=int(meta.get("seed", 0)),
+                dtype=arrays["data"].dtype.name,
+                device=device,
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise UserError(f"{path}: the network description is damaged ({exc})",
-                            "re-save the network, or use a checkpoint written by dltui") from None  # fmt: skip
+            raise UserError(
+                f"{path}: the network description is damaged ({exc})",
+                "re-save the network, or use a checkpoint written by dltui",
+            ) from None
         if arrays["data"].shape != net.data.shape:
-            raise UserError(f"{path}: holds {arrays['data'].size} weights, its layers need {net.n_params}",
-                            "the file is damaged; use another checkpoint")  # fmt: skip
+            raise UserError(
+                f"{path}: holds {arrays['data'].size} weights, its layers need {net.n_params}",
+                "the file is damaged; use another checkpoint",
+            )
         net.data[...] = arrays["data"]
         return net

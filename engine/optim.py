@@ -59,8 +59,10 @@ class Optimizer:
     def load_state_dict(self, arrays: dict[str, np.ndarray], t: int) -> None:
         for k, v in self.state.items():
             if k not in arrays or arrays[k].shape != v.shape:
-                raise UserError(f"optimiser state {k!r} is missing or has the wrong size",
-                                "resume with the same network and optimiser as the run")  # fmt: skip
+                raise UserError(
+                    f"optimiser state {k!r} is missing or has the wrong size",
+                    "resume with the same network and optimiser as the run",
+                )
             v[...] = arrays[k]
         self.t = int(t)
 
@@ -75,23 +77,44 @@ class SGD(Optimizer):
     name = "sgd"
     state_names = ("momentum_buffer",)
 
-    def __init__(self, net: Sequential, lr: float = 1e-3, momentum: float = 0.0,
-                 dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        net: Sequential,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(net, lr, weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise UserError("Nesterov momentum needs momentum > 0 and dampening = 0",
-                            "set momentum (e.g. 0.9) and leave dampening at 0")  # fmt: skip
+            raise UserError(
+                "Nesterov momentum needs momentum > 0 and dampening = 0",
+                "set momentum (e.g. 0.9) and leave dampening at 0",
+            )
         self.momentum, self.dampening, self.nesterov = float(momentum), float(dampening), nesterov
 
     def _update(self) -> None:
         net = self.net
-        net.backend.sgd_step(net.data, net.grad, self.state["momentum_buffer"], self.lr,
-                             self.momentum, self.dampening, self.nesterov, self.weight_decay,
-                             self.t == 1)  # fmt: skip
+        net.backend.sgd_step(
+            net.data,
+            net.grad,
+            self.state["momentum_buffer"],
+            self.lr,
+            self.momentum,
+            self.dampening,
+            self.nesterov,
+            self.weight_decay,
+            self.t == 1,
+        )
 
     def hyper(self) -> dict[str, Any]:
-        return {**super().hyper(), "momentum": self.momentum, "dampening": self.dampening,
-                "nesterov": self.nesterov}  # fmt: skip
+        return {
+            **super().hyper(),
+            "momentum": self.momentum,
+            "dampening": self.dampening,
+            "nesterov": self.nesterov,
+        }
 
 
 class Adam(Optimizer):
@@ -101,17 +124,33 @@ class Adam(Optimizer):
     state_names = ("exp_avg", "exp_avg_sq")
     decoupled = False
 
-    def __init__(self, net: Sequential, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        net: Sequential,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__(net, lr, weight_decay)
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
 
     def _update(self) -> None:
         net, (b1, b2) = self.net, self.betas
-        net.backend.adam_step(net.data, net.grad, self.state["exp_avg"], self.state["exp_avg_sq"],
-                              self.lr, b1, b2, self.eps, self.weight_decay, self.decoupled,
-                              float(self.t))  # fmt: skip
+        net.backend.adam_step(
+            net.data,
+            net.grad,
+            self.state["exp_avg"],
+            self.state["exp_avg_sq"],
+            self.lr,
+            b1,
+            b2,
+            self.eps,
+            self.weight_decay,
+            self.decoupled,
+            float(self.t),
+        )
 
     def hyper(self) -> dict[str, Any]:
         return {**super().hyper(), "betas": list(self.betas), "eps": self.eps}
@@ -123,8 +162,14 @@ class AdamW(Adam):
     name = "adamw"
     decoupled = True
 
-    def __init__(self, net: Sequential, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        net: Sequential,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
         super().__init__(net, lr, betas, eps, weight_decay)
 
 
@@ -134,8 +179,16 @@ class RMSprop(Optimizer):
     name = "rmsprop"
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
-    def __init__(self, net: Sequential, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        net: Sequential,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
         super().__init__(net, lr, weight_decay)
         self.alpha, self.eps, self.momentum, self.centered = (
             float(alpha),
@@ -146,13 +199,28 @@ class RMSprop(Optimizer):
 
     def _update(self) -> None:
         net, s = self.net, self.state
-        net.backend.rmsprop_step(net.data, net.grad, s["square_avg"], s["grad_avg"],
-                                 s["momentum_buffer"], self.lr, self.alpha, self.eps,
-                                 self.weight_decay, self.momentum, self.centered)  # fmt: skip
+        net.backend.rmsprop_step(
+            net.data,
+            net.grad,
+            s["square_avg"],
+            s["grad_avg"],
+            s["momentum_buffer"],
+            self.lr,
+            self.alpha,
+            self.eps,
+            self.weight_decay,
+            self.momentum,
+            self.centered,
+        )
 
     def hyper(self) -> dict[str, Any]:
-        return {**super().hyper(), "alpha": self.alpha, "eps": self.eps,
-                "momentum": self.momentum, "centered": self.centered}  # fmt: skip
+        return {
+            **super().hyper(),
+            "alpha": self.alpha,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "centered": self.centered,
+        }
 
 
 class Adagrad(Optimizer):
@@ -161,9 +229,15 @@ class Adagrad(Optimizer):
     name = "adagrad"
     state_names = ("sum",)
 
-    def __init__(self, net: Sequential, lr: float = 1e-2, lr_decay: float = 0.0,
-                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10) -> None:  # fmt: skip
+    def __init__(
+        self,
+        net: Sequential,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
         super().__init__(net, lr, weight_decay)
         self.lr_decay, self.eps = float(lr_decay), float(eps)
         self.initial_accumulator_value = float(initial_accumulator_value)
@@ -177,8 +251,12 @@ class Adagrad(Optimizer):
         )
 
     def hyper(self) -> dict[str, Any]:
-        return {**super().hyper(), "lr_decay": self.lr_decay, "eps": self.eps,
-                "initial_accumulator_value": self.initial_accumulator_value}  # fmt: skip
+        return {
+            **super().hyper(),
+            "lr_decay": self.lr_decay,
+            "eps": self.eps,
+            "initial_accumulator_value": self.initial_accumulator_value,
+        }
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

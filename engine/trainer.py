@@ -38,9 +38,18 @@ class Trainer:
             epochs, and restore the best weights (None: off).
     """
 
-    def __init__(self, net: Sequential, loss: str = "mse", optimizer: optim.Optimizer | None = None,
-                 batch_size: int | None = 32, seed: int = 0, l1: float = 0.0, l2: float = 0.0,
-                 clip_norm: float | None = None, patience: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        net: Sequential,
+        loss: str = "mse",
+        optimizer: optim.Optimizer | None = None,
+        batch_size: int | None = 32,
+        seed: int = 0,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        clip_norm: float | None = None,
+        patience: int | None = None,
+    ) -> None:
         self.info = check_loss(loss)
         if batch_size is not None and batch_size < 1:
             raise UserError(
@@ -97,9 +106,14 @@ class Trainer:
         return total / n, acc
 
     # ------------------------------------------------------------------ the loop
-    def run(self, X: np.ndarray, y: np.ndarray, epochs: int | None = 10,
-            val: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[Event]:  # fmt: skip
-        """Trains for ``epochs`` more epochs (None: until the generator is closed), yielding events."""
+    def run(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        epochs: int | None = 10,
+        val: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> Iterator[Event]:
+        """Trains ``epochs`` more epochs (None: until the generator is closed), yielding events."""
         net = self.net
         Xd = net.as_input(X)
         yd = net.as_target(y, self.loss, Xd.shape[0])
@@ -141,8 +155,13 @@ class Trainer:
                 return
         yield Finished("epochs", self.epoch, self.step, self.best_epoch)
 
-    def fit(self, X: np.ndarray, y: np.ndarray, epochs: int = 10,
-            val: tuple[np.ndarray, np.ndarray] | None = None) -> History:  # fmt: skip
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        epochs: int = 10,
+        val: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> History:
         """Runs ``epochs`` epochs and returns the per-epoch history."""
         history = History()
         for event in self.run(X, y, epochs, val):
@@ -160,8 +179,9 @@ class Trainer:
         self._cursor = 0
         self._sums = [0.0, 0.0, 0]
 
-    def _train_batch(self, xb: Array, yb: np.ndarray, y_host: np.ndarray, lo: int, hi: int,
-                     accuracy: bool) -> Step | Diverged:  # fmt: skip
+    def _train_batch(
+        self, xb: Array, yb: np.ndarray, y_host: np.ndarray, lo: int, hi: int, accuracy: bool
+    ) -> Step | Diverged:
         net = self.net
         total = net._loss_and_grad(xb, yb, self.loss, self.l1, self.l2)
         loss = total - net.last_penalty
@@ -184,19 +204,29 @@ class Trainer:
         fix = f"lower the learning rate (now {lr:g}; try {lr / 10:g})"
         if not self.clip_norm:
             fix += " or clip gradients (clip_norm = 1.0)"
-        return (f"the loss became {loss} at step {self.step + 1} (epoch {self.epoch}); "
-                f"training stopped with the last finite weights. To recover: {fix}, then reset.")  # fmt: skip
+        return (
+            f"the loss became {loss} at step {self.step + 1} (epoch {self.epoch}); "
+            f"training stopped with the last finite weights. To recover: {fix}, then reset."
+        )
 
-    def _end_epoch(self, seconds: float, accuracy: bool,
-                   val: tuple[np.ndarray, np.ndarray] | None) -> Epoch:  # fmt: skip
+    def _end_epoch(
+        self, seconds: float, accuracy: bool, val: tuple[np.ndarray, np.ndarray] | None
+    ) -> Epoch:
         loss_sum, correct, count = self._sums
         val_loss = val_acc = None
         if val is not None and len(val[0]):
             val_loss, val_acc = self.evaluate(*val)
         self._order = None
-        return Epoch(self.epoch, self.step, loss_sum / max(count, 1),
-                     correct / count if accuracy and count else None, val_loss, val_acc, seconds,
-                     self.optimizer.lr)  # fmt: skip
+        return Epoch(
+            self.epoch,
+            self.step,
+            loss_sum / max(count, 1),
+            correct / count if accuracy and count else None,
+            val_loss,
+            val_acc,
+            seconds,
+            self.optimizer.lr,
+        )
 
     def _should_stop(self, e: Epoch) -> bool:
         if self.patience is None or e.val_loss is None:
@@ -220,9 +250,16 @@ class Trainer:
             arrays["order"] = self._order
         if self.best_data is not None:
             arrays["best_data"] = self.best_data
-        meta = {"step": self.step, "epoch": self.epoch, "cursor": self._cursor,
-                "sums": list(self._sums), "opt_t": self.optimizer.t, "best_val": self.best_val,
-                "best_epoch": self.best_epoch, "rng": self.rng.bit_generator.state}  # fmt: skip
+        meta = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "cursor": self._cursor,
+            "sums": list(self._sums),
+            "opt_t": self.optimizer.t,
+            "best_val": self.best_val,
+            "best_epoch": self.best_epoch,
+            "rng": self.rng.bit_generator.state,
+        }
         return arrays, meta
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:

@@ -1,1 +1,1 @@
-"""Numba kernels: ``cpu`` (layers, losses), ``cpu_optim`` (optimisers); ``cuda`` twins on request."""
+"""Numba kernels: ``cpu`` (layers, losses) and ``cpu_optim`` (optimisers)."""

@@ -31,7 +31,7 @@ def _sgd_range(p, g, buf, lr, momentum, dampening, nesterov, wd, first, start, s
 
 @njit(cache=True, nogil=True)
 def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, wd, first):
-    """for i: d = g + wd·p; buf = μ·buf + (1 − τ)·d (buf = d at first); p -= lr·(d + μ·buf | buf)."""
+    """for i: d = g + wd·p; buf = μ·buf + (1 − τ)·d (d at first); p -= lr·(d + μ·buf | buf)."""
     _sgd_range(p, g, buf, lr, momentum, dampening, nesterov, wd, first, 0, p.size)
 
 
@@ -119,9 +119,20 @@ def rmsprop_step_par(p, g, sq, gavg, buf, lr, alpha, eps, wd, momentum, centered
     n = p.size
     for c in prange((n + CHUNK - 1) // CHUNK):
         _rmsprop_range(
-            p, g, sq, gavg, buf, lr, alpha, eps, wd, momentum, centered, c * CHUNK,
+            p,
+            g,
+            sq,
+            gavg,
+            buf,
+            lr,
+            alpha,
+            eps,
+            wd,
+            momentum,
+            centered,
+            c * CHUNK,
             min(n, (c + 1) * CHUNK),
-        )  # fmt: skip
+        )
 
 
 @njit(cache=True, nogil=True, inline="always")
