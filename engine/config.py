@@ -1,0 +1,340 @@
+"""Experiments: a data set, a network and a way to train it, as one TOML-able record.
+
+A config file has three tables; every key is optional and has the default shown by
+``dltui presets --show NAME``::
+
+    [data]
+    name = "spiral"          # any datasets.NAMES, or "csv:PATH"
+    noise = 0.1              # every other key is passed to datasets.load
+
+    [model]
+    hidden = [8, 8]          # units per hidden layer
+    activation = "tanh"      # relu | leaky_relu | sigmoid | tanh | linear
+    output = "auto"          # auto (sigmoid for bce, else none) | sigmoid | none
+    dropout = 0.0
+    init = "default"         # default (PyTorch) | xavier | he
+
+    [train]
+    loss = "bce_logits"
+    optimizer = "adam"       # sgd | adam | adamw | rmsprop | adagrad
+    lr = 0.01
+    batch_size = 16          # 1: SGD, "full": full batch
+    epochs = 200
+    ...
+
+Every mistake — an unknown key, a value of the wrong type — is a ``UserError`` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import datasets, optim
+from engine.errors import UserError
+from engine.layers import ACTIVATION_LAYERS, Dense, Dropout, Layer
+from engine.losses import LOSSES
+from engine.network import Sequential
+from engine.trainer import Trainer
+
+
+@dataclass
+class DataConfig:
+    """Which data set, and the options passed to ``datasets.load``."""
+
+    name: str = "spiral"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    """The network between the data's inputs and outputs."""
+
+    hidden: list[int] = field(default_factory=lambda: [8, 8])
+    activation: str = "tanh"
+    output: str = "auto"
+    dropout: float = 0.0
+    init: str = "default"
+
+
+@dataclass
+class TrainConfig:
+    """Loss, optimiser and the training loop's settings."""
+
+    loss: str = "bce_logits"
+    optimizer: str = "adam"
+    lr: float = 0.01
+    batch_size: int | str = 16
+    epochs: int = 100
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    l2: float = 0.0
+    clip_norm: float | None = None
+    patience: int | None = None
+    seed: int = 0
+    dtype: str = "float32"
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+@dataclass
+class Run:
+    """An experiment made real: its data, network and trainer."""
+
+    experiment: Experiment
+    data: datasets.DataSplit
+    net: Sequential
+    trainer: Trainer
+
+    @property
+    def optimizer(self) -> optim.Optimizer:
+        return self.trainer.optimizer
+
+
+@dataclass
+class Experiment:
+    """One experiment: ``name`` and ``description`` for listings, then the three sections."""
+
+    name: str = "custom"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    # ------------------------------------------------------------------ reading and writing
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> Experiment:
+        """Builds and checks an experiment from plain data (a parsed TOML file)."""
+        exp = cls(name=str(raw.get("name", "custom")), description=str(raw.get("description", "")))
+        unknown = set(raw) - {"name", "description", *SECTIONS}
+        if unknown:
+            raise UserError(
+                f"{source}: unknown section or key {sorted(unknown)[0]!r}",
+                f"the sections are {', '.join(f'[{s}]' for s in SECTIONS)}",
+            )
+        data = dict(raw.get("data", {}))
+        exp.data = DataConfig(name=str(data.pop("name", "spiral")), options=data)
+        exp.model = _section(ModelConfig, raw.get("model", {}), f"{source} [model]")
+        exp.train = _section(TrainConfig, raw.get("train", {}), f"{source} [train]")
+        exp.validate(source)
+        return exp
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Experiment:
+        """Reads a config file; a missing or malformed file is a UserError naming it."""
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(
+                f"config file {path} does not exist",
+                "check the path, or start from `dltui presets --show spiral`",
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"config file {path} cannot be read: {exc}", "check the file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(
+                f"config file {path} is not valid TOML: {exc}",
+                "fix the syntax at that line (strings need quotes)",
+            ) from None
+        raw.setdefault("name", path.stem)
+        return cls.from_dict(raw, str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "description": self.description}
+        out["data"] = {"name": self.data.name, **self.data.options}
+        out["model"] = dataclasses.asdict(self.model)
+        out["train"] = {k: v for k, v in dataclasses.asdict(self.train).items() if v is not None}
+        return out
+
+    def to_toml(self) -> str:
+        return dump_toml(self.to_dict())
+
+    def replace(self, **sections: dict[str, Any]) -> Experiment:
+        """A copy with some keys changed, e.g. ``replace(train={"lr": 0.1})``; checked again."""
+        raw = self.to_dict()
+        for section, changes in sections.items():
+            raw[section] = {**raw.get(section, {}), **changes}
+        return Experiment.from_dict(raw, self.name)
+
+    # ------------------------------------------------------------------ checking and building
+    def validate(self, source: str = "config") -> None:
+        m, t = self.model, self.train
+        _choice(f"{source} [model] activation", m.activation, [*ACTIVATION_LAYERS, "linear"])
+        _choice(f"{source} [model] output", m.output, ["auto", "sigmoid", "none"])
+        _choice(f"{source} [model] init", m.init, ["default", "xavier", "he"])
+        _choice(f"{source} [train] loss", t.loss, list(LOSSES))
+        _choice(f"{source} [train] optimizer", t.optimizer, list(optim.OPTIMIZERS))
+        _choice(f"{source} [train] dtype", t.dtype, ["float32", "float64"])
+        if any(int(h) < 1 for h in m.hidden):
+            raise UserError(
+                f"{source} [model] hidden = {m.hidden}: sizes must be at least 1",
+                "write e.g. hidden = [8, 8], or [] for no hidden layer",
+            )
+        if not 0.0 <= m.dropout < 1.0:
+            raise UserError(
+                f"{source} [model] dropout = {m.dropout} is outside [0, 1)",
+                "use e.g. 0.1; 0 switches it off",
+            )
+        if not (isinstance(t.batch_size, int) and t.batch_size >= 1) and t.batch_size != "full":
+            raise UserError(
+                f"{source} [train] batch_size = {t.batch_size!r}",
+                'use a whole number ≥ 1, or "full" for the full batch',
+            )
+        for key in ("lr", "epochs"):
+            if not getattr(t, key) > 0:
+                raise UserError(f"{source} [train] {key} must be positive", f"set {key} > 0")
+        for key in ("l1", "l2", "weight_decay", "momentum"):
+            if getattr(t, key) < 0:
+                raise UserError(
+                    f"{source} [train] {key} must not be negative", "use 0 to switch it off"
+                )
+
+    def build(self, data: datasets.DataSplit | None = None) -> Run:
+        """Loads the data (unless given) and makes the network, optimiser and trainer."""
+        split = data if data is not None else datasets.load(self.data.name, **self.data.options)
+        t = self.train
+        _check_task(split, t.loss, self.name)
+        out = (
+            split.n_classes
+            if split.task == "multiclass"
+            else split.y_train.reshape(len(split.y_train), -1).shape[1]
+        )
+        net = Sequential(self.layers(split.n_features, out), seed=t.seed, dtype=t.dtype)
+        hyper: dict[str, Any] = {"lr": t.lr}
+        if t.weight_decay:
+            hyper["weight_decay"] = t.weight_decay
+        if t.momentum and t.optimizer in ("sgd", "rmsprop"):
+            hyper["momentum"] = t.momentum
+        opt = optim.create(t.optimizer, net, **hyper)
+        batch = None if t.batch_size == "full" else int(t.batch_size)
+        trainer = Trainer(
+            net,
+            loss=t.loss,
+            optimizer=opt,
+            batch_size=batch,
+            seed=t.seed,
+            l1=t.l1,
+            l2=t.l2,
+            clip_norm=t.clip_norm,
+            patience=t.patience,
+        )
+        return Run(self, split, net, trainer)
+
+    def layers(self, n_in: int, n_out: int) -> list[Layer]:
+        """The layer list: Dense, activation (and dropout) per hidden layer, then the output."""
+        m = self.model
+        layers: list[Layer] = []
+        width = n_in
+        for units in m.hidden:
+            layers.append(Dense(width, int(units), init=m.init))
+            if m.activation != "linear":
+                layers.append(ACTIVATION_LAYERS[m.activation]())
+            if m.dropout:
+                layers.append(Dropout(m.dropout))
+            width = int(units)
+        layers.append(Dense(width, n_out, init=m.init))
+        output = (
+            m.output if m.output != "auto" else ("sigmoid" if self.train.loss == "bce" else "none")
+        )
+        if output == "sigmoid":
+            layers.append(ACTIVATION_LAYERS["sigmoid"]())
+        return layers
+
+    def summary(self) -> str:
+        """One line for headers: data, layers, activation, optimiser, learning rate, batch."""
+        t, m = self.train, self.model
+        shape = "-".join(str(h) for h in m.hidden) or "no hidden"
+        return (
+            f"{self.data.name} · {shape} {m.activation} · {t.loss} · {t.optimizer} "
+            f"lr {t.lr:g} · batch {t.batch_size}"
+        )
+
+
+def _check_task(split: datasets.DataSplit, loss: str, source: str) -> None:
+    ok = {
+        "multiclass": ("cross_entropy",),
+        "binary": ("bce", "bce_logits", "mse", "huber"),
+        "regression": ("mse", "huber"),
+    }[split.task]
+    if loss not in ok:
+        raise UserError(
+            f"{source}: loss {loss!r} does not fit the {split.task} data set {split.name!r}",
+            f"use loss = {' or '.join(repr(o) for o in ok)}",
+        )
+
+
+def _choice(key: str, value: Any, valid: list[str]) -> None:
+    if value not in valid:
+        raise UserError(f"{key} = {value!r} is not known", f"choose one of: {', '.join(valid)}")
+
+
+def _section(cls: type, raw: Any, source: str) -> Any:
+    if not isinstance(raw, dict):
+        raise UserError(
+            f"{source} must be a table", f"write it as {source.split()[-1]} on its own line"
+        )
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in raw if k not in fields]
+    if unknown:
+        raise UserError(f"{source}: unknown key {unknown[0]!r}", f"valid keys: {', '.join(fields)}")
+    defaults = cls()
+    values = {}
+    for key, value in raw.items():
+        values[key] = _coerce(value, getattr(defaults, key), f"{source} {key}")
+    return cls(**values)
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    """Checks a value against the type of its default (ints pass for floats)."""
+    name = key.split()[-1]
+    if name == "batch_size" and value == "full":
+        return value
+    if name in ("clip_norm", "patience"):
+        default = 1.0 if name == "clip_norm" else 1
+    if isinstance(default, str) and isinstance(value, str):
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, list):
+        ok = isinstance(value, list) and all(isinstance(v, int) for v in value)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise UserError(
+            f"{key} = {value!r} has the wrong type",
+            f"write a {type(default).__name__}, like the default {default!r}",
+        )
+    return value
+
+
+def dump_toml(doc: dict[str, Any]) -> str:
+    """Writes the small subset of TOML configs use: top-level scalars, then flat tables."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]"] + [
+                f"{kk} = {_toml_value(vv)}" for kk, vv in v.items() if vv is not None
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    text = str(v).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

@@ -1,0 +1,110 @@
+"""Named experiments, one or more for every built-in data set.
+
+Each preset is tuned to learn visibly within a minute on a laptop and to reach a known result at
+its fixed seed (the tests hold them to it). ``dltui presets`` lists them.
+"""
+
+from __future__ import annotations
+
+from engine.config import Experiment
+from engine.errors import UserError
+
+DEFAULT = "spiral"
+
+_RAW: dict[str, dict] = {
+    "xor": {
+        "description": "The classic: XOR's four points, a 2-2-1 sigmoid network, MSE, plain SGD",
+        "data": {"name": "xor-gate"},
+        "model": {"hidden": [2], "activation": "sigmoid", "output": "sigmoid", "init": "xavier"},
+        "train": {
+            "loss": "mse",
+            "optimizer": "sgd",
+            "lr": 2.0,
+            "momentum": 0.9,
+            "batch_size": "full",
+            "epochs": 1000,
+            "seed": 1,
+        },
+    },
+    "circle": {
+        "description": "Playground circle: a small tanh network separates the ring from the disc",
+        "data": {"name": "circle", "noise": 0.1},
+        "model": {"hidden": [4, 2], "activation": "tanh"},
+        "train": {"lr": 0.03, "batch_size": 10, "epochs": 60},
+    },
+    "quadrants": {
+        "description": "Playground XOR (four quadrants): needs a hidden layer",
+        "data": {"name": "xor", "noise": 0.1},
+        "model": {"hidden": [8, 4], "activation": "tanh"},
+        "train": {"lr": 0.03, "batch_size": 10, "epochs": 60},
+    },
+    "gaussians": {
+        "description": "Two Gaussian clouds: a linear boundary is enough",
+        "data": {"name": "gaussians", "noise": 0.1},
+        "model": {"hidden": [2], "activation": "tanh"},
+        "train": {"lr": 0.03, "batch_size": 10, "epochs": 30},
+    },
+    "spiral": {
+        "description": "Playground spiral: two tanh layers of 8 untangle two arms",
+        "data": {"name": "spiral", "n": 1000, "noise": 0.05},
+        "model": {"hidden": [8, 8], "activation": "tanh"},
+        "train": {"lr": 0.01, "batch_size": 10, "epochs": 300},
+    },
+    "moons": {
+        "description": "Two interleaved half-moons, ReLU network",
+        "data": {"name": "moons", "noise": 0.1},
+        "model": {"hidden": [16, 16], "activation": "relu"},
+        "train": {"lr": 0.01, "batch_size": 16, "epochs": 100},
+    },
+    "plane": {
+        "description": "Regression of a tilted plane: a linear model is the right size",
+        "data": {"name": "plane", "noise": 0.1},
+        "model": {"hidden": [], "activation": "linear"},
+        "train": {"loss": "mse", "lr": 0.01, "batch_size": 10, "epochs": 50},
+    },
+    "multigauss": {
+        "description": "Regression of a bumpy surface made of Gaussians",
+        "data": {"name": "multigauss", "noise": 0.05},
+        "model": {"hidden": [16, 16], "activation": "tanh"},
+        "train": {"loss": "mse", "lr": 0.01, "batch_size": 16, "epochs": 200},
+    },
+    "sine": {
+        "description": "Fit y = sin x in one dimension",
+        "data": {"name": "sine", "noise": 0.05},
+        "model": {"hidden": [16, 16], "activation": "tanh"},
+        "train": {"loss": "mse", "lr": 0.01, "batch_size": 16, "epochs": 200},
+    },
+    "digits": {
+        "description": "8×8 handwritten digits, one hidden ReLU layer, softmax + cross-entropy",
+        "data": {"name": "digits"},
+        "model": {"hidden": [64], "activation": "relu"},
+        "train": {"loss": "cross_entropy", "lr": 0.003, "batch_size": 32, "epochs": 40},
+    },
+    "iris": {
+        "description": "Fisher's iris: three species from four measurements",
+        "data": {"name": "iris"},
+        "model": {"hidden": [8], "activation": "tanh"},
+        "train": {"loss": "cross_entropy", "lr": 0.01, "batch_size": 16, "epochs": 100},
+    },
+    "mnist": {
+        "description": "MNIST (downloaded on first use): 784-256-128-10 ReLU, Adam",
+        "data": {"name": "mnist"},
+        "model": {"hidden": [256, 128], "activation": "relu"},
+        "train": {"loss": "cross_entropy", "lr": 0.001, "batch_size": 128, "epochs": 5},
+    },
+    "fashion-mnist": {
+        "description": "Fashion-MNIST (downloaded on first use): 784-256-128-10 ReLU, Adam",
+        "data": {"name": "fashion-mnist"},
+        "model": {"hidden": [256, 128], "activation": "relu"},
+        "train": {"loss": "cross_entropy", "lr": 0.001, "batch_size": 128, "epochs": 10},
+    },
+}
+
+PRESETS: tuple[str, ...] = tuple(_RAW)
+
+
+def get_preset(name: str) -> Experiment:
+    """The preset called ``name``, as a fresh (mutable) Experiment."""
+    if name not in _RAW:
+        raise UserError(f"unknown preset {name!r}", f"choose one of: {', '.join(PRESETS)}")
+    return Experiment.from_dict({"name": name, **_RAW[name]}, f"preset {name!r}")

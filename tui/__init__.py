@@ -1,0 +1,1 @@
+"""Everything a person touches: the ``dltui`` command and its Textual app."""

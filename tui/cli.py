@@ -1,0 +1,76 @@
+"""The ``dltui`` command.
+
+``dltui`` alone opens the app on the default experiment; ``dltui --preset NAME`` or
+``dltui CONFIG.toml`` on another. The subcommands run headless with Rich output:
+``train``, ``derive``, ``bench`` and ``presets``. Every mistake a user can make ends in a message
+naming the problem and the fix, and exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from engine import __version__
+from engine.errors import UserError
+
+SUBCOMMANDS = ("train", "derive", "bench", "presets")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as a UserError (exit code 2, with the usage line)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dltui",
+        description="Learn and do deep learning from first principles, in a terminal.",
+        epilog="Without a subcommand, opens the app. Subcommands: " + ", ".join(SUBCOMMANDS),
+    )
+    parser.add_argument("--version", action="version", version=f"dltui {__version__}")
+    subparsers = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        module = importlib.import_module(f"tui.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def _app_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dltui", description="Open the app on an experiment.")
+    parser.add_argument("config", nargs="?", help="an experiment file (TOML)")
+    parser.add_argument("--preset", help="a named experiment (see `dltui presets`)")
+    parser.add_argument("--version", action="version", version=f"dltui {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    err = Console(stderr=True, highlight=False)
+    try:
+        if args_list and (args_list[0] in SUBCOMMANDS or args_list[0] in ("-h", "--help")):
+            args = build_parser().parse_args(args_list)
+            return int(args.func(args) or 0)
+        args = _app_parser().parse_args(args_list)
+        from tui.commands.app import run_app
+
+        return run_app(args.config, args.preset)
+    except UserError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", markup=True)
+        if exc.hint:
+            err.print(f"[yellow]hint:[/] {exc.hint}", markup=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

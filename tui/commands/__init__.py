@@ -1,0 +1,1 @@
+"""The ``dltui`` subcommands, one module each, every one with ``register(subparsers)``."""
