@@ -1,0 +1,80 @@
+"""Compiling the kernels ahead of use, and knowing whether that is still to do.
+
+Numba compiles each kernel the first time it is called with a new type signature and caches the
+machine code on disk. The first start of dltui therefore spends some seconds compiling; the app
+shows "compiling kernels…" during ``warm_up()`` instead of a blank screen. A marker file, keyed by
+the version and the kernels' source, tells later starts that the cache is already filled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from engine import _numba_setup, optim
+from engine.kernels import cpu, cpu_optim
+from engine.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from engine.losses import LOSSES
+from engine.network import Sequential
+
+
+def _marker() -> Path:
+    digest = hashlib.sha256()
+    for module in (cpu, cpu_optim):
+        digest.update(Path(module.__file__).read_bytes())
+    return _numba_setup.user_cache_dir() / "numba" / f"warm-{digest.hexdigest()[:16]}"
+
+
+def kernels_cached() -> bool:
+    """True when ``warm_up`` has already compiled the current kernels into the disk cache."""
+    return _marker().exists()
+
+
+def warm_up(
+    dtypes: tuple[str, ...] = ("float32", "float64"), progress: Callable[[str], None] | None = None
+) -> None:
+    """Calls every kernel once per dtype, serial and parallel twins, so all of them are compiled."""
+    for dtype in dtypes:
+        for loss in LOSSES:
+            if progress:
+                progress(f"{dtype} · {loss}")
+            _one_step(dtype, loss, rows=8)
+        _one_step(dtype, "mse", rows=1 << 13)  # large enough for the parallel activation twins
+        _wide_step(dtype)
+    try:
+        _marker().parent.mkdir(parents=True, exist_ok=True)
+        _marker().touch()
+    except OSError:
+        pass
+
+
+def _one_step(dtype: str, loss: str, rows: int) -> None:
+    out = 3 if loss == "cross_entropy" else 1
+    width = 16 if rows > 8 else 4
+    layers = [Dense(2, width), ReLU(), Dense(width, width), LeakyReLU(), Dropout(0.1)]
+    layers += [Dense(width, width), Tanh(), Dense(width, out)]
+    if loss == "bce":
+        layers.append(Sigmoid())
+    net = Sequential(layers, seed=0, dtype=dtype)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, 2))
+    y = rng.integers(0, out, rows) if loss == "cross_entropy" else rng.random((rows, 1)).round()
+    for name in optim.OPTIMIZERS:
+        net.loss_and_grad(x, y, loss=loss, l1=1e-4, l2=1e-4)
+        optim.clip_grad_norm(net, 1.0)
+        optim.create(name, net, lr=1e-3).step()
+    xb = np.empty_like(net.as_input(x))
+    net.backend.gather_rows(net.as_input(x), np.arange(rows, dtype=np.int64), 0, rows, xb)
+    net.backend.all_finite(net.data)
+
+
+def _wide_step(dtype: str) -> None:
+    """A network with enough parameters for the optimisers' parallel twins."""
+    net = Sequential([Dense(256, 256), Dense(256, 1)], seed=0, dtype=dtype)
+    x = np.zeros((2, 256))
+    for name in optim.OPTIMIZERS:
+        net.loss_and_grad(x, np.zeros((2, 1)), loss="mse")
+        optim.create(name, net, lr=1e-3).step()
