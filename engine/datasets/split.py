@@ -1,0 +1,173 @@
+"""The train/test split that every data set returns, and the one way it is cut.
+
+All loaders end in :func:`make_split`, so a split always has the same shapes and dtypes for its
+task (see :class:`DataSplit`) whatever file or generator it came from, and the train/test cut is
+reproducible from the seed alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.errors import UserError
+
+TASKS = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True, eq=False)
+class DataSplit:
+    """A data set cut into a training and a test part.
+
+    The label layout follows what the losses expect: a binary target is a column of 0/1 floats
+    (one sigmoid output), a multiclass target is a vector of integer class indices (softmax +
+    cross-entropy), a regression target is a column of floats.
+
+    Attributes:
+        X_train: inputs for training, float64 of shape (n_train, d).
+        y_train: targets for training (see above).
+        X_test: inputs held out for testing, float64 of shape (n_test, d).
+        y_test: targets held out for testing.
+        name: the name the set was loaded by.
+        task: "binary", "multiclass" or "regression".
+        n_classes: 2 for binary, k for multiclass, 0 for regression.
+        feature_names: one name per column of X.
+        image_shape: (rows, cols) when each row of X is a flattened image, else None.
+        class_names: a readable name per class index, when the set has them.
+    """
+
+    X_train: npt.NDArray[np.float64]
+    y_train: npt.NDArray[np.generic]
+    X_test: npt.NDArray[np.float64]
+    y_test: npt.NDArray[np.generic]
+    name: str
+    task: str
+    n_classes: int
+    feature_names: tuple[str, ...]
+    image_shape: tuple[int, int] | None = None
+    class_names: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        """Check the invariants that every consumer relies on, once, here."""
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
+        for X, y in ((self.X_train, self.y_train), (self.X_test, self.y_test)):
+            if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+                raise ValueError(f"X has shape {X.shape}; expected (n, {len(self.feature_names)})")
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Unpack as ``X_train, y_train, X_test, y_test``."""
+        return iter((self.X_train, self.y_train, self.X_test, self.y_test))
+
+    @property
+    def n_features(self) -> int:
+        """Number of input columns, the width of the network's first layer."""
+        return len(self.feature_names)
+
+
+def make_rng(seed: int | np.random.Generator) -> np.random.Generator:
+    """Return the generator that drives a loader, from a seed or a caller's generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def split_indices(
+    n: int,
+    test_fraction: float,
+    rng: np.random.Generator,
+    labels: npt.NDArray[np.int64] | None = None,
+    source: str = "data set",
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Choose which rows go to training and which to test.
+
+    With ``labels`` the cut is stratified: rows are shuffled, grouped by class, and every
+    ``1/test_fraction``-th row of that sequence goes to test, so each class keeps its share in
+    both parts (to within one row) and the test size is ``round(n * test_fraction)``.
+
+    Args:
+        n: number of rows.
+        test_fraction: share of rows held out, in (0, 1).
+        rng: the loader's generator.
+        labels: class index per row, or None for a plain shuffled cut.
+        source: what to call the data in an error message.
+
+    Returns:
+        Row indices of the training part and of the test part, each in shuffled order.
+
+    Raises:
+        UserError: if either part would be empty.
+    """
+    order = rng.permutation(n)
+    if labels is not None:
+        order = order[np.argsort(labels[order], kind="stable")]
+    j = np.arange(n)
+    to_test = np.floor((j + 1) * test_fraction + 0.5) > np.floor(j * test_fraction + 0.5)
+    train, test = order[~to_test], order[to_test]
+    if train.size == 0 or test.size == 0:
+        part = "training" if train.size == 0 else "test"
+        raise UserError(
+            f"{source}: {n} rows with test_fraction={test_fraction} leave the {part} part empty",
+            "use more rows or a test_fraction nearer 0.5",
+        )
+    return rng.permutation(train), rng.permutation(test)
+
+
+def make_split(
+    X: npt.NDArray[np.float64],
+    y: npt.NDArray[np.generic],
+    rows: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]],
+    *,
+    name: str,
+    task: str,
+    n_classes: int,
+    feature_names: tuple[str, ...],
+    image_shape: tuple[int, int] | None = None,
+    class_names: tuple[str, ...] | None = None,
+) -> DataSplit:
+    """Index X and y into a :class:`DataSplit` with contiguous arrays of the task's dtypes.
+
+    Args:
+        X: all inputs, one row per example.
+        y: all targets, class indices for classification or values for regression.
+        rows: training and test row indices, as :func:`split_indices` returns them.
+        name: see :class:`DataSplit`; so are the remaining keywords.
+        task: see :class:`DataSplit`.
+        n_classes: see :class:`DataSplit`.
+        feature_names: see :class:`DataSplit`.
+        image_shape: see :class:`DataSplit`.
+        class_names: see :class:`DataSplit`.
+    """
+    y_dtype = np.int64 if task == "multiclass" else np.float64
+    if task != "multiclass":
+        y = y.reshape(-1, 1)
+    train, test = rows
+    return DataSplit(
+        X_train=np.ascontiguousarray(X[train], dtype=np.float64),
+        y_train=np.ascontiguousarray(y[train], dtype=y_dtype),
+        X_test=np.ascontiguousarray(X[test], dtype=np.float64),
+        y_test=np.ascontiguousarray(y[test], dtype=y_dtype),
+        name=name,
+        task=task,
+        n_classes=n_classes,
+        feature_names=feature_names,
+        image_shape=image_shape,
+        class_names=class_names,
+    )
+
+
+def standardize(X: npt.NDArray[np.float64], train: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+    """Centre and scale every column with the statistics of the training rows only.
+
+    Using only training rows keeps the test part truly unseen. A constant column is centred but
+    not scaled, so it becomes zeros instead of NaNs.
+    """
+    mean = X[train].mean(axis=0)
+    std = X[train].std(axis=0)
+    std[std == 0.0] = 1.0
+    return (X - mean) / std
