@@ -26,6 +26,7 @@ from engine.datasets.csvfile import load_csv
 from engine.datasets.download import cache_dir
 from engine.datasets.files import load_digits, load_iris
 from engine.datasets.idx import parse_idx, read_idx
+from engine.datasets.logic import load_xor_gate
 from engine.datasets.mnist import DESCRIPTIONS as _MNIST_DESCRIPTIONS
 from engine.datasets.mnist import load_mnist
 from engine.datasets.split import DataSplit
@@ -46,6 +47,7 @@ __all__ = [
 
 _LOADERS: dict[str, Callable[..., DataSplit]] = {
     **{name: partial(load_playground, name) for name in PLAYGROUND},
+    "xor-gate": load_xor_gate,
     "sine": load_sine,
     "digits": load_digits,
     "iris": load_iris,
@@ -55,6 +57,7 @@ _LOADERS: dict[str, Callable[..., DataSplit]] = {
 
 _DESCRIPTIONS: dict[str, str] = {
     **{name: spec[3] for name, spec in PLAYGROUND.items()},
+    "xor-gate": "XOR's truth table: four points, the classic that needs a hidden layer",
     "sine": "1-D regression: y = sin(x) + noise",
     "digits": "8×8 handwritten digits (UCI), 1,797 images, 10 classes (shipped)",
     "iris": "Fisher's iris: 4 flower measurements, 3 species, 150 rows (shipped)",
