@@ -38,7 +38,7 @@ class Epoch:
 
 @dataclass(frozen=True, slots=True)
 class Diverged:
-    """The loss became NaN or infinite; training stopped, the last good weights are kept."""
+    """The loss became NaN or infinite; training stopped before applying that step."""
 
     step: int
     epoch: int

@@ -206,7 +206,7 @@ class Trainer:
             fix += " or clip gradients (clip_norm = 1.0)"
         return (
             f"the loss became {loss} at step {self.step + 1} (epoch {self.epoch}); "
-            f"training stopped with the last finite weights. To recover: {fix}, then reset."
+            f"training stopped. To recover: {fix}, then reset the weights."
         )
 
     def _end_epoch(
