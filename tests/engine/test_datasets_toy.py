@@ -185,7 +185,7 @@ def test_names_forgive_case_and_underscores() -> None:
 
 
 def test_every_name_has_a_one_line_description() -> None:
-    assert len(datasets.NAMES) == len(set(datasets.NAMES)) == 12
+    assert len(datasets.NAMES) == len(set(datasets.NAMES)) == 13
     for name in datasets.NAMES:
         text = datasets.describe(name)
         assert text and "\n" not in text
@@ -205,3 +205,9 @@ def test_split_unpacks_and_counts_features() -> None:
 def test_features_may_come_as_an_array_of_names() -> None:
     split = datasets.load("xor", n=20, features=np.array(["x2", "x1"]))
     assert split.feature_names == ("x2", "x1")
+
+
+def test_xor_gate_is_the_truth_table() -> None:
+    split = datasets.load("xor-gate")
+    assert split.X_train.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert split.y_train.ravel().tolist() == [0, 1, 1, 0] and split.task == "binary"
