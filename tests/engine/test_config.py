@@ -1,0 +1,89 @@
+"""Experiments from TOML and presets: round trips, checks that name the key, and building."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import Dropout, Sigmoid, UserError
+from engine.config import Experiment
+from engine.presets import DEFAULT, PRESETS, get_preset
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_round_trips_through_toml(name: str, tmp_path) -> None:
+    exp = get_preset(name)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(exp.to_toml())
+    again = Experiment.from_toml(path)
+    assert again.to_dict() == exp.to_dict()
+
+
+@pytest.mark.parametrize("name", [p for p in PRESETS if "mnist" not in p])
+def test_every_offline_preset_builds_a_network_that_fits_its_data(name: str) -> None:
+    run = get_preset(name).build()
+    assert run.net.in_features == run.data.n_features
+    out = run.net.forward(run.data.X_test[:3])
+    assert out.shape[0] == 3 and np.isfinite(out).all()
+
+
+def test_default_preset_is_a_small_tanh_network_on_2d_data() -> None:
+    exp = get_preset(DEFAULT)
+    assert exp.model.activation == "tanh" and exp.build().data.n_features == 2
+
+
+def test_xor_preset_is_the_classic_2_2_1_sigmoid_mse() -> None:
+    run = get_preset("xor").build()
+    assert run.net.widths() == [2, 2, 1] and isinstance(run.net.layers[-1], Sigmoid)
+    assert run.trainer.loss == "mse"
+
+
+def test_layers_follow_the_model_section() -> None:
+    exp = get_preset("moons").replace(
+        model={"hidden": [5, 3], "dropout": 0.2}, train={"loss": "bce"}
+    )
+    net = exp.build().net
+    assert net.widths() == [2, 5, 3, 1]
+    assert sum(isinstance(layer, Dropout) for layer in net.layers) == 2
+    assert isinstance(net.layers[-1], Sigmoid)
+
+
+def test_full_batch_and_optimizer_settings_reach_the_trainer() -> None:
+    run = get_preset("circle").replace(train={"batch_size": "full", "optimizer": "sgd",
+                                              "momentum": 0.9, "lr": 0.2}).build()  # fmt: skip
+    assert run.trainer.batch_size is None
+    assert run.optimizer.momentum == 0.9 and run.optimizer.lr == 0.2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[train]\nlr = 'fast'\n", "lr = 'fast' has the wrong type"),
+        ("[train]\nlearning_rate = 0.1\n", "unknown key 'learning_rate'"),
+        ("[model]\nactivation = 'swish'\n", "activation = 'swish' is not known"),
+        ("[model]\nhidden = [8, 0]\n", "sizes must be at least 1"),
+        ("[train]\nbatch_size = 0\n", "batch_size = 0"),
+        ("[train]\nloss = 'cross_entropy'\n", None),  # fits only at build time
+        ("[trian]\nlr = 0.1\n", "unknown section or key 'trian'"),
+        ("[train\nlr = 0.1\n", "not valid TOML"),
+        ("[model]\ndropout = 1.5\n", "dropout = 1.5"),
+    ],
+)
+def test_config_mistakes_name_the_key(tmp_path, text: str, message: str | None) -> None:
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    if message is None:
+        with pytest.raises(UserError, match="does not fit the binary data set"):
+            Experiment.from_toml(path).build()
+        return
+    with pytest.raises(UserError) as info:
+        Experiment.from_toml(path)
+    assert message in str(info.value) and info.value.hint
+
+
+def test_missing_config_and_unknown_preset() -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        Experiment.from_toml("/nonexistent/exp.toml")
+    with pytest.raises(UserError, match="unknown preset 'spiarl'") as info:
+        get_preset("spiarl")
+    assert "spiral" in info.value.hint
