@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from engine import _numba_setup, optim
@@ -25,7 +26,8 @@ def _marker() -> Path:
     digest = hashlib.sha256()
     for module in (cpu, cpu_optim):
         digest.update(Path(module.__file__).read_bytes())
-    return _numba_setup.user_cache_dir() / "numba" / f"warm-{digest.hexdigest()[:16]}"
+    cache = numba.config.CACHE_DIR or str(_numba_setup.user_cache_dir() / "numba")
+    return Path(cache) / f"warm-{digest.hexdigest()[:16]}"
 
 
 def kernels_cached() -> bool:
