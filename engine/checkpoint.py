@@ -18,6 +18,8 @@ import numpy as np
 from engine.errors import UserError
 
 META_KEY = "__meta__"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: os.umask can only be read by setting it
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
@@ -32,10 +34,16 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, A
             np.savez(fh, **payload)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _publish(tmp: str, path: Path) -> None:
+    """Gives the temporary file the usual permissions (mkstemp makes it 0600), then renames it."""
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    os.replace(tmp, path)
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -46,7 +54,7 @@ def write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

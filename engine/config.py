@@ -189,7 +189,7 @@ class Experiment:
         for key in ("lr", "epochs"):
             if not getattr(t, key) > 0:
                 raise UserError(f"{source} [train] {key} must be positive", f"set {key} > 0")
-        for key in ("l1", "l2", "weight_decay", "momentum"):
+        for key in ("l1", "l2", "weight_decay", "momentum", "seed"):
             if getattr(t, key) < 0:
                 raise UserError(
                     f"{source} [train] {key} must not be negative", "use 0 to switch it off"

@@ -148,8 +148,9 @@ class Trainer:
                     yield Finished("diverged", self.epoch, self.step, self.best_epoch)
                     return
             epoch_event = self._end_epoch(time.perf_counter() - t0, accuracy, val)
+            stop = self._should_stop(epoch_event)
             yield epoch_event
-            if self._should_stop(epoch_event):
+            if stop:
                 self._restore_best()
                 yield Finished("early_stopping", self.epoch, self.step, self.best_epoch)
                 return

@@ -28,7 +28,8 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The subcommand parser; ``only`` imports just that subcommand (sympy only when needed)."""
     parser = _Parser(
         prog="dltui",
         description="Learn and do deep learning from first principles, in a terminal.",
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dltui {__version__}")
     subparsers = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in SUBCOMMANDS if only is None else (only,):
         module = importlib.import_module(f"tui.commands.{name}")
         module.register(subparsers)
     return parser
@@ -56,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     try:
         if args_list and (args_list[0] in SUBCOMMANDS or args_list[0] in ("-h", "--help")):
-            args = build_parser().parse_args(args_list)
+            only = args_list[0] if args_list[0] in SUBCOMMANDS else None
+            args = build_parser(only).parse_args(args_list)
             return int(args.func(args) or 0)
         args = _app_parser().parse_args(args_list)
         from tui.commands.app import run_app

@@ -1,0 +1,240 @@
+"""``dltui train`` end to end through ``tui.cli.main``: runs, resuming, and every input mistake."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.events import Event, Step
+from engine.network import Sequential
+from engine.runs import CHECKPOINT, CONFIG, METRICS, RunDir
+from tui import cli
+from tui.commands import train as train_cmd
+
+
+@pytest.fixture(autouse=True)
+def wide_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wide output, so that Rich does not wrap long paths in the middle of a message."""
+    monkeypatch.setenv("COLUMNS", "1000")
+
+
+def dltui(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def weights(run_dir: Path) -> np.ndarray:
+    return Sequential.load(run_dir / CHECKPOINT).data
+
+
+def interrupt_at_step(monkeypatch: pytest.MonkeyPatch, step: int, how: str) -> None:
+    """Makes the progress display press Ctrl-C when it sees step ``step``."""
+    original = train_cmd._Display.on_event
+
+    def on_event(self: train_cmd._Display, event: Event) -> None:
+        original(self, event)
+        if isinstance(event, Step) and event.step == step:
+            if how == "signal":
+                signal.raise_signal(signal.SIGINT)
+            else:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cmd._Display, "on_event", on_event)
+
+
+# ---------------------------------------------------------------------- runs
+def test_preset_run_writes_a_folder_and_a_summary(capsys, tmp_path: Path) -> None:
+    out_dir = tmp_path / "run"
+    code, out, err = dltui(
+        capsys, "train", "--preset", "gaussians", "--epochs", "3", "--out", str(out_dir)
+    )
+    assert code == 0, err
+    assert {p.name for p in out_dir.iterdir()} == {CONFIG, METRICS, CHECKPOINT}
+    assert len((out_dir / METRICS).read_text().splitlines()) == 1 + 3
+    for label in (
+        "train loss",
+        "test accuracy",
+        "epochs",
+        "3 of 3",
+        "steps",
+        "75",
+        "time per epoch",
+    ):
+        assert label in out
+    assert str(out_dir) in out
+
+
+def test_seed_and_epochs_override_the_preset(capsys, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert (
+        dltui(
+            capsys,
+            "train",
+            "--preset",
+            "gaussians",
+            "--epochs",
+            "1",
+            "--seed",
+            "7",
+            "--out",
+            str(a),
+        )[0]
+        == 0
+    )
+    assert dltui(capsys, "train", "--preset", "gaussians", "--epochs", "1", "--out", str(b))[0] == 0
+    config = (a / CONFIG).read_text()
+    assert "seed = 7" in config and "epochs = 1" in config
+    assert not np.array_equal(weights(a), weights(b))
+
+
+def test_config_file_run_goes_to_runs_named_after_it(capsys, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny.toml").write_text(
+        '[data]\nname = "gaussians"\nn = 100\n\n[model]\nhidden = [2]\n\n[train]\nepochs = 2\n'
+    )
+    code, _, err = dltui(capsys, "train", "tiny.toml")
+    assert code == 0, err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("tiny-")
+    assert len(RunDir.open(run_dir).rows) == 2
+
+
+@pytest.mark.parametrize("how", ["signal", "keyboard_interrupt"])
+def test_ctrl_c_saves_and_resume_ends_with_the_same_weights(
+    capsys, tmp_path, monkeypatch, how
+) -> None:
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert (
+        dltui(capsys, "train", "--preset", "gaussians", "--epochs", "3", "--out", str(whole))[0]
+        == 0
+    )
+    with monkeypatch.context() as patch:
+        interrupt_at_step(patch, 40, how)
+        code, out, err = dltui(
+            capsys, "train", "--preset", "gaussians", "--epochs", "3", "--out", str(parts)
+        )
+    assert code == 130, err
+    assert f"dltui train --resume {parts}" in out
+    stopped = RunDir.open(parts)
+    assert stopped.finished == "interrupted"
+    assert stopped.meta["trainer"]["step"] == 40  # the step at which Ctrl-C came
+    code, out, err = dltui(capsys, "train", "--resume", str(parts))
+    assert code == 0, err
+    assert "resuming" in out
+    assert np.array_equal(weights(parts), weights(whole))
+
+
+def test_resume_of_a_finished_run_says_how_to_go_further(capsys, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    dltui(capsys, "train", "--preset", "gaussians", "--epochs", "1", "--out", str(run_dir))
+    code, out, _ = dltui(capsys, "train", "--resume", str(run_dir))
+    assert code == 0 and f"dltui train --resume {run_dir} --epochs 11" in out
+    code, _, err = dltui(capsys, "train", "--resume", str(run_dir), "--epochs", "1")
+    assert code == 2 and "--epochs 1" in err and "trained 1 already" in err
+    code, out, _ = dltui(capsys, "train", "--resume", str(run_dir), "--epochs", "2")
+    assert code == 0 and "2 of 2" in out
+    assert len(RunDir.open(run_dir).rows) == 2
+
+
+def test_diverged_run_exits_1_with_the_message(capsys, tmp_path: Path) -> None:
+    (tmp_path / "hot.toml").write_text(
+        '[data]\nname = "plane"\n\n[model]\nhidden = []\nactivation = "linear"\n\n'
+        '[train]\nloss = "mse"\noptimizer = "sgd"\nlr = 1000.0\nepochs = 3\n'
+    )
+    code, out, err = dltui(
+        capsys, "train", str(tmp_path / "hot.toml"), "--out", str(tmp_path / "run")
+    )
+    assert code == 1
+    assert "diverged" in out and "lower the learning rate" in out
+    assert "Traceback" not in out + err
+    assert RunDir.open(tmp_path / "run").finished == "diverged"
+
+
+# ---------------------------------------------------------------------- mistakes
+def write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+CASES = {
+    "unknown preset": (lambda tmp: ["--preset", "nope"], "'nope'"),
+    "missing config": (lambda tmp: [str(tmp / "absent.toml")], "absent.toml"),
+    "malformed toml": (lambda tmp: [write(tmp / "bad.toml", "[train\nlr = ")], "bad.toml"),
+    "unknown key": (lambda tmp: [write(tmp / "k.toml", "[train]\nspeed = 3\n")], "speed"),
+    "wrong type": (lambda tmp: [write(tmp / "t.toml", '[train]\nlr = "fast"\n')], "lr"),
+    "loss misfit": (
+        lambda tmp: [write(tmp / "l.toml", '[data]\nname = "iris"\n[train]\nloss = "bce"\n')],
+        "'bce'",
+    ),
+    "csv missing": (
+        lambda tmp: [write(tmp / "c.toml", f'[data]\nname = "csv:{tmp}/none.csv"\n')],
+        "none.csv",
+    ),
+    "resume nowhere": (lambda tmp: ["--resume", str(tmp / "gone")], "gone"),
+    "resume no checkpoint": (lambda tmp: ["--resume", str(tmp)], "checkpoint.npz"),
+    "negative epochs": (lambda tmp: ["--preset", "gaussians", "--epochs", "-3"], "--epochs -3"),
+    "zero epochs": (lambda tmp: ["--preset", "gaussians", "--epochs", "0"], "--epochs 0"),
+    "epochs not a number": (lambda tmp: ["--epochs", "many"], "many"),
+    "resume and preset": (lambda tmp: ["--resume", str(tmp), "--preset", "spiral"], "--resume"),
+    "config and preset": (lambda tmp: ["x.toml", "--preset", "spiral"], "x.toml"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_mistakes_name_the_input_and_exit_2(case, capsys, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    make_args, named = CASES[case]
+    (tmp_path / "config.toml").write_text("")  # a folder with a config but no checkpoint
+    code, _, err = dltui(capsys, "train", *make_args(tmp_path))
+    assert code == 2
+    assert "error:" in err and "hint:" in err
+    assert named in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # no half-made run folder
+
+
+def test_corrupt_checkpoint_is_named(capsys, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    dltui(capsys, "train", "--preset", "gaussians", "--epochs", "1", "--out", str(run_dir))
+    (run_dir / CHECKPOINT).write_bytes(bytes(range(256)) * 4)
+    code, _, err = dltui(capsys, "train", "--resume", str(run_dir))
+    assert code == 2 and "checkpoint.npz" in err and "cannot be read" in err
+
+
+def test_out_over_an_existing_run_is_refused(capsys, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    dltui(capsys, "train", "--preset", "gaussians", "--epochs", "1", "--out", str(run_dir))
+    code, _, err = dltui(capsys, "train", "--preset", "gaussians", "--out", str(run_dir))
+    assert code == 2 and "already holds a run" in err and "--resume" in err
+
+
+# ---------------------------------------------------------------------- the rest of dltui
+def test_version(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("dltui ")
+
+
+def test_presets_list_and_show(capsys) -> None:
+    code, out, _ = dltui(capsys, "presets")
+    assert code == 0 and "gaussians" in out and "digits" in out
+    code, out, _ = dltui(capsys, "presets", "--show", "spiral")
+    assert code == 0 and 'name = "spiral"' in out and "[train]" in out
+
+
+def test_unknown_flag_exits_2(capsys) -> None:
+    code, _, err = dltui(capsys, "--nonsense-flag")
+    assert code == 2 and "--nonsense-flag" in err
+    code, _, err = dltui(capsys, "train", "--nonsense-flag")
+    assert code == 2 and "--nonsense-flag" in err
+
+
+def test_unknown_word_is_a_missing_config_file(capsys) -> None:
+    pytest.importorskip("tui.commands.app")
+    code, _, err = dltui(capsys, "nonsense-flag")
+    assert code == 2 and "nonsense-flag" in err and "Traceback" not in err

@@ -1,0 +1,316 @@
+"""``dltui train``: trains an experiment headless, into a run folder that can be resumed.
+
+::
+
+    dltui train --preset spiral [--epochs N] [--seed S] [--out DIR]
+    dltui train my-experiment.toml
+    dltui train --resume runs/spiral-20250101-120000 [--epochs N]
+
+A progress bar shows the epoch, steps per second, loss, accuracy and the time left; a table sums
+the run up at the end. The first Ctrl-C stops at the next step boundary and saves the state there;
+``--resume`` then continues exactly where it stopped.
+
+Exit codes: 0 trained (or nothing was left to train), 1 the loss diverged, 2 a mistake in the
+input, 130 stopped by Ctrl-C (the shell's code for an interrupt; the state is saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from engine.config import Experiment, Run
+from engine.errors import UserError
+from engine.events import Epoch, Event, Step
+from engine.presets import DEFAULT, get_preset
+from engine.runs import Outcome, RunDir, default_path, resume_command, stop_on_sigint, train
+
+EXIT_DIVERGED = 1
+EXIT_INTERRUPTED = 130
+REFRESH_SECONDS = 0.1  # redraw the bar at most ten times a second
+LINE_SECONDS = 2.0  # without a terminal: one progress line every so often
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train an experiment headless, saving a resumable run",
+        description="Train an experiment headless. The run (config.toml, metrics.csv, "
+        "checkpoint.npz) goes to runs/NAME-YYYYmmdd-HHMMSS unless --out says otherwise.",
+        epilog="Ctrl-C saves the state; `dltui train --resume DIR` continues it exactly. "
+        "Exit codes: 0 done, 1 diverged, 2 input error, 130 stopped by Ctrl-C.",
+    )
+    p.add_argument("config", nargs="?", help="an experiment file (TOML)")
+    p.add_argument("--preset", help=f"a named experiment (default {DEFAULT}; see `dltui presets`)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR")
+    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs in all")
+    p.add_argument("--seed", type=int, metavar="S", help="replace the config's [train] seed")
+    p.add_argument("--out", metavar="DIR", help="write the run to DIR")
+    p.add_argument(
+        "--save-every",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="save at the end of an epoch at most this often (default 1; 0: every epoch)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Trains as ``args`` say; returns the exit code."""
+    _check_args(args)
+    console = Console(highlight=False)
+    rundir, net_run = _resume(args) if args.resume else _start(args)
+    _print_header(console, rundir, net_run)
+    display = _Display(console, net_run)
+    with stop_on_sigint() as stop:
+        display.stop_requested = stop.is_set
+        try:
+            with display:
+                outcome = train(
+                    net_run, rundir, display.on_event, stop.is_set, save_every=args.save_every
+                )
+        except KeyboardInterrupt:
+            console.print(
+                f"aborted: {rundir.path} keeps its last checkpoint (epoch {rundir.epochs_done}).\n"
+                f"resume with: {resume_command(rundir.path)}"
+            )
+            return EXIT_INTERRUPTED
+    _print_summary(console, net_run, rundir, outcome)
+    return _report_end(console, rundir, outcome)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.resume and (args.config or args.preset or args.out or args.seed is not None):
+        raise UserError(
+            "--resume continues a run as its config.toml says: it takes no config file, "
+            "--preset, --seed or --out",
+            "drop those, or start a new run without --resume",
+        )
+    if args.config and args.preset:
+        raise UserError(
+            f"both a config file ({args.config}) and --preset {args.preset} given",
+            "choose one of them",
+        )
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f"--epochs {args.epochs} is not a positive number", "e.g. --epochs 10")
+    if args.seed is not None and args.seed < 0:
+        raise UserError(f"--seed {args.seed} is negative", "use 0 or a positive whole number")
+    if not args.save_every >= 0:
+        raise UserError(f"--save-every {args.save_every} is negative", "use 0 to save every epoch")
+
+
+def _start(args: argparse.Namespace) -> tuple[RunDir, Run]:
+    """A new run: the experiment with the command line's changes, built, in a new folder."""
+    if args.config:
+        experiment = Experiment.from_toml(args.config)
+    else:
+        experiment = get_preset(args.preset or DEFAULT)
+    changes = {}
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if changes:
+        experiment = experiment.replace(train=changes)
+    net_run = experiment.build()  # before the folder exists: a bad config leaves no trace
+    path = Path(args.out) if args.out else default_path(experiment.name)
+    return RunDir.create(path, net_run), net_run
+
+
+def _resume(args: argparse.Namespace) -> tuple[RunDir, Run]:
+    rundir = RunDir.open(args.resume)
+    net_run = rundir.build()
+    if args.epochs is not None:
+        if args.epochs <= rundir.epochs_done:
+            raise UserError(
+                f"--epochs {args.epochs}: {rundir.path} has trained {rundir.epochs_done} already",
+                f"pass more, e.g. --epochs {rundir.epochs_done + 10}",
+            )
+        rundir.set_epochs(net_run, args.epochs)
+    return rundir, net_run
+
+
+# ---------------------------------------------------------------------- progress
+class _Display:
+    """The progress bar, fed by training events and redrawn on a clock, not per step.
+
+    A step of a toy network takes tens of microseconds and drawing the bar about a millisecond,
+    so the bar is redrawn at most every ``REFRESH_SECONDS``. Without a terminal (a log file, a
+    pipe) it prints a plain line every ``LINE_SECONDS`` instead.
+    """
+
+    def __init__(self, console: Console, net_run: Run) -> None:
+        self.console = console
+        self.target = net_run.experiment.train.epochs
+        self.stop_requested = lambda: False
+        n = len(net_run.data.X_train)
+        batch = net_run.experiment.train.batch_size
+        per_epoch = 1 if batch == "full" else math.ceil(n / min(int(batch), n))
+        self.step = self._drawn_step = net_run.trainer.step
+        self.epoch = net_run.trainer.epoch
+        self.last: Epoch | None = None
+        self._loss_sum, self._losses = 0.0, 0
+        self._drawn = self._lined = time.perf_counter()
+        self._rate = ""
+        self._lines = self._draws = 0
+        self._started = False
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(bar_width=24),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[metrics]}"),
+            TimeRemainingColumn(),
+            console=console,
+            auto_refresh=False,
+            disable=not console.is_terminal,
+        )
+        self.task = self.progress.add_task(
+            "train", total=per_epoch * self.target, completed=self.step, **self._fields()
+        )
+
+    def __enter__(self) -> _Display:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._draw(time.perf_counter())
+        self.progress.stop()
+
+    def on_event(self, event: Event) -> None:
+        """Takes one training event; draws when the clock says so."""
+        if isinstance(event, Step):
+            self.step, self.epoch = event.step, event.epoch
+            self._loss_sum += event.loss
+            self._losses += 1
+        elif isinstance(event, Epoch):
+            self.last, self.step, self.epoch = event, event.step, event.epoch
+            self._loss_sum, self._losses = 0.0, 0
+            self._print_line(event)
+        now = time.perf_counter()
+        if not self._started:  # kernels compiled or loaded: measure the speed from here on
+            self._started = True
+            self._draw(now)
+        elif now - self._drawn >= REFRESH_SECONDS:
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        elapsed = now - self._drawn
+        if elapsed > 0 and self.step > self._drawn_step and self._draws:
+            self._rate = f"{(self.step - self._drawn_step) / elapsed:,.0f} steps/s"
+        self._drawn, self._drawn_step, self._draws = now, self.step, self._draws + 1
+        self.progress.update(self.task, completed=self.step, **self._fields())
+        self.progress.refresh()
+
+    def _fields(self) -> dict[str, str]:
+        epoch = f"{self.epoch}/{self.target}"
+        if not self._started:
+            epoch += " (preparing kernels)"
+        if self.stop_requested():
+            epoch += " (stopping…)"
+        parts = []
+        if self._losses:
+            parts.append(f"loss {self._loss_sum / self._losses:.4g}")
+        elif self.last is not None:
+            parts.append(f"loss {self.last.train_loss:.4g}")
+        if self.last is not None and self.last.train_acc is not None:
+            parts.append(f"acc {self.last.train_acc:.1%}")
+        if self.last is not None and self.last.val_acc is not None:
+            parts.append(f"test {self.last.val_acc:.1%}")
+        return {"epoch": epoch, "rate": self._rate, "metrics": "  ".join(parts)}
+
+    def _print_line(self, event: Epoch) -> None:
+        now = time.perf_counter()
+        if not self.progress.disable:
+            return
+        if now - self._lined >= LINE_SECONDS or not self._lines or event.epoch == self.target:
+            self._lined, self._lines = now, self._lines + 1
+            fields = self._fields()
+            self.console.print(f"epoch {fields['epoch']}  {fields['metrics']}")
+
+
+# ---------------------------------------------------------------------- messages
+def _print_header(console: Console, rundir: RunDir, net_run: Run) -> None:
+    exp = net_run.experiment
+    console.print(f"[bold]{exp.name}[/]: {exp.summary()} · {net_run.net.describe()}")
+    if rundir.epochs_done or net_run.trainer.step:
+        console.print(
+            f"resuming {rundir.path} at epoch {rundir.epochs_done} of {exp.train.epochs}, "
+            f"step {net_run.trainer.step}"
+        )
+    else:
+        console.print(f"run folder: {rundir.path}")
+
+
+def _print_summary(console: Console, net_run: Run, rundir: RunDir, outcome: Outcome) -> None:
+    """Final figures, measured with the final weights (dropout off) on both parts of the data."""
+    data, trainer = net_run.data, net_run.trainer
+    train_loss, train_acc = trainer.evaluate(data.X_train, data.y_train)
+    test_loss, test_acc = trainer.evaluate(data.X_test, data.y_test)
+    seconds = sorted(row.seconds for row in rundir.rows)
+    table = Table(title=f"{net_run.experiment.name}: {_REASONS[outcome.reason]}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("train loss", f"{train_loss:.4g}")
+    table.add_row("train accuracy", _percent(train_acc))
+    table.add_row("test loss", f"{test_loss:.4g}")
+    table.add_row("test accuracy", _percent(test_acc))
+    table.add_row("epochs", f"{outcome.epochs_done} of {net_run.experiment.train.epochs}")
+    table.add_row("steps", f"{outcome.step:,}")
+    table.add_row("time", _duration(outcome.seconds))
+    # The median: the first epoch of a session also pays for loading the compiled kernels.
+    median = seconds[len(seconds) // 2] if seconds else None
+    table.add_row("time per epoch", "—" if median is None else _duration(median))
+    table.add_row("saved to", str(rundir.path))
+    console.print(table)
+
+
+_REASONS = {
+    "epochs": "trained",
+    "early_stopping": "stopped early (no better test loss for `patience` epochs)",
+    "diverged": "diverged",
+    "interrupted": "stopped",
+    "complete": "nothing left to train",
+}
+
+
+def _report_end(console: Console, rundir: RunDir, outcome: Outcome) -> int:
+    resume = resume_command(rundir.path)
+    if outcome.reason == "interrupted":
+        console.print(
+            f"stopped at epoch {rundir.meta['trainer']['epoch']}, step {outcome.step}; "
+            f"the state is saved in {rundir.path}.\nresume with: {resume}"
+        )
+        return EXIT_INTERRUPTED
+    if outcome.diverged is not None:
+        console.print(f"[bold red]diverged:[/] {outcome.diverged.message}")
+        console.print(
+            f"the last finite state is saved in {rundir.path}. To go on from it, lower lr in "
+            f"{rundir.config_path}, then: {resume}"
+        )
+        return EXIT_DIVERGED
+    if outcome.reason == "complete":
+        done = outcome.epochs_done
+        how = "stopped early" if rundir.finished == "early_stopping" else "trained all its epochs"
+        console.print(
+            f"{rundir.path} has {how} ({done}); to train further: {resume} --epochs {done + 10}"
+        )
+    return 0
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2%}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1.0:
+        return f"{seconds * 1000:.3g} ms"
+    if seconds < 120.0:
+        return f"{seconds:.3g} s"
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
