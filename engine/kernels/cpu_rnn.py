@@ -39,7 +39,7 @@ def rnn_forward(xp, W_hh, b_hh, hs, hp):
 
 @njit(cache=True, nogil=True)
 def rnn_backward(dhs, W_hh, hs, dxp, grad_W_hh, grad_b_hh, dh, dprev):
-    """Backprop through time: a_t = xp_t + h_{t−1}W_hhᵀ + b;  δ_t = (∂L/∂h_t + δ_{t+1}W_hh) ⊙ (1 − h_t²).
+    """Backprop through time: δ_t = (∂L/∂h_t + δ_{t+1} W_hh) ⊙ (1 − h_t²).
 
     ``dhs[t]`` is ∂L/∂h_{t+1} from above; ``dh`` ends as ∂L/∂h_0.
     """
