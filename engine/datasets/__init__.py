@@ -7,6 +7,8 @@ the network, the trainer and the app never care where the data came from:
   ``spiral``, ``moons``, and the regressions ``plane`` and ``multigauss`` — plus a 1-D ``sine``;
 * shipped real sets — ``digits`` (UCI, 8×8) and ``iris``;
 * downloaded sets — ``mnist`` and ``fashion-mnist``;
+* sequence sets — ``sine-seq``, ``adding`` and the character-level ``text`` (see
+  :mod:`engine.datasets.sequences`), whose rows are flattened sequences of ``sample_shape``;
 * a person's own table — ``csv:PATH``.
 
 Example:
@@ -29,6 +31,14 @@ from engine.datasets.idx import parse_idx, read_idx
 from engine.datasets.logic import load_xor_gate
 from engine.datasets.mnist import DESCRIPTIONS as _MNIST_DESCRIPTIONS
 from engine.datasets.mnist import load_mnist
+from engine.datasets.sequences import (
+    decode,
+    encode,
+    load_adding,
+    load_sine_seq,
+    load_text,
+    text_vocab,
+)
 from engine.datasets.split import DataSplit
 from engine.datasets.toy import FEATURES, PLAYGROUND, expand_features, load_playground, load_sine
 from engine.errors import UserError
@@ -38,11 +48,14 @@ __all__ = [
     "NAMES",
     "DataSplit",
     "cache_dir",
+    "decode",
     "describe",
+    "encode",
     "expand_features",
     "load",
     "parse_idx",
     "read_idx",
+    "text_vocab",
 ]
 
 _LOADERS: dict[str, Callable[..., DataSplit]] = {
@@ -53,6 +66,9 @@ _LOADERS: dict[str, Callable[..., DataSplit]] = {
     "iris": load_iris,
     "mnist": partial(load_mnist, "mnist"),
     "fashion-mnist": partial(load_mnist, "fashion-mnist"),
+    "sine-seq": load_sine_seq,
+    "adding": load_adding,
+    "text": load_text,
 }
 
 _DESCRIPTIONS: dict[str, str] = {
@@ -62,6 +78,9 @@ _DESCRIPTIONS: dict[str, str] = {
     "digits": "8×8 handwritten digits (UCI), 1,797 images, 10 classes (shipped)",
     "iris": "Fisher's iris: 4 flower measurements, 3 species, 150 rows (shipped)",
     **_MNIST_DESCRIPTIONS,
+    "sine-seq": "sequences: predict the next step of noisy sine waves (T = 32)",
+    "adding": "sequences: add the two marked values of 30 (the adding problem)",
+    "text": "sequences: predict the next character of a short essay on backprop (shipped)",
 }
 
 NAMES: tuple[str, ...] = tuple(_LOADERS)

@@ -34,6 +34,7 @@ def load_digits(*, test_fraction: float = 0.2, seed: int | np.random.Generator =
     """Load the 1,797 UCI handwritten digits of 8×8 pixels, 10 classes.
 
     Pixels count 0..16 in the file and are divided by 16, so inputs lie in [0, 1] like MNIST's.
+    ``sample_shape`` is channel-first (1, 8, 8), the layout a convolution takes.
 
     Args:
         test_fraction: share held out for testing; the cut is stratified by digit.
@@ -54,6 +55,7 @@ def load_digits(*, test_fraction: float = 0.2, seed: int | np.random.Generator =
         feature_names=tuple(f"pixel_{r}_{c}" for r in range(8) for c in range(8)),
         image_shape=(8, 8),
         class_names=tuple(str(d) for d in range(10)),
+        sample_shape=(1, 8, 8),
     )
 
 

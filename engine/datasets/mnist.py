@@ -92,7 +92,8 @@ def load_mnist(
 ) -> DataSplit:
     """Load MNIST or Fashion-MNIST, downloading the four files on first use.
 
-    Pixels are divided by 255, so inputs lie in [0, 1]; each image is one row of 784 values.
+    Pixels are divided by 255, so inputs lie in [0, 1]; each image is one row of 784 values, with
+    ``sample_shape`` (1, 28, 28), channel-first as a convolution takes it.
 
     Args:
         name: "mnist" or "fashion-mnist".
@@ -122,4 +123,5 @@ def load_mnist(
         feature_names=tuple(f"pixel_{r}_{c}" for r in range(28) for c in range(28)),
         image_shape=IMAGE_SHAPE,
         class_names=CLASS_NAMES[name],
+        sample_shape=(1, *IMAGE_SHAPE),
     )

@@ -7,6 +7,7 @@ reproducible from the seed alone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,6 +27,12 @@ class DataSplit:
     (one sigmoid output), a multiclass target is a vector of integer class indices (softmax +
     cross-entropy), a regression target is a column of floats.
 
+    X is always 2-D, one flattened sample per row, so that splitting, shuffling and batching
+    never depend on what a sample is. A set whose samples have structure — an image, a sequence —
+    says so in ``sample_shape`` and the network reshapes each batch; a set with one target per
+    time step says so in ``target_shape`` (y then has one row of ``prod(target_shape)`` values
+    per sample: floats for regression, class indices for multiclass).
+
     Attributes:
         X_train: inputs for training, float64 of shape (n_train, d).
         y_train: targets for training (see above).
@@ -34,9 +41,15 @@ class DataSplit:
         name: the name the set was loaded by.
         task: "binary", "multiclass" or "regression".
         n_classes: 2 for binary, k for multiclass, 0 for regression.
-        feature_names: one name per column of X.
+        feature_names: one name per column of X; when ``sample_shape`` is set it may instead
+            name the channels of one time step (e.g. ``("value", "marker")``).
         image_shape: (rows, cols) when each row of X is a flattened image, else None.
         class_names: a readable name per class index, when the set has them.
+        sample_shape: the shape of one sample before flattening, e.g. (1, 28, 28) for a
+            channel-first image, (T, 1) for a univariate sequence, (T,) for token ids; None for
+            plain feature vectors.
+        target_shape: the shape of one target before flattening, e.g. (T, 1) for a value per
+            time step; None for the usual one target per sample.
     """
 
     X_train: npt.NDArray[np.float64]
@@ -49,16 +62,26 @@ class DataSplit:
     feature_names: tuple[str, ...]
     image_shape: tuple[int, int] | None = None
     class_names: tuple[str, ...] | None = None
+    sample_shape: tuple[int, ...] | None = None
+    target_shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         """Check the invariants that every consumer relies on, once, here."""
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
+        width = len(self.feature_names)
+        if self.sample_shape is not None:
+            width = _size("sample_shape", self.sample_shape)
+        target_size = None
+        if self.target_shape is not None:
+            target_size = _size("target_shape", self.target_shape)
         for X, y in ((self.X_train, self.y_train), (self.X_test, self.y_test)):
-            if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-                raise ValueError(f"X has shape {X.shape}; expected (n, {len(self.feature_names)})")
+            if X.ndim != 2 or X.shape[1] != width:
+                raise ValueError(f"X has shape {X.shape}; expected (n, {width})")
             if y.shape[0] != X.shape[0]:
                 raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
+            if target_size is not None and math.prod(y.shape[1:]) != target_size:
+                raise ValueError(f"y has shape {y.shape}; expected rows of {target_size} values")
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Unpack as ``X_train, y_train, X_test, y_test``."""
@@ -66,8 +89,23 @@ class DataSplit:
 
     @property
     def n_features(self) -> int:
-        """Number of input columns, the width of the network's first layer."""
-        return len(self.feature_names)
+        """Number of input columns, the width of the network's first layer.
+
+        Counted from X rather than from ``feature_names``, which name channels, not columns,
+        for sequence sets.
+        """
+        return int(self.X_train.shape[1])
+
+
+def _size(field: str, shape: tuple[int, ...]) -> int:
+    """Return the number of values in ``shape``, after checking it is a tuple of positive ints."""
+    if (
+        not isinstance(shape, tuple)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    ):
+        raise ValueError(f"{field} must be a tuple of positive ints, not {shape!r}")
+    return math.prod(shape)
 
 
 def make_rng(seed: int | np.random.Generator) -> np.random.Generator:
@@ -129,6 +167,8 @@ def make_split(
     feature_names: tuple[str, ...],
     image_shape: tuple[int, int] | None = None,
     class_names: tuple[str, ...] | None = None,
+    sample_shape: tuple[int, ...] | None = None,
+    target_shape: tuple[int, ...] | None = None,
 ) -> DataSplit:
     """Index X and y into a :class:`DataSplit` with contiguous arrays of the task's dtypes.
 
@@ -142,10 +182,13 @@ def make_split(
         feature_names: see :class:`DataSplit`.
         image_shape: see :class:`DataSplit`.
         class_names: see :class:`DataSplit`.
+        sample_shape: see :class:`DataSplit`.
+        target_shape: see :class:`DataSplit`; a regression target becomes (n, prod(target_shape)),
+            a column (n, 1) without it.
     """
     y_dtype = np.int64 if task == "multiclass" else np.float64
     if task != "multiclass":
-        y = y.reshape(-1, 1)
+        y = y.reshape(len(y), -1) if target_shape is not None else y.reshape(-1, 1)
     train, test = rows
     return DataSplit(
         X_train=np.ascontiguousarray(X[train], dtype=np.float64),
@@ -158,6 +201,8 @@ def make_split(
         feature_names=feature_names,
         image_shape=image_shape,
         class_names=class_names,
+        sample_shape=sample_shape,
+        target_shape=target_shape,
     )
 
 

@@ -110,6 +110,7 @@ def test_download_parses_scales_and_caches(mirror: Mirror, tmp_path: Path) -> No
     )
     np.testing.assert_array_equal(split.y_test, arrays["t10k-labels-idx1-ubyte.gz"])
     assert split.image_shape == (28, 28) and split.n_classes == 10
+    assert split.sample_shape == (1, 28, 28) and split.n_features == 784
     assert sorted(mirror.hits) == sorted(download.FILES)
     cached = sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir())
     assert cached == sorted(download.FILES)

@@ -185,7 +185,7 @@ def test_names_forgive_case_and_underscores() -> None:
 
 
 def test_every_name_has_a_one_line_description() -> None:
-    assert len(datasets.NAMES) == len(set(datasets.NAMES)) == 13
+    assert len(datasets.NAMES) == len(set(datasets.NAMES)) == 16
     for name in datasets.NAMES:
         text = datasets.describe(name)
         assert text and "\n" not in text
