@@ -1,0 +1,190 @@
+"""What a derivation is made of: steps as built (symbols), then as evaluated (numbers).
+
+The three stages stay apart. Builders (``derive.index_view``, ``derive.vector_view``,
+``derive.update``) return ``StepSpec`` s — symbols and rules, no numbers. ``evaluate`` fills in
+the numbers in order, each step's value becoming a number the next steps read, so the gradient at
+the end really is the product of the factors printed above it. The printers
+(``derive.render``) only format what is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from derive.expr import abbreviate, number, substitute
+from derive.model import ParamRef
+from derive.notation import component
+from derive.rules import Rule
+
+PARTS = ("forward", "loss", "backward", "update")
+Value = float | np.ndarray
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A step as built: what it computes and why, in symbols.
+
+    Attributes:
+        part: "forward", "loss", "backward" or "update".
+        lhs: the quantity the step gives (z¹₀, ∂L/∂a²₀, δ²₀, θₜ …).
+        rule: why it holds.
+        general: its expression in symbols, as shown (a long sum may be shown as Σ).
+        full: the expression to evaluate when ``general`` is abbreviated; None: ``general``.
+        given: the value when it is read rather than computed here (numbers off the weight's
+            paths, and the vector form's arrays, come from the float64 tape).
+        show_numbers: whether to show ``general`` with the numbers put in.
+        gather: symbols whose values, in order, are this step's value (a list of units).
+        alias: another name for the same value (a vector written by its components).
+    """
+
+    part: str
+    lhs: sp.Basic
+    rule: Rule
+    general: sp.Basic
+    full: sp.Basic | None = None
+    given: Any = None
+    show_numbers: bool = True
+    gather: tuple[sp.Basic, ...] = ()
+    alias: sp.Basic | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a derivation: ``lhs = general = substituted = value``, and its rule.
+
+    ``substituted`` has today's numbers in place of the symbols and is left unevaluated so a
+    reader sees them (None when a step shows values only); ``value`` is a float, or an array
+    for the vector form's vectors and matrices.
+    """
+
+    part: str
+    lhs: sp.Basic
+    rule: Rule
+    general: sp.Basic
+    substituted: sp.Basic | None
+    value: Value
+
+    @property
+    def label(self) -> str:
+        """The quantity in Unicode, e.g. ``∂L/∂a²₀``."""
+        from derive.printers import text
+
+        return text(self.lhs)
+
+
+@dataclass(frozen=True)
+class DirectCheck:
+    """The whole loss as one expression, differentiated by SymPy itself (tiny networks only).
+
+    Attributes:
+        loss: the shown sample's loss in its inputs, targets and every parameter.
+        derivative: SymPy's ``diff`` of ``loss`` by the parameter.
+        value: that derivative at today's numbers (mean over the batch, penalty included).
+        chain_value: what the chain rule gave (``Derivation.value``).
+        shared, reduced: ``derivative`` with its repeated parts named (``sympy.cse``):
+            u₁ = …, u₂ = …, then the derivative in them.
+    """
+
+    loss: sp.Basic
+    derivative: sp.Basic
+    value: float
+    chain_value: float
+    shared: tuple[tuple[sp.Symbol, sp.Basic], ...] = ()
+    reduced: sp.Basic | None = None
+
+    @property
+    def difference(self) -> float:
+        return abs(self.value - self.chain_value)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """The gradient of the loss by one parameter, step by step (see ``derive.derive``).
+
+    Attributes:
+        param: the parameter; symbol: its name in the maths (W¹₀₁).
+        steps: forward pass, loss, backward chain-rule factors, the gradient, the update.
+        value: the gradient, ∂L/∂θ (batch mean, penalty included), as the engine computes it.
+        check: SymPy's direct derivative of the whole loss, for tiny networks; else None.
+        optimizer: the optimiser whose update is shown, as its repr.
+    """
+
+    param: ParamRef
+    symbol: sp.Symbol
+    loss: str
+    view: str
+    network: str
+    sample: int
+    n_samples: int
+    x: np.ndarray
+    y: np.ndarray
+    steps: tuple[Step, ...]
+    value: float
+    check: DirectCheck | None = None
+    optimizer: str = ""
+
+    def part(self, name: str) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.part == name)
+
+    def to_text(self) -> str:
+        from derive.render import render
+
+        return render(self, "text")
+
+    def to_unicode(self) -> str:
+        from derive.render import render
+
+        return render(self, "unicode")
+
+    def to_latex(self) -> str:
+        from derive.render import render
+
+        return render(self, "latex")
+
+    def to_markdown(self) -> str:
+        from derive.render import render
+
+        return render(self, "markdown")
+
+    def render(self, fmt: str) -> str:
+        """``fmt`` is "text", "unicode", "latex" or "markdown"."""
+        from derive.render import render
+
+        return render(self, fmt)
+
+
+def evaluate(specs: Iterable[StepSpec], env: MutableMapping[sp.Basic, Value]) -> list[Step]:
+    """Puts the numbers in, step by step; each value joins ``env`` for the steps after it."""
+    steps = []
+    for spec in specs:
+        full = spec.full if spec.full is not None else spec.general
+        computed = spec.given is None and not spec.gather
+        substituted_full = substitute(full, env) if spec.show_numbers or computed else None
+        if spec.gather:
+            value: Value = np.array([env[g] for g in spec.gather], dtype=np.float64)
+        elif spec.given is not None:
+            value = spec.given
+        else:
+            assert substituted_full is not None
+            value = number(substituted_full)
+        shown = None
+        if spec.show_numbers and substituted_full is not None:
+            shown = abbreviate(substituted_full)
+        for name in (spec.lhs, spec.alias):
+            if name is not None:
+                _remember(env, name, value)
+        steps.append(Step(spec.part, spec.lhs, spec.rule, spec.general, shown, value))
+    return steps
+
+
+def _remember(env: MutableMapping[sp.Basic, Value], name: sp.Basic, value: Value) -> None:
+    """Stores a value; a column vector's entries also under their own symbols (δ¹ → δ¹₀)."""
+    env[name] = value
+    if isinstance(name, sp.MatrixSymbol) and isinstance(value, np.ndarray) and value.shape[1] == 1:
+        for i, entry in enumerate(value[:, 0]):
+            env[component(name, i)] = float(entry)

@@ -1,0 +1,97 @@
+"""``dltui derive``: the chain rule behind one weight's gradient, with a live network's numbers.
+
+::
+
+    dltui derive --preset xor --param "2.W[0,1]" [--sample K] [--steps N]
+                 [--format text|unicode|latex|markdown] [--view index|vector]
+
+Builds the preset, trains it ``N`` steps (0: as initialised), takes sample ``K`` of its training
+set and prints every step from the forward pass to the optimiser's update of the parameter.
+A parameter the network does not have is an error listing the valid names (exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from derive.api import VIEWS, derive
+from derive.render import FORMATS
+from engine.config import Run
+from engine.errors import UserError
+from engine.events import Diverged, Step
+from engine.presets import get_preset
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "derive",
+        help="derive one weight's gradient step by step, with the network's numbers",
+        description="Show how the gradient of one parameter comes about: every chain-rule "
+        "factor in symbols, with today's numbers, and its value; then the optimiser's update.",
+        epilog='Parameters are named as the engine names them: "0.W[1,0]" is row 1, column 0 of '
+        'the first layer\'s weights, "2.b[0]" a bias. Exit code 2: a mistake in the input.',
+    )
+    p.add_argument("--preset", default="xor", help="a named experiment (default xor)")
+    p.add_argument(
+        "--param", metavar="NAME", help='the parameter, e.g. "2.W[0,1]" (default: 0.W[0,0])'
+    )
+    p.add_argument("--sample", type=int, default=0, metavar="K", help="training sample K")
+    p.add_argument(
+        "--steps", type=int, default=0, metavar="N", help="train N steps first (default 0)"
+    )
+    p.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    p.add_argument("--view", choices=VIEWS, default="index", help="index or vector notation")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prints the derivation ``args`` ask for; returns the exit code."""
+    if args.steps < 0:
+        raise UserError(f"--steps {args.steps} is negative", "use 0 for the initial weights")
+    net_run = get_preset(args.preset).build()
+    _train(net_run, args.steps)
+    X, y = net_run.data.X_train, net_run.data.y_train
+    if not 0 <= args.sample < len(X):
+        raise UserError(
+            f"--sample {args.sample} is outside the training set of {len(X)} samples",
+            f"use 0 to {len(X) - 1}",
+        )
+    trainer = net_run.trainer
+    d = derive(
+        net_run.net,
+        X[args.sample],
+        y[args.sample],
+        loss=trainer.loss,
+        param=args.param or "0.W[0,0]",
+        view=args.view,
+        l1=trainer.l1,
+        l2=trainer.l2,
+        optimizer=trainer.optimizer,
+    )
+    console = Console(highlight=False, soft_wrap=True, emoji=False)
+    console.print(d.render(args.format), markup=False, end="")
+    return 0
+
+
+def _train(net_run: Run, steps: int) -> None:
+    """Pulls ``steps`` training steps from the trainer (the dropout masks then stay off)."""
+    if steps == 0:
+        return
+    data = net_run.data
+    events = net_run.trainer.run(data.X_train, data.y_train, epochs=None)
+    done = 0
+    try:
+        for event in events:
+            if isinstance(event, Diverged):
+                raise UserError(
+                    f"training diverged at step {event.step}: the weights are no longer finite",
+                    "derive after fewer --steps",
+                )
+            if isinstance(event, Step):
+                done += 1
+                if done >= steps:
+                    break
+    finally:
+        events.close()
