@@ -22,6 +22,12 @@ from engine.backend import ACTIVATIONS, CPU, Array, CPUBackend
 INITS = ("default", "xavier", "he")
 
 
+def sub_views(views: dict[str, Array], index: int) -> dict[str, Array]:
+    """The views of layer ``index``, renamed without its prefix: {"3.W": w} → {"W": w}."""
+    prefix = f"{index}."
+    return {name[len(prefix) :]: v for name, v in views.items() if name.startswith(prefix)}
+
+
 class Layer:
     """Base class: no parameters, identity shape; subclasses override what they need."""
 
@@ -30,16 +36,32 @@ class Layer:
     def __init__(self) -> None:
         self.params: dict[str, Array] = {}
         self.grads: dict[str, Array] = {}
+        self.buffers: dict[str, Array] = {}  # state that is not trained (running statistics)
         self.backend: CPUBackend = CPU
         self.rng: np.random.Generator = np.random.default_rng(0)
         self.dtype: np.dtype = np.dtype(np.float32)
         self._buffers: dict[tuple[str, int], Array] = {}
 
-    def param_shapes(self, in_features: int) -> dict[str, tuple[int, ...]]:
+    def param_shapes(self, in_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """The trained parameters this layer needs for inputs of shape ``in_shape`` (one sample)."""
         return {}
 
-    def out_features(self, in_features: int) -> int:
-        return in_features
+    def buffer_shapes(self, in_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """State kept beside the parameters but not trained (e.g. batch norm's running mean)."""
+        return {}
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one sample's output for one sample's input shape."""
+        return in_shape
+
+    def bind(
+        self, params: dict[str, Array], grads: dict[str, Array], buffers: dict[str, Array]
+    ) -> None:
+        """Receives its views into the network's flat parameter, gradient and buffer arrays."""
+        self.params, self.grads, self.buffers = params, grads, buffers
+
+    def configure(self, backend: CPUBackend, dtype: np.dtype, rng: np.random.Generator) -> None:
+        self.backend, self.dtype, self.rng = backend, dtype, rng
 
     def spec(self) -> dict[str, Any]:
         return {"type": self.type_name}
@@ -53,14 +75,17 @@ class Layer:
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         raise NotImplementedError
 
-    def _buffer(self, key: str, shape: tuple[int, ...], cache: bool) -> Array:
+    def _buffer(
+        self, key: str, shape: tuple[int, ...], cache: bool, dtype: np.dtype | None = None
+    ) -> Array:
+        dtype = self.dtype if dtype is None else dtype
         if not cache:
-            return self.backend.empty(shape, self.dtype)
+            return self.backend.empty(shape, dtype)
         buf = self._buffers.get((key, shape[0]))
-        if buf is None or buf.shape != shape:
-            if len(self._buffers) > 16:  # many batch sizes: keep memory bounded
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            if len(self._buffers) > 32:  # many batch sizes: keep memory bounded
                 self._buffers.clear()
-            buf = self.backend.empty(shape, self.dtype)
+            buf = self.backend.empty(shape, dtype)
             self._buffers[(key, shape[0])] = buf
         return buf
 
@@ -94,13 +119,16 @@ class Dense(Layer):
         self.init = init
         self._x: Array | None = None
 
-    def param_shapes(self, in_features: int) -> dict[str, tuple[int, ...]]:
-        if in_features != self.in_features:
-            raise ValueError(f"Dense({self.in_features}, {self.units}) gets {in_features} inputs")
+    def param_shapes(self, in_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        if in_shape[-1] != self.in_features:
+            raise ValueError(
+                f"Dense({self.in_features}, {self.units}) gets inputs of shape {in_shape}"
+            )
         return {"W": (self.units, self.in_features), "b": (self.units,)}
 
-    def out_features(self, in_features: int) -> int:
-        return self.units
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Acts on the last axis: a sequence (T, in) gives (T, out), one row per step."""
+        return (*in_shape[:-1], self.units)
 
     def spec(self) -> dict[str, Any]:
         return {"type": "Dense", "in": self.in_features, "out": self.units, "init": self.init}
@@ -121,17 +149,21 @@ class Dense(Layer):
             b[...] = rng.uniform(-bound, bound, b.shape)
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        z = self._buffer("z", (x.shape[0], self.units), cache)
-        self.backend.dense_forward(x, self.params["W"], self.params["b"], z)
-        self._x = x
-        return z
+        x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
+        z = self._buffer("z", (x2.shape[0], self.units), cache)
+        self.backend.dense_forward(x2, self.params["W"], self.params["b"], z)
+        self._x = x2
+        return z if x.ndim == 2 else z.reshape(*x.shape[:-1], self.units)
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         assert self._x is not None, "backward before forward"
+        g2 = grad_out if grad_out.ndim == 2 else grad_out.reshape(-1, self.units)
         gx = self._buffer("gx", self._x.shape, True) if need_grad_x else None
         W = self.params["W"]
-        self.backend.dense_backward(self._x, W, grad_out, self.grads["W"], self.grads["b"], gx)
-        return gx
+        self.backend.dense_backward(self._x, W, g2, self.grads["W"], self.grads["b"], gx)
+        if gx is None or grad_out.ndim == 2:
+            return gx
+        return gx.reshape(*grad_out.shape[:-1], self.in_features)
 
 
 class Activation(Layer):
@@ -208,26 +240,29 @@ class Dropout(Layer):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout(p={p}): p must be in [0, 1)")
         self.p = float(p)
-        self.mask: Array | None = None
+        self.mask: Array | None = None  # the last training pass's mask (inference keeps it)
+        self._masked = False  # whether the last forward applied a mask (what backward undoes)
 
     def spec(self) -> dict[str, Any]:
         return {"type": "Dropout", "p": self.p}
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         if not training or self.p == 0.0:
-            self.mask = None
+            self._masked = False
+            if training:
+                self.mask = None
             return x
         u = self._buffer("u", x.shape, cache)
-        self.rng.random(dtype=u.dtype, out=u)
+        self.backend.uniform(self.rng, u)
         mask = self._buffer("mask", x.shape, cache)
         self.backend.dropout_mask(u, self.p, mask)
         out = self._buffer("out", x.shape, cache)
         self.backend.multiply(x, mask, out)
-        self.mask = mask
+        self.mask, self._masked = mask, True
         return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
-        if self.mask is None:
+        if not self._masked or self.mask is None:
             return grad_out
         gx = self._buffer("gx", grad_out.shape, True)
         self.backend.multiply(grad_out, self.mask, gx)
@@ -247,13 +282,6 @@ ACTIVATION_LAYERS: dict[str, type[Activation]] = {
 
 def layer_from_spec(spec: dict[str, Any]) -> Layer:
     """Rebuilds a layer from ``Layer.spec()`` (checkpoints hold specs, never pickles)."""
-    kind = spec.get("type")
-    if kind == "Dense":
-        return Dense(int(spec["in"]), int(spec["out"]), str(spec.get("init", "default")))
-    if kind == "LeakyReLU":
-        return LeakyReLU(float(spec.get("alpha", 0.01)))
-    if kind == "Dropout":
-        return Dropout(float(spec.get("p", 0.5)))
-    if kind in LAYER_TYPES:
-        return LAYER_TYPES[kind]()
-    raise ValueError(f"unknown layer type {kind!r}")
+    from engine.registry import build_layer
+
+    return build_layer(spec)

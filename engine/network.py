@@ -16,7 +16,8 @@ import numpy as np
 from engine.backend import Array, get_backend
 from engine.checkpoint import read_npz, write_npz
 from engine.errors import UserError
-from engine.layers import Dense, Layer, layer_from_spec
+from engine.fused import FusedSteps
+from engine.layers import Dense, Layer, layer_from_spec, sub_views
 from engine.losses import LOSSES, check_loss
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
@@ -64,50 +65,78 @@ class Sequential:
         seed: int = 0,
         dtype: str = "float32",
         device: str = "cpu",
+        input_shape: Sequence[int] | None = None,
     ) -> None:
         if dtype not in DTYPES:
             raise UserError(f"unknown dtype {dtype!r}", "use 'float32' or 'float64'")
-        if not layers or not any(isinstance(layer, Dense) for layer in layers):
-            raise ValueError("Sequential needs at least one Dense layer")
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
         self.layers = list(layers)
         self.seed = int(seed)
         self.dtype = DTYPES[dtype]
         self.device = device
         self.backend = get_backend(device)
-        self.in_features = next(lay for lay in self.layers if isinstance(lay, Dense)).in_features
+        self.input_shape = self._input_shape(input_shape)
+        self.in_features = int(np.prod(self.input_shape))
         self._allocate()
+        # train Dense/activation stacks on flat inputs with the fused kernel (engine.fused)
+        self.fuse = len(self.input_shape) == 1
+        self._fused = FusedSteps(self)
         self.reset(seed)
 
     # ------------------------------------------------------------------ structure
+    def _input_shape(self, given: Sequence[int] | None) -> tuple[int, ...]:
+        """One sample's shape: as given, or the first layer's input width when it is Dense."""
+        if given is not None:
+            return tuple(int(s) for s in given)
+        if isinstance(self.layers[0], Dense):
+            return (self.layers[0].in_features,)
+        raise ValueError(
+            f"Sequential starting with {self.layers[0].type_name} needs input_shape= "
+            "(e.g. (1, 28, 28) for images, (T, features) for sequences)"
+        )
+
     def _allocate(self) -> None:
         shapes: list[tuple[str, int, str, tuple[int, ...]]] = []
-        width = self.in_features
+        buffer_shapes: list[tuple[str, int, str, tuple[int, ...]]] = []
+        shape = self.input_shape
         for i, layer in enumerate(self.layers):
-            for pname, shape in layer.param_shapes(width).items():
-                shapes.append((f"{i}.{pname}", i, pname, shape))
-            width = layer.out_features(width)
-        self.out_features = width
-        total = sum(int(np.prod(s)) for *_, s in shapes)
-        self.data = self.backend.zeros((total,), self.dtype)
-        self.grad = self.backend.zeros((total,), self.dtype)
-        views: dict[str, Array] = {}
-        gviews: dict[str, Array] = {}
+            shapes += [(f"{i}.{k}", i, k, s) for k, s in layer.param_shapes(shape).items()]
+            buffer_shapes += [(f"{i}.{k}", i, k, s) for k, s in layer.buffer_shapes(shape).items()]
+            shape = layer.out_shape(shape)
+        self.output_shape = shape
+        self.out_features = shape[-1]
+        self.data, views = self._flat(shapes)
+        self.grad, gviews = self._flat(shapes)
+        self.state, sviews = self._flat(buffer_shapes)
+        self.offsets: dict[str, int] = {}  # where each parameter starts in ``data``/``grad``
         ranges = []
         offset = 0
-        for name, i, pname, shape in shapes:
-            size = int(np.prod(shape))
-            views[name] = self.data[offset : offset + size].reshape(shape)
-            gviews[name] = self.grad[offset : offset + size].reshape(shape)
-            self.layers[i].params[pname] = views[name]
-            self.layers[i].grads[pname] = gviews[name]
-            if pname == "W":
+        for name, _, pname, s in shapes:
+            size = int(np.prod(s))
+            self.offsets[name] = offset
+            if pname.split(".")[-1].startswith("W"):  # weight matrices carry the penalties
                 ranges.append((offset, offset + size))
             offset += size
+        for i, layer in enumerate(self.layers):
+            layer.bind(sub_views(views, i), sub_views(gviews, i), sub_views(sviews, i))
+            layer.configure(self.backend, self.dtype, layer.rng)
         self.params = ParamViews(views)
         self.grads = ParamViews(gviews)
+        self.buffers = ParamViews(sviews)
         self.weight_ranges = np.array(ranges, dtype=np.int64).reshape(-1, 2)
-        for layer in self.layers:
-            layer.backend, layer.dtype = self.backend, self.dtype
+
+    def _flat(
+        self, shapes: list[tuple[str, int, str, tuple[int, ...]]]
+    ) -> tuple[Array, dict[str, Array]]:
+        """One contiguous array for all ``shapes``, and a named view of it for each."""
+        flat = self.backend.zeros((sum(int(np.prod(s)) for *_, s in shapes),), self.dtype)
+        views, offset = {}, 0
+        for name, _, _, s in shapes:
+            size = int(np.prod(s))
+            views[name] = flat[offset : offset + size].reshape(s)
+            offset += size
+        return flat, views
 
     @property
     def n_params(self) -> int:
@@ -117,8 +146,8 @@ class Sequential:
         """Draws fresh initial weights (from ``seed``, else the network's own); clears gradients."""
         rng = np.random.default_rng(self.seed if seed is None else seed)
         for layer in self.layers:
+            layer.configure(self.backend, self.dtype, rng)
             layer.reset(rng)
-            layer.rng = rng
         self.grad[...] = 0.0
 
     def spec(self) -> list[dict[str, Any]]:
@@ -141,28 +170,43 @@ class Sequential:
 
     # ------------------------------------------------------------------ computing
     def as_input(self, x: Any) -> Array:
-        """``x`` as a contiguous 2-D batch of this network's dtype, checked against its width."""
+        """``x`` as a contiguous batch of samples of ``input_shape``, in this network's dtype.
+
+        Flat rows (n, prod(input_shape)) — how data sets store images and sequences — are
+        reshaped; a single sample may come without its batch axis.
+        """
         x = np.asarray(x)
-        if x.ndim == 1:
-            x = x.reshape(1, -1)
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"input of shape {x.shape}: expected (n, {self.in_features})")
+        if x.shape == self.input_shape or (x.ndim == 1 and x.size == self.in_features):
+            x = x.reshape(1, *self.input_shape)
+        elif x.ndim == 2 and x.shape[1] == self.in_features:
+            x = x.reshape(x.shape[0], *self.input_shape)
+        if x.shape[1:] != self.input_shape:
+            raise ValueError(
+                f"input of shape {x.shape}: expected (n, {self.in_features})"
+                + (
+                    f" or (n, {', '.join(map(str, self.input_shape))})"
+                    if len(self.input_shape) > 1
+                    else ""
+                )
+            )
         return self.backend.from_host(x, self.dtype)
 
     def as_target(self, y: Any, loss: str, n: int) -> Array:
         """``y`` in the form the loss wants: int labels for cross-entropy, else like the output."""
         y = np.asarray(y)
+        positions = n * int(np.prod(self.output_shape[:-1]))  # one label per sample and time step
         if loss == "cross_entropy":
             labels = np.ascontiguousarray(y.reshape(-1), dtype=np.int64)
-            if labels.shape[0] != n:
-                raise ValueError(f"{labels.shape[0]} labels for {n} samples")
+            if labels.shape[0] != positions:
+                raise ValueError(f"{labels.shape[0]} labels for {positions} outputs")
             if labels.size and (labels.min() < 0 or labels.max() >= self.out_features):
                 raise ValueError(f"labels must lie in 0..{self.out_features - 1}")
-            return labels
-        y = y.reshape(n, -1)
-        if y.shape[1] != self.out_features:
-            raise ValueError(f"targets of width {y.shape[1]}: the network has {self.out_features}")
-        return self.backend.from_host(y, self.dtype)
+            return self.backend.from_host(labels, labels.dtype)
+        if y.size != n * int(np.prod(self.output_shape)):
+            raise ValueError(
+                f"targets of shape {y.shape}: the network gives {(n, *self.output_shape)}"
+            )
+        return self.backend.from_host(y.reshape(n, *self.output_shape), self.dtype)
 
     def _forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         for layer in self.layers:
@@ -197,10 +241,15 @@ class Sequential:
         return self._loss_and_grad(xb, self.as_target(y, loss, xb.shape[0]), loss, l1, l2)
 
     def _loss_and_grad(self, x: Array, y: Array, loss: str, l1: float, l2: float) -> float:
-        out = self._forward(x, training=True)
-        grad_out = self.layers[-1]._buffer("loss_grad", out.shape, True)
-        value = self.backend.loss(loss, out, y, grad_out, LOSSES[loss].delta)
-        self._backward(grad_out)
+        fused = self._fused.get(x.shape[0], loss) if self.fuse else None
+        if fused is not None:
+            value = fused.run(x, y)
+            out = fused.output
+        else:
+            out = self._forward(x, training=True)
+            grad_out = self.layers[-1]._buffer("loss_grad", out.shape, True)
+            value = self.backend.loss(loss, out, y, grad_out, LOSSES[loss].delta)
+            self._backward(grad_out)
         self.last_output = out
         self.last_penalty = 0.0
         if l1 or l2:
@@ -215,8 +264,10 @@ class Sequential:
     # ------------------------------------------------------------------ copies and files
     def copy(self) -> Sequential:
         """An independent network with the same layers and weights."""
-        twin = Sequential.from_spec(self.spec(), dtype=self.dtype.name, device=self.device)
+        twin = Sequential.from_spec(self.spec(), dtype=self.dtype.name, device=self.device,
+                                    input_shape=self.input_shape)  # fmt: skip
         twin.data[...] = self.data
+        twin.state[...] = self.state
         return twin
 
     @classmethod
@@ -225,8 +276,19 @@ class Sequential:
 
     def save(self, path: str | Path) -> None:
         """Writes layers and weights to an ``.npz`` file, atomically (no pickle inside)."""
-        meta = {"format": "dltui-network", "version": 1, "layers": self.spec(), "seed": self.seed}
-        write_npz(path, {"data": np.asarray(self.backend.to_host(self.data))}, meta)
+        meta = {"format": "dltui-network", "version": 1, **self.file_meta()}
+        write_npz(path, self.file_arrays(), meta)
+
+    def file_meta(self) -> dict[str, Any]:
+        """What a file needs to rebuild this network: layers, input shape, seed."""
+        return {"layers": self.spec(), "input_shape": list(self.input_shape), "seed": self.seed}
+
+    def file_arrays(self) -> dict[str, np.ndarray]:
+        """The weights, and the layers' untrained state (running statistics) when there is any."""
+        arrays = {"data": np.asarray(self.backend.to_host(self.data))}
+        if self.state.size:
+            arrays["state"] = np.asarray(self.backend.to_host(self.state))
+        return arrays
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> Sequential:
@@ -238,6 +300,7 @@ class Sequential:
                 seed=int(meta.get("seed", 0)),
                 dtype=arrays["data"].dtype.name,
                 device=device,
+                input_shape=meta.get("input_shape"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(
@@ -250,4 +313,6 @@ class Sequential:
                 "the file is damaged; use another checkpoint",
             )
         net.data[...] = arrays["data"]
+        if "state" in arrays and arrays["state"].shape == net.state.shape:
+            net.state[...] = arrays["state"]
         return net
