@@ -99,7 +99,7 @@ class Trainer:
             xb = net.as_input(X[s : s + batch])
             yb = net.as_target(y[s : s + batch], self.loss, xb.shape[0])
             out = net._forward(xb, training=False, cache=False)
-            grad = np.empty_like(out)
+            grad = net.backend.empty(out.shape, out.dtype)
             total += net.backend.loss(self.loss, out, yb, grad, self.info.delta) * xb.shape[0]
             correct += self._correct(np.asarray(net.backend.to_host(out)), y[s : s + batch])
         acc = correct / n if self._uses_accuracy(y) else None
@@ -126,7 +126,7 @@ class Trainer:
         n = Xd.shape[0]
         bs = n if self.batch_size is None else min(self.batch_size, n)
         xb = net.backend.empty((bs, Xd.shape[1]), net.dtype)
-        yb = np.empty((bs, *yd.shape[1:]), dtype=yd.dtype)
+        yb = net.backend.empty((bs, *yd.shape[1:]), yd.dtype)
         completed = self.epoch - (1 if self._order is not None else 0)
         target = None if epochs is None else completed + epochs
         while True:
@@ -141,7 +141,7 @@ class Trainer:
                 lo, hi = self._cursor * bs, min(n, (self._cursor + 1) * bs)
                 x_view, y_view = xb[: hi - lo], yb[: hi - lo]
                 net.backend.gather_rows(Xd, self._order, lo, hi, x_view)
-                np.take(yd, self._order[lo:hi], axis=0, out=y_view)
+                net.backend.gather_rows(yd, self._order, lo, hi, y_view)
                 event = self._train_batch(x_view, y_view, y_host, lo, hi, accuracy)
                 yield event
                 if isinstance(event, Diverged):

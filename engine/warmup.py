@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from engine import _numba_setup, optim
-from engine.kernels import cpu, cpu_optim
+from engine.kernels import cpu, cpu_fused, cpu_optim
 from engine.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from engine.losses import LOSSES
 from engine.network import Sequential
@@ -24,7 +24,7 @@ from engine.network import Sequential
 
 def _marker() -> Path:
     digest = hashlib.sha256()
-    for module in (cpu, cpu_optim):
+    for module in (cpu, cpu_optim, cpu_fused):
         digest.update(Path(module.__file__).read_bytes())
     cache = numba.config.CACHE_DIR or str(_numba_setup.user_cache_dir() / "numba")
     return Path(cache) / f"warm-{digest.hexdigest()[:16]}"
@@ -44,8 +44,7 @@ def warm_up(
             if progress:
                 progress(f"{dtype} · {loss}")
             _one_step(dtype, loss, rows=8)
-        _one_step(dtype, "mse", rows=1 << 13)  # large enough for the parallel activation twins
-        _wide_step(dtype)
+        _parallel_twins(dtype)
     try:
         _marker().parent.mkdir(parents=True, exist_ok=True)
         _marker().touch()
@@ -71,12 +70,18 @@ def _one_step(dtype: str, loss: str, rows: int) -> None:
     xb = np.empty_like(net.as_input(x))
     net.backend.gather_rows(net.as_input(x), np.arange(rows, dtype=np.int64), 0, rows, xb)
     net.backend.all_finite(net.data)
+    fused = [Dense(2, width), Tanh(), Dense(width, out)] + ([Sigmoid()] if loss == "bce" else [])
+    Sequential(fused, seed=0, dtype=dtype).loss_and_grad(x, y, loss=loss)  # engine.fused
 
 
-def _wide_step(dtype: str) -> None:
-    """A network with enough parameters for the optimisers' parallel twins."""
-    net = Sequential([Dense(256, 256), Dense(256, 1)], seed=0, dtype=dtype)
-    x = np.zeros((2, 256))
-    for name in optim.OPTIMIZERS:
-        net.loss_and_grad(x, np.zeros((2, 1)), loss="mse")
-        optim.create(name, net, lr=1e-3).step()
+def _parallel_twins(dtype: str) -> None:
+    """The ``prange`` twins, called directly: the backend takes them only for huge arrays."""
+    z = np.linspace(-1.0, 1.0, 8, dtype=dtype).reshape(2, 4)
+    for kind in (cpu.ACT_RELU, cpu.ACT_TANH):
+        cpu.activation_forward_par(z, z.copy(), kind, 0.0)
+        cpu.activation_backward_par(z, z, z, z.copy(), kind, 0.0)
+    p, g, s1, s2, s3 = (np.zeros(8, dtype=dtype) for _ in range(5))
+    cpu_optim.sgd_step_par(p, g, s1, 0.1, 0.9, 0.0, False, 0.0, True)
+    cpu_optim.adam_step_par(p, g, s1, s2, 0.1, 0.9, 0.999, 1e-8, 0.0, False, 1.0)
+    cpu_optim.rmsprop_step_par(p, g, s1, s2, s3, 0.1, 0.99, 1e-8, 0.0, 0.0, False)
+    cpu_optim.adagrad_step_par(p, g, s1, 0.1, 1e-10, 0.0)
