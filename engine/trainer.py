@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,8 @@ class Trainer:
         clip_norm: clip the global gradient norm to this value (None: no clipping).
         patience: early stopping: stop when the validation loss has not improved for this many
             epochs, and restore the best weights (None: off).
+        augment: called on every gathered batch of flat rows, in place, before the step
+            (``engine.augment.Augment`` shifts, flips and adds noise to images).
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class Trainer:
         l2: float = 0.0,
         clip_norm: float | None = None,
         patience: int | None = None,
+        augment: Callable[[np.ndarray], None] | None = None,
     ) -> None:
         self.info = check_loss(loss)
         if batch_size is not None and batch_size < 1:
@@ -64,6 +67,7 @@ class Trainer:
         self.l1, self.l2 = float(l1), float(l2)
         self.clip_norm = clip_norm
         self.patience = patience
+        self.augment = augment
         self.rng = np.random.default_rng(seed)
         self.step = 0
         self.epoch = 0
@@ -76,7 +80,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ metrics
     def predict_classes(self, out: np.ndarray) -> np.ndarray:
-        """Class labels from network outputs, following what the loss says the outputs are."""
+        """Class labels from network outputs, following what the loss says the outputs are.
+
+        Outputs per time step (n, T, k) give one label per sample and step, flattened.
+        """
+        if out.ndim > 2:
+            out = out.reshape(-1, out.shape[-1])
         if out.shape[1] > 1:
             return out.argmax(axis=1)
         return (out[:, 0] > self.info.threshold).astype(np.int64)
@@ -115,15 +124,14 @@ class Trainer:
     ) -> Iterator[Event]:
         """Trains ``epochs`` more epochs (None: until the generator is closed), yielding events."""
         net = self.net
+        # samples stay flat rows for gathering batches; each batch is shaped for the network
         Xd = net.as_input(X)
-        yd = net.as_target(y, self.loss, Xd.shape[0])
-        y_host = (
-            np.asarray(y).reshape(Xd.shape[0], -1)
-            if self.loss != "cross_entropy"
-            else np.asarray(y)
-        )
-        accuracy = self._uses_accuracy(np.asarray(y))
         n = Xd.shape[0]
+        Xd = Xd.reshape(n, -1)
+        yd = net.as_target(y, self.loss, n)
+        yd = yd.reshape(n, -1) if yd.ndim > 1 or yd.shape[0] != n else yd
+        y_host = np.asarray(y).reshape(n, -1) if self.loss != "cross_entropy" else np.asarray(y)
+        accuracy = self._uses_accuracy(np.asarray(y))
         bs = n if self.batch_size is None else min(self.batch_size, n)
         xb = net.backend.empty((bs, Xd.shape[1]), net.dtype)
         yb = net.backend.empty((bs, *yd.shape[1:]), yd.dtype)
@@ -142,6 +150,8 @@ class Trainer:
                 x_view, y_view = xb[: hi - lo], yb[: hi - lo]
                 net.backend.gather_rows(Xd, self._order, lo, hi, x_view)
                 net.backend.gather_rows(yd, self._order, lo, hi, y_view)
+                if self.augment is not None:
+                    self.augment(x_view)
                 event = self._train_batch(x_view, y_view, y_host, lo, hi, accuracy)
                 yield event
                 if isinstance(event, Diverged):
@@ -184,6 +194,13 @@ class Trainer:
         self, xb: Array, yb: np.ndarray, y_host: np.ndarray, lo: int, hi: int, accuracy: bool
     ) -> Step | Diverged:
         net = self.net
+        k = xb.shape[0]
+        if len(net.input_shape) > 1:
+            xb = xb.reshape(k, *net.input_shape)
+        if yb.ndim > 1 and (self.loss == "cross_entropy" or len(net.output_shape) > 1):
+            yb = (
+                yb.reshape(-1) if self.loss == "cross_entropy" else yb.reshape(k, *net.output_shape)
+            )
         total = net._loss_and_grad(xb, yb, self.loss, self.l1, self.l2)
         loss = total - net.last_penalty
         if not math.isfinite(total):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Sequence
 from importlib import resources
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy.typing as npt
 
 from engine.datasets import options as opt
 from engine.datasets.split import DataSplit, make_rng, make_split, split_indices, standardize
+from engine.errors import UserError
 
 IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 
@@ -30,7 +32,12 @@ def _rows(text: bytes) -> npt.NDArray[np.float64]:
     return np.loadtxt(io.BytesIO(text), delimiter=",", dtype=np.float64, ndmin=2)
 
 
-def load_digits(*, test_fraction: float = 0.2, seed: int | np.random.Generator = 0) -> DataSplit:
+def load_digits(
+    *,
+    test_fraction: float = 0.2,
+    seed: int | np.random.Generator = 0,
+    classes: Sequence[int] | None = None,
+) -> DataSplit:
     """Load the 1,797 UCI handwritten digits of 8×8 pixels, 10 classes.
 
     Pixels count 0..16 in the file and are divided by 16, so inputs lie in [0, 1] like MNIST's.
@@ -39,11 +46,19 @@ def load_digits(*, test_fraction: float = 0.2, seed: int | np.random.Generator =
     Args:
         test_fraction: share held out for testing; the cut is stratified by digit.
         seed: seed or generator for the cut.
+        classes: keep only these digits, relabelled 0..k−1 in the order given (e.g. [5, 6, 7,
+            8, 9] to fine-tune a network trained on [0, 1, 2, 3, 4]).
     """
     test_fraction = opt.check_fraction("digits", test_fraction)
     rng = make_rng(opt.check_seed("digits", seed))
     table = _rows(_read_packaged("digits.csv.gz"))
     X, y = table[:, :64] / 16.0, table[:, 64].astype(np.int64)
+    kept = _check_classes(classes)
+    if kept != tuple(range(10)):
+        rows_kept = np.isin(y, kept)
+        relabel = np.full(10, -1, dtype=np.int64)
+        relabel[list(kept)] = np.arange(len(kept))
+        X, y = X[rows_kept], relabel[y[rows_kept]]
     rows = split_indices(len(y), test_fraction, rng, labels=y, source="digits")
     return make_split(
         X,
@@ -51,12 +66,28 @@ def load_digits(*, test_fraction: float = 0.2, seed: int | np.random.Generator =
         rows,
         name="digits",
         task="multiclass",
-        n_classes=10,
+        n_classes=len(kept),
         feature_names=tuple(f"pixel_{r}_{c}" for r in range(8) for c in range(8)),
         image_shape=(8, 8),
-        class_names=tuple(str(d) for d in range(10)),
+        class_names=tuple(str(d) for d in kept),
         sample_shape=(1, 8, 8),
     )
+
+
+def _check_classes(classes: Sequence[int] | None) -> tuple[int, ...]:
+    if classes is None:
+        return tuple(range(10))
+    kept = tuple(classes)
+    if (
+        len(kept) < 2
+        or len(set(kept)) != len(kept)
+        or not all(isinstance(c, int) and 0 <= c <= 9 for c in kept)
+    ):
+        raise UserError(
+            f"digits: classes = {list(kept)} is not a list of distinct digits",
+            "give at least two different digits from 0 to 9, e.g. [0, 1, 2, 3, 4]",
+        )
+    return kept
 
 
 def load_iris(*, test_fraction: float = 0.2, seed: int | np.random.Generator = 0) -> DataSplit:

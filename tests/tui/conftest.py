@@ -1,0 +1,68 @@
+"""Helpers for driving the app: a paused app on a preset, and waiting for the training thread."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from engine.presets import get_preset
+from tui.app import DltuiApp
+
+
+def make_app(preset: str = "spiral", paused: bool = True, **changes: dict) -> DltuiApp:
+    """The app on a preset (optionally changed), opened paused, kernels assumed compiled."""
+    experiment = get_preset(preset)
+    if changes:
+        experiment = experiment.replace(**changes)
+    return DltuiApp(experiment, paused=paused, check_kernels=False)
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Lets the app run until ``condition()`` holds; fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the app")
+        await pilot.pause(0.02)
+
+
+async def ready(pilot: Pilot) -> None:
+    """Waits until the main screen has drawn its first snapshot."""
+    app = pilot.app
+    assert isinstance(app, DltuiApp)
+    await wait_for(pilot, lambda: app.session is not None and app.main.snapshot is not None)
+
+
+async def step(pilot: Pilot, times: int = 1) -> None:
+    """Presses ``s`` and waits for each single step to be drawn, one at a time."""
+    main = pilot.app.main  # type: ignore[attr-defined]
+    for _ in range(times):
+        target = main.step + 1
+        await pilot.press("s")
+        await wait_for(pilot, lambda t=target: main.step == t and main.snapshot.step == t)
+    await wait_for(pilot, lambda: main.snapshot.view is not None)
+
+
+class Drive:
+    """The helpers above, handed to tests as the ``drive`` fixture."""
+
+    app = staticmethod(make_app)
+    wait_for = staticmethod(wait_for)
+    ready = staticmethod(ready)
+    step = staticmethod(step)
+
+
+@pytest.fixture
+def drive() -> type[Drive]:
+    """Helpers to open the app and wait for its training thread (see :class:`Drive`)."""
+    return Drive
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Runs the test in an empty folder (saved runs and exports land there)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

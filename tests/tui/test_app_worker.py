@@ -1,0 +1,179 @@
+"""The training session and the probes, without any interface."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from engine.presets import get_preset
+from tui import probes
+from tui.changes import change_kind, next_lr
+from tui.records import NetCopy, Notice, Snapshot
+from tui.worker import TrainingSession
+
+
+class Running:
+    """A session looping on a thread, collecting what it posts."""
+
+    def __init__(self, session: TrainingSession) -> None:
+        self.session = session
+        self.posted: list[Snapshot | Notice] = []
+        self.thread = threading.Thread(target=session.loop, args=(self.posted.append,))
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.stop()
+        self.thread.join(10)
+
+    def wait(self, condition: Callable[[Snapshot], bool], timeout: float = 10.0) -> Snapshot:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            snaps = [p for p in self.posted if isinstance(p, Snapshot)]
+            if snaps and condition(snaps[-1]):
+                return snaps[-1]
+            time.sleep(0.005)
+        raise AssertionError("the session never reached the state waited for")
+
+
+def test_a_paused_session_trains_one_step_per_request() -> None:
+    with Running(TrainingSession(get_preset("spiral"), paused=True)) as run:
+        run.wait(lambda s: s.step == 0 and s.state == "paused")
+        for n in (1, 2, 3):
+            run.session.step()
+            snap = run.wait(lambda s, n=n: s.step == n)
+            assert snap.paused and snap.losses[-1].step == n
+        time.sleep(0.2)
+        assert run.session.run.trainer.step == 3
+
+
+def test_a_running_session_reports_about_ten_times_a_second() -> None:
+    with Running(TrainingSession(get_preset("spiral"), paused=False)) as run:
+        time.sleep(1.0)
+        snaps = [p for p in run.posted if isinstance(p, Snapshot)]
+        assert 6 <= len(snaps) <= 25
+        assert snaps[-1].speed > 100 and snaps[-1].state == "training"
+
+
+def test_pause_takes_effect_at_once() -> None:
+    with Running(TrainingSession(get_preset("spiral"), paused=False)) as run:
+        run.wait(lambda s: s.step > 100)
+        run.session.toggle_pause()
+        start = time.monotonic()
+        run.wait(lambda s: s.paused)
+        assert time.monotonic() - start < 0.1
+        step = run.session.run.trainer.step
+        time.sleep(0.2)
+        assert run.session.run.trainer.step == step
+
+
+def test_the_learning_rate_ladder() -> None:
+    assert next_lr(0.01, 1) == 0.03 and next_lr(0.01, -1) == 0.003
+    assert next_lr(0.02, 1) == 0.03 and next_lr(0.02, -1) == 0.01
+    assert next_lr(10.0, 1) == 10.0 and next_lr(1e-5, -1) == 1e-5
+
+
+def test_change_kind_says_what_a_new_experiment_needs() -> None:
+    exp = get_preset("spiral")
+    assert change_kind(exp, exp) == "none"
+    assert change_kind(exp, exp.replace(train={"lr": 0.1})) == "live"
+    assert change_kind(exp, exp.replace(train={"batch_size": 32, "optimizer": "sgd"})) == "keep"
+    assert change_kind(exp, exp.replace(model={"hidden": [4]})) == "new"
+    assert change_kind(exp, exp.replace(data={"noise": 0.2})) == "new"
+    assert change_kind(exp, exp.replace(train={"loss": "bce"})) == "new"  # adds a sigmoid
+
+
+def test_a_rebuild_that_keeps_the_network_keeps_the_weights() -> None:
+    session = TrainingSession(get_preset("spiral"), paused=True)
+    before = session.run.net.data.copy()
+    session._rebuild(session.run.experiment.replace(train={"batch_size": 32}))
+    assert session.run.trainer.batch_size == 32
+    np.testing.assert_array_equal(session.run.net.data, before)
+    session._rebuild(session.run.experiment.replace(model={"hidden": [3]}))
+    assert session.run.net.widths() == [2, 3, 1]
+
+
+def test_copy_network_is_independent_and_keeps_the_optimiser_state() -> None:
+    session = TrainingSession(get_preset("spiral"), paused=True)
+    got: list[NetCopy] = []
+    with Running(session) as run:
+        for _ in range(3):
+            session.step()
+        run.wait(lambda s: s.step == 3)
+        session.copy_network(got.append)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+    copy = got[0]
+    assert copy.step == 3 and copy.x.shape == (1, 2)
+    np.testing.assert_array_equal(copy.net.data, session.run.net.data)
+    assert copy.net.data is not session.run.net.data
+    for name, buffer in session.run.trainer.optimizer.state.items():
+        np.testing.assert_array_equal(copy.optimizer.state[name], buffer)
+    assert copy.optimizer.t == 3
+
+
+def test_an_engine_error_stops_training_but_not_the_session(monkeypatch) -> None:
+    session = TrainingSession(get_preset("spiral"), paused=True)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("kernel on fire")
+
+    monkeypatch.setattr(session.run.trainer, "run", broken)
+    with Running(session) as run:
+        session.step()
+        deadline = time.monotonic() + 5
+        while not any(isinstance(p, Notice) for p in run.posted) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        notice = next(p for p in run.posted if isinstance(p, Notice))
+        assert not notice.ok and "kernel on fire" in notice.text
+        assert run.thread.is_alive()
+
+
+@pytest.mark.parametrize(
+    ("preset", "changes"),
+    [
+        ("spiral", {}),
+        ("sine", {}),
+        ("iris", {}),
+        ("xor", {}),
+        ("moons", {"train": {"loss": "huber"}}),
+        ("circle", {"model": {"activation": "leaky_relu"}}),
+        ("gaussians", {"train": {"loss": "bce"}}),
+    ],
+)
+def test_the_chain_rule_in_numbers_matches_the_engine(preset: str, changes: dict) -> None:
+    exp = get_preset(preset).replace(**changes) if changes else get_preset(preset)
+    run = exp.build()
+    X, y = run.data.X_train, run.data.y_train
+    last = max(i for i, layer in enumerate(run.net.layers) if layer.params)
+    for param in ("0.W[1,0]", "0.b[1]", f"{last}.W[0,0]"):
+        chain = probes.chain_rule(run.net, run.trainer, X, y, param, sample=1)
+        twin = run.net.copy()
+        twin.loss_and_grad(X[1:2], y[1:2], exp.train.loss)
+        layer, kind, j, k = probes.parse_param(param)
+        grad = twin.grads[f"{layer}.{kind}"]
+        expected = grad[j, k] if kind == "W" else grad[j]
+        assert chain.grad == pytest.approx(float(expected), rel=1e-4, abs=1e-6)
+
+
+def test_parse_param() -> None:
+    assert probes.parse_param("2.W[0,1]") == (2, "W", 0, 1)
+    assert probes.parse_param("0.b[3]") == (0, "b", 3, 0)
+    with pytest.raises(ValueError):
+        probes.parse_param("2.W")
+
+
+def test_the_plane_points_survive_feature_choices() -> None:
+    plain = get_preset("circle")
+    squares = plain.replace(data={"features": ["x1^2", "x2^2"]})
+    a = probes.plane_points(plain, plain.build().data)
+    b = probes.plane_points(squares, squares.build().data)
+    np.testing.assert_allclose(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])

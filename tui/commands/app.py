@@ -1,0 +1,36 @@
+"""``dltui [CONFIG.toml | --preset NAME]``: open the app on an experiment."""
+
+from __future__ import annotations
+
+from engine.config import Experiment
+from engine.errors import UserError
+from engine.presets import DEFAULT, get_preset
+
+
+def load_experiment(config_path: str | None, preset: str | None) -> Experiment:
+    """The experiment a config file or preset names (the default preset for neither).
+
+    Raises:
+        UserError: for a missing or malformed config, an unknown preset, or both given.
+    """
+    if config_path and preset:
+        raise UserError(
+            "give either a config file or --preset, not both",
+            f"e.g. `dltui {config_path}` or `dltui --preset {preset}`",
+        )
+    if config_path:
+        return Experiment.from_toml(config_path)
+    return get_preset(preset or DEFAULT)
+
+
+def run_app(config_path: str | None, preset: str | None) -> int:
+    """Loads the experiment and its data, then runs the app until the user quits.
+
+    Mistakes in the config or the data surface here, before the screen switches, as UserError.
+    """
+    experiment = load_experiment(config_path, preset)
+    run = experiment.build()
+    from tui.app import DltuiApp  # Textual loads only once the experiment is known to be good
+
+    result = DltuiApp(experiment, run=run).run()
+    return int(result or 0)

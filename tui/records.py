@@ -1,0 +1,206 @@
+"""What the training thread tells the interface: small, frozen records, free of any UI.
+
+The training session (``tui.worker``) never touches a widget. About fifteen times a second it
+hands a :class:`Snapshot` to a ``post`` callback; the main screen wraps it in a Textual message
+(``tui.messages``) and posts it (``post_message`` is thread-safe). Widgets draw only what
+snapshots bring.
+
+The records hold copies (never views into the network's buffers), so the interface can read them
+while training goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.config import Experiment
+from engine.datasets import DataSplit
+from engine.network import Sequential
+from engine.optim import Optimizer
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Scene:
+    """What stays fixed for one network: the experiment, the data and the network's shape.
+
+    A new ``Scene`` (a new ``generation``) comes with every reset and rebuild; widgets that keep
+    a history (the loss plot) start it again then.
+
+    Attributes:
+        generation: counts resets and rebuilds, from 1.
+        experiment: the experiment being trained.
+        data: the train/test split.
+        widths: units per Dense layer, input first (``[2, 8, 8, 1]``).
+        param_names: the network's parameter names in order (``"0.W"``, ``"0.b"`` …).
+        dense_layers: the index in ``net.layers`` of each Dense layer.
+        plane: for 2-D sets, the training and test points in the plane (x1, x2), else None.
+        view: which picture of the predictions suits the data: "boundary" (2-D classes),
+            "surface" (2-D regression), "curve" (1-D regression), "images", "confusion" or
+            "scatter" (any other regression).
+    """
+
+    generation: int
+    experiment: Experiment
+    data: DataSplit
+    widths: tuple[int, ...]
+    param_names: tuple[str, ...]
+    dense_layers: tuple[int, ...]
+    plane: tuple[FloatArray, FloatArray] | None
+    view: str
+
+
+@dataclass(frozen=True, slots=True)
+class LossPoint:
+    """Loss and accuracy on the training and test sets at one step (no accuracy for regression)."""
+
+    step: int
+    train_loss: float
+    test_loss: float
+    train_acc: float | None
+    test_acc: float | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Grid:
+    """Predictions on a grid over the plane [-6, 6]², row 0 at the top (x2 = +6).
+
+    ``values`` holds the probability of class 1 for classification, the predicted value for
+    regression.
+    """
+
+    values: npt.NDArray[np.float32]
+    regression: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Curve:
+    """A 1-D fit: the prediction along x, for drawing over the data points."""
+
+    x: FloatArray
+    y: FloatArray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Classes:
+    """Confusion matrix on the test set, and the predicted class of the first test samples."""
+
+    confusion: npt.NDArray[np.int64]
+    predicted: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Scatter:
+    """Regression on any other data: predicted against true value on the test set."""
+
+    true: FloatArray
+    predicted: FloatArray
+
+
+View = Grid | Curve | Classes | Scatter
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRule:
+    """The gradient of one parameter for one sample, factor by factor, in numbers.
+
+    For ``w = l.W[j,k]``: ``∂L/∂w = ∂L/∂z_j · ∂z_j/∂w = δ_j · a_k``, with ``z_j`` the unit that
+    ``w`` feeds and ``a_k`` the input it multiplies (1 for a bias).
+
+    Attributes:
+        param: the parameter, e.g. ``"2.W[0,1]"``.
+        value: the parameter's current value.
+        sample: index of the training sample used.
+        x: that sample's inputs.
+        y: its target.
+        loss: its loss.
+        delta: ``δ_j = ∂L/∂z_j``.
+        a: the input ``a_k`` (1.0 for a bias).
+        grad: ``δ_j · a_k``.
+        batch_grad: the engine's gradient of the last mini-batch for this parameter.
+        unit: the unit ``w`` feeds, e.g. ``"unit 0 of layer 2"``.
+        source: the input it multiplies, e.g. ``"input 1"`` (``"bias"`` for a bias).
+    """
+
+    param: str
+    value: float
+    sample: int
+    x: tuple[float, ...]
+    y: str
+    loss: float
+    delta: float
+    a: float
+    grad: float
+    batch_grad: float
+    unit: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Snapshot:
+    """The state of training at one moment, with everything the main screen draws.
+
+    Attributes:
+        scene: the fixed part (data, network shape); the same object until a reset or rebuild.
+        step: mini-batches trained so far.
+        epoch: the current epoch (1-based; 0 before the first step).
+        lr: the learning rate in use.
+        paused: whether training waits.
+        speed: training speed in steps per second (0 while paused).
+        losses: loss points measured since the previous snapshot (often none or one).
+        grad_norms: the gradient norm of each Dense layer's weights on the last mini-batch.
+        weights: a copy of each Dense layer's weight matrix W.
+        view: the picture of the predictions, or None when not measured this time.
+        chain: the chain rule of the selected parameter, or None.
+        state: "training", "paused", "diverged" or "stopped".
+        note: a message to show (divergence, early stopping), or "".
+    """
+
+    scene: Scene
+    step: int
+    epoch: int
+    lr: float
+    paused: bool
+    speed: float
+    losses: tuple[LossPoint, ...]
+    grad_norms: tuple[float, ...]
+    weights: tuple[FloatArray, ...]
+    view: View | None
+    chain: ChainRule | None
+    state: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user asked for finished: ``ok`` False means ``text`` says what went wrong."""
+
+    text: str
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class NetCopy:
+    """An independent copy of the network and its optimiser, for a derivation off this thread.
+
+    Attributes:
+        net: the network's twin, same weights.
+        optimizer: an optimiser on the twin with the same hyper-parameters and state.
+        experiment: the experiment (loss, penalties).
+        x: the chosen training sample's inputs, shape (1, d).
+        y: its target, shape (1, …).
+        sample: the sample's index in the training set.
+        step: the step the copy was taken at.
+    """
+
+    net: Sequential
+    optimizer: Optimizer
+    experiment: Experiment
+    x: np.ndarray
+    y: np.ndarray
+    sample: int
+    step: int

@@ -1,0 +1,79 @@
+"""``?``: every key of the app, on one page."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Training",
+        (
+            ("space", "pause / resume"),
+            ("s", "train exactly one mini-batch"),
+            ("r", "reset the weights (next seed)"),
+            ("+ / -", "learning rate one step up / down (… 0.01 0.03 0.1 …)"),
+            ("c", "setup: data, features, network, loss, optimiser, regularisation…"),
+            ("w / o", "save the run / open a saved run"),
+        ),
+    ),
+    (
+        "Views",
+        (
+            ("← →", "select a weight: previous / next layer"),
+            ("↑ ↓", "select a weight: previous / next in the layer (W, then b)"),
+            ("click", "select the connection under the mouse"),
+            ("n / N", "next / previous training sample for the chain rule"),
+            ("l", "loss plot: log scale on / off"),
+            ("a", "plot accuracy instead of loss"),
+            ("t", "show the test points on the map"),
+            ("d", "derivation of the selected weight"),
+        ),
+    ),
+    (
+        "Derivation",
+        (
+            ("→ / ←", "next / previous step"),
+            ("home / end", "first / last step"),
+            ("v", "switch index and vector views"),
+            ("x / m", "export LaTeX / Markdown to a file"),
+            ("escape", "back to training"),
+        ),
+    ),
+    ("Anywhere", (("?", "this page"), ("ctrl+p", "commands, themes"), ("q", "quit"))),
+)
+
+
+def keys_table() -> Table:
+    """The keys as a Rich table, one section per screen."""
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for section, rows in KEYS:
+        table.add_row(f"[underline]{section}[/]", "")
+        for key, what in rows:
+            table.add_row(key, what)
+        table.add_row("", "")
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key; any of escape, ? or q closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static(keys_table(), id="help-keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#help").border_title = "keys"
+        self.query_one("#help").border_subtitle = "escape to close"

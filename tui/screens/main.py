@@ -1,0 +1,253 @@
+"""The main screen: training live, with its data, loss, network and chain rule side by side.
+
+The screen owns the training thread (a Textual thread worker running
+:meth:`TrainingSession.loop <tui.worker.TrainingSession.loop>`), turns keys into requests to the
+session, and hands each snapshot that comes back to the widgets that draw it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import var
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Static
+
+from engine.config import Experiment
+from tui.messages import Noticed, Updated
+from tui.records import NetCopy, Notice, Scene, Snapshot
+from tui.screens.help import HelpScreen
+from tui.screens.open_run import OpenRunScreen
+from tui.screens.setup import SetupScreen
+from tui.widgets.class_view import ClassView
+from tui.widgets.decision_map import DecisionMap
+from tui.widgets.fit_plot import FitPlot
+from tui.widgets.loss_plot import LossPlot
+from tui.widgets.math_panel import MathPanel
+from tui.widgets.network_view import NetworkView
+from tui.widgets.run_header import RunHeader
+from tui.worker import TrainingSession
+
+VIEW_TITLES = {
+    "boundary": ("boundary", "decision boundary · ● train  ○ test (t)"),
+    "surface": ("boundary", "predicted surface · ● train  ○ test (t)"),
+    "curve": ("fit", "fitted curve · data · prediction"),
+    "scatter": ("fit", "predicted vs true (test set)"),
+    "images": ("classes", "confusion matrix · test images"),
+    "confusion": ("classes", "confusion matrix (test set)"),
+}
+
+
+class NetCopied(Message):
+    """The training thread copied the network for a derivation."""
+
+    def __init__(self, copy: NetCopy) -> None:
+        self.copy = copy
+        super().__init__()
+
+
+class MainScreen(Screen):
+    """Live training: header, predictions, loss, network and math panels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_pause", "Run/Pause"),
+        Binding("s", "step", "Step"),
+        Binding("r", "reset", "Reset"),
+        Binding("plus,equals_sign", "lr(1)", "lr+", key_display="+"),
+        Binding("minus", "lr(-1)", "lr−", key_display="-"),
+        Binding("d", "derive", "Derive"),
+        Binding("c", "setup", "Setup"),
+        Binding("question_mark", "help", "Keys", key_display="?"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("left", "move(-1, 0)", "layer ←", show=False),
+        Binding("right", "move(1, 0)", "layer →", show=False),
+        Binding("up", "move(0, -1)", "weight ↑", show=False),
+        Binding("down", "move(0, 1)", "weight ↓", show=False),
+        Binding("n", "sample(1)", "next sample", show=False),
+        Binding("N", "sample(-1)", "previous sample", show=False),
+        Binding("l", "toggle_log", "log scale", show=False),
+        Binding("a", "toggle_accuracy", "accuracy", show=False),
+        Binding("t", "toggle_test", "test points", show=False),
+        Binding("w", "save", "save run", show=False),
+        Binding("o", "open", "open run", show=False),
+    ]
+
+    paused: var[bool] = var(False)
+    """Whether training waits (mirrors the session, for the header and tests)."""
+    step: var[int] = var(0)
+    """Steps trained, as of the last snapshot."""
+    lr: var[float] = var(0.0)
+    """The learning rate in use, as of the last snapshot."""
+
+    def __init__(self, session: TrainingSession) -> None:
+        super().__init__()
+        self.session = session
+        self.scene: Scene | None = None
+        self.snapshot: Snapshot | None = None
+        self.snapshots = 0
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        with Horizontal(id="top"):
+            with ContentSwitcher(id="view-panel", initial="boundary", classes="panel"):
+                yield DecisionMap(id="boundary")
+                yield FitPlot(id="fit")
+                yield ClassView(id="classes")
+            with Vertical(id="loss-panel", classes="panel"):
+                yield LossPlot(id="loss")
+        with Horizontal(id="bottom"):
+            yield NetworkView(id="network")
+            yield MathPanel(id="math")
+        yield Static("", id="note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        exp = self.session.run.experiment
+        self.query_one(RunHeader).starting(exp.summary())
+        self.query_one("#loss-panel").border_title = "loss"
+        self.query_one("#network").border_title = "network"
+        self.query_one("#math").border_title = "chain rule"
+        self.paused = self.session.paused
+        self._train()
+
+    def on_unmount(self) -> None:
+        self.session.stop()
+
+    @work(thread=True, exclusive=True, name="training", exit_on_error=True)
+    def _train(self) -> None:
+        """The training thread: runs the session until it is stopped."""
+        self.session.loop(self._post)
+
+    def _post(self, record: Snapshot | Notice) -> None:
+        """Called on the training thread: wraps a record in a message (thread-safe)."""
+        if isinstance(record, Snapshot):
+            self.post_message(Updated(record))
+        else:
+            self.post_message(Noticed(record))
+
+    # ------------------------------------------------------------------ what the thread reports
+    def on_updated(self, message: Updated) -> None:
+        snap = message.snapshot
+        self.snapshot, self.snapshots = snap, self.snapshots + 1
+        if snap.scene is not self.scene:
+            self._new_scene(snap.scene)
+        self.step, self.lr, self.paused = snap.step, snap.lr, snap.paused
+        self.query_one(RunHeader).show(snap)
+        self.query_one(LossPlot).add(snap.losses)
+        self._show_view(snap)
+        self.query_one(NetworkView).show(snap.scene, snap.weights, snap.grad_norms)
+        optimizer = snap.scene.experiment.train.optimizer
+        self.query_one(MathPanel).show(snap.chain, snap.lr, optimizer)
+        note = self.query_one("#note", Static)
+        if snap.note != str(note.content):
+            note.update(snap.note)
+            note.set_class(bool(snap.note), "-shown")
+
+    def on_noticed(self, message: Noticed) -> None:
+        notice = message.notice
+        self.notify(notice.text, severity="information" if notice.ok else "error", timeout=6)
+
+    def _new_scene(self, scene: Scene) -> None:
+        self.scene = scene
+        self.query_one(LossPlot).clear()
+        switcher = self.query_one(ContentSwitcher)
+        current, title = VIEW_TITLES[scene.view]
+        switcher.current = current
+        switcher.border_title = title
+        network = self.query_one(NetworkView)
+        network.scene = scene
+        network.selected = self.session.selected
+        if current == "boundary":
+            view = self.query_one(DecisionMap)
+            self.session.set_grid(view.size.width, view.size.height * 2)
+
+    def _show_view(self, snap: Snapshot) -> None:
+        switcher = self.query_one(ContentSwitcher)
+        if switcher.current == "boundary":
+            self.query_one(DecisionMap).show(snap.scene, snap.view)  # type: ignore[arg-type]
+        elif switcher.current == "fit":
+            self.query_one(FitPlot).show(snap.scene, snap.view)  # type: ignore[arg-type]
+        else:
+            self.query_one(ClassView).show(snap.scene, snap.view)  # type: ignore[arg-type]
+
+    def on_decision_map_resized(self, message: DecisionMap.Resized) -> None:
+        self.session.set_grid(message.width, message.height)
+
+    def on_network_view_selected(self, message: NetworkView.Selected) -> None:
+        self.session.select(message.param)
+
+    # ------------------------------------------------------------------ keys
+    def action_toggle_pause(self) -> None:
+        self.session.toggle_pause()
+        self.paused = self.session.paused
+
+    def action_step(self) -> None:
+        self.session.step()
+        self.paused = True
+
+    def action_reset(self) -> None:
+        self.session.reset()
+
+    def action_lr(self, direction: int) -> None:
+        self.session.nudge_lr(direction)
+
+    def action_move(self, layers: int, entries: int) -> None:
+        self.query_one(NetworkView).move(layers, entries)
+
+    def action_sample(self, delta: int) -> None:
+        self.session.select(self.session.selected, self.session.sample + delta)
+
+    def action_toggle_log(self) -> None:
+        plot = self.query_one(LossPlot)
+        plot.log_scale = not plot.log_scale
+
+    def action_toggle_accuracy(self) -> None:
+        plot = self.query_one(LossPlot)
+        plot.accuracy = not plot.accuracy
+
+    def action_toggle_test(self) -> None:
+        view = self.query_one(DecisionMap)
+        view.show_test = not view.show_test
+
+    def action_derive(self) -> None:
+        self.session.copy_network(self._copied)
+
+    def _copied(self, copy: NetCopy) -> None:
+        """On the training thread: loads the derivation screen, then hands the copy over.
+
+        The derivation screen brings SymPy, which would double the start-up time; it is
+        imported the first time it is needed, here, off the interface thread.
+        """
+        import tui.screens.derivation  # noqa: F401
+
+        self.post_message(NetCopied(copy))
+
+    def on_net_copied(self, message: NetCopied) -> None:
+        from tui.screens.derivation import DerivationScreen
+
+        self.app.push_screen(DerivationScreen(message.copy, self.session.selected))
+
+    def action_setup(self) -> None:
+        self.app.push_screen(SetupScreen(self.session.experiment), self._apply_setup)
+
+    def _apply_setup(self, experiment: object) -> None:
+        if isinstance(experiment, Experiment):
+            self.session.rebuild(experiment)
+
+    def action_save(self) -> None:
+        self.session.save()
+
+    def action_open(self) -> None:
+        self.app.push_screen(OpenRunScreen(), self._open_run)
+
+    def _open_run(self, path: object) -> None:
+        if isinstance(path, str) and path:
+            self.session.open(path)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())

@@ -1,0 +1,258 @@
+"""``c``: change the experiment — everything TensorFlow Playground lets you change, and more.
+
+Problem type, data set, noise, train/test split, input features, hidden layers and units,
+activation, dropout, loss, optimiser, learning rate, batch size, regularisation type and rate.
+While you edit, the screen says what applying will do: a learning rate alone is set while
+training runs; a new batch size, optimiser or penalty keeps the weights; a new data set or
+network needs new weights, and says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from engine import optim
+from engine.config import Experiment
+from engine.datasets import FEATURES, NAMES
+from engine.datasets.options import check_fraction, check_noise
+from engine.datasets.toy import PLAYGROUND
+from engine.errors import UserError
+from engine.layers import ACTIVATION_LAYERS
+from tui.changes import change_kind
+
+TASKS = {
+    **{name: spec[1] for name, spec in PLAYGROUND.items()},
+    "sine": "regression",
+    "digits": "multiclass",
+    "iris": "multiclass",
+    "mnist": "multiclass",
+    "fashion-mnist": "multiclass",
+}
+LOSSES_FOR = {
+    "binary": ("bce_logits", "bce", "mse", "huber"),
+    "multiclass": ("cross_entropy",),
+    "regression": ("mse", "huber"),
+}
+OPTIONS_FOR = {
+    **{name: ("noise", "test_fraction", "features") for name in PLAYGROUND},
+    "sine": ("noise", "test_fraction"),
+    "digits": ("test_fraction",),
+    "iris": ("test_fraction",),
+}
+CHANGES = {
+    "none": "Nothing changed.",
+    "live": "Applies the learning rate while training runs.",
+    "keep": "Keeps the weights; the optimiser and the step count start again.",
+    "new": "Needs a new network: applying rebuilds it with fresh weights.",
+}
+
+
+def problem_of(name: str) -> str:
+    """ "regression" or "classification" for a built-in data set."""
+    return "regression" if TASKS.get(name) == "regression" else "classification"
+
+
+def _row(label: str, field: Widget) -> Horizontal:
+    return Horizontal(Label(label, classes="setup-label"), field, classes="setup-row")
+
+
+class SetupScreen(ModalScreen[Experiment | None]):
+    """A form over the experiment; dismisses with the changed experiment, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "apply", "Apply"),
+    ]
+
+    def __init__(self, experiment: Experiment) -> None:
+        super().__init__()
+        self.experiment = experiment
+        self.candidate: Experiment | None = experiment
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="setup"):
+            with VerticalScroll(id="setup-form", can_focus=False):
+                yield from self._fields()
+            yield Static("", id="setup-note")
+            with Horizontal(id="setup-buttons"):
+                yield Button("Apply", id="apply", variant="primary", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def _fields(self) -> ComposeResult:
+        exp, t, m = self.experiment, self.experiment.train, self.experiment.model
+        opts = exp.data.options
+        problem = problem_of(exp.data.name)
+        features = opts.get("features", ("x1", "x2"))
+        boxes = [
+            Checkbox(f, f in features, id=f"feature-{i}", compact=True)
+            for i, f in enumerate(FEATURES)
+        ]
+        reg = "L1" if t.l1 else "L2" if t.l2 else "none"
+        yield _row(
+            "problem type", self._select("problem", ["classification", "regression"], problem)
+        )
+        yield _row("data set", self._select("dataset", self._datasets(problem), exp.data.name))
+        yield _row("noise (0–0.5)", self._input("noise", opts.get("noise", "")))
+        yield _row("test share", self._input("test_fraction", opts.get("test_fraction", "")))
+        yield _row("input features", Grid(*boxes, id="features"))
+        yield _row("hidden layers", self._input("hidden", ", ".join(str(h) for h in m.hidden)))
+        yield _row(
+            "activation", self._select("activation", [*ACTIVATION_LAYERS, "linear"], m.activation)
+        )
+        yield _row("dropout", self._input("dropout", m.dropout))
+        yield _row("loss", self._select("loss", list(self._losses(exp.data.name)), t.loss))
+        yield _row("optimiser", self._select("optimizer", list(optim.OPTIMIZERS), t.optimizer))
+        yield _row("learning rate", self._input("lr", f"{t.lr:g}"))
+        yield _row("batch size", self._input("batch_size", t.batch_size))
+        yield _row("regularisation", self._select("reg", ["none", "L1", "L2"], reg))
+        yield _row("reg. rate", self._input("reg_rate", f"{t.l1 or t.l2 or 0:g}"))
+
+    def on_resize(self) -> None:
+        # the form scrolls; the note and the buttons below it stay in view
+        self.query_one("#setup-form").styles.max_height = max(self.size.height - 8, 3)
+
+    def on_mount(self) -> None:
+        self.query_one("#setup").border_title = "setup"
+        self.query_one("#setup").border_subtitle = "ctrl+s apply · escape cancel"
+        self._enable_options()
+        self._check()
+        self.query_one("#problem").focus()
+
+    @staticmethod
+    def _select(id: str, values: list[str], value: str) -> Select[str]:
+        return Select([(v, v) for v in values], value=value, allow_blank=False, id=id, compact=True)
+
+    @staticmethod
+    def _input(id: str, value: object) -> Input:
+        return Input(str(value), placeholder="the data set's default", id=id, compact=True)
+
+    @staticmethod
+    def _datasets(problem: str) -> list[str]:
+        return [n for n in NAMES if problem_of(n) == problem]
+
+    @staticmethod
+    def _losses(name: str) -> tuple[str, ...]:
+        return LOSSES_FOR[TASKS.get(name, "binary")]
+
+    # ------------------------------------------------------------------ reacting to edits
+    @on(Select.Changed, "#problem")
+    def _problem_changed(self, event: Select.Changed) -> None:
+        dataset = self.query_one("#dataset", Select)
+        names = self._datasets(str(event.value))
+        if dataset.value not in names:
+            dataset.set_options([(n, n) for n in names])
+            dataset.value = names[0]
+
+    @on(Select.Changed, "#dataset")
+    def _dataset_changed(self, event: Select.Changed) -> None:
+        loss = self.query_one("#loss", Select)
+        losses = self._losses(str(event.value))
+        current = loss.value
+        loss.set_options([(v, v) for v in losses])
+        loss.value = current if current in losses else losses[0]
+        self._enable_options()
+        self._check()
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    @on(Select.Changed)
+    def _edited(self) -> None:
+        self._check()
+
+    def _enable_options(self) -> None:
+        accepted = OPTIONS_FOR.get(str(self.query_one("#dataset", Select).value), ())
+        self.query_one("#noise").disabled = "noise" not in accepted
+        self.query_one("#test_fraction").disabled = "test_fraction" not in accepted
+        self.query_one("#features").disabled = "features" not in accepted
+
+    def _check(self) -> None:
+        """Builds the candidate experiment and says what applying it does (or what is wrong)."""
+        note = self.query_one("#setup-note", Static)
+        try:
+            self.candidate = self._read()
+        except UserError as exc:
+            self.candidate = None
+            note.update(f"[b red]✗[/] {exc.message}" + (f" — {exc.hint}" if exc.hint else ""))
+            return
+        kind = change_kind(self.experiment, self.candidate)
+        note.update(("[b yellow]![/] " if kind == "new" else "[b green]✓[/] ") + CHANGES[kind])
+
+    # ------------------------------------------------------------------ reading the form
+    def _value(self, id: str) -> str:
+        widget = self.query_one(f"#{id}")
+        return str(widget.value).strip() if isinstance(widget, Input | Select) else ""
+
+    def _checked(self, index: int) -> bool:
+        return self.query_one(f"#feature-{index}", Checkbox).value
+
+    def _number(self, id: str, label: str, kind: type = float) -> Any:
+        text = self._value(id)
+        try:
+            return kind(text)
+        except ValueError:
+            raise UserError(f"{label} {text!r} is not a number", f"type e.g. {kind(1)}") from None
+
+    def _read(self) -> Experiment:
+        """The experiment the form describes; a UserError names a field that is wrong."""
+        name = self._value("dataset")
+        raw = self.experiment.to_dict()
+        keep = name == self.experiment.data.name
+        options = dict(self.experiment.data.options) if keep else {}
+        accepted = OPTIONS_FOR.get(name, ())
+        if "noise" in accepted and self._value("noise"):
+            options["noise"] = check_noise(name, self._number("noise", "noise"))
+        if "test_fraction" in accepted and self._value("test_fraction"):
+            share = self._number("test_fraction", "test share")
+            options["test_fraction"] = check_fraction(name, share)
+        if "features" in accepted:
+            chosen = [f for i, f in enumerate(FEATURES) if self._checked(i)]
+            if not chosen:
+                raise UserError("no input feature is chosen", "tick at least one, e.g. x1 and x2")
+            if chosen != ["x1", "x2"] or "features" in options:
+                options["features"] = chosen
+        raw["data"] = {"name": name, **options}
+        raw["model"].update(hidden=self._hidden(), activation=self._value("activation"))
+        raw["model"]["dropout"] = self._number("dropout", "dropout")
+        batch = self._value("batch_size")
+        rate = self._number("reg_rate", "regularisation rate")
+        reg = self._value("reg")
+        raw["train"].update(
+            loss=self._value("loss"),
+            optimizer=self._value("optimizer"),
+            lr=self._number("lr", "learning rate"),
+            batch_size="full" if batch == "full" else self._number("batch_size", "batch size", int),
+            l1=rate if reg == "L1" else 0.0,
+            l2=rate if reg == "L2" else 0.0,
+        )
+        if raw["train"]["loss"] not in self._losses(name):
+            raise UserError(
+                f"loss {raw['train']['loss']} does not fit {name}", "choose another loss"
+            )
+        return Experiment.from_dict(raw, "setup")
+
+    def _hidden(self) -> list[int]:
+        text = self._value("hidden").replace(" ", "")
+        try:
+            return [int(h) for h in text.split(",") if h]
+        except ValueError:
+            raise UserError(
+                f"hidden layers {text!r}", "write units per layer, e.g. 8, 8 (empty: none)"
+            ) from None
+
+    # ------------------------------------------------------------------ leaving
+    @on(Button.Pressed, "#apply")
+    def action_apply(self) -> None:
+        if self.candidate is not None:
+            self.dismiss(self.candidate)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

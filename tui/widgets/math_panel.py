@@ -1,0 +1,49 @@
+"""The chain rule of the selected weight, in numbers, updated as the network learns.
+
+For ``w = W[j,k]`` of a Dense layer, ``∂L/∂w = ∂L/∂z_j · ∂z_j/∂w = δ_j · a_k``: the error signal of
+the unit ``w`` feeds times the input it multiplies. The panel shows that product for one training
+sample with today's numbers, next to the engine's gradient on the last mini-batch; ``d`` opens
+the full derivation, factor by factor.
+"""
+
+from __future__ import annotations
+
+from tui.drawing import number
+from tui.probes import parse_param
+from tui.records import ChainRule
+from tui.widgets.text_lines import Line, TextLines
+
+SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def chain_lines(chain: ChainRule, lr: float, optimizer: str) -> list[Line]:
+    """The panel's lines for one parameter entry, most important first."""
+    _, kind, j, k = parse_param(chain.param)
+    sj, sk = str(j).translate(SUBSCRIPTS), str(k).translate(SUBSCRIPTS)
+    w = "w" if kind == "W" else "b"
+    a = f"a{sk}" if kind == "W" else "1"
+    xs = ", ".join(number(v, 3) for v in chain.x)
+    where = f"{chain.unit} ← {chain.source}" if kind == "W" else f"bias of {chain.unit}"
+    batch = number(chain.batch_grad, 4)
+    return [
+        [(chain.param, "bold"), (f" = {number(chain.value, 4)}", "")],
+        [(f"∂L/∂{w} = ∂L/∂z{sj} · ∂z{sj}/∂{w}", "")],
+        [(f"      = δ{sj} · {a}", "")],
+        [(f"      = ({number(chain.delta, 4)}) × ({number(chain.a, 4)})", "")],
+        [("      = ", ""), (number(chain.grad, 4), "bold")],
+        [(f"sample {chain.sample}: y = {chain.y}, L = {number(chain.loss)}", "")],
+        [(f"last batch ∂L/∂{w} = {batch} ({optimizer}, lr {number(lr)})", "dim")],
+        [(f"{w}: {where}; x = ({xs})", "dim")],
+        [("n: next sample · d: every step", "dim")],
+    ]
+
+
+class MathPanel(TextLines):
+    """``∂L/∂w = δ · a`` for the selected weight and the current sample."""
+
+    def show(self, chain: ChainRule | None, lr: float, optimizer: str) -> None:
+        """Writes the chain rule of ``chain`` (None: nothing selected yet)."""
+        if chain is None:
+            self.show_lines([[("Select a weight with the arrow keys or the mouse.", "dim")]])
+        else:
+            self.show_lines(chain_lines(chain, lr, optimizer))

@@ -1,0 +1,50 @@
+"""Lines of styled text that change ten times a second: the header, the legend, the math panel.
+
+A ``Static`` re-lays out its whole content on every update. These panels have a fixed number of
+short lines, so they are drawn as strips (``Canvas``) and only the lines whose text changed are
+repainted: the step counter ticking does not redraw the experiment line above it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+from tui.widgets.canvas import Canvas
+
+Piece = tuple[str, str]  # text, and a Rich style such as "bold" or "dim" ("" for none)
+Line = list[Piece]
+
+
+@lru_cache(maxsize=256)
+def _style(spec: str) -> Style:
+    return Style.parse(spec) if spec else Style()
+
+
+class TextLines(Canvas):
+    """A few lines of styled text, cut to the width (no wrapping)."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.lines: list[Line] = []
+
+    def show_lines(self, lines: list[Line]) -> None:
+        """Replaces the text; only changed lines are repainted."""
+        if lines != self.lines:
+            self.lines = lines
+            self.redraw()
+
+    @property
+    def plain(self) -> str:
+        """The text without styles, one line per line (what tests read)."""
+        return "\n".join("".join(text for text, _ in line) for line in self.lines)
+
+    def draw(self, width: int, height: int) -> list[Strip]:
+        strips = []
+        for line in self.lines[:height]:
+            segments = [Segment(text, _style(spec)) for text, spec in line if text]
+            strips.append(Strip(segments).crop_extend(0, width, None))
+        return strips + [Strip.blank(width)] * (height - len(strips))

@@ -1,0 +1,359 @@
+"""The training session: one thread pulls ``Trainer.run()`` and reports what it sees.
+
+The interface never computes on the network. It asks the session for things (pause, one step, a
+new learning rate, a reset, a rebuild, a copy of the network) through methods that only set a
+flag or queue a command; the training thread carries them out between two steps, and hands a
+:class:`~tui.records.Snapshot` to its ``post`` callback about ten times a second — the
+decision grid, losses, gradient norms and the selected weight's chain rule all measured there.
+So no two threads ever touch the network's buffers at once, and no Textual import is needed here:
+the session is tested on its own.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from engine.config import Experiment, Run
+from engine.errors import UserError
+from engine.events import Diverged, Epoch, Event, Finished, Step
+from engine.runs import RunDir, default_path
+from tui import probes
+from tui.changes import change_kind, next_lr
+from tui.records import LossPoint, NetCopy, Notice, Scene, Snapshot, View
+
+POST_INTERVAL = 0.1  # seconds between snapshots while training
+MEASURE_SHARE = 0.08  # at most this share of the time goes to measuring losses and views
+LR_RANGE = (1e-6, 10.0)
+
+Post = Callable[[Snapshot | Notice], None]
+
+
+class TrainingSession:
+    """A run being trained on a thread, controlled from another.
+
+    Args:
+        experiment: what to train.
+        paused: start paused (``step`` then trains one mini-batch at a time).
+        run: an already built run of ``experiment`` (e.g. opened from a run directory).
+    """
+
+    def __init__(
+        self, experiment: Experiment, paused: bool = False, run: Run | None = None
+    ) -> None:
+        self.run = run if run is not None else experiment.build()
+        self.paused = paused
+        self.selected = "0.W[0,0]"
+        self.sample = 0
+        self.grid_size = (48, 32)
+        self.rundir: RunDir | None = None
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._events: Iterator[Event] | None = None
+        self._pending = 0
+        self._generation = 0
+        self._start_scene()
+
+    # ------------------------------------------------------------------ asked from the interface
+    def toggle_pause(self) -> None:
+        """Pauses a running session, resumes a paused one."""
+        self.paused = not self.paused
+        self._wake.set()
+
+    def step(self) -> None:
+        """Trains exactly one mini-batch (pausing first), then reports."""
+        self.paused = True
+        self._send(self._add_step)
+
+    def nudge_lr(self, direction: int) -> None:
+        """Moves the learning rate one rung up (+1) or down (-1) the 1-3-10 ladder."""
+        self._send(lambda: self._set_lr(next_lr(self.run.trainer.optimizer.lr, direction)))
+
+    def reset(self) -> None:
+        """Draws fresh initial weights (the next seed) and starts counting steps again."""
+        self._send(self._reset)
+
+    def rebuild(self, experiment: Experiment) -> None:
+        """Applies a changed experiment, rebuilding the network only when it must."""
+        self._send(lambda: self._rebuild(experiment))
+
+    def select(self, param: str, sample: int | None = None) -> None:
+        """Chooses the parameter entry (``"2.W[0,1]"``) and sample the chain rule is shown for."""
+        self.selected = param
+        if sample is not None:
+            self.sample = sample
+        self._send(self._touch)
+
+    def set_grid(self, width: int, height: int) -> None:
+        """Sets the resolution of the decision grid, in pixels (the map's size)."""
+        self.grid_size = (max(2, width), max(2, height))
+        self._send(self._touch)
+
+    def copy_network(self, receive: Callable[[NetCopy], None]) -> None:
+        """Calls ``receive`` (on the training thread) with a copy of the network as it stands."""
+        self._send(lambda: receive(self._copy()))
+
+    def save(self, path: str | Path | None = None) -> None:
+        """Saves the run to a run directory (a new one the first time); reports a Notice."""
+        self._send(lambda: self._save(path))
+
+    def open(self, path: str | Path) -> None:
+        """Replaces the run with one saved in a run directory; reports a Notice."""
+        self._send(lambda: self._open(path))
+
+    def stop(self) -> None:
+        """Ends ``loop`` after the current step."""
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    @property
+    def experiment(self) -> Experiment:
+        """The experiment as it stands, with the learning rate in use."""
+        return self._current_experiment()
+
+    def _send(self, command: Callable[[], None]) -> None:
+        self._commands.put(command)
+        self._wake.set()
+
+    # ------------------------------------------------------------------ the training thread
+    def loop(self, post: Post) -> None:
+        """Trains and reports until :meth:`stop`; run it on a thread of its own."""
+        self._post = post
+        self._publish()
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception as exc:  # an engine error must not take the interface down
+                self._halt("stopped", f"Training stopped by an error: {type(exc).__name__}: {exc}")
+                self._dirty = False
+                self._post(
+                    Notice(self._note + " Press r to reset, or c to change the setup.", False)
+                )
+                self._wake.wait(0.25)
+        if self._events is not None:
+            self._events.close()
+
+    def _tick(self) -> None:
+        """One round: carry out commands, then train until the next snapshot (or wait)."""
+        self._run_commands()
+        if self.paused and self._pending == 0:
+            if self._dirty:
+                self._publish()
+            self._wake.wait(0.25)
+            self._wake.clear()
+            return
+        self._train(time.perf_counter() + POST_INTERVAL)
+        self._run_commands()  # a command that cut the burst short shows in this snapshot
+        self._publish()
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                command()
+            except UserError as exc:
+                self._post(Notice(f"{exc.message}. {exc.hint}".strip(), ok=False))
+            self._dirty = True
+
+    def _train(self, deadline: float) -> None:
+        """Pulls events until the deadline, a pause, a command, or the requested single steps."""
+        if self._events is None:
+            data = self.run.data
+            val = (data.X_test, data.y_test)
+            self._events = self.run.trainer.run(data.X_train, data.y_train, None, val=val)
+            self._state, self._note = "training", ""
+        events, commands, stepping = self._events, self._commands, self.paused
+        t0, s0 = time.perf_counter(), self.run.trainer.step
+        for event in events:
+            kind = event.__class__
+            if kind is Step:
+                if stepping:
+                    self._pending -= 1
+                    if self._pending <= 0:
+                        break
+                elif self.paused or time.perf_counter() >= deadline or not commands.empty():
+                    break
+            elif kind is Epoch:
+                self._epochs.append(event)  # type: ignore[arg-type]
+            elif kind is Diverged:
+                self._halt("diverged", f"Diverged: {event.message}")  # type: ignore[union-attr]
+                break
+            elif kind is Finished:
+                self._halt("stopped", f"Training stopped ({event.reason}).")  # type: ignore[union-attr]
+                break
+        if not stepping:
+            rate = (self.run.trainer.step - s0) / max(time.perf_counter() - t0, 1e-9)
+            self._speed = rate if self._speed == 0 else 0.7 * self._speed + 0.3 * rate
+        self._dirty = True
+
+    def _halt(self, state: str, note: str) -> None:
+        self.paused, self._pending, self._state, self._note = True, 0, state, note
+        if self._events is not None:
+            self._events.close()
+        self._events = None
+
+    # ------------------------------------------------------------------ commands, on the thread
+    def _touch(self) -> None:
+        """A command whose only effect is a fresh snapshot (new selection, grid size)."""
+
+    def _add_step(self) -> None:
+        self._pending += 1
+
+    def _set_lr(self, lr: float) -> None:
+        lr = float(min(max(lr, LR_RANGE[0]), LR_RANGE[1]))
+        self.run.trainer.optimizer.lr = lr
+
+    def _reset(self) -> None:
+        exp = self.run.experiment
+        seed = exp.train.seed + 1
+        exp = exp.replace(train={"seed": seed, "lr": self.run.trainer.optimizer.lr})
+        self._replace_run(exp.build(data=self.run.data))
+
+    def _rebuild(self, experiment: Experiment) -> None:
+        kind = change_kind(self.run.experiment, experiment)
+        if kind == "none":
+            return
+        if kind == "live":
+            self._set_lr(experiment.train.lr)
+            self.run.experiment = experiment
+            return
+        same_data = experiment.data == self.run.experiment.data
+        run = experiment.build(data=self.run.data if same_data else None)
+        if kind == "keep":
+            run.net.data[...] = self.run.net.data
+        self._replace_run(run)
+
+    def _replace_run(self, run: Run, rundir: RunDir | None = None) -> None:
+        if self._events is not None:
+            self._events.close()
+        self._events = None
+        self.run, self.rundir = run, rundir
+        self._pending = 0
+        self._start_scene()
+
+    def _copy(self) -> NetCopy:
+        return probes.net_copy(self.run, self.sample)
+
+    def _current_experiment(self) -> Experiment:
+        exp = self.run.experiment
+        lr = self.run.trainer.optimizer.lr
+        return exp if exp.train.lr == lr else exp.replace(train={"lr": lr})
+
+    def _save(self, path: str | Path | None) -> None:
+        self.run.experiment = self._current_experiment()
+        if self.rundir is None or path is not None:
+            target = Path(path) if path is not None else default_path(self.run.experiment.name)
+            self.rundir = RunDir.create(target, self.run)
+        self.rundir.rows = list(self._epochs)
+        self.rundir.save(self.run)
+        self._post(Notice(f"Saved to {self.rundir.path}"))
+
+    def _open(self, path: str | Path) -> None:
+        rundir = RunDir.open(path)
+        run = rundir.build()
+        self._replace_run(run, rundir)
+        self._epochs = list(rundir.rows)
+        self._post(Notice(f"Opened {rundir.path} at step {run.trainer.step}"))
+
+    # ------------------------------------------------------------------ reporting
+    def _start_scene(self) -> None:
+        self._generation += 1
+        run = self.run
+        self.scene: Scene = probes.make_scene(self._generation, run.experiment, run.data, run.net)
+        self._epochs: list[Epoch] = []
+        self._state, self._note, self._speed = "training", "", 0.0
+        self._measured_step = -1
+        self._next_measure = 0.0
+        self._dirty = True
+        if not _valid_param(self.selected, self.scene):
+            self.selected = f"{self.scene.dense_layers[0]}.W[0,0]"
+
+    def _publish(self) -> None:
+        """Measures what is due and posts a snapshot (a diverged network measures inf quietly)."""
+        with np.errstate(all="ignore"):
+            self._post(self._snapshot())
+
+    def _snapshot(self) -> Snapshot:
+        self._dirty = False
+        run, now = self.run, time.perf_counter()
+        losses: tuple[LossPoint, ...] = ()
+        view = None
+        step = run.trainer.step
+        if self.paused or now >= self._next_measure:
+            if step != self._measured_step:
+                losses = (self._measure_losses(),)
+                self._measured_step = step
+            view = self._measure_view()
+            cost = time.perf_counter() - now
+            self._next_measure = now + min(max(POST_INTERVAL, cost / MEASURE_SHARE), 0.5)
+        return Snapshot(
+            scene=self.scene,
+            step=step,
+            epoch=run.trainer.epoch,
+            lr=run.trainer.optimizer.lr,
+            paused=self.paused,
+            speed=0.0 if self.paused else self._speed,
+            losses=losses,
+            grad_norms=probes.grad_norms(run.net, self.scene.dense_layers),
+            weights=probes.weight_copies(run.net, self.scene.dense_layers),
+            view=view,
+            chain=self._chain(),
+            state=self._state if self._state != "training" or not self.paused else "paused",
+            note=self._note,
+        )
+
+    def _measure_losses(self) -> LossPoint:
+        run, data = self.run, self.run.data
+        n = probes.EVAL_ROWS
+        train_loss, train_acc = run.trainer.evaluate(data.X_train[:n], data.y_train[:n])
+        test_loss, test_acc = run.trainer.evaluate(data.X_test[:n], data.y_test[:n])
+        return LossPoint(run.trainer.step, train_loss, test_loss, train_acc, test_acc)
+
+    def _measure_view(self) -> View:
+        scene, net, trainer = self.scene, self.run.net, self.run.trainer
+        if scene.view in ("boundary", "surface"):
+            return probes.grid_view(scene, net, trainer, *self.grid_size)
+        if scene.view == "curve":
+            return probes.curve_view(scene, net)
+        if scene.view == "scatter":
+            return probes.scatter_view(scene, net)
+        return probes.classes_view(scene, net, trainer)
+
+    def _chain(self) -> probes.ChainRule | None:
+        data = self.run.data
+        try:
+            return probes.chain_rule(
+                self.run.net,
+                self.run.trainer,
+                data.X_train,
+                data.y_train,
+                self.selected,
+                self.sample,
+            )
+        except (ValueError, FloatingPointError):
+            return None
+
+
+def _valid_param(param: str, scene: Scene) -> bool:
+    try:
+        layer, kind, j, k = probes.parse_param(param)
+    except ValueError:
+        return False
+    if layer not in scene.dense_layers:
+        return False
+    d = scene.dense_layers.index(layer)
+    return j < scene.widths[d + 1] and (kind == "b" or k < scene.widths[d])
