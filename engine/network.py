@@ -79,6 +79,7 @@ class Sequential:
         self.input_shape = self._input_shape(input_shape)
         self.in_features = int(np.prod(self.input_shape))
         self._allocate()
+        self.frozen_ranges: list[tuple[int, int]] = []  # see engine.transfer.freeze
         # train Dense/activation stacks on flat inputs with the fused kernel (engine.fused)
         self.fuse = len(self.input_shape) == 1
         self._fused = FusedSteps(self)
@@ -215,7 +216,7 @@ class Sequential:
 
     def _backward(self, grad_out: Array) -> None:
         last = len(self.layers) - 1
-        first_param = next(i for i, lay in enumerate(self.layers) if lay.params)
+        first_param = next((i for i, lay in enumerate(self.layers) if lay.params), len(self.layers))
         g: Array | None = grad_out
         for i in range(last, first_param - 1, -1):
             assert g is not None
