@@ -33,9 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import datasets, optim
+import numpy as np
+
+from engine import architectures, datasets, optim, transfer
+from engine.augment import Augment
 from engine.errors import UserError
-from engine.layers import ACTIVATION_LAYERS, Dense, Dropout, Layer
+from engine.layers import ACTIVATION_LAYERS, Layer
 from engine.losses import LOSSES
 from engine.network import Sequential
 from engine.trainer import Trainer
@@ -53,11 +56,20 @@ class DataConfig:
 class ModelConfig:
     """The network between the data's inputs and outputs."""
 
+    kind: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [8, 8])
     activation: str = "tanh"
     output: str = "auto"
     dropout: float = 0.0
     init: str = "default"
+    channels: list[int] = field(default_factory=lambda: [16, 32])  # cnn: per conv layer
+    kernel_size: int = 3  # cnn
+    d_model: int = 32  # transformer: width of a token's vector
+    heads: int = 2  # transformer
+    blocks: int = 2  # transformer
+    init_from: str = ""  # a saved network or run checkpoint to start from (transfer learning)
+    freeze: list[int] = field(default_factory=list)  # indices of layers not to train
+    new_head: bool = False  # replace the last Dense of init_from to fit this data set
 
 
 @dataclass
@@ -77,6 +89,9 @@ class TrainConfig:
     patience: int | None = None
     seed: int = 0
     dtype: str = "float32"
+    augment_shift: int = 0  # images: random shifts of up to this many pixels
+    augment_flip: bool = False  # images: random horizontal flips
+    augment_noise: float = 0.0  # images: Gaussian noise of this standard deviation
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -167,6 +182,7 @@ class Experiment:
         m, t = self.model, self.train
         _choice(f"{source} [model] activation", m.activation, [*ACTIVATION_LAYERS, "linear"])
         _choice(f"{source} [model] output", m.output, ["auto", "sigmoid", "none"])
+        _choice(f"{source} [model] kind", m.kind, list(architectures.KINDS))
         _choice(f"{source} [model] init", m.init, ["default", "xavier", "he"])
         _choice(f"{source} [train] loss", t.loss, list(LOSSES))
         _choice(f"{source} [train] optimizer", t.optimizer, list(optim.OPTIMIZERS))
@@ -198,14 +214,11 @@ class Experiment:
     def build(self, data: datasets.DataSplit | None = None) -> Run:
         """Loads the data (unless given) and makes the network, optimiser and trainer."""
         split = data if data is not None else datasets.load(self.data.name, **self.data.options)
+        if self.model.kind == "autoencoder":
+            split = autoencoder_split(split)
         t = self.train
         _check_task(split, t.loss, self.name)
-        out = (
-            split.n_classes
-            if split.task == "multiclass"
-            else split.y_train.reshape(len(split.y_train), -1).shape[1]
-        )
-        net = Sequential(self.layers(split.n_features, out), seed=t.seed, dtype=t.dtype)
+        net = self.network(split)
         hyper: dict[str, Any] = {"lr": t.lr}
         if t.weight_decay:
             hyper["weight_decay"] = t.weight_decay
@@ -213,6 +226,15 @@ class Experiment:
             hyper["momentum"] = t.momentum
         opt = optim.create(t.optimizer, net, **hyper)
         batch = None if t.batch_size == "full" else int(t.batch_size)
+        augment = None
+        if t.augment_shift or t.augment_flip or t.augment_noise:
+            augment = Augment(
+                split.sample_shape or (split.n_features,),
+                t.augment_shift,
+                t.augment_flip,
+                t.augment_noise,
+                seed=t.seed,
+            )
         trainer = Trainer(
             net,
             loss=t.loss,
@@ -223,28 +245,56 @@ class Experiment:
             l2=t.l2,
             clip_norm=t.clip_norm,
             patience=t.patience,
+            augment=augment,
         )
         return Run(self, split, net, trainer)
 
+    def network(self, split: datasets.DataSplit) -> Sequential:
+        """The network for ``split``: built from the model section, or from ``init_from``."""
+        m, t = self.model, self.train
+        structured = m.kind in ("cnn", "rnn", "lstm", "gru", "transformer")
+        shape = tuple(split.sample_shape or ()) if structured else (split.n_features,)
+        shape = shape or (split.n_features,)
+        per_step = bool(split.target_shape) and int(np.prod(split.target_shape)) > 1
+        if per_step and not structured and split.task == "multiclass":
+            raise UserError(
+                f"{self.name}: {split.name} has a class per time step",
+                "use kind = 'transformer', 'lstm', 'gru' or 'rnn'",
+            )
+        per_step = per_step and structured
+        if split.task == "multiclass":
+            n_out = split.n_classes
+        elif per_step:
+            n_out = split.target_shape[-1] if len(split.target_shape) > 1 else 1
+        else:
+            n_out = split.y_train.reshape(len(split.y_train), -1).shape[1]
+        if m.init_from:
+            net = transfer.start_from(m.init_from, n_out if m.new_head else None, seed=t.seed)
+        else:
+            vocab = split.n_classes if m.kind == "transformer" else 0
+            layers = architectures.build(m, shape, n_out, per_step, vocab)
+            layers += self._output_layers()
+            net = Sequential(layers, seed=t.seed, dtype=t.dtype, input_shape=shape)
+        if net.input_shape != shape:
+            raise UserError(
+                f"{self.name}: the network takes samples of {net.input_shape}, "
+                f"the data set has {shape}",
+                "use a data set of the shape it was trained on",
+            )
+        if m.freeze:
+            transfer.freeze(net, m.freeze)
+        return net
+
     def layers(self, n_in: int, n_out: int) -> list[Layer]:
-        """The layer list: Dense, activation (and dropout) per hidden layer, then the output."""
+        """The layer list of an MLP for ``n_in`` inputs and ``n_out`` outputs."""
+        return architectures.build(self.model, (n_in,), n_out, False, 0) + self._output_layers()
+
+    def _output_layers(self) -> list[Layer]:
         m = self.model
-        layers: list[Layer] = []
-        width = n_in
-        for units in m.hidden:
-            layers.append(Dense(width, int(units), init=m.init))
-            if m.activation != "linear":
-                layers.append(ACTIVATION_LAYERS[m.activation]())
-            if m.dropout:
-                layers.append(Dropout(m.dropout))
-            width = int(units)
-        layers.append(Dense(width, n_out, init=m.init))
         output = (
             m.output if m.output != "auto" else ("sigmoid" if self.train.loss == "bce" else "none")
         )
-        if output == "sigmoid":
-            layers.append(ACTIVATION_LAYERS["sigmoid"]())
-        return layers
+        return [ACTIVATION_LAYERS["sigmoid"]()] if output == "sigmoid" else []
 
     def summary(self) -> str:
         """One line for headers: data, layers, activation, optimiser, learning rate, batch."""
@@ -338,3 +388,16 @@ def _toml_value(v: Any) -> str:
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     text = str(v).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+def autoencoder_split(split: datasets.DataSplit) -> datasets.DataSplit:
+    """The same inputs as targets: an autoencoder learns to reproduce what it is shown."""
+    return dataclasses.replace(
+        split,
+        y_train=split.X_train,
+        y_test=split.X_test,
+        task="regression",
+        n_classes=0,
+        class_names=None,
+        target_shape=None,
+    )

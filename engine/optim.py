@@ -36,9 +36,13 @@ class Optimizer:
         self.state = {k: net.backend.zeros(net.data.shape, net.dtype) for k in self.state_names}
 
     def step(self) -> None:
-        """Applies one update from ``net.grad`` to ``net.data``."""
+        """Applies one update from ``net.grad`` to ``net.data``; frozen layers keep their values."""
         self.t += 1
+        frozen = self.net.frozen_ranges
+        kept = [self.net.data[a:b].copy() for a, b in frozen]
         self._update()
+        for (a, b), values in zip(frozen, kept, strict=True):
+            self.net.data[a:b] = values
 
     def _update(self) -> None:
         raise NotImplementedError

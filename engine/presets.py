@@ -98,6 +98,65 @@ _RAW: dict[str, dict] = {
         "model": {"hidden": [256, 128], "activation": "relu"},
         "train": {"loss": "cross_entropy", "lr": 0.001, "batch_size": 128, "epochs": 10},
     },
+    "lenet-digits": {
+        "description": "LeNet-style CNN on digits: two conv + pool stages, then a dense layer",
+        "data": {"name": "digits"},
+        "model": {"kind": "cnn", "channels": [16, 32], "hidden": [64], "activation": "relu"},
+        "train": {"loss": "cross_entropy", "lr": 0.003, "batch_size": 32, "epochs": 20},
+    },
+    "lenet-mnist": {
+        "description": "LeNet-style CNN on MNIST (downloaded on first use), with shifted images",
+        "data": {"name": "mnist"},
+        "model": {"kind": "cnn", "channels": [16, 32], "hidden": [128], "activation": "relu"},
+        "train": {
+            "loss": "cross_entropy",
+            "lr": 0.002,
+            "batch_size": 64,
+            "epochs": 3,
+            "augment_shift": 2,
+        },
+    },
+    "lstm-sine": {
+        "description": "LSTM predicting the next value of noisy sine waves, at every step",
+        "data": {"name": "sine-seq", "noise": 0.02},
+        "model": {"kind": "lstm", "hidden": [32]},
+        "train": {"loss": "mse", "lr": 0.01, "batch_size": 16, "epochs": 40},
+    },
+    "gru-adding": {
+        "description": "GRU on the adding problem: remember two marked numbers, output their sum",
+        "data": {"name": "adding"},
+        "model": {"kind": "gru", "hidden": [32]},
+        "train": {"loss": "mse", "lr": 0.01, "batch_size": 32, "epochs": 30},
+    },
+    "transformer-text": {
+        "description": "A tiny causal transformer predicting the next character of a short essay",
+        "data": {"name": "text"},
+        "model": {"kind": "transformer", "d_model": 32, "heads": 2, "blocks": 2},
+        "train": {"loss": "cross_entropy", "lr": 0.003, "batch_size": 32, "epochs": 10},
+    },
+    "autoencoder-digits": {
+        "description": "Autoencoder: digits squeezed through 8 numbers and drawn back",
+        "data": {"name": "digits"},
+        "model": {
+            "kind": "autoencoder",
+            "hidden": [32, 8, 32],
+            "activation": "relu",
+            "output": "sigmoid",
+        },
+        "train": {"loss": "mse", "lr": 0.003, "batch_size": 32, "epochs": 40},
+    },
+    "residual-deep": {
+        "description": "16 residual tanh blocks on the spiral: deep, and still trains",
+        "data": {"name": "spiral", "n": 1000, "noise": 0.05},
+        "model": {"kind": "residual", "hidden": [16] * 16, "activation": "tanh"},
+        "train": {"optimizer": "sgd", "momentum": 0.9, "lr": 0.01, "batch_size": 16, "epochs": 40},
+    },
+    "plain-deep": {
+        "description": "The same depth without skip connections: gradients vanish, it stalls",
+        "data": {"name": "spiral", "n": 1000, "noise": 0.05},
+        "model": {"kind": "mlp", "hidden": [16] * 17, "activation": "tanh"},
+        "train": {"optimizer": "sgd", "momentum": 0.9, "lr": 0.01, "batch_size": 16, "epochs": 40},
+    },
 }
 
 PRESETS: tuple[str, ...] = tuple(_RAW)

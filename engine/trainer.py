@@ -95,6 +95,10 @@ class Trainer:
             return True
         return self.net.out_features == 1 and bool(np.isin(y, (0.0, 1.0)).all())
 
+    def _labels_per_sample(self) -> int:
+        """Predictions per sample: one, or one per time step for per-step outputs (n, T, k)."""
+        return int(np.prod(self.net.output_shape[:-1]))
+
     def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
         return int((self.predict_classes(out) == y.reshape(-1).astype(np.int64)).sum())
 
@@ -103,6 +107,7 @@ class Trainer:
     ) -> tuple[float, float | None]:
         """Mean data loss and accuracy (None for regression) on a whole set, dropout off."""
         net, total, correct = self.net, 0.0, 0
+        accuracy = self._uses_accuracy(y)
         n = X.shape[0]
         for s in range(0, n, batch):
             xb = net.as_input(X[s : s + batch])
@@ -110,8 +115,9 @@ class Trainer:
             out = net._forward(xb, training=False, cache=False)
             grad = net.backend.empty(out.shape, out.dtype)
             total += net.backend.loss(self.loss, out, yb, grad, self.info.delta) * xb.shape[0]
-            correct += self._correct(np.asarray(net.backend.to_host(out)), y[s : s + batch])
-        acc = correct / n if self._uses_accuracy(y) else None
+            if accuracy:
+                correct += self._correct(np.asarray(net.backend.to_host(out)), y[s : s + batch])
+        acc = correct / (n * self._labels_per_sample()) if accuracy else None
         return total / n, acc
 
     # ------------------------------------------------------------------ the loop
@@ -239,7 +245,7 @@ class Trainer:
             self.epoch,
             self.step,
             loss_sum / max(count, 1),
-            correct / count if accuracy and count else None,
+            correct / (count * self._labels_per_sample()) if accuracy and count else None,
             val_loss,
             val_acc,
             seconds,

@@ -2,7 +2,7 @@
 
 The caller projects the input once, ``qkv = x W_inᵀ + b_in`` of shape (n, T, 3d) (PyTorch's
 ``in_proj`` layout: queries, then keys, then values), and applies the output projection after.
-These kernels do what lies between, per sample and head, in ``prange`` over the samples:
+These kernels do what lies between, per sample and head (serial loops; BLAS for the products):
 
     S = Q Kᵀ / √d_h  (−∞ above the diagonal when causal),  A = softmax_rows(S),  O = A V
 """
@@ -12,19 +12,19 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from engine import _numba_setup  # noqa: F401
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def attention_forward(qkv, heads, causal, q, k, v, A, out):
     """Splits qkv into heads (q, k, v: (n, h, T, d_h)), fills A (n, h, T, T) and out (n, T, d)."""
     n, T, d3 = qkv.shape
     d = d3 // 3
     dh = d // heads
     scale = 1.0 / math.sqrt(dh)
-    for b in prange(n):
+    for b in range(n):
         for h in range(heads):
             for t in range(T):
                 for j in range(dh):
@@ -53,7 +53,7 @@ def attention_forward(qkv, heads, causal, q, k, v, A, out):
                     out[b, t, h * dh + j] = O[t, j]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def attention_backward(dout, q, k, v, A, dqkv):
     """Gradients through the heads: dV = Aᵀ dO;  dS = A ⊙ (dA − rowsum(dA ⊙ A));
 
@@ -62,7 +62,7 @@ def attention_backward(dout, q, k, v, A, dqkv):
     n, heads, T, dh = q.shape
     d = heads * dh
     scale = 1.0 / math.sqrt(dh)
-    for b in prange(n):
+    for b in range(n):
         for h in range(heads):
             dO = np.empty((T, dh), dtype=dout.dtype)
             for t in range(T):

@@ -2,8 +2,9 @@
 
 Layout is PyTorch's NCHW: a batch ``x`` is ``(n, c, h, w)``; a convolution's weight is
 ``(out_c, in_c, kh, kw)``. A convolution is computed as im2col followed by one matrix product
-(BLAS), so its cost is the product's; ``prange`` runs over the samples of the batch, and every
-write of one iteration lands in that sample's own rows, so threads never share a cell.
+(BLAS, on its own threads), so its cost is the product's. The loops here are serial on purpose:
+a Numba parallel region between two BLAS calls leaves two thread pools spinning for two cores,
+which made a LeNet step on digits thirty times slower than the serial loops (``engine.backend``).
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from engine import _numba_setup  # noqa: F401
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def im2col(x, kh, kw, stride, pad, cols):
     """cols[(i·oh + y)·ow + x, (c·kh + dy)·kw + dx] = x_padded[i, c, y·s + dy, x·s + dx]."""
     n, c, h, w = x.shape
     oh = (h + 2 * pad - kh) // stride + 1
     ow = (w + 2 * pad - kw) // stride + 1
-    for i in prange(n):
+    for i in range(n):
         for oy in range(oh):
             for ox in range(ow):
                 row = (i * oh + oy) * ow + ox
@@ -39,13 +40,13 @@ def im2col(x, kh, kw, stride, pad, cols):
                             col += 1
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def col2im(dcols, kh, kw, stride, pad, dx):
     """The adjoint of im2col: dx[i, c, iy, ix] = Σ over the columns that read that pixel."""
     n, c, h, w = dx.shape
     oh = (h + 2 * pad - kh) // stride + 1
     ow = (w + 2 * pad - kw) // stride + 1
-    for i in prange(n):
+    for i in range(n):
         for ch in range(c):
             for iy in range(h):
                 for ix in range(w):
@@ -101,12 +102,12 @@ def conv2d_backward(x, W, delta, stride, pad, cols, dzmat, grad_W, grad_b, dcols
         col2im(dcols, kh, kw, stride, pad, grad_x)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def maxpool2d_forward(x, k, stride, out, argmax):
     """out[i, c, y, x] = max over the k×k window; argmax keeps the flat index of the winner."""
     n, c, _, w = x.shape
     _, _, oh, ow = out.shape
-    for i in prange(n):
+    for i in range(n):
         for ch in range(c):
             for oy in range(oh):
                 for ox in range(ow):
@@ -122,12 +123,12 @@ def maxpool2d_forward(x, k, stride, out, argmax):
                     argmax[i, ch, oy, ox] = where
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def maxpool2d_backward(grad_out, argmax, grad_x):
     """Routes each window's gradient to the input that won the max; the others get 0."""
     n, c, h, w = grad_x.shape
     _, _, oh, ow = grad_out.shape
-    for i in prange(n):
+    for i in range(n):
         for ch in range(c):
             for iy in range(h):
                 for ix in range(w):
@@ -138,12 +139,12 @@ def maxpool2d_backward(grad_out, argmax, grad_x):
                     grad_x[i, ch, where // w, where % w] += grad_out[i, ch, oy, ox]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def avgpool2d_forward(x, k, stride, out):
     """out[i, c, y, x] = mean of the k×k window."""
     n, c, _, _ = x.shape
     _, _, oh, ow = out.shape
-    for i in prange(n):
+    for i in range(n):
         for ch in range(c):
             for oy in range(oh):
                 for ox in range(ow):
@@ -154,12 +155,12 @@ def avgpool2d_forward(x, k, stride, out):
                     out[i, ch, oy, ox] = s / (k * k)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def avgpool2d_backward(grad_out, k, stride, grad_x):
     """Spreads each window's gradient evenly, 1/k² to every input of the window."""
     n, c, h, w = grad_x.shape
     _, _, oh, ow = grad_out.shape
-    for i in prange(n):
+    for i in range(n):
         for ch in range(c):
             for iy in range(h):
                 for ix in range(w):
