@@ -194,6 +194,8 @@ class RunDir:
                 f"start the run again: dltui train {self.config_path}",
             ) from None
         run.net.data[...] = arrays["data"]
+        if "state" in arrays and arrays["state"].shape == run.net.state.shape:
+            run.net.state[...] = arrays["state"]
 
     def set_epochs(self, run: Run, epochs: int) -> None:
         """Changes the run's target epoch count, in ``run`` and in config.toml."""
@@ -215,8 +217,7 @@ class RunDir:
         meta = {
             "format": FORMAT,
             "version": VERSION,
-            "layers": net.spec(),
-            "seed": net.seed,
+            **net.file_meta(),
             "trainer": trainer_meta,
             "net_rng": [layer.rng.bit_generator.state for layer in net.layers],
             "epochs_target": run.experiment.train.epochs,
@@ -225,7 +226,8 @@ class RunDir:
             "experiment": run.experiment.to_dict(),
         }
         path = self.checkpoint_path
-        _write(path, lambda: write_npz(path, {"data": data, **state}, meta))
+        arrays = {**net.file_arrays(), **state, "data": data}
+        _write(path, lambda: write_npz(path, arrays, meta))
         self.meta, self._arrays = json.loads(json.dumps(meta)), None
 
     def _check_compatible(self, run: Run, data: np.ndarray) -> None:

@@ -283,6 +283,7 @@ class Trainer:
             "best_val": self.best_val,
             "best_epoch": self.best_epoch,
             "rng": self.rng.bit_generator.state,
+            "augment_rng": self.augment.rng.bit_generator.state if self.augment else None,
         }
         return arrays, meta
 
@@ -296,3 +297,5 @@ class Trainer:
         self.best_val, self.best_epoch = meta["best_val"], meta["best_epoch"]
         self.best_data = arrays.get("best_data")
         self.rng.bit_generator.state = meta["rng"]
+        if meta.get("augment_rng") and self.augment is not None:
+            self.augment.rng.bit_generator.state = meta["augment_rng"]
