@@ -12,10 +12,12 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
 
-def test_scripting_example_runs(tmp_path, monkeypatch, capsys) -> None:
+def test_scripting_examples_run(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
-    (block,) = python_blocks()
-    exec(compile(block, "README.md", "exec"), {})
+    blocks = python_blocks()
+    assert len(blocks) >= 2
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     accuracy = float(re.search(r"test accuracy ([\d.]+)%", out).group(1))
     assert accuracy >= 95.0
