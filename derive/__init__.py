@@ -8,11 +8,21 @@
     d.value                       # == net.grads["2.W"][0, 1] after net.loss_and_grad(x, y, "mse")
     verify(net, x, y, loss="mse") # largest |symbolic − engine| over every parameter
 
-Stages stay apart: ``derive.index_view`` / ``derive.vector_view`` / ``derive.update`` build the
-steps in symbols, ``derive.steps.evaluate`` puts the numbers in, ``derive.render`` prints.
+Networks with more than Dense, activation and Dropout layers — convolutions, pooling, batch and
+layer norm, embeddings, RNN, LSTM, GRU, attention, residual blocks — are derived layer by layer
+(``derive.layers``): the δ reaching the parameter's layer as the engine's backward computes it,
+then the layer's own gradient in its own terms with numbers::
+
+    d = derive(net, x, y, "cross_entropy", param="0.W[3,0,1,1]")   # a convolution's kernel
+    d = derive(net, x, y, "mse", param="1.0.W_hh[4,2]")            # inside a residual block
+
+Stages stay apart: ``derive.index_view`` / ``derive.vector_view`` / ``derive.update`` (and the
+builders in ``derive.layers``) build the steps in symbols, ``derive.steps.evaluate`` puts the
+numbers in, ``derive.render`` prints.
 """
 
 from derive.api import VIEWS, derive
+from derive.layers.param import LayerParam, parse_layer_param
 from derive.model import ParamRef, parse_param, valid_names
 from derive.rules import Rule
 from derive.steps import PARTS, Derivation, DirectCheck, Step
@@ -23,11 +33,13 @@ __all__ = [
     "VIEWS",
     "Derivation",
     "DirectCheck",
+    "LayerParam",
     "ParamRef",
     "Rule",
     "Step",
     "VerifyReport",
     "derive",
+    "parse_layer_param",
     "parse_param",
     "valid_names",
     "verify",

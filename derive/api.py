@@ -16,6 +16,8 @@ from derive import index_view, update, vector_view
 from derive.context import Context
 from derive.env import Env
 from derive.expand import TINY_PARAMS, direct_check
+from derive.layers.build import derive_layers
+from derive.layers.param import is_plain_mlp
 from derive.model import build_model, parse_param
 from derive.steps import Derivation, evaluate
 from derive.tape import Tape, run_tape
@@ -47,8 +49,13 @@ def derive(
         net: the network, as it is now (its weights and last dropout masks are read, not changed).
         x, y: one sample or a batch; the gradient is the batch mean, as the engine's.
         loss: the loss name; ``l1``, ``l2``: penalty rates, as ``net.loss_and_grad`` takes them.
-        param: which scalar, e.g. ``"2.W[0,1]"`` (``"2.b[0]"`` for a bias).
+        param: which scalar, e.g. ``"2.W[0,1]"`` (``"2.b[0]"`` for a bias), ``"0.W[1,0,2,2]"``
+            for a convolution's kernel, ``"1.0.W_hh[3,2]"`` inside a residual block.
         view: "index" (per weight, over its paths) or "vector" (layer by layer, δˡ vectors).
+            Networks with other layers than Dense, activations and Dropout (convolutions,
+            pooling, normalisation, recurrent layers, attention, residual blocks) have one view,
+            "layer": the δ arriving at the parameter's layer as the engine's backward computes
+            it, then the layer's own gradient in its own terms (``derive.layers``).
         sample: which sample of the batch has its terms shown.
         optimizer: an ``engine.optim`` optimiser whose next update is shown with its state;
             None shows plain gradient descent with ``lr``.
@@ -57,6 +64,10 @@ def derive(
     check_loss(loss)
     if view not in VIEWS:
         raise UserError(f"unknown view {view!r}", "use 'index' or 'vector'")
+    if not is_plain_mlp(net):
+        return derive_layers(
+            net, x, y, loss, param, sample=sample, l1=l1, l2=l2, optimizer=optimizer, lr=lr
+        )
     ctx, tape = _setup(net, x, y, loss, param, sample, float(l1), float(l2))
     env = Env(ctx, tape)
     specs = index_view.build(ctx) if view == "index" else vector_view.build(ctx, tape)

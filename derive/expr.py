@@ -85,6 +85,31 @@ class Paren(sp.Expr):
         return self.args[0]._eval_evalf(prec)
 
 
+class More(sp.Expr):
+    """Stands for the terms of a long sum that are not shown: ``… 52 more terms``.
+
+    Only ever part of a shown form; the value always comes from the whole sum.
+    """
+
+    is_commutative = True
+
+    @property
+    def count(self) -> int:
+        return int(self.args[0])
+
+
+def truncated(expr: sp.Basic, keep: int, hidden: int, tail: int = 0) -> sp.Basic:
+    """An unevaluated sum as its first ``keep`` terms, "… hidden more terms", its last ``tail``."""
+    if isinstance(expr, sp.Mul) and hidden > 0:  # a scaled sum, (1/m)·(x₁ + x₂ + …)
+        args = [truncated(a, keep, hidden, tail) if a.is_Add else a for a in expr.args]
+        return sp.Mul(*args, evaluate=False)
+    if not isinstance(expr, sp.Add) or hidden <= 0:
+        return expr
+    args = expr.args
+    last = args[len(args) - tail :] if tail else ()
+    return sp.Add(*args[:keep], More(sp.Integer(hidden)), *last, evaluate=False)
+
+
 def _fold_signs(expr: sp.Basic) -> sp.Basic:
     """Numbers put in as a reader writes them: −1·0.6 becomes −0.6 (``1 − 0.6``), and a
     negative number inside a product or under a power gets parentheses: 0.2·(−0.3), (−0.5)²."""

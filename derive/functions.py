@@ -117,6 +117,19 @@ class leaky_relu(_Numeric):
         return leaky_step(*self.args)
 
 
+class window_max(_Numeric):
+    """The largest of its arguments, kept in the order written (a pooling window's inputs,
+    row by row; SymPy's own ``Max`` would sort them and drop repeats)."""
+
+    @classmethod
+    def eval(cls, *args: sp.Basic) -> sp.Basic | None:
+        return max(args, key=float) if all(a.is_Number for a in args) else None
+
+    def fdiff(self, argindex: int = 1) -> sp.Basic:
+        first = max(range(len(self.args)), key=lambda i: float(self.args[i]))
+        return sp.S.One if argindex - 1 == first else sp.S.Zero
+
+
 class huber_grad(_Numeric):
     """h′(d) = clip(d, −δ, δ): d inside the quadratic zone, ±δ outside."""
 

@@ -41,6 +41,46 @@ BASES: dict[str, tuple[str, str]] = {
     "sumabsW": ("Σ|W|", r"\textstyle\sum |W|"),
     "sumsqW": ("ΣW²", r"\textstyle\sum W^{2}"),
     "cdots": ("⋯", r"\cdots"),
+    # the layers beyond Dense: their parameters and the quantities their derivations name
+    "gamma": ("γ", r"\gamma"),
+    "sigma2": ("σ²", r"\sigma^{2}"),
+    "xhat": ("x̂", r"\hat{x}"),
+    "W_ih": ("W_ih", r"{W_{ih}}"),
+    "W_hh": ("W_hh", r"{W_{hh}}"),
+    "b_ih": ("b_ih", r"{b_{ih}}"),
+    "b_hh": ("b_hh", r"{b_{hh}}"),
+    "W_in": ("W_in", r"{W_{in}}"),
+    "b_in": ("b_in", r"{b_{in}}"),
+    "W_hn": ("W_hn", r"{W_{hn}}"),
+    "b_hn": ("b_hn", r"{b_{hn}}"),
+    "W_out": ("W_out", r"{W_{out}}"),
+    "b_out": ("b_out", r"{b_{out}}"),
+    "delta_h": ("δʰ", r"\delta^{h}"),
+    "delta_i": ("δⁱ", r"\delta^{i}"),
+    "delta_f": ("δᶠ", r"\delta^{f}"),
+    "delta_g": ("δᵍ", r"\delta^{g}"),
+    "delta_o": ("δᵒ", r"\delta^{o}"),
+    "delta_r": ("δʳ", r"\delta^{r}"),
+    "delta_z": ("δᶻ", r"\delta^{z}"),
+    "delta_n": ("δⁿ", r"\delta^{n}"),
+    "hn": ("ĥ", r"\hat{h}"),
+    "blockterm": (
+        "[(∂f/∂x)ᵀ∂L̄/∂y]",
+        r"\left[(\partial f/\partial x)^{\top}\partial\bar{L}/\partial y\right]",
+    ),
+    "VT": ("Vᵀ", r"V^{\top}"),
+    "jacobianT": ("(∂f/∂x)ᵀ", r"\left(\partial f/\partial x\right)^{\top}"),
+    "sumdelta": ("Σδ", r"\textstyle\sum\delta"),
+    "sumdeltaxhat": ("Σδx̂", r"\textstyle\sum\delta\hat{x}"),
+    "sumg": ("Σg", r"\textstyle\sum g"),
+    "sumgxhat": ("Σgx̂", r"\textstyle\sum g\hat{x}"),
+    "dh": ("d_h", r"d_{h}"),
+    "normdelta": ("‖δ‖", r"\|\delta\|"),
+    "gain": ("‖∂h_T/∂h_(T−k)‖", r"\|\partial h_T/\partial h_{T-k}\|"),
+    "jacobian": (
+        "∏ W_hhᵀ diag(1 − h²)",
+        r"\textstyle\prod W_{hh}^{\top}\operatorname{diag}(1 - h^{2})",
+    ),
 }
 FUNCTIONS: dict[str, tuple[str, str]] = {
     "sigmoid": ("σ", r"\sigma"),
@@ -52,9 +92,9 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
 
 SUB = str.maketrans("0123456789aehijklmnoprstuvx+-=()", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₌₍₎")
 # (a comma has no subscript form; it stays on the line: W¹₃,₁₇)
-SUP = str.maketrans("0123456789+-=()nst", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿˢᵗ")
+SUP = str.maketrans("0123456789+-=()nst.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿˢᵗ·")
 _SUBABLE = set("0123456789aehijklmnoprstuvx+-=(),")
-_SUPABLE = set("0123456789+-=()nst")
+_SUPABLE = set("0123456789+-=()nst.")  # "1.0": layer 0 inside block 1, a¹·⁰
 
 _PARTIAL = re.compile(r"^d\((?P<of>.+?)\)/d\((?P<wrt>.+)\)$")
 _PRIME = re.compile(r"^(?P<fn>[a-z_]+)'\((?P<arg>.+)\)$")
@@ -161,8 +201,9 @@ def base_latex(base: str) -> str:
 
 
 def _indices(sub: tuple[str, ...]) -> str:
-    """Indices run together (W₀₁) unless one has several characters (W₁₂,₃, mₜ₋₁)."""
-    glue = "" if all(len(s) == 1 for s in sub) else ","
+    """Indices run together (W₀₁) unless one has several characters (W₁₂,₃, mₜ₋₁) or there are
+    more than two of them (a convolution's W⁰₁,₀,₂,₂)."""
+    glue = "" if len(sub) <= 2 and all(len(s) == 1 for s in sub) else ","
     return glue.join(sub)
 
 
@@ -209,3 +250,50 @@ def component(m: sp.MatrixSymbol, *index: int) -> sp.Symbol:
         return sp.Symbol(f"{match['fn']}'({component(inner, *index).name})", real=True)
     n = decode(name)
     return sym(n.base, n.sup or None, *index)
+
+
+# --------------------------------------------------------------------------- LaTeX text mode
+
+_TEXT_ESCAPES = (
+    ("\\", r"\textbackslash{}"),
+    ("_", r"\_"),
+    ("&", r"\&"),
+    ("%", r"\%"),
+    ("#", r"\#"),
+    ("$", r"\$"),
+)
+# the few symbols plain-text lines and rules use, as LaTeX (after the escapes above)
+_TEXT_SYMBOLS = {
+    "L̄": r"$\bar L$",
+    "ŷ": r"$\hat y$",
+    "ĥ": r"$\hat h$",
+    "x̂": r"$\hat x$",
+    "→": r"$\to$",
+    "×": r"$\times$",
+    "…": r"\ldots{}",
+    "⋯": r"$\cdots$",
+    "−": "-",
+    "—": "---",
+    "⊙": r"$\odot$",
+    "∂": r"$\partial$",
+    "Σ": r"$\Sigma$",
+    "δ": r"$\delta$",
+    "σ": r"$\sigma$",
+    "γ": r"$\gamma$",
+    "β": r"$\beta$",
+    "μ": r"$\mu$",
+    "ε": r"$\varepsilon$",
+    "‖": r"$\|$",
+    "ᵀ": r"$^\top$",
+    "²": r"$^2$",
+}
+
+
+def latex_text(text: str) -> str:
+    """Plain text made safe for LaTeX's text mode: ``weight_decay`` gets its ``_`` escaped, and
+    the few symbols plain lines use (→, ×, δ, …) become LaTeX."""
+    for char, escaped in _TEXT_ESCAPES:
+        text = text.replace(char, escaped)
+    for char, tex in _TEXT_SYMBOLS.items():
+        text = text.replace(char, tex)
+    return text

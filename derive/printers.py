@@ -30,6 +30,12 @@ def number_text(value: float, digits: int = DIGITS) -> str:
     return f"{value:.{digits}g}"
 
 
+def more_text(expr: sp.Basic) -> str:
+    """``52 more terms`` for ``More(52)``."""
+    count = int(expr.args[0])
+    return f"{count} more term{'s' if count != 1 else ''}"
+
+
 def _fn_unicode(name: str) -> str:
     return FUNCTIONS.get(name, (name, ""))[0]
 
@@ -62,6 +68,9 @@ class TextPrinter(StrPrinter):
 
     def _print_Paren(self, expr: sp.Basic) -> str:
         return f"({self._print(expr.args[0])})"
+
+    def _print_More(self, expr: sp.Basic) -> str:
+        return f"… {more_text(expr)}"
 
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         base, e = expr.args
@@ -101,6 +110,8 @@ class TextPrinter(StrPrinter):
 
     def _print_Max(self, expr: sp.Max) -> str:
         return "max(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    _print_window_max = _print_Max
 
     def _print_Abs(self, expr: sp.Abs) -> str:
         return f"|{self._print(expr.args[0])}|"
@@ -192,6 +203,9 @@ class UnicodePrinter(PrettyPrinter):
     def _print_Paren(self, expr: sp.Basic) -> prettyForm:
         return prettyForm(*self._print(expr.args[0]).parens())
 
+    def _print_More(self, expr: sp.Basic) -> prettyForm:
+        return prettyForm(f"… {more_text(expr)}")
+
     def _named(self, expr: sp.Function, name: str, nargs: int = 1) -> prettyForm:
         return self._print_Function(sp.Function(name)(*expr.args[:nargs]))
 
@@ -206,6 +220,9 @@ class UnicodePrinter(PrettyPrinter):
 
     def _print_huber(self, expr: sp.Function) -> prettyForm:
         return self._named(expr, "h")
+
+    def _print_window_max(self, expr: sp.Function) -> prettyForm:
+        return self._named(expr, "max", len(expr.args))
 
     def _print_log_clamped(self, expr: sp.Function) -> prettyForm:
         return self._named(expr, "log")
@@ -279,6 +296,9 @@ class TexPrinter(LatexPrinter):
     def _print_Paren(self, expr: sp.Basic) -> str:
         return rf"\left({self._print(expr.args[0])}\right)"
 
+    def _print_More(self, expr: sp.Basic) -> str:
+        return rf"\ldots\ \text{{{more_text(expr)}}}"
+
     def _fn(self, name: str, *args: sp.Basic) -> str:
         inner = ", ".join(self._print(a) for a in args)
         return rf"{name}\left({inner}\right)"
@@ -294,6 +314,9 @@ class TexPrinter(LatexPrinter):
 
     def _print_huber(self, expr: sp.Function, exp: str | None = None) -> str:
         return self._fn("h", expr.args[0])
+
+    def _print_window_max(self, expr: sp.Function, exp: str | None = None) -> str:
+        return self._fn(r"\max", *expr.args)
 
     def _print_log_clamped(self, expr: sp.Function, exp: str | None = None) -> str:
         return self._fn(r"\log", expr.args[0])

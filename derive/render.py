@@ -12,7 +12,7 @@ import sympy as sp
 from sympy.printing.pretty.stringpict import prettyForm
 
 from derive import printers
-from derive.notation import latex_name, unicode_name
+from derive.notation import latex_name, latex_text, unicode_name
 from derive.printers import number_text
 from derive.steps import Derivation, DirectCheck, Step
 
@@ -28,6 +28,12 @@ SHOWN = 8  # entries of an array value shown before "…"
 EXACT = 10  # significant digits of the numbers the check compares
 TINY = 1e-15  # a difference below this is rounding, and is printed as such
 CHECK_TITLE = "Check: the whole loss as one expression, differentiated by SymPy itself"
+VIEW_LINES = {
+    "index": "index notation: only the terms on the paths from the parameter to the loss",
+    "vector": "vector form: layer by layer, one sample as a column",
+    "layer": "layer by layer: the δ arriving at the parameter's layer as the engine's backward"
+    " computes it (float64), then the layer's own gradient in its own terms, with numbers",
+}
 
 
 def render(d: Derivation, fmt: str) -> str:
@@ -41,6 +47,8 @@ def render(d: Derivation, fmt: str) -> str:
 
 def _describe(d: Derivation) -> str:
     ref = d.param
+    if d.view == "layer":
+        return ref.describe()
     what = (
         f"layer {ref.layer}'s weight from input {ref.k} to unit {ref.j}"
         if ref.k is not None
@@ -91,12 +99,11 @@ def value_latex(value: float | np.ndarray) -> str:
 
 def _header_lines(d: Derivation) -> list[str]:
     x = f"x = ({_numbers(d.x)})"
-    y = f"label {int(d.y)}" if d.loss == "cross_entropy" else f"y = ({_numbers(d.y)})"
-    view = (
-        "index notation: only the terms on the paths from the parameter to the loss"
-        if d.view == "index"
-        else "vector form: layer by layer, one sample as a column"
-    )
+    if d.loss != "cross_entropy":
+        y = f"y = ({_numbers(d.y)})"
+    else:
+        y = f"label {int(np.ravel(d.y)[0])}" if np.size(d.y) == 1 else f"labels ({_numbers(d.y)})"
+    view = VIEW_LINES[d.view]
     batch = f"sample {d.sample} of a batch of {d.n_samples}" if d.n_samples > 1 else "one sample"
     return [
         f"network {d.network}; loss {d.loss}; {batch}: {x}, {y}",
@@ -241,17 +248,8 @@ def _eq(lhs: sp.Basic, rhs: sp.Basic) -> str:
 
 
 def _tex_text(text: str) -> str:
-    """Plain text made safe for LaTeX's text mode: ``weight_decay`` gets its ``_`` escaped."""
-    for char, escaped in (
-        ("\\", r"\textbackslash{}"),
-        ("_", r"\_"),
-        ("&", r"\&"),
-        ("%", r"\%"),
-        ("#", r"\#"),
-        ("$", r"\$"),
-    ):
-        text = text.replace(char, escaped)
-    return text
+    """Plain text made safe for LaTeX's text mode (see ``printers.latex_text``)."""
+    return latex_text(text)
 
 
 def _latex_chain(step: Step, align: bool) -> str:

@@ -310,7 +310,11 @@ def rule(key: str, **values: object) -> Rule:
 
     A value is a number or text used in both forms, or a pair (Unicode text, LaTeX).
     """
-    text, latex = _RULES[key]
+    return fill(key, *_RULES[key], **values)
+
+
+def fill(key: str, text: str, latex: str, **values: object) -> Rule:
+    """A rule from its two forms, ``<name>`` placeholders replaced (see ``rule``)."""
     for name, value in values.items():
         if isinstance(value, tuple):
             as_text, as_latex = value

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from derive.expr import abbreviate, number, substitute
+from derive.expr import abbreviate, number, substitute, truncated
+from derive.layers.param import LayerParam
 from derive.model import ParamRef
 from derive.notation import component
 from derive.rules import Rule
@@ -40,6 +41,8 @@ class StepSpec:
         show_numbers: whether to show ``general`` with the numbers put in.
         gather: symbols whose values, in order, are this step's value (a list of units).
         alias: another name for the same value (a vector written by its components).
+        truncate: (keep, hidden, tail): show a long sum's first ``keep`` terms, "… ``hidden``
+            more terms", then its last ``tail`` terms; its value is still the whole sum.
     """
 
     part: str
@@ -51,6 +54,7 @@ class StepSpec:
     show_numbers: bool = True
     gather: tuple[sp.Basic, ...] = ()
     alias: sp.Basic | None = None
+    truncate: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,13 +112,14 @@ class Derivation:
 
     Attributes:
         param: the parameter; symbol: its name in the maths (W¹₀₁).
+        view: "index" or "vector" (Dense stacks), "layer" (any other network).
         steps: forward pass, loss, backward chain-rule factors, the gradient, the update.
         value: the gradient, ∂L/∂θ (batch mean, penalty included), as the engine computes it.
         check: SymPy's direct derivative of the whole loss, for tiny networks; else None.
         optimizer: the optimiser whose update is shown, as its repr.
     """
 
-    param: ParamRef
+    param: ParamRef | LayerParam
     symbol: sp.Symbol
     loss: str
     view: str
@@ -174,7 +179,11 @@ def evaluate(specs: Iterable[StepSpec], env: MutableMapping[sp.Basic, Value]) ->
             value = number(substituted_full)
         shown = None
         if spec.show_numbers and substituted_full is not None:
-            shown = abbreviate(substituted_full)
+            shown = (
+                truncated(substituted_full, *spec.truncate)
+                if spec.truncate
+                else abbreviate(substituted_full)
+            )
         for name in (spec.lhs, spec.alias):
             if name is not None:
                 _remember(env, name, value)

@@ -8,7 +8,7 @@ parameter's flat index; nothing is changed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import sympy as sp
 
@@ -32,8 +32,18 @@ def _now(name: str) -> sp.Symbol:
     return sym(name, None, "t")
 
 
+class Target(Protocol):
+    """The parameter as the update needs it: its symbol, and its place in the flat buffers."""
+
+    @property
+    def theta(self) -> sp.Symbol: ...
+
+    @property
+    def ref(self) -> Any: ...
+
+
 def build(
-    ctx: Context, grad: sp.Symbol, optimizer: Any, lr: float
+    ctx: Context | Target, grad: sp.Symbol, optimizer: Any, lr: float
 ) -> tuple[list[StepSpec], dict[sp.Symbol, float]]:
     """Update steps for ``ctx.ref``, and the numbers they read: hyper-parameters and state."""
     name = getattr(optimizer, "name", "plain")

@@ -37,6 +37,8 @@ def _build(name: str) -> Run:
         "multiclass",
         classes,
         tuple(f"pixel{i}" for i in range(features)),
+        image_shape=(28, 28),
+        sample_shape=(1, 28, 28),
     )
     return exp.build(data=split)
 

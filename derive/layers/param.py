@@ -1,0 +1,239 @@
+"""Parameters and layers of any network, named as the engine names them.
+
+A parameter is ``"k.NAME[i,j,…]"``: layer k of the network (``"1.0"`` for layer 0 inside the
+residual block at position 1), array ``NAME`` (``W``, ``b``, ``W_hh``, ``gamma`` …), one entry.
+Layers are visited as *nodes*: a path of positions, the layer, and the names of its input and
+output arrays as the derivation prints them (``x`` for the network's input, ``aᵏ`` for layer
+k's output).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from derive.model import valid_names
+from derive.notation import sym
+from engine.errors import UserError
+from engine.layers import Activation, Dense, Dropout, Layer
+from engine.layers_blocks import Residual
+from engine.layers_seq import MultiHeadSelfAttention
+from engine.network import Sequential
+
+_PARAM = re.compile(
+    r"^\s*(\d+(?:\s*\.\s*\d+)*)\s*\.\s*([A-Za-z_]+)\s*\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]\s*$"
+)
+
+
+def is_plain_mlp(net: Sequential) -> bool:
+    """Whether the network is a stack of Dense, activation and Dropout layers on flat inputs,
+    which ``derive.index_view`` / ``derive.vector_view`` derive unit by unit."""
+    return len(net.input_shape) == 1 and all(
+        isinstance(lay, (Dense, Activation, Dropout)) for lay in net.layers
+    )
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer where it sits: ``path`` (1, 0) is layer 0 inside the block at position 1."""
+
+    path: tuple[int, ...]
+    layer: Layer
+
+    @property
+    def label(self) -> str:
+        return ".".join(str(p) for p in self.path)
+
+    @property
+    def kind(self) -> str:
+        return self.layer.type_name
+
+    @property
+    def children(self) -> list[Node]:
+        if isinstance(self.layer, Residual):
+            return [Node((*self.path, i), lay) for i, lay in enumerate(self.layer.inner)]
+        return []
+
+    def param(self, net: Sequential, name: str) -> np.ndarray:
+        """The layer's parameter ``name`` in float64."""
+        return np.asarray(net.backend.to_host(net.params[f"{self.label}.{name}"]), np.float64)
+
+    def param_names(self, net: Sequential) -> list[str]:
+        prefix = f"{self.label}."
+        return [
+            k[len(prefix) :]
+            for k in net.params
+            if k.startswith(prefix) and "." not in k[len(prefix) :]
+        ]
+
+
+def nodes(net: Sequential) -> list[Node]:
+    """The network's top-level layers as nodes."""
+    return [Node((i,), lay) for i, lay in enumerate(net.layers)]
+
+
+def walk(items: list[Node]) -> Iterator[Node]:
+    """Every node, blocks before their inner layers, in forward order."""
+    for node in items:
+        yield node
+        yield from walk(node.children)
+
+
+def find(net: Sequential, path: tuple[int, ...]) -> Node:
+    return next(n for n in walk(nodes(net)) if n.path == path)
+
+
+def output_symbol(path: tuple[int, ...]) -> sp.Symbol:
+    """aᵏ: the output of the layer at ``path``."""
+    return sym("a", ".".join(str(p) for p in path))
+
+
+def input_symbol(path: tuple[int, ...]) -> sp.Symbol:
+    """The array a layer reads: the previous layer's output, the block's input, or x."""
+    if path[-1] > 0:
+        return output_symbol((*path[:-1], path[-1] - 1))
+    if len(path) > 1:
+        return input_symbol(path[:-1])
+    return sym("x")
+
+
+def describe_layer(layer: Layer) -> str:
+    """``Conv2D(2→3, 3×3)``, ``LSTM(2→4)``, ``Residual[LayerNorm(6) → Dense(6→6)]``."""
+    spec = layer.spec()
+    kind = spec["type"]
+    if kind == "Residual":
+        assert isinstance(layer, Residual)
+        return "Residual[" + " → ".join(describe_layer(lay) for lay in layer.inner) + "]"
+    if kind == "Dense":
+        return f"Dense({spec['in']}→{spec['out']})"
+    if kind == "Conv2D":
+        extra = "".join(
+            f", {k} {spec[k]}"
+            for k in ("stride", "padding")
+            if spec[k] != (1 if k == "stride" else 0)
+        )
+        k = spec["kernel_size"]
+        return f"Conv2D({spec['in']}→{spec['out']}, {k}×{k}{extra})"
+    if kind in ("RNN", "LSTM", "GRU"):
+        last = "" if spec["return_sequences"] else ", last step"
+        return f"{kind}({spec['input_size']}→{spec['hidden_size']}{last})"
+    if kind in ("MaxPool2D", "AvgPool2D"):
+        k = spec["kernel_size"]
+        return f"{kind}({k}×{k}, stride {spec['stride']})"
+    if kind == "MultiHeadSelfAttention":
+        causal = ", causal" if spec["causal"] else ""
+        return f"MultiHeadSelfAttention(d {spec['d']}, {spec['heads']} heads{causal})"
+    sizes = [f"{k} {v}" for k, v in spec.items() if k != "type" and not isinstance(v, float)]
+    return f"{kind}({', '.join(sizes)})" if sizes else kind
+
+
+def describe_network(net: Sequential) -> str:
+    """One line: ``input 2×6×6 → Conv2D(2→3, 3×3) → ReLU → …, 95 parameters``."""
+    chain = " → ".join(describe_layer(lay) for lay in net.layers)
+    shape = "×".join(str(s) for s in net.input_shape)
+    return f"input {shape} → {chain}, {net.n_params} parameters"
+
+
+@dataclass(frozen=True)
+class LayerParam:
+    """One scalar parameter of any network.
+
+    Attributes:
+        name: the engine's name of the array, ``"1.0.W_hh"``; path: its layer's path.
+        kind: the array's own name (``"W_hh"``); index: the entry.
+        flat: the entry's place in the network's flat ``data`` / ``grad`` buffers.
+        layer_type: the layer's type name (``"LSTM"``); what: the entry in words.
+    """
+
+    name: str
+    path: tuple[int, ...]
+    kind: str
+    index: tuple[int, ...]
+    flat: int
+    layer_type: str
+    what: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}[{','.join(str(i) for i in self.index)}]"
+
+    @property
+    def label(self) -> str:
+        return ".".join(str(p) for p in self.path)
+
+    @property
+    def penalised(self) -> bool:
+        """Whether L1/L2 act on it: the engine penalises the arrays whose name starts with W."""
+        return self.kind.startswith("W")
+
+    def symbol(self) -> sp.Symbol:
+        return sym(self.kind, self.label, *self.index)
+
+    def describe(self) -> str:
+        """``0.W[1,0,2,1], layer 0 (Conv2D)'s kernel weight from input channel 0 to …``."""
+        return f"{self.text}, layer {self.label} ({self.layer_type})'s {self.what}"
+
+
+def _row(layer: Layer, r: int) -> str:
+    """Which gate and unit a recurrent weight row feeds, or which head's Q, K or V column."""
+    if isinstance(layer, MultiHeadSelfAttention):
+        d, dh = layer.d, layer.d // layer.heads
+        part = ("query", "key", "value")[r // d]
+        return f"the {part} column {(r % d) % dh} of head {(r % d) // dh}"
+    hidden = getattr(layer, "hidden", 1)
+    gates = {
+        "LSTM": ("input", "forget", "candidate", "output"),
+        "GRU": ("reset", "update", "candidate"),
+    }
+    names = gates.get(layer.type_name)
+    unit = f"unit {r % hidden}"
+    return f"the {names[r // hidden]} gate of {unit}" if names else unit
+
+
+def _what(layer: Layer, kind: str, i: tuple[int, ...]) -> str:
+    """What the entry is, in words."""
+    name = layer.type_name
+    if name == "Conv2D":
+        if kind == "b":
+            return f"bias of output channel {i[0]}"
+        return (f"kernel weight from input channel {i[1]} to output channel {i[0]}, kernel row"
+                f" {i[2]}, column {i[3]}")  # fmt: skip
+    if name == "Embedding":
+        return f"component {i[1]} of token {i[0]}'s vector"
+    if kind in ("gamma", "beta"):
+        return f"{'scale γ' if kind == 'gamma' else 'shift β'} of feature (channel) {i[0]}"
+    if kind in ("W_hh", "W_ih", "W_in"):
+        source = {"W_hh": "hidden unit", "W_ih": "input", "W_in": "feature"}[kind]
+        return f"weight from {source} {i[1]} to {_row(layer, i[0])}"
+    if kind in ("b_hh", "b_ih", "b_in"):
+        return f"bias {kind} of {_row(layer, i[0])}"
+    if kind == "W_out":
+        return f"output projection weight from feature {i[1]} to output {i[0]}"
+    if kind == "W":
+        return f"weight from input {i[1]} to unit {i[0]}"
+    return f"bias of unit {i[0]}" if kind in ("b", "b_out") else f"entry {list(i)} of {kind}"
+
+
+def parse_layer_param(net: Sequential, text: str) -> LayerParam:
+    """Reads ``"1.0.W_hh[3,2]"`` with a regular expression (never ``eval``), checked on ``net``."""
+    hint = "valid parameters: " + ", ".join(valid_names(net))
+    m = _PARAM.match(text)
+    if m is None:
+        raise UserError(
+            f"cannot read the parameter {text!r}: write it like 0.W[0,1,2,2] or 1.W_hh[3,0]", hint
+        )
+    path = tuple(int(p) for p in m[1].split("."))
+    name = f"{'.'.join(str(p) for p in path)}.{m[2]}"
+    if name not in net.params:
+        raise UserError(f"the network has no parameter {name!r} (in {text!r})", hint)
+    index = tuple(int(i) for i in m[3].split(","))
+    shape = net.params[name].shape
+    if len(index) != len(shape) or any(i >= n for i, n in zip(index, shape)):
+        raise UserError(f"{text!r} is outside {name}, whose shape is {shape}", hint)
+    flat = net.offsets[name] + int(np.ravel_multi_index(index, shape))
+    layer = find(net, path).layer
+    return LayerParam(name, path, m[2], index, flat, layer.type_name, _what(layer, m[2], index))
