@@ -1,0 +1,136 @@
+"""The numba.cuda backend without a GPU: simulator parity, PTX compilation, clear errors.
+
+Two subprocesses, started together at the first test of this module and run side by side: the
+CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` must be set before Numba is imported, so never in this
+process) runs ``cuda_sim_cases.py`` — every CUDA kernel against its CPU twin on tiny shapes, then
+a network on ``device="cuda"`` against the CPU — and a process without the simulator compiles
+every kernel to PTX for compute capabilities 8.0 and 9.0 (``cuda_ptx_check.py``), which catches a
+kernel that only the simulator's Python would accept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from numba.core.registry import CPUDispatcher
+
+from engine.errors import UserError
+from engine.kernels import cpu, cpu_fused, cpu_optim
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+TWINS = {cpu: "cuda", cpu_optim: "cuda_optim", cpu_fused: "cuda_fused"}
+TOL = 1e-5  # float32 sums in a different order
+
+
+def kernel_names(module: ModuleType) -> list[str]:
+    """The public Numba kernels a CPU kernel module defines."""
+    return sorted(
+        name
+        for name, obj in vars(module).items()
+        if isinstance(obj, CPUDispatcher)
+        and not name.startswith("_")
+        and obj.py_func.__module__ == module.__name__
+    )
+
+
+ALL_KERNELS = [(m, n) for m in TWINS for n in kernel_names(m)]
+
+
+def _gpu_present() -> bool:
+    from numba import cuda
+
+    return bool(cuda.is_available())
+
+
+def _start(script: str, simulator: bool) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    if simulator:
+        env["NUMBA_ENABLE_CUDASIM"] = "1"
+    return subprocess.Popen(
+        [sys.executable, str(HERE / script)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _result(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = proc.communicate(timeout=600)
+    lines = out.strip().splitlines()
+    if not lines:
+        pytest.fail(f"{proc.args[-1]} printed nothing:\n{err[-3000:]}")
+    return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, dict[str, Any]]:
+    procs = {
+        "sim": _start("cuda_sim_cases.py", simulator=True),
+        "ptx": _start("cuda_ptx_check.py", simulator=False),
+    }
+    return {name: _result(proc) for name, proc in procs.items()}
+
+
+def test_every_cpu_kernel_has_a_cuda_twin_of_the_same_name() -> None:
+    from engine.kernels import cuda, cuda_fused, cuda_optim
+
+    modules = {"cuda": cuda, "cuda_optim": cuda_optim, "cuda_fused": cuda_fused}
+    missing = [f"{m.__name__}.{n}" for m, n in ALL_KERNELS if not hasattr(modules[TWINS[m]], n)]
+    assert not missing, f"no CUDA twin for {missing}"
+    assert len(ALL_KERNELS) >= 25
+
+
+@pytest.mark.parametrize("name", [n for _, n in ALL_KERNELS])
+def test_cuda_kernel_matches_its_cpu_twin_in_the_simulator(runs: dict, name: str) -> None:
+    result = runs["sim"].get(name, "no case for this kernel in cuda_sim_cases.py")
+    assert not isinstance(result, str), result
+    assert result < TOL
+
+
+@pytest.mark.parametrize(
+    "check", ["network (fused)", "network (layer by layer)", "trainer with dropout"]
+)
+def test_network_on_cuda_matches_cpu_in_the_simulator(runs: dict, check: str) -> None:
+    result = runs["sim"].get(check, runs["sim"].get("backend", "missing"))
+    assert not isinstance(result, str), result
+    assert result < TOL
+
+
+def test_every_cuda_kernel_compiles_to_ptx_for_sm80_and_sm90(runs: dict) -> None:
+    failed = {k: v for k, v in runs["ptx"].items() if v != "ok"}
+    assert not failed, json.dumps(failed, indent=1)
+    assert any("(8, 0)" in k for k in runs["ptx"]) and any("(9, 0)" in k for k in runs["ptx"])
+    assert len(runs["ptx"]) >= 2 * 20
+
+
+@pytest.mark.skipif(_gpu_present(), reason="a GPU is present")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_user_error() -> None:
+    from engine import Dense, Sequential
+    from engine.backend import get_backend
+
+    with pytest.raises(UserError) as info:
+        get_backend("cuda")
+    assert "no CUDA GPU found" in info.value.message
+    assert "--device cpu" in info.value.hint
+    with pytest.raises(UserError):
+        Sequential([Dense(2, 1)], device="cuda")
+    assert Sequential([Dense(2, 1)], device="cpu").backend.name == "cpu"
+
+
+@pytest.mark.skipif(_gpu_present(), reason="a GPU is present")
+def test_bench_on_cuda_without_a_gpu_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
+    assert main(["bench", "--device", "cuda", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU found" in err and "Traceback" not in err
