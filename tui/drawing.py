@@ -94,6 +94,43 @@ def blend(a: Color, b: Color, t: float) -> Color:
     return a.blend(b, min(max(t, 0.0), 1.0))
 
 
+def ramp(a: Color, b: Color, steps: int = 16) -> list[Color]:
+    """``steps + 1`` colours from ``a`` to ``b``: a palette for values scaled to 0..1."""
+    return [blend(a, b, i / steps) for i in range(steps + 1)]
+
+
+def diverging(negative: Color, middle: Color, positive: Color, steps: int = 8) -> list[Color]:
+    """``2·steps + 1`` colours: ``negative`` … ``middle`` (at index ``steps``) … ``positive``."""
+    return ramp(middle, negative, steps)[::-1] + ramp(middle, positive, steps)[1:]
+
+
+def levels(values: np.ndarray, lo: float, hi: float, count: int) -> npt.NDArray[np.intp]:
+    """Palette indices 0..count-1 for values between ``lo`` and ``hi`` (NaN gives the middle)."""
+    span = hi - lo if hi > lo else 1.0
+    scaled = np.nan_to_num((np.asarray(values, np.float64) - lo) / span, nan=0.5)
+    return np.rint(np.clip(scaled, 0.0, 1.0) * (count - 1)).astype(np.intp)
+
+
+def half_blocks(
+    index: np.ndarray, palette: list[Color], styles: StyleCache
+) -> list[list[tuple[str, Style]]]:
+    """A picture of palette indices, (rows, cols), as cells: two pixel rows per line.
+
+    An odd last row leaves the lower half of its line empty (the widget's background).
+    """
+    rows = []
+    for r in range(0, index.shape[0], 2):
+        top = index[r].tolist()
+        if r + 1 < index.shape[0]:
+            bottom = index[r + 1].tolist()
+            rows.append(
+                [(UPPER_HALF, styles.get(palette[t], palette[b])) for t, b in zip(top, bottom)]
+            )
+        else:
+            rows.append([(UPPER_HALF, styles.get(palette[t])) for t in top])
+    return rows
+
+
 class StyleCache:
     """Rich styles for (foreground, background) colour pairs, made once each."""
 

@@ -17,10 +17,13 @@ from engine.datasets.toy import PLAYGROUND
 from engine.layers import Activation, Dense, Dropout, Layer
 from engine.network import Sequential
 from engine.trainer import Trainer
+from tui import probes_nets
 from tui.records import ChainRule, Classes, Curve, FloatArray, Grid, NetCopy, Scatter, Scene
 
 PLANE = 6.0  # the 2-D sets lie in [-PLANE, PLANE]²
 EVAL_ROWS = 2000  # loss, accuracy and confusion are measured on at most this many rows
+MIN_EVAL_ROWS = 32  # losses are measured on at least this many rows of each set
+EVAL_BUDGET = 40_000_000  # multiply-adds per set for one loss measurement (~20 ms)
 IMAGES = 8  # test images shown with their predicted labels
 _PARAM = re.compile(r"^(\d+)\.([Wb])\[(\d+)(?:,\s*(\d+))?\]$")
 
@@ -71,6 +74,7 @@ def make_scene(
 ) -> Scene:
     """The fixed part of what the views draw, for one network."""
     dense = tuple(i for i, layer in enumerate(net.layers) if isinstance(layer, Dense))
+    views = probes_nets.views_for(experiment, data, net, view_kind(data))
     return Scene(
         generation=generation,
         experiment=experiment,
@@ -79,7 +83,11 @@ def make_scene(
         param_names=tuple(net.params),
         dense_layers=dense,
         plane=plane_points(experiment, data),
-        view=view_kind(data),
+        view=views[0],
+        views=views,
+        mlp=probes_nets.is_mlp(net),
+        param_shapes=tuple(tuple(p.shape) for p in net.params.values()),
+        rows=probes_nets.layer_rows(net),
     )
 
 
@@ -130,11 +138,39 @@ def classes_view(scene: Scene, net: Sequential, trainer: Trainer) -> Classes:
 
 
 def scatter_view(scene: Scene, net: Sequential) -> Scatter:
-    """Predicted against true values on (at most ``EVAL_ROWS``) test rows, first output."""
+    """Predicted against true values on (at most ``EVAL_ROWS``) test rows, first output.
+
+    Where the network predicts a value per time step, every step counts (up to ``EVAL_ROWS``).
+    """
     data = scene.data
-    predicted = net.forward(data.X_test[:EVAL_ROWS])[:, 0].astype(np.float64)
-    true = data.y_test[:EVAL_ROWS].reshape(len(predicted), -1)[:, 0].astype(np.float64)
-    return Scatter(true, predicted)
+    X = data.X_test[:EVAL_ROWS]
+    predicted = net.forward(X).reshape(len(X), -1).astype(np.float64)
+    true = np.asarray(data.y_test[:EVAL_ROWS], dtype=np.float64).reshape(len(X), -1)
+    if true.shape[1] != predicted.shape[1]:
+        return Scatter(true[:, 0], predicted[:, 0])
+    return Scatter(true.ravel()[:EVAL_ROWS], predicted.ravel()[:EVAL_ROWS])
+
+
+Rows = slice | np.ndarray
+
+
+def loss_rows(net: Sequential, data: datasets.DataSplit) -> tuple[Rows, Rows]:
+    """The rows of the training and test sets that losses are measured on.
+
+    At most ``EVAL_ROWS`` of each; a network whose forward pass costs more than
+    ``EVAL_BUDGET`` multiply-adds for them (a transformer, an LSTM) gets fewer, spread evenly
+    over each set, so measuring does not eat the time it trains in.
+    """
+    cost = max(probes_nets.multiply_adds(net.layers, net.input_shape), 1)
+    count = min(EVAL_ROWS, max(MIN_EVAL_ROWS, EVAL_BUDGET // cost))
+    return _spread(len(data.X_train), count), _spread(len(data.X_test), count)
+
+
+def _spread(size: int, count: int) -> Rows:
+    """The first rows of a set while ``count`` covers them (or ``EVAL_ROWS``), else spread."""
+    if count >= size or count >= EVAL_ROWS:
+        return slice(0, min(size, EVAL_ROWS))
+    return np.linspace(0, size - 1, count).astype(np.intp)
 
 
 def net_copy(run: Run, sample: int) -> NetCopy:

@@ -24,6 +24,26 @@ from engine.optim import Optimizer
 FloatArray = npt.NDArray[np.float64]
 
 
+@dataclass(frozen=True, slots=True)
+class LayerRow:
+    """One row of the layer list: a layer with parameters and the parameter-free layers after it.
+
+    Attributes:
+        index: the layer's position in ``net.layers`` (the ``2`` of ``"2.W"``).
+        label: what the row computes, e.g. ``"Conv2D·ReLU·MaxPool2D"`` or
+            ``"Res(Dense·Tanh)"`` (a residual block around Dense and Tanh).
+        shape: one sample's shape after the row's last layer.
+        params: the names of the row's parameters (``"2.0.W"``, ``"2.0.b"`` …).
+        size: how many numbers they hold.
+    """
+
+    index: int
+    label: str
+    shape: tuple[int, ...]
+    params: tuple[str, ...]
+    size: int
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Scene:
     """What stays fixed for one network: the experiment, the data and the network's shape.
@@ -41,7 +61,14 @@ class Scene:
         plane: for 2-D sets, the training and test points in the plane (x1, x2), else None.
         view: which picture of the predictions suits the data: "boundary" (2-D classes),
             "surface" (2-D regression), "curve" (1-D regression), "images", "confusion" or
-            "scatter" (any other regression).
+            "scatter" (any other regression); or one that suits the network: "filters" (a CNN),
+            "sequence" (a recurrent net on a regression), "attention" (token sequences),
+            "reconstruction" (an autoencoder of images). Always ``views[0]``.
+        views: every picture that suits this network and data, the first shown first.
+        mlp: whether the network is a plain stack of Dense, activation and dropout layers, the
+            one kind the diagram and the per-weight chain rule ``δ·a`` draw.
+        param_shapes: the shape of each parameter, in the order of ``param_names``.
+        rows: the layer list: a row per layer with parameters.
     """
 
     generation: int
@@ -52,6 +79,10 @@ class Scene:
     dense_layers: tuple[int, ...]
     plane: tuple[FloatArray, FloatArray] | None
     view: str
+    views: tuple[str, ...] = ()
+    mlp: bool = True
+    param_shapes: tuple[tuple[int, ...], ...] = ()
+    rows: tuple[LayerRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +132,98 @@ class Scatter:
     predicted: FloatArray
 
 
-View = Grid | Curve | Classes | Scatter
+@dataclass(frozen=True, slots=True, eq=False)
+class FeatureMaps:
+    """A CNN's first convolution: its filters, and what they make of one test image.
+
+    Attributes:
+        layer: the convolution's index in ``net.layers``.
+        activation: the activation applied after it ("" for none).
+        filters: its weights W, (out channels, in channels, k, k).
+        image: the test image, first channel, (rows, cols).
+        maps: the feature maps after the convolution and activation, (out channels, h, w).
+        sample: the test image's index.
+        label: its true class; predicted: the class the network gives it.
+    """
+
+    layer: int
+    activation: str
+    filters: FloatArray
+    image: FloatArray
+    maps: FloatArray
+    sample: int
+    label: str
+    predicted: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SequenceFit:
+    """One test sequence through a recurrent network: prediction, target and hidden state.
+
+    Attributes:
+        sample: the test sequence's index.
+        target: the target at every step (one target per sequence: that value at every step).
+        predicted: the prediction at every step; with one target per sequence, the read-out
+            of each hidden state h_t, the answer the network would give if the sequence ended
+            at t (only the last one is trained).
+        per_step: whether the network is trained to predict at every step.
+        marks: (steps, values) of inputs to point out (the adding problem's marked values).
+        hidden: the last recurrent layer's hidden states, (units, steps).
+        layer: that layer, e.g. ``"LSTM, layer 0"``.
+    """
+
+    sample: int
+    target: FloatArray
+    predicted: FloatArray
+    per_step: bool
+    marks: tuple[FloatArray, FloatArray]
+    hidden: FloatArray
+    layer: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AttentionMap:
+    """What a text model reads and writes for one test window.
+
+    Attributes:
+        sample: the test window's index.
+        weights: one head's attention weights A[query, key] of the last forward, (T, T);
+            None when the network has no attention layer.
+        block: which attention layer (0-based) and head: which of ``blocks`` × ``heads``.
+        text: the window's characters; target: the true next character at each position.
+        predicted: the most likely next character at each position (argmax).
+        generated: a continuation of the window, one most likely character at a time.
+    """
+
+    sample: int
+    weights: FloatArray | None
+    block: int
+    head: int
+    blocks: int
+    heads: int
+    text: str
+    target: str
+    predicted: str
+    generated: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Reconstructions:
+    """Test images beside what an autoencoder draws back from its narrow middle.
+
+    Attributes:
+        first: the index of the first test image.
+        inputs: the images, (k, rows, cols); outputs: their reconstructions.
+        errors: the mean squared error of each reconstruction.
+    """
+
+    first: int
+    inputs: FloatArray
+    outputs: FloatArray
+    errors: FloatArray
+
+
+View = Grid | Curve | Classes | Scatter | FeatureMaps | SequenceFit | AttentionMap | Reconstructions
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +262,27 @@ class ChainRule:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class ParamNote:
+    """The selected parameter where the per-weight chain rule ``δ·a`` is not drawn.
+
+    Attributes:
+        param: the entry, e.g. ``"0.W[3,0,1,2]"`` or ``"2.1.W_in[5,7]"``.
+        value: its current value.
+        batch_grad: the engine's gradient of the last mini-batch for it.
+        shape: the shape of the whole parameter it belongs to.
+        layer: where it sits, e.g. ``"Conv2D, layer 0"`` or ``"Dense in Residual 2"``.
+        formula: what that layer computes, in one line (its docstring's first).
+    """
+
+    param: str
+    value: float
+    batch_grad: float
+    shape: tuple[int, ...]
+    layer: str
+    formula: str
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Snapshot:
     """The state of training at one moment, with everything the main screen draws.
@@ -155,9 +298,13 @@ class Snapshot:
         grad_norms: the gradient norm of each Dense layer's weights on the last mini-batch.
         weights: a copy of each Dense layer's weight matrix W.
         view: the picture of the predictions, or None when not measured this time.
-        chain: the chain rule of the selected parameter, or None.
+        chain: the chain rule of the selected parameter (a ``ParamNote`` where ``δ·a`` is not
+            drawn), or None.
         state: "training", "paused", "diverged" or "stopped".
         note: a message to show (divergence, early stopping), or "".
+        layer_norms: ‖∂L/∂θ‖ of each row of ``scene.rows`` (all its parameters) on the last
+            mini-batch.
+        shown: which of ``scene.views`` is shown ("" for ``scene.view``).
     """
 
     scene: Scene
@@ -170,9 +317,11 @@ class Snapshot:
     grad_norms: tuple[float, ...]
     weights: tuple[FloatArray, ...]
     view: View | None
-    chain: ChainRule | None
+    chain: ChainRule | ParamNote | None
     state: str
     note: str = ""
+    layer_norms: tuple[float, ...] = ()
+    shown: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,12 +23,14 @@ from engine.config import Experiment, Run
 from engine.errors import UserError
 from engine.events import Diverged, Epoch, Event, Finished, Step
 from engine.runs import RunDir, default_path
-from tui import probes
+from tui import probes, probes_nets
 from tui.changes import change_kind, next_lr
-from tui.records import LossPoint, NetCopy, Notice, Scene, Snapshot, View
+from tui.params import first_entry, is_entry
+from tui.records import LossPoint, NetCopy, Notice, ParamNote, Scene, Snapshot, View
 
 POST_INTERVAL = 0.1  # seconds between snapshots while training
 MEASURE_SHARE = 0.08  # at most this share of the time goes to measuring losses and views
+MEASURE_EVERY = 2.0  # seconds: the longest wait between two measurements while training
 LR_RANGE = (1e-6, 10.0)
 
 Post = Callable[[Snapshot | Notice], None]
@@ -50,6 +52,8 @@ class TrainingSession:
         self.paused = paused
         self.selected = "0.W[0,0]"
         self.sample = 0
+        self.head = 0
+        self.shown = ""
         self.grid_size = (48, 32)
         self.rundir: RunDir | None = None
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -62,9 +66,9 @@ class TrainingSession:
 
     # ------------------------------------------------------------------ asked from the interface
     def toggle_pause(self) -> None:
-        """Pauses a running session, resumes a paused one."""
+        """Pauses a running session, resumes a paused one; a snapshot says so either way."""
         self.paused = not self.paused
-        self._wake.set()
+        self._send(self._touch)
 
     def step(self) -> None:
         """Trains exactly one mini-batch (pausing first), then reports."""
@@ -88,7 +92,16 @@ class TrainingSession:
         self.selected = param
         if sample is not None:
             self.sample = sample
-        self._send(self._touch)
+        self._send(self._remeasure)
+
+    def next_view(self, direction: int = 1) -> None:
+        """Shows the next picture that suits this network (``Scene.views``)."""
+        self._send(lambda: self._cycle_view(direction))
+
+    def next_head(self, direction: int = 1) -> None:
+        """Shows the next attention head (through every head of every attention layer)."""
+        self.head += direction
+        self._send(self._remeasure)
 
     def set_grid(self, width: int, height: int) -> None:
         """Sets the resolution of the decision grid, in pixels (the map's size)."""
@@ -210,6 +223,16 @@ class TrainingSession:
     def _touch(self) -> None:
         """A command whose only effect is a fresh snapshot (new selection, grid size)."""
 
+    def _remeasure(self) -> None:
+        """The view is measured again in the next snapshot (a new sample or head to show)."""
+        self._next_measure = 0.0
+
+    def _cycle_view(self, direction: int) -> None:
+        views = self.scene.views or (self.scene.view,)
+        at = views.index(self.shown) if self.shown in views else 0
+        self.shown = views[(at + direction) % len(views)]
+        self._remeasure()
+
     def _add_step(self) -> None:
         self._pending += 1
 
@@ -231,7 +254,9 @@ class TrainingSession:
             self._set_lr(experiment.train.lr)
             self.run.experiment = experiment
             return
-        same_data = experiment.data == self.run.experiment.data
+        # an autoencoder trains on its inputs as targets: its split is not the data set's
+        encoder = [e.model.kind == "autoencoder" for e in (experiment, self.run.experiment)]
+        same_data = experiment.data == self.run.experiment.data and encoder[0] == encoder[1]
         run = experiment.build(data=self.run.data if same_data else None)
         if kind == "keep":
             run.net.data[...] = self.run.net.data
@@ -277,10 +302,14 @@ class TrainingSession:
         self._epochs: list[Epoch] = []
         self._state, self._note, self._speed = "training", "", 0.0
         self._measured_step = -1
+        self._eval_rows: tuple[probes.Rows, probes.Rows] = (slice(None), slice(None))
         self._next_measure = 0.0
         self._dirty = True
-        if not _valid_param(self.selected, self.scene):
-            self.selected = f"{self.scene.dense_layers[0]}.W[0,0]"
+        scene = self.scene
+        if not is_entry(self.selected, scene.param_names, scene.param_shapes):
+            self.selected = first_entry(scene.param_names, scene.param_shapes)
+        if self.shown not in scene.views:
+            self.shown = scene.view
 
     def _publish(self) -> None:
         """Measures what is due and posts a snapshot (a diverged network measures inf quietly)."""
@@ -292,14 +321,15 @@ class TrainingSession:
         run, now = self.run, time.perf_counter()
         losses: tuple[LossPoint, ...] = ()
         view = None
-        step = run.trainer.step
+        step, scene = run.trainer.step, self.scene
         if self.paused or now >= self._next_measure:
             if step != self._measured_step:
                 losses = (self._measure_losses(),)
                 self._measured_step = step
             view = self._measure_view()
             cost = time.perf_counter() - now
-            self._next_measure = now + min(max(POST_INTERVAL, cost / MEASURE_SHARE), 0.5)
+            wait = min(max(POST_INTERVAL, cost / MEASURE_SHARE), MEASURE_EVERY)
+            self._next_measure = now + wait
         return Snapshot(
             scene=self.scene,
             step=step,
@@ -308,52 +338,59 @@ class TrainingSession:
             paused=self.paused,
             speed=0.0 if self.paused else self._speed,
             losses=losses,
-            grad_norms=probes.grad_norms(run.net, self.scene.dense_layers),
-            weights=probes.weight_copies(run.net, self.scene.dense_layers),
+            grad_norms=probes.grad_norms(run.net, scene.dense_layers) if scene.mlp else (),
+            weights=probes.weight_copies(run.net, scene.dense_layers) if scene.mlp else (),
             view=view,
             chain=self._chain(),
             state=self._state if self._state != "training" or not self.paused else "paused",
             note=self._note,
+            layer_norms=probes_nets.row_norms(run.net, scene.rows),
+            shown=self.shown,
         )
 
     def _measure_losses(self) -> LossPoint:
+        """Loss and accuracy on the training and test sets.
+
+        The first measurement of a network fixes which rows (``probes.loss_rows``): all, up to
+        ``EVAL_ROWS``, for small networks; fewer, spread over each set, for a transformer. The
+        same rows are used from then on, so the curve stays smooth.
+        """
         run, data = self.run, self.run.data
-        n = probes.EVAL_ROWS
-        train_loss, train_acc = run.trainer.evaluate(data.X_train[:n], data.y_train[:n])
-        test_loss, test_acc = run.trainer.evaluate(data.X_test[:n], data.y_test[:n])
+        if self._measured_step < 0:
+            self._eval_rows = probes.loss_rows(run.net, data)
+        train, test = self._eval_rows
+        train_loss, train_acc = run.trainer.evaluate(data.X_train[train], data.y_train[train])
+        test_loss, test_acc = run.trainer.evaluate(data.X_test[test], data.y_test[test])
         return LossPoint(run.trainer.step, train_loss, test_loss, train_acc, test_acc)
 
     def _measure_view(self) -> View:
-        scene, net, trainer = self.scene, self.run.net, self.run.trainer
-        if scene.view in ("boundary", "surface"):
+        scene, net, trainer, shown = self.scene, self.run.net, self.run.trainer, self.shown
+        if shown in ("boundary", "surface"):
             return probes.grid_view(scene, net, trainer, *self.grid_size)
-        if scene.view == "curve":
+        if shown == "curve":
             return probes.curve_view(scene, net)
-        if scene.view == "scatter":
+        if shown == "scatter":
             return probes.scatter_view(scene, net)
+        if shown == "filters":
+            return probes_nets.feature_maps(net, scene.data, self.sample)
+        if shown == "sequence":
+            return probes_nets.sequence_fit(net, scene.data, self.sample)
+        if shown == "attention":
+            return probes_nets.attention_map(net, scene.data, self.sample, self.head)
+        if shown == "reconstruction":
+            return probes_nets.reconstructions(net, scene.data, self.sample)
         return probes.classes_view(scene, net, trainer)
 
-    def _chain(self) -> probes.ChainRule | None:
-        data = self.run.data
+    def _chain(self) -> probes.ChainRule | ParamNote | None:
+        data, net = self.run.data, self.run.net
         try:
-            return probes.chain_rule(
-                self.run.net,
-                self.run.trainer,
-                data.X_train,
-                data.y_train,
-                self.selected,
-                self.sample,
-            )
+            if self.scene.mlp:
+                return probes.chain_rule(
+                    net, self.run.trainer, data.X_train, data.y_train, self.selected, self.sample
+                )
         except (ValueError, FloatingPointError):
+            pass
+        try:
+            return probes_nets.param_note(net, self.selected)
+        except (ValueError, IndexError):
             return None
-
-
-def _valid_param(param: str, scene: Scene) -> bool:
-    try:
-        layer, kind, j, k = probes.parse_param(param)
-    except ValueError:
-        return False
-    if layer not in scene.dense_layers:
-        return False
-    d = scene.dense_layers.index(layer)
-    return j < scene.widths[d + 1] and (kind == "b" or k < scene.widths[d])

@@ -42,7 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     p.add_argument(
-        "--no-threads", action="store_true", help="skip the 1-vs-2-thread subprocess runs"
+        "--no-threads",
+        action="store_true",
+        help="leave out the runs on one thread (thread scaling, the '1 thread' column)",
     )
     p.add_argument("--markdown", action="store_true", help="print the report as Markdown")
     p.set_defaults(func=run)

@@ -30,7 +30,7 @@ from derive.render import value_text
 from derive.verify import float64_twin
 from engine.errors import UserError
 from tui.drawing import number
-from tui.probes import parse_param
+from tui.params import parse_entry
 from tui.records import NetCopy
 from tui.screens.help import HelpScreen
 
@@ -115,7 +115,10 @@ class DerivationScreen(Screen[None]):
         except Exception as exc:  # a derivation that fails must leave training alone
             d = f"the derivation failed: {type(exc).__name__}: {exc}"
         if self.engine_value is None:
-            self.engine_value = self.engine_gradient()
+            try:
+                self.engine_value = self.engine_gradient()
+            except (ValueError, KeyError, IndexError) as exc:
+                d = d if isinstance(d, str) else f"cannot read {self.param}: {exc}"
         self.app.call_from_thread(self._derived, view, d)
 
     def _derived(self, view: str, d: Derivation | str) -> None:
@@ -143,9 +146,8 @@ class DerivationScreen(Screen[None]):
         twin = float64_twin(c.net)
         x = np.asarray(c.net.as_input(c.x), dtype=np.float64)  # the numbers the network sees
         twin.loss_and_grad(x, c.y, t.loss, t.l1, t.l2)
-        layer, kind, j, k = parse_param(self.param)
-        grads = twin.grads[f"{layer}.{kind}"]
-        return float(grads[j, k] if kind == "W" else grads[j])
+        name, index = parse_entry(self.param)
+        return float(twin.grads[name][index])
 
     # ------------------------------------------------------------------ showing
     def _count(self) -> int:

@@ -24,13 +24,18 @@ from tui.records import NetCopy, Notice, Scene, Snapshot
 from tui.screens.help import HelpScreen
 from tui.screens.open_run import OpenRunScreen
 from tui.screens.setup import SetupScreen
+from tui.widgets.attention_view import AttentionView
 from tui.widgets.class_view import ClassView
 from tui.widgets.decision_map import DecisionMap
+from tui.widgets.filter_view import FilterView
 from tui.widgets.fit_plot import FitPlot
+from tui.widgets.layer_list import LayerList
 from tui.widgets.loss_plot import LossPlot
 from tui.widgets.math_panel import MathPanel
 from tui.widgets.network_view import NetworkView
+from tui.widgets.reconstruction_view import ReconstructionView
 from tui.widgets.run_header import RunHeader
+from tui.widgets.sequence_view import SequenceView
 from tui.worker import TrainingSession
 
 VIEW_TITLES = {
@@ -40,7 +45,12 @@ VIEW_TITLES = {
     "scatter": ("fit", "predicted vs true (test set)"),
     "images": ("classes", "confusion matrix · test images"),
     "confusion": ("classes", "confusion matrix (test set)"),
+    "filters": ("filters", "filters and feature maps"),
+    "sequence": ("sequence", "prediction vs target · hidden state"),
+    "attention": ("attention", "attention weights · text"),
+    "reconstruction": ("reconstruction", "inputs and reconstructions"),
 }
+DIAGRAM_COLUMNS = 8  # deeper plain networks open on the layer list (g switches)
 
 
 class NetCopied(Message):
@@ -75,6 +85,9 @@ class MainScreen(Screen):
         Binding("t", "toggle_test", "test points", show=False),
         Binding("w", "save", "save run", show=False),
         Binding("o", "open", "open run", show=False),
+        Binding("v", "next_view", "next view", show=False),
+        Binding("h", "next_head", "next head", show=False),
+        Binding("g", "toggle_layers", "diagram/layers", show=False),
     ]
 
     paused: var[bool] = var(False)
@@ -98,10 +111,16 @@ class MainScreen(Screen):
                 yield DecisionMap(id="boundary")
                 yield FitPlot(id="fit")
                 yield ClassView(id="classes")
+                yield FilterView(id="filters")
+                yield SequenceView(id="sequence")
+                yield AttentionView(id="attention")
+                yield ReconstructionView(id="reconstruction")
             with Vertical(id="loss-panel", classes="panel"):
                 yield LossPlot(id="loss")
         with Horizontal(id="bottom"):
-            yield NetworkView(id="network")
+            with ContentSwitcher(id="network-panel", initial="network"):
+                yield NetworkView(id="network")
+                yield LayerList(id="layers")
             yield MathPanel(id="math")
         yield Static("", id="note")
         yield Footer()
@@ -110,7 +129,7 @@ class MainScreen(Screen):
         exp = self.session.run.experiment
         self.query_one(RunHeader).starting(exp.summary())
         self.query_one("#loss-panel").border_title = "loss"
-        self.query_one("#network").border_title = "network"
+        self.query_one("#network-panel").border_title = "network"
         self.query_one("#math").border_title = "chain rule"
         self.paused = self.session.paused
         self._train()
@@ -140,7 +159,7 @@ class MainScreen(Screen):
         self.query_one(RunHeader).show(snap)
         self.query_one(LossPlot).add(snap.losses)
         self._show_view(snap)
-        self.query_one(NetworkView).show(snap.scene, snap.weights, snap.grad_norms)
+        self._show_network(snap)
         optimizer = snap.scene.experiment.train.optimizer
         self.query_one(MathPanel).show(snap.chain, snap.lr, optimizer)
         note = self.query_one("#note", Static)
@@ -155,30 +174,54 @@ class MainScreen(Screen):
     def _new_scene(self, scene: Scene) -> None:
         self.scene = scene
         self.query_one(LossPlot).clear()
-        switcher = self.query_one(ContentSwitcher)
-        current, title = VIEW_TITLES[scene.view]
-        switcher.current = current
-        switcher.border_title = title
-        network = self.query_one(NetworkView)
-        network.scene = scene
-        network.selected = self.session.selected
-        if current == "boundary":
-            view = self.query_one(DecisionMap)
-            self.session.set_grid(view.size.width, view.size.height * 2)
+        self._show_title(scene.view, scene)
+        for widget in (self.query_one(NetworkView), self.query_one(LayerList)):
+            widget.scene = scene
+            widget.selected = self.session.selected
+        diagram = scene.mlp and len(scene.widths) <= DIAGRAM_COLUMNS
+        self._switch_network("network" if diagram else "layers")
+
+    def _show_title(self, shown: str, scene: Scene) -> None:
+        """Switches the view panel to the widget that draws ``shown``, with its title."""
+        switcher = self.query_one("#view-panel", ContentSwitcher)
+        current, title = VIEW_TITLES.get(shown, VIEW_TITLES[scene.view])
+        if len(scene.views) > 1:
+            title += " · v: next view"
+        if switcher.current != current:
+            switcher.current = current
+            if current == "boundary":
+                view = self.query_one(DecisionMap)
+                self.session.set_grid(view.size.width, view.size.height * 2)
+        if switcher.border_title != title:
+            switcher.border_title = title
 
     def _show_view(self, snap: Snapshot) -> None:
-        switcher = self.query_one(ContentSwitcher)
-        if switcher.current == "boundary":
-            self.query_one(DecisionMap).show(snap.scene, snap.view)  # type: ignore[arg-type]
-        elif switcher.current == "fit":
-            self.query_one(FitPlot).show(snap.scene, snap.view)  # type: ignore[arg-type]
+        self._show_title(snap.shown or snap.scene.view, snap.scene)
+        current = self.query_one("#view-panel", ContentSwitcher).current
+        self.query_one(f"#{current}").show(snap.scene, snap.view)  # type: ignore[attr-defined]
+
+    def _show_network(self, snap: Snapshot) -> None:
+        if self.query_one("#network-panel", ContentSwitcher).current == "network":
+            self.query_one(NetworkView).show(snap.scene, snap.weights, snap.grad_norms)
         else:
-            self.query_one(ClassView).show(snap.scene, snap.view)  # type: ignore[arg-type]
+            self.query_one(LayerList).show(snap.scene, snap.layer_norms)
+
+    def _switch_network(self, current: str) -> None:
+        panel = self.query_one("#network-panel", ContentSwitcher)
+        panel.current = current
+        panel.border_title = "network" if current == "network" else "layers · ‖∂L/∂θ‖ per layer"
+        if self.snapshot is not None:
+            self._show_network(self.snapshot)
 
     def on_decision_map_resized(self, message: DecisionMap.Resized) -> None:
         self.session.set_grid(message.width, message.height)
 
     def on_network_view_selected(self, message: NetworkView.Selected) -> None:
+        self.query_one(LayerList).selected = message.param
+        self.session.select(message.param)
+
+    def on_layer_list_selected(self, message: LayerList.Selected) -> None:
+        self.query_one(NetworkView).selected = message.param
         self.session.select(message.param)
 
     # ------------------------------------------------------------------ keys
@@ -197,7 +240,24 @@ class MainScreen(Screen):
         self.session.nudge_lr(direction)
 
     def action_move(self, layers: int, entries: int) -> None:
-        self.query_one(NetworkView).move(layers, entries)
+        if self.query_one("#network-panel", ContentSwitcher).current == "network":
+            self.query_one(NetworkView).move(layers, entries)
+        else:
+            self.query_one(LayerList).move(layers, entries)
+
+    def action_next_view(self) -> None:
+        self.session.next_view()
+
+    def action_next_head(self) -> None:
+        self.session.next_head()
+
+    def action_toggle_layers(self) -> None:
+        """Switches between the diagram and the layer list (the diagram draws plain stacks)."""
+        panel = self.query_one("#network-panel", ContentSwitcher)
+        if panel.current == "layers" and not (self.scene is not None and self.scene.mlp):
+            self.notify("The diagram draws plain Dense stacks; this network has other layers.")
+            return
+        self._switch_network("layers" if panel.current == "network" else "network")
 
     def action_sample(self, delta: int) -> None:
         self.session.select(self.session.selected, self.session.sample + delta)

@@ -1,10 +1,11 @@
 """``c``: change the experiment — everything TensorFlow Playground lets you change, and more.
 
-Problem type, data set, noise, train/test split, input features, hidden layers and units,
-activation, dropout, loss, optimiser, learning rate, batch size, regularisation type and rate.
-While you edit, the screen says what applying will do: a learning rate alone is set while
-training runs; a new batch size, optimiser or penalty keeps the weights; a new data set or
-network needs new weights, and says so.
+A preset to start from (picking one fills the form with it: ``residual-deep`` and ``plain-deep``
+are two picks apart), problem type, data set, noise, train/test split, input features, network
+kind, hidden layers and units, convolution channels, activation, dropout, loss, optimiser,
+learning rate, batch size, regularisation type and rate. While you edit, the screen says what
+applying will do: a learning rate alone is set while training runs; a new batch size, optimiser
+or penalty keeps the weights; a new data set or network needs new weights, and says so.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from engine import optim
+from engine.architectures import KINDS
 from engine.config import Experiment
 from engine.datasets import FEATURES, NAMES
 from engine.datasets.options import check_fraction, check_noise
 from engine.datasets.toy import PLAYGROUND
 from engine.errors import UserError
 from engine.layers import ACTIVATION_LAYERS
+from engine.presets import PRESETS, get_preset
 from tui.changes import change_kind
 
 TASKS = {
@@ -35,6 +38,9 @@ TASKS = {
     "iris": "multiclass",
     "mnist": "multiclass",
     "fashion-mnist": "multiclass",
+    "sine-seq": "regression",
+    "adding": "regression",
+    "text": "multiclass",
 }
 LOSSES_FOR = {
     "binary": ("bce_logits", "bce", "mse", "huber"),
@@ -46,7 +52,11 @@ OPTIONS_FOR = {
     "sine": ("noise", "test_fraction"),
     "digits": ("test_fraction",),
     "iris": ("test_fraction",),
+    "sine-seq": ("noise", "test_fraction"),
+    "adding": ("test_fraction",),
+    "text": ("test_fraction",),
 }
+CUSTOM = "(as below)"  # the preset picker's entry for an experiment that is no preset
 CHANGES = {
     "none": "Nothing changed.",
     "live": "Applies the learning rate while training runs.",
@@ -74,11 +84,14 @@ class SetupScreen(ModalScreen[Experiment | None]):
 
     def __init__(self, experiment: Experiment) -> None:
         super().__init__()
-        self.experiment = experiment
+        self.original = experiment  # what applying changes: the run as it is
+        self.experiment = experiment  # what the form was filled from (a picked preset)
         self.candidate: Experiment | None = experiment
 
     def compose(self) -> ComposeResult:
         with Vertical(id="setup"):
+            name = self.experiment.name if self.experiment.name in PRESETS else CUSTOM
+            yield _row("preset", self._select("preset", [CUSTOM, *PRESETS], name))
             with VerticalScroll(id="setup-form", can_focus=False):
                 yield from self._fields()
             yield Static("", id="setup-note")
@@ -103,12 +116,15 @@ class SetupScreen(ModalScreen[Experiment | None]):
         yield _row("noise (0–0.5)", self._input("noise", opts.get("noise", "")))
         yield _row("test share", self._input("test_fraction", opts.get("test_fraction", "")))
         yield _row("input features", Grid(*boxes, id="features"))
+        yield _row("network kind", self._select("kind", list(KINDS), m.kind))
         yield _row("hidden layers", self._input("hidden", ", ".join(str(h) for h in m.hidden)))
+        yield _row("conv channels", self._input("channels", ", ".join(str(c) for c in m.channels)))
         yield _row(
             "activation", self._select("activation", [*ACTIVATION_LAYERS, "linear"], m.activation)
         )
         yield _row("dropout", self._input("dropout", m.dropout))
-        yield _row("loss", self._select("loss", list(self._losses(exp.data.name)), t.loss))
+        losses = list(self._losses(exp.data.name, m.kind))
+        yield _row("loss", self._select("loss", losses, t.loss))
         yield _row("optimiser", self._select("optimizer", list(optim.OPTIMIZERS), t.optimizer))
         yield _row("learning rate", self._input("lr", f"{t.lr:g}"))
         yield _row("batch size", self._input("batch_size", t.batch_size))
@@ -117,14 +133,14 @@ class SetupScreen(ModalScreen[Experiment | None]):
 
     def on_resize(self) -> None:
         # the form scrolls; the note and the buttons below it stay in view
-        self.query_one("#setup-form").styles.max_height = max(self.size.height - 8, 3)
+        self.query_one("#setup-form").styles.max_height = max(self.size.height - 9, 3)
 
     def on_mount(self) -> None:
         self.query_one("#setup").border_title = "setup"
         self.query_one("#setup").border_subtitle = "ctrl+s apply · escape cancel"
         self._enable_options()
         self._check()
-        self.query_one("#problem").focus()
+        self.query_one("#preset").focus()
 
     @staticmethod
     def _select(id: str, values: list[str], value: str) -> Select[str]:
@@ -139,10 +155,25 @@ class SetupScreen(ModalScreen[Experiment | None]):
         return [n for n in NAMES if problem_of(n) == problem]
 
     @staticmethod
-    def _losses(name: str) -> tuple[str, ...]:
+    def _losses(name: str, kind: str = "mlp") -> tuple[str, ...]:
+        if kind == "autoencoder":  # reproduces its inputs: a regression whatever the labels
+            return LOSSES_FOR["regression"]
         return LOSSES_FOR[TASKS.get(name, "binary")]
 
     # ------------------------------------------------------------------ reacting to edits
+    @on(Select.Changed, "#preset")
+    async def _preset_changed(self, event: Select.Changed) -> None:
+        """Fills the form with the picked preset; applying then switches to it."""
+        name = str(event.value)
+        if name == CUSTOM or name == self.experiment.name:
+            return
+        self.experiment = get_preset(name)
+        form = self.query_one("#setup-form", VerticalScroll)
+        await form.remove_children()
+        await form.mount_all(list(self._fields()))
+        self._enable_options()
+        self._check()
+
     @on(Select.Changed, "#problem")
     def _problem_changed(self, event: Select.Changed) -> None:
         dataset = self.query_one("#dataset", Select)
@@ -152,9 +183,11 @@ class SetupScreen(ModalScreen[Experiment | None]):
             dataset.value = names[0]
 
     @on(Select.Changed, "#dataset")
-    def _dataset_changed(self, event: Select.Changed) -> None:
+    @on(Select.Changed, "#kind")
+    def _dataset_changed(self) -> None:
+        """The losses that fit the data set and network kind; the fields they use."""
         loss = self.query_one("#loss", Select)
-        losses = self._losses(str(event.value))
+        losses = self._losses(self._value("dataset"), self._value("kind"))
         current = loss.value
         loss.set_options([(v, v) for v in losses])
         loss.value = current if current in losses else losses[0]
@@ -172,6 +205,8 @@ class SetupScreen(ModalScreen[Experiment | None]):
         self.query_one("#noise").disabled = "noise" not in accepted
         self.query_one("#test_fraction").disabled = "test_fraction" not in accepted
         self.query_one("#features").disabled = "features" not in accepted
+        self.query_one("#channels").disabled = self._value("kind") != "cnn"
+        self.query_one("#hidden").disabled = self._value("kind") == "transformer"
 
     def _check(self) -> None:
         """Builds the candidate experiment and says what applying it does (or what is wrong)."""
@@ -182,7 +217,7 @@ class SetupScreen(ModalScreen[Experiment | None]):
             self.candidate = None
             note.update(f"[b red]✗[/] {exc.message}" + (f" — {exc.hint}" if exc.hint else ""))
             return
-        kind = change_kind(self.experiment, self.candidate)
+        kind = change_kind(self.original, self.candidate)
         note.update(("[b yellow]![/] " if kind == "new" else "[b green]✓[/] ") + CHANGES[kind])
 
     # ------------------------------------------------------------------ reading the form
@@ -219,7 +254,8 @@ class SetupScreen(ModalScreen[Experiment | None]):
             if chosen != ["x1", "x2"] or "features" in options:
                 options["features"] = chosen
         raw["data"] = {"name": name, **options}
-        raw["model"].update(hidden=self._hidden(), activation=self._value("activation"))
+        raw["model"].update(hidden=self._numbers("hidden"), activation=self._value("activation"))
+        raw["model"].update(kind=self._value("kind"), channels=self._numbers("channels"))
         raw["model"]["dropout"] = self._number("dropout", "dropout")
         batch = self._value("batch_size")
         rate = self._number("reg_rate", "regularisation rate")
@@ -232,19 +268,21 @@ class SetupScreen(ModalScreen[Experiment | None]):
             l1=rate if reg == "L1" else 0.0,
             l2=rate if reg == "L2" else 0.0,
         )
-        if raw["train"]["loss"] not in self._losses(name):
+        if raw["train"]["loss"] not in self._losses(name, raw["model"]["kind"]):
             raise UserError(
                 f"loss {raw['train']['loss']} does not fit {name}", "choose another loss"
             )
         return Experiment.from_dict(raw, "setup")
 
-    def _hidden(self) -> list[int]:
-        text = self._value("hidden").replace(" ", "")
+    def _numbers(self, id: str) -> list[int]:
+        """A list of whole numbers such as ``8, 8`` (hidden units, channels)."""
+        text = self._value(id).replace(" ", "")
         try:
             return [int(h) for h in text.split(",") if h]
         except ValueError:
+            what = "hidden layers" if id == "hidden" else "conv channels"
             raise UserError(
-                f"hidden layers {text!r}", "write units per layer, e.g. 8, 8 (empty: none)"
+                f"{what} {text!r}", "write a number per layer, e.g. 8, 8 (empty: none)"
             ) from None
 
     # ------------------------------------------------------------------ leaving

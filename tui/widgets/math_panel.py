@@ -8,9 +8,11 @@ the full derivation, factor by factor.
 
 from __future__ import annotations
 
+import textwrap
+
 from tui.drawing import number
 from tui.probes import parse_param
-from tui.records import ChainRule
+from tui.records import ChainRule, ParamNote
 from tui.widgets.text_lines import Line, TextLines
 
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -38,12 +40,36 @@ def chain_lines(chain: ChainRule, lr: float, optimizer: str) -> list[Line]:
     ]
 
 
+def note_lines(note: ParamNote, lr: float, optimizer: str, width: int) -> list[Line]:
+    """The lines where ``δ·a`` is not drawn: the value, the gradient, what the layer does."""
+    shape = "×".join(str(s) for s in note.shape)
+    width = max(width, 20)
+    lines: list[Line] = [
+        [(note.param, "bold"), (f" = {number(note.value, 4)}", "")],
+        [("last batch ∂L/∂θ = ", ""), (number(note.batch_grad, 4), "bold")],
+    ]
+    paragraphs = [
+        (f"one of {shape} in {note.layer}; {optimizer}, lr {number(lr)}", "dim"),
+        (note.formula, ""),
+        (
+            "The per-weight chain rule δ·a is drawn for plain Dense stacks. "
+            "d: the full derivation, where derive follows these layers · ←→ layer · ↑↓ entry",
+            "dim",
+        ),
+    ]
+    for text, style in paragraphs:
+        lines += [[(part, style)] for part in textwrap.wrap(text, width)[:4]]
+    return lines
+
+
 class MathPanel(TextLines):
     """``∂L/∂w = δ · a`` for the selected weight and the current sample."""
 
-    def show(self, chain: ChainRule | None, lr: float, optimizer: str) -> None:
+    def show(self, chain: ChainRule | ParamNote | None, lr: float, optimizer: str) -> None:
         """Writes the chain rule of ``chain`` (None: nothing selected yet)."""
         if chain is None:
             self.show_lines([[("Select a weight with the arrow keys or the mouse.", "dim")]])
+        elif isinstance(chain, ParamNote):
+            self.show_lines(note_lines(chain, lr, optimizer, self.size.width or 40))
         else:
             self.show_lines(chain_lines(chain, lr, optimizer))

@@ -116,7 +116,12 @@ class NetworkView(Canvas):
         if self.scene is None:
             return
         dense = self.scene.dense_layers
-        layer, kind, j, k = parse_param(self.selected)
+        if not dense:
+            return
+        try:
+            layer, kind, j, k = parse_param(self.selected)
+        except ValueError:  # an entry of another kind of layer: start at the first weight
+            layer, kind, j, k = dense[0], "W", 0, 0
         d = dense.index(layer) if layer in dense else 0
         if layers:
             d = (d + layers) % len(dense)
@@ -278,7 +283,10 @@ class NetworkView(Canvas):
         node = self.get_component_styles("network-view--node").color
         label = self._styles.get(self.get_component_styles("network-view--label").color)
         accent = self.get_component_styles("network-view--selected").color
-        layer, kind, j_sel, k_sel = parse_param(self.selected)
+        try:
+            layer, kind, j_sel, k_sel = parse_param(self.selected)
+        except ValueError:
+            layer, kind, j_sel, k_sel = -1, "W", -1, -1
         d_sel = self.scene.dense_layers.index(layer) if layer in self.scene.dense_layers else -1
         names = self.scene.data.feature_names
         for c, (x, units, rows, gap) in enumerate(zip(lay.columns, lay.units, lay.rows, lay.gaps)):
@@ -311,9 +319,9 @@ class NetworkView(Canvas):
         try:
             layer, kind, j, k = parse_param(self.selected)
             d = self.scene.dense_layers.index(layer)
-        except ValueError:
+            return float(self.weights[d][j, k]) if kind == "W" else None
+        except (ValueError, IndexError):
             return None
-        return float(self.weights[d][j, k]) if kind == "W" else None
 
     def _norm_cells(self, lay: Layout, width: int) -> list[tuple[str, Style]]:
         label = self._styles.get(self.get_component_styles("network-view--label").color)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tui.drawing import number
-from tui.records import Snapshot
+from tui.records import Scene, Snapshot
 from tui.widgets.text_lines import TextLines
 
 STATES = {
@@ -14,13 +14,33 @@ STATES = {
 }
 
 
+def network_text(scene: Scene) -> str:
+    """``2-8-8-1 tanh``, ``2-17×16-1 tanh``, ``cnn 16-32 conv, 64 relu`` or ``lstm 32``."""
+    m, widths = scene.experiment.model, scene.widths
+    activation = m.activation if m.hidden else "linear"
+    hidden = [str(h) for h in m.hidden]
+    if scene.mlp:
+        inner = widths[1:-1]
+        if len(inner) > 4 and len(set(inner)) == 1:
+            return f"{widths[0]}-{len(inner)}×{inner[0]}-{widths[-1]} {activation}"
+        return f"{'-'.join(str(w) for w in widths)} {activation}"
+    if m.kind == "cnn":
+        dense = f", {'-'.join(hidden)} {activation}" if hidden else ""
+        return f"cnn {'-'.join(str(c) for c in m.channels)} conv{dense}"
+    if m.kind in ("rnn", "lstm", "gru"):
+        return f"{m.kind} {'-'.join(hidden)}"
+    if m.kind == "transformer":
+        return f"transformer d {m.d_model}, {m.blocks} blocks × {m.heads} heads"
+    if m.kind == "residual" and hidden:
+        return f"residual {len(hidden)} blocks × {hidden[0]} {activation}"
+    return f"{m.kind} {'-'.join(hidden)} {activation}"
+
+
 def describe(snapshot: Snapshot) -> str:
     """``spiral · 2-8-8-1 tanh · bce_logits · adam lr 0.01 · batch 10``."""
     exp = snapshot.scene.experiment
-    shape = "-".join(str(w) for w in snapshot.scene.widths)
-    activation = exp.model.activation if exp.model.hidden else "linear"
     return (
-        f"{exp.data.name} · {shape} {activation} · {exp.train.loss} · "
+        f"{exp.data.name} · {network_text(snapshot.scene)} · {exp.train.loss} · "
         f"{exp.train.optimizer} lr {number(snapshot.lr)} · batch {exp.train.batch_size}"
     )
 

@@ -1,0 +1,237 @@
+"""Deeper networks in the app: every preset opens and trains, and shows the view that suits it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from textual.widgets import ContentSwitcher, Select
+
+from engine.presets import PRESETS
+from tui.params import entry_at, flat_position, is_entry, parse_entry
+from tui.records import AttentionMap, FeatureMaps, ParamNote, SequenceFit
+from tui.screens.derivation import DerivationScreen
+from tui.screens.setup import SetupScreen
+from tui.widgets.attention_view import AttentionView
+from tui.widgets.canvas import Canvas
+from tui.widgets.heat_map import HeatMap
+from tui.widgets.layer_list import LayerList, bar
+from tui.widgets.math_panel import MathPanel
+
+SIZE = (120, 40)
+VIEWS = {
+    "lenet-digits": "filters",
+    "lstm-sine": "sequence",
+    "gru-adding": "sequence",
+    "transformer-text": "attention",
+    "autoencoder-digits": "reconstruction",
+    "residual-deep": "boundary",
+    "plain-deep": "boundary",
+}
+
+
+def drawn(widget) -> str:
+    """Every character a canvas drew, or the canvases inside a container."""
+    if isinstance(widget, Canvas):
+        return "".join(seg.text for line in widget._strips for seg in line)
+    return "".join(drawn(child) for child in widget.query(Canvas))
+
+
+def test_every_preset_but_the_downloads_is_covered() -> None:
+    assert set(VIEWS) | {"xor", "circle", "quadrants", "gaussians", "spiral", "moons", "plane",
+                         "multigauss", "sine", "digits", "iris"} == {
+        p for p in PRESETS if "mnist" not in p
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("preset", list(VIEWS))
+async def test_each_deep_preset_opens_steps_and_shows_its_view(drive, preset) -> None:
+    app = drive.app(preset)
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 2)
+        main = app.main
+        scene = main.snapshot.scene
+        current = main.query_one("#view-panel", ContentSwitcher).current
+        assert current == VIEWS[preset] == scene.view
+        await drive.wait_for(pilot, lambda: drawn(main.query_one(f"#{current}")).strip() != "")
+        # the layer list draws every layer with a gradient norm; the diagram only small MLPs
+        assert len(main.snapshot.layer_norms) == len(scene.rows) > 0
+        if main.query_one("#network-panel", ContentSwitcher).current == "layers":
+            await drive.wait_for(pilot, lambda: "▸" in drawn(main.query_one(LayerList)))
+        assert main.snapshot.chain is not None
+        assert app.session.run.trainer.step == 2
+
+
+async def test_cnn_shows_filters_and_maps_of_a_chosen_test_image(drive) -> None:
+    app = drive.app("lenet-digits")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 1)
+        main = app.main
+        maps = main.snapshot.view
+        assert isinstance(maps, FeatureMaps)
+        assert maps.filters.shape == (16, 1, 3, 3) and maps.maps.shape == (16, 8, 8)
+        assert maps.maps.min() >= 0  # after ReLU
+        await pilot.press("n")
+        await drive.wait_for(pilot, lambda: getattr(main.snapshot.view, "sample", 0) == 1)
+        assert "test image #1" in drawn(main.query_one("#filters"))
+        await pilot.press("v")  # the confusion matrix and test images of the image set
+        await drive.wait_for(
+            pilot, lambda: main.query_one("#view-panel", ContentSwitcher).current == "classes"
+        )
+        assert isinstance(main.snapshot.chain, ParamNote)
+        assert "Conv2D" in main.query_one(MathPanel).plain
+
+
+async def test_hidden_state_and_prediction_follow_training(drive) -> None:
+    app = drive.app("lstm-sine")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 1)
+        main = app.main
+        before = main.snapshot.view
+        assert isinstance(before, SequenceFit) and before.per_step
+        assert before.hidden.shape == (32, 32) and before.predicted.shape == (32,)
+        heat = main.query_one("#hidden-map", HeatMap)
+        assert heat.values is before.hidden and "▀" in drawn(heat)
+        await drive.step(pilot, 3)
+        after = main.snapshot.view
+        assert isinstance(after, SequenceFit) and after.sample == before.sample
+        assert not np.allclose(after.hidden, before.hidden)
+        assert heat.values is after.hidden
+
+
+async def test_adding_reads_out_every_hidden_state_and_marks_the_values(drive) -> None:
+    app = drive.app("gru-adding")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 1)
+        fit = app.main.snapshot.view
+        assert isinstance(fit, SequenceFit) and not fit.per_step
+        assert len(fit.marks[0]) == 2  # the two marked values
+        assert np.allclose(fit.target, fit.marks[1].sum(), atol=1e-6)
+
+
+async def test_attention_heat_map_updates_and_heads_switch(drive) -> None:
+    app = drive.app("transformer-text")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 1)
+        main = app.main
+        first = main.snapshot.view
+        assert isinstance(first, AttentionMap) and first.weights is not None
+        T = len(first.text)
+        assert first.weights.shape == (T, T)
+        assert np.allclose(first.weights.sum(axis=1), 1, atol=1e-4)
+        assert np.allclose(np.triu(first.weights, 1), 0)  # causal: no look-ahead
+        assert len(first.predicted) == len(first.target) == T and first.generated
+        await drive.step(pilot, 1)
+        second = main.snapshot.view
+        assert not np.allclose(second.weights, first.weights)
+        await pilot.press("h")
+        await drive.wait_for(pilot, lambda: main.snapshot.view.head == 1)
+        view = main.query_one(AttentionView)
+        await drive.wait_for(
+            pilot, lambda: "head 2/2" in drawn(view.query_one("#attention-caption"))
+        )
+        assert "predicts" in drawn(view.query_one("#attention-text"))
+
+
+async def test_plain_deep_gradients_vanish_where_residual_ones_do_not(drive) -> None:
+    ratios = {}
+    for preset in ("plain-deep", "residual-deep"):
+        app = drive.app(preset)
+        async with app.run_test(size=SIZE) as pilot:
+            await drive.ready(pilot)
+            await drive.step(pilot, 1)
+            main = app.main
+            assert main.query_one("#network-panel", ContentSwitcher).current == "layers"
+            norms = main.snapshot.layer_norms
+            assert len(norms) == 18
+            ratios[preset] = norms[-1] / norms[0]
+            label = "Res(Dense·Tanh)" if preset == "residual-deep" else "Dense·Tanh"
+            layers = main.query_one(LayerList)
+            await drive.wait_for(pilot, lambda t=label, w=layers: t in drawn(w))
+    assert ratios["plain-deep"] > 1e3 and ratios["residual-deep"] < 1e2
+
+
+async def test_setup_picks_a_preset_to_switch_to(drive) -> None:
+    app = drive.app("residual-deep")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await pilot.press("c")
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        setup = app.screen
+        setup.query_one("#preset", Select).value = "plain-deep"
+        await drive.wait_for(pilot, lambda: setup.query_one("#kind", Select).value == "mlp")
+        assert "new network" in str(setup.query_one("#setup-note").content)
+        await pilot.press("ctrl+s")
+        main = app.main
+        await drive.wait_for(pilot, lambda: main.snapshot.scene.generation == 2)
+        assert main.snapshot.scene.mlp and len(main.snapshot.scene.widths) == 19
+        assert app.session.run.experiment.name == "plain-deep"
+
+
+@pytest.mark.parametrize("preset", ["transformer-text", "autoencoder-digits", "gru-adding"])
+async def test_setup_opens_on_every_kind_of_network(drive, preset) -> None:
+    app = drive.app(preset)
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await pilot.press("c")
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        await pilot.pause()
+        assert "Nothing changed" in str(app.screen.query_one("#setup-note").content)
+
+
+async def test_any_parameter_can_be_selected_and_derivation_does_not_crash(drive) -> None:
+    app = drive.app("lenet-digits")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 1)
+        main = app.main
+        assert app.session.selected == "0.W[0,0,0,0]"
+        await pilot.press("down", "down", "right")
+        assert app.session.selected == "3.W[0,0,0,0]"
+        await pilot.press("left", "up")  # wraps to the last entry of the first layer
+        assert app.session.selected == "0.b[15]"
+        await drive.wait_for(pilot, lambda: getattr(main.snapshot.chain, "param", "") == "0.b[15]")
+        note = main.snapshot.chain
+        assert isinstance(note, ParamNote) and note.shape == (16,)
+        assert note.value == pytest.approx(float(app.session.run.net.params["0.b"][15]))
+        await pilot.press("d")
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, DerivationScreen))
+        screen = app.screen
+        await drive.wait_for(pilot, lambda: screen.view in screen.derivations, timeout=30)
+        await pilot.press("escape")
+        assert app.screen is main
+
+
+def test_parameter_entries_of_any_layer() -> None:
+    assert parse_entry("2.1.W_in[5, 7]") == ("2.1.W_in", (5, 7))
+    assert parse_entry("0.b[3]") == ("0.b", (3,))
+    with pytest.raises(ValueError):
+        parse_entry("2.W")
+    names, shapes = ["0.W", "0.b"], [(2, 1, 3, 3), (2,)]
+    assert is_entry("0.W[1,0,2,2]", names, shapes) and not is_entry("0.W[2,0,0,0]", names, shapes)
+    for position in (0, 5, 17, 18, 19):
+        entry = entry_at(position, names, shapes)
+        assert flat_position(entry, names, shapes) == position
+    assert entry_at(20, names, shapes) == "0.W[0,0,0,0]"  # wraps around
+    assert bar(1e-7, 8).strip() == "" and bar(10.0, 8) == "█" * 8
+
+
+async def test_g_switches_a_plain_network_between_diagram_and_layer_list(drive) -> None:
+    app = drive.app("spiral")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 1)
+        main = app.main
+        panel = main.query_one("#network-panel", ContentSwitcher)
+        assert panel.current == "network"
+        await pilot.press("g")
+        assert panel.current == "layers"
+        await drive.wait_for(pilot, lambda: "Dense·Tanh" in drawn(main.query_one(LayerList)))
+        await pilot.press("right")  # the layer list moves the selection too
+        assert app.session.selected == "2.W[0,0]"
+        await pilot.press("g")
+        assert panel.current == "network"

@@ -1,0 +1,79 @@
+"""A text model on one test window: where it looks (attention weights) and what it writes.
+
+The heat map is one head's weights A[query, key] of the last forward pass: row t shows how much
+position t draws on each earlier position (causal: never a later one), the key's character above
+its column, the query's at the left. ``h`` steps through the heads of every block. Below, the
+window, the true next characters, the network's most likely next characters (green where right)
+and what it writes on its own after the window, one most likely character at a time.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+
+from tui.records import AttentionMap, Scene
+from tui.widgets.heat_map import HeatMap
+from tui.widgets.text_lines import Line, TextLines
+
+VISIBLE = str.maketrans({"\n": "↵", "\t": "→", "\r": "↵"})
+LABEL_W = 9
+
+
+def visible(text: str) -> str:
+    """Line breaks and tabs as one visible character each, so columns stay aligned."""
+    return text.translate(VISIBLE)
+
+
+def text_lines(att: AttentionMap, right: str, wrong: str) -> list[Line]:
+    """The window, the target, the prediction (coloured by ``right``/``wrong``), the writing."""
+    predicted: Line = [("predicts".ljust(LABEL_W), "dim")]
+    hits = sum(p == t for p, t in zip(att.predicted, att.target))
+    for p, t in zip(visible(att.predicted), visible(att.target)):
+        predicted.append((p, right if p == t else wrong))
+    predicted.append((f"  {hits}/{len(att.target)}", "dim"))
+    return [
+        [("reads".ljust(LABEL_W), "dim"), (visible(att.text), "")],
+        [("next".ljust(LABEL_W), "dim"), (visible(att.target), "")],
+        predicted,
+        [("writes".ljust(LABEL_W), "dim"), (visible(att.text[-8:]), "dim"),
+         (visible(att.generated), "bold")],
+    ]  # fmt: skip
+
+
+class AttentionView(Vertical):
+    """Attention weights of one head as a heat map, and the text read and written."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"attention-view--right", "attention-view--wrong"}
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.attention: AttentionMap | None = None
+
+    def compose(self) -> ComposeResult:
+        yield TextLines(id="attention-caption", classes="view-caption")
+        yield HeatMap(id="attention-map")
+        yield TextLines(id="attention-text")
+
+    def show(self, scene: Scene, att: AttentionMap | None) -> None:
+        """Draws a new measurement; None keeps the last one."""
+        if att is None:
+            return
+        self.attention = att
+        heat = self.query_one("#attention-map", HeatMap)
+        if att.weights is None:
+            caption = f"test window #{att.sample} (n/N) · this network has no attention layer"
+            heat.show(None, (0.0, 1.0))
+        else:
+            caption = (
+                f"attention of block {att.block + 1}/{att.blocks}, head {att.head + 1}/{att.heads}"
+                f" (h) · test window #{att.sample} (n/N) · row: query, column: key"
+            )
+            text = visible(att.text)
+            heat.show(att.weights, (0.0, 1.0), top=text, left=list(text), gamma=0.5, pairs=True)
+        self.query_one("#attention-caption", TextLines).show_lines([[(caption, "dim")]])
+        right = self.get_component_styles("attention-view--right").color.hex
+        wrong = self.get_component_styles("attention-view--wrong").color.hex
+        self.query_one("#attention-text", TextLines).show_lines(text_lines(att, right, wrong))
