@@ -41,6 +41,7 @@ from engine.errors import UserError
 from engine.layers import ACTIVATION_LAYERS, Layer
 from engine.losses import LOSSES
 from engine.network import Sequential
+from engine.tomlfile import dump_toml
 from engine.trainer import Trainer
 
 
@@ -366,28 +367,6 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
             f"write a {type(default).__name__}, like the default {default!r}",
         )
     return value
-
-
-def dump_toml(doc: dict[str, Any]) -> str:
-    """Writes the small subset of TOML configs use: top-level scalars, then flat tables."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
-    for k, v in doc.items():
-        if isinstance(v, dict):
-            lines += ["", f"[{k}]"] + [
-                f"{kk} = {_toml_value(vv)}" for kk, vv in v.items() if vv is not None
-            ]
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    text = str(v).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
 
 
 def autoencoder_split(split: datasets.DataSplit) -> datasets.DataSplit:
