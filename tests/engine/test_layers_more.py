@@ -11,27 +11,6 @@ from engine.layers_image import AvgPool2D, BatchNorm, Conv2D, Flatten, LayerNorm
 from engine.layers_seq import GRU, LSTM, RNN, Embedding, MultiHeadSelfAttention, PositionalEncoding
 
 
-def finite_difference(net: Sequential, x, y, loss: str, eps: float = 1e-6) -> np.ndarray:
-    num = np.zeros_like(net.data)
-    for i in range(net.n_params):
-        old = net.data[i]
-        net.data[i] = old + eps
-        plus = net.loss_and_grad(x, y, loss)
-        net.data[i] = old - eps
-        minus = net.loss_and_grad(x, y, loss)
-        net.data[i] = old
-        num[i] = (plus - minus) / (2 * eps)
-    return num
-
-
-def check(net: Sequential, x, y, loss: str = "mse") -> None:
-    net.loss_and_grad(x, y, loss)
-    analytic = net.grad.copy()
-    numeric = finite_difference(net, x, y, loss)
-    scale = max(np.abs(analytic).max(), np.abs(numeric).max(), 1e-12)
-    assert np.abs(analytic - numeric).max() / scale < 1e-6
-
-
 def images(rng: np.random.Generator, n: int = 3, c: int = 2, h: int = 6) -> np.ndarray:
     return rng.normal(size=(n, c * h * h))
 
@@ -58,11 +37,11 @@ NETS = {
 
 
 @pytest.mark.parametrize("name", sorted(NETS))
-def test_image_layers_match_finite_differences(name: str) -> None:
+def test_image_layers_match_finite_differences(name: str, gradient_error) -> None:
     layers, shape = NETS[name]
     rng = np.random.default_rng(0)
     net = Sequential(layers(), seed=1, dtype="float64", input_shape=shape)
-    check(net, images(rng), rng.normal(size=(3, 2)))
+    assert gradient_error(net, images(rng), rng.normal(size=(3, 2)), "mse") < 1e-6
 
 
 SEQ_NETS = {
@@ -84,21 +63,21 @@ SEQ_NETS = {
 
 
 @pytest.mark.parametrize("name", sorted(SEQ_NETS))
-def test_sequence_layers_match_finite_differences(name: str) -> None:
+def test_sequence_layers_match_finite_differences(name: str, gradient_error) -> None:
     rng = np.random.default_rng(2)
     net = Sequential(SEQ_NETS[name](), seed=3, dtype="float64", input_shape=(5, 2))
     out_shape = (4, *net.output_shape)
-    check(net, rng.normal(size=(4, 5, 2)), rng.normal(size=out_shape))
+    assert gradient_error(net, rng.normal(size=(4, 5, 2)), rng.normal(size=out_shape), "mse") < 1e-6
 
 
-def test_embedding_gradients_and_token_cross_entropy() -> None:
+def test_embedding_gradients_and_token_cross_entropy(gradient_error) -> None:
     rng = np.random.default_rng(4)
     net = Sequential(
         [Embedding(7, 4), LSTM(4, 5), Dense(5, 7)], seed=0, dtype="float64", input_shape=(6,)
     )
     x = rng.integers(0, 7, (3, 6)).astype(float)
     y = rng.integers(0, 7, (3, 6))
-    check(net, x, y, "cross_entropy")
+    assert gradient_error(net, x, y, "cross_entropy") < 1e-6
     assert net.forward(x).shape == (3, 6, 7)
 
 
