@@ -6,14 +6,17 @@ from collections.abc import Callable
 
 import numpy as np
 
+from benchmarks.deep import DeepWorkload
 from benchmarks.workloads import Workload
 from engine import Dense, ReLU, Sequential, Tanh, optim
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
 
 
-def build_net(w: Workload, device: str = "cpu", seed: int = 0) -> Sequential:
-    """The workload's network: Dense layers with the activation between them."""
+def build_net(w: Workload | DeepWorkload, device: str = "cpu", seed: int = 0) -> Sequential:
+    """The workload's network: for an MLP, Dense layers with the activation between them."""
+    if isinstance(w, DeepWorkload):
+        return w.engine_net(device, seed)
     layers = []
     for i, (fan_in, fan_out) in enumerate(w.layer_pairs()):
         layers.append(Dense(fan_in, fan_out))
@@ -23,7 +26,7 @@ def build_net(w: Workload, device: str = "cpu", seed: int = 0) -> Sequential:
 
 
 def make_step(
-    w: Workload, device: str = "cpu", net: Sequential | None = None
+    w: Workload | DeepWorkload, device: str = "cpu", net: Sequential | None = None
 ) -> Callable[[], float]:
     """A function that trains one step on the workload's batch and returns the loss.
 

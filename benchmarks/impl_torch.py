@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from benchmarks.deep import DeepWorkload
 from benchmarks.workloads import Workload
 
 
@@ -59,22 +59,21 @@ def loss_function(name: str) -> Any:
 
 
 class TorchStep:
-    """One training step on the workload's batch, called as ``step()``; returns the loss.
+    """One training step on a fixed batch, called as ``step()``; returns the loss.
 
     zero_grad, forward, loss, backward, ``opt.step()``, and ``loss.item()`` — the loss back on
     the host, as the engine's step returns it (on a GPU this also waits for the step to end).
     """
 
     def __init__(
-        self, w: Workload, weights: list[tuple[np.ndarray, np.ndarray]], device: str = "cpu"
+        self, model: Any, w: Any, x: np.ndarray, y: np.ndarray, device: str = "cpu"
     ) -> None:
         import torch
 
-        self.model = build_model(weights, w.activation, device)
+        self.model = model
         self.opt = make_optimizer(self.model, w.optimizer, w.lr)
         self.loss_fn = loss_function(w.loss)
-        x, y = w.batch_data()
-        self.x = torch.from_numpy(x).to(device)
+        self.x = torch.from_numpy(np.ascontiguousarray(x)).to(device)
         self.y = torch.from_numpy(y).to(device)
 
     def __call__(self) -> float:
@@ -87,9 +86,17 @@ class TorchStep:
 
 def make_step(
     w: Workload, weights: list[tuple[np.ndarray, np.ndarray]], device: str = "cpu"
-) -> Callable[[], float]:
-    """A ``TorchStep`` for the workload, starting from ``weights``."""
-    return TorchStep(w, weights, device)
+) -> TorchStep:
+    """A ``TorchStep`` for an MLP workload, starting from ``weights``."""
+    x, y = w.batch_data()
+    return TorchStep(build_model(weights, w.activation, device), w, x, y, device)
+
+
+def deep_step(w: DeepWorkload, device: str = "cpu") -> TorchStep:
+    """A ``TorchStep`` for a CNN or LSTM workload, from the engine's initial weights."""
+    model = w.torch_model(w.engine_net(), device)
+    x, y = w.batch_data()
+    return TorchStep(model, w, w.torch_input(x), y, device)
 
 
 def device_name(device: str) -> str:

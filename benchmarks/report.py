@@ -57,7 +57,7 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
             [
                 name,
                 duration(s["engine"]),
-                duration(s["numpy"]),
+                duration(s.get("numpy")),
                 duration(s.get(best)),
                 ratio(r.get("vs_numpy")),
                 ratio(r.get("vs_pytorch")),
@@ -104,15 +104,9 @@ def memory_rows(results: dict[str, Any]) -> list[list[str]]:
     out = []
     for name, r in results["workloads"].items():
         if "memory" in r:
-            e, n = r["memory"]["engine"], r["memory"]["numpy"]
-            out.append(
-                [
-                    name,
-                    f"{e['step_bytes']:,}",
-                    f"{e['largest_bytes']:,}",
-                    f"{n['step_bytes']:,}",
-                ]
-            )
+            e, n = r["memory"]["engine"], r["memory"].get("numpy")
+            numpy = "—" if n is None else f"{n['step_bytes']:,}"
+            out.append([name, f"{e['step_bytes']:,}", f"{e['largest_bytes']:,}", numpy])
     return out
 
 
@@ -120,9 +114,10 @@ MEMORY_HEADERS = ["workload", "engine: bytes/step", "engine: largest step", "Num
 KERNEL_NOTE = (
     "Bytes per step: the least, over 30 steps, of a step's peak memory (NumPy arrays and "
     "Python objects, by tracemalloc) above its start — what every step allocates. The engine's "
-    "are Python floats and call records, no arrays; its kernels allocate none either (Numba's "
-    "runtime counts one small record per array argument of a call, nothing more; the tests "
-    "check this)."
+    "MLP steps' are Python floats and call records, no arrays; its kernels allocate none either "
+    "(Numba's runtime counts one small record per array argument of a call, nothing more; the "
+    "tests check this). lenet's and lstm's layers still allocate some of what they keep for the "
+    "backward pass, step by step."
 )
 
 

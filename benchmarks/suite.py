@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import impl_engine, impl_numpy, impl_torch, probes
+from benchmarks.deep import DEEP_WORKLOADS, DeepWorkload
 from benchmarks.workers import Worker, race
 from benchmarks.workloads import DIGITS, GEMM_SIZE, NAMES, WORKLOADS, Workload
 
@@ -77,10 +78,12 @@ def start_workers(device: str, use_torch: bool, wide: bool, one_thread: bool) ->
 
 
 def time_workload(
-    w: Workload, workers: dict[str, Worker], device: str, settings: dict[str, Any]
+    w: Workload | DeepWorkload, workers: dict[str, Worker], device: str, settings: dict[str, Any]
 ) -> dict[str, Any]:
     """Times the engine, NumPy and (if running) PyTorch on one workload, taking turns."""
     racers = {k: v for k, v in workers.items() if k != "numpy-gemm" or w.name == "wide"}
+    if isinstance(w, DeepWorkload):  # no NumPy implementation of these
+        racers = {k: v for k, v in racers.items() if not k.startswith("numpy")}
     samples = race(
         racers, w.name, settings["rounds"], settings["round_seconds"], settings["warmup_seconds"]
     )
@@ -89,8 +92,9 @@ def time_workload(
         "label": w.label,
         "seconds": seconds,
         "samples": samples,
-        "matmul_flops": w.matmul_flops(),
     }
+    if isinstance(w, Workload):
+        result["matmul_flops"] = w.matmul_flops()
     _ratios(result, seconds)
     fastest: dict[str, Any] = {}
     best = {k: min(v) for k, v in samples.items()}
@@ -111,7 +115,8 @@ def _ratios(result: dict[str, Any], seconds: dict[str, float]) -> None:
     than they gain; comparing with the faster of its default and one thread means the ratios
     never flatter the engine.
     """
-    result["vs_numpy"] = seconds["engine"] / seconds["numpy"]
+    if "numpy" in seconds:
+        result["vs_numpy"] = seconds["engine"] / seconds["numpy"]
     torch_keys = [k for k in ("pytorch", "pytorch-1t") if k in seconds]
     if torch_keys:
         best = min(torch_keys, key=lambda k: seconds[k])
@@ -121,8 +126,10 @@ def _ratios(result: dict[str, Any], seconds: dict[str, float]) -> None:
         result["one_thread_vs_pytorch"] = seconds["engine-1t"] / seconds["pytorch-1t"]
 
 
-def memory(w: Workload, device: str) -> dict[str, Any]:
+def memory(w: Workload | DeepWorkload, device: str) -> dict[str, Any]:
     """Steady-state memory of the engine's step and of NumPy's, measured in this process."""
+    if isinstance(w, DeepWorkload):
+        return {"engine": probes.steady_state_memory(impl_engine.make_step(w, device), steps=10)}
     weights = impl_engine.initial_weights(w)
     model = impl_numpy.NumpyMLP(weights, w.activation, w.loss, w.optimizer, w.lr)
     x, y = w.batch_data()
@@ -158,7 +165,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     def add(name: str, value: float | None, goal: str, met: bool | None) -> None:
         out.append({"name": name, "value": value, "goal": goal, "met": met})
 
-    for name, limit in (("toy", 0.10), ("mnist-mlp", 0.50)):
+    for name, limit in (("toy", 0.10), ("mnist-mlp", 0.50), ("lenet", 1.0), ("lstm", 1.0)):
         if name in w:
             value = w[name].get("vs_pytorch")
             add(
@@ -170,7 +177,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     if "wide" in w:
         share = w["wide"]["gemm_share"]
         add("wide: share of NumPy's GEMM FLOP/s", share, "≥ 0.70", share >= 0.70)
-    per_step = [r["memory"]["engine"]["step_bytes"] for r in w.values() if "memory" in r]
+    per_step = [
+        r["memory"]["engine"]["step_bytes"]
+        for name, r in w.items()
+        if "memory" in r and name in WORKLOADS  # the MLP steps (the others allocate their caches)
+    ]
     if per_step:
         most = max(per_step)
         add("no allocation per step: bytes every step needs", most, "< 1 KiB", most < 1024)
@@ -178,6 +189,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         scaling, cores = results["threads"]["speedup"], results["machine"]["cores"]
         add(f"mnist-mlp: {cores} threads vs 1, speed-up", scaling, "≥ 1.6", scaling >= 1.6)
     return out
+
+
+def _workload(name: str) -> Workload | DeepWorkload:
+    return WORKLOADS[name] if name in WORKLOADS else DEEP_WORKLOADS[name]
 
 
 def run_suite(
@@ -212,7 +227,7 @@ def run_suite(
             if name == DIGITS:
                 results["workloads"][name] = time_digits(workers)
             else:
-                w = WORKLOADS[name]
+                w = _workload(name)
                 results["workloads"][name] = time_workload(w, workers, device, settings)
     finally:
         for worker in workers.values():
@@ -220,7 +235,7 @@ def run_suite(
     for name in names:
         if name != DIGITS:
             say(f"measuring {name}'s memory")
-            results["workloads"][name]["memory"] = memory(WORKLOADS[name], device)
+            results["workloads"][name]["memory"] = memory(_workload(name), device)
     mnist = results["workloads"].get("mnist-mlp", {}).get("seconds", {})
     if "engine-1t" in mnist:
         one, default = mnist["engine-1t"], mnist["engine"]

@@ -108,8 +108,18 @@ def race(
 
 def _make_step(impl: str, workload: str, device: str) -> Callable[[], object]:
     from benchmarks import impl_engine
+    from benchmarks.deep import DEEP_WORKLOADS
     from benchmarks.workloads import WORKLOADS
 
+    if workload in DEEP_WORKLOADS:
+        deep = DEEP_WORKLOADS[workload]
+        if impl == "engine":
+            return impl_engine.make_step(deep, device)
+        if impl != "pytorch":
+            raise ValueError(f"{workload} has no {impl} implementation")
+        from benchmarks import impl_torch
+
+        return impl_torch.deep_step(deep, device)
     w = WORKLOADS[workload]
     if impl == "engine":
         return impl_engine.make_step(w, device)
@@ -126,7 +136,7 @@ def _make_step(impl: str, workload: str, device: str) -> Callable[[], object]:
         return lambda: model.step(x, y)
     from benchmarks import impl_torch
 
-    return impl_torch.TorchStep(w, weights, device)
+    return impl_torch.make_step(w, weights, device)
 
 
 def _fit(impl: str, device: str, max_epochs: int) -> dict[str, Any]:

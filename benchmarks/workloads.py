@@ -99,4 +99,5 @@ def gemm_step() -> Callable[[], object]:
 
 
 DIGITS = "digits-fit"
-NAMES = (*WORKLOADS, DIGITS)
+DEEP = ("lenet", "lstm")  # a CNN and an LSTM: benchmarks.deep
+NAMES = (*WORKLOADS, *DEEP, DIGITS)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from benchmarks import impl_engine, impl_numpy, impl_torch, probes, report, suite
+from benchmarks.deep import DEEP_WORKLOADS
 from benchmarks.workers import steps_for
 from benchmarks.workloads import WORKLOADS, Workload
 
@@ -48,7 +49,7 @@ def test_numpy_reference_trains_exactly_like_the_engine(w: Workload) -> None:
 @pytest.mark.parametrize("w", SMALL, ids=lambda w: w.name)
 def test_pytorch_reference_trains_exactly_like_the_engine(w: Workload) -> None:
     (data,), losses = _engine_weights_after_steps(w, 3)
-    step = impl_torch.TorchStep(w, impl_engine.initial_weights(w))
+    step = impl_torch.make_step(w, impl_engine.initial_weights(w))
     ref_losses = [step() for _ in range(3)]
     flat = np.concatenate([p.detach().numpy().ravel() for p in step.model.parameters()])
     np.testing.assert_allclose(flat, data, rtol=1e-4, atol=1e-5)
@@ -110,3 +111,32 @@ def test_bench_command_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture
     assert data["mode"] == "quick" and "toy" in data["workloads"]
     assert "toy" in capsys.readouterr().out
     assert main(["bench", "--json", str(tmp_path / "missing" / "x.json")]) == 2
+
+
+@pytest.mark.skipif(impl_torch.available() is None, reason="PyTorch is not installed")
+@pytest.mark.parametrize("name", sorted(DEEP_WORKLOADS))
+def test_pytorch_trains_the_deep_workloads_like_the_engine(name: str) -> None:
+    """Same gradients at the start, then the same losses over three Adam steps (float32)."""
+    w = DEEP_WORKLOADS[name]
+    net = w.engine_net()
+    engine_step = impl_engine.make_step(w, net=net)
+    torch_step = impl_torch.deep_step(w)
+    x, y = w.batch_data()
+    net._loss_and_grad(net.as_input(x), net.as_target(y, w.loss, w.batch), w.loss, 0.0, 0.0)
+    torch_step.loss_fn(torch_step.model(torch_step.x), torch_step.y).backward()
+    theirs = dict(torch_step.model.named_parameters())
+    assert sorted(w.torch_names().values()) == sorted(theirs)
+    for ours, name in w.torch_names().items():
+        expected = theirs[name].grad.numpy()
+        np.testing.assert_allclose(net.grads[ours], expected, rtol=1e-3, atol=1e-6, err_msg=name)
+    losses = [engine_step() for _ in range(3)]
+    ref_losses = [torch_step() for _ in range(3)]
+    np.testing.assert_allclose(ref_losses, losses, rtol=1e-4)
+
+
+def test_the_deep_workloads_build_what_they_say() -> None:
+    lenet, lstm = DEEP_WORKLOADS["lenet"].engine_net(), DEEP_WORKLOADS["lstm"].engine_net()
+    assert lenet.input_shape == (1, 28, 28) and lenet.output_shape == (10,)
+    assert lstm.input_shape == (32, 32) and lstm.layers[0].hidden == 128
+    x, y = DEEP_WORKLOADS["lstm"].batch_data()
+    assert x.shape == (64, 32 * 32) and y.max() < 10
