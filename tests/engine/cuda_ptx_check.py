@@ -1,8 +1,10 @@
 """Compiles every CUDA kernel to PTX, without a GPU and without the simulator.
 
-Run as a script (``tests/engine/test_cuda_ptx.py`` does, in a subprocess, because the simulator
+Run as a script (``tests/engine/test_cuda.py`` does, in a subprocess, because the simulator
 must not be active): prints one JSON line ``{"kernel (cc)": "ok" | error}``. A kernel that only
-the simulator accepts — Python it runs but CUDA cannot type — fails here.
+the simulator accepts — Python it runs but CUDA cannot type — fails here. With the argument
+``layers`` it compiles the kernels of the image, recurrent and attention layers instead, for
+float32 and float64 arrays (``{"kernel dtype (cc)": …}``); the test runs both halves side by side.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import sys
 from numba import boolean, cuda, float32, float64, int64
 
 from engine.kernels import cuda as k
+from engine.kernels import cuda_attn as ka
+from engine.kernels import cuda_conv as kc
 from engine.kernels import cuda_fused as kf
 from engine.kernels import cuda_optim as ko
+from engine.kernels import cuda_rnn as kr
 
 F = float32
 A1, A2 = F[::1], F[:, ::1]
@@ -49,19 +54,67 @@ SIGNATURES = {
 CCS = ((8, 0), (9, 0))
 
 
-def main() -> int:
+def layer_signatures(F) -> dict:
+    """The image, recurrent and attention kernels, for arrays of ``F`` (float32 and float64)."""
+    A1, A2, A3, A4 = F[::1], F[:, ::1], F[:, :, ::1], F[:, :, :, ::1]
+    i, b, f = int64, boolean, float64
+    return {
+        kc.im2col: (A4, i, i, i, i, A2),
+        kc.col2im: (A2, i, i, i, i, A4),
+        kc.rows_to_nchw: (A2, A4),
+        kc.nchw_to_rows: (A4, A2),
+        kc.maxpool2d_forward: (A4, i, i, A4, int64[:, :, :, ::1]),
+        kc.maxpool2d_backward: (A4, int64[:, :, :, ::1], i, i, A4),
+        kc.avgpool2d_forward: (A4, i, i, A4),
+        kc.avgpool2d_backward: (A4, i, i, A4),
+        kc.batchnorm_forward: (A3, A1, A1, f, b, f, A1, A1, A3, A3, A1),
+        kc.batchnorm_backward: (A3, A3, A1, A1, A3, A1, A1),
+        kc.layernorm_forward: (A2, A1, A1, f, A2, A2, A1),
+        kc.layernorm_backward: (A2, A2, A1, A1, A2, A1, A1),
+        kr.matmul: (A2, A2, A2, b),
+        kr.rnn_step: (A3, A2, A3, i),
+        kr.rnn_step_backward: (A3, A3, A2, A3, i),
+        kr.lstm_step: (A3, A2, A3, A3, A3, A3, i),
+        kr.lstm_step_backward: (A3, A3, A3, A3, A2, A2, A3, i),
+        kr.gru_step: (A3, A2, A3, A3, A3, i),
+        kr.gru_step_backward: (A3, A3, A3, A3, A2, A3, A3, i),
+        ka.attention_split: (A3, i, A4, A4, A4),
+        ka.attention_scores: (A4, A4, b, A4),
+        ka.attention_softmax: (A4,),
+        ka.attention_output: (A4, A4, A3),
+        ka.attention_grad_values: (A3, A4, A3),
+        ka.attention_grad_weights: (A3, A4, A4),
+        ka.attention_softmax_backward: (A4, i, A4),
+        ka.attention_grad_qk: (A4, A4, A4, A3),
+    }
+
+
+def compile_one(kernel, sig: tuple, cc: tuple[int, int]) -> str:
+    try:
+        cuda.compile_ptx(kernel.py_func, sig, cc=cc)
+        return "ok"
+    except Exception as exc:  # report every failure, not just the first
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+
+
+def name(kernel) -> str:
+    return f"{kernel.py_func.__module__.rsplit('.', 1)[-1]}.{kernel.__name__}"
+
+
+def main(part: str) -> int:
     results = {}
-    for kernel, sig in SIGNATURES.items():
-        for cc in CCS:
-            key = f"{kernel.py_func.__module__.rsplit('.', 1)[-1]}.{kernel.__name__} {cc}"
-            try:
-                cuda.compile_ptx(kernel.py_func, sig, cc=cc)
-                results[key] = "ok"
-            except Exception as exc:  # report every failure, not just the first
-                results[key] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+    if part == "layers":
+        for dtype in (float32, float64):
+            for kernel, sig in layer_signatures(dtype).items():
+                for cc in CCS:
+                    results[f"{name(kernel)} {dtype} {cc}"] = compile_one(kernel, sig, cc)
+    else:
+        for kernel, sig in SIGNATURES.items():
+            for cc in CCS:
+                results[f"{name(kernel)} {cc}"] = compile_one(kernel, sig, cc)
     print(json.dumps(results))
     return 0 if all(v == "ok" for v in results.values()) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "mlp"))

@@ -1,6 +1,6 @@
 """Every CUDA kernel against its CPU twin, in the CUDA simulator, on tiny shapes.
 
-Run with ``NUMBA_ENABLE_CUDASIM=1`` set before Numba is imported (``test_cuda_sim.py`` runs it in
+Run with ``NUMBA_ENABLE_CUDASIM=1`` set before Numba is imported (``test_cuda.py`` runs it in
 a subprocess): prints one JSON line ``{"kernel": largest difference | "error: ..."}``, then the
 backend-level checks (a network trained on ``device="cuda"`` against the same on the CPU).
 """

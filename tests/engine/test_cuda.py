@@ -1,15 +1,18 @@
 """The numba.cuda backend without a GPU: simulator parity, PTX compilation, clear errors.
 
-Two subprocesses, started together at the first test of this module and run side by side: the
+Four subprocesses, started together at the first test of this module and run side by side: the
 CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` must be set before Numba is imported, so never in this
 process) runs ``cuda_sim_cases.py`` — every CUDA kernel against its CPU twin on tiny shapes, then
-a network on ``device="cuda"`` against the CPU — and a process without the simulator compiles
-every kernel to PTX for compute capabilities 8.0 and 9.0 (``cuda_ptx_check.py``), which catches a
-kernel that only the simulator's Python would accept.
+a network on ``device="cuda"`` against the CPU — and ``cuda_sim_layers.py`` — the kernels of the
+image, recurrent and attention layers against NumPy references; two processes without the
+simulator compile every kernel to PTX for compute capabilities 8.0 and 9.0 (``cuda_ptx_check.py``,
+the layer kernels in float32 and float64), which catches a kernel that only the simulator's
+Python would accept.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -28,6 +31,8 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 TWINS = {cpu: "cuda", cpu_optim: "cuda_optim", cpu_fused: "cuda_fused"}
 TOL = 1e-5  # float32 sums in a different order
+LAYER_MODULES = ("cuda_conv", "cuda_rnn", "cuda_attn")  # checked against NumPy, in float64
+LAYER_TOL = 1e-12
 
 
 def kernel_names(module: ModuleType) -> list[str]:
@@ -44,18 +49,32 @@ def kernel_names(module: ModuleType) -> list[str]:
 ALL_KERNELS = [(m, n) for m in TWINS for n in kernel_names(m)]
 
 
+def cuda_kernel_names(module_name: str) -> list[str]:
+    """The ``@cuda.jit`` kernels (not device functions) that ``engine.kernels.<module>`` defines."""
+    from numba.cuda.dispatcher import CUDADispatcher
+
+    module = importlib.import_module(f"engine.kernels.{module_name}")
+    return sorted(
+        name
+        for name, obj in vars(module).items()
+        if isinstance(obj, CUDADispatcher)
+        and not obj.targetoptions.get("device")
+        and obj.py_func.__module__ == module.__name__
+    )
+
+
 def _gpu_present() -> bool:
     from numba import cuda
 
     return bool(cuda.is_available())
 
 
-def _start(script: str, simulator: bool) -> subprocess.Popen[str]:
+def _start(script: str, simulator: bool, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     if simulator:
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     return subprocess.Popen(
-        [sys.executable, str(HERE / script)],
+        [sys.executable, str(HERE / script), *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -76,7 +95,9 @@ def _result(proc: subprocess.Popen[str]) -> dict[str, Any]:
 def runs() -> dict[str, dict[str, Any]]:
     procs = {
         "sim": _start("cuda_sim_cases.py", simulator=True),
+        "sim_layers": _start("cuda_sim_layers.py", simulator=True),
         "ptx": _start("cuda_ptx_check.py", simulator=False),
+        "ptx_layers": _start("cuda_ptx_check.py", False, "layers"),
     }
     return {name: _result(proc) for name, proc in procs.items()}
 
@@ -111,6 +132,28 @@ def test_every_cuda_kernel_compiles_to_ptx_for_sm80_and_sm90(runs: dict) -> None
     assert not failed, json.dumps(failed, indent=1)
     assert any("(8, 0)" in k for k in runs["ptx"]) and any("(9, 0)" in k for k in runs["ptx"])
     assert len(runs["ptx"]) >= 2 * 20
+
+
+@pytest.mark.parametrize("module", LAYER_MODULES)
+def test_layer_kernels_match_numpy_in_the_simulator(runs: dict, module: str) -> None:
+    names = cuda_kernel_names(module)
+    assert len(names) >= 7
+    results = {n: runs["sim_layers"].get(n, "no case in cuda_sim_layers.py") for n in names}
+    bad = {n: v for n, v in results.items() if isinstance(v, str) or not v < LAYER_TOL}
+    assert not bad, json.dumps(bad, indent=1)
+
+
+@pytest.mark.parametrize("module", LAYER_MODULES)
+def test_layer_kernels_compile_to_ptx_in_float32_and_float64(runs: dict, module: str) -> None:
+    keys = [
+        f"{module}.{name} {dtype} {cc}"
+        for name in cuda_kernel_names(module)
+        for dtype in ("float32", "float64")
+        for cc in ("(8, 0)", "(9, 0)")
+    ]
+    results = {k: runs["ptx_layers"].get(k, "no signature in cuda_ptx_check.py") for k in keys}
+    failed = {k: v for k, v in results.items() if v != "ok"}
+    assert not failed, json.dumps(failed, indent=1)
 
 
 @pytest.mark.skipif(_gpu_present(), reason="a GPU is present")

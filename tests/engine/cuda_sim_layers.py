@@ -1,0 +1,376 @@
+"""The CUDA kernels of the image, recurrent and attention layers against NumPy references, in
+the CUDA simulator, on tiny shapes, in float64.
+
+Run with ``NUMBA_ENABLE_CUDASIM=1`` set before Numba is imported (``test_cuda.py`` runs it in a
+subprocess beside ``cuda_sim_cases.py``): prints one JSON line ``{"kernel": largest difference |
+"error: ..."}``. The simulator runs every thread in Python, so launches are small (a block or two
+of a few dozen threads; the grid-stride loops cover the rest). The recurrent cases run the time
+loop as the backend does, with the per-step matrix products done here in NumPy; ``matmul``, the
+tiled product the backend launches for them, has its own case.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+
+import numpy as np
+
+assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
+
+from numba import cuda  # noqa: E402
+
+from engine.kernels import cuda_attn as ka  # noqa: E402
+from engine.kernels import cuda_conv as kc  # noqa: E402
+from engine.kernels import cuda_rnn as kr  # noqa: E402
+
+RNG = np.random.default_rng(0)
+CASES: dict[str, Callable[[], float]] = {}
+L = (1, 32)  # launch of the grid-stride kernels: one block of 32 threads
+
+
+def case(*names: str) -> Callable[[Callable[[], float]], Callable[[], float]]:
+    def register(fn: Callable[[], float]) -> Callable[[], float]:
+        for name in names:
+            CASES[name] = fn
+        return fn
+
+    return register
+
+
+def r(*shape: int) -> np.ndarray:
+    return RNG.normal(size=shape)
+
+
+def dev(a: np.ndarray):
+    return cuda.to_device(np.ascontiguousarray(a))
+
+
+def blank(a: np.ndarray):
+    """A device array like ``a`` holding NaN (or −1), so an element left unwritten shows."""
+    return cuda.to_device(np.full(a.shape, np.nan if a.dtype.kind == "f" else -1, a.dtype))
+
+
+def diff(ref, got) -> float:
+    got = got.copy_to_host() if hasattr(got, "copy_to_host") else np.asarray(got)
+    d = np.abs(np.asarray(ref, dtype=np.float64) - got)
+    return float(np.max(np.where(np.isnan(d), np.inf, d), initial=0.0))
+
+
+# --------------------------------------------------------------------------- NumPy references
+# Written from the formulas, independent of the CPU kernels (whose buffers may change for speed).
+
+
+def im2col_ref(x: np.ndarray, k: int, stride: int, pad: int) -> np.ndarray:
+    n, c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    cols = np.empty((n, oh, ow, c * k * k))
+    for y in range(oh):
+        for x_ in range(ow):
+            patch = xp[:, :, y * stride : y * stride + k, x_ * stride : x_ * stride + k]
+            cols[:, y, x_] = patch.reshape(n, -1)
+    return cols.reshape(n * oh * ow, -1)
+
+
+def col2im_ref(dcols: np.ndarray, shape: tuple, k: int, stride: int, pad: int) -> np.ndarray:
+    n, c, h, w = shape
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    dxp = np.zeros((n, c, h + 2 * pad, w + 2 * pad))
+    d = dcols.reshape(n, oh, ow, c, k, k)
+    for y in range(oh):
+        for x_ in range(ow):
+            dxp[:, :, y * stride : y * stride + k, x_ * stride : x_ * stride + k] += d[:, y, x_]
+    return dxp[:, :, pad : pad + h, pad : pad + w]
+
+
+def pool_ref(x: np.ndarray, g: np.ndarray, k: int, stride: int) -> tuple:
+    """Max pool (out, argmax, ∂x) and average pool (out, ∂x) of x, with ∂L/∂out = g."""
+    n, c, _, w = x.shape
+    o = g.shape[2]
+    mx, arg, avg = np.empty(g.shape), np.empty(g.shape, np.int64), np.empty(g.shape)
+    gmax, gavg = np.zeros_like(x), np.zeros_like(x)
+    for i, ch, y, x_ in np.ndindex(n, c, o, o):
+        win = x[i, ch, y * stride : y * stride + k, x_ * stride : x_ * stride + k]
+        dy, dx = divmod(int(np.argmax(win)), k)
+        mx[i, ch, y, x_], avg[i, ch, y, x_] = win.max(), win.mean()
+        arg[i, ch, y, x_] = (y * stride + dy) * w + x_ * stride + dx
+        gmax[i, ch, y * stride + dy, x_ * stride + dx] += g[i, ch, y, x_]
+        gavg[i, ch, y * stride : y * stride + k, x_ * stride : x_ * stride + k] += g[
+            i, ch, y, x_
+        ] / (k * k)
+    return mx, arg, gmax, avg, gavg
+
+
+def norm_backward_ref(dy, xhat, gamma, inv_std, axis):
+    """∂L/∂x of y = γ x̂ + β, x̂ normalised over ``axis``: (g − mean g − x̂ mean(g x̂)) / σ."""
+    g = dy * gamma
+    m_g, m_gx = g.mean(axis=axis, keepdims=True), (g * xhat).mean(axis=axis, keepdims=True)
+    return inv_std * (g - m_g - xhat * m_gx)
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def recurrent_ref(cell: str, xp, W_hh, b_hh, h0, c0, dhs) -> dict[str, np.ndarray]:
+    """The forward pass and backprop through time of one sequence, step by step in NumPy."""
+    T, n, _ = xp.shape
+    H = h0.shape[1]
+    hs, cs = [h0], [c0]
+    saved = []  # per step: what the backward pass needs
+    for t in range(T):
+        a = xp[t] + hs[t] @ W_hh.T + b_hh
+        if cell == "rnn":
+            hs.append(np.tanh(a))
+            saved.append(())
+        elif cell == "lstm":
+            i, f, o = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H]), sigmoid(a[:, 3 * H :])
+            g = np.tanh(a[:, 2 * H : 3 * H])
+            cs.append(f * cs[t] + i * g)
+            hs.append(o * np.tanh(cs[t + 1]))
+            saved.append((i, f, g, o))
+        else:
+            hp = hs[t] @ W_hh.T + b_hh
+            r, z = sigmoid(a[:, :H]), sigmoid(a[:, H : 2 * H])
+            nn = np.tanh(xp[t, :, 2 * H :] + r * hp[:, 2 * H :])
+            hs.append((1 - z) * nn + z * hs[t])
+            saved.append((r, z, nn, hp[:, 2 * H :]))
+    dxp, dhp = np.empty_like(xp), np.empty_like(xp)
+    dh, dc = np.zeros((n, H)), np.zeros((n, H))
+    for t in range(T - 1, -1, -1):
+        dht = dhs[t] + dh
+        if cell == "rnn":
+            dxp[t] = dhp[t] = dht * (1 - hs[t + 1] ** 2)
+            dh = dxp[t] @ W_hh
+        elif cell == "lstm":
+            i, f, g, o = saved[t]
+            tc = np.tanh(cs[t + 1])
+            dct = dc + dht * o * (1 - tc**2)
+            parts = (dct * g * i * (1 - i), dct * cs[t] * f * (1 - f), dct * i * (1 - g**2))
+            dxp[t] = dhp[t] = np.concatenate([*parts, dht * tc * o * (1 - o)], axis=1)
+            dh, dc = dxp[t] @ W_hh, dct * f
+        else:
+            r, z, nn, hn = saved[t]
+            dan = dht * (1 - z) * (1 - nn**2)
+            dar, daz = dan * hn * r * (1 - r), dht * (hs[t] - nn) * z * (1 - z)
+            dxp[t] = np.concatenate([dar, daz, dan], axis=1)
+            dhp[t] = np.concatenate([dar, daz, dan * r], axis=1)
+            dh = dht * z + dhp[t] @ W_hh
+    return {"hs": np.stack(hs), "cs": np.stack(cs), "dxp": dxp, "dhp": dhp, "dh": dh}
+
+
+def attention_ref(qkv, heads, causal, dout) -> dict[str, np.ndarray]:
+    n, T, d3 = qkv.shape
+    d = d3 // 3
+    dh = d // heads
+
+    def split(a: np.ndarray) -> np.ndarray:  # (n, T, d) → (n, h, T, d_h)
+        return a.reshape(n, T, heads, dh).transpose(0, 2, 1, 3)
+
+    q, k, v = (split(qkv[:, :, p * d : (p + 1) * d]) for p in range(3))
+    S = q @ k.transpose(0, 1, 3, 2) / np.sqrt(dh)
+    if causal:
+        S = np.where(np.triu(np.ones((T, T), bool), 1), -np.inf, S)
+    A = np.exp(S - S.max(axis=-1, keepdims=True))
+    A /= A.sum(axis=-1, keepdims=True)
+    out = (A @ v).transpose(0, 2, 1, 3).reshape(n, T, d)
+    dO = split(dout)
+    dA = dO @ v.transpose(0, 1, 3, 2)
+    dS = A * (dA - (dA * A).sum(axis=-1, keepdims=True)) / np.sqrt(dh)
+    grads = (dS @ k, dS.transpose(0, 1, 3, 2) @ q, A.transpose(0, 1, 3, 2) @ dO)
+    dqkv = np.concatenate([g.transpose(0, 2, 1, 3).reshape(n, T, d) for g in grads], axis=2)
+    return {"q": q, "k": k, "v": v, "A": A, "out": out, "dS": dS, "dqkv": dqkv}
+
+
+# --------------------------------------------------------------------------- image layers
+
+
+@case("im2col", "col2im", "rows_to_nchw", "nchw_to_rows")
+def _conv() -> float:
+    worst = 0.0
+    for stride, pad in ((1, 1), (2, 1), (2, 0)):
+        x = r(2, 2, 5, 4)
+        cols = im2col_ref(x, 3, stride, pad)
+        oh, ow = (5 + 2 * pad - 3) // stride + 1, (4 + 2 * pad - 3) // stride + 1
+        zmat = r(cols.shape[0], 3)  # 3 output channels
+        z = zmat.reshape(2, oh, ow, 3).transpose(0, 3, 1, 2)
+        dcols = r(*cols.shape)
+        got = [blank(a) for a in (cols, z, zmat, x)]
+        kc.im2col[L](dev(x), 3, 3, stride, pad, got[0])
+        kc.rows_to_nchw[L](dev(zmat), got[1])
+        kc.nchw_to_rows[L](dev(z), got[2])
+        kc.col2im[L](dev(dcols), 3, 3, stride, pad, got[3])
+        want = (cols, z, zmat, col2im_ref(dcols, x.shape, 3, stride, pad))
+        worst = max(worst, *(diff(a, o) for a, o in zip(want, got)))
+    return worst
+
+
+@case("maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward")
+def _pool() -> float:
+    worst = 0.0
+    for k, stride in ((2, 2), (3, 1)):
+        x = r(2, 2, 5, 5)
+        o = (5 - k) // stride + 1
+        g = r(2, 2, o, o)
+        want = pool_ref(x, g, k, stride)
+        got = [blank(a) for a in want]
+        kc.maxpool2d_forward[L](dev(x), k, stride, got[0], got[1])
+        kc.maxpool2d_backward[L](dev(g), got[1], k, stride, got[2])
+        kc.avgpool2d_forward[L](dev(x), k, stride, got[3])
+        kc.avgpool2d_backward[L](dev(g), k, stride, got[4])
+        worst = max(worst, *(diff(a, b) for a, b in zip(want, got)))
+    return worst
+
+
+@case("batchnorm_forward", "batchnorm_backward")
+def _batchnorm() -> float:
+    x, gamma, beta, dy = r(3, 2, 7) * 2 + 1, r(2), r(2), r(3, 2, 7)
+    m = 3 * 7
+    worst = 0.0
+    for training in (True, False):
+        stats = [RNG.random(2), RNG.random(2) + 0.5]
+        if training:
+            mu, var = x.mean(axis=(0, 2)), x.var(axis=(0, 2))
+            new = [0.9 * stats[0] + 0.1 * mu, 0.9 * stats[1] + 0.1 * var * m / (m - 1)]
+        else:
+            mu, var, new = stats[0], stats[1], stats
+        inv_std = 1.0 / np.sqrt(var + 1e-5)
+        xhat = (x - mu[:, None]) * inv_std[:, None]
+        out = gamma[:, None] * xhat + beta[:, None]
+        dx = norm_backward_ref(dy, xhat, gamma[:, None], inv_std[:, None], (0, 2))
+        gg, gb = (dy * xhat).sum(axis=(0, 2)), dy.sum(axis=(0, 2))
+        got = [dev(s) for s in stats] + [blank(a) for a in (xhat, out, inv_std, dx, gg, gb)]
+        kc.batchnorm_forward[1, 16](dev(x), dev(gamma), dev(beta), 1e-5, training, 0.1, *got[:5])
+        kc.batchnorm_backward[2, 8](dev(dy), got[2], dev(gamma), got[4], *got[5:])
+        want = (*new, xhat, out, inv_std, dx, gg, gb)
+        worst = max(worst, *(diff(a, b) for a, b in zip(want, got)))
+    return worst
+
+
+@case("layernorm_forward", "layernorm_backward")
+def _layernorm() -> float:
+    x, gamma, beta, dy = r(5, 6) * 2 + 1, r(6), r(6), r(5, 6)
+    inv_std = 1.0 / np.sqrt(x.var(axis=1) + 1e-5)
+    xhat = (x - x.mean(axis=1, keepdims=True)) * inv_std[:, None]
+    out = gamma * xhat + beta
+    dx = norm_backward_ref(dy, xhat, gamma, inv_std[:, None], 1)
+    want = (xhat, out, inv_std, dx, (dy * xhat).sum(axis=0), dy.sum(axis=0))
+    got = [blank(a) for a in want]
+    kc.layernorm_forward[1, 8](dev(x), dev(gamma), dev(beta), 1e-5, *got[:3])
+    kc.layernorm_backward[1, 8](dev(dy), got[0], dev(gamma), got[2], *got[3:])
+    return max(diff(a, b) for a, b in zip(want, got))
+
+
+# --------------------------------------------------------------------------- recurrent layers
+
+
+@case("matmul")
+def _matmul() -> float:
+    A, B, C = r(5, 19), r(19, 18), r(5, 18)
+    got = dev(C)
+    kr.matmul[(2, 1), (kr.TILE, kr.TILE)](dev(A), dev(B), got, True)
+    worst = diff(C + A @ B, got)
+    kr.matmul[(2, 1), (kr.TILE, kr.TILE)](dev(A), dev(B), got, False)
+    return max(worst, diff(A @ B, got))
+
+
+def _recurrent(cell: str, gates: int) -> float:
+    """One sequence through the step kernels, as the backend loops over time, against NumPy."""
+    T, n, H = 3, 2, 3
+    G = gates * H
+    xp, W_hh, b_hh, dhs = r(T, n, G), r(G, H) * 0.5, r(G), r(T, n, H)
+    hs, cs = np.zeros((T + 1, n, H)), np.zeros((T + 1, n, H))
+    hs[0], cs[0] = r(n, H), r(n, H)
+    want = recurrent_ref(cell, xp, W_hh, b_hh, hs[0], cs[0], dhs)
+    d_hs, d_cs, d_xp, d_dhs = dev(hs), dev(cs), dev(xp), dev(dhs)
+    d_tcs, d_acts, d_hn = blank(dhs), blank(xp), blank(dhs)
+    for t in range(T):  # the backend: hp = h_{t−1} W_hhᵀ + b_hh (a tiled product), then the cells
+        d_hp = dev(d_hs.copy_to_host()[t] @ W_hh.T + b_hh)
+        if cell == "rnn":
+            kr.rnn_step[L](d_xp, d_hp, d_hs, t)
+        elif cell == "lstm":
+            kr.lstm_step[L](d_xp, d_hp, d_hs, d_cs, d_tcs, d_acts, t)
+        else:
+            kr.gru_step[L](d_xp, d_hp, d_hs, d_acts, d_hn, t)
+    d_dxp, d_dhp = blank(xp), blank(xp)
+    d_dh, d_dc = blank(hs[0]), blank(hs[0])  # NaN: the last step must not read them
+    for t in range(T - 1, -1, -1):  # the backend: the cells, then dh (+)= dxp[t] W_hh
+        if cell == "rnn":
+            kr.rnn_step_backward[L](d_dhs, d_hs, d_dh, d_dxp, t)
+        elif cell == "lstm":
+            kr.lstm_step_backward[L](d_dhs, d_cs, d_tcs, d_acts, d_dh, d_dc, d_dxp, t)
+        else:
+            kr.gru_step_backward[L](d_dhs, d_hs, d_acts, d_hn, d_dh, d_dxp, d_dhp, t)
+        src = d_dhp if cell == "gru" else d_dxp
+        carry = d_dh.copy_to_host() if cell == "gru" else 0.0
+        d_dh = dev(carry + src.copy_to_host()[t] @ W_hh)
+    worst = max(diff(want["hs"], d_hs), diff(want["dxp"], d_dxp), diff(want["dh"], d_dh))
+    if cell == "lstm":
+        worst = max(worst, diff(want["cs"], d_cs), diff(np.tanh(want["cs"][1:]), d_tcs))
+    if cell == "gru":
+        worst = max(worst, diff(want["dhp"], d_dhp))
+    return worst
+
+
+CASES["rnn_step"] = CASES["rnn_step_backward"] = lambda: _recurrent("rnn", 1)
+CASES["lstm_step"] = CASES["lstm_step_backward"] = lambda: _recurrent("lstm", 4)
+CASES["gru_step"] = CASES["gru_step_backward"] = lambda: _recurrent("gru", 3)
+
+
+# --------------------------------------------------------------------------- attention
+
+
+@case(
+    "attention_split",
+    "attention_scores",
+    "attention_softmax",
+    "attention_output",
+    "attention_grad_values",
+    "attention_grad_weights",
+    "attention_softmax_backward",
+    "attention_grad_qk",
+)
+def _attention() -> float:
+    n, heads, T, dh = 2, 2, 3, 2
+    d = heads * dh
+    worst = 0.0
+    for causal in (False, True):
+        qkv, dout = r(n, T, 3 * d), r(n, T, d)
+        want = attention_ref(qkv, heads, causal, dout)
+        d_q, d_k, d_v = blank(want["q"]), blank(want["k"]), blank(want["v"])
+        d_A, d_dS, d_dout = blank(want["A"]), blank(want["A"]), dev(dout)
+        d_out, d_dqkv = blank(want["out"]), blank(want["dqkv"])
+        ka.attention_split[L](dev(qkv), heads, d_q, d_k, d_v)
+        ka.attention_scores[L](d_q, d_k, causal, d_A)
+        ka.attention_softmax[L](d_A)
+        ka.attention_output[L](d_A, d_v, d_out)
+        ka.attention_grad_values[L](d_dout, d_A, d_dqkv)
+        ka.attention_grad_weights[L](d_dout, d_v, d_dS)
+        ka.attention_softmax_backward[L](d_A, dh, d_dS)
+        ka.attention_grad_qk[L](d_dS, d_q, d_k, d_dqkv)
+        got = {"q": d_q, "k": d_k, "v": d_v, "A": d_A, "out": d_out, "dS": d_dS, "dqkv": d_dqkv}
+        worst = max(worst, *(diff(want[key], got[key]) for key in got))
+    return worst
+
+
+def main() -> int:
+    results: dict[str, object] = {}
+    done: dict[int, object] = {}  # a case that checks several kernels runs once
+    for name, fn in CASES.items():
+        if id(fn) not in done:
+            try:
+                value = fn()
+                done[id(fn)] = value if math.isfinite(value) else "error: not finite"
+            except Exception as exc:  # every kernel reports, not just the first failure
+                done[id(fn)] = f"error: {type(exc).__name__}: {exc}"
+        results[name] = done[id(fn)]
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
