@@ -20,6 +20,7 @@ from engine.kernels import cuda_conv as kc
 from engine.kernels import cuda_fused as kf
 from engine.kernels import cuda_optim as ko
 from engine.kernels import cuda_rnn as kr
+from engine.kernels import cuda_seq as ks
 
 F = float32
 A1, A2 = F[::1], F[:, ::1]
@@ -55,7 +56,7 @@ CCS = ((8, 0), (9, 0))
 
 
 def layer_signatures(F) -> dict:
-    """The image, recurrent and attention kernels, for arrays of ``F`` (float32 and float64)."""
+    """The kernels of the image, recurrent, attention and sequence layers, for ``F`` arrays."""
     A1, A2, A3, A4 = F[::1], F[:, ::1], F[:, :, ::1], F[:, :, :, ::1]
     i, b, f = int64, boolean, float64
     return {
@@ -86,6 +87,10 @@ def layer_signatures(F) -> dict:
         ka.attention_grad_weights: (A3, A4, A4),
         ka.attention_softmax_backward: (A4, i, A4),
         ka.attention_grad_qk: (A4, A4, A4, A3),
+        ks.swap01: (A3, A3),
+        ks.add_tiled: (A1, A1, A1),
+        ks.embedding_forward: (A2, int64[::1], A2),
+        ks.embedding_backward: (int64[::1], A2, A2),
     }
 
 

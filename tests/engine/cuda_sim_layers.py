@@ -26,6 +26,7 @@ from numba import cuda  # noqa: E402
 from engine.kernels import cuda_attn as ka  # noqa: E402
 from engine.kernels import cuda_conv as kc  # noqa: E402
 from engine.kernels import cuda_rnn as kr  # noqa: E402
+from engine.kernels import cuda_seq as ks  # noqa: E402
 
 RNG = np.random.default_rng(0)
 CASES: dict[str, Callable[[], float]] = {}
@@ -355,6 +356,26 @@ def _attention() -> float:
         got = {"q": d_q, "k": d_k, "v": d_v, "A": d_A, "out": d_out, "dS": d_dS, "dqkv": d_dqkv}
         worst = max(worst, *(diff(want[key], got[key]) for key in got))
     return worst
+
+
+# --------------------------------------------------------------------------- sequence helpers
+
+
+@case("swap01", "add_tiled", "embedding_forward", "embedding_backward")
+def _sequence_helpers() -> float:
+    x, table, W = r(2, 3, 4), r(3, 4), r(5, 4)
+    ids = np.array([4, 0, 4, 2, 4, 1], np.int64)
+    g = r(ids.size, 4)
+    gW = np.zeros_like(W)
+    np.add.at(gW, ids, g)
+    want = (x.transpose(1, 0, 2), x + table, x + x, W[ids], gW)
+    got = [blank(a) for a in want]
+    ks.swap01[L](dev(x), got[0])
+    ks.add_tiled[L](dev(x).reshape(-1), dev(table).reshape(-1), got[1].reshape(-1))
+    ks.add_tiled[L](dev(x).reshape(-1), dev(x).reshape(-1), got[2].reshape(-1))
+    ks.embedding_forward[L](dev(W), dev(ids), got[3])
+    ks.embedding_backward[L](dev(ids), dev(g), got[4])
+    return max(diff(a, b) for a, b in zip(want, got))
 
 
 def main() -> int:
