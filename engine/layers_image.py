@@ -78,31 +78,46 @@ class Conv2D(Layer):
         self.params["W"][...] = rng.uniform(-bound, bound, self.params["W"].shape)
         self.params["b"][...] = rng.uniform(-bound, bound, self.params["b"].shape)
 
+    def workspace_shapes(self, n: int, h: int, w: int) -> dict[str, tuple[int, ...]]:
+        """The kernels' workspaces for a batch of n images h×w (see ``conv2d_forward``)."""
+        _, oh, ow = self.out_shape((self.in_channels, h, w))
+        p, c, k = self.padding, self.in_channels, self.k
+        if self.stride == 1:  # the padded grid: positions x ≥ ow are computed and dropped
+            positions, xpad = oh * (w + 2 * p), (n, c, (h + 2 * p) * (w + 2 * p) + k)
+        else:
+            positions, xpad = oh * ow, (1, 1, 1)
+        return {
+            "xpad": xpad,
+            "cols": (c * k * k, n, positions),
+            "zt": (self.out_channels, n, positions),
+        }
+
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        n = x.shape[0]
-        oc, oh, ow = self.out_shape(x.shape[1:])
-        cols = self._buffer("cols", (n * oh * ow, self.in_channels * self.k * self.k), cache)
-        zmat = self._buffer("zmat", (n * oh * ow, oc), cache)
-        z = self._buffer("z", (n, oc, oh, ow), cache)
-        cpu_conv.conv2d_forward(
-            x, self.params["W"], self.params["b"], self.stride, self.padding, cols, zmat, z
-        )
+        n, _, h, w = x.shape
+        shapes = self.workspace_shapes(n, h, w)
+        xpad, cols, zt = (self._buffer(key, shapes[key], cache) for key in ("xpad", "cols", "zt"))
+        z = self._buffer("z", (n, *self.out_shape(x.shape[1:])), cache)
+        W, b = self.params["W"], self.params["b"]
+        cpu_conv.conv2d_forward(x, W, b, self.stride, self.padding, xpad, cols, zt, z)
         self._x, self._cols = x, cols
         return z
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
-        rows = self._cols.shape[0]
+        n, _, h, w = self._x.shape
+        shapes = self.workspace_shapes(n, h, w)
         gx = self._buffer("gx", self._x.shape, True)
-        dzmat = self._buffer("dzmat", (rows, self.out_channels), True)
-        dcols = self._buffer("dcols", self._cols.shape, True)
+        dxpad = self._buffer("xpad", shapes["xpad"], True)
+        dzt = self._buffer("dzt", shapes["zt"], True)
+        dcols = self._buffer("dcols", shapes["cols"], True)
         cpu_conv.conv2d_backward(
             self._x,
             self.params["W"],
             np.ascontiguousarray(grad_out),
             self.stride,
             self.padding,
+            dxpad,
             self._cols,
-            dzmat,
+            dzt,
             self.grads["W"],
             self.grads["b"],
             dcols,

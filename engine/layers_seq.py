@@ -89,48 +89,67 @@ class _Recurrent(Layer):
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         n, T, D = x.shape
-        G = self.gates * self.hidden
-        self._xt = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major (T, n, D)
-        xp = (self._xt.reshape(T * n, D) @ self.params["W_ih"].T + self.params["b_ih"]).reshape(
-            T, n, G
+        G, H = self.gates * self.hidden, self.hidden
+        xt = self._buffer("xt", (T, n, D), cache)
+        xt[...] = x.transpose(1, 0, 2)  # time-major: each step's batch is one block
+        xp = self._buffer("xp", (T, n, G), cache)
+        self.backend.dense_forward(
+            xt.reshape(T * n, D), self.params["W_ih"], self.params["b_ih"], xp.reshape(T * n, G)
         )
-        self._hs = np.zeros((T + 1, n, self.hidden), dtype=x.dtype)
-        self._run_forward(xp, np.empty((n, G), dtype=x.dtype))
-        if self.return_sequences:
-            return np.ascontiguousarray(self._hs[1:].transpose(1, 0, 2))
-        return self._hs[T].copy()
+        self._xt = xt
+        self._hs = self._buffer("hs", (T + 1, n, H), cache)
+        self._hs[0] = 0.0
+        self._run_forward(xp, self._buffer("hp", (n, G), cache), cache, x.dtype == np.float32)
+        if not self.return_sequences:
+            return self._hs[T]
+        out = self._buffer("out", (n, T, H), cache)
+        out[...] = self._hs[1:].transpose(1, 0, 2)
+        return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
+        """The kernel runs the recurrence back in time; the weights' gradients are then one
+        product each over all T·n rows: ∂L/∂W_hh = Σ_t δ_tᵀ h_{t−1}, ∂L/∂W_ih = Σ_t δ_tᵀ x_t."""
         T, n, D = self._xt.shape
-        G = self.gates * self.hidden
-        dhs = np.zeros((T, n, self.hidden), dtype=grad_out.dtype)
+        G, H = self.gates * self.hidden, self.hidden
+        dhs = self._buffer("dhs", (T, n, H), True)
         if self.return_sequences:
             dhs[...] = grad_out.transpose(1, 0, 2)
         else:
+            dhs[: T - 1] = 0.0
             dhs[T - 1] = grad_out
-        dxp = np.empty((T, n, G), dtype=grad_out.dtype)
-        self._run_backward(dhs, dxp)
-        flat = dxp.reshape(T * n, G)
-        np.dot(flat.T, self._xt.reshape(T * n, D), out=self.grads["W_ih"])
-        self.grads["b_ih"][...] = flat.sum(axis=0)
-        if not need_grad_x:
+        dxp = self._buffer("dxp", (T, n, G), True)
+        dhp = self._run_backward(dhs, dxp)
+        rows = T * n
+        self.backend.dense_backward(
+            self._hs[:T].reshape(rows, H),
+            self.params["W_hh"],
+            dhp.reshape(rows, G),
+            self.grads["W_hh"],
+            self.grads["b_hh"],
+            None,
+        )
+        gx = self._buffer("gx", (rows, D), True) if need_grad_x else None
+        self.backend.dense_backward(
+            self._xt.reshape(rows, D),
+            self.params["W_ih"],
+            dxp.reshape(rows, G),
+            self.grads["W_ih"],
+            self.grads["b_ih"],
+            gx,
+        )
+        if gx is None:
             return None
-        return np.ascontiguousarray(
-            (flat @ self.params["W_ih"]).reshape(T, n, D).transpose(1, 0, 2)
-        )
+        return np.ascontiguousarray(gx.reshape(T, n, D).transpose(1, 0, 2))
 
-    def _run_forward(self, xp: Array, hp: Array) -> None:
+    def _run_forward(self, xp: Array, hp: Array, cache: bool, fast: bool) -> None:
         raise NotImplementedError
 
-    def _run_backward(self, dhs: Array, dxp: Array) -> None:
+    def _run_backward(self, dhs: Array, dxp: Array) -> Array:
+        """Fills ``dxp``; returns the gradient of h_{t−1} W_hhᵀ + b_hh (``dxp`` unless GRU)."""
         raise NotImplementedError
 
-    def _scratch(self) -> tuple[Array, Array]:
-        n = self._hs.shape[1]
-        return (
-            np.empty((n, self.hidden), self._hs.dtype),
-            np.empty((n, self.hidden), self._hs.dtype),
-        )
+    def _state(self, key: str) -> Array:
+        return self._buffer(key, self._hs.shape[1:], True)
 
 
 class RNN(_Recurrent):
@@ -139,21 +158,12 @@ class RNN(_Recurrent):
     type_name = "RNN"
     gates = 1
 
-    def _run_forward(self, xp: Array, hp: Array) -> None:
-        cpu_rnn.rnn_forward(xp, self.params["W_hh"], self.params["b_hh"], self._hs, hp)
+    def _run_forward(self, xp: Array, hp: Array, cache: bool, fast: bool) -> None:
+        cpu_rnn.rnn_forward(xp, self.params["W_hh"], self.params["b_hh"], self._hs, hp, fast)
 
-    def _run_backward(self, dhs: Array, dxp: Array) -> None:
-        dh, dprev = self._scratch()
-        cpu_rnn.rnn_backward(
-            dhs,
-            self.params["W_hh"],
-            self._hs,
-            dxp,
-            self.grads["W_hh"],
-            self.grads["b_hh"],
-            dh,
-            dprev,
-        )
+    def _run_backward(self, dhs: Array, dxp: Array) -> Array:
+        cpu_rnn.rnn_backward(dhs, self.params["W_hh"], self._hs, dxp, self._state("dh"))
+        return dxp
 
 
 class LSTM(_Recurrent):
@@ -162,28 +172,19 @@ class LSTM(_Recurrent):
     type_name = "LSTM"
     gates = 4
 
-    def _run_forward(self, xp: Array, hp: Array) -> None:
-        self._cs = np.zeros_like(self._hs)
-        self._acts = np.empty_like(xp)
-        cpu_rnn.lstm_forward(
-            xp, self.params["W_hh"], self.params["b_hh"], self._hs, self._cs, self._acts, hp
-        )
+    def _run_forward(self, xp: Array, hp: Array, cache: bool, fast: bool) -> None:
+        self._cs = self._buffer("cs", self._hs.shape, cache)
+        self._cs[0] = 0.0
+        self._tcs = self._buffer("tcs", (xp.shape[0], *self._hs.shape[1:]), cache)
+        self._acts = self._buffer("acts", xp.shape, cache)
+        W, b = self.params["W_hh"], self.params["b_hh"]
+        cpu_rnn.lstm_forward(xp, W, b, self._hs, self._cs, self._tcs, self._acts, hp, fast)
 
-    def _run_backward(self, dhs: Array, dxp: Array) -> None:
-        dh, dprev = self._scratch()
-        cpu_rnn.lstm_backward(
-            dhs,
-            self.params["W_hh"],
-            self._hs,
-            self._cs,
-            self._acts,
-            dxp,
-            self.grads["W_hh"],
-            self.grads["b_hh"],
-            dh,
-            np.empty_like(dh),
-            dprev,
-        )
+    def _run_backward(self, dhs: Array, dxp: Array) -> Array:
+        dh, dc = self._state("dh"), self._state("dc")
+        W = self.params["W_hh"]
+        cpu_rnn.lstm_backward(dhs, W, self._cs, self._tcs, self._acts, dxp, dh, dc)
+        return dxp
 
 
 class GRU(_Recurrent):
@@ -192,30 +193,18 @@ class GRU(_Recurrent):
     type_name = "GRU"
     gates = 3
 
-    def _run_forward(self, xp: Array, hp: Array) -> None:
-        T, n, _ = xp.shape
-        self._acts = np.empty_like(xp)
-        self._hn = np.empty((T, n, self.hidden), dtype=xp.dtype)
-        cpu_rnn.gru_forward(
-            xp, self.params["W_hh"], self.params["b_hh"], self._hs, self._acts, self._hn, hp
-        )
+    def _run_forward(self, xp: Array, hp: Array, cache: bool, fast: bool) -> None:
+        self._acts = self._buffer("acts", xp.shape, cache)
+        self._hn = self._buffer("hn", (xp.shape[0], *self._hs.shape[1:]), cache)
+        W, b = self.params["W_hh"], self.params["b_hh"]
+        cpu_rnn.gru_forward(xp, W, b, self._hs, self._acts, self._hn, hp, fast)
 
-    def _run_backward(self, dhs: Array, dxp: Array) -> None:
-        dh, dprev = self._scratch()
-        dhp = np.empty((dh.shape[0], 3 * self.hidden), dtype=dh.dtype)
-        cpu_rnn.gru_backward(
-            dhs,
-            self.params["W_hh"],
-            self._hs,
-            self._acts,
-            self._hn,
-            dxp,
-            dhp,
-            self.grads["W_hh"],
-            self.grads["b_hh"],
-            dh,
-            dprev,
-        )
+    def _run_backward(self, dhs: Array, dxp: Array) -> Array:
+        dhp = self._buffer("dhp", dxp.shape, True)
+        dh, dprev = self._state("dh"), self._state("dprev")
+        W = self.params["W_hh"]
+        cpu_rnn.gru_backward(dhs, W, self._hs, self._acts, self._hn, dxp, dhp, dh, dprev)
+        return dhp
 
 
 class PositionalEncoding(Layer):
@@ -251,7 +240,9 @@ class MultiHeadSelfAttention(Layer):
     """Self-attention over (n, T, d) with ``heads`` heads, laid out as ``nn.MultiheadAttention``.
 
     [Q K V] = x W_inᵀ + b_in;  per head A = softmax(Q Kᵀ/√d_h) (causal: no look-ahead);
-    O = A V;  out = concat(O) W_outᵀ + b_out. ``A`` of the last forward is kept for the app.
+    O = A V;  out = concat(O) W_outᵀ + b_out. ``A`` (n, heads, T, T) of the last forward is kept
+    for the app. Backward (engine.kernels.cpu_attn): dV = Aᵀ dO, dS = A ⊙ (dA − rowsum(dA ⊙ A)),
+    dQ = dS K/√d_h, dK = dSᵀ Q/√d_h, and the two projections as in ``Dense``.
     """
 
     type_name = "MultiHeadSelfAttention"
@@ -281,29 +272,40 @@ class MultiHeadSelfAttention(Layer):
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         n, T, d = x.shape
-        dh = d // self.heads
-        self._x2 = np.ascontiguousarray(x).reshape(n * T, d)
-        qkv = (self._x2 @ self.params["W_in"].T + self.params["b_in"]).reshape(n, T, 3 * d)
-        shape = (n, self.heads, T, dh)
-        self._q, self._k, self._v = (np.empty(shape, x.dtype) for _ in range(3))
-        self.A = np.empty((n, self.heads, T, T), x.dtype)
-        o = np.empty((n, T, d), x.dtype)
-        cpu_attn.attention_forward(
-            qkv, self.heads, self.causal, self._q, self._k, self._v, self.A, o
-        )
-        self._o2 = o.reshape(n * T, d)
-        return (self._o2 @ self.params["W_out"].T + self.params["b_out"]).reshape(n, T, d)
+        h = self.heads
+        x2 = np.ascontiguousarray(x, dtype=self.dtype).reshape(n * T, d)
+        qkv = self._buffer("qkv", (n * T, 3 * d), cache)
+        # the projections go through the backend's kernels, not NumPy's @: one BLAS in the step
+        self.backend.dense_forward(x2, self.params["W_in"], self.params["b_in"], qkv)
+        AT = self._buffer("AT", (n, h, T, T), cache)
+        o = self._buffer("o", (n * T, d), cache)
+        work = self._buffer("work", (2, T), cache)
+        bits = self._buffer("bits", (T * T,), cache, np.dtype(np.int32))
+        fast_exp = self.dtype == np.float32
+        qkv3, o3 = qkv.reshape(n, T, 3 * d), o.reshape(n, T, d)
+        cpu_attn.attention_forward(qkv3, h, self.causal, fast_exp, AT, o3, work, bits)
+        y = self._buffer("y", (n * T, d), cache)
+        self.backend.dense_forward(o, self.params["W_out"], self.params["b_out"], y)
+        self._x2, self._qkv, self._o2, self._AT = x2, qkv3, o, AT
+        self.A = AT.transpose(0, 1, 3, 2)  # the kernels keep Aᵀ (see engine.kernels.cpu_attn)
+        return y.reshape(n, T, d)
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
-        n, _, T, _ = self._q.shape
+        n, h, T, _ = self._AT.shape
         d = self.d
-        g2 = np.ascontiguousarray(grad_out).reshape(n * T, d)
-        np.dot(g2.T, self._o2, out=self.grads["W_out"])
-        self.grads["b_out"][...] = g2.sum(axis=0)
-        do = (g2 @ self.params["W_out"]).reshape(n, T, d)
-        dqkv = np.empty((n, T, 3 * d), grad_out.dtype)
-        cpu_attn.attention_backward(do, self._q, self._k, self._v, self.A, dqkv)
-        dq2 = dqkv.reshape(n * T, 3 * d)
-        np.dot(dq2.T, self._x2, out=self.grads["W_in"])
-        self.grads["b_in"][...] = dq2.sum(axis=0)
-        return (dq2 @ self.params["W_in"]).reshape(n, T, d) if need_grad_x else None
+        g2 = np.ascontiguousarray(grad_out, dtype=self.dtype).reshape(n * T, d)
+        dO = self._buffer("dO", (n * T, d), True)
+        W_out, W_in = self.params["W_out"], self.params["W_in"]
+        self.backend.dense_backward(
+            self._o2, W_out, g2, self.grads["W_out"], self.grads["b_out"], dO
+        )
+        dqkv = self._buffer("dqkv", (n * T, 3 * d), True)
+        dST = self._buffer("dST", (T, T), True)
+        work = self._buffer("work", (2, T), True)
+        dO3, dqkv3 = dO.reshape(n, T, d), dqkv.reshape(n, T, 3 * d)
+        cpu_attn.attention_backward(dO3, self._qkv, self._AT, h, dqkv3, dST, work)
+        gx = self._buffer("gx", (n * T, d), True) if need_grad_x else None
+        self.backend.dense_backward(
+            self._x2, W_in, dqkv, self.grads["W_in"], self.grads["b_in"], gx
+        )
+        return None if gx is None else gx.reshape(n, T, d)

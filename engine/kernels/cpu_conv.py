@@ -17,108 +17,231 @@ from numba import njit
 from engine import _numba_setup  # noqa: F401
 
 
-@njit(cache=True, nogil=True)
-def im2col(x, kh, kw, stride, pad, cols):
-    """cols[(i·oh + y)·ow + x, (c·kh + dy)·kw + dx] = x_padded[i, c, y·s + dy, x·s + dx]."""
+@njit(cache=True, nogil=True, inline="always")
+def _span(size, out_size, k_off, stride, pad):
+    """The output positions o with 0 ≤ o·stride − pad + k_off < size, as a range [lo, hi)."""
+    lo = min(max(0, -((k_off - pad) // stride)), out_size)
+    hi = max(lo, min(out_size, (size - 1 + pad - k_off) // stride + 1))
+    return lo, hi
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def im2col(x, kh, kw, stride, pad, oh, ow, cols):
+    """cols[(c·kh + dy)·kw + dx, i, y·ow + x] = x_padded[i, c, y·s + dy, x·s + dx].
+
+    One row of ``cols`` per weight position, holding what that weight multiplies at every output
+    position of the batch, so the convolution is one product W (out_c, c·kh·kw) · cols. Each
+    output row is a run read from one input row, with the padding's zeros at its ends.
+    """
     n, c, h, w = x.shape
-    oh = (h + 2 * pad - kh) // stride + 1
-    ow = (w + 2 * pad - kw) // stride + 1
-    for i in range(n):
-        for oy in range(oh):
-            for ox in range(ow):
-                row = (i * oh + oy) * ow + ox
-                col = 0
-                for ch in range(c):
-                    for dy in range(kh):
+    src, out = x.reshape(-1), cols.reshape(-1)
+    for ch in range(c):
+        for dy in range(kh):
+            for dx in range(kw):
+                r = (ch * kh + dy) * kw + dx
+                lo, hi = _span(w, ow, dx, stride, pad)
+                for i in range(n):
+                    for oy in range(oh):
+                        o = ((r * n + i) * oh + oy) * ow
                         iy = oy * stride - pad + dy
-                        for dx in range(kw):
-                            ix = ox * stride - pad + dx
-                            if 0 <= iy < h and 0 <= ix < w:
-                                cols[row, col] = x[i, ch, iy, ix]
-                            else:
-                                cols[row, col] = 0.0
-                            col += 1
+                        if iy < 0 or iy >= h:
+                            lo_, hi_ = ow, ow
+                        else:
+                            lo_, hi_ = lo, hi
+                        s = ((i * c + ch) * h + iy) * w - pad + dx
+                        for ox in range(lo_):
+                            out[o + ox] = 0.0
+                        for ox in range(lo_, hi_):
+                            out[o + ox] = src[s + ox * stride]
+                        for ox in range(hi_, ow):
+                            out[o + ox] = 0.0
 
 
-@njit(cache=True, nogil=True)
-def col2im(dcols, kh, kw, stride, pad, dx):
-    """The adjoint of im2col: dx[i, c, iy, ix] = Σ over the columns that read that pixel."""
-    n, c, h, w = dx.shape
-    oh = (h + 2 * pad - kh) // stride + 1
-    ow = (w + 2 * pad - kw) // stride + 1
+@njit(cache=True, nogil=True, error_model="numpy")
+def col2im(dcols, kh, kw, stride, pad, oh, ow, grad_x):
+    """The adjoint of im2col: grad_x[i, c, iy, ix] = Σ over the entries of cols that read it."""
+    n, c, h, w = grad_x.shape
+    src, out = dcols.reshape(-1), grad_x.reshape(-1)
+    out[:] = 0.0
+    for ch in range(c):
+        for dy in range(kh):
+            for dx in range(kw):
+                r = (ch * kh + dy) * kw + dx
+                lo, hi = _span(w, ow, dx, stride, pad)
+                for i in range(n):
+                    for oy in range(oh):
+                        iy = oy * stride - pad + dy
+                        if 0 <= iy < h:
+                            o = ((r * n + i) * oh + oy) * ow
+                            d = ((i * c + ch) * h + iy) * w - pad + dx
+                            for ox in range(lo, hi):
+                                out[d + ox * stride] += src[o + ox]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def pad_planes(x, pad, xpad):
+    """xpad[i, c, (y + pad)·wp + x + pad] = x[i, c, y, x], zeros around (and in the slack at the
+    end of each plane, which the shifted rows of ``shifted_cols`` read past the last row)."""
+    n, c, h, w = x.shape
+    wp = w + 2 * pad
+    xpad[...] = 0.0
     for i in range(n):
         for ch in range(c):
-            for iy in range(h):
-                for ix in range(w):
-                    dx[i, ch, iy, ix] = 0.0
-        for oy in range(oh):
-            for ox in range(ow):
-                row = (i * oh + oy) * ow + ox
-                col = 0
-                for ch in range(c):
-                    for ky in range(kh):
-                        iy = oy * stride - pad + ky
-                        for kx in range(kw):
-                            ix = ox * stride - pad + kx
-                            if 0 <= iy < h and 0 <= ix < w:
-                                dx[i, ch, iy, ix] += dcols[row, col]
-                            col += 1
+            src, out = x[i, ch], xpad[i, ch]
+            for y in range(h):
+                o = (y + pad) * wp + pad
+                for xx in range(w):
+                    out[o + xx] = src[y, xx]
 
 
-@njit(cache=True, nogil=True)
-def conv2d_forward(x, W, b, stride, pad, cols, zmat, z):
-    """z[i, o, y, x] = Σ_{c,dy,dx} W[o, c, dy, dx] · x_pad[i, c, y·s + dy, x·s + dx] + b[o]."""
-    oc, _, kh, kw = W.shape
-    im2col(x, kh, kw, stride, pad, cols)
-    np.dot(cols, W.reshape(oc, -1).T, zmat)
-    n, _, oh, ow = z.shape
-    for i in range(n):
-        for o in range(oc):
-            for oy in range(oh):
-                for ox in range(ow):
-                    z[i, o, oy, ox] = zmat[(i * oh + oy) * ow + ox, o] + b[o]
+@njit(cache=True, nogil=True, error_model="numpy")
+def shifted_cols(xpad, kh, kw, wp, cols):
+    """Stride 1: cols[(c·kh + dy)·kw + dx, i, q] = xpad[i, c, q + dy·wp + dx], q < oh·wp.
+
+    On the padded grid, output (y, x) sits at q = y·wp + x and reads input q + dy·wp + dx, so each
+    row of im2col is one long contiguous run. Positions with x ≥ ow are computed and dropped.
+    """
+    n, c, _ = xpad.shape
+    q = cols.shape[2]
+    for ch in range(c):
+        for dy in range(kh):
+            for dx in range(kw):
+                r = (ch * kh + dy) * kw + dx
+                off = dy * wp + dx
+                for i in range(n):
+                    src, out = xpad[i, ch], cols[r, i]
+                    for j in range(q):
+                        out[j] = src[off + j]
 
 
-@njit(cache=True, nogil=True)
-def conv2d_backward(x, W, delta, stride, pad, cols, dzmat, grad_W, grad_b, dcols, grad_x, need_x):
-    """∂L/∂W[o,·] = Σ_rows δ[row, o] · cols[row, ·];  ∂L/∂b[o] = Σ δ[·, o];  ∂L/∂x = col2im(δ W).
+@njit(cache=True, nogil=True, error_model="numpy")
+def shifted_cols_adjoint(dcols, kh, kw, wp, dxpad):
+    """The adjoint of ``shifted_cols``: dxpad[i, c, q + dy·wp + dx] += dcols[r, i, q]."""
+    n, c, _ = dxpad.shape
+    q = dcols.shape[2]
+    dxpad[...] = 0.0
+    for ch in range(c):
+        for dy in range(kh):
+            for dx in range(kw):
+                r = (ch * kh + dy) * kw + dx
+                off = dy * wp + dx
+                for i in range(n):
+                    src, out = dcols[r, i], dxpad[i, ch]
+                    for j in range(q):
+                        out[off + j] += src[j]
 
-    ``cols`` still holds the im2col of the forward pass.
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z):
+    """z[i, o, y, x] = Σ_{c,dy,dx} W[o, c, dy, dx] · x_pad[i, c, y·s + dy, x·s + dx] + b[o].
+
+    Workspaces: ``cols`` (c·kh·kw, n, P) and ``zt`` (out_c, n, P), where P = oh·wp at stride 1
+    (``shifted_cols``, through ``xpad`` (n, c, hp·wp + kw)) and oh·ow otherwise (``im2col``).
+    ``cols`` is kept for the backward pass.
     """
     oc, _, kh, kw = W.shape
-    n, _, oh, ow = delta.shape
-    for o in range(oc):
-        grad_b[o] = 0.0
+    ckk = cols.shape[0]
+    n, _, oh, ow = z.shape
+    if stride == 1:
+        wp = x.shape[3] + 2 * pad
+        pad_planes(x, pad, xpad)
+        shifted_cols(xpad, kh, kw, wp, cols)
+    else:
+        wp = ow
+        im2col(x, kh, kw, stride, pad, oh, ow, cols)
+    np.dot(W.reshape(oc, ckk), cols.reshape(ckk, -1), zt.reshape(oc, -1))
     for i in range(n):
         for o in range(oc):
-            for oy in range(oh):
-                for ox in range(ow):
-                    d = delta[i, o, oy, ox]
-                    dzmat[(i * oh + oy) * ow + ox, o] = d
-                    grad_b[o] += d
-    np.dot(dzmat.T, cols, grad_W.reshape(oc, -1))
-    if need_x:
-        np.dot(dzmat, W.reshape(oc, -1), dcols)
-        col2im(dcols, kh, kw, stride, pad, grad_x)
+            src, out = zt[o, i], z[i, o]
+            for y in range(oh):
+                for xx in range(ow):
+                    out[y, xx] = src[y * wp + xx] + b[o]
 
 
-@njit(cache=True, nogil=True)
-def maxpool2d_forward(x, k, stride, out, argmax):
-    """out[i, c, y, x] = max over the k×k window; argmax keeps the flat index of the winner."""
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv2d_backward(
+    x, W, delta, stride, pad, xpad, cols, dzt, grad_W, grad_b, dcols, grad_x, need_x
+):
+    """∂L/∂W = δ colsᵀ (one product over every output position);  ∂L/∂b[o] = Σ δ[·, o];
+
+    ∂L/∂x = the adjoint of im2col applied to Wᵀ δ. ``cols`` still holds the forward pass's;
+    ``dzt`` is δ laid out as ``zt`` (zero at the dropped positions), ``xpad`` is reused for ∂L/∂x
+    on the padded grid.
+    """
+    oc, _, kh, kw = W.shape
+    ckk = cols.shape[0]
+    n, _, oh, ow = delta.shape
+    wp = x.shape[3] + 2 * pad if stride == 1 else ow
+    dzt[...] = 0.0
+    for o in range(oc):
+        total = 0.0
+        for i in range(n):
+            src, out = delta[i, o], dzt[o, i]
+            for y in range(oh):
+                for xx in range(ow):
+                    out[y * wp + xx] = src[y, xx]
+                    total += src[y, xx]
+        grad_b[o] = total
+    dz2 = dzt.reshape(oc, -1)
+    np.dot(dz2, cols.reshape(ckk, -1).T, grad_W.reshape(oc, ckk))
+    if not need_x:
+        return
+    np.dot(W.reshape(oc, ckk).T, dz2, dcols.reshape(ckk, -1))
+    if stride != 1:
+        col2im(dcols, kh, kw, stride, pad, oh, ow, grad_x)
+        return
+    shifted_cols_adjoint(dcols, kh, kw, wp, xpad)
+    h, w = x.shape[2], x.shape[3]
+    for i in range(n):
+        for ch in range(x.shape[1]):
+            src, out = xpad[i, ch], grad_x[i, ch]
+            for y in range(h):
+                for xx in range(w):
+                    out[y, xx] = src[(y + pad) * wp + xx + pad]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _maxpool2x2(x, out, argmax):
+    """The common case, 2×2 windows at stride 2, unrolled over each window's two rows."""
     n, c, _, w = x.shape
     _, _, oh, ow = out.shape
     for i in range(n):
         for ch in range(c):
             for oy in range(oh):
+                top, bottom = x[i, ch, 2 * oy], x[i, ch, 2 * oy + 1]
+                best, where = out[i, ch, oy], argmax[i, ch, oy]
                 for ox in range(ow):
-                    best = -math.inf
-                    where = 0
+                    a, b = top[2 * ox], top[2 * ox + 1]
+                    cc, d = bottom[2 * ox], bottom[2 * ox + 1]
+                    m, at = (b, 1) if b > a else (a, 0)
+                    m, at = (cc, w) if cc > m else (m, at)
+                    m, at = (d, w + 1) if d > m else (m, at)
+                    best[ox] = m
+                    where[ox] = 2 * oy * w + 2 * ox + at
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def maxpool2d_forward(x, k, stride, out, argmax):
+    """out[i, c, y, x] = max over the k×k window; argmax keeps the flat index of the winner
+    (the first one, scanning rows, where several tie)."""
+    n, c, _, w = x.shape
+    _, _, oh, ow = out.shape
+    if k == 2 and stride == 2:
+        _maxpool2x2(x, out, argmax)
+        return
+    for i in range(n):
+        for ch in range(c):
+            plane = x[i, ch]
+            for oy in range(oh):
+                for ox in range(ow):
+                    y0, x0 = oy * stride, ox * stride
+                    best, where = plane[y0, x0], y0 * w + x0
                     for dy in range(k):
                         for dx in range(k):
-                            iy, ix = oy * stride + dy, ox * stride + dx
-                            v = x[i, ch, iy, ix]
-                            if v > best or (dy == 0 and dx == 0):
-                                best, where = v, iy * w + ix
+                            v = plane[y0 + dy, x0 + dx]
+                            better = v > best  # a select, not a branch: random data mispredicts
+                            best = v if better else best
+                            where = (y0 + dy) * w + x0 + dx if better else where
                     out[i, ch, oy, ox] = best
                     argmax[i, ch, oy, ox] = where
 

@@ -3,9 +3,15 @@
 Gate orders and formulas are PyTorch's. Sequences are laid out time-major inside the kernels —
 ``(T, n, ·)`` — so each step's batch is one contiguous block for the matrix products. The input
 projections ``xp[t] = x_t W_ihᵀ + b_ih`` of every step are one matrix product done by the caller
-before the loop; the loop adds ``h_{t−1} W_hhᵀ + b_hh`` and applies the gates. The backward
-kernels return ``dxp``, the gradient of the input projections, from which the caller gets
-``∂L/∂W_ih``, ``∂L/∂b_ih`` and ``∂L/∂x`` with matrix products again.
+before the loop; the loop adds ``h_{t−1} W_hhᵀ + b_hh`` (one product per step: the only work
+that must wait for the step before) and applies the gates. The backward kernels run the
+recurrence back through time and return ``dxp``, the gradient of the gates' pre-activations at
+every step; the caller then gets ``∂L/∂W_ih``, ``∂L/∂W_hh``, the biases and ``∂L/∂x`` from it
+with one large matrix product each, instead of one small product per step.
+
+``fast`` (float32 only): tanh by the rational function of ``cpu._tanh_f32`` and
+σ(a) = ½ + ½·tanh(a/2), plain arithmetic that LLVM vectorises; a library call per element is
+what made these loops slow. float64 keeps ``math.tanh`` and ``math.exp``.
 """
 
 from __future__ import annotations
@@ -16,134 +22,165 @@ import numpy as np
 from numba import njit
 
 from engine import _numba_setup  # noqa: F401
+from engine.kernels.cpu import _tanh_f32
+
+HALF = np.float32(0.5)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _sigmoid(a):
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _sigmoid(a, fast):
+    if fast:
+        return HALF + HALF * _tanh_f32(HALF * a)
     if a >= 0.0:
         return 1.0 / (1.0 + math.exp(-a))
     e = math.exp(a)
     return e / (1.0 + e)
 
 
-@njit(cache=True, nogil=True)
-def rnn_forward(xp, W_hh, b_hh, hs, hp):
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _tanh(a, fast):
+    if fast:
+        return _tanh_f32(a)
+    return math.tanh(a)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _rnn_cells(xp, hp, b_hh, hs, t, fast):
+    _, n, H = xp.shape
+    for i in range(n):
+        for j in range(H):
+            hs[t + 1, i, j] = _tanh(xp[t, i, j] + hp[i, j] + b_hh[j], fast)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def rnn_forward(xp, W_hh, b_hh, hs, hp, fast):
     """h_t = tanh(xp_t + h_{t−1} W_hhᵀ + b_hh);  hs[0] holds h_0, hs[t + 1] holds h_t."""
-    T, n, H = xp.shape
-    for t in range(T):
+    for t in range(xp.shape[0]):
         np.dot(hs[t], W_hh.T, hp)
-        for i in range(n):
-            for j in range(H):
-                hs[t + 1, i, j] = math.tanh(xp[t, i, j] + hp[i, j] + b_hh[j])
+        if fast:
+            _rnn_cells(xp, hp, b_hh, hs, t, True)
+        else:
+            _rnn_cells(xp, hp, b_hh, hs, t, False)
 
 
-@njit(cache=True, nogil=True)
-def rnn_backward(dhs, W_hh, hs, dxp, grad_W_hh, grad_b_hh, dh, dprev):
-    """Backprop through time: δ_t = (∂L/∂h_t + δ_{t+1} W_hh) ⊙ (1 − h_t²).
+@njit(cache=True, nogil=True, error_model="numpy")
+def rnn_backward(dhs, W_hh, hs, dxp, dh):
+    """Backprop through time: δ_t = (∂L/∂h_t + δ_{t+1} W_hh) ⊙ (1 − h_t²), into ``dxp[t]``.
 
     ``dhs[t]`` is ∂L/∂h_{t+1} from above; ``dh`` ends as ∂L/∂h_0.
     """
     T, n, H = dxp.shape
-    grad_W_hh[:] = 0.0
-    grad_b_hh[:] = 0.0
     dh[:] = 0.0
     for t in range(T - 1, -1, -1):
         for i in range(n):
             for j in range(H):
                 h = hs[t + 1, i, j]
-                d = (dhs[t, i, j] + dh[i, j]) * (1.0 - h * h)
-                dxp[t, i, j] = d
-                grad_b_hh[j] += d
-        grad_W_hh += np.dot(dxp[t].T, hs[t])
-        np.dot(dxp[t], W_hh, dprev)
-        dh[:] = dprev
+                dxp[t, i, j] = (dhs[t, i, j] + dh[i, j]) * (1.0 - h * h)
+        np.dot(dxp[t], W_hh, dh)
 
 
-@njit(cache=True, nogil=True)
-def lstm_forward(xp, W_hh, b_hh, hs, cs, acts, hp):
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _lstm_cells(xp, hp, b_hh, hs, cs, tcs, acts, t, fast):
+    _, n, G = xp.shape
+    H = G // 4
+    for b in range(n):
+        a, pre, act = hp[b], xp[t, b], acts[t, b]  # one sample's rows: short, simple loops
+        for k in range(G):
+            a[k] += pre[k] + b_hh[k]
+        for k in range(2 * H):
+            act[k] = _sigmoid(a[k], fast)
+        for k in range(2 * H, 3 * H):
+            act[k] = _tanh(a[k], fast)
+        for k in range(3 * H, G):
+            act[k] = _sigmoid(a[k], fast)
+        c_prev, c, tc, h = cs[t, b], cs[t + 1, b], tcs[t, b], hs[t + 1, b]
+        for j in range(H):
+            c[j] = act[H + j] * c_prev[j] + act[j] * act[2 * H + j]
+        for j in range(H):
+            tc[j] = _tanh(c[j], fast)
+        for j in range(H):
+            h[j] = act[3 * H + j] * tc[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast):
     """LSTM step, gates (i, f, g, o) as PyTorch orders them:
 
     i, f, o = σ(·), g = tanh(·) of xp_t + h_{t−1}W_hhᵀ + b_hh;  c_t = f⊙c_{t−1} + i⊙g;
-    h_t = o ⊙ tanh(c_t). ``acts`` keeps the four activated gates for the backward pass.
+    h_t = o ⊙ tanh(c_t). ``acts`` keeps the four activated gates and ``tcs`` tanh(c_t) for the
+    backward pass.
     """
-    T, n, G = xp.shape
-    H = G // 4
-    for t in range(T):
+    for t in range(xp.shape[0]):
         np.dot(hs[t], W_hh.T, hp)
-        for b in range(n):
-            for j in range(H):
-                ai = xp[t, b, j] + hp[b, j] + b_hh[j]
-                af = xp[t, b, H + j] + hp[b, H + j] + b_hh[H + j]
-                ag = xp[t, b, 2 * H + j] + hp[b, 2 * H + j] + b_hh[2 * H + j]
-                ao = xp[t, b, 3 * H + j] + hp[b, 3 * H + j] + b_hh[3 * H + j]
-                i, f, g, o = _sigmoid(ai), _sigmoid(af), math.tanh(ag), _sigmoid(ao)
-                acts[t, b, j], acts[t, b, H + j] = i, f
-                acts[t, b, 2 * H + j], acts[t, b, 3 * H + j] = g, o
-                c = f * cs[t, b, j] + i * g
-                cs[t + 1, b, j] = c
-                hs[t + 1, b, j] = o * math.tanh(c)
+        if fast:
+            _lstm_cells(xp, hp, b_hh, hs, cs, tcs, acts, t, True)
+        else:
+            _lstm_cells(xp, hp, b_hh, hs, cs, tcs, acts, t, False)
 
 
-@njit(cache=True, nogil=True)
-def lstm_backward(dhs, W_hh, hs, cs, acts, dxp, grad_W_hh, grad_b_hh, dh, dc, dprev):
+@njit(cache=True, nogil=True, error_model="numpy")
+def lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc):
     """Backprop through time of ``lstm_forward``; dh, dc end as ∂L/∂h_0 and ∂L/∂c_0."""
     T, n, G = dxp.shape
     H = G // 4
-    grad_W_hh[:] = 0.0
-    grad_b_hh[:] = 0.0
     dh[:] = 0.0
     dc[:] = 0.0
     for t in range(T - 1, -1, -1):
         for b in range(n):
+            act, d, tc, c_prev = acts[t, b], dxp[t, b], tcs[t, b], cs[t, b]
+            dht, dcb = dh[b], dc[b]
             for j in range(H):
-                i, f = acts[t, b, j], acts[t, b, H + j]
-                g, o = acts[t, b, 2 * H + j], acts[t, b, 3 * H + j]
-                tc = math.tanh(cs[t + 1, b, j])
-                dht = dhs[t, b, j] + dh[b, j]
-                dct = dc[b, j] + dht * o * (1.0 - tc * tc)
-                dxp[t, b, j] = dct * g * i * (1.0 - i)
-                dxp[t, b, H + j] = dct * cs[t, b, j] * f * (1.0 - f)
-                dxp[t, b, 2 * H + j] = dct * i * (1.0 - g * g)
-                dxp[t, b, 3 * H + j] = dht * tc * o * (1.0 - o)
-                dc[b, j] = dct * f
-        for b in range(n):
-            for k in range(G):
-                grad_b_hh[k] += dxp[t, b, k]
-        grad_W_hh += np.dot(dxp[t].T, hs[t])
-        np.dot(dxp[t], W_hh, dprev)
-        dh[:] = dprev
+                dht[j] += dhs[t, b, j]  # ∂L/∂h_t: from above and from step t + 1
+                i, f, g, o = act[j], act[H + j], act[2 * H + j], act[3 * H + j]
+                dct = dcb[j] + dht[j] * o * (1.0 - tc[j] * tc[j])
+                d[j] = dct * g * i * (1.0 - i)
+                d[H + j] = dct * c_prev[j] * f * (1.0 - f)
+                d[2 * H + j] = dct * i * (1.0 - g * g)
+                d[3 * H + j] = dht[j] * tc[j] * o * (1.0 - o)
+                dcb[j] = dct * f
+        np.dot(dxp[t], W_hh, dh)
 
 
-@njit(cache=True, nogil=True)
-def gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp):
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _gru_cells(xp, hp, b_hh, hs, acts, hn, t, fast):
+    _, nb, G = xp.shape
+    H = G // 3
+    for b in range(nb):
+        for j in range(H):
+            r = _sigmoid(xp[t, b, j] + hp[b, j] + b_hh[j], fast)
+            z = _sigmoid(xp[t, b, H + j] + hp[b, H + j] + b_hh[H + j], fast)
+            hnj = hp[b, 2 * H + j] + b_hh[2 * H + j]
+            nn = _tanh(xp[t, b, 2 * H + j] + r * hnj, fast)
+            acts[t, b, j], acts[t, b, H + j], acts[t, b, 2 * H + j] = r, z, nn
+            hn[t, b, j] = hnj
+            hs[t + 1, b, j] = (1.0 - z) * nn + z * hs[t, b, j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast):
     """GRU step, gates (r, z, n) as PyTorch orders them:
 
     r = σ(xp_r + h W_hrᵀ + b_hr), z = σ(xp_z + h W_hzᵀ + b_hz),
     n = tanh(xp_n + r ⊙ (h W_hnᵀ + b_hn)), h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}.
     ``acts`` keeps r, z, n; ``hn`` keeps h W_hnᵀ + b_hn.
     """
-    T, nb, G = xp.shape
-    H = G // 3
-    for t in range(T):
+    for t in range(xp.shape[0]):
         np.dot(hs[t], W_hh.T, hp)
-        for b in range(nb):
-            for j in range(H):
-                r = _sigmoid(xp[t, b, j] + hp[b, j] + b_hh[j])
-                z = _sigmoid(xp[t, b, H + j] + hp[b, H + j] + b_hh[H + j])
-                hnj = hp[b, 2 * H + j] + b_hh[2 * H + j]
-                nn = math.tanh(xp[t, b, 2 * H + j] + r * hnj)
-                acts[t, b, j], acts[t, b, H + j], acts[t, b, 2 * H + j] = r, z, nn
-                hn[t, b, j] = hnj
-                hs[t + 1, b, j] = (1.0 - z) * nn + z * hs[t, b, j]
+        if fast:
+            _gru_cells(xp, hp, b_hh, hs, acts, hn, t, True)
+        else:
+            _gru_cells(xp, hp, b_hh, hs, acts, hn, t, False)
 
 
-@njit(cache=True, nogil=True)
-def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, grad_W_hh, grad_b_hh, dh, dprev):
-    """Backprop through time of ``gru_forward``; ``dhp`` is the gradient of h W_hhᵀ + b_hh."""
+@njit(cache=True, nogil=True, error_model="numpy")
+def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev):
+    """Backprop through time of ``gru_forward``.
+
+    ``dxp[t]`` gets the gradient of the input projections, ``dhp[t]`` that of h_{t−1} W_hhᵀ + b_hh
+    (they differ in the n gate, where r multiplies the hidden part); ``dh`` ends as ∂L/∂h_0.
+    """
     T, nb, G = dxp.shape
     H = G // 3
-    grad_W_hh[:] = 0.0
-    grad_b_hh[:] = 0.0
     dh[:] = 0.0
     for t in range(T - 1, -1, -1):
         for b in range(nb):
@@ -154,11 +191,7 @@ def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, grad_W_hh, grad_b_hh, dh, dp
                 dar = dan * hn[t, b, j] * r * (1.0 - r)
                 daz = dht * (hs[t, b, j] - nn) * z * (1.0 - z)
                 dxp[t, b, j], dxp[t, b, H + j], dxp[t, b, 2 * H + j] = dar, daz, dan
-                dhp[b, j], dhp[b, H + j], dhp[b, 2 * H + j] = dar, daz, dan * r
+                dhp[t, b, j], dhp[t, b, H + j], dhp[t, b, 2 * H + j] = dar, daz, dan * r
                 dh[b, j] = dht * z
-        for b in range(nb):
-            for k in range(G):
-                grad_b_hh[k] += dhp[b, k]
-        grad_W_hh += np.dot(dhp.T, hs[t])
-        np.dot(dhp, W_hh, dprev)
+        np.dot(dhp[t], W_hh, dprev)
         dh += dprev

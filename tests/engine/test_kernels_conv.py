@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine.kernels import cpu_conv
+from engine.layers_image import Conv2D
 
 
 def conv_ref(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int, pad: int) -> np.ndarray:
@@ -22,25 +23,30 @@ def conv_ref(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int, pad: int)
 
 
 def conv_buffers(x, W, stride, pad):
+    """The workspaces the layer allocates, from ``Conv2D.workspace_shapes``."""
     n, c, h, w = x.shape
-    oc, _, kh, kw = W.shape
-    oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
-    cols = np.empty((n * oh * ow, c * kh * kw))
-    return cols, np.empty((n * oh * ow, oc)), np.empty((n, oc, oh, ow))
+    oc, _, k, _ = W.shape
+    layer = Conv2D(c, oc, k, stride=stride, padding=pad)
+    shapes = layer.workspace_shapes(n, h, w)
+    z = np.empty((n, *layer.out_shape((c, h, w))))
+    return (*(np.empty(shapes[key]) for key in ("xpad", "cols", "zt")), z)
 
 
-@pytest.mark.parametrize(("stride", "pad"), [(1, 0), (1, 1), (2, 1), (2, 0)])
-def test_conv2d_forward_and_backward(stride: int, pad: int) -> None:
+@pytest.mark.parametrize(
+    ("stride", "pad", "k"),
+    [(1, 0, 3), (1, 1, 3), (2, 1, 3), (2, 0, 3), (3, 2, 3), (1, 3, 3), (2, 2, 5), (1, 0, 1)],
+)
+def test_conv2d_forward_and_backward(stride: int, pad: int, k: int) -> None:
     rng = np.random.default_rng(0)
-    x, W, b = rng.normal(size=(2, 3, 7, 6)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
-    cols, zmat, z = conv_buffers(x, W, stride, pad)
-    cpu_conv.conv2d_forward(x, W, b, stride, pad, cols, zmat, z)
+    x, W, b = rng.normal(size=(2, 3, 7, 6)), rng.normal(size=(4, 3, k, k)), rng.normal(size=4)
+    xpad, cols, zt, z = conv_buffers(x, W, stride, pad)
+    cpu_conv.conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z)
     np.testing.assert_allclose(z, conv_ref(x, W, b, stride, pad), rtol=1e-12, atol=1e-12)
     delta = rng.normal(size=z.shape)
     gW, gb, gx = np.empty_like(W), np.empty_like(b), np.empty_like(x)
     dcols = np.empty_like(cols)
     cpu_conv.conv2d_backward(
-        x, W, delta, stride, pad, cols, np.empty_like(zmat), gW, gb, dcols, gx, True
+        x, W, delta, stride, pad, xpad, cols, np.empty_like(zt), gW, gb, dcols, gx, True
     )
     # the convolution is linear: its gradients are the adjoints, checked by <δ, conv(x)> identities
     eps_W = rng.normal(size=W.shape)

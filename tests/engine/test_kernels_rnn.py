@@ -42,24 +42,31 @@ def forward_ref(kind: str, xp, W, b, h0):
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def run_kernels(kind: str, xp, W, b, h0, dhs):
-    G = xp.shape[2]
-    hs = np.zeros((T + 1, N, H))
+def run_kernels(kind: str, xp, W, b, h0, dhs, fast: bool = False):
+    """The kernels forward and back; ∂L/∂W_hh and ∂L/∂b_hh from the per-step gradients they
+    leave, as the layer computes them (one product over all steps)."""
+    G, dtype = xp.shape[2], xp.dtype
+    hs = np.zeros((T + 1, N, H), dtype)
     hs[0] = h0
-    hp, dxp = np.empty((N, G)), np.empty_like(xp)
-    gW, gb, dh, dprev = np.empty_like(W), np.empty_like(b), np.empty((N, H)), np.empty((N, H))
+    hp, dxp, dh = np.empty((N, G), dtype), np.empty_like(xp), np.empty((N, H), dtype)
+    dhp = dxp
     if kind == "rnn":
-        cpu_rnn.rnn_forward(xp, W, b, hs, hp)
-        cpu_rnn.rnn_backward(dhs, W, hs, dxp, gW, gb, dh, dprev)
+        cpu_rnn.rnn_forward(xp, W, b, hs, hp, fast)
+        cpu_rnn.rnn_backward(dhs, W, hs, dxp, dh)
     elif kind == "lstm":
-        cs, acts = np.zeros((T + 1, N, H)), np.empty_like(xp)
-        cpu_rnn.lstm_forward(xp, W, b, hs, cs, acts, hp)
-        cpu_rnn.lstm_backward(dhs, W, hs, cs, acts, dxp, gW, gb, dh, np.empty((N, H)), dprev)
+        cs, tcs, acts = (
+            np.zeros((T + 1, N, H), dtype),
+            np.empty((T, N, H), dtype),
+            np.empty_like(xp),
+        )
+        cpu_rnn.lstm_forward(xp, W, b, hs, cs, tcs, acts, hp, fast)
+        cpu_rnn.lstm_backward(dhs, W, cs, tcs, acts, dxp, dh, np.empty((N, H), dtype))
     else:
-        acts, hn = np.empty_like(xp), np.empty((T, N, H))
-        cpu_rnn.gru_forward(xp, W, b, hs, acts, hn, hp)
-        cpu_rnn.gru_backward(dhs, W, hs, acts, hn, dxp, np.empty((N, G)), gW, gb, dh, dprev)
-    return hs[1:], dxp, gW, gb, dh
+        acts, hn, dhp = np.empty_like(xp), np.empty((T, N, H), dtype), np.empty_like(xp)
+        cpu_rnn.gru_forward(xp, W, b, hs, acts, hn, hp, fast)
+        cpu_rnn.gru_backward(dhs, W, hs, acts, hn, dxp, dhp, dh, np.empty((N, H), dtype))
+    gW = sum(dhp[t].T @ hs[t] for t in range(T))
+    return hs[1:], dxp, gW, dhp.sum(axis=(0, 1)), dh
 
 
 @pytest.mark.parametrize("kind", sorted(GATES))
@@ -85,3 +92,19 @@ def test_recurrent_kernels_forward_and_bptt(kind: str) -> None:
             arr[idx] = old
             num[idx] = (plus - minus) / 2e-6
         np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", sorted(GATES))
+def test_float32_fast_gates_match_the_exact_ones(kind: str) -> None:
+    """float32's vectorised tanh and σ stay within float32 rounding of the library functions."""
+    rng = np.random.default_rng(1)
+    G = GATES[kind] * H
+    xp, W, b = rng.normal(size=(T, N, G)) * 3, rng.normal(size=(G, H)), rng.normal(size=G)
+    h0, dhs = rng.normal(size=(N, H)), rng.normal(size=(T, N, H))
+    f32 = [a.astype(np.float32) for a in (xp, W, b, h0, dhs)]
+    exact = run_kernels(kind, *f32, fast=False)
+    fast = run_kernels(kind, *f32, fast=True)
+    reference = run_kernels(kind, xp, W, b, h0, dhs)
+    for e, f, r in zip(exact, fast, reference, strict=True):
+        np.testing.assert_allclose(f, r, rtol=1e-4, atol=2e-5)
+        assert np.abs(f - r).max() <= 4 * np.abs(e - r).max() + 1e-6
