@@ -1,17 +1,20 @@
 """``numba.cuda`` kernels of multi-head scaled dot-product attention (``engine.kernels.cpu_attn``).
 
-The CPU kernel loops over (sample, head) and calls BLAS for each product; here every stage is
-one launch over all samples and heads at once, one thread per output element (a row, for the
-softmax), looping over the short inner axis (T or d_h). The backend launches, in order:
+The layout is the CPU kernels': heads are read in place from ``qkv`` (n, T, 3d) — queries, keys,
+values, head h in columns h·d_h … h·d_h + d_h − 1 of each third — and the attention weights are
+kept transposed, ``AT[b, h, s, t] = A[b, h, t, s]`` (n, h, T, T); gradients go into ``dqkv`` the
+same way. The CPU loops over (sample, head) and calls BLAS; here every stage is one launch over
+all samples and heads, one thread per output element (a column of Aᵀ, for the softmax), looping
+over the short inner axis (T or d_h). The backend launches, in order:
 
-    forward:  attention_split (qkv → q, k, v);  attention_scores (S = Q Kᵀ/√d_h, masked, into A);
-              attention_softmax (A = softmax_rows(S), in place);  attention_output (O = A V)
-    backward: attention_grad_values (dV = Aᵀ dO);  attention_grad_weights (dA = dO Vᵀ);
-              attention_softmax_backward (dS = A ⊙ (dA − rowsum(dA ⊙ A)) / √d_h, in place);
-              attention_grad_qk (dQ = dS K, dK = dSᵀ Q)
+    forward:  attention_scores (Sᵀ = K Qᵀ/√d_h, masked, into AT);
+              attention_softmax (Aᵀ = softmax down the columns, in place);
+              attention_output (O = A V)
+    backward: attention_grad_values (dV = Aᵀ dO);  attention_grad_weights (dAᵀ = V dOᵀ, into dST);
+              attention_softmax_backward (dSᵀ = Aᵀ ⊙ (dAᵀ − colsum(dAᵀ ⊙ Aᵀ)), in place);
+              attention_grad_qk (dQ = dS K/√d_h, dK = dSᵀ Q/√d_h)
 
-Shapes as on the CPU: qkv and dqkv (n, T, 3d) in ``in_proj`` order (queries, keys, values);
-q, k, v (n, h, T, d_h); A and dA (n, h, T, T); out and dout (n, T, d). Every kernel is a
+``dST`` is (n, h, T, T), where the CPU kernel reuses one (T, T) block per head. Every kernel is a
 grid-stride loop, so any 1-D launch covers it.
 """
 
@@ -25,64 +28,53 @@ from numba import cuda
 
 
 @cuda.jit(cache=True)
-def attention_split(qkv, heads, q, k, v):
-    """for b, t, c = h·d_h + j: q[b, h, t, j] = qkv[b, t, c]; k and v from the next two thirds."""
+def attention_scores(qkv, heads, causal, AT):
+    """for b, h, s, t: AT[b, h, s, t] = k_s · q_t / √d_h, or −∞ where causal and s > t."""
     n, T, d3 = qkv.shape
     d = d3 // 3
     dh = d // heads
-    for e in range(cuda.grid(1), n * T * d, cuda.gridsize(1)):
-        c, t, b = e % d, (e // d) % T, e // (d * T)
-        h, j = c // dh, c % dh
-        q[b, h, t, j] = qkv[b, t, c]
-        k[b, h, t, j] = qkv[b, t, d + c]
-        v[b, h, t, j] = qkv[b, t, 2 * d + c]
-
-
-@cuda.jit(cache=True)
-def attention_scores(q, k, causal, S):
-    """for b, h, t, s: S[b, h, t, s] = q_t · k_s / √d_h, or −∞ where causal and s > t."""
-    n, heads, T, dh = q.shape
     scale = 1.0 / math.sqrt(dh)
     for e in range(cuda.grid(1), n * heads * T * T, cuda.gridsize(1)):
-        s, t, h, b = e % T, (e // T) % T, (e // (T * T)) % heads, e // (T * T * heads)
+        t, s, h, b = e % T, (e // T) % T, (e // (T * T)) % heads, e // (T * T * heads)
         if causal and s > t:
-            S[b, h, t, s] = -math.inf
+            AT[b, h, s, t] = -math.inf
         else:
-            acc = S.dtype.type(0.0)
-            for j in range(dh):
-                acc += q[b, h, t, j] * k[b, h, s, j]
-            S[b, h, t, s] = acc * scale
+            acc = AT.dtype.type(0.0)
+            for j in range(h * dh, (h + 1) * dh):
+                acc += qkv[b, s, d + j] * qkv[b, t, j]
+            AT[b, h, s, t] = acc * scale
 
 
 @cuda.jit(cache=True)
-def attention_softmax(A):
-    """for each row (b, h, t), in place: A[b, h, t, :] = softmax(S[b, h, t, :])."""
-    n, heads, T, _ = A.shape
+def attention_softmax(AT):
+    """for each column (b, h, t), in place: AT[b, h, :, t] = softmax(Sᵀ[b, h, :, t])."""
+    n, heads, T, _ = AT.shape
     for e in range(cuda.grid(1), n * heads * T, cuda.gridsize(1)):
         t, h, b = e % T, (e // T) % heads, e // (T * heads)
         top = -math.inf
         for s in range(T):
-            top = max(top, A[b, h, t, s])
+            top = max(top, AT[b, h, s, t])
         total = 0.0
         for s in range(T):
-            x = math.exp(A[b, h, t, s] - top)
-            A[b, h, t, s] = x
+            x = math.exp(AT[b, h, s, t] - top)
+            AT[b, h, s, t] = x
             total += x
         for s in range(T):
-            A[b, h, t, s] /= total
+            AT[b, h, s, t] /= total
 
 
 @cuda.jit(cache=True)
-def attention_output(A, v, out):
-    """for b, t, c = h·d_h + j: out[b, t, c] = Σ_s A[b, h, t, s] v[b, h, s, j]."""
-    n, heads, T, dh = v.shape
-    d = heads * dh
+def attention_output(AT, qkv, out):
+    """for b, t, c = h·d_h + j: out[b, t, c] = Σ_s A[b, h, t, s] v[b, s, c]."""
+    _, heads, T, _ = AT.shape
+    n, _, d = out.shape
+    dh = d // heads
     for e in range(cuda.grid(1), n * T * d, cuda.gridsize(1)):
         c, t, b = e % d, (e // d) % T, e // (d * T)
-        h, j = c // dh, c % dh
+        h = c // dh
         acc = out.dtype.type(0.0)
         for s in range(T):
-            acc += A[b, h, t, s] * v[b, h, s, j]
+            acc += AT[b, h, s, t] * qkv[b, s, 2 * d + c]
         out[b, t, c] = acc
 
 
@@ -90,64 +82,64 @@ def attention_output(A, v, out):
 
 
 @cuda.jit(cache=True)
-def attention_grad_values(dout, A, dqkv):
-    """for b, s, c = h·d_h + j: dV[b, h, s, j] = Σ_t A[b, h, t, s] dO[b, t, c].
-
-    dV goes into the value third of dqkv: dqkv[b, s, 2d + c].
-    """
-    n, heads, T, _ = A.shape
-    d = dout.shape[2]
+def attention_grad_values(dout, AT, dqkv):
+    """for b, s, c = h·d_h + j: dV[b, s, c] = Σ_t A[b, h, t, s] dO[b, t, c] → dqkv[b, s, 2d + c]."""
+    _, heads, T, _ = AT.shape
+    n, _, d = dout.shape
     dh = d // heads
     for e in range(cuda.grid(1), n * T * d, cuda.gridsize(1)):
         c, s, b = e % d, (e // d) % T, e // (d * T)
         h = c // dh
         acc = dqkv.dtype.type(0.0)
         for t in range(T):
-            acc += A[b, h, t, s] * dout[b, t, c]
+            acc += AT[b, h, s, t] * dout[b, t, c]
         dqkv[b, s, 2 * d + c] = acc
 
 
 @cuda.jit(cache=True)
-def attention_grad_weights(dout, v, dA):
-    """for b, h, t, s: dA[b, h, t, s] = Σ_j dO[b, t, h·d_h + j] v[b, h, s, j]."""
-    n, heads, T, dh = v.shape
+def attention_grad_weights(dout, qkv, dST):
+    """for b, h, s, t: dST[b, h, s, t] = ∂L/∂A[b, h, t, s] = v_s · dO_t (over head h's columns)."""
+    n, heads, T, _ = dST.shape
+    d = dout.shape[2]
+    dh = d // heads
     for e in range(cuda.grid(1), n * heads * T * T, cuda.gridsize(1)):
-        s, t, h, b = e % T, (e // T) % T, (e // (T * T)) % heads, e // (T * T * heads)
-        acc = dA.dtype.type(0.0)
-        for j in range(dh):
-            acc += dout[b, t, h * dh + j] * v[b, h, s, j]
-        dA[b, h, t, s] = acc
+        t, s, h, b = e % T, (e // T) % T, (e // (T * T)) % heads, e // (T * T * heads)
+        acc = dST.dtype.type(0.0)
+        for j in range(h * dh, (h + 1) * dh):
+            acc += qkv[b, s, 2 * d + j] * dout[b, t, j]
+        dST[b, h, s, t] = acc
 
 
 @cuda.jit(cache=True)
-def attention_softmax_backward(A, dh, dA):
-    """for each row (b, h, t), in place: dS = A ⊙ (dA − Σ_s dA ⊙ A) / √d_h (softmax, then scale)."""
-    n, heads, T, _ = A.shape
-    scale = 1.0 / math.sqrt(dh)
+def attention_softmax_backward(AT, dST):
+    """for each column (b, h, t), in place: dSᵀ = Aᵀ ⊙ (dAᵀ − Σ_s dAᵀ ⊙ Aᵀ) (softmax's chain)."""
+    n, heads, T, _ = AT.shape
     for e in range(cuda.grid(1), n * heads * T, cuda.gridsize(1)):
         t, h, b = e % T, (e // T) % heads, e // (T * heads)
-        row = 0.0
+        dot = 0.0
         for s in range(T):
-            row += dA[b, h, t, s] * A[b, h, t, s]
+            dot += dST[b, h, s, t] * AT[b, h, s, t]
         for s in range(T):
-            dA[b, h, t, s] = A[b, h, t, s] * (dA[b, h, t, s] - row) * scale
+            dST[b, h, s, t] = AT[b, h, s, t] * (dST[b, h, s, t] - dot)
 
 
 @cuda.jit(cache=True)
-def attention_grad_qk(dS, q, k, dqkv):
-    """for b, t, c = h·d_h + j: dQ[b, h, t, j] = Σ_s dS[b, h, t, s] k[b, h, s, j] → dqkv[b, t, c];
+def attention_grad_qk(dST, qkv, dqkv):
+    """for b, t, c = h·d_h + j:  dQ[b, t, c] = Σ_s dS[b, h, t, s] k[b, s, c] / √d_h → dqkv[b, t, c];
 
-    dK[b, h, t, j] = Σ_s dS[b, h, s, t] q[b, h, s, j] → dqkv[b, t, d + c].
+    dK[b, t, c] = Σ_s dS[b, h, s, t] q[b, s, c] / √d_h → dqkv[b, t, d + c].
     """
-    n, heads, T, dh = q.shape
-    d = heads * dh
+    n, heads, T, _ = dST.shape
+    d = qkv.shape[2] // 3
+    dh = d // heads
+    scale = 1.0 / math.sqrt(dh)
     for e in range(cuda.grid(1), n * T * d, cuda.gridsize(1)):
         c, t, b = e % d, (e // d) % T, e // (d * T)
-        h, j = c // dh, c % dh
-        gq = dqkv.dtype.type(0.0)
-        gk = dqkv.dtype.type(0.0)
+        h = c // dh
+        gq = 0.0
+        gk = 0.0
         for s in range(T):
-            gq += dS[b, h, t, s] * k[b, h, s, j]
-            gk += dS[b, h, s, t] * q[b, h, s, j]
-        dqkv[b, t, c] = gq
-        dqkv[b, t, d + c] = gk
+            gq += dST[b, h, s, t] * qkv[b, s, d + c]
+            gk += dST[b, h, t, s] * qkv[b, s, c]
+        dqkv[b, t, c] = gq * scale
+        dqkv[b, t, d + c] = gk * scale

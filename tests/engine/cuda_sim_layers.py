@@ -165,6 +165,7 @@ def recurrent_ref(cell: str, xp, W_hh, b_hh, h0, c0, dhs) -> dict[str, np.ndarra
 
 
 def attention_ref(qkv, heads, causal, dout) -> dict[str, np.ndarray]:
+    """Attention forward and backward per head; A and dS transposed, as the kernels keep them."""
     n, T, d3 = qkv.shape
     d = d3 // 3
     dh = d // heads
@@ -181,10 +182,12 @@ def attention_ref(qkv, heads, causal, dout) -> dict[str, np.ndarray]:
     out = (A @ v).transpose(0, 2, 1, 3).reshape(n, T, d)
     dO = split(dout)
     dA = dO @ v.transpose(0, 1, 3, 2)
-    dS = A * (dA - (dA * A).sum(axis=-1, keepdims=True)) / np.sqrt(dh)
-    grads = (dS @ k, dS.transpose(0, 1, 3, 2) @ q, A.transpose(0, 1, 3, 2) @ dO)
+    dS = A * (dA - (dA * A).sum(axis=-1, keepdims=True))
+    dq, dk = dS @ k / np.sqrt(dh), dS.transpose(0, 1, 3, 2) @ q / np.sqrt(dh)
+    grads = (dq, dk, A.transpose(0, 1, 3, 2) @ dO)
     dqkv = np.concatenate([g.transpose(0, 2, 1, 3).reshape(n, T, d) for g in grads], axis=2)
-    return {"q": q, "k": k, "v": v, "A": A, "out": out, "dS": dS, "dqkv": dqkv}
+    T_ = (0, 1, 3, 2)
+    return {"AT": A.transpose(T_), "out": out, "dST": dS.transpose(T_), "dqkv": dqkv}
 
 
 # --------------------------------------------------------------------------- image layers
@@ -326,7 +329,6 @@ CASES["gru_step"] = CASES["gru_step_backward"] = lambda: _recurrent("gru", 3)
 
 
 @case(
-    "attention_split",
     "attention_scores",
     "attention_softmax",
     "attention_output",
@@ -336,25 +338,21 @@ CASES["gru_step"] = CASES["gru_step_backward"] = lambda: _recurrent("gru", 3)
     "attention_grad_qk",
 )
 def _attention() -> float:
-    n, heads, T, dh = 2, 2, 3, 2
-    d = heads * dh
+    n, heads, T, d = 2, 2, 3, 4
     worst = 0.0
     for causal in (False, True):
         qkv, dout = r(n, T, 3 * d), r(n, T, d)
         want = attention_ref(qkv, heads, causal, dout)
-        d_q, d_k, d_v = blank(want["q"]), blank(want["k"]), blank(want["v"])
-        d_A, d_dS, d_dout = blank(want["A"]), blank(want["A"]), dev(dout)
-        d_out, d_dqkv = blank(want["out"]), blank(want["dqkv"])
-        ka.attention_split[L](dev(qkv), heads, d_q, d_k, d_v)
-        ka.attention_scores[L](d_q, d_k, causal, d_A)
-        ka.attention_softmax[L](d_A)
-        ka.attention_output[L](d_A, d_v, d_out)
-        ka.attention_grad_values[L](d_dout, d_A, d_dqkv)
-        ka.attention_grad_weights[L](d_dout, d_v, d_dS)
-        ka.attention_softmax_backward[L](d_A, dh, d_dS)
-        ka.attention_grad_qk[L](d_dS, d_q, d_k, d_dqkv)
-        got = {"q": d_q, "k": d_k, "v": d_v, "A": d_A, "out": d_out, "dS": d_dS, "dqkv": d_dqkv}
-        worst = max(worst, *(diff(want[key], got[key]) for key in got))
+        d_qkv, d_dout = dev(qkv), dev(dout)
+        got = {key: blank(a) for key, a in want.items()}
+        ka.attention_scores[L](d_qkv, heads, causal, got["AT"])
+        ka.attention_softmax[L](got["AT"])
+        ka.attention_output[L](got["AT"], d_qkv, got["out"])
+        ka.attention_grad_values[L](d_dout, got["AT"], got["dqkv"])
+        ka.attention_grad_weights[L](d_dout, d_qkv, got["dST"])
+        ka.attention_softmax_backward[L](got["AT"], got["dST"])
+        ka.attention_grad_qk[L](got["dST"], d_qkv, got["dqkv"])
+        worst = max(worst, *(diff(want[key], got[key]) for key in want))
     return worst
 
 
