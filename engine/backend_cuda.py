@@ -18,6 +18,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from engine.backend_cuda_layers import CUDALayerOps
 from engine.errors import UserError
 
 HINT = "use --device cpu (or device='cpu'), which runs everything on the processor"
@@ -36,8 +37,8 @@ def load_cuda() -> Any:
     return cuda
 
 
-class CUDABackend:
-    """Numba CUDA kernels; arrays are numba device arrays."""
+class CUDABackend(CUDALayerOps):
+    """Numba CUDA kernels; arrays are numba device arrays (the layer operations: CUDALayerOps)."""
 
     name = "cuda"
     fused_limit = 1 << 12  # activation elements up to which one block runs the whole step

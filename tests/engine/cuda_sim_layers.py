@@ -6,7 +6,9 @@ subprocess beside ``cuda_sim_cases.py``): prints one JSON line ``{"kernel": larg
 "error: ..."}``. The simulator runs every thread in Python, so launches are small (a block or two
 of a few dozen threads; the grid-stride loops cover the rest). The recurrent cases run the time
 loop as the backend does, with the per-step matrix products done here in NumPy; ``matmul``, the
-tiled product the backend launches for them, has its own case.
+tiled product the backend launches for them, has its own case. Then the CUDA backend's layer
+operations (``engine.backend_cuda_layers``: its launches, workspaces and time loops) against the
+same references.
 """
 
 from __future__ import annotations
@@ -376,6 +378,60 @@ def _sequence_helpers() -> float:
     return max(diff(a, b) for a, b in zip(want, got))
 
 
+def backend_checks() -> dict[str, float]:
+    """The CUDA backend's layer operations (engine.backend_cuda_layers), as the layers call them:
+    its own launches, workspaces and time loops, against the NumPy references."""
+    from engine.backend import get_backend
+
+    be, out = get_backend("cuda"), {}
+    x, W, b = r(2, 2, 5, 4), r(3, 2, 3, 3), r(3)
+    ws = {
+        k: cuda.device_array(s)
+        for k, s in be.conv2d_workspace_shapes(2, 3, 3, 2, 1, 2, 5, 4).items()
+    }
+    cols = im2col_ref(x, 3, 2, 1)
+    z = (cols @ W.reshape(3, -1).T + b).reshape(2, 3, 2, 3).transpose(0, 3, 1, 2)
+    delta = r(*z.shape)
+    dzmat = delta.transpose(0, 2, 3, 1).reshape(-1, 3)
+    got = [blank(a) for a in (z, W, b, x)]
+    be.conv2d_forward(dev(x), dev(W), dev(b), 2, 1, ws["xpad"], ws["cols"], ws["zt"], got[0])
+    be.conv2d_backward(dev(x), dev(W), dev(delta), 2, 1, ws["xpad"], ws["cols"], blank(dzmat),
+                       *got[1:3], blank(cols), got[3], True)  # fmt: skip
+    want = (
+        z,
+        dzmat.T @ cols,
+        dzmat.sum(axis=0),
+        col2im_ref(dzmat @ W.reshape(3, -1), x.shape, 3, 2, 1),
+    )
+    out["backend conv2d"] = max(diff(a, g.reshape(a.shape)) for a, g in zip(want, got))
+    T, n, H = 2, 2, 3
+    worst = 0.0
+    for cell, gates in (("lstm", 4), ("gru", 3)):
+        G = gates * H
+        xp, W_hh, b_hh, dhs = r(T, n, G), r(G, H) * 0.5, r(G), r(T, n, H)
+        want = recurrent_ref(cell, xp, W_hh, b_hh, np.zeros((n, H)), np.zeros((n, H)), dhs)
+        hs, cs = dev(np.zeros((T + 1, n, H))), dev(np.zeros((T + 1, n, H)))
+        acts, dxp, dhp, hp = blank(xp), blank(xp), blank(xp), blank(xp[0])
+        tcs, dh, dc = blank(dhs), blank(dhs[0]), blank(dhs[0])
+        Wd, bd, dd, xpd = dev(W_hh), dev(b_hh), dev(dhs), dev(xp)
+        if cell == "lstm":
+            be.lstm_forward(xpd, Wd, bd, hs, cs, tcs, acts, hp, False)
+            be.lstm_backward(dd, Wd, cs, tcs, acts, dxp, dh, dc)
+        else:
+            be.gru_forward(xpd, Wd, bd, hs, acts, tcs, hp, False)
+            be.gru_backward(dd, Wd, hs, acts, tcs, dxp, dhp, dh, dc)
+            worst = max(worst, diff(want["dhp"], dhp))
+        worst = max(worst, diff(want["hs"], hs), diff(want["dxp"], dxp), diff(want["dh"], dh))
+    out["backend recurrent"] = worst
+    qkv, dout = r(2, 3, 12), r(2, 3, 4)
+    want = attention_ref(qkv, 2, True, dout)
+    got = {key: blank(a) for key, a in want.items()}
+    be.attention_forward(dev(qkv), 2, True, False, got["AT"], got["out"], None, None)
+    be.attention_backward(dev(dout), dev(qkv), got["AT"], 2, got["dqkv"], got["dST"], None)
+    out["backend attention"] = max(diff(want[key], got[key]) for key in want)
+    return out
+
+
 def main() -> int:
     results: dict[str, object] = {}
     done: dict[int, object] = {}  # a case that checks several kernels runs once
@@ -387,6 +443,10 @@ def main() -> int:
             except Exception as exc:  # every kernel reports, not just the first failure
                 done[id(fn)] = f"error: {type(exc).__name__}: {exc}"
         results[name] = done[id(fn)]
+    try:
+        results.update(backend_checks())
+    except Exception as exc:
+        results["backend"] = f"error: {type(exc).__name__}: {exc}"
     print(json.dumps(results))
     return 0
 

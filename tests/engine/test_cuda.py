@@ -143,6 +143,13 @@ def test_layer_kernels_match_numpy_in_the_simulator(runs: dict, module: str) -> 
     assert not bad, json.dumps(bad, indent=1)
 
 
+@pytest.mark.parametrize("check", ["backend conv2d", "backend recurrent", "backend attention"])
+def test_cuda_backend_layer_operations_match_numpy_in_the_simulator(runs: dict, check: str) -> None:
+    result = runs["sim_layers"].get(check, runs["sim_layers"].get("backend", "missing"))
+    assert not isinstance(result, str), result
+    assert result < LAYER_TOL
+
+
 @pytest.mark.parametrize("module", LAYER_MODULES)
 def test_layer_kernels_compile_to_ptx_in_float32_and_float64(runs: dict, module: str) -> None:
     keys = [
