@@ -102,6 +102,11 @@ class CUDABackend(CUDALayerOps):
         self._total.copy_to_host(self._host)
         return float(self._host[0])
 
+    @staticmethod
+    def _rows(a: Any) -> Any:
+        """An N-D batch as the 2-D (samples, features) the element-wise kernels index."""
+        return a if a.ndim == 2 else a.reshape(a.shape[0], -1)
+
     def _tiles(self, rows: int, cols: int, depth: int = 1) -> tuple[int, int, int]:
         t = self.tile
         return ((cols + t - 1) // t, (rows + t - 1) // t, depth)
@@ -123,20 +128,23 @@ class CUDABackend(CUDALayerOps):
         return kind
 
     def activation_forward(self, z: Any, a: Any, kind: int, alpha: float) -> None:
-        if z.shape != a.shape or z.ndim != 2:
-            raise ValueError(f"activation: {z.shape} and {a.shape} must be the same 2-D shape")
-        self._launch(self.k.activation_forward, z.size)(z, a, kind, alpha)
+        if z.shape != a.shape:
+            raise ValueError(f"activation: {z.shape} and {a.shape} must be the same shape")
+        r = self._rows
+        self._launch(self.k.activation_forward, z.size)(r(z), r(a), kind, alpha)
 
     def activation_backward(self, z: Any, a: Any, ga: Any, gz: Any, kind: int, alpha: float):
-        self._launch(self.k.activation_backward, z.size)(z, a, ga, gz, kind, alpha)
+        r = self._rows
+        self._launch(self.k.activation_backward, z.size)(r(z), r(a), r(ga), r(gz), kind, alpha)
 
     def dropout_mask(self, u: Any, p: float, mask: Any) -> None:
-        self._launch(self.k.dropout_mask, u.size)(u, p, mask)
+        self._launch(self.k.dropout_mask, u.size)(self._rows(u), p, self._rows(mask))
 
     def multiply(self, x: Any, mask: Any, out: Any) -> None:
         if x.shape != mask.shape:
             raise ValueError(f"multiply: {x.shape} does not match {mask.shape}")
-        self._launch(self.k.multiply, x.size)(x, mask, out)
+        r = self._rows
+        self._launch(self.k.multiply, x.size)(r(x), r(mask), r(out))
 
     def gather_rows(self, X: Any, idx: np.ndarray, start: int, stop: int, out: Any) -> None:
         """out[r] = X[idx[start + r]]; ``idx`` is a host array, copied once per new array."""
@@ -150,11 +158,14 @@ class CUDABackend(CUDALayerOps):
     # ---------------------------------------------------------------- losses
     def loss(self, name: str, y_hat: Any, y: Any, grad: Any, huber_delta: float) -> float:
         k = self.k
-        if name == "cross_entropy":
+        if name == "cross_entropy":  # (n, …, k) logits: one class distribution per position
+            classes = y_hat.shape[y_hat.ndim - 1]  # device shapes take no -1
+            y_hat, grad = y_hat.reshape(-1, classes), grad.reshape(-1, classes)
             n = y_hat.shape[0]
             return self._summed(k.cross_entropy_loss, n, y_hat, y, grad) / n
         if y_hat.shape != y.shape:
             raise ValueError(f"loss target: {y.shape} does not match the output {y_hat.shape}")
+        y_hat, y, grad = self._rows(y_hat), self._rows(y), self._rows(grad)
         n = y_hat.size
         if name == "mse":
             return self._summed(k.mse_loss, n, y_hat, y, grad) / n
