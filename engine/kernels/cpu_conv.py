@@ -246,20 +246,17 @@ def maxpool2d_forward(x, k, stride, out, argmax):
                     argmax[i, ch, oy, ox] = where
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def maxpool2d_backward(grad_out, argmax, grad_x):
     """Routes each window's gradient to the input that won the max; the others get 0."""
     n, c, h, w = grad_x.shape
-    _, _, oh, ow = grad_out.shape
+    grad_x[...] = 0.0
     for i in range(n):
         for ch in range(c):
-            for iy in range(h):
-                for ix in range(w):
-                    grad_x[i, ch, iy, ix] = 0.0
-            for oy in range(oh):
-                for ox in range(ow):
-                    where = argmax[i, ch, oy, ox]
-                    grad_x[i, ch, where // w, where % w] += grad_out[i, ch, oy, ox]
+            plane = grad_x[i, ch].reshape(h * w)  # argmax holds flat indices into the plane
+            g, where = grad_out[i, ch].reshape(-1), argmax[i, ch].reshape(-1)
+            for k in range(g.size):
+                plane[where[k]] += g[k]
 
 
 @njit(cache=True, nogil=True)
