@@ -29,64 +29,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
-from numba.np.linalg import ensure_blas
+from numba import njit
 
 from engine import _numba_setup  # noqa: F401
-
-ensure_blas()  # SciPy's BLAS must be importable; Numba's bridge loads ?gemm from it on first use
-
-# numba_xxgemm(kind, transa, transb, m, n, k, *alpha, *a, lda, *b, ldb, *beta, *c, ldc): Numba's
-# C helper in front of scipy.linalg.cython_blas.?gemm (kind 's' or 'd'), column-major like BLAS.
-_xxgemm = types.ExternalFunction(
-    "numba_xxgemm",
-    types.intc(
-        types.char,
-        types.char,
-        types.char,
-        types.intp,
-        types.intp,
-        types.intp,
-        types.voidptr,
-        types.voidptr,
-        types.intp,
-        types.voidptr,
-        types.intp,
-        types.voidptr,
-        types.voidptr,
-        types.intp,
-    ),
-)
-_NO_TRANS, _TRANS, _SINGLE, _DOUBLE = ord("n"), ord("t"), ord("s"), ord("d")
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _gemm(ta, tb, m, n, k, coef, a, ia, lda, b, ib, ldb, c, ic, ldc):
-    """Row-major C = coef[0] · op(A) op(B) + coef[1] · C, with C (m, n) and inner size k.
-
-    A, B and C are flat arrays of one dtype; each matrix starts at its offset (``ia`` …) and its
-    rows lie ``lda`` / ``ldb`` / ``ldc`` elements apart; ``op`` transposes when ``ta`` / ``tb``.
-    BLAS is column-major and sees a row-major matrix as its transpose, hence Cᵀ = op(B)ᵀ op(A)ᵀ.
-    """
-    kind = _SINGLE if a.itemsize == 4 else _DOUBLE
-    status = _xxgemm(
-        kind,
-        _TRANS if tb else _NO_TRANS,
-        _TRANS if ta else _NO_TRANS,
-        n,
-        m,
-        k,
-        coef[0:].ctypes,
-        b[ib:].ctypes,
-        ldb,
-        a[ia:].ctypes,
-        lda,
-        coef[1:].ctypes,
-        c[ic:].ctypes,
-        ldc,
-    )
-    if status != 0:
-        raise RuntimeError("attention: SciPy's BLAS could not be loaded")
+from engine.kernels.cpu_blas import gemm as _gemm
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

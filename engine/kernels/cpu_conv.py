@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from engine import _numba_setup  # noqa: F401
+from engine.kernels.cpu_blas import gemm as _gemm
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -158,6 +159,28 @@ def conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z):
                     out[y, xx] = src[y * wp + xx] + b[o]
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _delta_rows(delta, wp, dzt, grad_b):
+    """dzt[o, i, y·wp + x] = δ[i, o, y, x] (0 at the dropped x ≥ ow) and grad_b[o] = Σ δ[·, o].
+
+    The sum may be reassociated (``reassoc``) so that it runs in vector lanes, in the dtype of δ.
+    """
+    n, oc, oh, ow = delta.shape
+    for o in range(oc):
+        total = delta.dtype.type(0)
+        for i in range(n):
+            src, out = delta[i, o], dzt[o, i]
+            for y in range(oh):
+                row = y * wp
+                for xx in range(ow):
+                    v = src[y, xx]
+                    out[row + xx] = v
+                    total += v
+                for xx in range(ow, wp):
+                    out[row + xx] = 0.0
+        grad_b[o] = total
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def conv2d_backward(
     x, W, delta, stride, pad, xpad, cols, dzt, grad_W, grad_b, dcols, grad_x, need_x
@@ -166,38 +189,90 @@ def conv2d_backward(
 
     ∂L/∂x = the adjoint of im2col applied to Wᵀ δ. ``cols`` still holds the forward pass's;
     ``dzt`` is δ laid out as ``zt`` (zero at the dropped positions), ``xpad`` is reused for ∂L/∂x
-    on the padded grid.
+    on the padded grid. At stride 1, where ``dcols`` has room, Wᵀ δ is never formed:
+    ``_shifted_grad_x`` adds each kernel offset's product straight into the padded gradient.
     """
-    oc, _, kh, kw = W.shape
+    oc, c, kh, kw = W.shape
     ckk = cols.shape[0]
     n, _, oh, ow = delta.shape
     wp = x.shape[3] + 2 * pad if stride == 1 else ow
-    dzt[...] = 0.0
-    for o in range(oc):
-        total = 0.0
-        for i in range(n):
-            src, out = delta[i, o], dzt[o, i]
-            for y in range(oh):
-                for xx in range(ow):
-                    out[y * wp + xx] = src[y, xx]
-                    total += src[y, xx]
-        grad_b[o] = total
+    _delta_rows(delta, wp, dzt, grad_b)
     dz2 = dzt.reshape(oc, -1)
     np.dot(dz2, cols.reshape(ckk, -1).T, grad_W.reshape(oc, ckk))
     if not need_x:
         return
-    np.dot(W.reshape(oc, ckk).T, dz2, dcols.reshape(ckk, -1))
-    if stride != 1:
-        col2im(dcols, kh, kw, stride, pad, oh, ow, grad_x)
-        return
-    shifted_cols_adjoint(dcols, kh, kw, wp, xpad)
+    plane = xpad.shape[2]
+    if stride == 1 and oc * n * plane + ckk * oc + 2 <= dcols.size:
+        _shifted_grad_x(W, dzt, wp, plane, dcols.reshape(-1), xpad.reshape(-1))
+        grid = xpad.reshape(-1)[: c * n * plane].reshape(c, n, plane)
+    else:
+        np.dot(W.reshape(oc, ckk).T, dz2, dcols.reshape(ckk, -1))
+        if stride != 1:
+            col2im(dcols, kh, kw, stride, pad, oh, ow, grad_x)
+            return
+        shifted_cols_adjoint(dcols, kh, kw, wp, xpad)
+        grid = xpad.transpose(1, 0, 2)
     h, w = x.shape[2], x.shape[3]
     for i in range(n):
-        for ch in range(x.shape[1]):
-            src, out = xpad[i, ch], grad_x[i, ch]
+        for ch in range(c):
+            src, out = grid[ch, i], grad_x[i, ch]
             for y in range(h):
                 for xx in range(w):
                     out[y, xx] = src[(y + pad) * wp + xx + pad]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _shifted_grad_x(W, dzt, wp, plane, work, dxpad):
+    """Stride 1: dxpad[c, i·plane + q + dy·wp + dx] += Σ_o W[o, c, dy, dx] · δ[o, i, q].
+
+    The padded gradient, channel-major (c, n, plane) in ``dxpad``, is the sum over the kernel's
+    offsets of Wᵀ_offset δ shifted by the offset: one gemm per offset (c × oc by oc × n·plane)
+    adding into a window of ``dxpad``, which BLAS addresses in place. δ is first spread to one
+    ``plane`` per image (zeros past its outputs) so that every image's block shifts the same way;
+    it, Wᵀ per offset and gemm's (α, β) live in ``work``.
+    """
+    oc, c, kh, kw = W.shape
+    _, n, p = dzt.shape
+    stride = n * plane
+    spread = work[: oc * stride].reshape(oc, n, plane)
+    wt = work[oc * stride : oc * stride + kh * kw * c * oc].reshape(kh * kw, c, oc)
+    coef = work[oc * stride + kh * kw * c * oc : oc * stride + kh * kw * c * oc + 2]
+    coef[0] = 1.0
+    coef[1] = 1.0
+    for o in range(oc):
+        for i in range(n):
+            src, out = dzt[o, i], spread[o, i]
+            for q in range(p):
+                out[q] = src[q]
+            for q in range(p, plane):
+                out[q] = 0.0
+    for ch in range(c):
+        for o in range(oc):
+            for r in range(kh * kw):
+                wt[r, ch, o] = W[o, ch, r // kw, r % kw]
+    dxpad[: c * stride] = 0.0
+    columns = stride - (plane - p)  # the last image's block ends at its last output
+    flat_spread, flat_wt = spread.reshape(-1), wt.reshape(-1)
+    for dy in range(kh):
+        for dx in range(kw):
+            r = dy * kw + dx
+            _gemm(
+                False,
+                False,
+                c,
+                columns,
+                oc,
+                coef,
+                flat_wt,
+                r * c * oc,
+                oc,
+                flat_spread,
+                0,
+                stride,
+                dxpad,
+                dy * wp + dx,
+                stride,
+            )
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")

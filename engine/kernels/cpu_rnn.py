@@ -25,6 +25,7 @@ from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu import _tanh_f32
 
 HALF = np.float32(0.5)
+ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic float32 (and vectorised)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -72,11 +73,11 @@ def rnn_backward(dhs, W_hh, hs, dxp, dh):
     T, n, H = dxp.shape
     dh[:] = 0.0
     for t in range(T - 1, -1, -1):
+        up, h, d = dhs[t], hs[t + 1], dxp[t]
         for i in range(n):
             for j in range(H):
-                h = hs[t + 1, i, j]
-                dxp[t, i, j] = (dhs[t, i, j] + dh[i, j]) * (1.0 - h * h)
-        np.dot(dxp[t], W_hh, dh)
+                d[i, j] = (up[i, j] + dh[i, j]) * (ONE - h[i, j] * h[i, j])
+        np.dot(d, W_hh, dh)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -126,19 +127,19 @@ def lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc):
     dh[:] = 0.0
     dc[:] = 0.0
     for t in range(T - 1, -1, -1):
+        act, d, tc, c_prev, up = acts[t], dxp[t], tcs[t], cs[t], dhs[t]
         for b in range(n):
-            act, d, tc, c_prev = acts[t, b], dxp[t, b], tcs[t, b], cs[t, b]
-            dht, dcb = dh[b], dc[b]
             for j in range(H):
-                dht[j] += dhs[t, b, j]  # ∂L/∂h_t: from above and from step t + 1
-                i, f, g, o = act[j], act[H + j], act[2 * H + j], act[3 * H + j]
-                dct = dcb[j] + dht[j] * o * (1.0 - tc[j] * tc[j])
-                d[j] = dct * g * i * (1.0 - i)
-                d[H + j] = dct * c_prev[j] * f * (1.0 - f)
-                d[2 * H + j] = dct * i * (1.0 - g * g)
-                d[3 * H + j] = dht[j] * tc[j] * o * (1.0 - o)
-                dcb[j] = dct * f
-        np.dot(dxp[t], W_hh, dh)
+                dht = dh[b, j] + up[b, j]  # ∂L/∂h_t: from above and from step t + 1
+                i, f, g, o = act[b, j], act[b, H + j], act[b, 2 * H + j], act[b, 3 * H + j]
+                tcj = tc[b, j]
+                dct = dc[b, j] + dht * o * (ONE - tcj * tcj)
+                d[b, j] = dct * g * i * (ONE - i)
+                d[b, H + j] = dct * c_prev[b, j] * f * (ONE - f)
+                d[b, 2 * H + j] = dct * i * (ONE - g * g)
+                d[b, 3 * H + j] = dht * tcj * o * (ONE - o)
+                dc[b, j] = dct * f
+        np.dot(d, W_hh, dh)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -153,7 +154,7 @@ def _gru_cells(xp, hp, b_hh, hs, acts, hn, t, fast):
             nn = _tanh(xp[t, b, 2 * H + j] + r * hnj, fast)
             acts[t, b, j], acts[t, b, H + j], acts[t, b, 2 * H + j] = r, z, nn
             hn[t, b, j] = hnj
-            hs[t + 1, b, j] = (1.0 - z) * nn + z * hs[t, b, j]
+            hs[t + 1, b, j] = (ONE - z) * nn + z * hs[t, b, j]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -183,15 +184,16 @@ def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev):
     H = G // 3
     dh[:] = 0.0
     for t in range(T - 1, -1, -1):
+        act, h, hnt, up, dx, dp = acts[t], hs[t], hn[t], dhs[t], dxp[t], dhp[t]
         for b in range(nb):
             for j in range(H):
-                r, z, nn = acts[t, b, j], acts[t, b, H + j], acts[t, b, 2 * H + j]
-                dht = dhs[t, b, j] + dh[b, j]
-                dan = dht * (1.0 - z) * (1.0 - nn * nn)
-                dar = dan * hn[t, b, j] * r * (1.0 - r)
-                daz = dht * (hs[t, b, j] - nn) * z * (1.0 - z)
-                dxp[t, b, j], dxp[t, b, H + j], dxp[t, b, 2 * H + j] = dar, daz, dan
-                dhp[t, b, j], dhp[t, b, H + j], dhp[t, b, 2 * H + j] = dar, daz, dan * r
+                r, z, nn = act[b, j], act[b, H + j], act[b, 2 * H + j]
+                dht = up[b, j] + dh[b, j]
+                dan = dht * (ONE - z) * (ONE - nn * nn)
+                dar = dan * hnt[b, j] * r * (ONE - r)
+                daz = dht * (h[b, j] - nn) * z * (ONE - z)
+                dx[b, j], dx[b, H + j], dx[b, 2 * H + j] = dar, daz, dan
+                dp[b, j], dp[b, H + j], dp[b, 2 * H + j] = dar, daz, dan * r
                 dh[b, j] = dht * z
         np.dot(dhp[t], W_hh, dprev)
         dh += dprev
