@@ -21,14 +21,15 @@ def change_kind(old: Experiment, new: Experiment) -> str:
     """What applying ``new`` over ``old`` takes.
 
     Returns:
-        "none" (nothing changed), "live" (only the learning rate: set while training), "keep"
-        (same data and network: the weights stay, the trainer and optimiser start again) or
-        "new" (the network must be built again, with new weights).
+        "none" (nothing changed), "live" (only the learning rate or the number of epochs: set
+        while training), "keep" (same data and network: the weights stay, the trainer and
+        optimiser start again) or "new" (the network must be built again, with new weights).
     """
     a, b = old.to_dict(), new.to_dict()
     if a == b:
         return "none"
-    a["train"].pop("lr"), b["train"].pop("lr")
+    for live in ("lr", "epochs"):
+        a["train"].pop(live), b["train"].pop(live)
     if a == b:
         return "live"
     if a["data"] != b["data"] or a["model"] != b["model"]:

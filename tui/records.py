@@ -291,6 +291,7 @@ class Snapshot:
         scene: the fixed part (data, network shape); the same object until a reset or rebuild.
         step: mini-batches trained so far.
         epoch: the current epoch (1-based; 0 before the first step).
+        epochs: the experiment's epochs, after which training pauses ("finished").
         lr: the learning rate in use.
         paused: whether training waits.
         speed: training speed in steps per second (0 while paused).
@@ -300,7 +301,8 @@ class Snapshot:
         view: the picture of the predictions, or None when not measured this time.
         chain: the chain rule of the selected parameter (a ``ParamNote`` where ``δ·a`` is not
             drawn), or None.
-        state: "training", "paused", "diverged" or "stopped".
+        state: "training", "paused", "finished" (the experiment's epochs are done),
+            "diverged" or "stopped".
         note: a message to show (divergence, early stopping), or "".
         layer_norms: ‖∂L/∂θ‖ of each row of ``scene.rows`` (all its parameters) on the last
             mini-batch.
@@ -310,6 +312,7 @@ class Snapshot:
     scene: Scene
     step: int
     epoch: int
+    epochs: int
     lr: float
     paused: bool
     speed: float

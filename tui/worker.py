@@ -7,6 +7,10 @@ flag or queue a command; the training thread carries them out between two steps,
 decision grid, losses, gradient norms and the selected weight's chain rule all measured there.
 So no two threads ever touch the network's buffers at once, and no Textual import is needed here:
 the session is tested on its own.
+
+Training stops by itself after the experiment's ``epochs`` (``[train] epochs``): the session
+pauses at the end of that epoch with the state "finished" and a note; space trains on past it,
+with no limit, until the user pauses.
 """
 
 from __future__ import annotations
@@ -66,9 +70,12 @@ class TrainingSession:
 
     # ------------------------------------------------------------------ asked from the interface
     def toggle_pause(self) -> None:
-        """Pauses a running session, resumes a paused one; a snapshot says so either way."""
+        """Pauses a running session, resumes a paused one; a snapshot says so either way.
+
+        Resuming a finished run trains on past its epochs (until paused again).
+        """
         self.paused = not self.paused
-        self._send(self._touch)
+        self._send(self._resumed)
 
     def step(self) -> None:
         """Trains exactly one mini-batch (pausing first), then reports."""
@@ -202,6 +209,11 @@ class TrainingSession:
                     break
             elif kind is Epoch:
                 self._epochs.append(event)  # type: ignore[arg-type]
+                self._done = event.epoch  # type: ignore[union-attr]
+                if self._limit is not None and self._done >= self._limit:
+                    self._finish()
+                    if not stepping:
+                        break
             elif kind is Diverged:
                 self._halt("diverged", f"Diverged: {event.message}")  # type: ignore[union-attr]
                 break
@@ -213,6 +225,15 @@ class TrainingSession:
             self._speed = rate if self._speed == 0 else 0.7 * self._speed + 0.3 * rate
         self._dirty = True
 
+    def _finish(self) -> None:
+        """The experiment's epochs are done: pause, say so, and let a resume train on."""
+        self.paused, self._pending, self._state, self._limit = True, 0, "finished", None
+        epochs = "1 epoch" if self._done == 1 else f"{self._done:,} epochs"
+        self._note = (
+            f"Finished {epochs} (the experiment's epochs = {self.run.experiment.train.epochs}): "
+            "training paused. Space trains on; c changes the number of epochs."
+        )
+
     def _halt(self, state: str, note: str) -> None:
         self.paused, self._pending, self._state, self._note = True, 0, state, note
         if self._events is not None:
@@ -222,6 +243,11 @@ class TrainingSession:
     # ------------------------------------------------------------------ commands, on the thread
     def _touch(self) -> None:
         """A command whose only effect is a fresh snapshot (new selection, grid size)."""
+
+    def _resumed(self) -> None:
+        """After a pause or resume: a finished run that resumes trains on, its note gone."""
+        if not self.paused and self._state == "finished":
+            self._state, self._note = "training", ""
 
     def _remeasure(self) -> None:
         """The view is measured again in the next snapshot (a new sample or head to show)."""
@@ -240,6 +266,14 @@ class TrainingSession:
         lr = float(min(max(lr, LR_RANGE[0]), LR_RANGE[1]))
         self.run.trainer.optimizer.lr = lr
 
+    def _set_epochs(self, epochs: int) -> None:
+        """A new target: stop there, or now when the run has trained that many already."""
+        self._limit = epochs
+        if self._done >= epochs:
+            self._finish()
+        elif self._state == "finished":
+            self._state, self._note = "training", ""
+
     def _reset(self) -> None:
         exp = self.run.experiment
         seed = exp.train.seed + 1
@@ -252,7 +286,10 @@ class TrainingSession:
             return
         if kind == "live":
             self._set_lr(experiment.train.lr)
+            epochs, old = experiment.train.epochs, self.run.experiment.train.epochs
             self.run.experiment = experiment
+            if epochs != old:
+                self._set_epochs(epochs)
             return
         # an autoencoder trains on its inputs as targets: its split is not the data set's
         encoder = [e.model.kind == "autoencoder" for e in (experiment, self.run.experiment)]
@@ -292,6 +329,9 @@ class TrainingSession:
         run = rundir.build()
         self._replace_run(run, rundir)
         self._epochs = list(rundir.rows)
+        self._done = rundir.epochs_done
+        if self._done >= run.experiment.train.epochs:
+            self._finish()
         self._post(Notice(f"Opened {rundir.path} at step {run.trainer.step}"))
 
     # ------------------------------------------------------------------ reporting
@@ -300,6 +340,8 @@ class TrainingSession:
         run = self.run
         self.scene: Scene = probes.make_scene(self._generation, run.experiment, run.data, run.net)
         self._epochs: list[Epoch] = []
+        self._done = 0  # whole epochs trained
+        self._limit: int | None = run.experiment.train.epochs  # None: past them, on request
         self._state, self._note, self._speed = "training", "", 0.0
         self._measured_step = -1
         self._eval_rows: tuple[probes.Rows, probes.Rows] = (slice(None), slice(None))
@@ -334,6 +376,7 @@ class TrainingSession:
             scene=self.scene,
             step=step,
             epoch=run.trainer.epoch,
+            epochs=run.experiment.train.epochs,
             lr=run.trainer.optimizer.lr,
             paused=self.paused,
             speed=0.0 if self.paused else self._speed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from textual.widgets import Static
 
 from tui.widgets.decision_map import DecisionMap
 from tui.widgets.loss_plot import LossPlot
@@ -42,7 +43,7 @@ async def test_every_view_is_drawn_after_a_step(drive) -> None:
 
 
 async def test_space_runs_and_pauses(drive) -> None:
-    app = drive.app()
+    app = drive.app(train={"epochs": 10_000})  # the spiral's 300 take well under a second
     async with app.run_test(size=SIZE) as pilot:
         await drive.ready(pilot)
         main = app.main
@@ -57,8 +58,25 @@ async def test_space_runs_and_pauses(drive) -> None:
         assert "paused" in main.query_one(RunHeader).plain
 
 
+async def test_training_stops_after_the_experiments_epochs_and_space_trains_on(drive) -> None:
+    app = drive.app("gaussians", paused=False, train={"epochs": 3})
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        main = app.main
+        await drive.wait_for(pilot, lambda: main.snapshot.state == "finished")
+        header = main.query_one(RunHeader)
+        assert "✓ finished   epoch 3 of 3" in header.plain
+        note = main.query_one("#note", Static)
+        assert note.display and str(note.content).startswith("Finished 3 epochs")
+        assert main.paused and app.session.run.trainer.epoch == 3
+        await pilot.press("space")
+        await drive.wait_for(pilot, lambda: main.snapshot.epoch >= 5 and main.snapshot.note == "")
+        assert "▶ training" in header.plain and ", 3 set" in header.plain
+        assert not note.display
+
+
 async def test_plus_and_minus_move_the_learning_rate_while_training(drive) -> None:
-    app = drive.app(paused=False)
+    app = drive.app(paused=False, train={"epochs": 10_000})
     async with app.run_test(size=SIZE) as pilot:
         await drive.ready(pilot)
         main = app.main

@@ -54,7 +54,8 @@ def test_a_paused_session_trains_one_step_per_request() -> None:
 
 
 def test_a_running_session_reports_about_ten_times_a_second() -> None:
-    with Running(TrainingSession(get_preset("spiral"), paused=False)) as run:
+    exp = get_preset("spiral").replace(train={"epochs": 10_000})  # 300 take under a second
+    with Running(TrainingSession(exp, paused=False)) as run:
         time.sleep(1.0)
         snaps = [p for p in run.posted if isinstance(p, Snapshot)]
         assert 6 <= len(snaps) <= 25
@@ -177,3 +178,36 @@ def test_the_plane_points_survive_feature_choices() -> None:
     b = probes.plane_points(squares, squares.build().data)
     np.testing.assert_allclose(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1])
+
+
+def test_training_pauses_when_the_experiments_epochs_are_done() -> None:
+    exp = get_preset("gaussians").replace(train={"epochs": 2})
+    session = TrainingSession(exp, paused=False)
+    per_epoch = -(-len(session.run.data.X_train) // exp.train.batch_size)
+    with Running(session) as run:
+        snap = run.wait(lambda s: s.state == "finished")
+        assert snap.paused and snap.epoch == 2 and snap.epochs == 2
+        assert snap.note.startswith("Finished 2 epochs") and "Space trains on" in snap.note
+        time.sleep(0.2)
+        assert session.run.trainer.step == 2 * per_epoch  # stopped at the epoch's end
+        session.toggle_pause()  # the user trains on, past the epochs set
+        snap = run.wait(lambda s: s.epoch > 3 and s.state == "training")
+        assert snap.note == ""
+
+
+def test_a_new_number_of_epochs_applies_while_training() -> None:
+    exp = get_preset("gaussians").replace(train={"epochs": 1})
+    session = TrainingSession(exp, paused=False)
+    with Running(session) as run:
+        run.wait(lambda s: s.state == "finished" and s.epoch == 1)
+        weights = session.run.net.data.copy()
+        assert change_kind(exp, exp.replace(train={"epochs": 3})) == "live"
+        session.rebuild(exp.replace(train={"epochs": 3}))
+        snap = run.wait(lambda s: s.state == "paused" and s.epochs == 3)
+        assert snap.note == "" and snap.step == session.run.trainer.step
+        np.testing.assert_array_equal(session.run.net.data, weights)  # nothing started again
+        session.toggle_pause()
+        snap = run.wait(lambda s: s.state == "finished" and s.epoch == 3)
+        assert "Finished 3 epochs" in snap.note
+        session.rebuild(exp.replace(train={"epochs": 2}))  # fewer than done: finished at once
+        run.wait(lambda s: s.state == "finished" and s.epochs == 2)

@@ -166,6 +166,7 @@ class MainScreen(Screen):
         if snap.note != str(note.content):
             note.update(snap.note)
             note.set_class(bool(snap.note), "-shown")
+            note.set_class(snap.state == "finished", "-done")
 
     def on_noticed(self, message: Noticed) -> None:
         notice = message.notice

@@ -2,10 +2,11 @@
 
 A preset to start from (picking one fills the form with it: ``residual-deep`` and ``plain-deep``
 are two picks apart), problem type, data set, noise, train/test split, input features, network
-kind, hidden layers and units, convolution channels, activation, dropout, loss, optimiser,
-learning rate, batch size, regularisation type and rate. While you edit, the screen says what
-applying will do: a learning rate alone is set while training runs; a new batch size, optimiser
-or penalty keeps the weights; a new data set or network needs new weights, and says so.
+kind, hidden layers and units, convolution channels, activation, dropout, loss, optimiser, learning
+rate, batch size, epochs, regularisation type and rate. While you edit, the screen says what
+applying will do: a learning rate or a number of epochs is set while training runs; a new batch
+size, optimiser or penalty keeps the weights; a new data set or network needs new weights, and says
+so.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ OPTIONS_FOR = {
 CUSTOM = "(as below)"  # the preset picker's entry for an experiment that is no preset
 CHANGES = {
     "none": "Nothing changed.",
-    "live": "Applies the learning rate while training runs.",
+    "live": "Applies while training runs (learning rate, epochs): nothing starts again.",
     "keep": "Keeps the weights; the optimiser and the step count start again.",
     "new": "Needs a new network: applying rebuilds it with fresh weights.",
 }
@@ -128,6 +129,7 @@ class SetupScreen(ModalScreen[Experiment | None]):
         yield _row("optimiser", self._select("optimizer", list(optim.OPTIMIZERS), t.optimizer))
         yield _row("learning rate", self._input("lr", f"{t.lr:g}"))
         yield _row("batch size", self._input("batch_size", t.batch_size))
+        yield _row("epochs", self._input("epochs", t.epochs))
         yield _row("regularisation", self._select("reg", ["none", "L1", "L2"], reg))
         yield _row("reg. rate", self._input("reg_rate", f"{t.l1 or t.l2 or 0:g}"))
 
@@ -265,6 +267,7 @@ class SetupScreen(ModalScreen[Experiment | None]):
             optimizer=self._value("optimizer"),
             lr=self._number("lr", "learning rate"),
             batch_size="full" if batch == "full" else self._number("batch_size", "batch size", int),
+            epochs=self._number("epochs", "epochs", int),
             l1=rate if reg == "L1" else 0.0,
             l2=rate if reg == "L2" else 0.0,
         )

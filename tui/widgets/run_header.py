@@ -11,6 +11,7 @@ STATES = {
     "paused": ("❚❚ paused", "bold yellow"),
     "diverged": ("✗ diverged", "bold red"),
     "stopped": ("■ stopped", "bold yellow"),
+    "finished": ("✓ finished", "bold green"),
 }
 
 
@@ -45,6 +46,14 @@ def describe(snapshot: Snapshot) -> str:
     )
 
 
+def epoch_text(snapshot: Snapshot) -> str:
+    """``epoch 7 of 40``; ``epoch 45, 40 set`` once trained on past the experiment's epochs."""
+    epoch, epochs = snapshot.epoch, snapshot.epochs
+    if epoch <= epochs:
+        return f"epoch {epoch:,} of {epochs:,}"
+    return f"epoch {epoch:,}, {epochs:,} set"
+
+
 def speed(steps_per_s: float) -> str:
     """``21.3k steps/s``."""
     if steps_per_s >= 1000:
@@ -58,7 +67,7 @@ class RunHeader(TextLines):
     def show(self, snapshot: Snapshot) -> None:
         """Writes the header for ``snapshot``."""
         label, style = STATES.get(snapshot.state, STATES["paused"])
-        progress = f"   epoch {snapshot.epoch:,}   step {snapshot.step:,}"
+        progress = f"   {epoch_text(snapshot)}   step {snapshot.step:,}"
         if snapshot.speed > 0:
             progress += f"   {speed(snapshot.speed)}"
         self.show_lines([[(describe(snapshot), "bold")], [(label, style), (progress, "")]])
