@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from textual.widgets import Static
 
+from tui.widgets.chart import Chart
 from tui.widgets.decision_map import DecisionMap
 from tui.widgets.loss_plot import LossPlot
 from tui.widgets.math_panel import MathPanel
@@ -152,6 +153,40 @@ async def test_view_toggles(drive) -> None:
         await pilot.press("l", "a", "t")
         assert plot.log_scale and plot.accuracy and view.show_test
         assert "accuracy" in main.query_one("#loss-legend").plain
+
+
+async def test_a_plots_accuracy_with_accuracy_numbers(drive) -> None:
+    app = drive.app("iris")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        main = app.main
+        await drive.step(pilot, 2)
+        plot = main.query_one(LossPlot)
+        p = plot.history[-1]
+        await pilot.press("a")
+        legend = main.query_one("#loss-legend").plain
+        train, test = f"{100 * p.train_acc:.1f}%", f"{100 * p.test_acc:.1f}%"
+        assert legend.startswith(f"accuracy  ━ train {train}  ━ test {test}  loss ")
+        assert main.query_one("#loss-panel").border_title == "accuracy"
+        assert plot.query_one(Chart)._y_range == (0.0, 1.0)
+        np.testing.assert_allclose(plot.query_one(Chart)._series[1].y[-1], p.train_acc)
+        await pilot.press("a")
+        assert main.query_one("#loss-legend").plain.startswith("loss  ━ train ")
+        assert main.query_one("#loss-panel").border_title == "loss"
+
+
+async def test_a_says_accuracy_does_not_apply_to_a_regression(drive) -> None:
+    app = drive.app("sine")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        main = app.main
+        await drive.step(pilot, 1)
+        await pilot.press("a")
+        plot = main.query_one(LossPlot)
+        assert not plot.accuracy and main.query_one("#loss-panel").border_title == "loss"
+        assert main.query_one("#loss-legend").plain.startswith("loss  ━ train ")
+        notes = [n.message for n in app._notifications]
+        assert any("Accuracy does not apply" in n and "regression" in n for n in notes)
 
 
 async def test_q_quits(drive) -> None:

@@ -158,6 +158,7 @@ class MainScreen(Screen):
         self.step, self.lr, self.paused = snap.step, snap.lr, snap.paused
         self.query_one(RunHeader).show(snap)
         self.query_one(LossPlot).add(snap.losses)
+        self._show_loss_title()
         self._show_view(snap)
         self._show_network(snap)
         optimizer = snap.scene.experiment.train.optimizer
@@ -268,8 +269,23 @@ class MainScreen(Screen):
         plot.log_scale = not plot.log_scale
 
     def action_toggle_accuracy(self) -> None:
+        """Plots accuracy instead of loss, or back; says so where accuracy does not apply."""
         plot = self.query_one(LossPlot)
+        if plot.history and not plot.has_accuracy:
+            self.notify(
+                "Accuracy does not apply: this network predicts numbers (regression), "
+                "so the loss is its measure.",
+                title="accuracy",
+            )
+            return
         plot.accuracy = not plot.accuracy
+        self._show_loss_title()
+
+    def _show_loss_title(self) -> None:
+        panel = self.query_one("#loss-panel")
+        title = "accuracy" if self.query_one(LossPlot).shows_accuracy else "loss"
+        if panel.border_title != title:
+            panel.border_title = title
 
     def action_toggle_test(self) -> None:
         view = self.query_one(DecisionMap)

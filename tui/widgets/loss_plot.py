@@ -70,23 +70,33 @@ class LossPlot(Vertical):
         if not self.is_mounted:
             return
         self.query_one("#loss-legend", TextLines).show_lines([self._legend()])
-        show_acc = self.accuracy and self.has_accuracy
+        show_acc = self.shows_accuracy
         steps, train, test = self._columns[[0, 3, 4] if show_acc else [0, 1, 2]]
         series = [Series(steps, test, "chart--b"), Series(steps, train, "chart--a")]
         y_range = (0.0, 1.0) if show_acc else None
         self.query_one(Chart).plot(series, log=self.log_scale and not show_acc, y_range=y_range)
 
+    @property
+    def shows_accuracy(self) -> bool:
+        """Whether the chart draws accuracy now (asked for, and the task has one)."""
+        return self.accuracy and self.has_accuracy
+
     def _legend(self) -> Line:
+        """The plotted measure's latest train and test values by their colours; the other after."""
         if not self.history:
             return [("loss: waiting for the first measurement", "dim")]
         p = self.history[-1]
-        what = "accuracy" if self.accuracy and self.has_accuracy else "loss"
+        if self.shows_accuracy:
+            what, train, test = "accuracy", percent(p.train_acc), percent(p.test_acc)
+            other = f"  loss {number(p.train_loss)} / {number(p.test_loss)}"
+        else:
+            what, train, test = "loss", number(p.train_loss), number(p.test_loss)
+            other = "" if p.train_acc is None else f"  acc {percent(p.train_acc)} / "
+            other += "" if p.train_acc is None else percent(p.test_acc)
         scale = " (log)" if self.log_scale and what == "loss" else ""
         line: Line = [(f"{what}{scale}  ", "bold"), ("━", self._colour("chart--a"))]
-        line += [(f" train {number(p.train_loss)}  ", ""), ("━", self._colour("chart--b"))]
-        line.append((f" test {number(p.test_loss)}", ""))
-        if p.train_acc is not None:
-            line.append((f"  acc {percent(p.train_acc)} / {percent(p.test_acc)}", ""))
+        line += [(f" train {train}  ", ""), ("━", self._colour("chart--b"))]
+        line += [(f" test {test}", ""), (other, "dim")]
         return line
 
     def _colour(self, component: str) -> str:
