@@ -25,6 +25,7 @@ ACT_LEAKY_RELU = 2
 ACT_SIGMOID = 3
 ACT_TANH = 4
 ACT_TANH_F32 = 5  # tanh by a rational function exact to float32 (a few ulp), vectorisable
+ZERO32 = np.float32(0.0)  # widens exactly to float64; keeps a float32 select float32
 
 CHUNK = 16384  # elements per parallel chunk of the flat-buffer kernels
 
@@ -140,6 +141,10 @@ def activation_backward(z, a, grad_a, grad_z, kind, alpha):
     af = a.reshape(-1)
     gaf = grad_a.reshape(-1)
     gzf = grad_z.reshape(-1)
+    if kind == ACT_RELU:  # a select in the arrays' dtype: float32 stays float32, and vectorises
+        for i in range(zf.size):
+            gzf[i] = gaf[i] if zf[i] > 0.0 else ZERO32
+        return
     for i in range(zf.size):
         gzf[i] = gaf[i] * _act_grad(kind, zf[i], af[i], alpha)
 
