@@ -149,13 +149,13 @@ _RAW: dict[str, dict] = {
         "description": "16 residual tanh blocks on the spiral: deep, and still trains",
         "data": {"name": "spiral", "n": 1000, "noise": 0.05},
         "model": {"kind": "residual", "hidden": [16] * 16, "activation": "tanh"},
-        "train": {"optimizer": "sgd", "momentum": 0.9, "lr": 0.01, "batch_size": 16, "epochs": 40},
+        "train": {"optimizer": "sgd", "momentum": 0.9, "lr": 0.005, "batch_size": 32, "epochs": 40},
     },
     "plain-deep": {
         "description": "The same depth without skip connections: gradients vanish, it stalls",
         "data": {"name": "spiral", "n": 1000, "noise": 0.05},
         "model": {"kind": "mlp", "hidden": [16] * 17, "activation": "tanh"},
-        "train": {"optimizer": "sgd", "momentum": 0.9, "lr": 0.01, "batch_size": 16, "epochs": 40},
+        "train": {"optimizer": "sgd", "momentum": 0.9, "lr": 0.005, "batch_size": 32, "epochs": 40},
     },
 }
 
