@@ -84,9 +84,14 @@ class LayerTape:
 def run_layer_tape(
     net: Sequential, x: np.ndarray, y: Any, loss: str, l1: float = 0.0, l2: float = 0.0
 ) -> LayerTape:
-    """The engine's pass of ``x``, ``y`` through a float64 copy of ``net``, layer by layer."""
+    """The engine's pass of ``x``, ``y`` through a float64 copy of ``net``, layer by layer.
+
+    The batch goes through ``net``'s own input cast first: a float32 network trains on inputs
+    rounded to float32, and the derivation must see the numbers the network sees (as
+    ``derive.api`` does for Dense stacks), not the data set's float64 values.
+    """
     twin = float64_twin(net)
-    X = np.asarray(twin.as_input(x), dtype=np.float64)
+    X = np.asarray(twin.as_input(np.asarray(net.as_input(x))), dtype=np.float64)
     targets = np.asarray(twin.as_target(y, loss, X.shape[0]))
     tape = LayerTape(twin, loss, X, targets)
     for node in _all(twin):

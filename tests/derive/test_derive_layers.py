@@ -18,7 +18,7 @@ from derive import derive, verify, verify_report
 from derive.layers.param import parse_layer_param
 from derive.layers.phrases import GATE_DELTAS, GATES, HOW, LOSS_GRADS
 from derive.layers.rules import RULE_KEYS, rule
-from derive.layers.tape import run_layer_tape
+from derive.layers.tape import float64_twin, run_layer_tape
 from derive.steps import Derivation, Step
 from engine import Dense, Dropout, ReLU, Sequential, Tanh, UserError, optim
 from engine.layers_blocks import Residual, transformer_block
@@ -316,16 +316,35 @@ def test_a_float32_network_penalties_and_an_optimiser() -> None:
         net.loss_and_grad(x, y, loss, 0.01, 0.02)
         opt.step()
     d = derive(net, x, y, loss, "0.W_hh[5,2]", l1=0.01, l2=0.02, optimizer=opt)
-    twin = Sequential(NETS["lstm"][0](), dtype="float64", input_shape=(5, 2))
-    twin.data[...] = np.asarray(net.data, dtype=np.float64)
+    twin, seen = float64_twin(net), np.asarray(net.as_input(x), dtype=np.float64)
     assert d.value == pytest.approx(
-        engine_grad(twin, x, y, loss, "0.W_hh[5,2]", 0.01, 0.02), abs=1e-9
+        engine_grad(twin, seen, y, loss, "0.W_hh[5,2]", 0.01, 0.02), rel=1e-10
     )
     assert "penalty_grad" in keys(d) and [s.label for s in d.part("update")][-1] == "θₜ"
     net.loss_and_grad(x, y, loss, 0.01, 0.02)
     opt.step()
     flat = parse_layer_param(net, "0.W_hh[5,2]").flat
     assert d.part("update")[-1].value == pytest.approx(float(net.data[flat]), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "param"),
+    [
+        ("lstm", "0.W_ih[8,1]"),
+        ("gru", "0.W_hh[0,1]"),
+        ("conv-maxpool", "0.W[1,0,2,1]"),
+        ("attention", "2.W_in[5,1]"),
+        ("layernorm-residual", "1.1.W[3,4]"),
+    ],
+)
+def test_a_float32_network_is_derived_on_the_inputs_it_sees(name: str, param: str) -> None:
+    """The network rounds its inputs to float32; the derivation works from those numbers."""
+    net, x, y, loss = setting(name, dtype="float32")
+    seen = np.asarray(net.as_input(x), dtype=np.float64)
+    assert np.abs(seen.reshape(x.shape) - x).max() > 0  # not the float64 inputs of the data
+    expected = engine_grad(float64_twin(net), seen, y, loss, param)
+    d = derive(net, x, y, loss, param)
+    assert d.value == pytest.approx(expected, rel=1e-10, abs=1e-15)
 
 
 def test_one_sample_needs_no_batch_sum() -> None:

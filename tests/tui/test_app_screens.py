@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from textual.widgets import Checkbox, Input, OptionList, Select
 
-from tui.screens.derivation import DerivationScreen
+from tui.screens.derivation import DerivationScreen, check_tolerance, relative_error
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.screens.open_run import OpenRunScreen
@@ -48,10 +50,29 @@ async def test_d_derives_the_selected_weight_and_arrows_step_through(drive) -> N
         assert screen.index == 0
         await drive.wait_for(pilot, lambda: screen.engine_value is not None)
         check = str(screen.query_one("#derivation-check").content)
-        assert "engine backward" in check and "|error|" in check
+        assert "engine backward" in check and "relative error" in check
         assert abs(screen.engine_value - d.value) < 1e-9
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
+
+
+def test_the_chain_rule_check_is_relative_and_sized_to_the_dtype() -> None:
+    assert check_tolerance(np.float64) == pytest.approx(1.49e-8, rel=1e-2)
+    assert check_tolerance(np.float32) == pytest.approx(3.45e-4, rel=1e-2)
+    assert relative_error(1e-6 * (1 + 1e-7), 1e-6) == pytest.approx(1e-7, rel=1e-6)
+    assert relative_error(-2.0, 2.0) == 2.0 and relative_error(0.0, 0.0) == 0.0
+
+
+async def test_a_float32_lstm_derivation_agrees_with_the_engine_to_float64_precision(drive) -> None:
+    app = drive.app("lstm-sine")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_derivation(drive, pilot)
+        assert app.session.run.net.dtype == np.float32 and screen.param == "0.W_ih[0,0]"
+        await drive.wait_for(pilot, lambda: screen.engine_value is not None)
+        d = screen.derivation
+        assert relative_error(d.value, screen.engine_value) < 1e-12  # inputs rounded alike
+        check = str(screen.query_one("#derivation-check").content)
+        assert check.startswith("✓ chain rule") and "(within 1e-08, float64)" in check
 
 
 async def test_v_switches_to_the_vector_view(drive) -> None:
