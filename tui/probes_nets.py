@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -181,15 +182,39 @@ def param_note(net: Sequential, entry: str) -> ParamNote:
     if len(index) != values.ndim or any(i >= s for i, s in zip(index, values.shape)):
         raise ValueError(f"{entry} lies outside {name} of shape {values.shape}")
     layer, where = find_layer(net, name)
-    doc = inspect.getdoc(type(layer)) or ""
+    if isinstance(layer, MultiHeadSelfAttention) and name.endswith("_in"):
+        where += f"; {_attention_row(layer, index[0])}"
     return ParamNote(
         param=entry,
         value=float(values[index]),
         batch_grad=float(grads[index]),
         shape=tuple(values.shape),
         layer=where,
-        formula=doc.split("\n\n")[0].replace("\n", " ").replace("``", ""),
+        formula=layer_formula(layer),
     )
+
+
+def layer_formula(layer: Layer) -> str:
+    """The first paragraph of the layer's docstring, in one line, its ``names`` filled in.
+
+    A name that is one of the layer's whole-number settings becomes its value ("with ``heads``
+    heads" reads "with 2 heads"); any other loses its quotes.
+    """
+    doc = (inspect.getdoc(type(layer)) or "").split("\n\n")[0].replace("\n", " ")
+
+    def fill(match: re.Match[str]) -> str:
+        value = getattr(layer, match.group(1), None)
+        is_count = isinstance(value, int) and not isinstance(value, bool)
+        return str(value) if is_count else match.group(1)
+
+    return re.sub(r"``([^`]+)``", fill, doc)
+
+
+def _attention_row(layer: MultiHeadSelfAttention, row: int) -> str:
+    """``key column 8 of head 1 of 2``: what a row of W_in (or b_in) makes; heads from 1."""
+    d, dh = layer.d, layer.d // layer.heads
+    part = ("query", "key", "value")[row // d]
+    return f"{part} column {(row % d) % dh} of head {(row % d) // dh + 1} of {layer.heads}"
 
 
 # ---------------------------------------------------------------------- the views
@@ -274,13 +299,14 @@ def attention_map(net: Sequential, data: DataSplit, sample: int, head: int) -> A
     i = sample % len(data.X_test)
     ids = np.asarray(data.X_test[i], dtype=np.int64)
     out = net.forward(ids[None, :])
-    attention = [la for la in _walk(net.layers) if isinstance(la, MultiHeadSelfAttention)]
-    weights, block, h, heads = None, 0, 0, 1
+    attention = _attention_layers(net.layers)
+    weights, block, h, heads, path = None, 0, 0, 1, ""
     if attention:
-        heads = attention[0].heads
+        heads = attention[0][1].heads
         k = head % (len(attention) * heads)
         block, h = divmod(k, heads)
-        weights = np.array(attention[block].A[0, h], dtype=np.float64)
+        path, layer = attention[block]
+        weights = np.array(layer.A[0, h], dtype=np.float64)
     predicted = out.reshape(len(ids), -1).argmax(axis=1)
     target = np.asarray(data.y_test[i], dtype=np.int64).reshape(-1)
     return AttentionMap(
@@ -290,11 +316,25 @@ def attention_map(net: Sequential, data: DataSplit, sample: int, head: int) -> A
         head=h,
         blocks=len(attention),
         heads=heads,
+        layer=path,
         text=_spell(data, ids),
         target=_spell(data, target),
         predicted=_spell(data, predicted),
         generated=_spell(data, _generate(net, ids, GENERATED)),
     )
+
+
+def _attention_layers(
+    layers: list[Layer], prefix: str = ""
+) -> list[tuple[str, MultiHeadSelfAttention]]:
+    """Every attention layer with its path (``"2.1"``: inside the residual block 2)."""
+    found: list[tuple[str, MultiHeadSelfAttention]] = []
+    for i, layer in enumerate(layers):
+        if isinstance(layer, MultiHeadSelfAttention):
+            found.append((f"{prefix}{i}", layer))
+        elif isinstance(layer, Residual):
+            found += _attention_layers(layer.inner, f"{prefix}{i}.")
+    return found
 
 
 def _spell(data: DataSplit, ids: np.ndarray) -> str:

@@ -189,7 +189,9 @@ class AttentionMap:
         sample: the test window's index.
         weights: one head's attention weights A[query, key] of the last forward, (T, T);
             None when the network has no attention layer.
-        block: which attention layer (0-based) and head: which of ``blocks`` × ``heads``.
+        block: which attention layer (0-based) and head: which of ``blocks`` × ``heads``
+            (the view and the derivation number both from 1).
+        layer: that attention layer's path, as parameter names start (``"2.1"``).
         text: the window's characters; target: the true next character at each position.
         predicted: the most likely next character at each position (argmax).
         generated: a continuation of the window, one most likely character at a time.
@@ -201,6 +203,7 @@ class AttentionMap:
     head: int
     blocks: int
     heads: int
+    layer: str
     text: str
     target: str
     predicted: str

@@ -4,8 +4,9 @@ A row r of W_in makes one column of the queries, keys or values (PyTorch stacks 
 0…d−1 are Q, d…2d−1 are K, 2d…3d−1 are V), of one head. Its gradient is a sum over the
 positions t: ∂L̄/∂W_in[r, i] = Σ_t ∂L̄/∂P_{t,j} x_{t,i}, P being Q, K or V. The way there: back
 through the output projection to ∂L̄/∂O; for V through O = AV; for Q and K through the softmax of
-each row, ∂L̄/∂S = A ⊙ (∂L̄/∂A − rowsum(A ⊙ ∂L̄/∂A)), and then S = QKᵀ/√d_h. Positions are
-numbered from 0.
+each row, ∂L̄/∂S = A ⊙ (∂L̄/∂A − rowsum(A ⊙ ∂L̄/∂A)), and then S = QKᵀ/√d_h. Positions and
+columns are numbered from 0, as arrays are; heads from 1 ("head 1 of 2"), as the app's attention
+view numbers them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from derive.steps import StepSpec
 PARTS = ("queries", "keys", "values")
 
 
+def head_name(h: int, heads: int) -> str:
+    """``head 1 of 2`` for the 0-based head ``h``: people count heads from 1."""
+    return f"head {h + 1} of {heads}"
+
+
 class Attn:
     """The shown sample's pass through the layer, one head, and symbols for its numbers."""
 
@@ -41,6 +47,7 @@ class Attn:
         _, self.cache, _, self.inner = ctx.reference(node, slice(ctx.s, ctx.s + 1))
         self.T = self.cache["A"].shape[2]
         self.dh = node.layer.d // node.layer.heads
+        self.head = head_name(head, node.layer.heads)
         self.causal = node.layer.causal
         self.x_in = ctx.tape.inputs[node.path][ctx.s]
 
@@ -72,7 +79,7 @@ class Attn:
         source = self.inner if name.startswith("d") else self.cache
         base = sym(name.lstrip("d"))
         lhs = partial("Lbar", base) if name.startswith("d") else base
-        why = rule("attn_matrix", what=what, h=self.h, cols=cols)
+        why = rule("attn_matrix", what=what, head=self.head, cols=cols)
         part = "backward" if name.startswith("d") else "forward"
         return given(part, lhs, why, general, source[name][0, self.h])
 
@@ -88,7 +95,7 @@ def _part(ctx: LayerContext, at: Attn, r: int, part: int, j: int) -> StepSpec:
     d = W.shape[1]
     terms = [mul(at.x(0, i), at.put(sym("W_in", at.label, r, i), W[r, i])) for i in range(d)]
     bias = at.put(sym("b_in", at.label, r), b[r])
-    why = rule("attn_part", r=r, jj=j, part=PARTS[part], h=at.h, t=0)
+    why = rule("attn_part", r=r, jj=j, part=PARTS[part], h=at.head, t=0)
     return sum_spec(
         ctx, "forward", sym("QKV"[part], None, 0, j), why, Terms(terms, d), extra=[bias]
     )
@@ -98,7 +105,7 @@ def _scores(at: Attn) -> list[StepSpec]:
     """One score with numbers, the softmax of its row, then the head's attention matrix."""
     t = at.row
     dot = add(*[mul(at.get("Q", t, j), at.get("K", 0, j)) for j in range(at.dh)])
-    why = rule("attn_score", t=t, u=0, h=at.h)
+    why = rule("attn_score", t=t, u=0, h=at.head)
     specs = [StepSpec("forward", sym("S", None, t, 0), why, div(dot, at.root()))]
     exps = [sp.exp(at.get("S", t, v), evaluate=False) for v in at.visible(t)]
     causal = " (causal: only the positions up to t)" if at.causal else ""
@@ -185,7 +192,7 @@ def _out_proj(ctx: LayerContext) -> Local:
     _, cache, _, _ = ctx.reference(node, slice(ctx.s, ctx.s + 1))
     O2, g = cache["O2"], ctx.tape.grad_out[node.path][ctx.s]
     heads = ("the heads' outputs O = AV side by side", r"the heads' outputs $O = AV$ side by side")
-    why = rule("attn_matrix", what=heads, h="all", cols="the features")
+    why = rule("attn_matrix", what=heads, head="all heads", cols="the features")
     O = given("forward", sym("O"), why, sp.Function("concat")(mul(sym("A"), sym("V"))), O2)
     out = output_symbol(node.path)
 

@@ -183,7 +183,7 @@ def _row(layer: Layer, r: int) -> str:
     if isinstance(layer, MultiHeadSelfAttention):
         d, dh = layer.d, layer.d // layer.heads
         part = ("query", "key", "value")[r // d]
-        return f"the {part} column {(r % d) % dh} of head {(r % d) // dh}"
+        return f"the {part} column {(r % d) % dh} of head {(r % d) // dh + 1} of {layer.heads}"
     hidden = getattr(layer, "hidden", 1)
     gates = {
         "LSTM": ("input", "forget", "candidate", "output"),

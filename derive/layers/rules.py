@@ -248,14 +248,14 @@ _RULES: dict[str, tuple[str, str]] = {
     ),
     # ---------------------------------------------------------------- attention
     "attn_part": (
-        "row <r> of W_in makes column <jj> of the <part> of head <h>: P_tj = Σ_i x_ti W_in[r, i]"
+        "row <r> of W_in makes column <jj> of the <part> of <h>: P_tj = Σ_i x_ti W_in[r, i]"
         " + b_in[r] (position t = <t>)",
-        r"row $<r>$ of $W_{in}$ makes column $<jj>$ of the <part> of head $<h>$: "
+        r"row $<r>$ of $W_{in}$ makes column $<jj>$ of the <part> of <h>: "
         r"$P_{tj} = \sum_i x_{ti} W_{in,ri} + b_{in,r}$ (position $t = <t>$)",
     ),
     "attn_score": (
-        "score of position <t> for position <u>, head <h>: S_tu = Σ_j Q_tj K_uj / √d_h",
-        r"score of position $<t>$ for position $<u>$, head $<h>$: "
+        "score of position <t> for position <u>, <h>: S_tu = Σ_j Q_tj K_uj / √d_h",
+        r"score of position $<t>$ for position $<u>$, <h>: "
         r"$S_{tu} = \sum_j Q_{tj} K_{uj}/\sqrt{d_h}$",
     ),
     "attn_softmax": (
@@ -263,13 +263,13 @@ _RULES: dict[str, tuple[str, str]] = {
         r"softmax of the scores along row $<t>$: $A_{tu} = e^{S_{tu}}/\sum_v e^{S_{tv}}$<causal>",
     ),
     "attn_matrix": (
-        "<what>, head <h> (rows t, columns <cols>)",
-        r"<what>, head $<h>$ (rows $t$, columns <cols>)",
+        "<what>, <head> (rows t, columns <cols>)",
+        r"<what>, <head> (rows $t$, columns <cols>)",
     ),
     "attn_dO": (
-        "back through the output projection: ∂L̄/∂O = ∂L̄/∂out W_out, head <h>'s columns",
+        "back through the output projection: ∂L̄/∂O = ∂L̄/∂out W_out, the columns of <h>",
         r"back through the output projection: $\partial\bar L/\partial O = "
-        r"\partial\bar L/\partial\mathrm{out}\, W_{out}$, head $<h>$'s columns",
+        r"\partial\bar L/\partial\mathrm{out}\, W_{out}$, the columns of <h>",
     ),
     "attn_dV": (
         "V_u is read by every row t with weight A_tu: ∂L̄/∂V_uj = Σ_t A_tu ∂L̄/∂O_tj",

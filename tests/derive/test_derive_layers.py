@@ -284,7 +284,7 @@ def test_layer_norm_and_the_residual_identity_term() -> None:
 def test_attention_scores_softmax_and_the_part_of_w_in() -> None:
     net, x, y, loss = setting("attention")
     d = derive(net, x, y, loss, "2.W_in[1,3]")
-    assert "of the queries of head 0" in steps_of(d, "attn_part")[0].rule.text
+    assert "of the queries of head 1 of 2:" in steps_of(d, "attn_part")[0].rule.text
     net.forward(x)
     layer = net.layers[2]
     layer.forward(np.asarray(run_layer_tape(net, x, y, loss).inputs[(2,)]), False, False)
@@ -294,7 +294,7 @@ def test_attention_scores_softmax_and_the_part_of_w_in() -> None:
     (one,) = steps_of(d, "attn_softmax")
     assert one.value == pytest.approx(weights[4, 0], abs=1e-14)  # causal: the last row sees all
     assert len(steps_of(d, "attn_dQ")) == 5
-    assert "of the keys of head 1" in derive(net, x, y, loss, "2.W_in[6,0]").to_text()
+    assert "of the keys of head 2 of 2" in derive(net, x, y, loss, "2.W_in[6,0]").to_text()
 
 
 def test_dropout_uses_the_last_training_passs_mask() -> None:

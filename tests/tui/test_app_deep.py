@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from textual.widgets import ContentSwitcher, Select
 
-from engine.presets import PRESETS
+from engine.presets import PRESETS, get_preset
+from tui import probes_nets
 from tui.params import entry_at, flat_position, is_entry, parse_entry
 from tui.records import AttentionMap, FeatureMaps, ParamNote, SequenceFit
 from tui.screens.derivation import DerivationScreen
@@ -132,7 +135,7 @@ async def test_attention_heat_map_updates_and_heads_switch(drive) -> None:
         await drive.wait_for(pilot, lambda: main.snapshot.view.head == 1)
         view = main.query_one(AttentionView)
         await drive.wait_for(
-            pilot, lambda: "head 2/2" in drawn(view.query_one("#attention-caption"))
+            pilot, lambda: "head 2 of 2, layer 2.1" in drawn(view.query_one("#attention-caption"))
         )
         assert "predicts" in drawn(view.query_one("#attention-text"))
 
@@ -235,3 +238,21 @@ async def test_g_switches_a_plain_network_between_diagram_and_layer_list(drive) 
         assert app.session.selected == "2.W[0,0]"
         await pilot.press("g")
         assert panel.current == "network"
+
+
+def test_the_attention_note_names_its_head_and_fills_in_the_count_of_heads() -> None:
+    net = get_preset("transformer-text").build().net
+    note = probes_nets.param_note(net, "2.1.W_in[40,3]")
+    assert "with 2 heads," in note.formula and "``" not in note.formula
+    assert note.layer.endswith("; key column 8 of head 1 of 2")  # rows 32…63 are the keys
+    assert probes_nets.param_note(net, "4.1.W_in[90,0]").layer.endswith(
+        "value column 10 of head 2 of 2"
+    )
+
+
+@pytest.mark.parametrize("preset", ["lenet-digits", "lstm-sine", "gru-adding", "transformer-text"])
+def test_no_layer_formula_repeats_a_word(preset: str) -> None:
+    net = get_preset(preset).build().net
+    for layer in probes_nets._walk(net.layers):
+        formula = probes_nets.layer_formula(layer)
+        assert not re.search(r"\b(\w+) \1\b", formula), formula

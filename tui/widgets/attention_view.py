@@ -2,9 +2,10 @@
 
 The heat map is one head's weights A[query, key] of the last forward pass: row t shows how much
 position t draws on each earlier position (causal: never a later one), the key's character above
-its column, the query's at the left. ``h`` steps through the heads of every block. Below, the
-window, the true next characters, the network's most likely next characters (green where right)
-and what it writes on its own after the window, one most likely character at a time.
+its column, the query's at the left. ``h`` steps through the heads of every block, numbered from 1
+as the derivation numbers them ("head 1 of 2"). Below, the window, the true next characters, the
+network's most likely next characters (green where right) and what it writes on its own after the
+window, one most likely character at a time.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ class AttentionView(Vertical):
             heat.show(None, (0.0, 1.0))
         else:
             caption = (
-                f"attention of block {att.block + 1}/{att.blocks}, head {att.head + 1}/{att.heads}"
-                f" (h) · test window #{att.sample} (n/N) · row: query, column: key"
+                f"head {att.head + 1} of {att.heads}, layer {att.layer} (block {att.block + 1} of "
+                f"{att.blocks}) · h: next head · test window #{att.sample} (n/N) · "
+                "row: query, column: key"
             )
             text = visible(att.text)
             heat.show(att.weights, (0.0, 1.0), top=text, left=list(text), gamma=0.5, pairs=True)

@@ -25,7 +25,7 @@ def _style(spec: str) -> Style:
 
 
 class TextLines(Canvas):
-    """A few lines of styled text, cut to the width (no wrapping)."""
+    """A few lines of styled text, cut to the width (no wrapping), a cut line ending in "…"."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -46,5 +46,9 @@ class TextLines(Canvas):
         strips = []
         for line in self.lines[:height]:
             segments = [Segment(text, _style(spec)) for text, spec in line if text]
-            strips.append(Strip(segments).crop_extend(0, width, None))
+            strip = Strip(segments)
+            if strip.cell_length > width >= 1:
+                cut = list(strip.crop(0, width - 1))
+                strip = Strip([*cut, Segment("…", cut[-1].style if cut else None)])
+            strips.append(strip.crop_extend(0, width, None))
         return strips + [Strip.blank(width)] * (height - len(strips))
