@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from textual.widgets import ContentSwitcher, Select
+from textual.widgets import ContentSwitcher, Input, Label, Select
 
 from engine.presets import PRESETS, get_preset
 from tui import probes_nets
@@ -184,6 +184,55 @@ async def test_setup_opens_on_every_kind_of_network(drive, preset) -> None:
         await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         await pilot.pause()
         assert "Nothing changed" in str(app.screen.query_one("#setup-note").content)
+
+
+SETUP_FIELDS = {  # preset: the model rows shown, and what the hidden field is called
+    "lenet-digits": ({"hidden", "channels", "activation", "dropout"}, "dense layers"),
+    "lstm-sine": ({"hidden"}, "recurrent units"),
+    "transformer-text": ({"d_model", "heads", "blocks"}, None),
+    "residual-deep": ({"hidden", "activation"}, "residual blocks"),
+    "spiral": ({"hidden", "activation", "dropout"}, "hidden layers"),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(SETUP_FIELDS))
+async def test_setup_shows_the_fields_each_kind_of_network_reads(drive, preset) -> None:
+    app = drive.app(preset)
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await pilot.press("c")
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        setup = app.screen
+        await pilot.pause()
+        fields = ("hidden", "channels", "activation", "dropout", "d_model", "heads", "blocks")
+        shown = {f for f in fields if setup.query_one(f"#row-{f}").display}
+        expected, hidden_label = SETUP_FIELDS[preset]
+        assert shown == expected
+        playground = preset in ("spiral", "residual-deep")
+        assert setup.query_one("#row-features").display == playground  # x1, x2, x1² … inputs
+        if hidden_label:
+            assert str(setup.query_one("#label-hidden", Label).content) == hidden_label
+
+
+async def test_setup_changes_a_transformers_heads_and_checks_the_width(drive) -> None:
+    app = drive.app("transformer-text")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await pilot.press("c")
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        setup = app.screen
+        setup.query_one("#heads", Input).value = "4"
+        await pilot.pause()
+        assert setup.candidate is not None and setup.candidate.model.heads == 4
+        assert "new network" in str(setup.query_one("#setup-note").content)
+        setup.query_one("#d_model", Input).value = "30"
+        await pilot.pause()
+        assert setup.candidate is None
+        assert "does not split into 4 heads" in str(setup.query_one("#setup-note").content)
+        setup.query_one("#kind", Select).value = "lstm"  # the form follows the kind
+        await pilot.pause()
+        assert not setup.query_one("#row-heads").display
+        assert str(setup.query_one("#label-hidden", Label).content) == "recurrent units"
 
 
 async def test_any_parameter_can_be_selected_and_derivation_does_not_crash(drive) -> None:

@@ -223,6 +223,8 @@ def test_version(capsys) -> None:
 def test_presets_list_and_show(capsys) -> None:
     code, out, _ = dltui(capsys, "presets")
     assert code == 0 and "gaussians" in out and "digits" in out
+    assert "LSTM 32 → out" in out and "embed 32 + positions" in out  # each by its own layers
+    assert "8 tanh" not in out.split("transformer-text")[1].split("autoencoder")[0]
     code, out, _ = dltui(capsys, "presets", "--show", "spiral")
     assert code == 0 and 'name = "spiral"' in out and "[train]" in out
 

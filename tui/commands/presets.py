@@ -6,8 +6,10 @@ import argparse
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from engine.presets import DEFAULT, PRESETS, get_preset
+from tui.describe import architecture
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,20 +23,17 @@ def run(args: argparse.Namespace) -> int:
     if args.show:
         console.print(get_preset(args.show).to_toml(), end="", markup=False)
         return 0
-    table = Table(title="dltui presets", title_justify="left")
-    for column in ("name", "data", "network", "loss / optimiser", "what it shows"):
-        table.add_column(column)
+    table = Table(title="dltui presets", title_justify="left", show_lines=True)
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("data · loss / optimiser\nnetwork\nwhat it shows")
     for name in PRESETS:
         exp = get_preset(name)
-        shape = "-".join(str(h) for h in exp.model.hidden) or "linear"
-        label = f"{name} (default)" if name == DEFAULT else name
-        table.add_row(
-            label,
-            exp.data.name,
-            f"{shape} {exp.model.activation}",
-            f"{exp.train.loss} / {exp.train.optimizer}",
-            exp.description,
-        )
+        label = f"{name}\n(default)" if name == DEFAULT else name
+        about = Text(f"{exp.data.name} · {exp.train.loss} / {exp.train.optimizer}\n")
+        about.append(architecture(exp.model), style="cyan")
+        about.append(f"\n{exp.description}", style="dim")
+        table.add_row(label, about)
     console.print(table)
+    console.print("out: the output layer, one unit per class or value of the data set")
     console.print("Run one: dltui --preset NAME   ·   headless: dltui train --preset NAME")
     return 0

@@ -30,6 +30,7 @@ from engine.errors import UserError
 from engine.events import Epoch, Event, Step
 from engine.presets import DEFAULT, get_preset
 from engine.runs import Outcome, RunDir, default_path, resume_command, stop_on_sigint, train
+from tui import describe
 
 EXIT_DIVERGED = 1
 EXIT_INTERRUPTED = 130
@@ -238,7 +239,8 @@ class _Display:
 # ---------------------------------------------------------------------- messages
 def _print_header(console: Console, rundir: RunDir, net_run: Run) -> None:
     exp = net_run.experiment
-    console.print(f"[bold]{exp.name}[/]: {exp.summary()} · {net_run.net.describe()}")
+    summary = describe.summary(exp, net_run.net.output_shape[-1])
+    console.print(f"[bold]{exp.name}[/]: {summary} · {net_run.net.describe()}")
     if rundir.epochs_done or net_run.trainer.step:
         console.print(
             f"resuming {rundir.path} at epoch {rundir.epochs_done} of {exp.train.epochs}, "

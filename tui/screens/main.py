@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
 from engine.config import Experiment
+from tui.describe import summary
 from tui.messages import Noticed, Updated
 from tui.records import NetCopy, Notice, Scene, Snapshot
 from tui.screens.help import HelpScreen
@@ -126,8 +127,8 @@ class MainScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        exp = self.session.run.experiment
-        self.query_one(RunHeader).starting(exp.summary())
+        run = self.session.run
+        self.query_one(RunHeader).starting(summary(run.experiment, run.net.output_shape[-1]))
         self.query_one("#loss-panel").border_title = "loss"
         self.query_one("#network-panel").border_title = "network"
         self.query_one("#math").border_title = "chain rule"

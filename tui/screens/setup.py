@@ -1,12 +1,13 @@
 """``c``: change the experiment — everything TensorFlow Playground lets you change, and more.
 
 A preset to start from (picking one fills the form with it: ``residual-deep`` and ``plain-deep``
-are two picks apart), problem type, data set, noise, train/test split, input features, network
-kind, hidden layers and units, convolution channels, activation, dropout, loss, optimiser, learning
-rate, batch size, epochs, regularisation type and rate. While you edit, the screen says what
-applying will do: a learning rate or a number of epochs is set while training runs; a new batch
-size, optimiser or penalty keeps the weights; a new data set or network needs new weights, and says
-so.
+are two picks apart), problem type, data set, noise, train/test split, input features, network kind
+and the fields that kind reads (hidden layers — a CNN's dense layers, a recurrent net's units,
+residual blocks —, convolution channels, activation, dropout; a transformer's width, heads and
+blocks), loss, optimiser, learning rate, batch size, epochs, regularisation type and rate. While
+you edit, the screen says what applying will do: a learning rate or a number of epochs is set while
+training runs; a new batch size, optimiser or penalty keeps the weights; a new data set or network
+needs new weights, and says so.
 """
 
 from __future__ import annotations
@@ -71,8 +72,29 @@ def problem_of(name: str) -> str:
     return "regression" if TASKS.get(name) == "regression" else "classification"
 
 
+HIDDEN_LABELS = {
+    "mlp": "hidden layers",
+    "cnn": "dense layers",
+    "rnn": "recurrent units",
+    "lstm": "recurrent units",
+    "gru": "recurrent units",
+    "autoencoder": "layers (code)",
+    "residual": "residual blocks",
+}
+"""What ``[model] hidden`` is for each network kind; a transformer has none (d, heads, blocks)."""
+ACTIVATED = ("mlp", "cnn", "autoencoder", "residual")  # kinds whose layers take ``activation``
+DROPOUT = ("mlp", "cnn", "autoencoder")  # kinds with dropout after their dense layers
+TRANSFORMER_FIELDS = ("d_model", "heads", "blocks")
+
+
 def _row(label: str, field: Widget) -> Horizontal:
-    return Horizontal(Label(label, classes="setup-label"), field, classes="setup-row")
+    """A labelled field; ``row-ID`` and ``label-ID`` (the field's id) show, hide and rename it."""
+    return Horizontal(
+        Label(label, classes="setup-label", id=f"label-{field.id}"),
+        field,
+        classes="setup-row",
+        id=f"row-{field.id}",
+    )
 
 
 class SetupScreen(ModalScreen[Experiment | None]):
@@ -118,8 +140,12 @@ class SetupScreen(ModalScreen[Experiment | None]):
         yield _row("test share", self._input("test_fraction", opts.get("test_fraction", "")))
         yield _row("input features", Grid(*boxes, id="features"))
         yield _row("network kind", self._select("kind", list(KINDS), m.kind))
-        yield _row("hidden layers", self._input("hidden", ", ".join(str(h) for h in m.hidden)))
+        hidden = HIDDEN_LABELS.get(m.kind, "hidden layers")
+        yield _row(hidden, self._input("hidden", ", ".join(str(h) for h in m.hidden)))
         yield _row("conv channels", self._input("channels", ", ".join(str(c) for c in m.channels)))
+        yield _row("model width d", self._input("d_model", m.d_model))
+        yield _row("attention heads", self._input("heads", m.heads))
+        yield _row("blocks", self._input("blocks", m.blocks))
         yield _row(
             "activation", self._select("activation", [*ACTIVATION_LAYERS, "linear"], m.activation)
         )
@@ -204,11 +230,22 @@ class SetupScreen(ModalScreen[Experiment | None]):
 
     def _enable_options(self) -> None:
         accepted = OPTIONS_FOR.get(str(self.query_one("#dataset", Select).value), ())
-        self.query_one("#noise").disabled = "noise" not in accepted
-        self.query_one("#test_fraction").disabled = "test_fraction" not in accepted
-        self.query_one("#features").disabled = "features" not in accepted
-        self.query_one("#channels").disabled = self._value("kind") != "cnn"
-        self.query_one("#hidden").disabled = self._value("kind") == "transformer"
+        for option in ("noise", "test_fraction", "features"):  # only what the data set takes
+            self.query_one(f"#row-{option}").display = option in accepted
+        self._show_model_fields(self._value("kind"))
+
+    def _show_model_fields(self, kind: str) -> None:
+        """Shows the fields this kind of network reads, named as it reads them."""
+        shown = {
+            "hidden": kind in HIDDEN_LABELS,
+            "channels": kind == "cnn",
+            "activation": kind in ACTIVATED,
+            "dropout": kind in DROPOUT,
+            **{name: kind == "transformer" for name in TRANSFORMER_FIELDS},
+        }
+        for name, show in shown.items():
+            self.query_one(f"#row-{name}").display = show
+        self.query_one("#label-hidden", Label).update(HIDDEN_LABELS.get(kind, "hidden layers"))
 
     def _check(self) -> None:
         """Builds the candidate experiment and says what applying it does (or what is wrong)."""
@@ -259,6 +296,8 @@ class SetupScreen(ModalScreen[Experiment | None]):
         raw["model"].update(hidden=self._numbers("hidden"), activation=self._value("activation"))
         raw["model"].update(kind=self._value("kind"), channels=self._numbers("channels"))
         raw["model"]["dropout"] = self._number("dropout", "dropout")
+        if raw["model"]["kind"] == "transformer":
+            raw["model"].update(self._transformer_sizes())
         batch = self._value("batch_size")
         rate = self._number("reg_rate", "regularisation rate")
         reg = self._value("reg")
@@ -276,6 +315,22 @@ class SetupScreen(ModalScreen[Experiment | None]):
                 f"loss {raw['train']['loss']} does not fit {name}", "choose another loss"
             )
         return Experiment.from_dict(raw, "setup")
+
+    def _transformer_sizes(self) -> dict[str, int]:
+        """d, heads and blocks; d must split evenly into the heads."""
+        sizes = {
+            "d_model": self._number("d_model", "model width d", int),
+            "heads": self._number("heads", "attention heads", int),
+            "blocks": self._number("blocks", "blocks", int),
+        }
+        if min(sizes.values()) < 1:
+            raise UserError("model width, heads and blocks must be at least 1", "e.g. 32, 2, 2")
+        if sizes["d_model"] % sizes["heads"]:
+            raise UserError(
+                f"model width d {sizes['d_model']} does not split into {sizes['heads']} heads",
+                "make d a multiple of the heads, e.g. d 32 with 2 or 4 heads",
+            )
+        return sizes
 
     def _numbers(self, id: str) -> list[int]:
         """A list of whole numbers such as ``8, 8`` (hidden units, channels)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tui.describe import architecture
 from tui.drawing import number
 from tui.records import Scene, Snapshot
 from tui.widgets.text_lines import TextLines
@@ -16,25 +17,19 @@ STATES = {
 
 
 def network_text(scene: Scene) -> str:
-    """``2-8-8-1 tanh``, ``2-17×16-1 tanh``, ``cnn 16-32 conv, 64 relu`` or ``lstm 32``."""
+    """``2-8-8-1 tanh`` or ``2-17×16-1 tanh`` for a Dense stack; any other network in words.
+
+    Other kinds say what their layers are (``tui.describe.architecture``): ``conv 3×3·16 → pool
+    → … → 10, relu``, ``LSTM 32 → 1``, ``embed 32 + positions → 2 blocks (…) → 57``.
+    """
     m, widths = scene.experiment.model, scene.widths
-    activation = m.activation if m.hidden else "linear"
-    hidden = [str(h) for h in m.hidden]
     if scene.mlp:
+        activation = m.activation if m.hidden else "linear"
         inner = widths[1:-1]
         if len(inner) > 4 and len(set(inner)) == 1:
             return f"{widths[0]}-{len(inner)}×{inner[0]}-{widths[-1]} {activation}"
         return f"{'-'.join(str(w) for w in widths)} {activation}"
-    if m.kind == "cnn":
-        dense = f", {'-'.join(hidden)} {activation}" if hidden else ""
-        return f"cnn {'-'.join(str(c) for c in m.channels)} conv{dense}"
-    if m.kind in ("rnn", "lstm", "gru"):
-        return f"{m.kind} {'-'.join(hidden)}"
-    if m.kind == "transformer":
-        return f"transformer d {m.d_model}, {m.blocks} blocks × {m.heads} heads"
-    if m.kind == "residual" and hidden:
-        return f"residual {len(hidden)} blocks × {hidden[0]} {activation}"
-    return f"{m.kind} {'-'.join(hidden)} {activation}"
+    return architecture(m, widths[-1] if widths else None)
 
 
 def describe(snapshot: Snapshot) -> str:
