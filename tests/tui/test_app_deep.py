@@ -305,3 +305,30 @@ def test_no_layer_formula_repeats_a_word(preset: str) -> None:
     for layer in probes_nets._walk(net.layers):
         formula = probes_nets.layer_formula(layer)
         assert not re.search(r"\b(\w+) \1\b", formula), formula
+
+
+async def test_keys_that_do_nothing_for_this_network_say_what_does(drive) -> None:
+    app = drive.app("transformer-text")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 1)
+        await pilot.press("v", "t")
+        notes = [n.message for n in app._notifications]
+        assert len(notes) == 2 and all("h: next head · n/N: next test window" in n for n in notes)
+        assert notes[0].startswith("v shows the next picture; this network has one.")
+        assert notes[1].startswith("t shows the test points on a 2-D map")
+        assert app.session.shown == "attention"
+        await pilot.press("h")  # here h does something, quietly
+        await drive.wait_for(pilot, lambda: app.main.snapshot.view.head == 1)
+        assert len(app._notifications) == 2
+
+
+async def test_h_on_a_network_without_attention_says_so(drive) -> None:
+    app = drive.app("lstm-sine")
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 1)
+        await pilot.press("h")
+        (note,) = [n.message for n in app._notifications]
+        assert "attention heads; this network has none" in note and "n/N" in note
+        assert app.session.head == 0

@@ -51,6 +51,16 @@ VIEW_TITLES = {
     "attention": ("attention", "attention weights · text"),
     "reconstruction": ("reconstruction", "inputs and reconstructions"),
 }
+VIEW_KEYS = {
+    "boundary": "t: test points",
+    "surface": "t: test points",
+    "images": "n/N: next test sample",
+    "filters": "n/N: next test image",
+    "sequence": "n/N: next test sequence",
+    "attention": "h: next head · n/N: next test window",
+    "reconstruction": "n/N: next test images",
+}
+"""The keys each picture answers to, besides v (told when a key does nothing there)."""
 DIAGRAM_COLUMNS = 8  # deeper plain networks open on the layer list (g switches)
 
 
@@ -249,10 +259,29 @@ class MainScreen(Screen):
             self.query_one(LayerList).move(layers, entries)
 
     def action_next_view(self) -> None:
+        if self.scene is not None and len(self.scene.views) < 2:
+            self._only_here("v", "shows the next picture", "this network has one")
+            return
         self.session.next_view()
 
     def action_next_head(self) -> None:
+        if self._shown() != "attention":
+            self._only_here("h", "steps through attention heads", "this network has none")
+            return
         self.session.next_head()
+
+    def _shown(self) -> str:
+        """The picture in the view panel now."""
+        snap = self.snapshot
+        return (snap.shown or snap.scene.view) if snap is not None else ""
+
+    def _only_here(self, key: str, does: str, why: str) -> None:
+        """Says that ``key`` does nothing for this picture, and which keys do something."""
+        shown = self._shown()
+        title = VIEW_TITLES.get(shown, ("", shown))[1].split(" · ")[0]
+        keys = VIEW_KEYS.get(shown, "")
+        here = f" Keys for the {title}: {keys}." if keys else ""
+        self.notify(f"{key} {does}; {why}.{here}", title=f"{key}: nothing to do here")
 
     def action_toggle_layers(self) -> None:
         """Switches between the diagram and the layer list (the diagram draws plain stacks)."""
@@ -289,6 +318,9 @@ class MainScreen(Screen):
             panel.border_title = title
 
     def action_toggle_test(self) -> None:
+        if self._shown() not in ("boundary", "surface"):
+            self._only_here("t", "shows the test points on a 2-D map", "this picture has none")
+            return
         view = self.query_one(DecisionMap)
         view.show_test = not view.show_test
 
