@@ -33,7 +33,7 @@ class Context:
 
     @property
     def theta(self) -> sp.Symbol:
-        """The parameter's symbol, W¹₀₁."""
+        """The parameter's symbol, W¹₀,₁."""
         return self.ref.symbol()
 
     @property

@@ -1,6 +1,6 @@
 """The numbers a derivation starts from, looked up by symbol as the steps ask for them.
 
-Steps name symbols (W¹₀₁, a¹₁, m²₀, L₂ …); ``Env`` finds each one's number in the tape — for
+Steps name symbols (W¹₀,₁, a¹₁, m²₀, L₂ …); ``Env`` finds each one's number in the tape — for
 the shown sample — only when a step needs it, so a derivation of one weight of a large network
 never copies the whole network into a dictionary. Values the steps compute are stored over
 these and read by the steps after them.

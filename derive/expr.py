@@ -144,9 +144,19 @@ def _number_atom(value: object) -> sp.Basic:
 
 
 def abbreviate(expr: sp.Basic) -> sp.Basic:
-    """A long unevaluated sum as its first three terms, ⋯, and its last two."""
+    """A long unevaluated sum as its first three terms, ⋯, and its last two.
+
+    A sum already cut short ("… 52 more terms", ``truncated``) keeps its first three terms and
+    counts the ones left out with the rest: "… 61 more terms", then what followed.
+    """
     if isinstance(expr, sp.Add) and len(expr.args) > SHOW_TERMS:
         a = expr.args
+        cut = next((i for i, x in enumerate(a) if isinstance(x, More)), None)
+        if cut is not None:
+            if cut <= 3:
+                return expr
+            hidden = More(sp.Integer(a[cut].count + cut - 3))
+            return sp.Add(*a[:3], hidden, *a[cut + 1 :], evaluate=False)
         return sp.Add(*a[:3], ELLIPSIS, *a[-2:], evaluate=False)
     if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)) or (isinstance(expr, sp.Function) and expr.args):
         args = [abbreviate(a) for a in expr.args]

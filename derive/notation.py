@@ -3,7 +3,7 @@
 A symbol's SymPy name is a small structured string, so the printers can spell it in plain text,
 Unicode and LaTeX without a lookup table per derivation:
 
-* ``"W|1|0,1"``: base ``W``, superscript (the layer) ``1``, subscripts ``0, 1``  →  W¹₀₁;
+* ``"W|1|0,1"``: base ``W``, superscript (the layer) ``1``, subscripts ``0, 1``  →  W¹₀,₁;
 * ``"d(L)/d(a|2|0)"``: the partial derivative of ``L`` by a²₀  →  ∂L/∂a²₀;
 * ``"sigmoid'(z|2|0)"``: an activation's derivative at z²₀  →  σ′(z²₀).
 
@@ -132,7 +132,7 @@ def decode(name: str) -> Name:
 
 
 def sym(base: str, sup: object = None, *sub: object) -> sp.Symbol:
-    """A real scalar symbol, e.g. ``sym("W", 1, 0, 1)`` for W¹₀₁."""
+    """A real scalar symbol, e.g. ``sym("W", 1, 0, 1)`` for W¹₀,₁."""
     return sp.Symbol(encode(base, sup, sub), real=True)
 
 
@@ -201,14 +201,13 @@ def base_latex(base: str) -> str:
 
 
 def _indices(sub: tuple[str, ...]) -> str:
-    """Indices run together (W₀₁) unless one has several characters (W₁₂,₃, mₜ₋₁) or there are
-    more than two of them (a convolution's W⁰₁,₀,₂,₂)."""
-    glue = "" if len(sub) <= 2 and all(len(s) == 1 for s in sub) else ","
-    return glue.join(sub)
+    """Indices separated by commas (W₀,₁, W₁₂,₃, a convolution's W⁰₁,₀,₂,₂): run together,
+    c₁₀ could be c₁,₀ or the one index 10."""
+    return ",".join(sub)
 
 
 def unicode_name(name: str | Name) -> str:
-    """The Unicode spelling of a symbol name: W¹₀₁, ∂L/∂a²₀, σ′(z²₀)."""
+    """The Unicode spelling of a symbol name: W¹₀,₁, ∂L/∂a²₀, σ′(z²₀)."""
     n = decode(name) if isinstance(name, str) else name
     if n.wrt is not None:
         return f"∂{base_unicode(n.base)}/∂{unicode_name(n.wrt)}"

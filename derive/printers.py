@@ -8,6 +8,7 @@ written in (``order="none"``), so a chain-rule product reads as derived.
 
 from __future__ import annotations
 
+import textwrap
 from typing import ClassVar
 
 import sympy as sp
@@ -354,8 +355,23 @@ def text(expr: sp.Basic, digits: int = DIGITS) -> str:
     return TextPrinter({"digits": digits}).doprint(expr)
 
 
-def unicode(expr: sp.Basic, digits: int = DIGITS) -> str:
-    return UnicodePrinter({"digits": digits}).doprint(expr)
+def unicode(expr: sp.Basic, digits: int = DIGITS, width: int | None = None) -> str:
+    """Pretty-printed in two dimensions, in at most ``width`` columns when one is given.
+
+    A one-line expression wider than that breaks at its spaces (between the terms, so no
+    number is cut), the lines after the first indented; a taller one (stacked fractions, Σ) is
+    cut into pieces of ``width`` columns, each under the last, SymPy marking the cuts with ↪.
+    """
+    text = UnicodePrinter({"digits": digits}).doprint(expr)
+    if width is None or max(len(line) for line in text.splitlines()) <= width:
+        return text
+    width = max(width, 10)
+    if "\n" not in text:
+        return "\n".join(
+            textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False)
+        )
+    settings = {"digits": digits, "wrap_line": True, "num_columns": width}
+    return UnicodePrinter(settings).doprint(expr)
 
 
 def latex(expr: sp.Basic, digits: int = DIGITS) -> str:

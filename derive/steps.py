@@ -111,7 +111,7 @@ class Derivation:
     """The gradient of the loss by one parameter, step by step (see ``derive.derive``).
 
     Attributes:
-        param: the parameter; symbol: its name in the maths (W¹₀₁).
+        param: the parameter; symbol: its name in the maths (W¹₀,₁).
         view: "index" or "vector" (Dense stacks), "layer" (any other network).
         steps: forward pass, loss, backward chain-rule factors, the gradient, the update.
         value: the gradient, ∂L/∂θ (batch mean, penalty included), as the engine computes it.

@@ -120,7 +120,7 @@ class Local:
 
 
 def entry(array: sp.Symbol, *index: object) -> sp.Symbol:
-    """One entry of a named array: ``entry(a⁰, 1, 2)`` is a⁰₁₂."""
+    """One entry of a named array: ``entry(a⁰, 1, 2)`` is a⁰₁,₂."""
     n = decode(array.name)
     return sym(n.base, n.sup or None, *n.sub, *index)
 

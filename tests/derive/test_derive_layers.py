@@ -204,7 +204,7 @@ def test_an_rnn_weight_is_a_sum_over_time_and_the_vanishing_factor_is_explained(
     net, x, y, loss = setting("rnn")
     d = derive(net, x, y, loss, "0.W_hh[1,2]")
     deltas = steps_of(d, "rnn_delta")
-    assert [s.label for s in deltas] == ["δ₅₁", "δ₄₁", "δ₃₁", "δ₂₁", "δ₁₁"]  # from t = T back
+    assert [s.label for s in deltas] == ["δ₅,₁", "δ₄,₁", "δ₃,₁", "δ₂,₁", "δ₁,₁"]  # from t = T back
     (local,) = steps_of(d, "rec_grad")
     assert len(local.substituted.args) == 5  # one term per time step
     assert all(str(a).startswith("delta|") for a in local.general.args[0].args[:1])

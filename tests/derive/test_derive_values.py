@@ -98,7 +98,7 @@ def test_steps_come_in_order_and_carry_everything() -> None:
     for step in d.steps:
         assert step.label and step.rule.text and step.general is not None
     labels = [s.label for s in d.part("backward")]
-    assert labels[:3] == ["∂L/∂ŷ₀", "σ′(z²₀)", "δ²₀"] and labels[-1] == "∂L/∂W¹₀₁"
+    assert labels[:3] == ["∂L/∂ŷ₀", "σ′(z²₀)", "δ²₀"] and labels[-1] == "∂L/∂W¹₀,₁"
     assert str(d.part("backward")[1].rule) == "derivative of σ: σ(1−σ)"
     assert [s.label for s in d.part("forward")] == ["z¹₀", "a¹₀", "a¹₁", "z²₀", "ŷ₀"]
     assert d.check is not None and d.check.difference < 1e-15
@@ -111,7 +111,7 @@ def test_batch_value_is_the_mean_and_any_sample_can_be_shown() -> None:
     assert max(values) - min(values) < 1e-16
     assert values.pop() == pytest.approx(float(net.grads["0.W"][1, 0]), abs=1e-15)
     d = derive(net, XOR_X, XOR_Y, "mse", "0.W[1,0]", sample=2)
-    assert d.part("loss")[1].label == "L̄" and d.part("backward")[-1].label == "∂L̄/∂W¹₁₀"
+    assert d.part("loss")[1].label == "L̄" and d.part("backward")[-1].label == "∂L̄/∂W¹₁,₀"
 
 
 def test_wide_layers_list_the_units_off_the_path() -> None:

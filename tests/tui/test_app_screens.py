@@ -248,3 +248,20 @@ async def test_the_first_start_compiles_kernels_on_a_screen(drive, monkeypatch) 
         release.set()
         await drive.ready(pilot)
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_wide_steps_fit_the_panel(drive) -> None:
+    app = drive.app("lenet-digits")
+    async with app.run_test(size=(110, 36)) as pilot:
+        screen = await open_derivation(drive, pilot, "right")  # 3.W: a conv of 16 channels
+        assert screen.param.startswith("3.W[")
+        d = screen.derivation
+        width = screen.query_one("#step-detail").scrollable_content_region.width
+        wide = [i for i, s in enumerate(d.steps) if s.rule.key == "conv_unit"]
+        assert wide
+        for index in wide:
+            screen.index = index
+            await pilot.pause()
+            lines = str(screen.query_one("#step-text").content).splitlines()
+            assert max(len(line) for line in lines) <= width
+            assert any("more terms" in line for line in lines)

@@ -16,7 +16,7 @@ def _run(*argv: str) -> int:
 def test_prints_the_xor_derivation(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run("--preset", "xor", "--param", "2.W[0,1]") == 0
     out = capsys.readouterr().out
-    assert out.startswith("∂L/∂W²₀₁: the gradient of the loss by 2.W[0,1]")
+    assert out.startswith("∂L/∂W²₀,₁: the gradient of the loss by 2.W[0,1]")
     for heading in ("Forward pass", "Loss", "Backward pass: the chain rule", "Check:", "Update"):
         assert f"\n{heading}" in out
     assert "δ²₀ = ∂L/∂ŷ₀·σ′(z²₀)" in out and "momentum buffer" in out

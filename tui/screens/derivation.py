@@ -29,6 +29,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from derive import VIEWS, Derivation, derive, verify_report
+from derive.expr import abbreviate
 from derive.printers import unicode
 from derive.render import value_text
 from derive.verify import float64_twin
@@ -180,6 +181,9 @@ class DerivationScreen(Screen[None]):
     def watch_index(self) -> None:
         self._show()
 
+    def on_resize(self) -> None:
+        self._show()  # wide expressions are cut to the panel's new width
+
     def watch_view(self) -> None:
         if self.view not in self.derivations:
             self.query_one("#step-text", Static).update(f"deriving the {self.view} view…")
@@ -233,13 +237,21 @@ class DerivationScreen(Screen[None]):
         return text, current
 
     def _detail(self, d: Derivation) -> Text:
+        """The step's forms, long sums shortened and wide lines cut to the panel (↪ … ↪)."""
         step = d.steps[self.index]
+        width = self.query_one("#step-detail").scrollable_content_region.width or None
+        general = step.general
+        if width and max(len(line) for line in unicode(general).splitlines()) > width:
+            general = abbreviate(general)
         text = Text(no_wrap=True)
         text.append("symbolic\n", style="dim")
-        text.append(unicode(step.general) + "\n\n")
+        text.append(unicode(general, width=width) + "\n")
+        if general is not step.general:
+            text.append("shortened to fit the panel; x and m export it as derived\n", style="dim")
+        text.append("\n")
         if step.substituted is not None:
             text.append("with today's numbers\n", style="dim")
-            text.append(unicode(step.substituted) + "\n\n")
+            text.append(unicode(step.substituted, width=width) + "\n\n")
         text.append("value\n", style="dim")
         text.append(f"{step.label} = {value_text(step.value)}", style="bold")
         return text
