@@ -78,6 +78,14 @@ async def test_cnn_shows_filters_and_maps_of_a_chosen_test_image(drive) -> None:
         await pilot.press("n")
         await drive.wait_for(pilot, lambda: getattr(main.snapshot.view, "sample", 0) == 1)
         assert "test image #1" in drawn(main.query_one("#filters"))
+        view = main.query_one("#filters")
+        lines = ["".join(seg.text for seg in line) for line in view._strips]
+        first = [line.split()[:3] for line in lines if line.split()[:1] in (["0"], ["in"])]
+        assert first == [["0", "1", "2"], ["in", "0", "1"]]  # filters; the input and its maps
+        tiles = ["▀" in line for line in lines]
+        runs = sum(1 for i, t in enumerate(tiles) if t and (i == 0 or not tiles[i - 1]))
+        label_lines = [i + 1 for i, line in enumerate(lines[:-1]) if not tiles[i] and tiles[i + 1]]
+        assert runs == len(label_lines) >= 3  # every row of pictures under its own labels
         await pilot.press("v")  # the confusion matrix and test images of the image set
         await drive.wait_for(
             pilot, lambda: main.query_one("#view-panel", ContentSwitcher).current == "classes"

@@ -54,6 +54,23 @@ async def test_digits_show_a_confusion_matrix_and_labelled_images(drive) -> None
         view = main.query_one(ClassView)
         drawn = "".join(seg.text for line in view._strips for seg in line)
         assert "▀" in drawn  # the images, in half blocks
+        lines = ["".join(seg.text for seg in line) for line in view._strips]
+        assert lines[0].startswith("true ↓ predicted →")
+        assert lines[1].split()[:10] == [str(j) for j in range(10)]  # a column per prediction
+        assert lines[2].split()[0] == "0" and int(lines[2].split()[1]) == classes.confusion[0, 0]
+
+
+async def test_a_confusion_matrix_of_named_classes_says_their_names(drive) -> None:
+    app = drive.app("iris")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 1)
+        view = app.main.query_one(ClassView)
+        await drive.wait_for(pilot, lambda: bool(view._strips))
+        lines = ["".join(seg.text for seg in line).rstrip() for line in view._strips]
+        assert lines[0].startswith("true ↓ predicted →") and len(lines) >= 6
+        legend = " ".join(lines[5:])
+        assert "0 setosa, 1 versicolor, 2 virginica" in " ".join(legend.split())
 
 
 @pytest.mark.parametrize("size", SIZES)

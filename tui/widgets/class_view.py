@@ -1,12 +1,14 @@
 """Classes without a plane: the confusion matrix on the test set and a few test images.
 
-Rows of the matrix are the true class, columns the predicted one; the diagonal holds the correct
-answers. Where the data are images (digits, MNIST) the first test images are drawn in half blocks
-of grey, each with the label the network gives it (green when right, red when wrong).
+Rows of the matrix are the true class, columns the predicted one, as its axis labels say; the
+diagonal holds the correct answers. Where the data are images (digits, MNIST) the first test images
+are drawn in half blocks of grey, each with the label the network gives it (green when right, red
+when wrong).
 """
 
 from __future__ import annotations
 
+import textwrap
 from typing import ClassVar
 
 import numpy as np
@@ -19,6 +21,7 @@ from tui.records import Classes, Scene
 from tui.widgets.canvas import Canvas
 
 Cells = list[tuple[str, Style]]
+LEFT = 4  # columns before the matrix: the true classes, right-aligned
 
 
 class ClassView(Canvas):
@@ -57,26 +60,35 @@ class ClassView(Canvas):
         return [strip_from_cells(line).crop(0, width) for line in lines[:height]]
 
     def _matrix(self, width: int) -> list[Cells]:
-        """One line per true class; numbers when they fit, else shaded blocks."""
-        assert self.prediction is not None
+        """Axis labels, a column of classes per prediction, then one line per true class;
+        numbers when they fit, else shaded blocks; the class names below when they are words."""
+        assert self.prediction is not None and self.scene is not None
         m = self.prediction.confusion
         k = m.shape[0]
         totals = np.maximum(m.sum(axis=1, keepdims=True), 1)
         share = m / totals
-        digits = max(len(str(int(m.max()))), 1)
-        cell_w = digits + 1 if 2 + k * (digits + 1) <= width else 2
+        digits = max(len(str(int(m.max()))), 2)
+        cell_w = digits + 1 if LEFT + k * (digits + 1) <= width else 2
         base = self.background_colors[1]
         right = self.get_component_styles("class-view--right").color
         wrong = self.get_component_styles("class-view--wrong").color
-        text = self.get_component_styles("class-view--cell").color
-        lines = []
+        ink = self.get_component_styles("class-view--cell").color
+        text = self._styles.get(ink)
+        axis = "true ↓ predicted →".ljust(LEFT + k * cell_w)
+        columns = " " * LEFT + "".join(f"{j % 100}".rjust(cell_w) for j in range(k))
+        lines = [[(ch, text) for ch in axis], [(ch, text) for ch in columns]]
         for i in range(k):
-            cells: Cells = [(f"{i % 100:>2}", self._styles.get(text))]
+            cells: Cells = [(ch, text) for ch in f"{i % 100:>{LEFT - 1}} "]
             for j in range(k):
                 tint = blend(base, right if i == j else wrong, float(share[i, j]))
                 label = str(int(m[i, j])).rjust(cell_w) if cell_w > 2 else "  "
-                cells += [(ch, self._styles.get(text, tint)) for ch in label]
+                cells += [(ch, self._styles.get(ink, tint)) for ch in label]
             lines.append(cells)
+        names = self.scene.data.class_names
+        if names and any(name != str(j) for j, name in enumerate(names)):
+            legend = ", ".join(f"{j} {name}" for j, name in enumerate(names[:k]))
+            for part in textwrap.wrap(legend, max(len(lines[0]), 12)):
+                lines.append([(ch, text) for ch in part.ljust(len(lines[0]))])
         return lines
 
     def _images(self, width: int, height: int) -> list[Cells]:

@@ -1,9 +1,10 @@
 """What a CNN's first convolution has learnt: its filters, and the feature maps of one image.
 
 Each filter is a small picture of its weights, blue where positive and orange where negative, all
-on one scale, so the strong filters stand out. Below, a test image (``n``/``N`` to choose) and
-what each filter makes of it after the activation: the feature maps the next layer reads, bright
-where the filter's pattern is found.
+on one scale, so the strong filters stand out. Below, a test image (``n``/``N`` to choose), labelled
+"input", and what each filter makes of it after the activation: the feature maps the next layer
+reads, bright where the filter's pattern is found. A line of labels above each row of pictures
+numbers them (filter o and its map o, as in ``W[o, …]``) and keeps the rows apart.
 """
 
 from __future__ import annotations
@@ -66,16 +67,22 @@ class FilterView(Canvas):
             out.append(half_blocks(pixels, palette, self._styles))
         return out
 
-    def _grid(self, pictures: list[Picture], width: int) -> list[Cells]:
-        """Pictures side by side with a space between, wrapped to ``width``."""
+    def _grid(self, pictures: list[Picture], labels: list[str], width: int) -> list[Cells]:
+        """Pictures side by side with a space between, wrapped to ``width``; above each row of
+        pictures a line of their labels, which also sets the rows apart."""
         if not pictures:
             return []
         blank = (" ", self._styles.get(None))
+        label = self._styles.get(self.get_component_styles("filter-view--label").color)
         pic_w = len(pictures[0][0])
         per_line = max((width + 1) // (pic_w + 1), 1)
         lines: list[Cells] = []
         for start in range(0, len(pictures), per_line):
             group = pictures[start : start + per_line]
+            names = "".join(
+                _fit(n, pic_w).ljust(pic_w + 1) for n in labels[start : start + per_line]
+            )
+            lines.append([(ch, label) for ch in names])
             for r in range(len(group[0])):
                 line: Cells = []
                 for picture in group:
@@ -86,7 +93,7 @@ class FilterView(Canvas):
     @staticmethod
     def _grid_height(count: int, pic_w: int, pic_h: int, width: int) -> int:
         per_line = max((width + 1) // (pic_w + 1), 1)
-        return math.ceil(count / per_line) * pic_h
+        return math.ceil(count / per_line) * (pic_h + 1)  # a label line above each row
 
     def _sizes(self, width: int, height: int) -> tuple[int, int]:
         """The largest filter scale and the finest map step that fit the panel."""
@@ -112,15 +119,17 @@ class FilterView(Canvas):
         count, in_c, k, _ = fm.filters.shape
         lines: list[Cells] = []
         channel = " (input channel 0)" if in_c > 1 else ""
-        head = f"conv layer {fm.layer}: {count} filters of {k}×{k}{channel} · blue + orange −"
+        head = f"conv layer {fm.layer}: {count} filters {fm.layer}.W[o] of {k}×{k}{channel}"
+        head += " · blue + orange −"
         lines.append([(ch, label) for ch in head])
-        lines += self._grid(self._pictures(fm.filters[:, 0], scale, 1, True), width)
+        numbers = [str(o) for o in range(count)]
+        lines += self._grid(self._pictures(fm.filters[:, 0], scale, 1, True), numbers, width)
         lines.append(self._caption())
         image = fm.image[None] / (float(np.max(fm.image)) or 1.0)
         signed = bool(np.min(fm.maps) < 0)
         pictures = self._pictures(image, 1, step, False)
         pictures += self._pictures(fm.maps, 1, step, signed)
-        lines += self._grid(pictures, width)
+        lines += self._grid(pictures, ["input", *numbers], width)
         strips = [strip_from_cells(line).crop_extend(0, width, None) for line in lines[:height]]
         return strips + [Strip.blank(width)] * (height - len(strips))
 
@@ -134,9 +143,16 @@ class FilterView(Canvas):
             bold=True,
         )
         after = f"Conv2D+{fm.activation}" if fm.activation else "Conv2D"
-        first = f"test image #{fm.sample} (n/N): {fm.label} → "
+        first = f"test image #{fm.sample} (n/N), a {fm.label}: predicted "
         return [
             *[(ch, label) for ch in first],
             *[(ch, verdict) for ch in fm.predicted],
-            *[(ch, label) for ch in f" · its maps after {after}"],
+            *[(ch, label) for ch in f" · the input, then its map o after {after}"],
         ]
+
+
+def _fit(label: str, width: int) -> str:
+    """A label cut to a picture's width; "input" shortens to "in", not "inpu"."""
+    if len(label) <= width:
+        return label
+    return "in" if label == "input" else label[:width]
