@@ -262,6 +262,11 @@ async def test_any_parameter_can_be_selected_and_derivation_does_not_crash(drive
         await drive.wait_for(pilot, lambda: isinstance(app.screen, DerivationScreen))
         screen = app.screen
         await drive.wait_for(pilot, lambda: screen.view in screen.derivations, timeout=30)
+        header = str(screen.query_one("#derivation-header").content)
+        assert "layer view" in header and "v view" not in header
+        await pilot.press("v")  # one view for a CNN: said, not switched
+        assert screen.view == "index" and len(screen.derivations) == 1
+        assert any("one view" in n.title for n in app._notifications)
         await pilot.press("escape")
         assert app.screen is main
 

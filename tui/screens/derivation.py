@@ -215,8 +215,9 @@ class DerivationScreen(Screen[None]):
         x = ", ".join(number(float(v), 4) for v in d.x.ravel())
         y = ", ".join(number(float(v), 4) for v in d.y.ravel())
         text = Text(f"∂L/∂{self.param}", style="bold")
-        text.append(f"   {self.view} view", style="bold")
-        text.append(f" · step {self.index + 1} of {len(d.steps)} · ← → step · v view\n")
+        text.append(f"   {d.view} view", style="bold")
+        keys = " · v view" if d.view in VIEWS else ""  # a layer derivation has one view
+        text.append(f" · step {self.index + 1} of {len(d.steps)} · ← → step{keys}\n")
         text.append(f"{d.network} · loss {d.loss} · training sample {self.copy.sample}: ")
         text.append(f"x = ({x}), y = ({y}) · weights of step {self.copy.step}", style="dim")
         return text
@@ -282,6 +283,14 @@ class DerivationScreen(Screen[None]):
             self.index = where % self._count()
 
     def action_toggle_view(self) -> None:
+        d = self.derivation
+        if d is not None and d.view not in VIEWS:
+            self.notify(
+                "The index and vector views are for Dense stacks; this network's derivation "
+                "goes layer by layer, in one view.",
+                title="v: one view here",
+            )
+            return
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
 
     def action_export(self, fmt: str) -> None:

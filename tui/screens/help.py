@@ -15,7 +15,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Training",
         (
-            ("space", "pause / resume"),
+            ("space", "pause / resume; after the set epochs, train on"),
             ("s", "train exactly one mini-batch"),
             ("r", "reset the weights (next seed)"),
             ("+ / -", "learning rate one step up / down (… 0.01 0.03 0.1 …)"),
@@ -35,7 +35,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("h", "attention: next head (of every block)"),
             ("g", "network: diagram or layer list with ‖∂L/∂θ‖ per layer"),
             ("l", "loss plot: log scale on / off"),
-            ("a", "plot accuracy instead of loss"),
+            ("a", "plot accuracy instead of loss (classification)"),
             ("t", "show the test points on the map"),
             ("d", "derivation of the selected weight"),
         ),
@@ -45,7 +45,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("→ / ←", "next / previous step"),
             ("home / end", "first / last step"),
-            ("v", "switch index and vector views"),
+            ("v", "switch index and vector views (Dense stacks)"),
             ("x / m", "export LaTeX / Markdown to a file"),
             ("escape", "back to training"),
         ),
