@@ -7,8 +7,9 @@ run on OpenBLAS's threads: a Numba parallel region in between would leave its ow
 on the cores BLAS needs next (on two cores, that made a training step several times slower). So
 the parallel twins are kept for arrays of millions of elements (``PARALLEL_ELEMENTS``).
 
-``get_backend("cuda")`` imports the ``numba.cuda`` backend (``engine.backend_cuda``) only when
-asked for; it has the same methods, on device arrays.
+The image, recurrent and attention layers' operations are ``engine.backend_layers.CPULayerOps``,
+mixed in here. ``get_backend("cuda")`` imports the ``numba.cuda`` backend (``engine.backend_cuda``)
+only when asked for; it has the same methods, on device arrays.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engine.backend_layers import CPULayerOps
 from engine.kernels import cpu, cpu_fused, cpu_optim
 
 Array = npt.NDArray[Any]
@@ -38,8 +40,8 @@ def _same(name: str, a: Array, b: Array) -> None:
         raise ValueError(f"{name}: {a.shape}/{a.dtype} does not match {b.shape}/{b.dtype}")
 
 
-class CPUBackend:
-    """Numba kernels on the host; arrays are NumPy arrays."""
+class CPUBackend(CPULayerOps):
+    """Numba kernels on the host; arrays are NumPy arrays (the layer operations: CPULayerOps)."""
 
     name = "cpu"
     fused_limit = 1 << 16  # activation elements up to which the fused step is used (engine.fused)

@@ -6,9 +6,12 @@ step brings back one number, the loss (and the output, where the trainer counts 
 Dropout masks are drawn on the host from the layer's own generator and copied over, so a seed
 gives the same masks on both devices.
 
-Launches: element-wise kernels take blocks of ``THREADS`` threads, as many as cover the array up
-to ``max_blocks`` (the kernels loop grid-stride over the rest); the matrix products take
-``(TILE, TILE)`` blocks over the output's tiles; the fused step of a small network one block.
+Launches: grid-stride kernels (element-wise, optimisers, the layers' kernels) take blocks of
+``grid_threads`` threads, as many as cover the array up to ``max_blocks`` (the kernels loop over
+the rest); kernels that sum over their block (``block_add``: losses, norms) take blocks of exactly
+``THREADS``; the matrix products take ``(TILE, TILE)`` blocks over the output's tiles; the fused
+step of a small network one block. In the simulator, which runs every thread in Python, the
+grid-stride launches are a block or two of 32 threads.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class CUDABackend(CUDALayerOps):
         sms = int(getattr(device, "MULTIPROCESSOR_COUNT", 1) or 1)
         simulated = bool(getattr(numba.config, "ENABLE_CUDASIM", 0))
         self.max_blocks = 2 if simulated else 32 * sms  # the simulator runs threads in Python
+        self.grid_threads = 32 if simulated else self.threads  # a power of two (batch norm's sum)
         self._total = cuda.to_device(np.zeros(1, dtype=np.float64))
         self._zero = np.zeros(1, dtype=np.float64)
         self._host = np.zeros(1, dtype=np.float64)
@@ -89,16 +93,17 @@ class CUDABackend(CUDALayerOps):
         out.copy_to_device(host)
 
     # ---------------------------------------------------------------- launches
-    def _blocks(self, n: int) -> int:
-        return max(1, min((n + self.threads - 1) // self.threads, self.max_blocks))
+    def _blocks(self, n: int, threads: int) -> int:
+        return max(1, min((n + threads - 1) // threads, self.max_blocks))
 
     def _launch(self, kernel: Any, n: int) -> Any:
-        return kernel[self._blocks(n), self.threads]
+        """A grid-stride kernel over n elements."""
+        return kernel[self._blocks(n, self.grid_threads), self.grid_threads]
 
     def _summed(self, kernel: Any, n: int, *args: Any) -> float:
-        """Runs a kernel that adds into a zeroed ``total`` and returns the total."""
+        """Runs a kernel that adds into a zeroed ``total`` (blocks of THREADS) and returns it."""
         self._total.copy_to_device(self._zero)
-        self._launch(kernel, n)(*args, self._total)
+        kernel[self._blocks(n, self.threads), self.threads](*args, self._total)
         self._total.copy_to_host(self._host)
         return float(self._host[0])
 

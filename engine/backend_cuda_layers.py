@@ -20,8 +20,8 @@ from typing import Any
 class CUDALayerOps:
     """Layer-level operations on device arrays (mixed into ``CUDABackend``)."""
 
-    # provided by CUDABackend: ``threads``, ``tile``, ``_launch``, ``_tiles``, the dense kernels
-    threads: int
+    # from CUDABackend: ``grid_threads``, ``tile``, ``_launch``, ``_tiles``, the dense kernels
+    grid_threads: int
     tile: int
     _launch: Any
     _tiles: Any
@@ -36,10 +36,13 @@ class CUDALayerOps:
         return cuda_conv, cuda_rnn, cuda_attn, cuda_seq
 
     # ---------------------------------------------------------------- arrays
-    def contiguous(self, x: Any) -> Any:
-        """``x`` as a C-contiguous array (the kernels' outputs always are)."""
+    def contiguous(self, x: Any, dtype: Any = None) -> Any:
+        """``x`` itself: the layers' device arrays are C-contiguous buffers of the network's dtype,
+        and there is no kernel here to copy one into another layout or dtype."""
         if not x.is_c_contiguous():
             raise ValueError(f"a non-contiguous device array of shape {x.shape}")
+        if dtype is not None and x.dtype != dtype:
+            raise ValueError(f"a {x.dtype} device array where {dtype} is needed")
         return x
 
     def swap01(self, x: Any, out: Any) -> None:
@@ -113,13 +116,13 @@ class CUDALayerOps:
     def batchnorm_forward(
         self, x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
     ) -> None:
-        """One block of ``threads`` per channel (the channel's statistics are a block sum)."""
-        self._kl[0].batchnorm_forward[x.shape[1], self.threads](
+        """One block per channel (the channel's statistics are a block sum)."""
+        self._kl[0].batchnorm_forward[x.shape[1], self.grid_threads](
             x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
         )
 
     def batchnorm_backward(self, dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta) -> None:
-        self._kl[0].batchnorm_backward[dy.shape[1], self.threads](
+        self._kl[0].batchnorm_backward[dy.shape[1], self.grid_threads](
             dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta
         )
 

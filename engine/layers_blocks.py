@@ -71,7 +71,9 @@ class Residual(Layer):
         h = x
         for layer in self.inner:
             h = layer.forward(h, training, cache)
-        return x + h
+        out = self._buffer("out", x.shape, cache)
+        self.backend.add(x, h, out)
+        return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         g: Array | None = grad_out
@@ -79,7 +81,9 @@ class Residual(Layer):
             assert g is not None
             g = layer.backward(g, True)
         assert g is not None
-        return grad_out + g
+        gx = self._buffer("gx", g.shape, True)
+        self.backend.add(grad_out, g, gx)
+        return gx
 
 
 def transformer_block(

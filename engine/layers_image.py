@@ -2,6 +2,9 @@
 
 A batch of images is ``(n, c, h, w)``. ``Conv2D(in_c, out_c, k)`` holds ``W`` of shape
 ``(out_c, in_c, k, k)`` and ``b`` of shape ``(out_c,)`` and initialises them as ``nn.Conv2d``.
+
+Every computation goes through the network's backend (``engine.backend_layers`` on the CPU,
+``engine.backend_cuda_layers`` on a GPU), which also says what workspaces a convolution needs.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from engine.backend import Array
-from engine.kernels import cpu_conv
 from engine.layers import Layer
 
 
@@ -79,18 +81,10 @@ class Conv2D(Layer):
         self.params["b"][...] = rng.uniform(-bound, bound, self.params["b"].shape)
 
     def workspace_shapes(self, n: int, h: int, w: int) -> dict[str, tuple[int, ...]]:
-        """The kernels' workspaces for a batch of n images h×w (see ``conv2d_forward``)."""
-        _, oh, ow = self.out_shape((self.in_channels, h, w))
-        p, c, k = self.padding, self.in_channels, self.k
-        if self.stride == 1:  # the padded grid: positions x ≥ ow are computed and dropped
-            positions, xpad = oh * (w + 2 * p), (n, c, (h + 2 * p) * (w + 2 * p) + k)
-        else:
-            positions, xpad = oh * ow, (1, 1, 1)
-        return {
-            "xpad": xpad,
-            "cols": (c * k * k, n, positions),
-            "zt": (self.out_channels, n, positions),
-        }
+        """The backend's workspaces for a batch of n images h×w (``conv2d_forward``)."""
+        self.out_shape((self.in_channels, h, w))  # a kernel larger than the image: a clear error
+        c, oc, k = self.in_channels, self.out_channels, self.k
+        return self.backend.conv2d_workspace_shapes(c, oc, k, self.stride, self.padding, n, h, w)
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         n, _, h, w = x.shape
@@ -98,7 +92,7 @@ class Conv2D(Layer):
         xpad, cols, zt = (self._buffer(key, shapes[key], cache) for key in ("xpad", "cols", "zt"))
         z = self._buffer("z", (n, *self.out_shape(x.shape[1:])), cache)
         W, b = self.params["W"], self.params["b"]
-        cpu_conv.conv2d_forward(x, W, b, self.stride, self.padding, xpad, cols, zt, z)
+        self.backend.conv2d_forward(x, W, b, self.stride, self.padding, xpad, cols, zt, z)
         self._x, self._cols = x, cols
         return z
 
@@ -109,10 +103,10 @@ class Conv2D(Layer):
         dxpad = self._buffer("xpad", shapes["xpad"], True)
         dzt = self._buffer("dzt", shapes["zt"], True)
         dcols = self._buffer("dcols", shapes["cols"], True)
-        cpu_conv.conv2d_backward(
+        self.backend.conv2d_backward(
             self._x,
             self.params["W"],
-            np.ascontiguousarray(grad_out),
+            self.backend.contiguous(grad_out),
             self.stride,
             self.padding,
             dxpad,
@@ -150,13 +144,14 @@ class MaxPool2D(_Pool2D):
         shape = (x.shape[0], *self.out_shape(x.shape[1:]))
         out = self._buffer("out", shape, cache)
         self.argmax = self._buffer("argmax", shape, cache, np.dtype(np.int64))
-        cpu_conv.maxpool2d_forward(x, self.k, self.stride, out, self.argmax)
+        self.backend.maxpool2d_forward(x, self.k, self.stride, out, self.argmax)
         self._in_shape = x.shape
         return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         gx = self._buffer("gx", self._in_shape, True)
-        cpu_conv.maxpool2d_backward(np.ascontiguousarray(grad_out), self.argmax, gx)
+        g = self.backend.contiguous(grad_out)
+        self.backend.maxpool2d_backward(g, self.argmax, self.k, self.stride, gx)
         return gx
 
 
@@ -167,13 +162,14 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         out = self._buffer("out", (x.shape[0], *self.out_shape(x.shape[1:])), cache)
-        cpu_conv.avgpool2d_forward(x, self.k, self.stride, out)
+        self.backend.avgpool2d_forward(x, self.k, self.stride, out)
         self._in_shape = x.shape
         return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         gx = self._buffer("gx", self._in_shape, True)
-        cpu_conv.avgpool2d_backward(np.ascontiguousarray(grad_out), self.k, self.stride, gx)
+        g = self.backend.contiguous(grad_out)
+        self.backend.avgpool2d_backward(g, self.k, self.stride, gx)
         return gx
 
 
@@ -187,7 +183,7 @@ class Flatten(Layer):
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         self._in_shape = x.shape
-        return np.ascontiguousarray(x).reshape(x.shape[0], -1)
+        return self.backend.contiguous(x).reshape(x.shape[0], -1)
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         return grad_out.reshape(self._in_shape)
@@ -230,11 +226,11 @@ class BatchNorm(Layer):
         self.buffers["running_var"][...] = 1.0
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        x3 = np.ascontiguousarray(x).reshape(x.shape[0], self.num_features, -1)
+        x3 = self.backend.contiguous(x).reshape(x.shape[0], self.num_features, -1)
         xhat = self._buffer("xhat", x3.shape, cache)
         out = self._buffer("out", x3.shape, cache)
         self.inv_std = self._buffer("inv_std", (self.num_features,), cache)
-        cpu_conv.batchnorm_forward(
+        self.backend.batchnorm_forward(
             x3,
             self.params["gamma"],
             self.params["beta"],
@@ -251,9 +247,9 @@ class BatchNorm(Layer):
         return out.reshape(x.shape)
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
-        dy = np.ascontiguousarray(grad_out).reshape(self.xhat.shape)
+        dy = self.backend.contiguous(grad_out).reshape(self.xhat.shape)
         gx = self._buffer("gx", self.xhat.shape, True)
-        cpu_conv.batchnorm_backward(
+        self.backend.batchnorm_backward(
             dy,
             self.xhat,
             self.params["gamma"],
@@ -290,20 +286,20 @@ class LayerNorm(Layer):
         self.params["beta"][...] = 0.0
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        x2 = np.ascontiguousarray(x).reshape(-1, self.d)
+        x2 = self.backend.contiguous(x).reshape(-1, self.d)
         xhat = self._buffer("xhat", x2.shape, cache)
         out = self._buffer("out", x2.shape, cache)
         self.inv_std = self._buffer("inv_std", (x2.shape[0],), cache)
-        cpu_conv.layernorm_forward(
+        self.backend.layernorm_forward(
             x2, self.params["gamma"], self.params["beta"], self.eps, xhat, out, self.inv_std
         )
         self.xhat, self._in_shape = xhat, x.shape
         return out.reshape(x.shape)
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
-        dy = np.ascontiguousarray(grad_out).reshape(self.xhat.shape)
+        dy = self.backend.contiguous(grad_out).reshape(self.xhat.shape)
         gx = self._buffer("gx", self.xhat.shape, True)
-        cpu_conv.layernorm_backward(
+        self.backend.layernorm_backward(
             dy,
             self.xhat,
             self.params["gamma"],

@@ -3,6 +3,10 @@
 A batch of sequences is ``(n, T, d)`` (PyTorch's ``batch_first=True``). Parameter names and gate
 orders are PyTorch's: a recurrent layer holds ``W_ih`` (G·H, d), ``W_hh`` (G·H, H), ``b_ih`` and
 ``b_hh``, with G = 1 (RNN), 4 (LSTM: i, f, g, o) or 3 (GRU: r, z, n).
+
+Every computation on the layers' arrays goes through the network's backend, the time-major
+reorders and additions included, so the same layers run on NumPy arrays and on device arrays.
+Only token ids are brought to the host (an embedding checks them there).
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from engine.backend import Array
-from engine.kernels import cpu_attn, cpu_rnn
 from engine.layers import Layer
 
 
@@ -42,16 +45,17 @@ class Embedding(Layer):
         self.params["W"][...] = rng.normal(0.0, 1.0, self.params["W"].shape)
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        ids = np.asarray(x).astype(np.int64)
+        ids = np.asarray(self.backend.to_host(x)).astype(np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= self.vocab):
             raise ValueError(f"Embedding: token ids must lie in 0..{self.vocab - 1}")
-        self._ids = ids
-        return self.params["W"][ids]
+        self._ids = self.backend.from_host(ids, np.dtype(np.int64))
+        out = self._buffer("out", (*ids.shape, self.d), cache)
+        self.backend.embedding_forward(self.params["W"], self._ids, out.reshape(ids.size, self.d))
+        return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
-        gW = self.grads["W"]
-        gW[...] = 0.0
-        np.add.at(gW, self._ids.reshape(-1), grad_out.reshape(-1, self.d))
+        g = self.backend.contiguous(grad_out).reshape(-1, self.d)
+        self.backend.embedding_backward(self._ids, g, self.grads["W"])
         return None
 
 
@@ -91,7 +95,7 @@ class _Recurrent(Layer):
         n, T, D = x.shape
         G, H = self.gates * self.hidden, self.hidden
         xt = self._buffer("xt", (T, n, D), cache)
-        xt[...] = x.transpose(1, 0, 2)  # time-major: each step's batch is one block
+        self.backend.swap01(x, xt)  # time-major: each step's batch is one block
         xp = self._buffer("xp", (T, n, G), cache)
         self.backend.dense_forward(
             xt.reshape(T * n, D), self.params["W_ih"], self.params["b_ih"], xp.reshape(T * n, G)
@@ -103,7 +107,7 @@ class _Recurrent(Layer):
         if not self.return_sequences:
             return self._hs[T]
         out = self._buffer("out", (n, T, H), cache)
-        out[...] = self._hs[1:].transpose(1, 0, 2)
+        self.backend.swap01(self._hs[1:], out)
         return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
@@ -113,7 +117,7 @@ class _Recurrent(Layer):
         G, H = self.gates * self.hidden, self.hidden
         dhs = self._buffer("dhs", (T, n, H), True)
         if self.return_sequences:
-            dhs[...] = grad_out.transpose(1, 0, 2)
+            self.backend.swap01(grad_out, dhs)
         else:
             dhs[: T - 1] = 0.0
             dhs[T - 1] = grad_out
@@ -139,7 +143,9 @@ class _Recurrent(Layer):
         )
         if gx is None:
             return None
-        return np.ascontiguousarray(gx.reshape(T, n, D).transpose(1, 0, 2))
+        gxb = self._buffer("gx_batch", (n, T, D), True)
+        self.backend.swap01(gx.reshape(T, n, D), gxb)
+        return gxb
 
     def _run_forward(self, xp: Array, hp: Array, cache: bool, fast: bool) -> None:
         raise NotImplementedError
@@ -159,10 +165,10 @@ class RNN(_Recurrent):
     gates = 1
 
     def _run_forward(self, xp: Array, hp: Array, cache: bool, fast: bool) -> None:
-        cpu_rnn.rnn_forward(xp, self.params["W_hh"], self.params["b_hh"], self._hs, hp, fast)
+        self.backend.rnn_forward(xp, self.params["W_hh"], self.params["b_hh"], self._hs, hp, fast)
 
     def _run_backward(self, dhs: Array, dxp: Array) -> Array:
-        cpu_rnn.rnn_backward(dhs, self.params["W_hh"], self._hs, dxp, self._state("dh"))
+        self.backend.rnn_backward(dhs, self.params["W_hh"], self._hs, dxp, self._state("dh"))
         return dxp
 
 
@@ -178,12 +184,12 @@ class LSTM(_Recurrent):
         self._tcs = self._buffer("tcs", (xp.shape[0], *self._hs.shape[1:]), cache)
         self._acts = self._buffer("acts", xp.shape, cache)
         W, b = self.params["W_hh"], self.params["b_hh"]
-        cpu_rnn.lstm_forward(xp, W, b, self._hs, self._cs, self._tcs, self._acts, hp, fast)
+        self.backend.lstm_forward(xp, W, b, self._hs, self._cs, self._tcs, self._acts, hp, fast)
 
     def _run_backward(self, dhs: Array, dxp: Array) -> Array:
         dh, dc = self._state("dh"), self._state("dc")
         W = self.params["W_hh"]
-        cpu_rnn.lstm_backward(dhs, W, self._cs, self._tcs, self._acts, dxp, dh, dc)
+        self.backend.lstm_backward(dhs, W, self._cs, self._tcs, self._acts, dxp, dh, dc)
         return dxp
 
 
@@ -197,13 +203,13 @@ class GRU(_Recurrent):
         self._acts = self._buffer("acts", xp.shape, cache)
         self._hn = self._buffer("hn", (xp.shape[0], *self._hs.shape[1:]), cache)
         W, b = self.params["W_hh"], self.params["b_hh"]
-        cpu_rnn.gru_forward(xp, W, b, self._hs, self._acts, self._hn, hp, fast)
+        self.backend.gru_forward(xp, W, b, self._hs, self._acts, self._hn, hp, fast)
 
     def _run_backward(self, dhs: Array, dxp: Array) -> Array:
         dhp = self._buffer("dhp", dxp.shape, True)
         dh, dprev = self._state("dh"), self._state("dprev")
         W = self.params["W_hh"]
-        cpu_rnn.gru_backward(dhs, W, self._hs, self._acts, self._hn, dxp, dhp, dh, dprev)
+        self.backend.gru_backward(dhs, W, self._hs, self._acts, self._hn, dxp, dhp, dh, dprev)
         return dhp
 
 
@@ -220,6 +226,7 @@ class PositionalEncoding(Layer):
         self.table = np.zeros((self.max_len, self.d))
         self.table[:, 0::2] = np.sin(t * freq)
         self.table[:, 1::2] = np.cos(t * freq)[:, : self.d // 2]
+        self._tables: dict[tuple[str, np.dtype], Array] = {}
 
     def spec(self) -> dict[str, Any]:
         return {"type": "PositionalEncoding", "d": self.d, "max_len": self.max_len}
@@ -230,7 +237,12 @@ class PositionalEncoding(Layer):
             raise ValueError(
                 f"PositionalEncoding: sequence of {T} is longer than max_len {self.max_len}"
             )
-        return x + self.table[:T].astype(x.dtype)
+        key = (self.backend.name, x.dtype)
+        if key not in self._tables:  # the code in the input's dtype, on its device, made once
+            self._tables[key] = self.backend.from_host(self.table.astype(x.dtype), x.dtype)
+        out = self._buffer("out", x.shape, cache)
+        self.backend.add(x, self._tables[key][:T], out)
+        return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         return grad_out
@@ -273,37 +285,46 @@ class MultiHeadSelfAttention(Layer):
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         n, T, d = x.shape
         h = self.heads
-        x2 = np.ascontiguousarray(x, dtype=self.dtype).reshape(n * T, d)
+        x2 = self.backend.contiguous(x, self.dtype).reshape(n * T, d)
         qkv = self._buffer("qkv", (n * T, 3 * d), cache)
         # the projections go through the backend's kernels, not NumPy's @: one BLAS in the step
         self.backend.dense_forward(x2, self.params["W_in"], self.params["b_in"], qkv)
         AT = self._buffer("AT", (n, h, T, T), cache)
         o = self._buffer("o", (n * T, d), cache)
-        work = self._buffer("work", (2, T), cache)
-        bits = self._buffer("bits", (T * T,), cache, np.dtype(np.int32))
+        ws = self.backend.attention_workspace_shapes(n, h, T)
+        work = self._buffer("work", ws["work"], cache)
+        bits = self._buffer("bits", ws["bits"], cache, np.dtype(np.int32))
         fast_exp = self.dtype == np.float32
         qkv3, o3 = qkv.reshape(n, T, 3 * d), o.reshape(n, T, d)
-        cpu_attn.attention_forward(qkv3, h, self.causal, fast_exp, AT, o3, work, bits)
+        self.backend.attention_forward(qkv3, h, self.causal, fast_exp, AT, o3, work, bits)
         y = self._buffer("y", (n * T, d), cache)
         self.backend.dense_forward(o, self.params["W_out"], self.params["b_out"], y)
         self._x2, self._qkv, self._o2, self._AT = x2, qkv3, o, AT
-        self.A = AT.transpose(0, 1, 3, 2)  # the kernels keep Aᵀ (see engine.kernels.cpu_attn)
         return y.reshape(n, T, d)
+
+    @property
+    def A(self) -> np.ndarray:
+        """The last forward's attention weights (n, heads, T, T), on the host (the app shows them).
+
+        The kernels keep Aᵀ (see engine.kernels.cpu_attn); on the CPU this is a view of it.
+        """
+        return np.asarray(self.backend.to_host(self._AT)).transpose(0, 1, 3, 2)
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         n, h, T, _ = self._AT.shape
         d = self.d
-        g2 = np.ascontiguousarray(grad_out, dtype=self.dtype).reshape(n * T, d)
+        g2 = self.backend.contiguous(grad_out, self.dtype).reshape(n * T, d)
         dO = self._buffer("dO", (n * T, d), True)
         W_out, W_in = self.params["W_out"], self.params["W_in"]
         self.backend.dense_backward(
             self._o2, W_out, g2, self.grads["W_out"], self.grads["b_out"], dO
         )
         dqkv = self._buffer("dqkv", (n * T, 3 * d), True)
-        dST = self._buffer("dST", (T, T), True)
-        work = self._buffer("work", (2, T), True)
+        ws = self.backend.attention_workspace_shapes(n, h, T)
+        dST = self._buffer("dST", ws["dST"], True)
+        work = self._buffer("work", ws["work"], True)
         dO3, dqkv3 = dO.reshape(n, T, d), dqkv.reshape(n, T, 3 * d)
-        cpu_attn.attention_backward(dO3, self._qkv, self._AT, h, dqkv3, dST, work)
+        self.backend.attention_backward(dO3, self._qkv, self._AT, h, dqkv3, dST, work)
         gx = self._buffer("gx", (n * T, d), True) if need_grad_x else None
         self.backend.dense_backward(
             self._x2, W_in, dqkv, self.grads["W_in"], self.grads["b_in"], gx

@@ -1,10 +1,12 @@
 """The numba.cuda backend without a GPU: simulator parity, PTX compilation, clear errors.
 
-Four subprocesses, started together at the first test of this module and run side by side: the
+Six subprocesses, started together at the first test of this module and run side by side: the
 CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` must be set before Numba is imported, so never in this
 process) runs ``cuda_sim_cases.py`` — every CUDA kernel against its CPU twin on tiny shapes, then
 a network on ``device="cuda"`` against the CPU — and ``cuda_sim_layers.py`` — the kernels of the
-image, recurrent and attention layers against NumPy references; two processes without the
+image, recurrent and attention layers against NumPy references — and ``cuda_sim_nets.py`` (twice:
+image and sequence networks) — small networks holding every layer type trained on both devices,
+with device arrays made as strict in the simulator as on a GPU; two processes without the
 simulator compile every kernel to PTX for compute capabilities 8.0 and 9.0 (``cuda_ptx_check.py``,
 the layer kernels in float32 and float64), which catches a kernel that only the simulator's
 Python would accept.
@@ -13,6 +15,7 @@ Python would accept.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import os
 import subprocess
@@ -33,6 +36,8 @@ TWINS = {cpu: "cuda", cpu_optim: "cuda_optim", cpu_fused: "cuda_fused"}
 TOL = 1e-5  # float32 sums in a different order
 LAYER_MODULES = ("cuda_conv", "cuda_rnn", "cuda_attn", "cuda_seq")  # against NumPy, float64
 LAYER_TOL = 1e-12
+NET_CHECKS = ("network cnn", "network pooling", "network recurrent", "network attention")
+NET_TOL = 1e-9  # float64, two optimiser steps
 
 
 def kernel_names(module: ModuleType) -> list[str]:
@@ -96,10 +101,16 @@ def runs() -> dict[str, dict[str, Any]]:
     procs = {
         "sim": _start("cuda_sim_cases.py", simulator=True),
         "sim_layers": _start("cuda_sim_layers.py", simulator=True),
+        "sim_images": _start("cuda_sim_nets.py", True, "images"),
+        "sim_sequences": _start("cuda_sim_nets.py", True, "sequences"),
         "ptx": _start("cuda_ptx_check.py", simulator=False),
         "ptx_layers": _start("cuda_ptx_check.py", False, "layers"),
     }
-    return {name: _result(proc) for name, proc in procs.items()}
+    results = {name: _result(proc) for name, proc in procs.items()}
+    images, sequences = results.pop("sim_images"), results.pop("sim_sequences")
+    types = {*images.pop("layer types", []), *sequences.pop("layer types", [])}
+    results["sim_nets"] = {**images, **sequences, "layer types": sorted(types)}
+    return results
 
 
 def test_every_cpu_kernel_has_a_cuda_twin_of_the_same_name() -> None:
@@ -127,6 +138,23 @@ def test_network_on_cuda_matches_cpu_in_the_simulator(runs: dict, check: str) ->
     assert result < TOL
 
 
+def test_the_cuda_backend_has_every_method_of_the_cpu_backend_with_its_arguments() -> None:
+    from engine.backend import CPUBackend
+    from engine.backend_cuda import CUDABackend
+
+    def methods(cls: type) -> dict[str, list[str]]:
+        found = {}
+        for klass in reversed(cls.__mro__):
+            for name, fn in vars(klass).items():
+                if callable(fn) and not name.startswith("_"):
+                    found[name] = list(inspect.signature(fn).parameters)
+        return found
+
+    cpu_methods, cuda_methods = methods(CPUBackend), methods(CUDABackend)
+    assert "lstm_backward" in cpu_methods and "attention_forward" in cpu_methods
+    assert cpu_methods == cuda_methods
+
+
 def test_every_cuda_kernel_compiles_to_ptx_for_sm80_and_sm90(runs: dict) -> None:
     failed = {k: v for k, v in runs["ptx"].items() if v != "ok"}
     assert not failed, json.dumps(failed, indent=1)
@@ -148,6 +176,19 @@ def test_cuda_backend_layer_operations_match_numpy_in_the_simulator(runs: dict, 
     result = runs["sim_layers"].get(check, runs["sim_layers"].get("backend", "missing"))
     assert not isinstance(result, str), result
     assert result < LAYER_TOL
+
+
+@pytest.mark.parametrize("check", NET_CHECKS)
+def test_networks_of_every_layer_type_train_on_cuda_as_on_cpu(runs: dict, check: str) -> None:
+    result = runs["sim_nets"].get(check, "missing")
+    assert not isinstance(result, str), result
+    assert result < NET_TOL
+
+
+def test_the_cuda_networks_hold_every_layer_type(runs: dict) -> None:
+    from engine.registry import BUILDERS
+
+    assert sorted(BUILDERS) == runs["sim_nets"].get("layer types")
 
 
 @pytest.mark.parametrize("module", LAYER_MODULES)

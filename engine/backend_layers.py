@@ -1,0 +1,128 @@
+"""The CPU backend's methods for the image, recurrent and attention layers.
+
+``CPULayerOps`` is mixed into ``engine.backend.CPUBackend``; ``engine.backend_cuda_layers`` has
+the same methods for device arrays. Each one is what the layer did before it went through a
+backend: the Numba kernel of ``engine.kernels.cpu_conv`` / ``cpu_rnn`` / ``cpu_attn`` called as it
+was, or the NumPy expression it used, so the CPU's speed and numbers do not change. The workspace
+shapes that only the CPU algorithms need (a stride-1 convolution's padded grid, attention's
+per-head block) are the backend's to say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.kernels import cpu_attn, cpu_conv, cpu_rnn
+
+Array = Any
+
+
+class CPULayerOps:
+    """Layer-level operations on NumPy arrays (mixed into ``CPUBackend``)."""
+
+    # ---------------------------------------------------------------- arrays
+    def contiguous(self, x: Array, dtype: np.dtype | None = None) -> Array:
+        """``x`` as a C-contiguous array (of ``dtype`` if given): itself when it already is."""
+        return np.ascontiguousarray(x, dtype=dtype)
+
+    def swap01(self, x: Array, out: Array) -> None:
+        """out = x with its first two axes swapped: (a, b, c) → (b, a, c)."""
+        out[...] = x.swapaxes(0, 1)
+
+    def add(self, a: Array, b: Array, out: Array) -> None:
+        """out = a + b, ``b`` broadcast over the leading axes of ``a``."""
+        np.add(a, b, out=out)
+
+    def embedding_forward(self, W: Array, ids: Array, out: Array) -> None:
+        """out[p] = W[ids[p]] for the flat positions p."""
+        np.take(W, ids.reshape(-1), axis=0, out=out)
+
+    def embedding_backward(self, ids: Array, grad_out: Array, grad_W: Array) -> None:
+        """grad_W[v] = Σ of grad_out[p] over the positions p holding token v."""
+        grad_W[...] = 0.0
+        np.add.at(grad_W, ids.reshape(-1), grad_out)
+
+    # ---------------------------------------------------------------- convolution
+    def conv2d_workspace_shapes(
+        self, c: int, oc: int, k: int, stride: int, pad: int, n: int, h: int, w: int
+    ) -> dict[str, tuple[int, ...]]:
+        """``cols`` (c·k·k, n, P) and ``zt`` (out_c, n, P); see ``cpu_conv.conv2d_forward``."""
+        oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+        if stride == 1:  # the padded grid: positions x ≥ ow are computed and dropped
+            positions, xpad = oh * (w + 2 * pad), (n, c, (h + 2 * pad) * (w + 2 * pad) + k)
+        else:
+            positions, xpad = oh * ow, (1, 1, 1)
+        return {"xpad": xpad, "cols": (c * k * k, n, positions), "zt": (oc, n, positions)}
+
+    def conv2d_forward(self, x, W, b, stride, pad, xpad, cols, zt, z) -> None:
+        cpu_conv.conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z)
+
+    def conv2d_backward(
+        self, x, W, delta, stride, pad, xpad, cols, dzt, grad_W, grad_b, dcols, grad_x, need_x
+    ) -> None:
+        cpu_conv.conv2d_backward(
+            x, W, delta, stride, pad, xpad, cols, dzt, grad_W, grad_b, dcols, grad_x, need_x
+        )
+
+    # ---------------------------------------------------------------- pooling
+    def maxpool2d_forward(self, x: Array, k: int, stride: int, out: Array, argmax: Array) -> None:
+        cpu_conv.maxpool2d_forward(x, k, stride, out, argmax)
+
+    def maxpool2d_backward(self, grad_out, argmax, k: int, stride: int, gx) -> None:
+        """``argmax`` alone routes the gradient here (k and stride serve the CUDA kernel)."""
+        cpu_conv.maxpool2d_backward(grad_out, argmax, gx)
+
+    def avgpool2d_forward(self, x: Array, k: int, stride: int, out: Array) -> None:
+        cpu_conv.avgpool2d_forward(x, k, stride, out)
+
+    def avgpool2d_backward(self, grad_out: Array, k: int, stride: int, gx: Array) -> None:
+        cpu_conv.avgpool2d_backward(grad_out, k, stride, gx)
+
+    # ---------------------------------------------------------------- normalisation
+    def batchnorm_forward(
+        self, x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
+    ) -> None:
+        cpu_conv.batchnorm_forward(
+            x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
+        )
+
+    def batchnorm_backward(self, dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta) -> None:
+        cpu_conv.batchnorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)
+
+    def layernorm_forward(self, x, gamma, beta, eps, xhat, out, inv_std) -> None:
+        cpu_conv.layernorm_forward(x, gamma, beta, eps, xhat, out, inv_std)
+
+    def layernorm_backward(self, dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta) -> None:
+        cpu_conv.layernorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)
+
+    # ---------------------------------------------------------------- recurrent
+    def rnn_forward(self, xp, W_hh, b_hh, hs, hp, fast) -> None:
+        cpu_rnn.rnn_forward(xp, W_hh, b_hh, hs, hp, fast)
+
+    def rnn_backward(self, dhs, W_hh, hs, dxp, dh) -> None:
+        cpu_rnn.rnn_backward(dhs, W_hh, hs, dxp, dh)
+
+    def lstm_forward(self, xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast) -> None:
+        cpu_rnn.lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast)
+
+    def lstm_backward(self, dhs, W_hh, cs, tcs, acts, dxp, dh, dc) -> None:
+        cpu_rnn.lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc)
+
+    def gru_forward(self, xp, W_hh, b_hh, hs, acts, hn, hp, fast) -> None:
+        cpu_rnn.gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast)
+
+    def gru_backward(self, dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev) -> None:
+        cpu_rnn.gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev)
+
+    # ---------------------------------------------------------------- attention
+    def attention_workspace_shapes(self, n: int, heads: int, T: int) -> dict[str, tuple[int, ...]]:
+        """One (T, T) block of dSᵀ reused by every head, and the kernels' scratch rows."""
+        return {"dST": (T, T), "work": (2, T), "bits": (T * T,)}
+
+    def attention_forward(self, qkv, heads, causal, fast_exp, AT, out, work, bits) -> None:
+        cpu_attn.attention_forward(qkv, heads, causal, fast_exp, AT, out, work, bits)
+
+    def attention_backward(self, dout, qkv, AT, heads, dqkv, dST, work) -> None:
+        cpu_attn.attention_backward(dout, qkv, AT, heads, dqkv, dST, work)
