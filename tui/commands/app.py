@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.config import Experiment
 from engine.errors import UserError
 from engine.presets import DEFAULT, get_preset
+from engine.threads import set_blas_threads
 
 
 def load_experiment(config_path: str | None, preset: str | None) -> Experiment:
@@ -30,6 +31,9 @@ def run_app(config_path: str | None, preset: str | None) -> int:
     """
     experiment = load_experiment(config_path, preset)
     run = experiment.build()
+    # The interface needs a core of its own; BLAS threads spinning beside it slow training
+    # several-fold and gain nothing on networks of this size (engine.threads).
+    set_blas_threads(1)
     from tui.app import DltuiApp  # Textual loads only once the experiment is known to be good
 
     result = DltuiApp(experiment, run=run).run()

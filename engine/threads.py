@@ -1,0 +1,72 @@
+"""How many threads the kernels' BLAS runs on, set while the process runs.
+
+The engine's matrix products go through SciPy's OpenBLAS (Numba's ``np.dot`` and
+``engine.kernels.cpu_blas``). Its threads busy-wait between calls; beside another busy thread —
+the app's interface, or any other program — they fight over the cores, and a step can take
+several times as long. Measured on two cores, with one other process busy: the
+``transformer-text`` preset trained at 60 steps/s on two BLAS threads and 204 on one (205 on one
+with the machine idle, 128 on two), ``lenet-digits`` at 291 against 875. Networks this small
+gain nothing from a second BLAS thread; wide layers do (``mnist-mlp`` runs 1.7 times faster on
+two), so the library leaves OpenBLAS's default alone and the app sets one thread.
+
+``OPENBLAS_NUM_THREADS`` only counts before the library loads; this module changes it after,
+through OpenBLAS's own ``set_num_threads``, found in the shared library SciPy ships.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+_PATTERNS = ("scipy.libs/*openblas*", "scipy/.dylibs/*openblas*")
+_SETTERS = ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
+_GETTERS = ("scipy_openblas_get_num_threads", "openblas_get_num_threads")
+
+
+def _library() -> ctypes.CDLL | None:
+    """SciPy's OpenBLAS, loaded (it is already, once a kernel has run), or None."""
+    try:
+        import scipy
+        import scipy.linalg.cython_blas  # loads the library
+    except ImportError:
+        return None
+    site = Path(scipy.__file__).parent.parent
+    for pattern in _PATTERNS:
+        for path in sorted(site.glob(pattern)):
+            try:
+                return ctypes.CDLL(str(path))
+            except OSError:
+                continue
+    return None
+
+
+def _function(names: tuple[str, ...]) -> ctypes._CFuncPtr | None:
+    lib = _library()
+    for name in names if lib is not None else ():
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            return fn
+    return None
+
+
+def blas_threads() -> int | None:
+    """The number of threads the kernels' BLAS uses, or None where it cannot be told."""
+    fn = _function(_GETTERS)
+    if fn is None:
+        return None
+    fn.restype = ctypes.c_int
+    return int(fn())
+
+
+def set_blas_threads(n: int) -> bool:
+    """Runs the kernels' BLAS on ``n`` threads from now on; False where it cannot be set
+    (a SciPy built on another BLAS), which changes nothing else."""
+    if n < 1:
+        raise ValueError(f"BLAS needs at least one thread, got {n}")
+    fn = _function(_SETTERS)
+    if fn is None:
+        return False
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = None
+    fn(int(n))
+    return True
