@@ -29,6 +29,8 @@ class DltuiApp(App[int]):
         run: the experiment already built (data loaded), or None to build it here.
         paused: open paused (tests and snapshots step by hand).
         check_kernels: show the warm-up screen when the kernels are not compiled yet.
+        pace: steps per second to train at (``tui.pace.FULL_SPEED``: no cap); None: each
+            experiment's default pace (tests that need many steps pass full speed).
     """
 
     CSS_PATH = Path(__file__).with_name("dltui.tcss")
@@ -41,12 +43,14 @@ class DltuiApp(App[int]):
         run: Run | None = None,
         paused: bool = False,
         check_kernels: bool = True,
+        pace: float | None = None,
     ) -> None:
         super().__init__()
         self.experiment = experiment
         self._run = run
         self._paused = paused
         self._check_kernels = check_kernels
+        self._pace = pace
         self.session: TrainingSession | None = None
 
     def on_mount(self) -> None:
@@ -57,7 +61,9 @@ class DltuiApp(App[int]):
 
     def _start(self) -> None:
         """Builds the session and shows the main screen."""
-        self.session = TrainingSession(self.experiment, paused=self._paused, run=self._run)
+        self.session = TrainingSession(
+            self.experiment, paused=self._paused, run=self._run, pace=self._pace
+        )
         self.push_screen(MainScreen(self.session))
 
     async def action_quit(self) -> None:

@@ -310,6 +310,7 @@ class Snapshot:
         layer_norms: ‖∂L/∂θ‖ of each row of ``scene.rows`` (all its parameters) on the last
             mini-batch.
         shown: which of ``scene.views`` is shown ("" for ``scene.view``).
+        pace: the steps per second training is held to (``inf``: full speed, no cap).
     """
 
     scene: Scene
@@ -328,6 +329,7 @@ class Snapshot:
     note: str = ""
     layer_norms: tuple[float, ...] = ()
     shown: str = ""
+    pace: float = float("inf")
 
 
 @dataclass(frozen=True, slots=True)

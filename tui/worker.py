@@ -11,10 +11,16 @@ the session is tested on its own.
 Training stops by itself after the experiment's ``epochs`` (``[train] epochs``): the session
 pauses at the end of that epoch with the state "finished" and a note; space trains on past it,
 with no limit, until the user pauses.
+
+Training keeps a pace (``tui.pace``): by default one that makes the experiment's epochs last
+about 25 seconds, so the loss and the boundary can be seen to change; ``>`` and ``<`` move it, up
+to full speed. Between two snapshots the thread trains the steps the pace allows, then sleeps
+until the next snapshot is due (a command wakes it at once).
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -29,6 +35,7 @@ from engine.events import Diverged, Epoch, Event, Finished, Step
 from engine.runs import RunDir, default_path
 from tui import probes, probes_nets
 from tui.changes import change_kind, next_lr
+from tui.pace import Pacer, next_pace, steps_per_epoch
 from tui.params import first_entry, is_entry
 from tui.records import LossPoint, NetCopy, Notice, ParamNote, Scene, Snapshot, View
 
@@ -47,13 +54,21 @@ class TrainingSession:
         experiment: what to train.
         paused: start paused (``step`` then trains one mini-batch at a time).
         run: an already built run of ``experiment`` (e.g. opened from a run directory).
+        pace: steps per second (``tui.pace.FULL_SPEED``: no cap), kept for every run; None:
+            each experiment's default pace (its epochs in about 25 s), or full speed where the
+            engine is slower than that.
     """
 
     def __init__(
-        self, experiment: Experiment, paused: bool = False, run: Run | None = None
+        self,
+        experiment: Experiment,
+        paused: bool = False,
+        run: Run | None = None,
+        pace: float | None = None,
     ) -> None:
         self.run = run if run is not None else experiment.build()
         self.paused = paused
+        self._pacer = Pacer(pace)
         self.selected = "0.W[0,0]"
         self.sample = 0
         self.head = 0
@@ -85,6 +100,15 @@ class TrainingSession:
     def nudge_lr(self, direction: int) -> None:
         """Moves the learning rate one rung up (+1) or down (-1) the 1-3-10 ladder."""
         self._send(lambda: self._set_lr(next_lr(self.run.trainer.optimizer.lr, direction)))
+
+    def change_pace(self, direction: int) -> None:
+        """Moves the pace one rung up (+1, full speed above the top) or down (-1) the ladder."""
+        self._send(lambda: self._pacer.choose(next_pace(self.pace, direction, self._engine_speed)))
+
+    @property
+    def pace(self) -> float:
+        """Steps per second that training is held to (``FULL_SPEED``: no cap)."""
+        return self._pacer.rate
 
     def reset(self) -> None:
         """Draws fresh initial weights (the next seed) and starts counting steps again."""
@@ -168,14 +192,50 @@ class TrainingSession:
         """One round: carry out commands, then train until the next snapshot (or wait)."""
         self._run_commands()
         if self.paused and self._pending == 0:
+            self._clock = None
             if self._dirty:
                 self._publish()
             self._wake.wait(0.25)
             self._wake.clear()
             return
-        self._train(time.perf_counter() + POST_INTERVAL)
+        start = time.perf_counter()
+        deadline = start + POST_INTERVAL
+        if self.paused:  # single steps are never held back
+            self._clock = None
+            self._train(deadline, math.inf)
+        else:
+            if self._clock is None:  # (re)starting: the pace's schedule starts now
+                self._pacer.restart()
+                self._clock = (start, self.run.trainer.step)
+            ended = self._train(deadline, self._pacer.limit(start, self.run.trainer.step, deadline))
+            rested = ended != "pace" or self._rest(deadline)
+            self._dirty |= self._pacer.settle(ended)
+            if rested:  # a rest cut short would count its steps over too short a time
+                self._measure_speed()
         self._run_commands()  # a command that cut the burst short shows in this snapshot
-        self._publish()
+        if self._dirty:
+            self._publish()
+
+    def _rest(self, until: float) -> bool:
+        """Ahead of the pace: sleeps until ``until``, or until a command or stop arrives.
+
+        Returns:
+            Whether it slept until ``until``.
+        """
+        self._wake.clear()
+        if not self._commands.empty() or self.paused or self._stop.is_set():
+            return False
+        return not self._wake.wait(max(until - time.perf_counter(), 0.0))
+
+    def _measure_speed(self) -> None:
+        """Steps per second since the last measurement, sleeps and snapshots included."""
+        assert self._clock is not None
+        (t, s), now, step = self._clock, time.perf_counter(), self.run.trainer.step
+        if step <= s:
+            return
+        rate = (step - s) / max(now - t, 1e-9)
+        self._speed = rate if self._speed == 0 else 0.7 * self._speed + 0.3 * rate
+        self._clock = (now, step)
 
     def _run_commands(self) -> None:
         while True:
@@ -189,15 +249,27 @@ class TrainingSession:
                 self._post(Notice(f"{exc.message}. {exc.hint}".strip(), ok=False))
             self._dirty = True
 
-    def _train(self, deadline: float) -> None:
-        """Pulls events until the deadline, a pause, a command, or the requested single steps."""
+    def _train(self, deadline: float, limit: float) -> str:
+        """Pulls events until the deadline, a pause, a command, or the requested single steps.
+
+        Args:
+            deadline: when the next snapshot is due.
+            limit: the last step the pace allows by then (``inf``: no cap).
+
+        Returns:
+            What ended the burst: "pace" (the run is ahead of its pace), "time" (the deadline),
+            or "" (anything else).
+        """
         if self._events is None:
             data = self.run.data
             val = (data.X_test, data.y_test)
             self._events = self.run.trainer.run(data.X_train, data.y_train, None, val=val)
-            self._state, self._note = "training", ""
+            self._state, self._note, self._dirty = "training", "", True
+        trainer = self.run.trainer
+        if trainer.step + 1 > limit:
+            return "pace"
         events, commands, stepping = self._events, self._commands, self.paused
-        t0, s0 = time.perf_counter(), self.run.trainer.step
+        t0, s0, ended = time.perf_counter(), trainer.step, ""
         for event in events:
             kind = event.__class__
             if kind is Step:
@@ -205,7 +277,13 @@ class TrainingSession:
                     self._pending -= 1
                     if self._pending <= 0:
                         break
-                elif self.paused or time.perf_counter() >= deadline or not commands.empty():
+                elif self.paused or not commands.empty():
+                    break
+                elif time.perf_counter() >= deadline:
+                    ended = "time"
+                    break
+                elif event.step + 1 > limit:  # type: ignore[union-attr]
+                    ended = "pace"
                     break
             elif kind is Epoch:
                 self._epochs.append(event)  # type: ignore[arg-type]
@@ -220,10 +298,12 @@ class TrainingSession:
             elif kind is Finished:
                 self._halt("stopped", f"Training stopped ({event.reason}).")  # type: ignore[union-attr]
                 break
-        if not stepping:
-            rate = (self.run.trainer.step - s0) / max(time.perf_counter() - t0, 1e-9)
-            self._speed = rate if self._speed == 0 else 0.7 * self._speed + 0.3 * rate
+        if not stepping and trainer.step > s0:
+            rate = (trainer.step - s0) / max(time.perf_counter() - t0, 1e-9)
+            fast = self._engine_speed
+            self._engine_speed = rate if fast == 0 else 0.7 * fast + 0.3 * rate
         self._dirty = True
+        return ended
 
     def _finish(self) -> None:
         """The experiment's epochs are done: pause, say so, and let a resume train on."""
@@ -262,6 +342,12 @@ class TrainingSession:
     def _add_step(self) -> None:
         self._pending += 1
 
+    def _fit_pace(self) -> None:
+        """The experiment's default pace (its epochs in about 25 s), unless the user chose one."""
+        run = self.run
+        per_epoch = steps_per_epoch(len(run.data.X_train), run.trainer.batch_size)
+        self._pacer.fit(run.experiment.train.epochs * per_epoch)
+
     def _set_lr(self, lr: float) -> None:
         lr = float(min(max(lr, LR_RANGE[0]), LR_RANGE[1]))
         self.run.trainer.optimizer.lr = lr
@@ -290,6 +376,7 @@ class TrainingSession:
             self.run.experiment = experiment
             if epochs != old:
                 self._set_epochs(epochs)
+                self._fit_pace()
             return
         # an autoencoder trains on its inputs as targets: its split is not the data set's
         encoder = [e.model.kind == "autoencoder" for e in (experiment, self.run.experiment)]
@@ -342,7 +429,9 @@ class TrainingSession:
         self._epochs: list[Epoch] = []
         self._done = 0  # whole epochs trained
         self._limit: int | None = run.experiment.train.epochs  # None: past them, on request
-        self._state, self._note, self._speed = "training", "", 0.0
+        self._state, self._note, self._speed, self._engine_speed = "training", "", 0.0, 0.0
+        self._clock: tuple[float, int] | None = None  # (time, step) the speed is measured from
+        self._fit_pace()
         self._measured_step = -1
         self._eval_rows: tuple[probes.Rows, probes.Rows] = (slice(None), slice(None))
         self._next_measure = 0.0
@@ -380,6 +469,7 @@ class TrainingSession:
             lr=run.trainer.optimizer.lr,
             paused=self.paused,
             speed=0.0 if self.paused else self._speed,
+            pace=self._pacer.rate,
             losses=losses,
             grad_norms=probes.grad_norms(run.net, scene.dense_layers) if scene.mlp else (),
             weights=probes.weight_copies(run.net, scene.dense_layers) if scene.mlp else (),

@@ -10,14 +10,21 @@ from textual.pilot import Pilot
 
 from engine.presets import get_preset
 from tui.app import DltuiApp
+from tui.pace import FULL_SPEED
 
 
-def make_app(preset: str = "spiral", paused: bool = True, **changes: dict) -> DltuiApp:
-    """The app on a preset (optionally changed), opened paused, kernels assumed compiled."""
+def make_app(
+    preset: str = "spiral", paused: bool = True, pace: float | None = FULL_SPEED, **changes: dict
+) -> DltuiApp:
+    """The app on a preset (optionally changed), opened paused, kernels assumed compiled.
+
+    It trains at full speed, so tests that wait for many steps stay fast; ``pace=None`` gives
+    the experiment's default pace, as ``dltui`` opens with.
+    """
     experiment = get_preset(preset)
     if changes:
         experiment = experiment.replace(**changes)
-    return DltuiApp(experiment, paused=paused, check_kernels=False)
+    return DltuiApp(experiment, paused=paused, check_kernels=False, pace=pace)
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -193,7 +193,7 @@ async def test_question_mark_lists_every_key(drive) -> None:
         assert isinstance(app.screen, HelpScreen)
         keys = app.screen.query_one("#help-keys").content
         text = "".join(str(cell) for column in keys.columns for cell in column._cells)
-        for key in ("space", "s", "r", "+ / -", "d", "c", "w / o", "q", "escape", "v"):
+        for key in ("space", "s", "r", "+ / -", "> / <", "d", "c", "w / o", "q", "escape", "v"):
             assert key in text
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)

@@ -12,6 +12,7 @@ import pytest
 from engine.presets import get_preset
 from tui import probes
 from tui.changes import change_kind, next_lr
+from tui.pace import FULL_SPEED
 from tui.records import NetCopy, Notice, Snapshot
 from tui.worker import TrainingSession
 
@@ -55,7 +56,7 @@ def test_a_paused_session_trains_one_step_per_request() -> None:
 
 def test_a_running_session_reports_about_ten_times_a_second() -> None:
     exp = get_preset("spiral").replace(train={"epochs": 10_000})  # 300 take under a second
-    with Running(TrainingSession(exp, paused=False)) as run:
+    with Running(TrainingSession(exp, paused=False, pace=FULL_SPEED)) as run:
         time.sleep(1.0)
         snaps = [p for p in run.posted if isinstance(p, Snapshot)]
         assert 6 <= len(snaps) <= 25
@@ -63,7 +64,7 @@ def test_a_running_session_reports_about_ten_times_a_second() -> None:
 
 
 def test_pause_takes_effect_at_once() -> None:
-    with Running(TrainingSession(get_preset("spiral"), paused=False)) as run:
+    with Running(TrainingSession(get_preset("spiral"), paused=False, pace=FULL_SPEED)) as run:
         run.wait(lambda s: s.step > 100)
         run.session.toggle_pause()
         start = time.monotonic()
@@ -182,7 +183,7 @@ def test_the_plane_points_survive_feature_choices() -> None:
 
 def test_training_pauses_when_the_experiments_epochs_are_done() -> None:
     exp = get_preset("gaussians").replace(train={"epochs": 2})
-    session = TrainingSession(exp, paused=False)
+    session = TrainingSession(exp, paused=False, pace=FULL_SPEED)
     per_epoch = -(-len(session.run.data.X_train) // exp.train.batch_size)
     with Running(session) as run:
         snap = run.wait(lambda s: s.state == "finished")
@@ -197,7 +198,7 @@ def test_training_pauses_when_the_experiments_epochs_are_done() -> None:
 
 def test_a_new_number_of_epochs_applies_while_training() -> None:
     exp = get_preset("gaussians").replace(train={"epochs": 1})
-    session = TrainingSession(exp, paused=False)
+    session = TrainingSession(exp, paused=False, pace=FULL_SPEED)
     with Running(session) as run:
         run.wait(lambda s: s.state == "finished" and s.epoch == 1)
         weights = session.run.net.data.copy()

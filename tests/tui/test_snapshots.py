@@ -14,8 +14,11 @@ STEPS = 30
 
 
 def paused_spiral(drive, steps: int = STEPS, keys: tuple[str, ...] = ("right", "down")):
-    """The default experiment, stepped by hand so every run draws the same; 2.W[0,1] chosen."""
-    app = drive.app("spiral")
+    """The default experiment, stepped by hand so every run draws the same; 2.W[0,1] chosen.
+
+    It keeps its default pace, which the header shows.
+    """
+    app = drive.app("spiral", pace=None)
 
     async def run_before(pilot) -> None:
         await drive.ready(pilot)

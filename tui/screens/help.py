@@ -19,6 +19,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("s", "train exactly one mini-batch"),
             ("r", "reset the weights (next seed)"),
             ("+ / -", "learning rate one step up / down (… 0.01 0.03 0.1 …)"),
+            ("> / <", "faster / slower (… 500 1k 2k … steps/s, then full speed)"),
             ("c", "setup: data, features, network, loss, optimiser, regularisation…"),
             ("w / o", "save the run / open a saved run"),
         ),

@@ -61,6 +61,9 @@ VIEW_KEYS = {
     "reconstruction": "n/N: next test images",
 }
 """The keys each picture answers to, besides v (told when a key does nothing there)."""
+LR_KEYS = Binding.Group("lr")
+PACE = Binding.Group("pace")
+"""Footer groups: ``+ - lr`` and ``> < pace`` (faster / slower), one label per pair."""
 DIAGRAM_COLUMNS = 8  # deeper plain networks open on the layer list (g switches)
 
 
@@ -79,8 +82,10 @@ class MainScreen(Screen):
         Binding("space", "toggle_pause", "Run/Pause"),
         Binding("s", "step", "Step"),
         Binding("r", "reset", "Reset"),
-        Binding("plus,equals_sign", "lr(1)", "lr+", key_display="+"),
-        Binding("minus", "lr(-1)", "lr−", key_display="-"),
+        Binding("plus,equals_sign", "lr(1)", "lr+", key_display="+", group=LR_KEYS),
+        Binding("minus", "lr(-1)", "lr−", key_display="-", group=LR_KEYS),
+        Binding("greater_than_sign,full_stop", "pace(1)", "faster", key_display=">", group=PACE),
+        Binding("less_than_sign,comma", "pace(-1)", "slower", key_display="<", group=PACE),
         Binding("d", "derive", "Derive"),
         Binding("c", "setup", "Setup"),
         Binding("question_mark", "help", "Keys", key_display="?"),
@@ -251,6 +256,10 @@ class MainScreen(Screen):
 
     def action_lr(self, direction: int) -> None:
         self.session.nudge_lr(direction)
+
+    def action_pace(self, direction: int) -> None:
+        """Trains faster (up to full speed) or slower, from the next burst on."""
+        self.session.change_pace(direction)
 
     def action_move(self, layers: int, entries: int) -> None:
         if self.query_one("#network-panel", ContentSwitcher).current == "network":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tui.describe import architecture
 from tui.drawing import number
+from tui.pace import pace_text
 from tui.records import Scene, Snapshot
 from tui.widgets.text_lines import TextLines
 
@@ -50,14 +51,14 @@ def epoch_text(snapshot: Snapshot) -> str:
 
 
 def speed(steps_per_s: float) -> str:
-    """``21.3k steps/s``."""
-    if steps_per_s >= 1000:
+    """``21.3k steps/s``, ``600 steps/s``."""
+    if steps_per_s >= 999.5:
         return f"{steps_per_s / 1000:.1f}k steps/s"
     return f"{steps_per_s:.0f} steps/s"
 
 
 class RunHeader(TextLines):
-    """Two lines: the experiment; then state, epoch, step and speed."""
+    """Two lines: the experiment; then state, epoch, step, speed and pace."""
 
     def show(self, snapshot: Snapshot) -> None:
         """Writes the header for ``snapshot``."""
@@ -65,6 +66,7 @@ class RunHeader(TextLines):
         progress = f"   {epoch_text(snapshot)}   step {snapshot.step:,}"
         if snapshot.speed > 0:
             progress += f"   {speed(snapshot.speed)}"
+        progress += f"   {pace_text(snapshot.pace)}"
         self.show_lines([[(describe(snapshot), "bold")], [(label, style), (progress, "")]])
 
     def starting(self, summary: str) -> None:

@@ -1,0 +1,183 @@
+"""The training pace: its default per experiment, the ladder > and < step along, the schedule."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import pytest
+
+from engine.presets import get_preset
+from tui.pace import (
+    CATCH_UP,
+    FULL_SPEED,
+    PACE_LADDER,
+    SETTLE_BURSTS,
+    Pacer,
+    default_pace,
+    next_pace,
+    pace_text,
+    steps_per_epoch,
+)
+from tui.records import Snapshot
+from tui.widgets.run_header import RunHeader
+from tui.worker import TrainingSession
+
+SIZE = (100, 32)
+
+
+def test_the_default_spiral_takes_about_25_seconds_at_its_pace() -> None:
+    session = TrainingSession(get_preset("spiral"), paused=True)
+    exp = session.run.experiment
+    total = exp.train.epochs * steps_per_epoch(len(session.run.data.X_train), 10)
+    assert total == 15_000
+    assert session.pace == 600
+    assert 20 <= total / session.pace <= 30
+
+
+def test_a_default_pace_is_readable_and_lasts_20_to_30_seconds() -> None:
+    for total in {int(10 ** (1.4 + k / 50)) for k in range(300)}:  # 25 to 25 million steps
+        pace = default_pace(total)
+        mantissa = pace / 10 ** math.floor(math.log10(pace))
+        assert round(mantissa, 6) in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0), total
+        assert 20 <= total / pace <= 30, total
+
+
+def test_a_tiny_run_is_not_paced_under_one_step_a_second() -> None:
+    assert default_pace(10) == 1.0
+
+
+def test_the_pace_ladder_ends_in_full_speed() -> None:
+    assert next_pace(600, 1) == 1000 and next_pace(600, -1) == 500
+    assert next_pace(1000, 1) == 2000 and next_pace(2000, -1) == 1000
+    assert next_pace(PACE_LADDER[-1], 1) == FULL_SPEED
+    assert next_pace(1, -1) == 1  # the bottom rung stays
+    assert next_pace(FULL_SPEED, -1) == PACE_LADDER[-1]  # engine speed unknown
+    # what the engine does bounds the ladder: a pace above it would be full speed anyway
+    assert next_pace(10_000, 1, engine_speed=15_000) == FULL_SPEED
+    assert next_pace(5_000, 1, engine_speed=15_000) == 10_000
+    assert next_pace(FULL_SPEED, -1, engine_speed=15_000) == 10_000
+    assert next_pace(FULL_SPEED, 1) == FULL_SPEED
+
+
+def test_pace_text() -> None:
+    assert pace_text(600) == "pace 600 steps/s"
+    assert pace_text(1500) == "pace 1.5k steps/s"
+    assert pace_text(FULL_SPEED) == "full speed"
+
+
+def test_the_pacer_allows_the_steps_due_by_the_end_of_a_burst() -> None:
+    pacer = Pacer(100.0)
+    assert pacer.limit(10.0, 0, 10.1) == pytest.approx(10)  # the schedule starts here
+    assert pacer.limit(10.1, 10, 10.2) == pytest.approx(20)
+    assert pacer.limit(10.3, 20, 10.4) == pytest.approx(40)  # a little behind: made up
+    behind = 10.4 + CATCH_UP + 0.1  # far behind (a slow step): the schedule starts again
+    assert pacer.limit(behind, 40, behind + 0.1) == pytest.approx(50)
+    assert Pacer(FULL_SPEED).limit(0.0, 0, 0.1) == math.inf
+
+
+def steps_in(session: TrainingSession, seconds: float) -> int:
+    start = session.run.trainer.step
+    time.sleep(seconds)
+    return session.run.trainer.step - start
+
+
+def test_a_paced_run_trains_near_its_pace_and_a_new_pace_applies_at_once() -> None:
+    exp = get_preset("spiral").replace(train={"epochs": 10_000})
+    session = TrainingSession(exp, paused=False, pace=200.0)
+    posted: list = []
+    thread = threading.Thread(target=session.loop, args=(posted.append,))
+    thread.start()
+    try:
+        time.sleep(0.3)  # past the first snapshot, which measures everything once
+        assert 50 <= steps_in(session, 0.5) <= 150  # 100 due; the machine is shared
+        session.change_pace(-1)
+        time.sleep(0.05)
+        assert session.pace == 100
+        assert 20 <= steps_in(session, 0.5) <= 75  # 50 due
+        session.change_pace(1)
+        session.change_pace(1)
+        session.change_pace(1)
+        time.sleep(0.05)
+        assert session.pace == 1000  # 200, 500, 1k
+    finally:
+        session.stop()
+        thread.join(10)
+    snaps = [p for p in posted if isinstance(p, Snapshot)]
+    assert snaps[-1].pace == 1000
+
+
+def test_full_speed_is_not_held_back() -> None:
+    exp = get_preset("spiral").replace(train={"epochs": 10_000})
+    session = TrainingSession(exp, paused=False, pace=FULL_SPEED)
+    thread = threading.Thread(target=session.loop, args=(lambda record: None,))
+    thread.start()
+    try:
+        time.sleep(0.3)
+        assert steps_in(session, 0.3) > 300  # far above any paced run of this test file
+    finally:
+        session.stop()
+        thread.join(10)
+
+
+def test_a_default_pace_the_engine_cannot_reach_gives_way_to_full_speed() -> None:
+    pacer = Pacer()
+    pacer.fit(15_000)
+    for _ in range(SETTLE_BURSTS - 1):
+        assert not pacer.settle("time")
+    pacer.settle("pace")  # held back once: the engine keeps up
+    for _ in range(SETTLE_BURSTS - 1):
+        pacer.settle("time")
+        pacer.settle("")  # a burst cut short by a key says nothing
+    assert pacer.rate == 600
+    assert pacer.settle("time") and pacer.rate == FULL_SPEED
+    chosen = Pacer(600.0)
+    chosen.fit(15_000)
+    for _ in range(SETTLE_BURSTS):
+        chosen.settle("time")
+    assert chosen.rate == 600
+
+
+def test_a_new_experiment_gets_its_own_pace_unless_one_was_chosen() -> None:
+    session = TrainingSession(get_preset("spiral"), paused=True)
+    session._rebuild(session.run.experiment.replace(train={"epochs": 600}))
+    assert session.pace == 1200  # 30,000 steps in 25 s
+    session._rebuild(session.run.experiment.replace(train={"batch_size": 50}))
+    assert session.pace == 250  # 600 epochs of 10 steps: 6,000 in 24 s
+    session._pacer.choose(2000.0)
+    session._rebuild(session.run.experiment.replace(model={"hidden": [4]}))
+    assert session.pace == 2000
+
+
+async def test_the_header_shows_the_pace_and_the_keys_move_it(drive) -> None:
+    app = drive.app(pace=None)
+    async with app.run_test(size=(120, 32)) as pilot:
+        await drive.ready(pilot)
+        main = app.main
+        header = main.query_one(RunHeader)
+        assert "pace 600 steps/s" in header.plain
+        await pilot.press("greater_than_sign")
+        await drive.wait_for(pilot, lambda: main.snapshot.pace == 1000)
+        assert "pace 1k steps/s" in header.plain
+        await pilot.press("less_than_sign", "comma")  # , is < without shift
+        await drive.wait_for(pilot, lambda: main.snapshot.pace == 200)
+        assert "pace 200 steps/s" in header.plain
+        await pilot.press(*["full_stop"] * 12)
+        await drive.wait_for(pilot, lambda: main.snapshot.pace == FULL_SPEED)
+        assert "full speed" in header.plain
+        assert app.session.paused and main.step == 0  # changing the pace trains nothing
+
+
+async def test_the_app_trains_at_its_pace(drive) -> None:
+    app = drive.app(pace=200.0, paused=False, train={"epochs": 10_000})
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        main = app.main
+        await drive.wait_for(pilot, lambda: main.step > 20)
+        start, step = time.monotonic(), main.step
+        await pilot.pause(0.5)
+        rate = (main.step - step) / (time.monotonic() - start)
+        assert 100 <= rate <= 300
+        await drive.wait_for(pilot, lambda: main.snapshot.speed > 0)
+        assert "pace 200 steps/s" in main.query_one(RunHeader).plain
