@@ -90,6 +90,7 @@ class TrainConfig:
     patience: int | None = None
     seed: int = 0
     dtype: str = "float32"
+    device: str = "cpu"  # "cuda": an NVIDIA GPU, through numba.cuda (dltui train and the library)
     augment_shift: int = 0  # images: random shifts of up to this many pixels
     augment_flip: bool = False  # images: random horizontal flips
     augment_noise: float = 0.0  # images: Gaussian noise of this standard deviation
@@ -188,6 +189,7 @@ class Experiment:
         _choice(f"{source} [train] loss", t.loss, list(LOSSES))
         _choice(f"{source} [train] optimizer", t.optimizer, list(optim.OPTIMIZERS))
         _choice(f"{source} [train] dtype", t.dtype, ["float32", "float64"])
+        _choice(f"{source} [train] device", t.device, ["cpu", "cuda"])
         if any(int(h) < 1 for h in m.hidden):
             raise UserError(
                 f"{source} [model] hidden = {m.hidden}: sizes must be at least 1",
@@ -271,11 +273,13 @@ class Experiment:
             n_out = split.y_train.reshape(len(split.y_train), -1).shape[1]
         if m.init_from:
             net = transfer.start_from(m.init_from, n_out if m.new_head else None, seed=t.seed)
+            if t.device != net.device:
+                net = _on_device(net, t.device)
         else:
             vocab = split.n_classes if m.kind == "transformer" else 0
             layers = architectures.build(m, shape, n_out, per_step, vocab)
             layers += self._output_layers()
-            net = Sequential(layers, seed=t.seed, dtype=t.dtype, input_shape=shape)
+            net = Sequential(layers, seed=t.seed, dtype=t.dtype, input_shape=shape, device=t.device)
         if net.input_shape != shape:
             raise UserError(
                 f"{self.name}: the network takes samples of {net.input_shape}, "
@@ -305,6 +309,17 @@ class Experiment:
             f"{self.data.name} · {shape} {m.activation} · {t.loss} · {t.optimizer} "
             f"lr {t.lr:g} · batch {t.batch_size}"
         )
+
+
+def _on_device(net: Sequential, device: str) -> Sequential:
+    """The same network, weights and running statistics on ``device``."""
+    twin = Sequential.from_spec(
+        net.spec(), seed=net.seed, dtype=net.dtype.name, device=device, input_shape=net.input_shape
+    )
+    twin.data[...] = net.backend.to_host(net.data)
+    if net.state.size:
+        twin.state[...] = net.backend.to_host(net.state)
+    return twin
 
 
 def _check_task(split: datasets.DataSplit, loss: str, source: str) -> None:

@@ -167,9 +167,13 @@ class RunDir:
         rows = _read_metrics(path / METRICS, int(meta.get("epochs_done", 0)))
         return cls(path, experiment, rows, meta, arrays)
 
-    def build(self) -> Run:
-        """The run as the checkpoint left it: built from config.toml, then :meth:`load_into`."""
-        run = self.experiment.build()
+    def build(self, device: str | None = None) -> Run:
+        """The run as the checkpoint left it: built from config.toml, then :meth:`load_into`;
+        on ``device`` instead of the config's where given (a checkpoint holds host arrays)."""
+        experiment = self.experiment
+        if device is not None and device != experiment.train.device:
+            experiment = experiment.replace(train={"device": device})
+        run = experiment.build()
         self.load_into(run)
         return run
 

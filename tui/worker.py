@@ -413,7 +413,7 @@ class TrainingSession:
 
     def _open(self, path: str | Path) -> None:
         rundir = RunDir.open(path)
-        run = rundir.build()
+        run = rundir.build(device="cpu")  # the views read host arrays (a GPU run opens on the CPU)
         self._replace_run(run, rundir)
         self._epochs = list(rundir.rows)
         self._done = rundir.epochs_done

@@ -87,3 +87,9 @@ def test_missing_config_and_unknown_preset() -> None:
     with pytest.raises(UserError, match="unknown preset 'spiarl'") as info:
         get_preset("spiarl")
     assert "spiral" in info.value.hint
+
+
+def test_an_unknown_device_names_the_choices() -> None:
+    with pytest.raises(UserError) as info:
+        get_preset("xor").replace(train={"device": "tpu"})
+    assert "[train] device" in info.value.message and "cuda" in info.value.hint

@@ -1,15 +1,16 @@
 """The numba.cuda backend without a GPU: simulator parity, PTX compilation, clear errors.
 
-Six subprocesses, started together at the first test of this module and run side by side: the
+Seven subprocesses, started together at the first test of this module and run side by side: the
 CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` must be set before Numba is imported, so never in this
 process) runs ``cuda_sim_cases.py`` — every CUDA kernel against its CPU twin on tiny shapes, then
 a network on ``device="cuda"`` against the CPU — and ``cuda_sim_layers.py`` — the kernels of the
 image, recurrent and attention layers against NumPy references — and ``cuda_sim_nets.py`` (twice:
 image and sequence networks) — small networks holding every layer type trained on both devices,
-with device arrays made as strict in the simulator as on a GPU; two processes without the
-simulator compile every kernel to PTX for compute capabilities 8.0 and 9.0 (``cuda_ptx_check.py``,
-the layer kernels in float32 and float64), which catches a kernel that only the simulator's
-Python would accept.
+with device arrays made as strict in the simulator as on a GPU — and ``cuda_sim_train.py`` —
+``dltui train --device cuda``, resuming on the CPU, and ``init_from`` onto the device; two
+processes without the simulator compile every kernel to PTX for compute capabilities 8.0 and
+9.0 (``cuda_ptx_check.py``, the layer kernels in float32 and float64), which catches a kernel
+that only the simulator's Python would accept.
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ def runs() -> dict[str, dict[str, Any]]:
         "sim_layers": _start("cuda_sim_layers.py", simulator=True),
         "sim_images": _start("cuda_sim_nets.py", True, "images"),
         "sim_sequences": _start("cuda_sim_nets.py", True, "sequences"),
+        "sim_train": _start("cuda_sim_train.py", simulator=True),
         "ptx": _start("cuda_ptx_check.py", simulator=False),
         "ptx_layers": _start("cuda_ptx_check.py", False, "layers"),
     }
@@ -202,6 +204,27 @@ def test_layer_kernels_compile_to_ptx_in_float32_and_float64(runs: dict, module:
     results = {k: runs["ptx_layers"].get(k, "no signature in cuda_ptx_check.py") for k in keys}
     failed = {k: v for k, v in results.items() if v != "ok"}
     assert not failed, json.dumps(failed, indent=1)
+
+
+@pytest.mark.parametrize("check", ["train", "resume", "transfer"])
+def test_dltui_train_on_cuda_matches_the_cpu_in_the_simulator(runs: dict, check: str) -> None:
+    """--device cuda, a GPU run resumed on the CPU, and init_from onto the device (float64)."""
+    result = runs["sim_train"][check]
+    assert not isinstance(result, str), result
+    assert result < NET_TOL
+
+
+@pytest.mark.skipif(_gpu_present(), reason="a GPU is present")
+def test_train_on_cuda_without_a_gpu_exits_2_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tui.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "xor", "--device", "cuda", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU found" in err and "Traceback" not in err
+    assert not out.exists()  # a bad device leaves no run folder behind
 
 
 @pytest.mark.skipif(_gpu_present(), reason="a GPU is present")

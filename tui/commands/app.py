@@ -30,6 +30,8 @@ def run_app(config_path: str | None, preset: str | None) -> int:
     Mistakes in the config or the data surface here, before the screen switches, as UserError.
     """
     experiment = load_experiment(config_path, preset)
+    if experiment.train.device != "cpu":  # the views read every weight each frame: host arrays
+        experiment = experiment.replace(train={"device": "cpu"})
     run = experiment.build()
     # The interface needs a core of its own; BLAS threads spinning beside it slow training
     # several-fold and gain nothing on networks of this size (engine.threads).

@@ -2,7 +2,7 @@
 
 ::
 
-    dltui train --preset spiral [--epochs N] [--seed S] [--out DIR]
+    dltui train --preset spiral [--epochs N] [--seed S] [--device cuda] [--out DIR]
     dltui train my-experiment.toml
     dltui train --resume runs/spiral-20250101-120000 [--epochs N]
 
@@ -52,6 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR")
     p.add_argument("--epochs", type=int, metavar="N", help="train N epochs in all")
     p.add_argument("--seed", type=int, metavar="S", help="replace the config's [train] seed")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        help="train on the CPU or an NVIDIA GPU (replaces the config's [train] device)",
+    )
     p.add_argument("--out", metavar="DIR", help="write the run to DIR")
     p.add_argument(
         "--save-every",
@@ -118,6 +123,8 @@ def _start(args: argparse.Namespace) -> tuple[RunDir, Run]:
         changes["epochs"] = args.epochs
     if args.seed is not None:
         changes["seed"] = args.seed
+    if args.device is not None:
+        changes["device"] = args.device
     if changes:
         experiment = experiment.replace(train=changes)
     net_run = experiment.build()  # before the folder exists: a bad config leaves no trace
@@ -127,7 +134,7 @@ def _start(args: argparse.Namespace) -> tuple[RunDir, Run]:
 
 def _resume(args: argparse.Namespace) -> tuple[RunDir, Run]:
     rundir = RunDir.open(args.resume)
-    net_run = rundir.build()
+    net_run = rundir.build(device=args.device)
     if args.epochs is not None:
         if args.epochs <= rundir.epochs_done:
             raise UserError(
