@@ -64,7 +64,8 @@ def recurrent(m: Any, sample_shape: tuple[int, ...], n_out: int, per_step: bool)
     if len(sample_shape) != 2:
         raise UserError(
             f"kind = {m.kind!r} needs sequences; this data set's samples are {sample_shape}",
-            "use a sequence data set (sine-seq, adding) or kind = 'mlp'",
+            "use a sequence data set (sine-seq, adding) or kind = 'mlp'; for text, "
+            "kind = 'transformer'",
         )
     cls = {"rnn": RNN, "lstm": LSTM, "gru": GRU}[m.kind]
     layers: list[Layer] = []
@@ -108,7 +109,11 @@ def build(
     if m.kind in ("rnn", "lstm", "gru"):
         return recurrent(m, sample_shape, n_out, per_step)
     if m.kind == "transformer":
-        if len(sample_shape) != 1 or not vocab:
-            raise UserError("kind = 'transformer' needs token sequences", "use data name = 'text'")
+        if len(sample_shape) != 1 or not vocab or not per_step:
+            raise UserError(
+                "kind = 'transformer' needs token sequences with a token to predict at every "
+                f"position; this data set's samples are {sample_shape or (n_in,)} numbers",
+                "use data name = 'text' (or kind = 'mlp' for points, 'lstm' for sine-seq)",
+            )
         return transformer(m, vocab, n_out)
     return residual(m, n_in, n_out)

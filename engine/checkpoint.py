@@ -72,7 +72,9 @@ def read_npz(
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise UserError(f"checkpoint {path} cannot be read: {exc}", fix) from None
+        # NumPy reads a file that is not an .npz as a pickle, and says to load it unsafely: never
+        why = "it is not a dltui .npz file" if "pickle" in str(exc) else str(exc)
+        raise UserError(f"checkpoint {path} cannot be read: {why} (damaged?)", fix) from None
     try:
         meta = json.loads(str(arrays.pop(META_KEY)))
     except (KeyError, ValueError):

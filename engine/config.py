@@ -261,8 +261,8 @@ class Experiment:
         per_step = bool(split.target_shape) and int(np.prod(split.target_shape)) > 1
         if per_step and not structured and split.task == "multiclass":
             raise UserError(
-                f"{self.name}: {split.name} has a class per time step",
-                "use kind = 'transformer', 'lstm', 'gru' or 'rnn'",
+                f"{self.name}: {split.name} has a class (a token) to predict at every position",
+                "use kind = 'transformer', which embeds the tokens",
             )
         per_step = per_step and structured
         if split.task == "multiclass":

@@ -87,12 +87,17 @@ def test_transfer_mistakes_are_user_errors(tmp_path) -> None:
         ({"kind": "cnn"}, {"name": "spiral"}, "needs images"),
         ({"kind": "lstm"}, {"name": "digits"}, "needs sequences"),
         ({"kind": "transformer"}, {"name": "sine-seq"}, "needs token sequences"),
-        ({"kind": "mlp"}, {"name": "text"}, "class per time step"),
+        ({"kind": "transformer"}, {"name": "spiral"}, "needs token sequences"),
+        ({"kind": "transformer"}, {"name": "iris"}, "needs token sequences"),
+        ({"kind": "mlp"}, {"name": "text"}, "to predict at every position"),
+        ({"kind": "lstm"}, {"name": "text"}, "for text, kind = 'transformer'"),
         ({"kind": "capsule"}, {"name": "spiral"}, "kind = 'capsule' is not known"),
     ],
 )
 def test_a_kind_that_does_not_fit_the_data_says_so(model, data, message) -> None:
-    loss = "cross_entropy" if data["name"] in ("digits", "text") else "mse"
+    losses = {"digits": "cross_entropy", "text": "cross_entropy", "iris": "cross_entropy"}
+    loss = losses.get(data["name"], "bce_logits" if data["name"] == "spiral" else "mse")
     raw = {"name": "x", "data": data, "model": model, "train": {"loss": loss}}
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(UserError) as info:
         Experiment.from_dict(raw).build()
+    assert message in f"{info.value.message} {info.value.hint}"

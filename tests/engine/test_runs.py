@@ -175,8 +175,10 @@ def test_open_names_what_is_wrong(tmp_path: Path) -> None:
         RunDir.open(tmp_path / "empty")
     run = uninterrupted(gaussians(1), tmp_path / "run")
     (tmp_path / "run" / CHECKPOINT).write_bytes(b"not a zip file at all")
-    with pytest.raises(UserError, match="checkpoint.*cannot be read"):
+    with pytest.raises(UserError, match="checkpoint.*cannot be read") as info:
         RunDir.open(tmp_path / "run")
+    assert "not a dltui .npz file" in info.value.message  # not NumPy's "load it unsafely"
+    assert "pickle" not in info.value.message
     run.net.save(tmp_path / "run" / CHECKPOINT)  # a network, not a run
     with pytest.raises(UserError, match="not a run checkpoint"):
         RunDir.open(tmp_path / "run")
