@@ -25,7 +25,8 @@ PACE_LADDER = (*(m * 10**e for e in range(5) for m in (1, 2, 5)), 100_000)
 """The paces ``>`` and ``<`` step through, in steps per second; above the top: full speed."""
 CATCH_UP = 0.5
 """Seconds of steps a paced run may make up after falling behind (a slow measurement); a run
-further behind starts its schedule again instead of racing to catch up."""
+further behind starts its schedule again instead of racing to catch up. Steps are whole, so
+a run on schedule is up to one step behind it: that step is never counted as falling behind."""
 SETTLE_BURSTS = 10
 """Bursts in a row that a default pace never held back (the engine is slower than the pace)
 before it gives way to full speed."""
@@ -69,12 +70,12 @@ def next_pace(pace: float, direction: int, engine_speed: float = 0.0) -> float:
 
 
 def pace_text(pace: float) -> str:
-    """``pace 600 steps/s``, ``pace 1.5k steps/s`` or ``full speed``."""
+    """``pace 600 steps/s``, ``pace 1.5k steps/s``, ``pace 1 step/s`` or ``full speed``."""
     if math.isinf(pace):
         return "full speed"
     if pace >= 1000:
         return f"pace {pace / 1000:g}k steps/s"
-    return f"pace {pace:g} steps/s"
+    return f"pace {pace:g} {'step' if pace == 1 else 'steps'}/s"
 
 
 class Pacer:
@@ -134,7 +135,8 @@ class Pacer:
         """
         if math.isinf(self.rate):
             return math.inf
-        if self._anchor is None or self._behind(now, step) > self.rate * CATCH_UP:
+        # a slow pace (1 step/s) is most of a step behind until its next step is due
+        if self._anchor is None or self._behind(now, step) > 1 + self.rate * CATCH_UP:
             self._anchor = (now, step)
         t0, s0 = self._anchor
         return s0 + self.rate * (until - t0)

@@ -181,3 +181,18 @@ async def test_the_app_trains_at_its_pace(drive) -> None:
         assert 100 <= rate <= 300
         await drive.wait_for(pilot, lambda: main.snapshot.speed > 0)
         assert "pace 200 steps/s" in main.query_one(RunHeader).plain
+
+
+@pytest.mark.parametrize("rate", [1.0, 1.5, 2.0, 5.0])
+def test_a_slow_pace_makes_its_steps(rate: float) -> None:
+    """The worker's loop on a fake clock: a burst every 0.1 s trains the steps the pace allows."""
+    pacer, now, step = Pacer(rate), 100.0, 0
+    for _ in range(200):  # 20 s
+        step = max(step, math.floor(pacer.limit(now, step, now + 0.1)))
+        now += 0.1
+    assert 20 * rate - 1 <= step <= 20 * rate + 1
+
+
+def test_a_pace_of_one_reads_step_per_second() -> None:
+    assert pace_text(1) == "pace 1 step/s"
+    assert pace_text(1.5) == "pace 1.5 steps/s"

@@ -54,7 +54,8 @@ def speed(steps_per_s: float) -> str:
     """``21.3k steps/s``, ``600 steps/s``."""
     if steps_per_s >= 999.5:
         return f"{steps_per_s / 1000:.1f}k steps/s"
-    return f"{steps_per_s:.0f} steps/s"
+    shown = f"{steps_per_s:.0f}"
+    return f"{shown} {'step' if shown == '1' else 'steps'}/s"
 
 
 class RunHeader(TextLines):
