@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from derive import index_view, update, vector_view
+from derive.batch import batch_gradient
 from derive.context import Context
 from derive.env import Env
 from derive.expand import TINY_PARAMS, direct_check
@@ -41,6 +42,7 @@ def derive(
     l2: float = 0.0,
     optimizer: Any = None,
     lr: float = 0.01,
+    batch: tuple[Any, Any] | None = None,
     direct: bool | None = None,
 ) -> Derivation:
     """Derives ∂L/∂``param`` for the batch ``x``, ``y``, every chain-rule factor shown.
@@ -59,6 +61,9 @@ def derive(
         sample: which sample of the batch has its terms shown.
         optimizer: an ``engine.optim`` optimiser whose next update is shown with its state;
             None shows plain gradient descent with ``lr``.
+        batch: the mini-batch (x, y) the optimiser's step trains on, when it is not ``x``, ``y``
+            (the sample shown lies in another batch): the update then steps along the engine's
+            gradient over ``batch``. None: ``x``, ``y`` are that batch, and their mean is used.
         direct: also differentiate the whole loss with SymPy (default: for tiny networks).
     """
     check_loss(loss)
@@ -66,14 +71,16 @@ def derive(
         raise UserError(f"unknown view {view!r}", "use 'index' or 'vector'")
     if not is_plain_mlp(net):
         return derive_layers(
-            net, x, y, loss, param, sample=sample, l1=l1, l2=l2, optimizer=optimizer, lr=lr
-        )
+            net, x, y, loss, param, sample=sample, l1=l1, l2=l2, optimizer=optimizer, lr=lr,
+            batch=batch,
+        )  # fmt: skip
     ctx, tape = _setup(net, x, y, loss, param, sample, float(l1), float(l2))
     env = Env(ctx, tape)
     specs = index_view.build(ctx) if view == "index" else vector_view.build(ctx, tape)
     steps = evaluate(specs, env)
     value = float(steps[-1].value)
-    update_specs, numbers = update.build(ctx, steps[-1].lhs, optimizer, lr)
+    grad = None if batch is None else batch_gradient(net, batch, loss, l1, l2, ctx.ref.flat)
+    update_specs, numbers = update.build(ctx, steps[-1].lhs, optimizer, lr, grad)
     env.update(numbers)
     steps += evaluate(update_specs, env)
     check = None

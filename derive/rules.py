@@ -218,6 +218,22 @@ _RULES: dict[str, tuple[str, str]] = {
         "the gradient gₜ the optimiser uses at step t = <t>",
         r"the gradient $g_t$ the optimiser uses at step $t = <t>$",
     ),
+    "upd_batch": (
+        "the optimiser steps along its mini-batch's gradient, not one sample's: the mean of the"
+        " gradients g_s of the <n> samples of the batch it trains on (the sample above is not"
+        " among them), from the engine's backward pass",
+        r"the optimiser steps along its mini-batch's gradient, not one sample's: the mean of the "
+        r"gradients $g_s$ of the $<n>$ samples of the batch it trains on (the sample above is not "
+        r"among them), from the engine's backward pass",
+    ),
+    "upd_batch_penalty": (
+        "the optimiser steps along its mini-batch's gradient, not one sample's: the mean of the"
+        " gradients g_s of the <n> samples of the batch it trains on (the sample above is not"
+        " among them), plus the penalty's derivative, from the engine's backward pass",
+        r"the optimiser steps along its mini-batch's gradient, not one sample's: the mean of the "
+        r"gradients $g_s$ of the $<n>$ samples of the batch it trains on (the sample above is not "
+        r"among them), plus the penalty's derivative, from the engine's backward pass",
+    ),
     "upd_grad_wd": (
         "weight decay (λ = <wd>) adds λθ to the gradient",
         r"weight decay ($\lambda = <wd>$) adds $\lambda\theta$ to the gradient",

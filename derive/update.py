@@ -12,9 +12,11 @@ from typing import Any, Protocol
 
 import sympy as sp
 
+from derive.batch import BatchGradient
 from derive.context import Context
-from derive.expr import add, div, mul, power, sub
-from derive.notation import sym
+from derive.expr import add, div, mul, power, scaled, sub
+from derive.losses import penalty_symbols
+from derive.notation import partial, sym
 from derive.rules import rule
 from derive.steps import StepSpec
 
@@ -43,14 +45,25 @@ class Target(Protocol):
 
 
 def build(
-    ctx: Context | Target, grad: sp.Symbol, optimizer: Any, lr: float
+    ctx: Context | Target,
+    grad: sp.Symbol,
+    optimizer: Any,
+    lr: float,
+    batch: BatchGradient | None = None,
 ) -> tuple[list[StepSpec], dict[sp.Symbol, float]]:
-    """Update steps for ``ctx.ref``, and the numbers they read: hyper-parameters and state."""
+    """Update steps for ``ctx.ref``, and the numbers they read: hyper-parameters and state.
+
+    ``grad`` is the derivation's own gradient; ``batch``, when given, the gradient of the
+    mini-batch the optimiser's step trains on instead (the shown samples are not that batch).
+    """
     name = getattr(optimizer, "name", "plain")
     numbers: dict[sp.Symbol, float] = {ETA: float(optimizer.lr if optimizer is not None else lr)}
     t = (optimizer.t + 1) if optimizer is not None else 1
     numbers[T] = t
     specs = [StepSpec("update", THETA0, rule("upd_theta"), ctx.theta)]
+    if batch is not None:
+        specs.append(_batch_step(ctx.theta, batch))
+        grad = specs[-1].lhs
     wd = float(getattr(optimizer, "weight_decay", 0.0))
     decoupled = bool(getattr(optimizer, "decoupled", False))
     theta_prev = THETA0
@@ -79,6 +92,25 @@ def build(
     else:
         specs += _sgd(optimizer, numbers, t)
     return specs, numbers
+
+
+def _batch_step(theta: sp.Symbol, batch: BatchGradient) -> StepSpec:
+    """∂(L̄ + R)/∂θ = (1/B) Σ_s g_s (+ λ₁ sign θ + λ₂ θ), the engine's over the step's batch."""
+    s = sp.Symbol("s", integer=True)
+    terms = [
+        scaled(sp.Rational(1, batch.size), sp.Sum(sym("g", None, "s"), (s, 0, batch.size - 1)))
+    ]
+    if batch.penalised:
+        l1, l2, _, _ = penalty_symbols()
+        terms += [mul(l1, sp.sign(theta, evaluate=False)), mul(l2, theta)]
+    return StepSpec(
+        "update",
+        partial("Lbar+R" if batch.penalised else "Lbar", theta),
+        rule("upd_batch" + ("_penalty" if batch.penalised else ""), n=batch.size),
+        add(*terms),
+        given=batch.value,
+        show_numbers=False,
+    )
 
 
 def _state(optimizer: Any, flat: int) -> dict[str, float]:

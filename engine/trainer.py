@@ -8,6 +8,7 @@ share this one loop.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -189,6 +190,18 @@ class Trainer:
             elif isinstance(event, Finished):
                 history.finished = event
         return history
+
+    def next_batch_rows(self, n: int) -> np.ndarray:
+        """The training-set rows of the mini-batch ``run()`` trains on next, for ``n`` samples.
+
+        Read only: the next epoch's order is drawn from a copy of the generator, so the step
+        that follows draws the same one (``derive`` shows the gradient of exactly this batch).
+        """
+        bs = n if self.batch_size is None else min(self.batch_size, n)
+        order, cursor = self._order, self._cursor
+        if order is None or len(order) != n or cursor >= math.ceil(n / bs):
+            order, cursor = copy.deepcopy(self.rng).permutation(n).astype(np.int64), 0
+        return order[cursor * bs : min(n, (cursor + 1) * bs)].copy()
 
     def _start_epoch(self, n: int) -> None:
         self.epoch += 1

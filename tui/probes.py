@@ -174,7 +174,7 @@ def _spread(size: int, count: int) -> Rows:
 
 
 def net_copy(run: Run, sample: int) -> NetCopy:
-    """The network and its optimiser (with its state) copied, and one training sample."""
+    """The network and its optimiser (with its state) copied, one training sample, next batch."""
     net = run.net.copy()
     opt = run.trainer.optimizer
     twin = optim.create(opt.name, net, **opt.hyper())
@@ -182,7 +182,8 @@ def net_copy(run: Run, sample: int) -> NetCopy:
     X, y = run.data.X_train, run.data.y_train
     i = sample % len(X)
     x_i, y_i = X[i : i + 1].copy(), y[i : i + 1].copy()
-    return NetCopy(net, twin, run.experiment, x_i, y_i, i, run.trainer.step)
+    rows = run.trainer.next_batch_rows(len(X))
+    return NetCopy(net, twin, run.experiment, x_i, y_i, i, run.trainer.step, X[rows], y[rows], rows)
 
 
 def grad_norms(net: Sequential, dense_layers: tuple[int, ...]) -> tuple[float, ...]:

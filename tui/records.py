@@ -352,6 +352,8 @@ class NetCopy:
         y: its target, shape (1, …).
         sample: the sample's index in the training set.
         step: the step the copy was taken at.
+        batch_x, batch_y: the mini-batch the trainer's next step trains on (its gradient is
+            the one the optimiser's update uses); batch_rows: its rows in the training set.
     """
 
     net: Sequential
@@ -361,3 +363,6 @@ class NetCopy:
     y: np.ndarray
     sample: int
     step: int
+    batch_x: np.ndarray | None = None
+    batch_y: np.ndarray | None = None
+    batch_rows: np.ndarray | None = None

@@ -17,6 +17,7 @@ import numpy as np
 import sympy as sp
 
 from derive import update
+from derive.batch import BatchGradient, batch_gradient
 from derive.layers import attention, chain, conv, norm, recurrent
 from derive.layers.common import LayerContext, Local, tail
 from derive.layers.param import LayerParam, describe_network, parse_layer_param
@@ -58,12 +59,14 @@ def derive_layers(
     l2: float = 0.0,
     optimizer: Any = None,
     lr: float = 0.01,
+    batch: tuple[Any, Any] | None = None,
 ) -> Derivation:
     """∂L̄/∂``param`` of any network the engine builds (see ``derive.derive``)."""
     ref = parse_layer_param(net, param)
     tape = _tape(net, x, y, loss, l1, l2, sample)
     ctx = LayerContext(tape, ref, sample, loss, float(l1), float(l2))
-    steps = _steps(ctx, optimizer, lr)
+    grad = None if batch is None else batch_gradient(net, batch, loss, l1, l2, ref.flat)
+    steps = _steps(ctx, optimizer, lr, grad)
     targets = np.asarray(tape.targets).reshape(tape.n, -1)[sample]
     return Derivation(
         param=ref,
@@ -101,7 +104,7 @@ def _tape(
     return tape
 
 
-def _steps(ctx: LayerContext, optimizer: Any, lr: float) -> list[Step]:
+def _steps(ctx: LayerContext, optimizer: Any, lr: float, batch: BatchGradient | None) -> list[Step]:
     """Build the steps (symbols, rules), then evaluate them in order with the numbers."""
     local = LOCAL[ctx.ref.layer_type](ctx)
     specs = chain.forward(ctx, local.forward) + chain.loss_steps(ctx)
@@ -110,7 +113,7 @@ def _steps(ctx: LayerContext, optimizer: Any, lr: float) -> list[Step]:
     steps = evaluate(specs, ctx.numbers)
     ctx.numbers.put(ctx.theta, float(ctx.tape.net.params[ctx.ref.name][ctx.ref.index]))
     target = _Target(ctx.theta, ctx.ref)
-    update_specs, numbers = update.build(target, steps[-1].lhs, optimizer, lr)
+    update_specs, numbers = update.build(target, steps[-1].lhs, optimizer, lr, batch)
     ctx.numbers.update(numbers)
     return steps + evaluate(update_specs, ctx.numbers)
 

@@ -63,6 +63,24 @@ def test_the_chain_rule_check_is_relative_and_sized_to_the_dtype() -> None:
     assert relative_error(-2.0, 2.0) == 2.0 and relative_error(0.0, 0.0) == 0.0
 
 
+async def test_the_derivations_update_ends_at_the_weight_the_next_step_gives(drive) -> None:
+    app = drive.app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_derivation(drive, pilot, "right", "down")
+        await pilot.press("v")
+        await drive.wait_for(pilot, lambda: "vector" in screen.derivations, timeout=30)
+        c, t = screen.copy, screen.copy.experiment.train
+        assert c.batch_rows is not None and len(c.batch_rows) == len(c.batch_x) > 1
+        shown = [screen.derivations[view] for view in ("index", "vector")]
+        flat = shown[0].param.flat
+        c.net.loss_and_grad(c.batch_x, c.batch_y, t.loss, t.l1, t.l2)  # the trainer's step
+        c.optimizer.step()
+        after = float(np.asarray(c.net.data)[flat])
+        for d in shown:
+            assert d.steps[-1].part == "update"
+            assert float(d.steps[-1].value) == pytest.approx(after, rel=1e-5, abs=1e-7)
+
+
 async def test_a_float32_lstm_derivation_agrees_with_the_engine_to_float64_precision(drive) -> None:
     app = drive.app("lstm-sine")
     async with app.run_test(size=(120, 40)) as pilot:

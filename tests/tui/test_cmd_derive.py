@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from engine.errors import UserError
@@ -56,3 +58,60 @@ def test_mistakes_exit_with_code_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "outside the training set of 4" in capsys.readouterr().err
     assert main(["derive", "--preset", "nope"]) == 2
     assert main(["derive", "--steps", "-1"]) == 2
+
+
+def _weights(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:
+    """The printed θₜ₋₁ and θₜ of a derivation's update."""
+    assert _run(*argv) == 0
+    update = capsys.readouterr().out.split("\nUpdate")[1]
+    before = re.search(r"θₜ₋₁ = \S+ = (\S+)\n", update)
+    after = re.search(r"θₜ = θₜ₋₁ .* = (\S+)\n", update)
+    assert before and after
+    return before[1], after[1]
+
+
+@pytest.mark.parametrize(
+    ("preset", "param", "sample", "l2"),
+    [
+        ("xor", "2.W[0,1]", "0", 0.0),  # SGD with momentum on the full batch of 4
+        ("xor", "0.W[1,0]", "2", 0.05),  # with an L2 penalty
+        ("spiral", "2.W[0,1]", "0", 0.0),  # Adam on mini-batches of 10 of 500 samples
+        ("spiral", "0.W[3,1]", "5", 0.01),  # Adam with an L2 penalty
+    ],
+)
+@pytest.mark.parametrize("steps", [0, 2])
+def test_the_printed_next_weight_is_the_one_the_next_step_gives(
+    preset: str,
+    param: str,
+    sample: str,
+    l2: float,
+    steps: int,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if l2:
+        build = command.get_preset
+
+        class WithL2:
+            def __init__(self, name: str) -> None:
+                self.preset = build(name)
+
+            def build(self) -> object:
+                run = self.preset.build()
+                run.trainer.l2 = l2
+                return run
+
+        monkeypatch.setattr(command, "get_preset", WithL2)
+    argv = ("--preset", preset, "--param", param, "--sample", sample)
+    _, after = _weights(capsys, *argv, "--steps", str(steps))
+    before_next, _ = _weights(capsys, *argv, "--steps", str(steps + 1))
+    assert after == before_next
+
+
+def test_a_sample_outside_the_next_batch_is_shown_apart_from_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _run("--preset", "spiral", "--param", "2.W[0,1]", "--sample", "0") == 0
+    out = capsys.readouterr().out
+    assert "one sample: x = " in out
+    assert "∂L̄/∂W²₀,₁ = Σₛ gₛ/10 = " in out and "(the sample above is not among them)" in out

@@ -6,7 +6,9 @@
                  [--format text|unicode|latex|markdown] [--view index|vector]
 
 Builds the preset, trains it ``N`` steps (0: as initialised), takes sample ``K`` of its training
-set and prints every step from the forward pass to the optimiser's update of the parameter.
+set and prints every step from the forward pass to the optimiser's update of the parameter. The
+update is the trainer's next step: along the gradient of the mini-batch it trains on next (with
+sample ``K`` as one of its terms when the batch holds it), ending at the weight that step gives.
 A parameter the network does not have is an error listing the valid names (exit code 2).
 """
 
@@ -17,6 +19,7 @@ import argparse
 from rich.console import Console
 
 from derive.api import VIEWS, derive
+from derive.batch import arrange
 from derive.render import FORMATS
 from engine.config import Run
 from engine.errors import UserError
@@ -59,16 +62,23 @@ def run(args: argparse.Namespace) -> int:
             f"use 0 to {len(X) - 1}",
         )
     trainer = net_run.trainer
+    k = args.sample
+    rows = trainer.next_batch_rows(len(X))
+    x_shown, y_shown, position, batch = arrange(
+        X[k : k + 1], y[k : k + 1], k, X[rows], y[rows], rows
+    )
     d = derive(
         net_run.net,
-        X[args.sample],
-        y[args.sample],
+        x_shown,
+        y_shown,
         loss=trainer.loss,
         param=args.param or "0.W[0,0]",
         view=args.view,
         l1=trainer.l1,
         l2=trainer.l2,
         optimizer=trainer.optimizer,
+        sample=position,
+        batch=batch,
     )
     console = Console(highlight=False, soft_wrap=True, emoji=False)
     console.print(d.render(args.format), markup=False, end="")

@@ -2,6 +2,8 @@
 
 Forward pass, loss, every chain-rule factor and the optimiser's update, for the chosen training
 sample, each with its rule, its symbolic form, the same with today's numbers, and its value. The
+update is the trainer's next step, along the gradient of the mini-batch it trains on next (the
+sample one of its terms when the batch holds it), so it ends at the weight that step gives. The
 derivation runs on a copy of the network taken when ``d`` was pressed (``NetCopy``), on a thread,
 so training goes on meanwhile. Below the steps, the result is checked against the engine's own
 backward pass, and every parameter's symbolic gradient against the engine's. Both sides compute
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +31,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from derive import VIEWS, Derivation, derive, verify_report
+from derive.batch import arrange
 from derive.expr import abbreviate
 from derive.printers import unicode
 from derive.render import value_text
@@ -126,13 +129,21 @@ class DerivationScreen(Screen[None]):
         self._check_all()
 
     # ------------------------------------------------------------------ computing, on threads
+    def shown(self) -> tuple[Any, Any, int, tuple[Any, Any] | None]:
+        """``derive``'s x, y, sample and batch: the next step's batch, the sample as one of it."""
+        c = self.copy
+        if c.batch_rows is None:
+            return c.x, c.y, 0, None
+        return arrange(c.x, c.y, c.sample, c.batch_x, c.batch_y, c.batch_rows)
+
     @work(thread=True, group="derive")
     def _derive(self, view: str) -> None:
         c, t = self.copy, self.copy.experiment.train
+        x, y, sample, batch = self.shown()
         try:
             d: Derivation | str = derive(
-                c.net, c.x, c.y, loss=t.loss, param=self.param, view=view,
-                l1=t.l1, l2=t.l2, optimizer=c.optimizer,
+                c.net, x, y, loss=t.loss, param=self.param, view=view, sample=sample,
+                l1=t.l1, l2=t.l2, optimizer=c.optimizer, batch=batch,
             )  # fmt: skip
         except UserError as exc:
             d = f"{exc.message}. {exc.hint}"
@@ -165,11 +176,12 @@ class DerivationScreen(Screen[None]):
         self._show_check()
 
     def engine_gradient(self) -> float:
-        """The engine's gradient of this parameter for the sample, in float64."""
+        """The engine's gradient of this parameter for the derivation's samples, in float64."""
         c, t = self.copy, self.copy.experiment.train
+        x_shown, y_shown, _, _ = self.shown()
         twin = float64_twin(c.net)
-        x = np.asarray(c.net.as_input(c.x), dtype=np.float64)  # the numbers the network sees
-        twin.loss_and_grad(x, c.y, t.loss, t.l1, t.l2)
+        x = np.asarray(c.net.as_input(x_shown), dtype=np.float64)  # the numbers the network sees
+        twin.loss_and_grad(x, y_shown, t.loss, t.l1, t.l2)
         name, index = parse_entry(self.param)
         return float(twin.grads[name][index])
 
