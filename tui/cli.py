@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from engine import __version__
 from engine.errors import UserError
@@ -65,9 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_app(args.config, args.preset)
     except UserError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", markup=True)
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True)
         if exc.hint:
-            err.print(f"[yellow]hint:[/] {exc.hint}", markup=True)
+            err.print(f"[yellow]hint:[/] {escape(exc.hint)}", markup=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from engine.errors import UserError
 
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         only=args.only,
         use_torch=not args.no_torch,
         threads=not args.no_threads,
-        progress=lambda msg: err.print(f"[dim]{msg}…[/]"),
+        progress=lambda msg: err.print(f"[dim]{escape(msg)}…[/]"),
     )
     if args.markdown:
         console.print(report.markdown(results), markup=False)
@@ -84,5 +85,5 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(
                 f"--json {args.json}: cannot write ({exc})", "pick another path"
             ) from None
-        err.print(f"[dim]wrote {json_path}[/]")
+        err.print(f"[dim]wrote {escape(str(json_path))}[/]")
     return 0

@@ -22,8 +22,10 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from engine.config import Experiment, Run
 from engine.errors import UserError
@@ -85,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             console.print(
                 f"aborted: {rundir.path} keeps its last checkpoint (epoch {rundir.epochs_done}).\n"
-                f"resume with: {resume_command(rundir.path)}"
+                f"resume with: {resume_command(rundir.path)}",
+                markup=False,
             )
             return EXIT_INTERRUPTED
     _print_summary(console, net_run, rundir, outcome)
@@ -247,14 +250,16 @@ class _Display:
 def _print_header(console: Console, rundir: RunDir, net_run: Run) -> None:
     exp = net_run.experiment
     summary = describe.summary(exp, net_run.net.output_shape[-1])
-    console.print(f"[bold]{exp.name}[/]: {summary} · {net_run.net.describe()}")
+    network = net_run.net.describe()
+    console.print(f"[bold]{escape(exp.name)}[/]: {escape(summary)} · {escape(network)}")
     if rundir.epochs_done or net_run.trainer.step:
         console.print(
             f"resuming {rundir.path} at epoch {rundir.epochs_done} of {exp.train.epochs}, "
-            f"step {net_run.trainer.step}"
+            f"step {net_run.trainer.step}",
+            markup=False,
         )
     else:
-        console.print(f"run folder: {rundir.path}")
+        console.print(f"run folder: {rundir.path}", markup=False)
 
 
 def _print_summary(console: Console, net_run: Run, rundir: RunDir, outcome: Outcome) -> None:
@@ -263,7 +268,8 @@ def _print_summary(console: Console, net_run: Run, rundir: RunDir, outcome: Outc
     train_loss, train_acc = trainer.evaluate(data.X_train, data.y_train)
     test_loss, test_acc = trainer.evaluate(data.X_test, data.y_test)
     seconds = sorted(row.seconds for row in rundir.rows)
-    table = Table(title=f"{net_run.experiment.name}: {_REASONS[outcome.reason]}", show_header=False)
+    title = Text(f"{net_run.experiment.name}: {_REASONS[outcome.reason]}")
+    table = Table(title=title, show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     table.add_row("train loss", f"{train_loss:.4g}")
@@ -276,7 +282,7 @@ def _print_summary(console: Console, net_run: Run, rundir: RunDir, outcome: Outc
     # The median: the first epoch of a session also pays for loading the compiled kernels.
     median = seconds[len(seconds) // 2] if seconds else None
     table.add_row("time per epoch", "—" if median is None else _duration(median))
-    table.add_row("saved to", str(rundir.path))
+    table.add_row("saved to", Text(str(rundir.path)))
     console.print(table)
 
 
@@ -294,21 +300,24 @@ def _report_end(console: Console, rundir: RunDir, outcome: Outcome) -> int:
     if outcome.reason == "interrupted":
         console.print(
             f"stopped at epoch {rundir.meta['trainer']['epoch']}, step {outcome.step}; "
-            f"the state is saved in {rundir.path}.\nresume with: {resume}"
+            f"the state is saved in {rundir.path}.\nresume with: {resume}",
+            markup=False,
         )
         return EXIT_INTERRUPTED
     if outcome.diverged is not None:
-        console.print(f"[bold red]diverged:[/] {outcome.diverged.message}")
+        console.print(f"[bold red]diverged:[/] {escape(outcome.diverged.message)}")
         console.print(
             f"the last finite state is saved in {rundir.path}. To go on from it, lower lr in "
-            f"{rundir.config_path}, then: {resume}"
+            f"{rundir.config_path}, then: {resume}",
+            markup=False,
         )
         return EXIT_DIVERGED
     if outcome.reason == "complete":
         done = outcome.epochs_done
         how = "stopped early" if rundir.finished == "early_stopping" else "trained all its epochs"
         console.print(
-            f"{rundir.path} has {how} ({done}); to train further: {resume} --epochs {done + 10}"
+            f"{rundir.path} has {how} ({done}); to train further: {resume} --epochs {done + 10}",
+            markup=False,
         )
     return 0
 

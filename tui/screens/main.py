@@ -187,7 +187,9 @@ class MainScreen(Screen):
 
     def on_noticed(self, message: Noticed) -> None:
         notice = message.notice
-        self.notify(notice.text, severity="information" if notice.ok else "error", timeout=6)
+        severity = "information" if notice.ok else "error"
+        # plain text: a message names config sections such as [train], not markup
+        self.notify(notice.text, severity=severity, timeout=6, markup=False)
 
     def _new_scene(self, scene: Scene) -> None:
         self.scene = scene
