@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from engine.config import Experiment
+from engine.presets import PRESETS, get_preset
 from tui.cli import main
 
 
@@ -23,3 +26,17 @@ def test_an_error_keeps_the_section_names_in_brackets(
     bad_key.write_text("[model]\nhiden = [4]\n")
     assert main(["train", "k1.toml"]) == 2
     assert "k1.toml [model]: unknown key 'hiden'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_a_shown_preset_is_its_config_file_verbatim(
+    name: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``dltui presets --show NAME > my.toml`` is a config file: captured output is a pipe."""
+    assert main(["presets", "--show", name]) == 0
+    text = capsys.readouterr().out
+    assert text == get_preset(name).to_toml()
+    tomllib.loads(text)
+    path = tmp_path / "my.toml"
+    path.write_text(text)
+    assert Experiment.from_toml(path) == get_preset(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.console import Console
 from rich.table import Table
@@ -19,10 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
     if args.show:
-        console.print(get_preset(args.show).to_toml(), end="", markup=False)
+        # verbatim, to a terminal or a file: Rich would wrap long strings and break the TOML
+        sys.stdout.write(get_preset(args.show).to_toml())
         return 0
+    console = Console(highlight=False)
     table = Table(title="dltui presets", title_justify="left", show_lines=True)
     table.add_column("name", no_wrap=True, style="bold")
     table.add_column("data · loss / optimiser\nnetwork\nwhat it shows")
