@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -52,6 +53,21 @@ def _app_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_config_or_subcommand(config: str | None) -> None:
+    """A word that names no file and no subcommand (``dltui frobnicate``) is a mistyped command.
+
+    Raises:
+        UserError: when ``config`` does not exist and does not end in ``.toml``.
+    """
+    if config is None or config.endswith(".toml") or Path(config).exists():
+        return
+    raise UserError(
+        f"'{config}' is neither a subcommand nor a config file",
+        f"the subcommands are {', '.join(SUBCOMMANDS)}; a config file ends in .toml "
+        "(see `dltui --help`)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -62,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser(only).parse_args(args_list)
             return int(args.func(args) or 0)
         args = _app_parser().parse_args(args_list)
+        _check_config_or_subcommand(args.config)
         from tui.commands.app import run_app
 
         return run_app(args.config, args.preset)

@@ -40,3 +40,15 @@ def test_a_shown_preset_is_its_config_file_verbatim(
     path = tmp_path / "my.toml"
     path.write_text(text)
     assert Experiment.from_toml(path) == get_preset(name)
+
+
+def test_an_unknown_word_is_neither_a_subcommand_nor_a_config_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["frobnicate"]) == 2
+    err = capsys.readouterr().err
+    assert "'frobnicate' is neither a subcommand nor a config file" in err
+    assert "train, derive, bench, presets" in err
+    assert main(["missing.toml"]) == 2  # clearly meant as a file: says the file is missing
+    assert "missing.toml does not exist" in capsys.readouterr().err
