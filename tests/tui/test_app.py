@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from tui.widgets.chart import Chart
 from tui.widgets.decision_map import DecisionMap
@@ -227,3 +229,20 @@ async def test_n_moves_the_chain_rule_to_the_next_sample(drive) -> None:
         assert "sample 2" in main.query_one(MathPanel).plain
         await pilot.press("N")
         await drive.wait_for(pilot, lambda: main.snapshot.chain.sample == 1)
+
+
+async def test_the_footer_fits_80_columns(drive) -> None:
+    app = drive.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.ready(pilot)
+        await pilot.pause(0.1)
+        footer = app.main.query_one(Footer)
+        shown = {
+            str(widget.render()).strip(): widget.region
+            for widget in footer.query("FooterKey, FooterLabel")
+        }
+        for label in ("space Run/Pause", "s Step", "pace", "d Derive", "? Keys", "q Quit"):
+            region = shown[label]
+            assert region.width > 0 and region.right <= 80, (label, region)
+        labels = sorted(shown, key=lambda label: shown[label].x)
+        assert all(shown[a].right < shown[b].x for a, b in itertools.pairwise(labels)), labels

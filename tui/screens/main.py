@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -64,6 +64,9 @@ VIEW_KEYS = {
 LR_KEYS = Binding.Group("lr")
 PACE = Binding.Group("pace")
 """Footer groups: ``+ - lr`` and ``> < pace`` (faster / slower), one label per pair."""
+ROOMY_FOOTER = 100
+"""Terminal columns from which the footer spaces its keys out and offers ^p (the palette):
+narrower, every key of the footer still fits 80 columns."""
 DIAGRAM_COLUMNS = 8  # deeper plain networks open on the layer list (g switches)
 
 
@@ -152,6 +155,13 @@ class MainScreen(Screen):
 
     def on_unmount(self) -> None:
         self.session.stop()
+
+    def on_resize(self, event: events.Resize) -> None:
+        footer = self.query_one(Footer)
+        roomy = event.size.width >= ROOMY_FOOTER
+        if footer.show_command_palette != roomy:
+            footer.compact, footer.show_command_palette = not roomy, roomy
+            footer.refresh(recompose=True)  # the palette key is composed, not styled
 
     @work(thread=True, exclusive=True, name="training", exit_on_error=True)
     def _train(self) -> None:
