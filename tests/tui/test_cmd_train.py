@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import re
 import signal
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from engine.events import Event, Step
 from engine.network import Sequential
+from engine.presets import get_preset
 from engine.runs import CHECKPOINT, CONFIG, METRICS, RunDir
 from tui import cli
 from tui.commands import train as train_cmd
@@ -122,6 +127,9 @@ def test_ctrl_c_saves_and_resume_ends_with_the_same_weights(
     stopped = RunDir.open(parts)
     assert stopped.finished == "interrupted"
     assert stopped.meta["trainer"]["step"] == 40  # the step at which Ctrl-C came
+    done = f"{stopped.epochs_done} of 3"  # whole epochs: the table and the message agree
+    assert f"stopped at step 40, {done} epochs done" in out
+    assert re.search(rf"epochs\s*│\s*{done}\b", out), out
     code, out, err = dltui(capsys, "train", "--resume", str(parts))
     assert code == 0, err
     assert "resuming" in out
@@ -240,3 +248,13 @@ def test_unknown_word_is_a_missing_config_file(capsys) -> None:
     pytest.importorskip("tui.commands.app")
     code, _, err = dltui(capsys, "nonsense-flag")
     assert code == 2 and "nonsense-flag" in err and "Traceback" not in err
+
+
+def test_the_header_describes_a_cnn_layer_by_layer(tmp_path: Path) -> None:
+    run = get_preset("lenet-digits").build()
+    console = Console(file=io.StringIO(), width=1000)
+    train_cmd._print_header(console, SimpleNamespace(epochs_done=0, path=tmp_path), run)
+    header = console.file.getvalue()
+    assert "conv 3×3·16 → pool → conv 3×3·32 → pool → dense 64 → 10, relu" in header
+    assert f"{run.net.n_params:,} parameters" in header
+    assert "64-64-10" not in header and "Conv2D" not in header

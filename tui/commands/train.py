@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return EXIT_INTERRUPTED
     _print_summary(console, net_run, rundir, outcome)
-    return _report_end(console, rundir, outcome)
+    return _report_end(console, rundir, outcome, net_run.experiment.train.epochs)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -250,12 +250,12 @@ class _Display:
 def _print_header(console: Console, rundir: RunDir, net_run: Run) -> None:
     exp = net_run.experiment
     summary = describe.summary(exp, net_run.net.output_shape[-1])
-    network = net_run.net.describe()
-    console.print(f"[bold]{escape(exp.name)}[/]: {escape(summary)} · {escape(network)}")
+    network = f"{net_run.net.n_params:,} parameters"  # the layers are in the summary
+    console.print(f"[bold]{escape(exp.name)}[/]: {escape(summary)} · {network}")
     if rundir.epochs_done or net_run.trainer.step:
         console.print(
-            f"resuming {rundir.path} at epoch {rundir.epochs_done} of {exp.train.epochs}, "
-            f"step {net_run.trainer.step}",
+            f"resuming {rundir.path} at step {net_run.trainer.step:,}, "
+            f"{_epochs_done(rundir.epochs_done, exp.train.epochs)}",
             markup=False,
         )
     else:
@@ -295,11 +295,11 @@ _REASONS = {
 }
 
 
-def _report_end(console: Console, rundir: RunDir, outcome: Outcome) -> int:
+def _report_end(console: Console, rundir: RunDir, outcome: Outcome, epochs: int) -> int:
     resume = resume_command(rundir.path)
     if outcome.reason == "interrupted":
         console.print(
-            f"stopped at epoch {rundir.meta['trainer']['epoch']}, step {outcome.step}; "
+            f"stopped at step {outcome.step:,}, {_epochs_done(outcome.epochs_done, epochs)}; "
             f"the state is saved in {rundir.path}.\nresume with: {resume}",
             markup=False,
         )
@@ -320,6 +320,11 @@ def _report_end(console: Console, rundir: RunDir, outcome: Outcome) -> int:
             markup=False,
         )
     return 0
+
+
+def _epochs_done(done: int, epochs: int) -> str:
+    """``90 of 400 epochs done``: whole epochs, as the summary's table counts them."""
+    return f"{done} of {epochs} epochs done"
 
 
 def _percent(value: float | None) -> str:
