@@ -34,8 +34,10 @@ def chain_lines(chain: ChainRule, lr: float, optimizer: str) -> list[Line]:
         [(f"      = ({number(chain.delta, 4)}) × ({number(chain.a, 4)})", "")],
         [("      = ", ""), (number(chain.grad, 4), "bold")],
         [(f"sample {chain.sample}: y = {chain.y}, L = {number(chain.loss)}", "")],
-        [(f"last batch ∂L/∂{w} = {batch} ({optimizer}, lr {number(lr)})", "dim")],
-        [(f"{w}: {where}; x = ({xs})", "dim")],
+        [(f"last batch ∂L/∂{w} = {batch}", "dim")],
+        [(f"  {optimizer}, lr {number(lr)}", "dim")],  # own lines: a narrow panel cuts a long one
+        [(f"{w}: {where}", "dim")],
+        [(f"x = ({xs})", "dim")],
         [("n: next sample · d: every step", "dim")],
     ]
 
