@@ -283,3 +283,11 @@ async def test_wide_steps_fit_the_panel(drive) -> None:
             lines = str(screen.query_one("#step-text").content).splitlines()
             assert max(len(line) for line in lines) <= width
             assert any("more terms" in line for line in lines)
+
+
+def test_derivation_header_shortens_a_long_input_to_its_ends_and_size() -> None:
+    from tui.screens.derivation import _few_numbers
+
+    assert _few_numbers(np.array([1.0, 2.0])) == "1, 2"
+    long = _few_numbers(np.arange(64.0))
+    assert long.startswith("0, 1, 2, …, 62, 63") and long.endswith("(64 values)")

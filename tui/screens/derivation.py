@@ -224,8 +224,7 @@ class DerivationScreen(Screen[None]):
         self._show_check()
 
     def _header(self, d: Derivation) -> Text:
-        x = ", ".join(number(float(v), 4) for v in d.x.ravel())
-        y = ", ".join(number(float(v), 4) for v in d.y.ravel())
+        x, y = _few_numbers(d.x), _few_numbers(d.y)
         text = Text(f"∂L/∂{self.param}", style="bold")
         text.append(f"   {d.view} view", style="bold")
         keys = " · v view" if d.view in VIEWS else ""  # a layer derivation has one view
@@ -324,3 +323,11 @@ class DerivationScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def _few_numbers(values: npt.ArrayLike, shown: int = 6) -> str:
+    """Up to ``shown`` numbers; a longer vector (a sequence, an image) as its ends and its size."""
+    flat = [number(float(v), 4) for v in np.ravel(values)]
+    if len(flat) <= shown:
+        return ", ".join(flat)
+    return ", ".join([*flat[:3], "…", *flat[-2:]]) + f" ({len(flat)} values)"
