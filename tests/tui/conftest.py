@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from engine.presets import get_preset
 from tui.app import DltuiApp
 from tui.pace import FULL_SPEED
+from tui.screens.setup import SetupScreen
 
 
 def make_app(
@@ -53,6 +54,15 @@ async def step(pilot: Pilot, times: int = 1) -> None:
     await wait_for(pilot, lambda: main.snapshot.view is not None)
 
 
+async def setup(pilot: Pilot) -> SetupScreen:
+    """Waits for the main screen, opens the setup screen (``c``) and returns it once shown."""
+    app = pilot.app
+    await ready(pilot)
+    await pilot.press("c")
+    await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+    return app.screen  # type: ignore[return-value]
+
+
 class Drive:
     """The helpers above, handed to tests as the ``drive`` fixture."""
 
@@ -60,6 +70,7 @@ class Drive:
     wait_for = staticmethod(wait_for)
     ready = staticmethod(ready)
     step = staticmethod(step)
+    setup = staticmethod(setup)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from tui import probes_nets
 from tui.params import entry_at, flat_position, is_entry, parse_entry
 from tui.records import AttentionMap, FeatureMaps, ParamNote, SequenceFit
 from tui.screens.derivation import DerivationScreen
-from tui.screens.setup import SetupScreen
 from tui.widgets.attention_view import AttentionView
 from tui.widgets.canvas import Canvas
 from tui.widgets.heat_map import HeatMap
@@ -169,10 +168,7 @@ async def test_plain_deep_gradients_vanish_where_residual_ones_do_not(drive) -> 
 async def test_setup_picks_a_preset_to_switch_to(drive) -> None:
     app = drive.app("residual-deep")
     async with app.run_test(size=SIZE) as pilot:
-        await drive.ready(pilot)
-        await pilot.press("c")
-        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        setup = app.screen
+        setup = await drive.setup(pilot)
         setup.query_one("#preset", Select).value = "plain-deep"
         await drive.wait_for(pilot, lambda: setup.query_one("#kind", Select).value == "mlp")
         assert "new network" in str(setup.query_one("#setup-note").content)
@@ -187,9 +183,7 @@ async def test_setup_picks_a_preset_to_switch_to(drive) -> None:
 async def test_setup_opens_on_every_kind_of_network(drive, preset) -> None:
     app = drive.app(preset)
     async with app.run_test(size=SIZE) as pilot:
-        await drive.ready(pilot)
-        await pilot.press("c")
-        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        await drive.setup(pilot)
         await pilot.pause()
         assert "Nothing changed" in str(app.screen.query_one("#setup-note").content)
 
@@ -207,10 +201,7 @@ SETUP_FIELDS = {  # preset: the model rows shown, and what the hidden field is c
 async def test_setup_shows_the_fields_each_kind_of_network_reads(drive, preset) -> None:
     app = drive.app(preset)
     async with app.run_test(size=SIZE) as pilot:
-        await drive.ready(pilot)
-        await pilot.press("c")
-        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        setup = app.screen
+        setup = await drive.setup(pilot)
         await pilot.pause()
         fields = ("hidden", "channels", "activation", "dropout", "d_model", "heads", "blocks")
         shown = {f for f in fields if setup.query_one(f"#row-{f}").display}
@@ -225,10 +216,7 @@ async def test_setup_shows_the_fields_each_kind_of_network_reads(drive, preset) 
 async def test_setup_changes_a_transformers_heads_and_checks_the_width(drive) -> None:
     app = drive.app("transformer-text")
     async with app.run_test(size=SIZE) as pilot:
-        await drive.ready(pilot)
-        await pilot.press("c")
-        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        setup = app.screen
+        setup = await drive.setup(pilot)
         setup.query_one("#heads", Input).value = "4"
         await pilot.pause()
         assert setup.candidate is not None and setup.candidate.model.heads == 4

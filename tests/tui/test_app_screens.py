@@ -10,7 +10,6 @@ from tui.screens.derivation import DerivationScreen, check_tolerance, relative_e
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.screens.open_run import OpenRunScreen
-from tui.screens.setup import SetupScreen
 from tui.screens.warmup import WarmupScreen
 
 SIZE = (100, 32)
@@ -122,11 +121,8 @@ async def test_x_and_m_export_latex_and_markdown(drive, in_tmp) -> None:
 async def test_setup_rebuilds_the_network_when_the_layers_change(drive) -> None:
     app = drive.app()
     async with app.run_test(size=SIZE) as pilot:
-        await drive.ready(pilot)
+        setup = await drive.setup(pilot)
         main = app.main
-        await pilot.press("c")
-        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        setup = app.screen
         setup.query_one("#hidden", Input).value = "4"
         setup.query_one("#activation", Select).value = "relu"
         await pilot.pause()
@@ -141,10 +137,7 @@ async def test_setup_rebuilds_the_network_when_the_layers_change(drive) -> None:
 async def test_setup_changes_data_features_and_training_options(drive) -> None:
     app = drive.app()
     async with app.run_test(size=SIZE) as pilot:
-        await drive.ready(pilot)
-        await pilot.press("c")
-        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        setup = app.screen
+        setup = await drive.setup(pilot)
         setup.query_one("#dataset", Select).value = "circle"
         setup.query_one("#noise", Input).value = "0.2"
         setup.query_one("#test_fraction", Input).value = "0.3"
@@ -169,10 +162,7 @@ async def test_setup_changes_data_features_and_training_options(drive) -> None:
 async def test_setup_says_what_is_wrong_and_keeps_the_run(drive) -> None:
     app = drive.app()
     async with app.run_test(size=SIZE) as pilot:
-        await drive.ready(pilot)
-        await pilot.press("c")
-        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        setup = app.screen
+        setup = await drive.setup(pilot)
         setup.query_one("#lr", Input).value = "fast"
         await pilot.pause()
         assert "learning rate 'fast' is not a number" in str(setup.query_one("#setup-note").content)
@@ -190,10 +180,7 @@ async def test_setup_says_what_is_wrong_and_keeps_the_run(drive) -> None:
 async def test_problem_type_switches_to_regression_sets(drive) -> None:
     app = drive.app()
     async with app.run_test(size=SIZE) as pilot:
-        await drive.ready(pilot)
-        await pilot.press("c")
-        await drive.wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        setup = app.screen
+        setup = await drive.setup(pilot)
         setup.query_one("#problem", Select).value = "regression"
         await pilot.pause()
         assert setup.query_one("#dataset", Select).value == "plane"
