@@ -61,47 +61,55 @@ def float64_xor(root: Path) -> Path:
     return path
 
 
+def check_train(root: Path, config: str) -> float:
+    gpu = train(root / "gpu", config, "--epochs", "20", "--device", "cuda")
+    cpu = train(root / "cpu", config, "--epochs", "20")
+    return max(
+        float(np.abs(weights(gpu) - weights(cpu)).max()),
+        float(np.abs(losses(gpu) - losses(cpu)).max()),
+    )
+
+
+def check_resume(root: Path, config: str) -> float:
+    """Continues ``check_train``'s GPU run on the CPU."""
+    code = dltui(["train", "--resume", str(root / "gpu"), "--epochs", "40", "--device", "cpu"])
+    if code != 0:
+        raise RuntimeError(f"--resume exited {code}")
+    cpu40 = train(root / "cpu40", config, "--epochs", "40")
+    return float(np.abs(weights(root / "gpu") - weights(cpu40)).max())
+
+
+def check_transfer(root: Path, config: str) -> float:
+    saved = Sequential([Dense(2, 3), Sigmoid(), Dense(3, 1)], seed=3, dtype="float64")
+    saved.save(root / "net.npz")
+    exp = Experiment.from_dict(
+        {
+            "data": {"name": "xor-gate"},
+            "model": {"init_from": str(root / "net.npz")},
+            "train": {"loss": "bce_logits", "dtype": "float64", "device": "cuda"},
+        },
+        "transfer",
+    )
+    net = exp.build().net
+    if net.device != "cuda":
+        raise RuntimeError(f"built on {net.device}")
+    return float(np.abs(net.backend.to_host(net.data) - saved.data).max())
+
+
+CHECKS = {"train": check_train, "resume": check_resume, "transfer": check_transfer}
+
+
 def main() -> int:
     strict_device_arrays()
     results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         config = str(float64_xor(root))
-        try:
-            gpu = train(root / "gpu", config, "--epochs", "20", "--device", "cuda")
-            cpu = train(root / "cpu", config, "--epochs", "20")
-            results["train"] = max(
-                float(np.abs(weights(gpu) - weights(cpu)).max()),
-                float(np.abs(losses(gpu) - losses(cpu)).max()),
-            )
-        except Exception as exc:
-            results["train"] = f"error: {type(exc).__name__}: {exc}"
-        try:
-            resume = ["--resume", str(root / "gpu"), "--epochs", "40", "--device", "cpu"]
-            code = dltui(["train", *resume])
-            cpu40 = train(root / "cpu40", config, "--epochs", "40")
-            if code != 0:
-                raise RuntimeError(f"--resume exited {code}")
-            results["resume"] = float(np.abs(weights(root / "gpu") - weights(cpu40)).max())
-        except Exception as exc:
-            results["resume"] = f"error: {type(exc).__name__}: {exc}"
-        try:
-            saved = Sequential([Dense(2, 3), Sigmoid(), Dense(3, 1)], seed=3, dtype="float64")
-            saved.save(root / "net.npz")
-            exp = Experiment.from_dict(
-                {
-                    "data": {"name": "xor-gate"},
-                    "model": {"init_from": str(root / "net.npz")},
-                    "train": {"loss": "bce_logits", "dtype": "float64", "device": "cuda"},
-                },
-                "transfer",
-            )
-            net = exp.build().net
-            if net.device != "cuda":
-                raise RuntimeError(f"built on {net.device}")
-            results["transfer"] = float(np.abs(net.backend.to_host(net.data) - saved.data).max())
-        except Exception as exc:
-            results["transfer"] = f"error: {type(exc).__name__}: {exc}"
+        for name, check in CHECKS.items():  # in order: resume continues train's GPU run
+            try:
+                results[name] = check(root, config)
+            except Exception as exc:  # every check reports, not just the first failure
+                results[name] = f"error: {type(exc).__name__}: {exc}"
     print(json.dumps(results))
     return 0
 
