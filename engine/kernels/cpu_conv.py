@@ -248,7 +248,7 @@ def conv2d_backward(
     if not need_x:
         return
     plane = xpad.shape[2]
-    if stride == 1 and oc * n * plane + ckk * oc + 2 <= dcols.size:
+    if stride == 1 and _shifted_work(oc, ckk, n * plane) <= dcols.size:
         _shifted_grad_x(W, dzt, wp, plane, dcols.reshape(-1), xpad.reshape(-1))
         grid = xpad.reshape(-1)[: c * n * plane].reshape(c, n, plane)
     else:
@@ -267,6 +267,12 @@ def conv2d_backward(
                     out[y, xx] = src[(y + pad) * wp + xx + pad]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _shifted_work(oc, ckk, columns):
+    """Elements of ``_shifted_grad_x``'s workspace: δ spread over ``columns``, Wᵀ, (α, β)."""
+    return oc * columns + ckk * oc + 2
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _shifted_grad_x(W, dzt, wp, plane, work, dxpad):
     """Stride 1: dxpad[c, i·plane + q + dy·wp + dx] += Σ_o W[o, c, dy, dx] · δ[o, i, q].
@@ -280,9 +286,11 @@ def _shifted_grad_x(W, dzt, wp, plane, work, dxpad):
     oc, c, kh, kw = W.shape
     _, n, p = dzt.shape
     stride = n * plane
-    spread = work[: oc * stride].reshape(oc, n, plane)
-    wt = work[oc * stride : oc * stride + kh * kw * c * oc].reshape(kh * kw, c, oc)
-    coef = work[oc * stride + kh * kw * c * oc : oc * stride + kh * kw * c * oc + 2]
+    end_spread = oc * stride
+    end_wt = _shifted_work(oc, kh * kw * c, stride) - 2
+    spread = work[:end_spread].reshape(oc, n, plane)
+    wt = work[end_spread:end_wt].reshape(kh * kw, c, oc)
+    coef = work[end_wt : end_wt + 2]
     coef[0] = 1.0
     coef[1] = 1.0
     for o in range(oc):
