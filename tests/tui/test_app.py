@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from textual.geometry import Region
 from textual.widgets import Footer, Static
 
 from tui.widgets.chart import Chart
@@ -235,13 +236,21 @@ async def test_the_footer_fits_80_columns(drive) -> None:
     app = drive.app()
     async with app.run_test(size=(80, 24)) as pilot:
         await drive.ready(pilot)
-        await pilot.pause(0.1)
         footer = app.main.query_one(Footer)
-        shown = {
-            str(widget.render()).strip(): widget.region
-            for widget in footer.query("FooterKey, FooterLabel")
-        }
-        for label in ("space Run/Pause", "s Step", "pace", "d Derive", "? Keys", "q Quit"):
+        wanted = ("space Run/Pause", "s Step", "pace", "d Derive", "? Keys", "q Quit")
+
+        def regions() -> dict[str, Region]:
+            return {
+                str(widget.render()).strip(): widget.region
+                for widget in footer.query("FooterKey, FooterLabel")
+            }
+
+        # The footer recomposes when the bindings change; wait until every key is laid out.
+        await drive.wait_for(
+            pilot, lambda: all(regions().get(label, Region()).width for label in wanted)
+        )
+        shown = regions()
+        for label in wanted:
             region = shown[label]
             assert region.width > 0 and region.right <= 80, (label, region)
         labels = sorted(shown, key=lambda label: shown[label].x)
