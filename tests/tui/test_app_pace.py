@@ -176,9 +176,10 @@ async def test_the_app_trains_at_its_pace(drive) -> None:
         main = app.main
         await drive.wait_for(pilot, lambda: main.step > 20)
         start, step = time.monotonic(), main.step
-        await pilot.pause(0.5)
+        await pilot.pause(1.0)
         rate = (main.step - step) / (time.monotonic() - start)
-        assert 100 <= rate <= 300
+        # Held near 200 (full speed is ~15,000); wide bounds, as a shared machine stalls threads.
+        assert 40 <= rate <= 320
         await drive.wait_for(pilot, lambda: main.snapshot.speed > 0)
         assert "pace 200 steps/s" in main.query_one(RunHeader).plain
 
