@@ -245,10 +245,12 @@ async def test_the_footer_fits_80_columns(drive) -> None:
                 for widget in footer.query("FooterKey, FooterLabel")
             }
 
+        def laid_out() -> bool:
+            shown = regions()
+            return set(wanted) <= set(shown) and all(r.width for r in shown.values())
+
         # The footer recomposes when the bindings change; wait until every key is laid out.
-        await drive.wait_for(
-            pilot, lambda: all(regions().get(label, Region()).width for label in wanted)
-        )
+        await drive.wait_for(pilot, laid_out)
         shown = regions()
         for label in wanted:
             region = shown[label]
