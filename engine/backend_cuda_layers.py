@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.backend_recurrent import RecurrentOps
 
-class CUDALayerOps:
+
+class CUDALayerOps(RecurrentOps):
     """Layer-level operations on device arrays (mixed into ``CUDABackend``)."""
 
     # from CUDABackend: ``grid_threads``, ``tile``, ``_launch``, ``_tiles``, the dense kernels
@@ -52,6 +54,22 @@ class CUDALayerOps:
         x3 = x.reshape(x.shape[0], x.shape[1], -1)
         o3 = out.reshape(out.shape[0], out.shape[1], -1)
         self._launch(self._kl[3].swap01, x.size)(x3, o3)
+
+    def batch_chunks(self, n: int) -> int:
+        """A recurrent layer's batch stays whole on the device: one chunk."""
+        return 1
+
+    def to_chunks(self, x: Any, out: Any) -> None:
+        """(n, T, …) → (1, T, n, …): the batch as one time-major chunk."""
+        if out.shape[0] != 1:
+            raise ValueError(f"to_chunks: the device keeps one chunk, not {out.shape[0]}")
+        self.swap01(x, out[0])
+
+    def from_chunks(self, x: Any, out: Any) -> None:
+        """(1, T, n, …) → (n, T, …)."""
+        if x.shape[0] != 1:
+            raise ValueError(f"from_chunks: the device keeps one chunk, not {x.shape[0]}")
+        self.swap01(x[0], out)
 
     def add(self, a: Any, b: Any, out: Any) -> None:
         """out = a + b, with ``b`` repeated over the leading axes of ``a`` (b's shape ends a's)."""

@@ -12,14 +12,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 
+from engine.backend_recurrent import RecurrentOps
 from engine.kernels import cpu_attn, cpu_conv, cpu_rnn
+from engine.threads import blas_threads_for
 
 Array = Any
 
+MIN_CHUNK = 16
+"""The fewest samples of a batch a thread takes in a recurrent layer: below it, the products of
+a step are too small to gain from a thread of their own."""
 
-class CPULayerOps:
+
+class CPULayerOps(RecurrentOps):
     """Layer-level operations on NumPy arrays (mixed into ``CPUBackend``)."""
 
     # ---------------------------------------------------------------- arrays
@@ -115,6 +122,79 @@ class CPULayerOps:
 
     def gru_backward(self, dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev) -> None:
         cpu_rnn.gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev)
+
+    # A recurrent layer's batch in chunks, one per thread (``cpu_rnn``'s ``*_chunks`` kernels).
+    def batch_chunks(self, n: int) -> int:
+        """How many chunks a recurrent layer splits a batch of ``n`` into: one per Numba thread,
+        each of at least ``MIN_CHUNK`` samples and all of one size; 1 (no split) otherwise."""
+        most = min(numba.get_num_threads(), n // MIN_CHUNK)
+        return next((c for c in range(most, 1, -1) if n % c == 0), 1)
+
+    def to_chunks(self, x: Array, out: Array) -> None:
+        """(n, T, …) batch-first → (C, T, nc, …) chunk-major, time-major inside a chunk."""
+        C, T, nc = out.shape[:3]
+        out[...] = x.reshape(C, nc, T, *x.shape[2:]).swapaxes(1, 2)
+
+    def from_chunks(self, x: Array, out: Array) -> None:
+        """(C, T, nc, …) chunk-major → (n, T, …) batch-first."""
+        C, T, nc = x.shape[:3]
+        out.reshape(C, nc, T, *out.shape[2:])[...] = x.swapaxes(1, 2)
+
+    def rnn_forward_chunks(self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast) -> None:
+        if xt.shape[0] == 1:
+            return super().rnn_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast)
+        with blas_threads_for(1):
+            cpu_rnn.rnn_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast)
+        return None
+
+    def lstm_forward_chunks(
+        self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast
+    ) -> None:
+        args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast)
+        if xt.shape[0] == 1:
+            return super().lstm_forward_chunks(*args)
+        with blas_threads_for(1):
+            cpu_rnn.lstm_forward_chunks(*args)
+        return None
+
+    def gru_forward_chunks(self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast) -> None:
+        args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast)
+        if xt.shape[0] == 1:
+            return super().gru_forward_chunks(*args)
+        with blas_threads_for(1):
+            cpu_rnn.gru_forward_chunks(*args)
+        return None
+
+    def rnn_backward_chunks(self, dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, grads, gx) -> None:
+        if xt.shape[0] == 1:
+            return super().rnn_backward_chunks(dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, grads, gx)
+        args = (dhs, xt, W_ih, W_hh, hs, dxp, dh)
+        return self._chunks_backward(cpu_rnn.rnn_backward_chunks, args, parts, grads, gx)
+
+    def lstm_backward_chunks(
+        self, dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc, parts, grads, gx
+    ) -> None:
+        args = (dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc)
+        if xt.shape[0] == 1:
+            return super().lstm_backward_chunks(*args, parts, grads, gx)
+        return self._chunks_backward(cpu_rnn.lstm_backward_chunks, args, parts, grads, gx)
+
+    def gru_backward_chunks(
+        self, dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, parts, grads, gx
+    ) -> None:
+        args = (dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev)
+        if xt.shape[0] == 1:
+            return super().gru_backward_chunks(*args, parts, grads, gx)
+        return self._chunks_backward(cpu_rnn.gru_backward_chunks, args, parts, grads, gx)
+
+    @staticmethod
+    def _chunks_backward(kernel, args, parts, grads, gx) -> None:
+        """Runs a ``*_backward_chunks`` kernel, then sums its per-chunk weight gradients."""
+        xt = args[1]
+        with blas_threads_for(1):
+            kernel(*args, parts, xt if gx is None else gx, gx is not None)
+        for part, grad in zip(parts, grads, strict=True):
+            cpu_rnn.sum_chunks(part, grad)
 
     # ---------------------------------------------------------------- attention
     def attention_workspace_shapes(self, n: int, heads: int, T: int) -> dict[str, tuple[int, ...]]:

@@ -61,6 +61,8 @@ class Embedding(Layer):
 
 class _Recurrent(Layer):
     gates = 1
+    kernel = ""
+    """The backend's methods are ``{kernel}_forward_chunks`` and ``{kernel}_backward_chunks``."""
 
     def __init__(self, input_size: int, hidden_size: int, return_sequences: bool = True) -> None:
         super().__init__()
@@ -92,70 +94,79 @@ class _Recurrent(Layer):
             p[...] = rng.uniform(-bound, bound, p.shape)
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
+        """The batch is laid out chunk-major, ``(C, T, nc, ·)`` with C = ``backend.batch_chunks``
+        (several on a CPU with threads to spare: each chunk runs on a thread of its own). The
+        backend projects the inputs of every step at once, then runs the recurrence."""
         n, T, D = x.shape
         G, H = self.gates * self.hidden, self.hidden
-        xt = self._buffer("xt", (T, n, D), cache)
-        self.backend.swap01(x, xt)  # time-major: each step's batch is one block
-        xp = self._buffer("xp", (T, n, G), cache)
-        self.backend.dense_forward(
-            xt.reshape(T * n, D), self.params["W_ih"], self.params["b_ih"], xp.reshape(T * n, G)
-        )
+        C = self.backend.batch_chunks(n)
+        nc = n // C
+        xt = self._buffer("xt", (C, T, nc, D), cache)
+        self.backend.to_chunks(x, xt)
+        xp = self._buffer("xp", (C, T, nc, G), cache)
         self._xt = xt
-        self._hs = self._buffer("hs", (T + 1, n, H), cache)
-        self._hs[0] = 0.0
-        self._run_forward(xp, self._buffer("hp", (n, G), cache), cache, x.dtype == np.float32)
+        self._hs = self._buffer("hs", (C, T + 1, nc, H), cache)
+        self._hs[:, 0] = 0.0
+        self._make_state(cache)
+        hp = self._buffer("hp", (C, nc, G), cache)
+        weights = (self.params[k] for k in ("W_ih", "b_ih", "W_hh", "b_hh"))
+        run = getattr(self.backend, f"{self.kernel}_forward_chunks")
+        run(xt, *weights, xp, self._hs, *self._saved, hp, x.dtype == np.float32)
         if not self.return_sequences:
-            return self._hs[T]
+            if C == 1:
+                return self._hs[0, T]
+            last = self._buffer("last", (n, H), cache)
+            self.backend.from_chunks(self._hs[:, T : T + 1], last.reshape(n, 1, H))
+            return last
         out = self._buffer("out", (n, T, H), cache)
-        self.backend.swap01(self._hs[1:], out)
+        self.backend.from_chunks(self._hs[:, 1:], out)
         return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         """The kernel runs the recurrence back in time; the weights' gradients are then one
-        product each over all T·n rows: ∂L/∂W_hh = Σ_t δ_tᵀ h_{t−1}, ∂L/∂W_ih = Σ_t δ_tᵀ x_t."""
-        T, n, D = self._xt.shape
-        G, H = self.gates * self.hidden, self.hidden
-        dhs = self._buffer("dhs", (T, n, H), True)
+        product each over all T·n rows of a chunk: ∂L/∂W_hh = Σ_t δ_tᵀ h_{t−1},
+        ∂L/∂W_ih = Σ_t δ_tᵀ x_t (summed over the chunks where there are several)."""
+        C, T, nc, D = self._xt.shape
+        n, G, H = C * nc, self.gates * self.hidden, self.hidden
+        dhs = self._buffer("dhs", (C, T, nc, H), True)
         if self.return_sequences:
-            self.backend.swap01(grad_out, dhs)
+            self.backend.to_chunks(self.backend.contiguous(grad_out), dhs)
         else:
-            dhs[: T - 1] = 0.0
-            dhs[T - 1] = grad_out
-        dxp = self._buffer("dxp", (T, n, G), True)
-        dhp = self._run_backward(dhs, dxp)
-        rows = T * n
-        self.backend.dense_backward(
-            self._hs[:T].reshape(rows, H),
-            self.params["W_hh"],
-            dhp.reshape(rows, G),
-            self.grads["W_hh"],
-            self.grads["b_hh"],
-            None,
-        )
-        gx = self._buffer("gx", (rows, D), True) if need_grad_x else None
-        self.backend.dense_backward(
-            self._xt.reshape(rows, D),
-            self.params["W_ih"],
-            dxp.reshape(rows, G),
-            self.grads["W_ih"],
-            self.grads["b_ih"],
-            gx,
-        )
+            dhs[:, : T - 1] = 0.0
+            last = self.backend.contiguous(grad_out).reshape(n, 1, H)
+            self.backend.to_chunks(last, dhs[:, T - 1 : T])
+        dxp = self._buffer("dxp", (C, T, nc, G), True)
+        gx = self._buffer("gx", (C, T, nc, D), True) if need_grad_x else None
+        names = ("W_ih", "b_ih", "W_hh", "b_hh")
+        grads = tuple(self.grads[k] for k in names)
+        parts = None
+        if C > 1:
+            parts = tuple(self._buffer(f"part_{k}", (C, *self.grads[k].shape), True) for k in names)
+        self._run_backward(dhs, dxp, parts, grads, gx)
         if gx is None:
             return None
         gxb = self._buffer("gx_batch", (n, T, D), True)
-        self.backend.swap01(gx.reshape(T, n, D), gxb)
+        self.backend.from_chunks(gx, gxb)
         return gxb
 
-    def _run_forward(self, xp: Array, hp: Array, cache: bool, fast: bool) -> None:
-        raise NotImplementedError
+    def hidden_states(self, sample: int) -> Array:
+        """h_1 … h_T of one sample of the last forward pass, (T, H)."""
+        nc = self._hs.shape[2]
+        return self._hs[sample // nc, 1:, sample % nc]
 
-    def _run_backward(self, dhs: Array, dxp: Array) -> Array:
-        """Fills ``dxp``; returns the gradient of h_{t−1} W_hhᵀ + b_hh (``dxp`` unless GRU)."""
+    def _make_state(self, cache: bool) -> None:
+        """Allocates ``self._saved``: what the forward pass keeps for the backward one, beside
+        the hidden states, in the order the kernels take them."""
+        self._saved: tuple[Array, ...] = ()
+
+    def _run_backward(self, dhs: Array, dxp: Array, parts, grads: tuple, gx) -> None:
+        """The backend's ``{kernel}_backward_chunks``: fills ``dxp`` and the gradients (``parts``
+        holds each chunk's, where there are several)."""
         raise NotImplementedError
 
     def _state(self, key: str) -> Array:
-        return self._buffer(key, self._hs.shape[1:], True)
+        C, _, nc, H = self._hs.shape
+        return self._buffer(key, (C, nc, H), True)
 
 
 class RNN(_Recurrent):
@@ -163,13 +174,13 @@ class RNN(_Recurrent):
 
     type_name = "RNN"
     gates = 1
+    kernel = "rnn"
 
-    def _run_forward(self, xp: Array, hp: Array, cache: bool, fast: bool) -> None:
-        self.backend.rnn_forward(xp, self.params["W_hh"], self.params["b_hh"], self._hs, hp, fast)
-
-    def _run_backward(self, dhs: Array, dxp: Array) -> Array:
-        self.backend.rnn_backward(dhs, self.params["W_hh"], self._hs, dxp, self._state("dh"))
-        return dxp
+    def _run_backward(self, dhs, dxp, parts, grads, gx) -> None:
+        p, dh = self.params, self._state("dh")
+        self.backend.rnn_backward_chunks(
+            dhs, self._xt, p["W_ih"], p["W_hh"], self._hs, dxp, dh, parts, grads, gx
+        )
 
 
 class LSTM(_Recurrent):
@@ -177,20 +188,32 @@ class LSTM(_Recurrent):
 
     type_name = "LSTM"
     gates = 4
+    kernel = "lstm"
 
-    def _run_forward(self, xp: Array, hp: Array, cache: bool, fast: bool) -> None:
+    def _make_state(self, cache: bool) -> None:
+        C, T1, nc, H = self._hs.shape
         self._cs = self._buffer("cs", self._hs.shape, cache)
-        self._cs[0] = 0.0
-        self._tcs = self._buffer("tcs", (xp.shape[0], *self._hs.shape[1:]), cache)
-        self._acts = self._buffer("acts", xp.shape, cache)
-        W, b = self.params["W_hh"], self.params["b_hh"]
-        self.backend.lstm_forward(xp, W, b, self._hs, self._cs, self._tcs, self._acts, hp, fast)
+        self._cs[:, 0] = 0.0
+        self._tcs = self._buffer("tcs", (C, T1 - 1, nc, H), cache)
+        self._acts = self._buffer("acts", (C, T1 - 1, nc, 4 * H), cache)
+        self._saved = (self._cs, self._tcs, self._acts)
 
-    def _run_backward(self, dhs: Array, dxp: Array) -> Array:
-        dh, dc = self._state("dh"), self._state("dc")
-        W = self.params["W_hh"]
-        self.backend.lstm_backward(dhs, W, self._cs, self._tcs, self._acts, dxp, dh, dc)
-        return dxp
+    def _run_backward(self, dhs, dxp, parts, grads, gx) -> None:
+        p, dh, dc = self.params, self._state("dh"), self._state("dc")
+        self.backend.lstm_backward_chunks(
+            dhs,
+            self._xt,
+            p["W_ih"],
+            p["W_hh"],
+            self._hs,
+            *self._saved,
+            dxp,
+            dh,
+            dc,
+            parts,
+            grads,
+            gx,
+        )
 
 
 class GRU(_Recurrent):
@@ -198,19 +221,34 @@ class GRU(_Recurrent):
 
     type_name = "GRU"
     gates = 3
+    kernel = "gru"
 
-    def _run_forward(self, xp: Array, hp: Array, cache: bool, fast: bool) -> None:
-        self._acts = self._buffer("acts", xp.shape, cache)
-        self._hn = self._buffer("hn", (xp.shape[0], *self._hs.shape[1:]), cache)
-        W, b = self.params["W_hh"], self.params["b_hh"]
-        self.backend.gru_forward(xp, W, b, self._hs, self._acts, self._hn, hp, fast)
+    def _make_state(self, cache: bool) -> None:
+        C, T1, nc, H = self._hs.shape
+        self._acts = self._buffer("acts", (C, T1 - 1, nc, 3 * H), cache)
+        self._hn = self._buffer("hn", (C, T1 - 1, nc, H), cache)
+        self._saved = (self._acts, self._hn)
 
-    def _run_backward(self, dhs: Array, dxp: Array) -> Array:
+    def _run_backward(self, dhs, dxp, parts, grads, gx) -> None:
+        """``dhp``: the gradient of h_{t−1} W_hhᵀ + b_hh, which differs from ``dxp`` in the n
+        gate (r multiplies the hidden part there)."""
+        p, dh, dprev = self.params, self._state("dh"), self._state("dprev")
         dhp = self._buffer("dhp", dxp.shape, True)
-        dh, dprev = self._state("dh"), self._state("dprev")
-        W = self.params["W_hh"]
-        self.backend.gru_backward(dhs, W, self._hs, self._acts, self._hn, dxp, dhp, dh, dprev)
-        return dhp
+        self.backend.gru_backward_chunks(
+            dhs,
+            self._xt,
+            p["W_ih"],
+            p["W_hh"],
+            self._hs,
+            *self._saved,
+            dxp,
+            dhp,
+            dh,
+            dprev,
+            parts,
+            grads,
+            gx,
+        )
 
 
 class PositionalEncoding(Layer):

@@ -15,7 +15,10 @@ through OpenBLAS's own ``set_num_threads``, found in the shared library SciPy sh
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 _PATTERNS = ("scipy.libs/*openblas*", "scipy/.dylibs/*openblas*")
@@ -23,6 +26,7 @@ _SETTERS = ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads", "openblas_get_num_threads")
 
 
+@functools.cache
 def _library() -> ctypes.CDLL | None:
     """SciPy's OpenBLAS, loaded (it is already, once a kernel has run), or None."""
     try:
@@ -40,6 +44,7 @@ def _library() -> ctypes.CDLL | None:
     return None
 
 
+@functools.cache
 def _function(names: tuple[str, ...]) -> ctypes._CFuncPtr | None:
     lib = _library()
     for name in names if lib is not None else ():
@@ -70,3 +75,21 @@ def set_blas_threads(n: int) -> bool:
     fn.restype = None
     fn(int(n))
     return True
+
+
+@contextlib.contextmanager
+def blas_threads_for(n: int) -> Iterator[None]:
+    """BLAS on ``n`` threads inside the block, as it was after it.
+
+    For kernels that split a batch over Numba's threads and call BLAS from each: a
+    multithreaded BLAS called from inside them would put its threads on the same cores.
+    """
+    before = blas_threads()
+    if before is None or before == n:
+        yield
+        return
+    set_blas_threads(n)
+    try:
+        yield
+    finally:
+        set_blas_threads(before)

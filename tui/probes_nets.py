@@ -259,7 +259,7 @@ def sequence_fit(net: Sequential, data: DataSplit, sample: int) -> SequenceFit:
     last = max(k for k, layer in enumerate(net.layers) if isinstance(layer, RECURRENT))
     out = np.asarray(net._forward(x, False, cache=False))
     recurrent = net.layers[last]
-    hidden = np.asarray(recurrent._hs[1:, 0, :], dtype=np.float64)  # (T, H), time-major
+    hidden = np.asarray(recurrent.hidden_states(0), dtype=np.float64)  # (T, H)
     steps = hidden.shape[0]
     per_step = out.ndim == 3
     y = np.asarray(data.y_test[i], dtype=np.float64).reshape(-1)

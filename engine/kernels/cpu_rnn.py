@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
+from engine.kernels import cpu
 from engine.kernels.cpu import _tanh_f32
 
 HALF = np.float32(0.5)
@@ -197,3 +198,93 @@ def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev):
                 dh[b, j] = dht * z
         np.dot(dhp[t], W_hh, dprev)
         dh += dprev
+
+
+# --------------------------------------------------------------------------- batch chunks
+# Samples of a batch never meet in a recurrent layer, so the batch splits into C chunks, one per
+# thread, each running the whole layer — input projection, recurrence, weight gradients — on its
+# own rows. The arrays are chunk-major, ``(C, T, nc, ·)``: every chunk is one contiguous block,
+# time-major inside, so each thread's products are as large as they can be (the weight gradients
+# take all T·nc rows of a chunk at once). Each thread calls BLAS on one thread (the caller sees to
+# it); the C partial weight gradients are summed at the end.
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _chunk_grads(xt, hs, dxp, dhp, W_ih, W_hh, gW_ih, gb_ih, gW_hh, gb_hh, gx, need_gx):
+    """One chunk's ∂L/∂W_hh = Σ_t δh_tᵀ h_{t−1}, ∂L/∂W_ih = Σ_t δx_tᵀ x_t, biases and ∂L/∂x."""
+    T, nc, G = dxp.shape
+    rows, H, D = T * nc, hs.shape[2], xt.shape[2]
+    gxr = gx.reshape(rows, D)
+    cpu.dense_backward(
+        hs[:T].reshape(rows, H), W_hh, dhp.reshape(rows, G), gW_hh, gb_hh, gxr, False
+    )
+    cpu.dense_backward(xt.reshape(rows, D), W_ih, dxp.reshape(rows, G), gW_ih, gb_ih, gxr, need_gx)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def sum_chunks(partial, out):
+    """out = Σ_c partial[c]."""
+    flat, total = partial.reshape(partial.shape[0], -1), out.reshape(-1)
+    total[:] = flat[0]
+    for c in range(1, flat.shape[0]):
+        total += flat[c]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def rnn_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast):
+    """``rnn_forward`` with its input projection, one chunk of the batch per thread."""
+    for c in prange(xt.shape[0]):
+        T, nc, D = xt[c].shape
+        cpu.dense_forward(xt[c].reshape(T * nc, D), W_ih, b_ih, xp[c].reshape(T * nc, -1))
+        rnn_forward(xp[c], W_hh, b_hh, hs[c], hp[c], fast)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def rnn_backward_chunks(dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, gx, need_gx):
+    """``rnn_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
+    for c in prange(xt.shape[0]):
+        rnn_backward(dhs[c], W_hh, hs[c], dxp[c], dh[c])
+        g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
+        _chunk_grads(
+            xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih, g_hh, gb_hh, gx[c], need_gx
+        )
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def lstm_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast):
+    """``lstm_forward`` with its input projection, one chunk of the batch per thread."""
+    for c in prange(xt.shape[0]):
+        T, nc, D = xt[c].shape
+        cpu.dense_forward(xt[c].reshape(T * nc, D), W_ih, b_ih, xp[c].reshape(T * nc, -1))
+        lstm_forward(xp[c], W_hh, b_hh, hs[c], cs[c], tcs[c], acts[c], hp[c], fast)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def lstm_backward_chunks(dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc, parts, gx, need_gx):
+    """``lstm_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
+    for c in prange(xt.shape[0]):
+        lstm_backward(dhs[c], W_hh, cs[c], tcs[c], acts[c], dxp[c], dh[c], dc[c])
+        g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
+        _chunk_grads(
+            xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih, g_hh, gb_hh, gx[c], need_gx
+        )
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def gru_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast):
+    """``gru_forward`` with its input projection, one chunk of the batch per thread."""
+    for c in prange(xt.shape[0]):
+        T, nc, D = xt[c].shape
+        cpu.dense_forward(xt[c].reshape(T * nc, D), W_ih, b_ih, xp[c].reshape(T * nc, -1))
+        gru_forward(xp[c], W_hh, b_hh, hs[c], acts[c], hn[c], hp[c], fast)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def gru_backward_chunks(dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, parts, gx, need_gx):
+    """``gru_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
+    for c in prange(xt.shape[0]):
+        gru_backward(dhs[c], W_hh, hs[c], acts[c], hn[c], dxp[c], dhp[c], dh[c], dprev[c])
+        g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
+        _chunk_grads(
+            xt[c], hs[c], dxp[c], dhp[c], W_ih, W_hh, g_ih, gb_ih, g_hh, gb_hh, gx[c], need_gx
+        )
