@@ -56,7 +56,7 @@ class CUDALayerOps(RecurrentOps):
         self._launch(self._kl[3].swap01, x.size)(x3, o3)
 
     def batch_chunks(self, n: int) -> int:
-        """A recurrent layer's batch stays whole on the device: one chunk."""
+        """A batch stays whole on the device: one chunk."""
         return 1
 
     def to_chunks(self, x: Any, out: Any) -> None:
@@ -90,7 +90,14 @@ class CUDALayerOps(RecurrentOps):
     ) -> dict[str, tuple[int, ...]]:
         """im2col rows: ``cols`` (n·oh·ow, c·k·k) and the product ``zt`` (n·oh·ow, out_c)."""
         oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-        return {"xpad": (1,), "cols": (n * oh * ow, c * k * k), "zt": (n * oh * ow, oc)}
+        rows = n * oh * ow
+        return {
+            "xpad": (1,),
+            "cols": (rows, c * k * k),
+            "zt": (rows, oc),
+            "parts_W": (1,),
+            "parts_b": (1,),
+        }
 
     def conv2d_forward(
         self, x: Any, W: Any, b: Any, stride: int, pad: int, xpad: Any, cols: Any, zt: Any, z: Any
@@ -105,9 +112,26 @@ class CUDALayerOps(RecurrentOps):
         self._launch(conv.rows_to_nchw, z.size)(zt, z)
 
     def conv2d_backward(
-        self, x, W, delta, stride, pad, xpad, cols, dzt, grad_W, grad_b, dcols, grad_x, need_x
+        self,
+        x,
+        W,
+        delta,
+        stride,
+        pad,
+        xpad,
+        cols,
+        dzt,
+        grad_W,
+        grad_b,
+        dcols,
+        grad_x,
+        need_x,
+        parts_W,
+        parts_b,
     ) -> None:
-        """δ → rows;  ∂W = δᵀ cols, ∂b = Σ δ, dcols = δ W (tiled);  col2im(dcols) → ∂x."""
+        """δ → rows;  ∂W = δᵀ cols, ∂b = Σ δ, dcols = δ W (tiled);  col2im(dcols) → ∂x.
+
+        The batch is one chunk here: ``parts_W`` and ``parts_b`` are not used."""
         conv = self._kl[0]
         oc, _, kh, kw = W.shape
         self._launch(conv.nchw_to_rows, delta.size)(delta, dzt)

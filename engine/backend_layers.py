@@ -16,14 +16,14 @@ import numba
 import numpy as np
 
 from engine.backend_recurrent import RecurrentOps
-from engine.kernels import cpu_attn, cpu_conv, cpu_rnn
+from engine.kernels import cpu_attn, cpu_chunks, cpu_conv, cpu_norm, cpu_rnn
 from engine.threads import blas_threads_for
 
 Array = Any
 
 MIN_CHUNK = 16
-"""The fewest samples of a batch a thread takes in a recurrent layer: below it, the products of
-a step are too small to gain from a thread of their own."""
+"""The fewest samples of a batch a thread takes: below it, a chunk's products are too small to
+gain from a thread of their own."""
 
 
 class CPULayerOps(RecurrentOps):
@@ -33,6 +33,13 @@ class CPULayerOps(RecurrentOps):
     def contiguous(self, x: Array, dtype: np.dtype | None = None) -> Array:
         """``x`` as a C-contiguous array (of ``dtype`` if given): itself when it already is."""
         return np.ascontiguousarray(x, dtype=dtype)
+
+    def batch_chunks(self, n: int) -> int:
+        """How many chunks a batch of ``n`` splits into for the layers that run one chunk per
+        thread (convolution, pooling, recurrent layers): one per Numba thread, each of at least
+        ``MIN_CHUNK`` samples and all of one size; 1 (no split) otherwise."""
+        most = min(numba.get_num_threads(), n // MIN_CHUNK)
+        return next((c for c in range(most, 1, -1) if n % c == 0), 1)
 
     def swap01(self, x: Array, out: Array) -> None:
         """out = x with its first two axes swapped: (a, b, c) → (b, a, c)."""
@@ -55,31 +62,88 @@ class CPULayerOps(RecurrentOps):
     def conv2d_workspace_shapes(
         self, c: int, oc: int, k: int, stride: int, pad: int, n: int, h: int, w: int
     ) -> dict[str, tuple[int, ...]]:
-        """``cols`` (c·k·k, n, P) and ``zt`` (out_c, n, P); see ``cpu_conv.conv2d_forward``."""
+        """``cols`` (C, c·k·k, nc, P) and ``zt`` (C, out_c, nc, P) for C chunks of nc samples
+        (``batch_chunks``), ``parts_W`` / ``parts_b`` for each chunk's weight gradients; see
+        ``cpu_conv.conv2d_forward``."""
+        chunks = self.batch_chunks(n)
+        nc = n // chunks
         oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
         if stride == 1:  # the padded grid: positions x ≥ ow are computed and dropped
             positions, xpad = oh * (w + 2 * pad), (n, c, (h + 2 * pad) * (w + 2 * pad) + k)
         else:
             positions, xpad = oh * ow, (1, 1, 1)
-        return {"xpad": xpad, "cols": (c * k * k, n, positions), "zt": (oc, n, positions)}
+        return {
+            "xpad": xpad,
+            "cols": (chunks, c * k * k, nc, positions),
+            "zt": (chunks, oc, nc, positions),
+            "parts_W": (chunks, oc, c, k, k) if chunks > 1 else (1,),
+            "parts_b": (chunks, oc) if chunks > 1 else (1,),
+        }
 
     def conv2d_forward(self, x, W, b, stride, pad, xpad, cols, zt, z) -> None:
-        cpu_conv.conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z)
+        if cols.shape[0] == 1:
+            cpu_conv.conv2d_forward(x, W, b, stride, pad, xpad, cols[0], zt[0], z)
+            return
+        with blas_threads_for(1):
+            cpu_conv.conv2d_forward_chunks(x, W, b, stride, pad, xpad, cols, zt, z)
 
     def conv2d_backward(
-        self, x, W, delta, stride, pad, xpad, cols, dzt, grad_W, grad_b, dcols, grad_x, need_x
+        self,
+        x,
+        W,
+        delta,
+        stride,
+        pad,
+        xpad,
+        cols,
+        dzt,
+        grad_W,
+        grad_b,
+        dcols,
+        grad_x,
+        need_x,
+        parts_W,
+        parts_b,
     ) -> None:
-        cpu_conv.conv2d_backward(
-            x, W, delta, stride, pad, xpad, cols, dzt, grad_W, grad_b, dcols, grad_x, need_x
-        )
+        if cols.shape[0] == 1:
+            cpu_conv.conv2d_backward(
+                x,
+                W,
+                delta,
+                stride,
+                pad,
+                xpad,
+                cols[0],
+                dzt[0],
+                grad_W,
+                grad_b,
+                dcols[0],
+                grad_x,
+                need_x,
+            )
+            return
+        with blas_threads_for(1):
+            cpu_conv.conv2d_backward_chunks(
+                x, W, delta, stride, pad, xpad, cols, dzt, parts_W, parts_b, dcols, grad_x, need_x
+            )
+        cpu_chunks.sum_chunks(parts_W, grad_W)
+        cpu_chunks.sum_chunks(parts_b, grad_b)
 
     # ---------------------------------------------------------------- pooling
     def maxpool2d_forward(self, x: Array, k: int, stride: int, out: Array, argmax: Array) -> None:
-        cpu_conv.maxpool2d_forward(x, k, stride, out, argmax)
+        chunks = self.batch_chunks(x.shape[0])
+        if chunks > 1:
+            cpu_conv.maxpool2d_forward_chunks(x, k, stride, out, argmax, chunks)
+        else:
+            cpu_conv.maxpool2d_forward(x, k, stride, out, argmax)
 
     def maxpool2d_backward(self, grad_out, argmax, k: int, stride: int, gx) -> None:
         """``argmax`` alone routes the gradient here (k and stride serve the CUDA kernel)."""
-        cpu_conv.maxpool2d_backward(grad_out, argmax, gx)
+        chunks = self.batch_chunks(gx.shape[0])
+        if chunks > 1:
+            cpu_conv.maxpool2d_backward_chunks(grad_out, argmax, gx, chunks)
+        else:
+            cpu_conv.maxpool2d_backward(grad_out, argmax, gx)
 
     def avgpool2d_forward(self, x: Array, k: int, stride: int, out: Array) -> None:
         cpu_conv.avgpool2d_forward(x, k, stride, out)
@@ -91,18 +155,18 @@ class CPULayerOps(RecurrentOps):
     def batchnorm_forward(
         self, x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
     ) -> None:
-        cpu_conv.batchnorm_forward(
+        cpu_norm.batchnorm_forward(
             x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
         )
 
     def batchnorm_backward(self, dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta) -> None:
-        cpu_conv.batchnorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)
+        cpu_norm.batchnorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)
 
     def layernorm_forward(self, x, gamma, beta, eps, xhat, out, inv_std) -> None:
-        cpu_conv.layernorm_forward(x, gamma, beta, eps, xhat, out, inv_std)
+        cpu_norm.layernorm_forward(x, gamma, beta, eps, xhat, out, inv_std)
 
     def layernorm_backward(self, dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta) -> None:
-        cpu_conv.layernorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)
+        cpu_norm.layernorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)
 
     # ---------------------------------------------------------------- recurrent
     def rnn_forward(self, xp, W_hh, b_hh, hs, hp, fast) -> None:
@@ -124,12 +188,6 @@ class CPULayerOps(RecurrentOps):
         cpu_rnn.gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev)
 
     # A recurrent layer's batch in chunks, one per thread (``cpu_rnn``'s ``*_chunks`` kernels).
-    def batch_chunks(self, n: int) -> int:
-        """How many chunks a recurrent layer splits a batch of ``n`` into: one per Numba thread,
-        each of at least ``MIN_CHUNK`` samples and all of one size; 1 (no split) otherwise."""
-        most = min(numba.get_num_threads(), n // MIN_CHUNK)
-        return next((c for c in range(most, 1, -1) if n % c == 0), 1)
-
     def to_chunks(self, x: Array, out: Array) -> None:
         """(n, T, …) batch-first → (C, T, nc, …) chunk-major, time-major inside a chunk."""
         C, T, nc = out.shape[:3]
@@ -194,7 +252,7 @@ class CPULayerOps(RecurrentOps):
         with blas_threads_for(1):
             kernel(*args, parts, xt if gx is None else gx, gx is not None)
         for part, grad in zip(parts, grads, strict=True):
-            cpu_rnn.sum_chunks(part, grad)
+            cpu_chunks.sum_chunks(part, grad)
 
     # ---------------------------------------------------------------- attention
     def attention_workspace_shapes(self, n: int, heads: int, T: int) -> dict[str, tuple[int, ...]]:

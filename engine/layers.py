@@ -32,6 +32,8 @@ class Layer:
     """Base class: no parameters, identity shape; subclasses override what they need."""
 
     type_name = "Layer"
+    splits_batch = False
+    """Whether the layer may run a batch in chunks over Numba's threads (``batch_chunks``)."""
 
     def __init__(self) -> None:
         self.params: dict[str, Array] = {}

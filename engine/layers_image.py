@@ -30,6 +30,7 @@ class Conv2D(Layer):
     """
 
     type_name = "Conv2D"
+    splits_batch = True
 
     def __init__(
         self,
@@ -103,6 +104,8 @@ class Conv2D(Layer):
         dxpad = self._buffer("xpad", shapes["xpad"], True)
         dzt = self._buffer("dzt", shapes["zt"], True)
         dcols = self._buffer("dcols", shapes["cols"], True)
+        parts_W = self._buffer("parts_W", shapes["parts_W"], True)
+        parts_b = self._buffer("parts_b", shapes["parts_b"], True)
         self.backend.conv2d_backward(
             self._x,
             self.params["W"],
@@ -117,6 +120,8 @@ class Conv2D(Layer):
             dcols,
             gx,
             need_grad_x,
+            parts_W,
+            parts_b,
         )
         return gx if need_grad_x else None
 
@@ -139,6 +144,7 @@ class MaxPool2D(_Pool2D):
     """Max pooling: each k×k window gives its largest value; backward routes δ to the winner."""
 
     type_name = "MaxPool2D"
+    splits_batch = True
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         shape = (x.shape[0], *self.out_shape(x.shape[1:]))

@@ -61,6 +61,7 @@ class Embedding(Layer):
 
 class _Recurrent(Layer):
     gates = 1
+    splits_batch = True
     kernel = ""
     """The backend's methods are ``{kernel}_forward_chunks`` and ``{kernel}_backward_chunks``."""
 

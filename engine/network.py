@@ -7,6 +7,7 @@ An optimiser, a penalty, gradient clipping or a checkpoint then works on one arr
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,15 @@ from engine.errors import UserError
 from engine.fused import FusedSteps
 from engine.layers import Dense, Layer, layer_from_spec, sub_views
 from engine.losses import LOSSES, check_loss
+from engine.threads import blas_threads_for
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+
+
+def _splits_batch(layer: Layer) -> bool:
+    """Whether ``layer``, or a layer inside it, runs a batch in chunks over threads."""
+    inner = getattr(layer, "inner", None) or ()
+    return layer.splits_batch or any(_splits_batch(sub) for sub in inner)
 
 
 class ParamViews(MutableMapping[str, Array]):
@@ -83,6 +91,7 @@ class Sequential:
         # train Dense/activation stacks on flat inputs with the fused kernel (engine.fused)
         self.fuse = len(self.input_shape) == 1
         self._fused = FusedSteps(self)
+        self._splits_batch = any(_splits_batch(layer) for layer in self.layers)
         self.reset(seed)
 
     # ------------------------------------------------------------------ structure
@@ -209,18 +218,29 @@ class Sequential:
             )
         return self.backend.from_host(y.reshape(n, *self.output_shape), self.dtype)
 
+    def _blas_threads(self, n: int) -> contextlib.AbstractContextManager:
+        """BLAS on one thread while the layers run on a batch of ``n`` that some of them split
+        over Numba's threads (``backend.batch_chunks``): those call BLAS from each thread, and a
+        multithreaded BLAS between them would spin its threads on the same cores. Otherwise BLAS
+        keeps its threads (a wide Dense layer gains from them)."""
+        if self._splits_batch and self.backend.batch_chunks(n) > 1:
+            return blas_threads_for(1)
+        return contextlib.nullcontext()
+
     def _forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        for layer in self.layers:
-            x = layer.forward(x, training, cache)
+        with self._blas_threads(x.shape[0]):
+            for layer in self.layers:
+                x = layer.forward(x, training, cache)
         return x
 
     def _backward(self, grad_out: Array) -> None:
         last = len(self.layers) - 1
         first_param = next((i for i, lay in enumerate(self.layers) if lay.params), len(self.layers))
         g: Array | None = grad_out
-        for i in range(last, first_param - 1, -1):
-            assert g is not None
-            g = self.layers[i].backward(g, need_grad_x=i > first_param)
+        with self._blas_threads(grad_out.shape[0]):
+            for i in range(last, first_param - 1, -1):
+                assert g is not None
+                g = self.layers[i].backward(g, need_grad_x=i > first_param)
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         """The network's output for a batch (inference: dropout off unless ``training``)."""

@@ -1,21 +1,21 @@
-"""Numba CPU kernels of the image layers: convolution, pooling and normalisation.
+"""Numba CPU kernels of the image layers: convolution and pooling (normalisation: ``cpu_norm``).
 
 Layout is PyTorch's NCHW: a batch ``x`` is ``(n, c, h, w)``; a convolution's weight is
-``(out_c, in_c, kh, kw)``. A convolution is computed as im2col followed by one matrix product
-(BLAS, on its own threads), so its cost is the product's. The loops here are serial on purpose:
-a Numba parallel region between two BLAS calls leaves two thread pools spinning for two cores,
-which made a LeNet step on digits thirty times slower than the serial loops (``engine.backend``).
+``(out_c, in_c, kh, kw)``. A convolution is computed as im2col followed by one matrix product.
+The kernels are serial; the ``*_chunks`` drivers at the end split a batch into chunks, one per
+Numba thread, each running the serial kernel on its own samples with BLAS on one thread (the
+caller sees to that): a Numba parallel region beside a multithreaded BLAS leaves two thread
+pools spinning on the same cores, which made a LeNet step thirty times slower.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu_blas import gemm as _gemm
+from engine.kernels.cpu_chunks import bounds
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -422,99 +422,59 @@ def avgpool2d_backward(grad_out, k, stride, grad_x):
                             grad_x[i, ch, oy * stride + dy, ox * stride + dx] += g
 
 
-@njit(cache=True, nogil=True)
-def batchnorm_forward(
-    x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
+# --------------------------------------------------------------------------- batch chunks
+# Chunk c of C holds samples [n·c/C, n·(c+1)/C) of the batch arrays; a workspace laid out with
+# the batch in its middle (``cols``, ``zt``) has a leading chunk axis instead, each chunk's block
+# shaped as the serial kernel wants it for its samples. Weight gradients go to ``parts_W``,
+# ``parts_b`` (one per chunk), and are summed after.
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def conv2d_forward_chunks(x, W, b, stride, pad, xpad, cols, zt, z):
+    """``conv2d_forward``, one chunk of the batch per thread."""
+    chunks = cols.shape[0]
+    for c in prange(chunks):
+        lo, hi = bounds(x.shape[0], c, chunks)
+        conv2d_forward(x[lo:hi], W, b, stride, pad, xpad[lo:hi], cols[c], zt[c], z[lo:hi])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def conv2d_backward_chunks(
+    x, W, delta, stride, pad, xpad, cols, dzt, parts_W, parts_b, dcols, grad_x, need_x
 ):
-    """Batch norm over x of shape (n, c, s): per channel c, statistics over the n·s values.
-
-    Training: y = γ·(x − μ_B)/√(σ²_B + ε) + β, and the running statistics move by ``momentum``
-    (the running variance is the unbiased one, as PyTorch keeps it). Inference uses them instead.
-    """
-    n, c, sp = x.shape
-    m = n * sp
-    for ch in range(c):
-        if training:
-            total = 0.0
-            for i in range(n):
-                for j in range(sp):
-                    total += x[i, ch, j]
-            mu = total / m
-            sq = 0.0
-            for i in range(n):
-                for j in range(sp):
-                    d = x[i, ch, j] - mu
-                    sq += d * d
-            var = sq / m
-            run_mean[ch] = (1.0 - momentum) * run_mean[ch] + momentum * mu
-            unbiased = sq / (m - 1) if m > 1 else var
-            run_var[ch] = (1.0 - momentum) * run_var[ch] + momentum * unbiased
-        else:
-            mu, var = run_mean[ch], run_var[ch]
-        istd = 1.0 / math.sqrt(var + eps)
-        inv_std[ch] = istd
-        for i in range(n):
-            for j in range(sp):
-                xh = (x[i, ch, j] - mu) * istd
-                xhat[i, ch, j] = xh
-                out[i, ch, j] = gamma[ch] * xh + beta[ch]
+    """``conv2d_backward``, one chunk of the batch per thread; each chunk's weight and bias
+    gradients into ``parts_W[c]``, ``parts_b[c]``."""
+    chunks = cols.shape[0]
+    for c in prange(chunks):
+        lo, hi = bounds(x.shape[0], c, chunks)
+        conv2d_backward(
+            x[lo:hi],
+            W,
+            delta[lo:hi],
+            stride,
+            pad,
+            xpad[lo:hi],
+            cols[c],
+            dzt[c],
+            parts_W[c],
+            parts_b[c],
+            dcols[c],
+            grad_x[lo:hi],
+            need_x,
+        )
 
 
-@njit(cache=True, nogil=True)
-def batchnorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta):
-    """∂L/∂x = γ/(m√(σ²+ε)) · (m·dy − Σdy − x̂·Σ(dy·x̂)), with m = n·s values per channel."""
-    n, c, sp = dy.shape
-    m = n * sp
-    for ch in range(c):
-        s1 = 0.0
-        s2 = 0.0
-        for i in range(n):
-            for j in range(sp):
-                s1 += dy[i, ch, j]
-                s2 += dy[i, ch, j] * xhat[i, ch, j]
-        grad_beta[ch] = s1
-        grad_gamma[ch] = s2
-        k = gamma[ch] * inv_std[ch] / m
-        for i in range(n):
-            for j in range(sp):
-                dx[i, ch, j] = k * (m * dy[i, ch, j] - s1 - xhat[i, ch, j] * s2)
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def maxpool2d_forward_chunks(x, k, stride, out, argmax, chunks):
+    """``maxpool2d_forward``, one chunk of the batch per thread."""
+    for c in prange(chunks):
+        lo, hi = bounds(x.shape[0], c, chunks)
+        maxpool2d_forward(x[lo:hi], k, stride, out[lo:hi], argmax[lo:hi])
 
 
-@njit(cache=True, nogil=True)
-def layernorm_forward(x, gamma, beta, eps, xhat, out, inv_std):
-    """Layer norm over the last axis of x (rows, d): y = γ ⊙ (x − μ_row)/√(σ²_row + ε) + β."""
-    rows, d = x.shape
-    for r in range(rows):
-        mu = 0.0
-        for j in range(d):
-            mu += x[r, j]
-        mu /= d
-        var = 0.0
-        for j in range(d):
-            var += (x[r, j] - mu) ** 2
-        istd = 1.0 / math.sqrt(var / d + eps)
-        inv_std[r] = istd
-        for j in range(d):
-            xh = (x[r, j] - mu) * istd
-            xhat[r, j] = xh
-            out[r, j] = gamma[j] * xh + beta[j]
-
-
-@njit(cache=True, nogil=True)
-def layernorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta):
-    """Per row, with g = dy ⊙ γ:  ∂L/∂x = (1/√(σ²+ε)) · (g − mean(g) − x̂ · mean(g ⊙ x̂))."""
-    rows, d = dy.shape
-    for j in range(d):
-        grad_gamma[j] = 0.0
-        grad_beta[j] = 0.0
-    for r in range(rows):
-        s1 = 0.0
-        s2 = 0.0
-        for j in range(d):
-            g = dy[r, j] * gamma[j]
-            s1 += g
-            s2 += g * xhat[r, j]
-            grad_gamma[j] += dy[r, j] * xhat[r, j]
-            grad_beta[j] += dy[r, j]
-        for j in range(d):
-            dx[r, j] = inv_std[r] * (dy[r, j] * gamma[j] - s1 / d - xhat[r, j] * s2 / d)
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def maxpool2d_backward_chunks(grad_out, argmax, grad_x, chunks):
+    """``maxpool2d_backward``, one chunk of the batch per thread."""
+    for c in prange(chunks):
+        lo, hi = bounds(grad_x.shape[0], c, chunks)
+        maxpool2d_backward(grad_out[lo:hi], argmax[lo:hi], grad_x[lo:hi])

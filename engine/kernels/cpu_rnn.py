@@ -206,7 +206,7 @@ def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev):
 # own rows. The arrays are chunk-major, ``(C, T, nc, ·)``: every chunk is one contiguous block,
 # time-major inside, so each thread's products are as large as they can be (the weight gradients
 # take all T·nc rows of a chunk at once). Each thread calls BLAS on one thread (the caller sees to
-# it); the C partial weight gradients are summed at the end.
+# it); the C partial weight gradients are summed at the end (``cpu_chunks.sum_chunks``).
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -219,15 +219,6 @@ def _chunk_grads(xt, hs, dxp, dhp, W_ih, W_hh, gW_ih, gb_ih, gW_hh, gb_hh, gx, n
         hs[:T].reshape(rows, H), W_hh, dhp.reshape(rows, G), gW_hh, gb_hh, gxr, False
     )
     cpu.dense_backward(xt.reshape(rows, D), W_ih, dxp.reshape(rows, G), gW_ih, gb_ih, gxr, need_gx)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def sum_chunks(partial, out):
-    """out = Σ_c partial[c]."""
-    flat, total = partial.reshape(partial.shape[0], -1), out.reshape(-1)
-    total[:] = flat[0]
-    for c in range(1, flat.shape[0]):
-        total += flat[c]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)

@@ -396,7 +396,8 @@ def backend_checks() -> dict[str, float]:
     got = [blank(a) for a in (z, W, b, x)]
     be.conv2d_forward(dev(x), dev(W), dev(b), 2, 1, ws["xpad"], ws["cols"], ws["zt"], got[0])
     be.conv2d_backward(dev(x), dev(W), dev(delta), 2, 1, ws["xpad"], ws["cols"], blank(dzmat),
-                       *got[1:3], blank(cols), got[3], True)  # fmt: skip
+                       *got[1:3], blank(cols), got[3], True,
+                       ws["parts_W"], ws["parts_b"])  # fmt: skip
     want = (
         z,
         dzmat.T @ cols,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.kernels import cpu_conv
+from engine.kernels import cpu_conv, cpu_norm
 from engine.layers_image import Conv2D
 
 
@@ -23,13 +23,15 @@ def conv_ref(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int, pad: int)
 
 
 def conv_buffers(x, W, stride, pad):
-    """The workspaces the layer allocates, from ``Conv2D.workspace_shapes``."""
+    """The workspaces the layer allocates, from ``Conv2D.workspace_shapes``: a batch this small
+    is one chunk, whose block of ``cols`` and ``zt`` the serial kernels take."""
     n, c, h, w = x.shape
     oc, _, k, _ = W.shape
     layer = Conv2D(c, oc, k, stride=stride, padding=pad)
     shapes = layer.workspace_shapes(n, h, w)
+    assert shapes["cols"][0] == shapes["zt"][0] == 1
     z = np.empty((n, *layer.out_shape((c, h, w))))
-    return (*(np.empty(shapes[key]) for key in ("xpad", "cols", "zt")), z)
+    return np.empty(shapes["xpad"]), np.empty(shapes["cols"][1:]), np.empty(shapes["zt"][1:]), z
 
 
 @pytest.mark.parametrize(
@@ -93,7 +95,7 @@ def test_batchnorm_matches_numpy_and_updates_running_stats() -> None:
     gamma, beta = rng.normal(size=3), rng.normal(size=3)
     rm, rv = np.zeros(3), np.ones(3)
     xhat, out, istd = np.empty_like(x), np.empty_like(x), np.empty(3)
-    cpu_conv.batchnorm_forward(x, gamma, beta, 1e-5, True, 0.1, rm, rv, xhat, out, istd)
+    cpu_norm.batchnorm_forward(x, gamma, beta, 1e-5, True, 0.1, rm, rv, xhat, out, istd)
     mu, var = x.mean(axis=(0, 2)), x.var(axis=(0, 2))
     ref = (x - mu[None, :, None]) / np.sqrt(var[None, :, None] + 1e-5)
     np.testing.assert_allclose(out, gamma[None, :, None] * ref + beta[None, :, None], rtol=1e-10)
@@ -101,10 +103,10 @@ def test_batchnorm_matches_numpy_and_updates_running_stats() -> None:
     np.testing.assert_allclose(rv, 0.9 + 0.1 * x.var(axis=(0, 2), ddof=1), rtol=1e-12)
     dy = rng.normal(size=x.shape)
     dx, gg, gb = np.empty_like(x), np.empty(3), np.empty(3)
-    cpu_conv.batchnorm_backward(dy, xhat, gamma, istd, dx, gg, gb)
+    cpu_norm.batchnorm_backward(dy, xhat, gamma, istd, dx, gg, gb)
     eps = 1e-6 * rng.normal(size=x.shape)  # directional derivative of <dy, out(x)>
     out2 = np.empty_like(x)
-    cpu_conv.batchnorm_forward(x + eps, gamma, beta, 1e-5, True, 0.1, rm.copy(), rv.copy(),
+    cpu_norm.batchnorm_forward(x + eps, gamma, beta, 1e-5, True, 0.1, rm.copy(), rv.copy(),
                                np.empty_like(x), out2, np.empty(3))  # fmt: skip
     assert (dy * (out2 - out)).sum() == pytest.approx((dx * eps).sum(), rel=1e-4)
     np.testing.assert_allclose(gg, (dy * xhat).sum(axis=(0, 2)), rtol=1e-12)
@@ -115,14 +117,14 @@ def test_layernorm_matches_numpy() -> None:
     x = rng.normal(size=(5, 6))
     gamma, beta = rng.normal(size=6), rng.normal(size=6)
     xhat, out, istd = np.empty_like(x), np.empty_like(x), np.empty(5)
-    cpu_conv.layernorm_forward(x, gamma, beta, 1e-5, xhat, out, istd)
+    cpu_norm.layernorm_forward(x, gamma, beta, 1e-5, xhat, out, istd)
     ref = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + 1e-5)
     np.testing.assert_allclose(out, gamma * ref + beta, rtol=1e-10)
     dy = rng.normal(size=x.shape)
     dx, gg, gb = np.empty_like(x), np.empty(6), np.empty(6)
-    cpu_conv.layernorm_backward(dy, xhat, gamma, istd, dx, gg, gb)
+    cpu_norm.layernorm_backward(dy, xhat, gamma, istd, dx, gg, gb)
     eps = 1e-6 * rng.normal(size=x.shape)
     out2 = np.empty_like(x)
-    cpu_conv.layernorm_forward(x + eps, gamma, beta, 1e-5, np.empty_like(x), out2, np.empty(5))
+    cpu_norm.layernorm_forward(x + eps, gamma, beta, 1e-5, np.empty_like(x), out2, np.empty(5))
     assert (dy * (out2 - out)).sum() == pytest.approx((dx * eps).sum(), rel=1e-4)
     np.testing.assert_allclose(gb, dy.sum(0), rtol=1e-12)
