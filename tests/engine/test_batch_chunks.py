@@ -1,0 +1,135 @@
+"""Layers that split a batch into chunks, one per thread (convolution, max-pooling, recurrent
+layers): the same numbers as on one chunk, and gradients that match finite differences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from engine import Dense, ReLU, Sequential, backend_layers
+from engine.layers_blocks import Residual
+from engine.layers_image import AvgPool2D, Conv2D, Flatten, MaxPool2D
+from engine.layers_seq import GRU, LSTM, RNN
+
+SEQUENCES = (5, 2)
+IMAGES = (2, 6, 6)
+NETS: dict[str, tuple[Callable[[], list], tuple[int, ...]]] = {
+    "rnn-sequences": (lambda: [RNN(2, 3), RNN(3, 3), Dense(3, 1)], SEQUENCES),
+    "lstm-last": (lambda: [LSTM(2, 4), LSTM(4, 3, return_sequences=False), Dense(3, 1)], SEQUENCES),
+    "gru-lstm-gru": (
+        lambda: [GRU(2, 3), LSTM(3, 3), GRU(3, 2, return_sequences=False), Dense(2, 1)],
+        SEQUENCES,
+    ),
+    "lenet": (
+        lambda: [
+            Conv2D(2, 3, 3, padding=1),
+            ReLU(),
+            MaxPool2D(2),
+            Conv2D(3, 4, 3, padding=1),
+            ReLU(),
+            MaxPool2D(2),
+            Flatten(),
+            Dense(4, 2),
+        ],
+        IMAGES,
+    ),
+    "strided-residual": (
+        lambda: [
+            Conv2D(2, 3, 3, stride=2, padding=1),
+            Residual([Conv2D(3, 3, 3, padding=1)]),
+            MaxPool2D(3, stride=1),
+            AvgPool2D(1),
+            Flatten(),
+            Dense(3, 1),
+        ],
+        IMAGES,
+    ),
+}
+
+
+def build(name: str, seed: int, dtype: str = "float64") -> Sequential:
+    layers, shape = NETS[name]
+    return Sequential(layers(), seed=seed, dtype=dtype, input_shape=shape)
+
+
+def data(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    net = build(name, 0)
+    return rng.normal(size=(n, *net.input_shape)), rng.normal(size=(n, *net.output_shape))
+
+
+@pytest.fixture
+def threads(monkeypatch) -> Callable[[int], None]:
+    """Sets how many threads recurrent layers split a batch over (chunks of 2 samples or more);
+    the kernels run all chunks on however many threads Numba really has."""
+    monkeypatch.setattr(backend_layers, "MIN_CHUNK", 2)
+
+    def use(n: int) -> None:
+        monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: n)
+
+    return use
+
+
+@pytest.mark.parametrize(
+    ("n", "threads_", "chunks"),
+    [(64, 2, 2), (63, 2, 1), (64, 4, 4), (48, 4, 3), (20, 4, 1), (64, 1, 1), (40, 8, 2)],
+)
+def test_a_batch_splits_into_equal_chunks_of_16_or_more(monkeypatch, n, threads_, chunks) -> None:
+    monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: threads_)
+    assert build("lstm-last", 0).backend.batch_chunks(n) == chunks
+
+
+def run(name: str, threads: Callable[[int], None], n: int, dtype: str, x, y):
+    threads(n)
+    net = build(name, 3, dtype)
+    loss = net.loss_and_grad(x, y, "mse")
+    return net, loss, net.grad.copy(), np.array(net.forward(x))
+
+
+def chunks_of(layer) -> int:
+    """How many chunks the layer's last pass split the batch into."""
+    if isinstance(layer, Conv2D):
+        return layer._cols.shape[0]
+    return layer._hs.shape[0]
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_chunks_give_the_numbers_of_one_chunk(name: str, dtype: str, threads) -> None:
+    x, y = data(name, 6, 4)
+    one, loss1, grad1, out1 = run(name, threads, 1, dtype, x, y)
+    three, loss3, grad3, out3 = run(name, threads, 3, dtype, x, y)
+    assert chunks_of(one.layers[0]) == 1 and chunks_of(three.layers[0]) == 3
+    tol = 1e-12 if dtype == "float64" else 2e-6
+    np.testing.assert_allclose(loss3, loss1, rtol=tol)
+    np.testing.assert_allclose(out3, out1, rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad3, grad1, rtol=0, atol=tol * np.abs(grad1).max())
+    if isinstance(one.layers[0], Conv2D):
+        return
+    for sample in (0, 3, 5):  # in the first, second and third chunk
+        np.testing.assert_allclose(
+            three.layers[0].hidden_states(sample), one.layers[0].hidden_states(sample), atol=tol
+        )
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_chunked_gradients_match_finite_differences(name: str, threads, gradient_error) -> None:
+    threads(2)
+    net = build(name, 6)
+    x, y = data(name, 4, 5)
+    assert gradient_error(net, x, y, "mse") < 1e-6
+    assert chunks_of(net.layers[0]) == 2
+
+
+def test_the_blas_thread_count_is_back_after_a_chunked_step(threads) -> None:
+    from engine.threads import blas_threads
+
+    before = blas_threads()
+    threads(2)
+    for name in ("lstm-last", "lenet"):
+        net = build(name, 0, "float32")
+        net.loss_and_grad(*data(name, 4, 0), "mse")
+        assert chunks_of(net.layers[0]) == 2
+        assert blas_threads() == before
