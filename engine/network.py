@@ -218,17 +218,18 @@ class Sequential:
             )
         return self.backend.from_host(y.reshape(n, *self.output_shape), self.dtype)
 
-    def _blas_threads(self, n: int) -> contextlib.AbstractContextManager:
-        """BLAS on one thread while the layers run on a batch of ``n`` that some of them split
-        over Numba's threads (``backend.batch_chunks``): those call BLAS from each thread, and a
-        multithreaded BLAS between them would spin its threads on the same cores. Otherwise BLAS
-        keeps its threads (a wide Dense layer gains from them)."""
-        if self._splits_batch and self.backend.batch_chunks(n) > 1:
+    def _blas_threads(self) -> contextlib.AbstractContextManager:
+        """BLAS on one thread while the layers run, when some of them split a batch over
+        Numba's threads (``backend.batch_chunks`` > 1 for some batch): they call BLAS from each
+        thread, and a multithreaded BLAS anywhere in the same passes leaves its threads spinning
+        on the cores those need (a step several times slower). Whatever the batch, so that BLAS's
+        threads never start; networks without such layers keep them (a wide Dense layer gains)."""
+        if self._splits_batch and self.backend.batch_chunks(1 << 20) > 1:
             return blas_threads_for(1)
         return contextlib.nullcontext()
 
     def _forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        with self._blas_threads(x.shape[0]):
+        with self._blas_threads():
             for layer in self.layers:
                 x = layer.forward(x, training, cache)
         return x
@@ -237,7 +238,7 @@ class Sequential:
         last = len(self.layers) - 1
         first_param = next((i for i, lay in enumerate(self.layers) if lay.params), len(self.layers))
         g: Array | None = grad_out
-        with self._blas_threads(grad_out.shape[0]):
+        with self._blas_threads():
             for i in range(last, first_param - 1, -1):
                 assert g is not None
                 g = self.layers[i].backward(g, need_grad_x=i > first_param)
