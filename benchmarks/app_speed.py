@@ -21,6 +21,7 @@ from collections.abc import Callable
 from engine.events import Step
 from engine.presets import DEFAULT, get_preset
 from tui.app import DltuiApp
+from tui.pace import FULL_SPEED
 
 LATENCIES: list[float] = []  # key press to its effect on screen, while training at full speed
 
@@ -57,7 +58,8 @@ async def key_latency(app: DltuiApp, key: str, done: Callable[[], bool]) -> floa
 
 async def app_speed(preset: str, seconds: float, size: tuple[int, int]) -> tuple[float, float]:
     """Steps per second inside the running app, and snapshots drawn per second."""
-    app = DltuiApp(get_preset(preset), check_kernels=False)
+    experiment = get_preset(preset).replace(train={"epochs": 1_000_000})  # never done in time
+    app = DltuiApp(experiment, check_kernels=False, pace=FULL_SPEED)
     async with app.run_test(size=size) as pilot:
         while app.session is None or app.main.snapshots < 3:
             await pilot.pause(0.05)
