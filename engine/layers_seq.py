@@ -163,7 +163,14 @@ class _Recurrent(Layer):
     def _run_backward(self, dhs: Array, dxp: Array, parts, grads: tuple, gx) -> None:
         """The backend's ``{kernel}_backward_chunks``: fills ``dxp`` and the gradients (``parts``
         holds each chunk's, where there are several)."""
-        raise NotImplementedError
+        weights = self.params["W_ih"], self.params["W_hh"]
+        state = self._backward_state(dxp)
+        run = getattr(self.backend, f"{self.kernel}_backward_chunks")
+        run(dhs, self._xt, *weights, self._hs, *self._saved, dxp, *state, parts, grads, gx)
+
+    def _backward_state(self, dxp: Array) -> tuple[Array, ...]:
+        """The backward kernel's own arrays after ``dxp``: ∂L/∂h carried back in time."""
+        return (self._state("dh"),)
 
     def _state(self, key: str) -> Array:
         C, _, nc, H = self._hs.shape
@@ -176,12 +183,6 @@ class RNN(_Recurrent):
     type_name = "RNN"
     gates = 1
     kernel = "rnn"
-
-    def _run_backward(self, dhs, dxp, parts, grads, gx) -> None:
-        p, dh = self.params, self._state("dh")
-        self.backend.rnn_backward_chunks(
-            dhs, self._xt, p["W_ih"], p["W_hh"], self._hs, dxp, dh, parts, grads, gx
-        )
 
 
 class LSTM(_Recurrent):
@@ -199,22 +200,9 @@ class LSTM(_Recurrent):
         self._acts = self._buffer("acts", (C, T1 - 1, nc, 4 * H), cache)
         self._saved = (self._cs, self._tcs, self._acts)
 
-    def _run_backward(self, dhs, dxp, parts, grads, gx) -> None:
-        p, dh, dc = self.params, self._state("dh"), self._state("dc")
-        self.backend.lstm_backward_chunks(
-            dhs,
-            self._xt,
-            p["W_ih"],
-            p["W_hh"],
-            self._hs,
-            *self._saved,
-            dxp,
-            dh,
-            dc,
-            parts,
-            grads,
-            gx,
-        )
+    def _backward_state(self, dxp: Array) -> tuple[Array, ...]:
+        """∂L/∂h and ∂L/∂c, carried back in time."""
+        return self._state("dh"), self._state("dc")
 
 
 class GRU(_Recurrent):
@@ -230,26 +218,10 @@ class GRU(_Recurrent):
         self._hn = self._buffer("hn", (C, T1 - 1, nc, H), cache)
         self._saved = (self._acts, self._hn)
 
-    def _run_backward(self, dhs, dxp, parts, grads, gx) -> None:
-        """``dhp``: the gradient of h_{t−1} W_hhᵀ + b_hh, which differs from ``dxp`` in the n
-        gate (r multiplies the hidden part there)."""
-        p, dh, dprev = self.params, self._state("dh"), self._state("dprev")
-        dhp = self._buffer("dhp", dxp.shape, True)
-        self.backend.gru_backward_chunks(
-            dhs,
-            self._xt,
-            p["W_ih"],
-            p["W_hh"],
-            self._hs,
-            *self._saved,
-            dxp,
-            dhp,
-            dh,
-            dprev,
-            parts,
-            grads,
-            gx,
-        )
+    def _backward_state(self, dxp: Array) -> tuple[Array, ...]:
+        """``dhp``, the gradient of h_{t−1} W_hhᵀ + b_hh (it differs from ``dxp`` in the n gate,
+        where r multiplies the hidden part), then ∂L/∂h and a step's share of it."""
+        return self._buffer("dhp", dxp.shape, True), self._state("dh"), self._state("dprev")
 
 
 class PositionalEncoding(Layer):
