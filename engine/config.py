@@ -15,7 +15,7 @@ A config file has three tables; every key is optional and has the default shown 
     init = "default"         # default (PyTorch) | xavier | he
 
     [train]
-    loss = "bce_logits"
+    loss = "auto"            # auto: cross_entropy for classes, bce_logits for two, mse for numbers
     optimizer = "adam"       # sgd | adam | adamw | rmsprop | adagrad
     lr = 0.01
     batch_size = 16          # 1: SGD, "full": full batch
@@ -77,7 +77,7 @@ class ModelConfig:
 class TrainConfig:
     """Loss, optimiser and the training loop's settings."""
 
-    loss: str = "bce_logits"
+    loss: str = "auto"  # resolved from the data set's task when the experiment is built
     optimizer: str = "adam"
     lr: float = 0.01
     batch_size: int | str = 16
@@ -186,7 +186,7 @@ class Experiment:
         _choice(f"{source} [model] output", m.output, ["auto", "sigmoid", "none"])
         _choice(f"{source} [model] kind", m.kind, list(architectures.KINDS))
         _choice(f"{source} [model] init", m.init, ["default", "xavier", "he"])
-        _choice(f"{source} [train] loss", t.loss, list(LOSSES))
+        _choice(f"{source} [train] loss", t.loss, ["auto", *LOSSES])
         _choice(f"{source} [train] optimizer", t.optimizer, list(optim.OPTIMIZERS))
         _choice(f"{source} [train] dtype", t.dtype, ["float32", "float64"])
         _choice(f"{source} [train] device", t.device, ["cpu", "cuda"])
@@ -219,6 +219,11 @@ class Experiment:
         split = data if data is not None else datasets.load(self.data.name, **self.data.options)
         if self.model.kind == "autoencoder":
             split = autoencoder_split(split)
+        if self.train.loss == "auto":  # the run records the loss it trains with
+            return self.replace(train={"loss": AUTO_LOSS[split.task]})._build(split)
+        return self._build(split)
+
+    def _build(self, split: datasets.DataSplit) -> Run:
         t = self.train
         _check_task(split, t.loss, self.name)
         net = self.network(split)
@@ -320,6 +325,10 @@ def _on_device(net: Sequential, device: str) -> Sequential:
     if net.state.size:
         twin.state[...] = net.backend.to_host(net.state)
     return twin
+
+
+AUTO_LOSS = {"multiclass": "cross_entropy", "binary": "bce_logits", "regression": "mse"}
+"""The loss ``loss = "auto"`` (the default) trains with, by the data set's task."""
 
 
 def _check_task(split: datasets.DataSplit, loss: str, source: str) -> None:

@@ -93,3 +93,30 @@ def test_an_unknown_device_names_the_choices() -> None:
     with pytest.raises(UserError) as info:
         get_preset("xor").replace(train={"device": "tpu"})
     assert "[train] device" in info.value.message and "cuda" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "loss"),
+    [
+        ("digits", "cnn", "cross_entropy"),
+        ("spiral", "mlp", "bce_logits"),
+        ("sine", "mlp", "mse"),
+        ("sine-seq", "lstm", "mse"),
+        ("digits", "autoencoder", "mse"),  # reconstructing the image is a regression
+    ],
+)
+def test_the_default_loss_follows_the_data_sets_task(data: str, kind: str, loss: str) -> None:
+    exp = Experiment.from_dict(
+        {"data": {"name": data}, "model": {"kind": kind, "hidden": [4]}, "train": {"epochs": 1}}
+    )
+    assert exp.train.loss == "auto"
+    run = exp.build()
+    assert run.trainer.loss == loss
+    assert run.experiment.train.loss == loss  # what the run saves and shows
+    assert f'loss = "{loss}"' in run.experiment.to_toml()
+
+
+def test_a_loss_that_is_given_is_kept_and_checked() -> None:
+    exp = Experiment.from_dict({"data": {"name": "digits"}, "train": {"loss": "mse"}})
+    with pytest.raises(UserError, match="does not fit the multiclass data set"):
+        exp.build()
