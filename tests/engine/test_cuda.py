@@ -19,12 +19,14 @@ import importlib
 import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numba
 import pytest
 from numba.core.registry import CPUDispatcher
 
@@ -75,8 +77,19 @@ def _gpu_present() -> bool:
     return bool(cuda.is_available())
 
 
-def _start(script: str, simulator: bool, *args: str) -> subprocess.Popen[str]:
+def _start(script: str, cache: Path, simulator: bool, *args: str) -> subprocess.Popen[str]:
+    """Runs ``script`` with a Numba cache of its own, a copy of this process's.
+
+    Numba's on-disk cache is not safe for processes that compile at once: two of them can give
+    the same file number to two different specialisations of a kernel, and a later load may
+    then get the other one's code (wrong numbers: the likely cause of a one-off failure of the
+    CNN check below, off by 1.3).
+    """
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    shared = Path(numba.config.CACHE_DIR) if numba.config.CACHE_DIR else None
+    if shared is not None and shared.is_dir():
+        shutil.copytree(shared, cache, dirs_exist_ok=True)
+    env["NUMBA_CACHE_DIR"] = str(cache)
     if simulator:
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     return subprocess.Popen(
@@ -98,15 +111,19 @@ def _result(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def runs() -> dict[str, dict[str, Any]]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    scripts = {
+        "sim": ("cuda_sim_cases.py", True),
+        "sim_layers": ("cuda_sim_layers.py", True),
+        "sim_images": ("cuda_sim_nets.py", True, "images"),
+        "sim_sequences": ("cuda_sim_nets.py", True, "sequences"),
+        "sim_train": ("cuda_sim_train.py", True),
+        "ptx": ("cuda_ptx_check.py", False),
+        "ptx_layers": ("cuda_ptx_check.py", False, "layers"),
+    }
     procs = {
-        "sim": _start("cuda_sim_cases.py", simulator=True),
-        "sim_layers": _start("cuda_sim_layers.py", simulator=True),
-        "sim_images": _start("cuda_sim_nets.py", True, "images"),
-        "sim_sequences": _start("cuda_sim_nets.py", True, "sequences"),
-        "sim_train": _start("cuda_sim_train.py", simulator=True),
-        "ptx": _start("cuda_ptx_check.py", simulator=False),
-        "ptx_layers": _start("cuda_ptx_check.py", False, "layers"),
+        name: _start(script, tmp_path_factory.mktemp(f"numba-{name}"), *rest)
+        for name, (script, *rest) in scripts.items()
     }
     results = {name: _result(proc) for name, proc in procs.items()}
     images, sequences = results.pop("sim_images"), results.pop("sim_sequences")
