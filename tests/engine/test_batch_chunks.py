@@ -65,6 +65,8 @@ def threads(monkeypatch) -> Callable[[int], None]:
     """Sets how many threads recurrent layers split a batch over (chunks of 2 samples or more);
     the kernels run all chunks on however many threads Numba really has."""
     monkeypatch.setattr(backend_layers, "MIN_CHUNK", 2)
+    monkeypatch.setattr(backend_layers, "MIN_CONV_WORK", 0)
+    monkeypatch.setattr(backend_layers, "MIN_POOL_WORK", 0)
 
     def use(n: int) -> None:
         monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: n)
@@ -79,6 +81,18 @@ def threads(monkeypatch) -> Callable[[int], None]:
 def test_a_batch_splits_into_equal_chunks_of_16_or_more(monkeypatch, n, threads_, chunks) -> None:
     monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: threads_)
     assert build("lstm-last", 0).backend.batch_chunks(n) == chunks
+
+
+def test_convolutions_and_pooling_too_small_for_a_thread_stay_whole(monkeypatch) -> None:
+    """lenet-digits, batch 32 on two threads: the 8×8 maps of its first convolution and both
+    poolings stay whole; its second convolution (1.8M multiply-adds a chunk) splits."""
+    monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: 2)
+    backend = build("lenet", 0).backend
+    assert backend.conv2d_workspace_shapes(1, 16, 3, 1, 1, 32, 8, 8)["cols"][0] == 1
+    assert backend.conv2d_workspace_shapes(16, 32, 3, 1, 1, 32, 4, 4)["cols"][0] == 2
+    assert backend.conv2d_workspace_shapes(1, 16, 3, 1, 1, 64, 28, 28)["cols"][0] == 2  # MNIST
+    assert backend._image_chunks(32, 16 * 8 * 8, backend_layers.MIN_POOL_WORK) == 1
+    assert backend._image_chunks(64, 16 * 28 * 28, backend_layers.MIN_POOL_WORK) == 2
 
 
 def run(name: str, threads: Callable[[int], None], n: int, dtype: str, x, y):
