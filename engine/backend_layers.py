@@ -211,56 +211,55 @@ class CPULayerOps(RecurrentOps):
         out.reshape(C, nc, T, *out.shape[2:])[...] = x.swapaxes(1, 2)
 
     def rnn_forward_chunks(self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast) -> None:
-        if xt.shape[0] == 1:
-            return super().rnn_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast)
-        with blas_threads_for(1):
-            cpu_rnn.rnn_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast)
-        return None
+        args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast)
+        self._forward_chunks(super().rnn_forward_chunks, cpu_rnn.rnn_forward_chunks, args)
 
     def lstm_forward_chunks(
         self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast
     ) -> None:
         args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast)
-        if xt.shape[0] == 1:
-            return super().lstm_forward_chunks(*args)
-        with blas_threads_for(1):
-            cpu_rnn.lstm_forward_chunks(*args)
-        return None
+        self._forward_chunks(super().lstm_forward_chunks, cpu_rnn.lstm_forward_chunks, args)
 
     def gru_forward_chunks(self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast) -> None:
         args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast)
-        if xt.shape[0] == 1:
-            return super().gru_forward_chunks(*args)
-        with blas_threads_for(1):
-            cpu_rnn.gru_forward_chunks(*args)
-        return None
+        self._forward_chunks(super().gru_forward_chunks, cpu_rnn.gru_forward_chunks, args)
 
     def rnn_backward_chunks(self, dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, grads, gx) -> None:
-        if xt.shape[0] == 1:
-            return super().rnn_backward_chunks(dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, grads, gx)
         args = (dhs, xt, W_ih, W_hh, hs, dxp, dh)
-        return self._chunks_backward(cpu_rnn.rnn_backward_chunks, args, parts, grads, gx)
+        one = super().rnn_backward_chunks
+        self._backward_chunks(one, cpu_rnn.rnn_backward_chunks, args, parts, grads, gx)
 
     def lstm_backward_chunks(
         self, dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc, parts, grads, gx
     ) -> None:
         args = (dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc)
-        if xt.shape[0] == 1:
-            return super().lstm_backward_chunks(*args, parts, grads, gx)
-        return self._chunks_backward(cpu_rnn.lstm_backward_chunks, args, parts, grads, gx)
+        one = super().lstm_backward_chunks
+        self._backward_chunks(one, cpu_rnn.lstm_backward_chunks, args, parts, grads, gx)
 
     def gru_backward_chunks(
         self, dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, parts, grads, gx
     ) -> None:
         args = (dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev)
-        if xt.shape[0] == 1:
-            return super().gru_backward_chunks(*args, parts, grads, gx)
-        return self._chunks_backward(cpu_rnn.gru_backward_chunks, args, parts, grads, gx)
+        one = super().gru_backward_chunks
+        self._backward_chunks(one, cpu_rnn.gru_backward_chunks, args, parts, grads, gx)
 
     @staticmethod
-    def _chunks_backward(kernel, args, parts, grads, gx) -> None:
-        """Runs a ``*_backward_chunks`` kernel, then sums its per-chunk weight gradients."""
+    def _forward_chunks(one, kernel, args) -> None:
+        """One chunk (``xt``, first, holds C): the shared pass of ``RecurrentOps``; several: the
+        ``*_forward_chunks`` kernel, one chunk per thread, BLAS on one."""
+        if args[0].shape[0] == 1:
+            one(*args)
+            return
+        with blas_threads_for(1):
+            kernel(*args)
+
+    @staticmethod
+    def _backward_chunks(one, kernel, args, parts, grads, gx) -> None:
+        """As ``_forward_chunks`` (``xt`` second); several chunks' weight gradients are summed."""
         xt = args[1]
+        if xt.shape[0] == 1:
+            one(*args, parts, grads, gx)
+            return
         with blas_threads_for(1):
             kernel(*args, parts, xt if gx is None else gx, gx is not None)
         for part, grad in zip(parts, grads, strict=True):

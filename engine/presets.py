@@ -11,6 +11,17 @@ from engine.errors import UserError
 
 DEFAULT = "spiral"
 
+# residual-deep and plain-deep differ only in their skip connections: one data set, one training.
+_DEEP_DATA = {"name": "spiral", "n": 1000, "noise": 0.05}
+_DEEP_TRAIN = {
+    "loss": "bce_logits",
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "lr": 0.005,
+    "batch_size": 32,
+    "epochs": 40,
+}
+
 _RAW: dict[str, dict] = {
     "xor": {
         "description": "The classic: XOR's four points, a 2-2-1 sigmoid network, MSE, plain SGD",
@@ -147,29 +158,15 @@ _RAW: dict[str, dict] = {
     },
     "residual-deep": {
         "description": "16 residual tanh blocks on the spiral: deep, and still trains",
-        "data": {"name": "spiral", "n": 1000, "noise": 0.05},
+        "data": dict(_DEEP_DATA),
         "model": {"kind": "residual", "hidden": [16] * 16, "activation": "tanh"},
-        "train": {
-            "loss": "bce_logits",
-            "optimizer": "sgd",
-            "momentum": 0.9,
-            "lr": 0.005,
-            "batch_size": 32,
-            "epochs": 40,
-        },
+        "train": dict(_DEEP_TRAIN),
     },
     "plain-deep": {
         "description": "The same depth without skip connections: gradients vanish, it stalls",
-        "data": {"name": "spiral", "n": 1000, "noise": 0.05},
+        "data": dict(_DEEP_DATA),
         "model": {"kind": "mlp", "hidden": [16] * 17, "activation": "tanh"},
-        "train": {
-            "loss": "bce_logits",
-            "optimizer": "sgd",
-            "momentum": 0.9,
-            "lr": 0.005,
-            "batch_size": 32,
-            "epochs": 40,
-        },
+        "train": dict(_DEEP_TRAIN),
     },
 }
 
