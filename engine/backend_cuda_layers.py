@@ -47,7 +47,7 @@ class CUDALayerOps(RecurrentOps):
             raise ValueError(f"a {x.dtype} device array where {dtype} is needed")
         return x
 
-    def swap01(self, x: Any, out: Any) -> None:
+    def _swap01(self, x: Any, out: Any) -> None:
         """out = x with its first two axes swapped: (a, b, c) → (b, a, c)."""
         if out.shape != (x.shape[1], x.shape[0], *x.shape[2:]):
             raise ValueError(f"swap01: {x.shape} does not swap into {out.shape}")
@@ -63,13 +63,13 @@ class CUDALayerOps(RecurrentOps):
         """(n, T, …) → (1, T, n, …): the batch as one time-major chunk."""
         if out.shape[0] != 1:
             raise ValueError(f"to_chunks: the device keeps one chunk, not {out.shape[0]}")
-        self.swap01(x, out[0])
+        self._swap01(x, out[0])
 
     def from_chunks(self, x: Any, out: Any) -> None:
         """(1, T, n, …) → (n, T, …)."""
         if x.shape[0] != 1:
             raise ValueError(f"from_chunks: the device keeps one chunk, not {x.shape[0]}")
-        self.swap01(x[0], out)
+        self._swap01(x[0], out)
 
     def add(self, a: Any, b: Any, out: Any) -> None:
         """out = a + b, with ``b`` repeated over the leading axes of ``a`` (b's shape ends a's)."""

@@ -53,10 +53,6 @@ class CPULayerOps(RecurrentOps):
         chunks = self.batch_chunks(n)
         return chunks if n // chunks * work >= least else 1
 
-    def swap01(self, x: Array, out: Array) -> None:
-        """out = x with its first two axes swapped: (a, b, c) → (b, a, c)."""
-        out[...] = x.swapaxes(0, 1)
-
     def add(self, a: Array, b: Array, out: Array) -> None:
         """out = a + b, ``b`` broadcast over the leading axes of ``a``."""
         np.add(a, b, out=out)
