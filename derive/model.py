@@ -47,7 +47,7 @@ class Stage:
         pos: the layer's index in ``net.layers`` (the ``2`` of ``"2.W"``).
         kind: "dense", "activation" or "dropout".
         layer: ℓ, the number of Dense layers up to and including this stage.
-        act: the activation's name (``engine.layers.Activation.function``).
+        act: the activation's name (``engine.layers.core.Activation.function``).
         alpha: LeakyReLU's slope; p: dropout's rate.
         mask: the dropout mask's base name ("m").
     """

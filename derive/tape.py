@@ -20,7 +20,7 @@ import sympy as sp
 from derive.functions import ACTIVATIONS
 from derive.losses import bce_grad, element_loss
 from derive.model import Model, ParamRef, Stage, Vec
-from engine.layers import Dropout
+from engine.layers.core import Dropout
 from engine.losses import LOSSES
 from engine.network import Sequential
 

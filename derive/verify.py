@@ -24,7 +24,7 @@ from derive.layers.param import find, is_plain_mlp
 from derive.layers.tape import float64_twin, last_mask
 from derive.model import build_model
 from derive.tape import run_tape
-from engine.layers import Dropout
+from engine.layers.core import Dropout
 from engine.network import Sequential
 
 __all__ = ["VerifyReport", "float64_twin", "verify", "verify_report"]

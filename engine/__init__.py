@@ -17,7 +17,8 @@ from engine import (
 )
 from engine.errors import UserError
 from engine.events import Diverged, Epoch, Finished, History, Step
-from engine.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from engine.layers import *  # noqa: F403  (every layer class, by its __all__)
+from engine.layers import __all__ as _layer_names
 from engine.losses import LOSSES
 from engine.network import Sequential
 from engine.trainer import Trainer
@@ -25,19 +26,14 @@ from engine.trainer import Trainer
 __version__ = "0.1.0"
 
 __all__ = [
+    *_layer_names,
     "LOSSES",
-    "Dense",
     "Diverged",
-    "Dropout",
     "Epoch",
     "Finished",
     "History",
-    "LeakyReLU",
-    "ReLU",
     "Sequential",
-    "Sigmoid",
     "Step",
-    "Tanh",
     "Trainer",
     "UserError",
     "__version__",

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.errors import UserError
-from engine.kernels.cpu_augment import shift_flip
+from engine.kernels.cpu.augment import shift_flip
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 

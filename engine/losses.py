@@ -1,6 +1,6 @@
 """Loss functions by name, with what the rest of the engine needs to know about each.
 
-The arithmetic lives in the kernels (``engine.kernels.cpu``); this module says what each loss
+The arithmetic lives in the kernels (``engine.kernels.cpu.core``); this module says what each loss
 expects and how a prediction turns into a class, so the trainer can report accuracy.
 Reductions are PyTorch's: the mean over every element (over samples for cross-entropy).
 """

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.backend import Array, get_backend
-from engine.checkpoint import read_npz, write_npz
+from engine.backends.cpu import Array, get_backend
+from engine.backends.fused import FusedSteps
 from engine.errors import UserError
-from engine.fused import FusedSteps
-from engine.layers import Dense, Layer, layer_from_spec, sub_views
+from engine.experiment.checkpoint import read_npz, write_npz
+from engine.layers.core import Dense, Layer, layer_from_spec, sub_views
 from engine.losses import LOSSES, check_loss
 from engine.threads import blas_threads_for
 
@@ -87,8 +87,8 @@ class Sequential:
         self.input_shape = self._input_shape(input_shape)
         self.in_features = int(np.prod(self.input_shape))
         self._allocate()
-        self.frozen_ranges: list[tuple[int, int]] = []  # see engine.transfer.freeze
-        # train Dense/activation stacks on flat inputs with the fused kernel (engine.fused)
+        self.frozen_ranges: list[tuple[int, int]] = []  # see engine.experiment.transfer.freeze
+        # train Dense/activation stacks on flat inputs with the fused kernel (engine.backends.fused)
         self.fuse = len(self.input_shape) == 1
         self._fused = FusedSteps(self)
         self._splits_batch = any(_splits_batch(layer) for layer in self.layers)

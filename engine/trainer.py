@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine import optim
-from engine.backend import Array
+from engine.backends.cpu import Array
 from engine.errors import UserError
 from engine.events import Diverged, Epoch, Event, Finished, History, Step
 from engine.losses import check_loss

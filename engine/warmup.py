@@ -15,9 +15,11 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from engine import _numba_setup, optim
-from engine.kernels import cpu, cpu_fused, cpu_optim
-from engine.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from engine import _numba_setup, activations, optim
+from engine.kernels.cpu import core as cpu
+from engine.kernels.cpu import fused as cpu_fused
+from engine.kernels.cpu import optim as cpu_optim
+from engine.layers import ELU, GELU, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from engine.losses import LOSSES
 from engine.network import Sequential
 
@@ -56,7 +58,7 @@ def _one_step(dtype: str, loss: str, rows: int) -> None:
     out = 3 if loss == "cross_entropy" else 1
     width = 16 if rows > 8 else 4
     layers = [Dense(2, width), ReLU(), Dense(width, width), LeakyReLU(), Dropout(0.1)]
-    layers += [Dense(width, width), Tanh(), Dense(width, out)]
+    layers += [Dense(width, width), Tanh(), Dense(width, width), ELU(), GELU(), Dense(width, out)]
     if loss == "bce":
         layers.append(Sigmoid())
     net = Sequential(layers, seed=0, dtype=dtype)
@@ -71,13 +73,13 @@ def _one_step(dtype: str, loss: str, rows: int) -> None:
     net.backend.gather_rows(net.as_input(x), np.arange(rows, dtype=np.int64), 0, rows, xb)
     net.backend.all_finite(net.data)
     fused = [Dense(2, width), Tanh(), Dense(width, out)] + ([Sigmoid()] if loss == "bce" else [])
-    Sequential(fused, seed=0, dtype=dtype).loss_and_grad(x, y, loss=loss)  # engine.fused
+    Sequential(fused, seed=0, dtype=dtype).loss_and_grad(x, y, loss=loss)  # engine.backends.fused
 
 
 def _parallel_twins(dtype: str) -> None:
     """The ``prange`` twins, called directly: the backend takes them only for huge arrays."""
     z = np.linspace(-1.0, 1.0, 8, dtype=dtype).reshape(2, 4)
-    for kind in (cpu.ACT_RELU, cpu.ACT_TANH):
+    for kind in (activations.RELU, activations.TANH):
         cpu.activation_forward_par(z, z.copy(), kind, 0.0)
         cpu.activation_backward_par(z, z, z, z.copy(), kind, 0.0)
     p, g, s1, s2, s3 = (np.zeros(8, dtype=dtype) for _ in range(5))

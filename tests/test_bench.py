@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import impl_engine, impl_numpy, impl_torch, probes, report, suite
-from benchmarks.deep import DEEP_WORKLOADS
-from benchmarks.workers import steps_for
-from benchmarks.workloads import WORKLOADS, Workload
+from tui.bench import impl_engine, impl_numpy, impl_torch, probes, report, suite
+from tui.bench.deep import DEEP_WORKLOADS
+from tui.bench.workers import steps_for
+from tui.bench.workloads import WORKLOADS, Workload
 
 SMALL = [
     Workload("t", (3, 5, 4, 1), "tanh", "bce_logits", "sgd", 0.1, 6),

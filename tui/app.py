@@ -2,7 +2,7 @@
 
 It opens on the main screen (live training) — or first on the warm-up screen when the kernels
 have never been compiled — and pushes the derivation, setup, help and open-run screens from
-there. The training itself lives in :class:`tui.worker.TrainingSession`, driven by the main
+there. The training itself lives in :class:`tui.session.worker.TrainingSession`, driven by the main
 screen.
 """
 
@@ -14,11 +14,11 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from engine.config import Experiment, Run
+from engine.experiment.config import Experiment, Run
 from engine.warmup import kernels_cached
 from tui.screens.main import MainScreen
 from tui.screens.warmup import WarmupScreen
-from tui.worker import TrainingSession
+from tui.session.worker import TrainingSession
 
 
 class DltuiApp(App[int]):
@@ -29,7 +29,7 @@ class DltuiApp(App[int]):
         run: the experiment already built (data loaded), or None to build it here.
         paused: open paused (tests and snapshots step by hand).
         check_kernels: show the warm-up screen when the kernels are not compiled yet.
-        pace: steps per second to train at (``tui.pace.FULL_SPEED``: no cap); None: each
+        pace: steps per second to train at (``tui.session.pace.FULL_SPEED``: no cap); None: each
             experiment's default pace (tests that need many steps pass full speed).
     """
 

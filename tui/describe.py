@@ -3,7 +3,7 @@
 The config's ``hidden`` and ``activation`` mean different things for each kind of network (the
 dense layers after a CNN's convolutions, a recurrent layer's units, the width of residual
 blocks; a transformer has neither), so each kind is described by what
-``engine.architectures`` builds from them::
+``engine.experiment.architectures`` builds from them::
 
     dense 8 → 8 → out, tanh
     conv 3×3·16 → pool → conv 3×3·32 → pool → dense 64 → 10, relu
@@ -16,7 +16,7 @@ blocks; a transformer has neither), so each kind is described by what
 
 from __future__ import annotations
 
-from engine.config import Experiment, ModelConfig
+from engine.experiment.config import Experiment, ModelConfig
 
 REPEAT = 5  # this many equal hidden layers or more are written "17 × 16"
 RECURRENT = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}

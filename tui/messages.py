@@ -1,10 +1,11 @@
-"""Textual messages that carry the training thread's records (``tui.records``) to the screens."""
+"""Textual messages that carry the training thread's records (``tui.session.records``) to the
+screens."""
 
 from __future__ import annotations
 
 from textual.message import Message
 
-from tui.records import Notice, Snapshot
+from tui.session.records import Notice, Snapshot
 
 
 class Updated(Message):

@@ -17,7 +17,7 @@ import numpy as np
 from derive.layers import reference
 from derive.layers.param import Node, nodes
 from derive.tape import element_grad_fn, softmax_ce_grad_fn
-from engine.layers_blocks import Residual
+from engine.layers.blocks import Residual
 from engine.losses import LOSSES
 from engine.network import Sequential
 

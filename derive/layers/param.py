@@ -20,8 +20,8 @@ from derive.model import valid_names
 from derive.notation import sym
 from engine.errors import UserError
 from engine.layers import Activation, Dense, Dropout, Layer
-from engine.layers_blocks import Residual
-from engine.layers_seq import MultiHeadSelfAttention
+from engine.layers.blocks import Residual
+from engine.layers.sequence import MultiHeadSelfAttention
 from engine.network import Sequential
 
 _PARAM = re.compile(

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from derive.layers.param import Node, find, nodes
-from engine.layers import Dropout
-from engine.layers_blocks import Residual
+from engine.layers.blocks import Residual
+from engine.layers.core import Dropout
 from engine.losses import LOSSES
 from engine.network import Sequential
 

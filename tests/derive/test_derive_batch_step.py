@@ -11,9 +11,9 @@ import pytest
 
 from derive import derive
 from derive.batch import arrange
-from engine.config import Run
 from engine.events import Step
-from engine.presets import get_preset
+from engine.experiment.config import Run
+from engine.experiment.presets import get_preset
 
 
 def _trained(preset: str, steps: int, l2: float = 0.0) -> Run:

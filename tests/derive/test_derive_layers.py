@@ -21,9 +21,16 @@ from derive.layers.rules import RULE_KEYS, rule
 from derive.layers.tape import float64_twin, run_layer_tape
 from derive.steps import Derivation, Step
 from engine import Dense, Dropout, ReLU, Sequential, Tanh, UserError, optim
-from engine.layers_blocks import Residual, transformer_block
-from engine.layers_image import AvgPool2D, BatchNorm, Conv2D, Flatten, LayerNorm, MaxPool2D
-from engine.layers_seq import GRU, LSTM, RNN, Embedding, MultiHeadSelfAttention, PositionalEncoding
+from engine.layers.blocks import Residual, transformer_block
+from engine.layers.image import AvgPool2D, BatchNorm, Conv2D, Flatten, LayerNorm, MaxPool2D
+from engine.layers.sequence import (
+    GRU,
+    LSTM,
+    RNN,
+    Embedding,
+    MultiHeadSelfAttention,
+    PositionalEncoding,
+)
 
 FORMATS = ("text", "unicode", "latex", "markdown")
 

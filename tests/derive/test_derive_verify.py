@@ -10,10 +10,10 @@ from derive_helpers import XOR_X, XOR_Y, xor_net
 
 from derive import derive, verify, verify_report
 from engine import Dense, Sequential, Tanh, UserError, datasets
-from engine.config import Run
 from engine.datasets.split import DataSplit
 from engine.events import Step
-from engine.presets import PRESETS, get_preset
+from engine.experiment.config import Run
+from engine.experiment.presets import PRESETS, get_preset
 
 DOWNLOADED = {"mnist": (784, 10), "fashion-mnist": (784, 10)}  # sets not shipped with dltui
 

@@ -14,13 +14,14 @@ import sys
 
 from numba import boolean, cuda, float32, float64, int64
 
-from engine.kernels import cuda as k
-from engine.kernels import cuda_attn as ka
-from engine.kernels import cuda_conv as kc
-from engine.kernels import cuda_fused as kf
-from engine.kernels import cuda_optim as ko
-from engine.kernels import cuda_rnn as kr
-from engine.kernels import cuda_seq as ks
+from engine.kernels.cuda import attention as ka
+from engine.kernels.cuda import conv as kc
+from engine.kernels.cuda import core as k
+from engine.kernels.cuda import fused as kf
+from engine.kernels.cuda import norm as kn
+from engine.kernels.cuda import optim as ko
+from engine.kernels.cuda import sequence as kr
+from engine.kernels.cuda import sequence as ks
 
 F = float32
 A1, A2 = F[::1], F[:, ::1]
@@ -68,10 +69,10 @@ def layer_signatures(F) -> dict:
         kc.maxpool2d_backward: (A4, int64[:, :, :, ::1], i, i, A4),
         kc.avgpool2d_forward: (A4, i, i, A4),
         kc.avgpool2d_backward: (A4, i, i, A4),
-        kc.batchnorm_forward: (A3, A1, A1, f, b, f, A1, A1, A3, A3, A1),
-        kc.batchnorm_backward: (A3, A3, A1, A1, A3, A1, A1),
-        kc.layernorm_forward: (A2, A1, A1, f, A2, A2, A1),
-        kc.layernorm_backward: (A2, A2, A1, A1, A2, A1, A1),
+        kn.batchnorm_forward: (A3, A1, A1, f, b, f, A1, A1, A3, A3, A1),
+        kn.batchnorm_backward: (A3, A3, A1, A1, A3, A1, A1),
+        kn.layernorm_forward: (A2, A1, A1, f, A2, A2, A1),
+        kn.layernorm_backward: (A2, A2, A1, A1, A2, A1, A1),
         kr.matmul: (A2, A2, A2, b),
         kr.rnn_step: (A3, A2, A3, i),
         kr.rnn_step_backward: (A3, A3, A2, A3, i),

@@ -19,10 +19,13 @@ assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUD
 
 from numba import cuda  # noqa: E402
 
-from engine.kernels import cpu, cpu_fused, cpu_optim  # noqa: E402
-from engine.kernels import cuda as kc  # noqa: E402
-from engine.kernels import cuda_fused as kf  # noqa: E402
-from engine.kernels import cuda_optim as ko  # noqa: E402
+from engine.activations import ACTIVATIONS  # noqa: E402
+from engine.kernels.cpu import core as cpu  # noqa: E402
+from engine.kernels.cpu import fused as cpu_fused  # noqa: E402
+from engine.kernels.cpu import optim as cpu_optim  # noqa: E402
+from engine.kernels.cuda import core as kc  # noqa: E402
+from engine.kernels.cuda import fused as kf  # noqa: E402
+from engine.kernels.cuda import optim as ko  # noqa: E402
 
 F = np.float32
 RNG = np.random.default_rng(0)
@@ -79,7 +82,7 @@ def _dense_backward() -> float:
 @case("activation_forward", "activation_backward", "activation_forward_par")
 def _activations() -> float:
     worst = 0.0
-    for kind in (cpu.ACT_RELU, cpu.ACT_LEAKY_RELU, cpu.ACT_SIGMOID, cpu.ACT_TANH):
+    for kind in (d.code for d in ACTIVATIONS.values()):  # every registered activation
         z, ga = r(3, 5) * 3, r(3, 5)
         a, gz = np.empty_like(z), np.empty_like(z)
         cpu.activation_forward(z, a, kind, 0.1)
@@ -209,7 +212,7 @@ def _feature_major() -> float:
 @case("mlp_loss_and_grad")
 def _fused() -> float:
     from engine import Dense, Sequential, Tanh
-    from engine.fused import FusedStep, dense_groups
+    from engine.backends.fused import FusedStep, dense_groups
 
     net = Sequential([Dense(3, 5), Tanh(), Dense(5, 4), Tanh(), Dense(4, 2)], seed=1)
     step = FusedStep(net, dense_groups(net.layers), 6, "cross_entropy")

@@ -7,7 +7,7 @@ subprocess beside ``cuda_sim_cases.py``): prints one JSON line ``{"kernel": larg
 of a few dozen threads; the grid-stride loops cover the rest). The recurrent cases run the time
 loop as the backend does, with the per-step matrix products done here in NumPy; ``matmul``, the
 tiled product the backend launches for them, has its own case. Then the CUDA backend's layer
-operations (``engine.backend_cuda_layers``: its launches, workspaces and time loops) against the
+operations (``engine.backends.cuda_layers``: its launches, workspaces and time loops) against the
 same references.
 """
 
@@ -25,10 +25,11 @@ assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUD
 
 from numba import cuda  # noqa: E402
 
-from engine.kernels import cuda_attn as ka  # noqa: E402
-from engine.kernels import cuda_conv as kc  # noqa: E402
-from engine.kernels import cuda_rnn as kr  # noqa: E402
-from engine.kernels import cuda_seq as ks  # noqa: E402
+from engine.kernels.cuda import attention as ka  # noqa: E402
+from engine.kernels.cuda import conv as kc  # noqa: E402
+from engine.kernels.cuda import norm as kn  # noqa: E402
+from engine.kernels.cuda import sequence as kr  # noqa: E402
+from engine.kernels.cuda import sequence as ks  # noqa: E402
 
 RNG = np.random.default_rng(0)
 CASES: dict[str, Callable[[], float]] = {}
@@ -250,8 +251,8 @@ def _batchnorm() -> float:
         dx = norm_backward_ref(dy, xhat, gamma[:, None], inv_std[:, None], (0, 2))
         gg, gb = (dy * xhat).sum(axis=(0, 2)), dy.sum(axis=(0, 2))
         got = [dev(s) for s in stats] + [blank(a) for a in (xhat, out, inv_std, dx, gg, gb)]
-        kc.batchnorm_forward[1, 16](dev(x), dev(gamma), dev(beta), 1e-5, training, 0.1, *got[:5])
-        kc.batchnorm_backward[2, 8](dev(dy), got[2], dev(gamma), got[4], *got[5:])
+        kn.batchnorm_forward[1, 16](dev(x), dev(gamma), dev(beta), 1e-5, training, 0.1, *got[:5])
+        kn.batchnorm_backward[2, 8](dev(dy), got[2], dev(gamma), got[4], *got[5:])
         want = (*new, xhat, out, inv_std, dx, gg, gb)
         worst = max(worst, *(diff(a, b) for a, b in zip(want, got)))
     return worst
@@ -266,8 +267,8 @@ def _layernorm() -> float:
     dx = norm_backward_ref(dy, xhat, gamma, inv_std[:, None], 1)
     want = (xhat, out, inv_std, dx, (dy * xhat).sum(axis=0), dy.sum(axis=0))
     got = [blank(a) for a in want]
-    kc.layernorm_forward[1, 8](dev(x), dev(gamma), dev(beta), 1e-5, *got[:3])
-    kc.layernorm_backward[1, 8](dev(dy), got[0], dev(gamma), got[2], *got[3:])
+    kn.layernorm_forward[1, 8](dev(x), dev(gamma), dev(beta), 1e-5, *got[:3])
+    kn.layernorm_backward[1, 8](dev(dy), got[0], dev(gamma), got[2], *got[3:])
     return max(diff(a, b) for a, b in zip(want, got))
 
 
@@ -379,9 +380,9 @@ def _sequence_helpers() -> float:
 
 
 def backend_checks() -> dict[str, float]:
-    """The CUDA backend's layer operations (engine.backend_cuda_layers), as the layers call them:
+    """The CUDA backend's layer operations (engine.backends.cuda_layers), as the layers call them:
     its own launches, workspaces and time loops, against the NumPy references."""
-    from engine.backend import get_backend
+    from engine.backends.cpu import get_backend
 
     be, out = get_backend("cuda"), {}
     x, W, b = r(2, 2, 5, 4), r(3, 2, 3, 3), r(3)

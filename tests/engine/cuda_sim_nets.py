@@ -36,9 +36,9 @@ from numba.cuda.simulator.cudadrv import devicearray as sim_arrays  # noqa: E402
 
 from engine import Sequential, optim  # noqa: E402
 from engine.layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh  # noqa: E402
-from engine.layers_blocks import transformer_block  # noqa: E402
-from engine.layers_image import AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D  # noqa: E402
-from engine.layers_seq import GRU, LSTM, RNN, Embedding, PositionalEncoding  # noqa: E402
+from engine.layers.blocks import transformer_block  # noqa: E402
+from engine.layers.image import AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D  # noqa: E402
+from engine.layers.sequence import GRU, LSTM, RNN, Embedding, PositionalEncoding  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

@@ -28,8 +28,8 @@ assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUD
 from cuda_sim_nets import strict_device_arrays  # noqa: E402
 
 from engine import Dense, Sequential, Sigmoid  # noqa: E402
-from engine.checkpoint import read_npz  # noqa: E402
-from engine.config import Experiment  # noqa: E402
+from engine.experiment.checkpoint import read_npz  # noqa: E402
+from engine.experiment.config import Experiment  # noqa: E402
 from tui.cli import main as dltui  # noqa: E402
 
 XOR = ["--preset", "xor", "--seed", "1"]
@@ -54,7 +54,7 @@ def train(out: Path, *args: str) -> Path:
 def float64_xor(root: Path) -> Path:
     """The xor preset in float64, as a config file (float32 sums differ by device in the last bits,
     and SGD at lr 2 carries them on)."""
-    from engine.presets import get_preset
+    from engine.experiment.presets import get_preset
 
     path = root / "xor64.toml"
     path.write_text(get_preset("xor").replace(train={"dtype": "float64"}).to_toml())

@@ -9,7 +9,7 @@ import pytest
 
 from engine.augment import Augment
 from engine.errors import UserError
-from engine.kernels.cpu_augment import shift_flip
+from engine.kernels.cpu.augment import shift_flip
 
 
 def reference_shift_flip(

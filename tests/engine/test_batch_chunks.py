@@ -8,10 +8,11 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from engine import Dense, ReLU, Sequential, backend_layers
-from engine.layers_blocks import Residual
-from engine.layers_image import AvgPool2D, Conv2D, Flatten, MaxPool2D
-from engine.layers_seq import GRU, LSTM, RNN
+from engine import Dense, ReLU, Sequential
+from engine.backends import cpu_layers as backend_layers
+from engine.layers.blocks import Residual
+from engine.layers.image import AvgPool2D, Conv2D, Flatten, MaxPool2D
+from engine.layers.sequence import GRU, LSTM, RNN
 
 SEQUENCES = (5, 2)
 IMAGES = (2, 6, 6)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from engine import Dropout, Sigmoid, UserError
-from engine.config import Experiment
-from engine.presets import DEFAULT, PRESETS, get_preset
+from engine.experiment.config import Experiment
+from engine.experiment.presets import DEFAULT, PRESETS, get_preset
 
 
 @pytest.mark.parametrize("name", PRESETS)

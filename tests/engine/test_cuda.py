@@ -31,13 +31,20 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 from engine.errors import UserError
-from engine.kernels import cpu, cpu_fused, cpu_optim
+from engine.kernels.cpu import core as cpu
+from engine.kernels.cpu import fused as cpu_fused
+from engine.kernels.cpu import optim as cpu_optim
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
-TWINS = {cpu: "cuda", cpu_optim: "cuda_optim", cpu_fused: "cuda_fused"}
+TWINS = {cpu: "cuda.core", cpu_optim: "cuda.optim", cpu_fused: "cuda.fused"}
 TOL = 1e-5  # float32 sums in a different order
-LAYER_MODULES = ("cuda_conv", "cuda_rnn", "cuda_attn", "cuda_seq")  # against NumPy, float64
+LAYER_MODULES = (
+    "cuda.conv",
+    "cuda.norm",
+    "cuda.sequence",
+    "cuda.attention",
+)  # against NumPy, float64
 LAYER_TOL = 1e-12
 NET_CHECKS = ("network cnn", "network pooling", "network recurrent", "network attention")
 NET_TOL = 1e-9  # float64, two optimiser steps
@@ -132,10 +139,22 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     return results
 
 
-def test_every_cpu_kernel_has_a_cuda_twin_of_the_same_name() -> None:
-    from engine.kernels import cuda, cuda_fused, cuda_optim
+def test_kernel_folders_pair_up_file_by_file() -> None:
+    """Every CUDA kernel module has its CPU twin of the same name; only host-side helpers
+    (BLAS calls, batch chunks, augmentation) stand alone."""
+    folder = ROOT / "engine" / "kernels"
+    cpu_files = {p.name for p in (folder / "cpu").glob("*.py")}
+    cuda_files = {p.name for p in (folder / "cuda").glob("*.py")}
+    assert cuda_files <= cpu_files, f"CUDA modules without a CPU twin: {cuda_files - cpu_files}"
+    assert cpu_files - cuda_files == {"augment.py", "blas.py", "chunks.py"}
 
-    modules = {"cuda": cuda, "cuda_optim": cuda_optim, "cuda_fused": cuda_fused}
+
+def test_every_cpu_kernel_has_a_cuda_twin_of_the_same_name() -> None:
+    from engine.kernels.cuda import core as cuda
+    from engine.kernels.cuda import fused as cuda_fused
+    from engine.kernels.cuda import optim as cuda_optim
+
+    modules = {"cuda.core": cuda, "cuda.optim": cuda_optim, "cuda.fused": cuda_fused}
     missing = [f"{m.__name__}.{n}" for m, n in ALL_KERNELS if not hasattr(modules[TWINS[m]], n)]
     assert not missing, f"no CUDA twin for {missing}"
     assert len(ALL_KERNELS) >= 25
@@ -158,8 +177,8 @@ def test_network_on_cuda_matches_cpu_in_the_simulator(runs: dict, check: str) ->
 
 
 def test_the_cuda_backend_has_every_method_of_the_cpu_backend_with_its_arguments() -> None:
-    from engine.backend import CPUBackend
-    from engine.backend_cuda import CUDABackend
+    from engine.backends.cpu import CPUBackend
+    from engine.backends.cuda import CUDABackend
 
     def methods(cls: type) -> dict[str, list[str]]:
         found = {}
@@ -205,7 +224,7 @@ def test_networks_of_every_layer_type_train_on_cuda_as_on_cpu(runs: dict, check:
 
 
 def test_the_cuda_networks_hold_every_layer_type(runs: dict) -> None:
-    from engine.registry import BUILDERS
+    from engine.layers.registry import BUILDERS
 
     assert sorted(BUILDERS) == runs["sim_nets"].get("layer types")
 
@@ -213,7 +232,7 @@ def test_the_cuda_networks_hold_every_layer_type(runs: dict) -> None:
 @pytest.mark.parametrize("module", LAYER_MODULES)
 def test_layer_kernels_compile_to_ptx_in_float32_and_float64(runs: dict, module: str) -> None:
     keys = [
-        f"{module}.{name} {dtype} {cc}"
+        f"{module.rsplit('.', 1)[-1]}.{name} {dtype} {cc}"
         for name in cuda_kernel_names(module)
         for dtype in ("float32", "float64")
         for cc in ("(8, 0)", "(9, 0)")
@@ -247,7 +266,7 @@ def test_train_on_cuda_without_a_gpu_exits_2_with_the_reason(
 @pytest.mark.skipif(_gpu_present(), reason="a GPU is present")
 def test_asking_for_cuda_without_a_gpu_is_a_clear_user_error() -> None:
     from engine import Dense, Sequential
-    from engine.backend import get_backend
+    from engine.backends.cpu import get_backend
 
     with pytest.raises(UserError) as info:
         get_backend("cuda")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from engine import UserError
-from engine.config import Experiment
 from engine.datasets.sequences import ADDING_BASELINE_MSE
-from engine.presets import get_preset
-from engine.transfer import freeze, start_from
+from engine.experiment.config import Experiment
+from engine.experiment.presets import get_preset
+from engine.experiment.transfer import freeze, start_from
 
 
 def fit(name: str, **changes):

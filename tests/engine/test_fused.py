@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from engine import Dense, Dropout, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh, optim
-from engine.fused import dense_groups
-from engine.kernels import cpu, cpu_fused
+from engine.activations import RELU, TANH, TANH_F32
+from engine.backends.fused import dense_groups
+from engine.kernels.cpu import core as cpu
+from engine.kernels.cpu import fused as cpu_fused
 
 TOL = {"float32": {"rtol": 2e-5, "atol": 2e-6}, "float64": {"rtol": 1e-11, "atol": 1e-12}}
 
@@ -134,18 +136,18 @@ def test_float32_tanh_is_within_a_few_ulp() -> None:
     z = np.concatenate([np.linspace(-12, 12, 200_001), np.geomspace(1e-8, 9, 20_000)])
     z = np.concatenate([z, -z, [0.0, np.inf, -np.inf]]).astype(np.float32)
     a = np.empty_like(z).reshape(1, -1)
-    cpu.activation_forward(z.reshape(1, -1), a, cpu.ACT_TANH_F32, 0.0)
+    cpu.activation_forward(z.reshape(1, -1), a, TANH_F32, 0.0)
     ref = np.tanh(z.astype(np.float64))
     ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
     assert np.max(np.abs(a[0] - ref) / ulp) < 8
     nan, out = np.full((1, 1), np.nan, np.float32), np.zeros((1, 1), np.float32)
-    cpu.activation_forward(nan, out, cpu.ACT_TANH_F32, 0.0)
+    cpu.activation_forward(nan, out, TANH_F32, 0.0)
     assert np.isnan(out[0, 0])
 
 
 def test_backend_uses_fast_tanh_for_float32_only() -> None:
-    from engine.backend import CPU
+    from engine.backends.cpu import CPU
 
-    assert CPU.kernel_activation(cpu.ACT_TANH, np.dtype(np.float32)) == cpu.ACT_TANH_F32
-    assert CPU.kernel_activation(cpu.ACT_TANH, np.dtype(np.float64)) == cpu.ACT_TANH
-    assert CPU.kernel_activation(cpu.ACT_RELU, np.dtype(np.float32)) == cpu.ACT_RELU
+    assert CPU.kernel_activation(TANH, np.dtype(np.float32)) == TANH_F32
+    assert CPU.kernel_activation(TANH, np.dtype(np.float64)) == TANH
+    assert CPU.kernel_activation(RELU, np.dtype(np.float32)) == RELU

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from engine.kernels import cpu_attn
+from engine.kernels.cpu import attention as cpu_attn
 
 N, T, D, HEADS = 2, 4, 6, 2
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.kernels import cpu_conv, cpu_norm
-from engine.layers_image import Conv2D
+from engine.kernels.cpu import conv as cpu_conv
+from engine.kernels.cpu import norm as cpu_norm
+from engine.layers.image import Conv2D
 
 
 def conv_ref(x: np.ndarray, W: np.ndarray, b: np.ndarray, stride: int, pad: int) -> np.ndarray:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.kernels import cpu, cpu_optim
+from engine.activations import ACTIVATIONS, SIGMOID
+from engine.kernels.cpu import core as cpu
+from engine.kernels.cpu import optim as cpu_optim
 
 DTYPES = [np.float32, np.float64]
 
@@ -33,38 +35,38 @@ def test_dense_forward_and_backward_match_numpy(dtype: type) -> None:
     np.testing.assert_allclose(gx, delta @ W, **tol(dtype))
 
 
-REFS = {
-    cpu.ACT_IDENTITY: (lambda z: z, lambda z: np.ones_like(z)),
-    cpu.ACT_RELU: (lambda z: np.maximum(z, 0), lambda z: (z > 0).astype(z.dtype)),
-    cpu.ACT_LEAKY_RELU: (lambda z: np.where(z > 0, z, 0.1 * z), lambda z: np.where(z > 0, 1, 0.1)),
-    cpu.ACT_SIGMOID: (
-        lambda z: 1 / (1 + np.exp(-z)),
-        lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2,
-    ),
-    cpu.ACT_TANH: (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
-}
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kind", sorted(REFS))
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 @pytest.mark.parametrize("parallel", [False, True])
-def test_activations_match_numpy(dtype: type, kind: int, parallel: bool) -> None:
-    rng = np.random.default_rng(kind)
+def test_activation_kernels_match_their_numpy_forms(dtype: type, name: str, parallel: bool) -> None:
+    """Every registered activation: the kernels' σ and σ′ against the definition's NumPy forms."""
+    d = ACTIVATIONS[name]
+    rng = np.random.default_rng(d.code)
     z = rand(rng, (6, 4), dtype) * 3
     a, ga, gz = np.empty_like(z), rand(rng, (6, 4), dtype), np.empty_like(z)
     fwd = cpu.activation_forward_par if parallel else cpu.activation_forward
     bwd = cpu.activation_backward_par if parallel else cpu.activation_backward
-    fwd(z, a, kind, 0.1)
-    bwd(z, a, ga, gz, kind, 0.1)
-    f, df = REFS[kind]
-    np.testing.assert_allclose(a, f(z), **tol(dtype))
-    np.testing.assert_allclose(gz, ga * df(z), **tol(dtype))
+    fwd(z, a, d.code, 0.1)
+    bwd(z, a, ga, gz, d.code, 0.1)
+    np.testing.assert_allclose(a, d.forward(z, 0.1), **tol(dtype))
+    np.testing.assert_allclose(gz, ga * d.derivative(z, d.forward(z, 0.1), 0.1), **tol(dtype))
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_derivatives_match_finite_differences(name: str) -> None:
+    """σ′ of each definition against central differences of its σ, away from any kink."""
+    d = ACTIVATIONS[name]
+    z = np.linspace(-3.0, 3.0, 61)
+    z = z[np.abs(z) > 1e-3]
+    h = 1e-6
+    numeric = (d.forward(z + h, 0.2) - d.forward(z - h, 0.2)) / (2 * h)
+    np.testing.assert_allclose(d.derivative(z, d.forward(z, 0.2), 0.2), numeric, atol=1e-7)
 
 
 def test_sigmoid_is_stable_for_large_inputs() -> None:
     z = np.array([[-800.0, 800.0]])
     a = np.empty_like(z)
-    cpu.activation_forward(z, a, cpu.ACT_SIGMOID, 0.0)
+    cpu.activation_forward(z, a, SIGMOID, 0.0)
     assert a.tolist() == [[0.0, 1.0]]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.kernels import cpu_rnn
+from engine.kernels.cpu import sequence as cpu_rnn
 
 T, N, H = 4, 3, 5
 

@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 
 from engine import Dense, ReLU, Sequential, Tanh
-from engine.layers_blocks import Residual, transformer_block
-from engine.layers_image import AvgPool2D, BatchNorm, Conv2D, Flatten, LayerNorm, MaxPool2D
-from engine.layers_seq import GRU, LSTM, RNN, Embedding, MultiHeadSelfAttention, PositionalEncoding
+from engine.layers.blocks import Residual, transformer_block
+from engine.layers.image import AvgPool2D, BatchNorm, Conv2D, Flatten, LayerNorm, MaxPool2D
+from engine.layers.sequence import (
+    GRU,
+    LSTM,
+    RNN,
+    Embedding,
+    MultiHeadSelfAttention,
+    PositionalEncoding,
+)
 
 
 def images(rng: np.random.Generator, n: int = 3, c: int = 2, h: int = 6) -> np.ndarray:

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.config import Experiment, Run
 from engine.errors import UserError
 from engine.events import Epoch, Event, Step
-from engine.network import Sequential
-from engine.presets import get_preset
-from engine.runs import (
+from engine.experiment.config import Experiment, Run
+from engine.experiment.presets import get_preset
+from engine.experiment.runs import (
     CHECKPOINT,
     CONFIG,
     METRICS,
@@ -24,6 +23,7 @@ from engine.runs import (
     stop_on_sigint,
     train,
 )
+from engine.network import Sequential
 
 
 def gaussians(epochs: int = 3) -> Experiment:

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from engine import Dense, ReLU, Sequential, Tanh, optim
-from engine.layers import Layer
-from engine.layers_blocks import transformer_block
-from engine.layers_image import AvgPool2D, BatchNorm, Conv2D, Flatten, LayerNorm, MaxPool2D
-from engine.layers_seq import GRU, LSTM, RNN, Embedding, MultiHeadSelfAttention
+from engine.layers.blocks import transformer_block
+from engine.layers.core import Layer
+from engine.layers.image import AvgPool2D, BatchNorm, Conv2D, Flatten, LayerNorm, MaxPool2D
+from engine.layers.sequence import GRU, LSTM, RNN, Embedding, MultiHeadSelfAttention
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

@@ -17,7 +17,7 @@ from engine import (
     UserError,
     optim,
 )
-from engine.presets import get_preset
+from engine.experiment.presets import get_preset
 
 
 def small_problem(n: int = 20) -> tuple[np.ndarray, np.ndarray]:

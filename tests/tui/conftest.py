@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 from textual.pilot import Pilot
 
-from engine.presets import get_preset
+from engine.experiment.presets import get_preset
 from tui.app import DltuiApp
-from tui.pace import FULL_SPEED
 from tui.screens.setup import SetupScreen
+from tui.session.pace import FULL_SPEED
 
 
 def make_app(

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from textual.widgets import ContentSwitcher, Input, Label, Select
 
-from engine.presets import PRESETS, get_preset
-from tui import probes_nets
-from tui.params import entry_at, flat_position, is_entry, parse_entry
-from tui.records import AttentionMap, FeatureMaps, ParamNote, SequenceFit
+from engine.experiment.presets import PRESETS, get_preset
 from tui.screens.derivation import DerivationScreen
+from tui.session import probes_nets
+from tui.session.params import entry_at, flat_position, is_entry, parse_entry
+from tui.session.records import AttentionMap, FeatureMaps, ParamNote, SequenceFit
 from tui.widgets.attention_view import AttentionView
 from tui.widgets.canvas import Canvas
 from tui.widgets.heat_map import HeatMap

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from engine.presets import get_preset
-from tui.pace import (
+from engine.experiment.presets import get_preset
+from tui.session.pace import (
     CATCH_UP,
     FULL_SPEED,
     PACE_LADDER,
@@ -20,9 +20,9 @@ from tui.pace import (
     pace_text,
     steps_per_epoch,
 )
-from tui.records import Snapshot
+from tui.session.records import Snapshot
+from tui.session.worker import TrainingSession
 from tui.widgets.run_header import RunHeader
-from tui.worker import TrainingSession
 
 SIZE = (100, 32)
 

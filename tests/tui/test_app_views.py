@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from textual.widgets import ContentSwitcher
 
-from tui.records import Classes, Curve, Grid
+from tui.session.records import Classes, Curve, Grid
 from tui.widgets.class_view import ClassView
 from tui.widgets.decision_map import DecisionMap
 from tui.widgets.fit_plot import FitPlot

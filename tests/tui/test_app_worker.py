@@ -9,12 +9,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from engine.presets import get_preset
-from tui import probes
-from tui.changes import change_kind, next_lr
-from tui.pace import FULL_SPEED
-from tui.records import NetCopy, Notice, Snapshot
-from tui.worker import TrainingSession
+from engine.experiment.presets import get_preset
+from tui.session import probes
+from tui.session.changes import change_kind, next_lr
+from tui.session.pace import FULL_SPEED
+from tui.session.records import NetCopy, Notice, Snapshot
+from tui.session.worker import TrainingSession
 
 
 class Running:

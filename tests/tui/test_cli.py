@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Experiment
-from engine.presets import PRESETS, get_preset
+from engine.experiment.config import Experiment
+from engine.experiment.presets import PRESETS, get_preset
 from tui.cli import main
 
 

@@ -13,9 +13,9 @@ import pytest
 from rich.console import Console
 
 from engine.events import Event, Step
+from engine.experiment.presets import get_preset
+from engine.experiment.runs import CHECKPOINT, CONFIG, METRICS, RunDir
 from engine.network import Sequential
-from engine.presets import get_preset
-from engine.runs import CHECKPOINT, CONFIG, METRICS, RunDir
 from tui import cli
 from tui.commands import train as train_cmd
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.presets import PRESETS, get_preset
+from engine.experiment.presets import PRESETS, get_preset
 from tui.describe import architecture, summary
 
 ARCHITECTURES = {

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engine.config import Experiment
 from engine.errors import UserError
-from engine.presets import DEFAULT, get_preset
+from engine.experiment.config import Experiment
+from engine.experiment.presets import DEFAULT, get_preset
 from engine.threads import set_blas_threads
 
 

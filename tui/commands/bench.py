@@ -1,6 +1,6 @@
 """``dltui bench``: time the engine's training step against NumPy and PyTorch.
 
-The suite lives in the ``benchmarks`` package (see its docstring for how it measures); this
+The suite lives in the ``tui.bench`` package (see its docstring for how it measures); this
 command runs it and prints the tables. ``--quick`` is the short run CI uses to prove the suite
 works (it asserts nothing about time); ``--json FILE`` keeps every number measured.
 """
@@ -18,7 +18,7 @@ from engine.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from benchmarks.workloads import NAMES
+    from tui.bench.workloads import NAMES
 
     p = subparsers.add_parser(
         "bench",
@@ -52,12 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmarks import report, suite
+    from tui.bench import report, suite
 
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     if args.device == "cuda":
-        from engine.backend import get_backend
+        from engine.backends.cpu import get_backend
 
         get_backend("cuda")  # a clear UserError where there is no GPU
     json_path = Path(args.json) if args.json else None

@@ -21,10 +21,10 @@ from rich.console import Console
 from derive.api import VIEWS, derive
 from derive.batch import arrange
 from derive.render import FORMATS
-from engine.config import Run
 from engine.errors import UserError
 from engine.events import Diverged, Step
-from engine.presets import get_preset
+from engine.experiment.config import Run
+from engine.experiment.presets import get_preset
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

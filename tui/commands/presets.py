@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from engine.presets import DEFAULT, PRESETS, get_preset
+from engine.experiment.presets import DEFAULT, PRESETS, get_preset
 from tui.describe import architecture
 
 

@@ -27,11 +27,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from engine.config import Experiment, Run
 from engine.errors import UserError
 from engine.events import Epoch, Event, Step
-from engine.presets import DEFAULT, get_preset
-from engine.runs import Outcome, RunDir, default_path, resume_command, stop_on_sigint, train
+from engine.experiment.config import Experiment, Run
+from engine.experiment.presets import DEFAULT, get_preset
+from engine.experiment.runs import (
+    Outcome,
+    RunDir,
+    default_path,
+    resume_command,
+    stop_on_sigint,
+    train,
+)
 from tui import describe
 
 EXIT_DIVERGED = 1

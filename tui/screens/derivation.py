@@ -38,9 +38,9 @@ from derive.render import value_text
 from derive.verify import float64_twin
 from engine.errors import UserError
 from tui.drawing import number
-from tui.params import parse_entry
-from tui.records import NetCopy
 from tui.screens.help import HelpScreen
+from tui.session.params import parse_entry
+from tui.session.records import NetCopy
 
 PART_TITLES = {
     "forward": "forward pass",

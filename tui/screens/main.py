@@ -1,7 +1,8 @@
 """The main screen: training live, with its data, loss, network and chain rule side by side.
 
 The screen owns the training thread (a Textual thread worker running
-:meth:`TrainingSession.loop <tui.worker.TrainingSession.loop>`), turns keys into requests to the
+:meth:`TrainingSession.loop <tui.session.worker.TrainingSession.loop>`), turns keys into requests
+to the
 session, and hands each snapshot that comes back to the widgets that draw it.
 """
 
@@ -18,13 +19,14 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
-from engine.config import Experiment
+from engine.experiment.config import Experiment
 from tui.describe import summary
 from tui.messages import Noticed, Updated
-from tui.records import NetCopy, Notice, Scene, Snapshot
 from tui.screens.help import HelpScreen
 from tui.screens.open_run import OpenRunScreen
 from tui.screens.setup import SetupScreen
+from tui.session.records import NetCopy, Notice, Scene, Snapshot
+from tui.session.worker import TrainingSession
 from tui.widgets.attention_view import AttentionView
 from tui.widgets.class_view import ClassView
 from tui.widgets.decision_map import DecisionMap
@@ -37,7 +39,6 @@ from tui.widgets.network_view import NetworkView
 from tui.widgets.reconstruction_view import ReconstructionView
 from tui.widgets.run_header import RunHeader
 from tui.widgets.sequence_view import SequenceView
-from tui.worker import TrainingSession
 
 VIEW_TITLES = {
     "boundary": ("boundary", "decision boundary · ● train  ○ test (t)"),

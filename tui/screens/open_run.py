@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 
-from engine.runs import CHECKPOINT, CONFIG
+from engine.experiment.runs import CHECKPOINT, CONFIG
 
 RUNS = Path("runs")
 

@@ -23,15 +23,15 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from engine import optim
-from engine.architectures import KINDS
-from engine.config import Experiment
 from engine.datasets import FEATURES, NAMES
 from engine.datasets.options import check_fraction, check_noise
 from engine.datasets.toy import PLAYGROUND
 from engine.errors import UserError
-from engine.layers import ACTIVATION_LAYERS
-from engine.presets import PRESETS, get_preset
-from tui.changes import change_kind
+from engine.experiment.architectures import KINDS
+from engine.experiment.config import Experiment
+from engine.experiment.presets import PRESETS, get_preset
+from engine.layers import config_choices
+from tui.session.changes import change_kind
 
 TASKS = {
     **{name: spec[1] for name, spec in PLAYGROUND.items()},
@@ -146,9 +146,7 @@ class SetupScreen(ModalScreen[Experiment | None]):
         yield _row("model width d", self._input("d_model", m.d_model))
         yield _row("attention heads", self._input("heads", m.heads))
         yield _row("blocks", self._input("blocks", m.blocks))
-        yield _row(
-            "activation", self._select("activation", [*ACTIVATION_LAYERS, "linear"], m.activation)
-        )
+        yield _row("activation", self._select("activation", config_choices(), m.activation))
         yield _row("dropout", self._input("dropout", m.dropout))
         losses = list(self._losses(exp.data.name, m.kind))
         yield _row("loss", self._select("loss", losses, t.loss))

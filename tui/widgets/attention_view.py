@@ -15,7 +15,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from tui.records import AttentionMap, Scene
+from tui.session.records import AttentionMap, Scene
 from tui.widgets.heat_map import HeatMap
 from tui.widgets.text_lines import Line, TextLines
 

@@ -17,7 +17,7 @@ from textual.color import Color
 from textual.strip import Strip
 
 from tui.drawing import UPPER_HALF, StyleCache, blend, strip_from_cells
-from tui.records import Classes, Scene
+from tui.session.records import Classes, Scene
 from tui.widgets.canvas import Canvas
 
 Cells = list[tuple[str, Style]]

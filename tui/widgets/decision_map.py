@@ -20,8 +20,8 @@ from textual.reactive import reactive
 from textual.strip import Strip
 
 from tui.drawing import UPPER_HALF, StyleCache, blend
-from tui.probes import PLANE
-from tui.records import Grid, Scene
+from tui.session.probes import PLANE
+from tui.session.records import Grid, Scene
 from tui.widgets.canvas import Canvas
 
 LEVELS = 12  # colour steps on each side of the neutral middle

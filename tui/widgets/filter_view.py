@@ -17,7 +17,7 @@ from rich.style import Style
 from textual.strip import Strip
 
 from tui.drawing import StyleCache, diverging, half_blocks, levels, ramp, strip_from_cells
-from tui.records import FeatureMaps, Scene
+from tui.session.records import FeatureMaps, Scene
 from tui.widgets.canvas import Canvas
 
 Cells = list[tuple[str, Style]]

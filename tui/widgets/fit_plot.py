@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tui.records import Curve, Scatter, Scene
+from tui.session.records import Curve, Scatter, Scene
 from tui.widgets.chart import Chart, Series
 
 

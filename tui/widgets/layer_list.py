@@ -19,8 +19,8 @@ from textual.reactive import reactive
 from textual.strip import Strip
 
 from tui.drawing import StyleCache, number, strip_from_cells
-from tui.params import entry_at, flat_position, parse_entry
-from tui.records import LayerRow, Scene
+from tui.session.params import entry_at, flat_position, parse_entry
+from tui.session.records import LayerRow, Scene
 from tui.widgets.canvas import Canvas
 
 LOG_RANGE = (-7.0, 1.0)  # log10 of the gradient norm across a full bar

@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 
 from tui.drawing import number, percent
-from tui.records import LossPoint
+from tui.session.records import LossPoint
 from tui.widgets.chart import Chart, Series, finite_or_nan
 from tui.widgets.text_lines import Line, TextLines
 

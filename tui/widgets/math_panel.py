@@ -11,8 +11,8 @@ from __future__ import annotations
 import textwrap
 
 from tui.drawing import number
-from tui.probes import parse_param
-from tui.records import ChainRule, ParamNote
+from tui.session.probes import parse_param
+from tui.session.records import ChainRule, ParamNote
 from tui.widgets.text_lines import Line, TextLines
 
 SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")

@@ -22,8 +22,8 @@ from textual.reactive import reactive
 from textual.strip import Strip
 
 from tui.drawing import StyleCache, blend, braille_char, number, segments_mask, strip_from_cells
-from tui.probes import parse_param
-from tui.records import FloatArray, Scene
+from tui.session.probes import parse_param
+from tui.session.records import FloatArray, Scene
 from tui.widgets.canvas import Canvas
 
 BARS = " ▁▂▃▄▅▆▇█"

@@ -14,7 +14,7 @@ from rich.style import Style
 from textual.strip import Strip
 
 from tui.drawing import StyleCache, half_blocks, levels, number, ramp, strip_from_cells
-from tui.records import Reconstructions, Scene
+from tui.session.records import Reconstructions, Scene
 from tui.widgets.canvas import Canvas
 
 Cells = list[tuple[str, Style]]

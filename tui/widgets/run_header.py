@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tui.describe import architecture
 from tui.drawing import number
-from tui.pace import pace_text
-from tui.records import Scene, Snapshot
+from tui.session.pace import pace_text
+from tui.session.records import Scene, Snapshot
 from tui.widgets.text_lines import TextLines
 
 STATES = {

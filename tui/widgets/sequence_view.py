@@ -12,7 +12,7 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from tui.records import Scene, SequenceFit
+from tui.session.records import Scene, SequenceFit
 from tui.widgets.chart import Chart, Series
 from tui.widgets.heat_map import HeatMap
 from tui.widgets.text_lines import TextLines

@@ -1,0 +1,190 @@
+"""Backends: the one place layers, losses and optimisers reach the kernels through.
+
+A backend checks what a kernel cannot (shapes, dtypes, contiguity) and then calls it. The CPU
+backend picks between a serial kernel and its ``prange`` twin by the size of the work. The serial
+kernels are vectorised and take microseconds even for a wide layer, while the matrix products
+run on OpenBLAS's threads: a Numba parallel region in between would leave its own pool spinning
+on the cores BLAS needs next (on two cores, that made a training step several times slower). So
+the parallel twins are kept for arrays of millions of elements (``PARALLEL_ELEMENTS``).
+
+The image, recurrent and attention layers' operations are
+``engine.backends.cpu_layers.CPULayerOps``,
+mixed in here. ``get_backend("cuda")`` imports the ``numba.cuda`` backend (``engine.backends.cuda``)
+only when asked for; it has the same methods, on device arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.activations import TANH, TANH_F32
+from engine.backends.cpu_layers import CPULayerOps
+from engine.kernels.cpu import core as cpu
+from engine.kernels.cpu import fused as cpu_fused
+from engine.kernels.cpu import optim as cpu_optim
+
+Array = npt.NDArray[Any]
+
+PARALLEL_ELEMENTS = 1 << 22  # below this many elements, serial kernels (see the docstring)
+
+
+def _same(name: str, a: Array, b: Array) -> None:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise ValueError(f"{name}: {a.shape}/{a.dtype} does not match {b.shape}/{b.dtype}")
+
+
+class CPUBackend(CPULayerOps):
+    """Numba kernels on the host; arrays are NumPy arrays (the layer operations: CPULayerOps)."""
+
+    name = "cpu"
+    fused_limit = (
+        1 << 16
+    )  # activation elements up to which the fused step is used (engine.backends.fused)
+
+    def device_name(self) -> str:
+        return "cpu"
+
+    # ---------------------------------------------------------------- arrays
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+        return np.empty(shape, dtype=dtype)
+
+    def zeros(self, shape: tuple[int, ...], dtype: np.dtype) -> Array:
+        return np.zeros(shape, dtype=dtype)
+
+    def to_host(self, a: Array) -> np.ndarray:
+        return a
+
+    def from_host(self, a: np.ndarray, dtype: np.dtype) -> Array:
+        return np.ascontiguousarray(a, dtype=dtype)
+
+    def uniform(self, rng: np.random.Generator, out: Array) -> None:
+        """out ~ U(0, 1) from ``rng`` (dropout masks)."""
+        rng.random(dtype=out.dtype, out=out)
+
+    # ---------------------------------------------------------------- layers
+    def dense_forward(self, x: Array, W: Array, b: Array, z: Array) -> None:
+        if x.shape[1] != W.shape[1] or z.shape != (x.shape[0], W.shape[0]):
+            raise ValueError(f"dense: input {x.shape} does not fit W {W.shape} / z {z.shape}")
+        cpu.dense_forward(x, W, b, z)
+
+    def dense_backward(
+        self, x: Array, W: Array, delta: Array, gW: Array, gb: Array, gx: Array | None
+    ) -> None:
+        need = gx is not None
+        cpu.dense_backward(x, W, delta, gW, gb, gx if need else x, need)
+
+    def kernel_activation(self, kind: int, dtype: np.dtype) -> int:
+        """The kernel code for an activation on ``dtype`` arrays (float32 tanh: the fast one)."""
+        return TANH_F32 if kind == TANH and dtype == np.float32 else kind
+
+    def activation_forward(self, z: Array, a: Array, kind: int, alpha: float) -> None:
+        _same("activation", z, a)
+        kind = self.kernel_activation(kind, z.dtype)
+        if z.size >= PARALLEL_ELEMENTS:
+            rows = z.shape[0]
+            cpu.activation_forward_par(z.reshape(rows, -1), a.reshape(rows, -1), kind, alpha)
+        else:
+            cpu.activation_forward(z, a, kind, alpha)
+
+    def activation_backward(
+        self, z: Array, a: Array, ga: Array, gz: Array, kind: int, alpha: float
+    ) -> None:
+        kind = self.kernel_activation(kind, z.dtype)
+        if z.size >= PARALLEL_ELEMENTS:
+            r = z.shape[0]
+            cpu.activation_backward_par(z.reshape(r, -1), a.reshape(r, -1), ga.reshape(r, -1),
+                                        gz.reshape(r, -1), kind, alpha)  # fmt: skip
+        else:
+            cpu.activation_backward(z, a, ga, gz, kind, alpha)
+
+    def dropout_mask(self, u: Array, p: float, mask: Array) -> None:
+        cpu.dropout_mask(u, p, mask)
+
+    def multiply(self, x: Array, mask: Array, out: Array) -> None:
+        _same("multiply", x, mask)
+        cpu.multiply(x, mask, out)
+
+    def gather_rows(self, X: Array, idx: Array, start: int, stop: int, out: Array) -> None:
+        """out[r] = X[idx[start + r]]: a batch of rows (or of labels, for a 1-D ``X``)."""
+        if X.ndim == 1:
+            np.take(X, idx[start:stop], out=out)
+        else:
+            cpu.gather_rows(X, idx, start, stop, out)
+
+    # ---------------------------------------------------------------- losses
+    def loss(self, name: str, y_hat: Array, y: Array, grad: Array, huber_delta: float) -> float:
+        if name == "cross_entropy":  # (n, …, k) logits: one class distribution per position
+            k = y_hat.shape[-1]
+            return float(cpu.cross_entropy_loss(y_hat.reshape(-1, k), y, grad.reshape(-1, k)))
+        _same("loss target", y_hat, y)
+        if name == "mse":
+            return float(cpu.mse_loss(y_hat, y, grad))
+        if name == "bce_logits":
+            return float(cpu.bce_logits_loss(y_hat, y, grad))
+        if name == "bce":
+            return float(cpu.bce_loss(y_hat, y, grad))
+        if name == "huber":
+            return float(cpu.huber_loss(y_hat, y, grad, huber_delta))
+        raise ValueError(f"unknown loss {name!r}")
+
+    def fused_loss_and_grad(
+        self, x, y, labels, data, grad, ws, plan, alphas, spots, loss: int, huber_delta: float
+    ) -> float:
+        """A whole Dense/activation network's forward, loss and backward (see
+        ``engine.backends.fused``)."""
+        if x.shape[1] != plan[0, 0] or not x.flags.c_contiguous:
+            raise ValueError(f"fused step: input {x.shape} does not fit the first layer")
+        return float(
+            cpu_fused.mlp_loss_and_grad(
+                x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta
+            )
+        )
+
+    # ---------------------------------------------------------------- flat buffer
+    def penalty(self, data: Array, grad: Array, ranges: Array, l1: float, l2: float) -> float:
+        return float(cpu.penalty(data, grad, ranges, l1, l2))
+
+    def sum_squares(self, v: Array) -> float:
+        return float(cpu.sum_squares(v))
+
+    def scale(self, v: Array, factor: float) -> None:
+        cpu.scale(v, factor)
+
+    def all_finite(self, v: Array) -> bool:
+        return bool(cpu.all_finite(v))
+
+    def sgd_step(self, p, g, buf, lr, momentum, dampening, nesterov, wd, first) -> None:
+        fn = cpu_optim.sgd_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.sgd_step
+        fn(p, g, buf, lr, momentum, dampening, nesterov, wd, first)
+
+    def adam_step(self, p, g, m, v, lr, b1, b2, eps, wd, decoupled, t) -> None:
+        fn = cpu_optim.adam_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.adam_step
+        fn(p, g, m, v, lr, b1, b2, eps, wd, decoupled, t)
+
+    def rmsprop_step(self, p, g, sq, gavg, buf, lr, alpha, eps, wd, momentum, centered) -> None:
+        fn = cpu_optim.rmsprop_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.rmsprop_step
+        fn(p, g, sq, gavg, buf, lr, alpha, eps, wd, momentum, centered)
+
+    def adagrad_step(self, p, g, acc, clr, eps, wd) -> None:
+        fn = cpu_optim.adagrad_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.adagrad_step
+        fn(p, g, acc, clr, eps, wd)
+
+
+CPU = CPUBackend()
+
+
+def get_backend(device: str) -> CPUBackend:
+    """The backend for ``device``: "cpu", or "cuda" (imported only then; a UserError without a
+    GPU). Both backends have the same methods; the CUDA one works on device arrays."""
+    if device == "cpu":
+        return CPU
+    if device == "cuda":
+        from engine.backends.cuda import cuda_backend
+
+        return cuda_backend()  # type: ignore[return-value]
+    from engine.errors import UserError
+
+    raise UserError(f"unknown device {device!r}", "use 'cpu' or 'cuda'")

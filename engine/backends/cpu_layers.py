@@ -1,0 +1,278 @@
+"""The CPU backend's methods for the image, recurrent and attention layers.
+
+``CPULayerOps`` is mixed into ``engine.backends.cpu.CPUBackend``; ``engine.backends.cuda_layers``
+has
+the same methods for device arrays. Each one is what the layer did before it went through a
+backend: the Numba kernel of ``engine.kernels.cpu.conv`` / ``cpu_rnn`` / ``cpu_attn`` called as it
+was, or the NumPy expression it used, so the CPU's speed and numbers do not change. The workspace
+shapes that only the CPU algorithms need (a stride-1 convolution's padded grid, attention's
+per-head block) are the backend's to say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from engine.backends.recurrent import RecurrentOps
+from engine.kernels.cpu import attention as cpu_attn
+from engine.kernels.cpu import chunks as cpu_chunks
+from engine.kernels.cpu import conv as cpu_conv
+from engine.kernels.cpu import norm as cpu_norm
+from engine.kernels.cpu import sequence as cpu_rnn
+from engine.threads import blas_threads_for
+
+Array = Any
+
+MIN_CHUNK = 16
+MIN_CONV_WORK = 1 << 20
+"""Multiply-adds a chunk of a convolution needs before it takes a thread of its own; a pooling
+layer's chunk needs ``MIN_POOL_WORK`` elements. Smaller ones (a digits net's 8×8 maps) stay whole:
+split, they gain a little headless and lose more in the app, beside its interface's thread
+(measured on lenet-digits: 1,300 → 1,160 steps/s headless, 780 → 990 in the app)."""
+MIN_POOL_WORK = 1 << 17
+"""The fewest samples of a batch a thread takes: below it, a chunk's products are too small to
+gain from a thread of their own."""
+
+
+class CPULayerOps(RecurrentOps):
+    """Layer-level operations on NumPy arrays (mixed into ``CPUBackend``)."""
+
+    # ---------------------------------------------------------------- arrays
+    def contiguous(self, x: Array, dtype: np.dtype | None = None) -> Array:
+        """``x`` as a C-contiguous array (of ``dtype`` if given): itself when it already is."""
+        return np.ascontiguousarray(x, dtype=dtype)
+
+    def batch_chunks(self, n: int) -> int:
+        """How many chunks a batch of ``n`` splits into for the layers that run one chunk per
+        thread (convolution, pooling, recurrent layers): one per Numba thread, each of at least
+        ``MIN_CHUNK`` samples and all of one size; 1 (no split) otherwise."""
+        most = min(numba.get_num_threads(), n // MIN_CHUNK)
+        return next((c for c in range(most, 1, -1) if n % c == 0), 1)
+
+    def _image_chunks(self, n: int, work: int, least: int) -> int:
+        """``batch_chunks``, or 1 where a chunk would hold less than ``least`` of ``work`` per
+        sample (``MIN_CONV_WORK``, ``MIN_POOL_WORK``)."""
+        chunks = self.batch_chunks(n)
+        return chunks if n // chunks * work >= least else 1
+
+    def add(self, a: Array, b: Array, out: Array) -> None:
+        """out = a + b, ``b`` broadcast over the leading axes of ``a``."""
+        np.add(a, b, out=out)
+
+    def embedding_forward(self, W: Array, ids: Array, out: Array) -> None:
+        """out[p] = W[ids[p]] for the flat positions p."""
+        np.take(W, ids.reshape(-1), axis=0, out=out)
+
+    def embedding_backward(self, ids: Array, grad_out: Array, grad_W: Array) -> None:
+        """grad_W[v] = Σ of grad_out[p] over the positions p holding token v."""
+        grad_W[...] = 0.0
+        np.add.at(grad_W, ids.reshape(-1), grad_out)
+
+    # ---------------------------------------------------------------- convolution
+    def conv2d_workspace_shapes(
+        self, c: int, oc: int, k: int, stride: int, pad: int, n: int, h: int, w: int
+    ) -> dict[str, tuple[int, ...]]:
+        """``cols`` (C, c·k·k, nc, P) and ``zt`` (C, out_c, nc, P) for C chunks of nc samples
+        (``batch_chunks``), ``parts_W`` / ``parts_b`` for each chunk's weight gradients; see
+        ``cpu_conv.conv2d_forward``."""
+        oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+        if stride == 1:  # the padded grid: positions x ≥ ow are computed and dropped
+            positions, xpad = oh * (w + 2 * pad), (n, c, (h + 2 * pad) * (w + 2 * pad) + k)
+        else:
+            positions, xpad = oh * ow, (1, 1, 1)
+        chunks = self._image_chunks(n, oc * c * k * k * positions, MIN_CONV_WORK)
+        nc = n // chunks
+        return {
+            "xpad": xpad,
+            "cols": (chunks, c * k * k, nc, positions),
+            "zt": (chunks, oc, nc, positions),
+            "parts_W": (chunks, oc, c, k, k) if chunks > 1 else (1,),
+            "parts_b": (chunks, oc) if chunks > 1 else (1,),
+        }
+
+    def conv2d_forward(self, x, W, b, stride, pad, xpad, cols, zt, z) -> None:
+        if cols.shape[0] == 1:
+            cpu_conv.conv2d_forward(x, W, b, stride, pad, xpad, cols[0], zt[0], z)
+            return
+        with blas_threads_for(1):
+            cpu_conv.conv2d_forward_chunks(x, W, b, stride, pad, xpad, cols, zt, z)
+
+    def conv2d_backward(
+        self,
+        x,
+        W,
+        delta,
+        stride,
+        pad,
+        xpad,
+        cols,
+        dzt,
+        grad_W,
+        grad_b,
+        dcols,
+        grad_x,
+        need_x,
+        parts_W,
+        parts_b,
+    ) -> None:
+        if cols.shape[0] == 1:
+            cpu_conv.conv2d_backward(
+                x,
+                W,
+                delta,
+                stride,
+                pad,
+                xpad,
+                cols[0],
+                dzt[0],
+                grad_W,
+                grad_b,
+                dcols[0],
+                grad_x,
+                need_x,
+            )
+            return
+        with blas_threads_for(1):
+            cpu_conv.conv2d_backward_chunks(
+                x, W, delta, stride, pad, xpad, cols, dzt, parts_W, parts_b, dcols, grad_x, need_x
+            )
+        cpu_chunks.sum_chunks(parts_W, grad_W)
+        cpu_chunks.sum_chunks(parts_b, grad_b)
+
+    # ---------------------------------------------------------------- pooling
+    def maxpool2d_forward(self, x: Array, k: int, stride: int, out: Array, argmax: Array) -> None:
+        chunks = self._image_chunks(x.shape[0], x[0].size, MIN_POOL_WORK)
+        if chunks > 1:
+            cpu_conv.maxpool2d_forward_chunks(x, k, stride, out, argmax, chunks)
+        else:
+            cpu_conv.maxpool2d_forward(x, k, stride, out, argmax)
+
+    def maxpool2d_backward(self, grad_out, argmax, k: int, stride: int, gx) -> None:
+        """``argmax`` alone routes the gradient here (k and stride serve the CUDA kernel)."""
+        chunks = self._image_chunks(gx.shape[0], gx[0].size, MIN_POOL_WORK)
+        if chunks > 1:
+            cpu_conv.maxpool2d_backward_chunks(grad_out, argmax, gx, chunks)
+        else:
+            cpu_conv.maxpool2d_backward(grad_out, argmax, gx)
+
+    def avgpool2d_forward(self, x: Array, k: int, stride: int, out: Array) -> None:
+        cpu_conv.avgpool2d_forward(x, k, stride, out)
+
+    def avgpool2d_backward(self, grad_out: Array, k: int, stride: int, gx: Array) -> None:
+        cpu_conv.avgpool2d_backward(grad_out, k, stride, gx)
+
+    # ---------------------------------------------------------------- normalisation
+    def batchnorm_forward(
+        self, x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
+    ) -> None:
+        cpu_norm.batchnorm_forward(
+            x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
+        )
+
+    def batchnorm_backward(self, dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta) -> None:
+        cpu_norm.batchnorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)
+
+    def layernorm_forward(self, x, gamma, beta, eps, xhat, out, inv_std) -> None:
+        cpu_norm.layernorm_forward(x, gamma, beta, eps, xhat, out, inv_std)
+
+    def layernorm_backward(self, dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta) -> None:
+        cpu_norm.layernorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)
+
+    # ---------------------------------------------------------------- recurrent
+    def rnn_forward(self, xp, W_hh, b_hh, hs, hp, fast) -> None:
+        cpu_rnn.rnn_forward(xp, W_hh, b_hh, hs, hp, fast)
+
+    def rnn_backward(self, dhs, W_hh, hs, dxp, dh) -> None:
+        cpu_rnn.rnn_backward(dhs, W_hh, hs, dxp, dh)
+
+    def lstm_forward(self, xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast) -> None:
+        cpu_rnn.lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast)
+
+    def lstm_backward(self, dhs, W_hh, cs, tcs, acts, dxp, dh, dc) -> None:
+        cpu_rnn.lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc)
+
+    def gru_forward(self, xp, W_hh, b_hh, hs, acts, hn, hp, fast) -> None:
+        cpu_rnn.gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast)
+
+    def gru_backward(self, dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev) -> None:
+        cpu_rnn.gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev)
+
+    # A recurrent layer's batch in chunks, one per thread (``cpu_rnn``'s ``*_chunks`` kernels).
+    def to_chunks(self, x: Array, out: Array) -> None:
+        """(n, T, …) batch-first → (C, T, nc, …) chunk-major, time-major inside a chunk."""
+        C, T, nc = out.shape[:3]
+        out[...] = x.reshape(C, nc, T, *x.shape[2:]).swapaxes(1, 2)
+
+    def from_chunks(self, x: Array, out: Array) -> None:
+        """(C, T, nc, …) chunk-major → (n, T, …) batch-first."""
+        C, T, nc = x.shape[:3]
+        out.reshape(C, nc, T, *out.shape[2:])[...] = x.swapaxes(1, 2)
+
+    def rnn_forward_chunks(self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast) -> None:
+        args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast)
+        self._forward_chunks(super().rnn_forward_chunks, cpu_rnn.rnn_forward_chunks, args)
+
+    def lstm_forward_chunks(
+        self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast
+    ) -> None:
+        args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast)
+        self._forward_chunks(super().lstm_forward_chunks, cpu_rnn.lstm_forward_chunks, args)
+
+    def gru_forward_chunks(self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast) -> None:
+        args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast)
+        self._forward_chunks(super().gru_forward_chunks, cpu_rnn.gru_forward_chunks, args)
+
+    def rnn_backward_chunks(self, dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, grads, gx) -> None:
+        args = (dhs, xt, W_ih, W_hh, hs, dxp, dh)
+        one = super().rnn_backward_chunks
+        self._backward_chunks(one, cpu_rnn.rnn_backward_chunks, args, parts, grads, gx)
+
+    def lstm_backward_chunks(
+        self, dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc, parts, grads, gx
+    ) -> None:
+        args = (dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc)
+        one = super().lstm_backward_chunks
+        self._backward_chunks(one, cpu_rnn.lstm_backward_chunks, args, parts, grads, gx)
+
+    def gru_backward_chunks(
+        self, dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, parts, grads, gx
+    ) -> None:
+        args = (dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev)
+        one = super().gru_backward_chunks
+        self._backward_chunks(one, cpu_rnn.gru_backward_chunks, args, parts, grads, gx)
+
+    @staticmethod
+    def _forward_chunks(one, kernel, args) -> None:
+        """One chunk (``xt``, first, holds C): the shared pass of ``RecurrentOps``; several: the
+        ``*_forward_chunks`` kernel, one chunk per thread, BLAS on one."""
+        if args[0].shape[0] == 1:
+            one(*args)
+            return
+        with blas_threads_for(1):
+            kernel(*args)
+
+    @staticmethod
+    def _backward_chunks(one, kernel, args, parts, grads, gx) -> None:
+        """As ``_forward_chunks`` (``xt`` second); several chunks' weight gradients are summed."""
+        xt = args[1]
+        if xt.shape[0] == 1:
+            one(*args, parts, grads, gx)
+            return
+        with blas_threads_for(1):
+            kernel(*args, parts, xt if gx is None else gx, gx is not None)
+        for part, grad in zip(parts, grads, strict=True):
+            cpu_chunks.sum_chunks(part, grad)
+
+    # ---------------------------------------------------------------- attention
+    def attention_workspace_shapes(self, n: int, heads: int, T: int) -> dict[str, tuple[int, ...]]:
+        """One (T, T) block of dSᵀ reused by every head, and the kernels' scratch rows."""
+        return {"dST": (T, T), "work": (2, T), "bits": (T * T,)}
+
+    def attention_forward(self, qkv, heads, causal, fast_exp, AT, out, work, bits) -> None:
+        cpu_attn.attention_forward(qkv, heads, causal, fast_exp, AT, out, work, bits)
+
+    def attention_backward(self, dout, qkv, AT, heads, dqkv, dST, work) -> None:
+        cpu_attn.attention_backward(dout, qkv, AT, heads, dqkv, dST, work)

@@ -1,0 +1,131 @@
+"""The fused training step: a whole Dense/activation network in one kernel call.
+
+``Sequential._loss_and_grad`` asks :class:`FusedSteps` for a step that fits the batch size and the
+loss. A network qualifies when it is a row of ``Dense`` layers, each followed by at most one
+element-wise activation (no dropout), and every activation buffer is at most the backend's
+``fused_limit`` elements; larger networks take the layer-by-layer path, where nothing is gained
+by fusing. Both paths compute the same numbers (the tests hold them to float tolerance);
+the layer-by-layer path stays the reference, and ``net.fuse = False`` selects it.
+
+The fused kernel keeps its activations in its own workspace (feature-major, see
+``engine.kernels.cpu.fused``): after a fused step the layers' own forward buffers are not
+updated; ``net.last_output`` is, as after every step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.activations import IDENTITY
+from engine.backends.cpu import Array
+from engine.layers.activations import Activation
+from engine.layers.core import Dense, Layer
+from engine.losses import LOSSES
+
+LOSS_CODES = {"mse": 0, "huber": 1, "bce": 2, "bce_logits": 3, "cross_entropy": 4}
+SMALL_PRODUCT = 1 << 15  # as ``cpu_fused.SMALL_PRODUCT``: below it, a layer skips BLAS
+MAX_STEPS = 8  # (batch size, loss) pairs kept; an epoch's last, smaller batch makes a second
+
+
+def dense_groups(layers: list[Layer]) -> list[tuple[Dense, Activation | None]] | None:
+    """The layers as (Dense, activation or None) pairs, or None if they are not such a row."""
+    groups: list[tuple[Dense, Activation | None]] = []
+    i = 0
+    while i < len(layers):
+        dense = layers[i]
+        if not isinstance(dense, Dense):
+            return None
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        act = nxt if isinstance(nxt, Activation) else None
+        if act is not None and not act.definition.differentiable:
+            return None  # the layer path raises the error that explains why
+        groups.append((dense, act))
+        i += 2 if act is not None else 1
+    return groups
+
+
+class FusedStep:
+    """Forward, loss and backward for one batch size and loss, as one backend call.
+
+    Args:
+        net: the network (a ``Sequential`` whose layers ``dense_groups`` accepts).
+        groups: its layers as (Dense, activation) pairs.
+        n: the batch size.
+        loss: the loss name.
+    """
+
+    def __init__(self, net: Any, groups: list[tuple[Dense, Activation | None]], n: int, loss: str):
+        self.net, self.n, self.loss = net, n, loss
+        self.loss_code = LOSS_CODES[loss]
+        self.huber_delta = LOSSES[loss].delta
+        plan = np.zeros((len(groups), 7), dtype=np.int64)
+        alphas = np.zeros(len(groups), dtype=np.float64)
+        offset = 0
+        for l, (dense, act) in enumerate(groups):
+            i = net.layers.index(dense)
+            size = n * dense.units
+            a_off = offset + size if act is not None else offset
+            kind = net.backend.kernel_activation(act.kind, net.dtype) if act else IDENTITY
+            W, b = net.offsets[f"{i}.W"], net.offsets[f"{i}.b"]
+            plan[l] = (dense.in_features, dense.units, W, b, offset, a_off, kind)
+            alphas[l] = act.alpha if act is not None else 0.0
+            offset = a_off + size
+        widest = max(d.units for d, _ in groups)
+        width = groups[-1][0].units
+        x_t = net.in_features * n if n * plan[0, 0] * plan[0, 1] < SMALL_PRODUCT else 0
+        sizes = (n * widest, n * widest, n * widest, x_t, n * width, n * width)  # cpu_fused.SPOT_*
+        spots = np.cumsum((offset, *sizes[:-1]), dtype=np.int64)
+        backend, dtype = net.backend, net.dtype
+        self.ws = backend.zeros((offset + sum(sizes),), dtype)
+        self.plan = backend.from_host(plan, np.dtype(np.int64))
+        self.alphas = backend.from_host(alphas, np.dtype(np.float64))
+        self.spots = backend.from_host(spots, np.dtype(np.int64))
+        self.output = self.ws[spots[4] : spots[4] + n * width].reshape(n, width)
+        self._no_y = backend.zeros((1, width), dtype)  # placeholders the kernel never reads
+        self._no_labels = backend.zeros((1,), np.dtype(np.int64))
+
+    def run(self, x: Array, y: Array) -> float:
+        """The mean loss of the batch; fills the network's gradient buffer and ``output``."""
+        net = self.net
+        if self.loss_code == LOSS_CODES["cross_entropy"]:
+            y_float, labels = self._no_y, y
+        else:
+            y_float, labels = y, self._no_labels
+        return net.backend.fused_loss_and_grad(
+            x,
+            y_float,
+            labels,
+            net.data,
+            net.grad,
+            self.ws,
+            self.plan,
+            self.alphas,
+            self.spots,
+            self.loss_code,
+            self.huber_delta,
+        )
+
+
+class FusedSteps:
+    """The fused steps of one network, made on first use per (batch size, loss)."""
+
+    def __init__(self, net: Any) -> None:
+        self.net = net
+        self.groups = dense_groups(net.layers)
+        self.widest = max([d.units for d, _ in self.groups or []], default=0)
+        self._steps: dict[tuple[int, str], FusedStep | None] = {}
+
+    def get(self, n: int, loss: str) -> FusedStep | None:
+        """The step for a batch of ``n`` rows and ``loss``, or None where fusion does not apply."""
+        key = (n, loss)
+        if key in self._steps:
+            return self._steps[key]
+        made = None
+        if self.groups is not None and n * self.widest <= self.net.backend.fused_limit:
+            made = FusedStep(self.net, self.groups, n, loss)
+        if len(self._steps) >= MAX_STEPS:
+            self._steps.clear()
+        self._steps[key] = made
+        return made

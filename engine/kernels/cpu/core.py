@@ -1,0 +1,269 @@
+"""Numba CPU kernels: the arithmetic of every layer, loss and optimiser.
+
+Only module-level ``@njit`` functions live here; the backend (``engine.backends.cpu``) checks
+shapes,
+dtypes and contiguity and then calls them. Each kernel writes into buffers it is given and
+allocates nothing, so a training step in the steady state allocates no arrays.
+
+Conventions: a batch is rows; ``x`` is ``(n, in)``, ``W`` is ``(out, in)``, ``z = x Wᵀ + b``.
+Kernels that loop over many elements come in two flavours, serial and ``*_par`` (``prange``), for
+the backend to pick by size. ``error_model="numpy"`` on kernels that divide lets a division be a
+plain instruction (no zero check), which is what allows LLVM to vectorise those loops.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from engine import _numba_setup  # noqa: F401  (cache dir and threading layer first)
+from engine.activations import RELU, act, act_grad
+
+ZERO32 = np.float32(0.0)  # widens exactly to float64; keeps a float32 select float32
+
+CHUNK = 16384  # elements per parallel chunk of the flat-buffer kernels
+
+
+# --------------------------------------------------------------------------- dense layer
+
+
+@njit(cache=True, nogil=True)
+def dense_forward(x, W, b, z):
+    """z = x Wᵀ + b.   for i, j: z[i, j] = sum_k x[i, k] W[j, k] + b[j]"""
+    np.dot(x, W.T, z)
+    n, m = z.shape
+    for i in range(n):
+        for j in range(m):
+            z[i, j] += b[j]
+
+
+@njit(cache=True, nogil=True)
+def dense_backward(x, W, delta, grad_W, grad_b, grad_x, need_grad_x):
+    """grad_W = deltaᵀ x;  grad_b[j] = sum_i delta[i, j];  grad_x = delta W.
+
+    ``delta`` is ∂L/∂z for the batch (already carrying the 1/n of a mean loss).
+    """
+    np.dot(delta.T, x, grad_W)
+    n, m = delta.shape
+    for j in range(m):
+        grad_b[j] = 0.0
+    for i in range(n):
+        for j in range(m):
+            grad_b[j] += delta[i, j]
+    if need_grad_x:
+        np.dot(delta, W, grad_x)
+
+
+# --------------------------------------------------------------------------- activations
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def activation_forward(z, a, kind, alpha):
+    """for each element: a = σ(z)."""
+    zf = z.reshape(-1)
+    af = a.reshape(-1)
+    for i in range(zf.size):
+        af[i] = act(kind, zf[i], alpha)
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def activation_forward_par(z, a, kind, alpha):
+    """Row-parallel twin of ``activation_forward`` for large batches."""
+    n, m = z.shape
+    for i in prange(n):
+        for j in range(m):
+            a[i, j] = act(kind, z[i, j], alpha)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def activation_backward(z, a, grad_a, grad_z, kind, alpha):
+    """for each element: ∂L/∂z = ∂L/∂a · σ'(z)."""
+    zf = z.reshape(-1)
+    af = a.reshape(-1)
+    gaf = grad_a.reshape(-1)
+    gzf = grad_z.reshape(-1)
+    if kind == RELU:  # a select in the arrays' dtype: float32 stays float32, and vectorises
+        for i in range(zf.size):
+            gzf[i] = gaf[i] if zf[i] > 0.0 else ZERO32
+        return
+    for i in range(zf.size):
+        gzf[i] = gaf[i] * act_grad(kind, zf[i], af[i], alpha)
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def activation_backward_par(z, a, grad_a, grad_z, kind, alpha):
+    """Row-parallel twin of ``activation_backward``."""
+    n, m = z.shape
+    for i in prange(n):
+        for j in range(m):
+            grad_z[i, j] = grad_a[i, j] * act_grad(kind, z[i, j], a[i, j], alpha)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def dropout_mask(u, p, mask):
+    """mask = [u ≥ p] / (1 − p): inverted dropout, so inference needs no rescaling."""
+    uf = u.reshape(-1)
+    mf = mask.reshape(-1)
+    scale = 1.0 / (1.0 - p)
+    for i in range(uf.size):
+        mf[i] = scale if uf[i] >= p else 0.0
+
+
+@njit(cache=True, nogil=True)
+def multiply(x, mask, out):
+    """out = x ⊙ mask (dropout forward, and its backward with the same mask)."""
+    xf = x.reshape(-1)
+    mf = mask.reshape(-1)
+    of = out.reshape(-1)
+    for i in range(xf.size):
+        of[i] = xf[i] * mf[i]
+
+
+# --------------------------------------------------------------------------- losses
+# Each returns the mean loss and writes ∂L/∂ŷ (with the 1/N of the mean) into ``grad``.
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def mse_loss(y_hat, y, grad):
+    """L = mean (ŷ − y)²;  ∂L/∂ŷ = 2 (ŷ − y) / N."""
+    hf = y_hat.reshape(-1)
+    yf = y.reshape(-1)
+    gf = grad.reshape(-1)
+    n = hf.size
+    total = 0.0
+    for i in range(n):
+        d = hf[i] - yf[i]
+        total += d * d
+        gf[i] = 2.0 * d / n
+    return total / n
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def huber_loss(y_hat, y, grad, delta):
+    """L = mean of ½d² where |d| ≤ δ, else δ(|d| − ½δ), with d = ŷ − y (PyTorch's HuberLoss)."""
+    hf = y_hat.reshape(-1)
+    yf = y.reshape(-1)
+    gf = grad.reshape(-1)
+    n = hf.size
+    total = 0.0
+    for i in range(n):
+        d = hf[i] - yf[i]
+        if abs(d) <= delta:
+            total += 0.5 * d * d
+            gf[i] = d / n
+        else:
+            total += delta * (abs(d) - 0.5 * delta)
+            gf[i] = (delta if d > 0 else -delta) / n
+    return total / n
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def bce_loss(p, y, grad):
+    """L = −mean [y log p + (1 − y) log(1 − p)], logs clamped at −100 as PyTorch's BCELoss."""
+    pf = p.reshape(-1)
+    yf = y.reshape(-1)
+    gf = grad.reshape(-1)
+    n = pf.size
+    total = 0.0
+    for i in range(n):
+        lp = max(math.log(pf[i]), -100.0) if pf[i] > 0.0 else -100.0
+        lq = max(math.log(1.0 - pf[i]), -100.0) if pf[i] < 1.0 else -100.0
+        total -= yf[i] * lp + (1.0 - yf[i]) * lq
+        gf[i] = (pf[i] - yf[i]) / max(pf[i] * (1.0 - pf[i]), 1e-12) / n
+    return total / n
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def bce_logits_loss(z, y, grad):
+    """L = mean [max(z, 0) − z y + log(1 + e^−|z|)];  ∂L/∂z = (σ(z) − y) / N."""
+    zf = z.reshape(-1)
+    yf = y.reshape(-1)
+    gf = grad.reshape(-1)
+    n = zf.size
+    total = 0.0
+    for i in range(n):
+        zi = zf[i]
+        e = math.exp(-abs(zi))  # serves both the log term and σ(z), as ``act`` computes it
+        total += max(zi, 0.0) - zi * yf[i] + math.log1p(e)
+        sigma = 1.0 / (1.0 + e) if zi >= 0.0 else e / (1.0 + e)
+        gf[i] = (sigma - yf[i]) / n
+    return total / n
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def cross_entropy_loss(z, labels, grad):
+    """Softmax fused with the negative log-likelihood of integer labels.
+
+    L = mean_i [log Σ_k e^{z_ik} − z_i,y_i];  ∂L/∂z_ik = (softmax(z_i)_k − [k = y_i]) / n.
+    """
+    n, k = z.shape
+    total = 0.0
+    for i in range(n):
+        zmax = z[i, 0]
+        for j in range(1, k):
+            zmax = max(zmax, z[i, j])
+        s = 0.0
+        for j in range(k):
+            e = math.exp(z[i, j] - zmax)
+            grad[i, j] = e
+            s += e
+        total += math.log(s) + zmax - z[i, labels[i]]
+        for j in range(k):
+            grad[i, j] = grad[i, j] / s / n
+        grad[i, labels[i]] -= 1.0 / n
+    return total / n
+
+
+# --------------------------------------------------------------------------- penalties, norms
+
+
+@njit(cache=True, nogil=True)
+def penalty(data, grad, ranges, l1, l2):
+    """Adds l1·Σ|w| + l2·½Σw² over the weight ranges; returns it and adds its gradient to grad.
+
+    The ½ makes the L2 gradient ``l2·w``, as TensorFlow Playground's regulariser does.
+    """
+    total = 0.0
+    for r in range(ranges.shape[0]):
+        for i in range(ranges[r, 0], ranges[r, 1]):
+            w = data[i]
+            total += l1 * abs(w) + 0.5 * l2 * w * w
+            sign = 1.0 if w > 0.0 else (-1.0 if w < 0.0 else 0.0)
+            grad[i] += l1 * sign + l2 * w
+    return total
+
+
+@njit(cache=True, nogil=True)
+def sum_squares(v):
+    """Σ v², accumulated in float64."""
+    total = 0.0
+    for i in range(v.size):
+        total += float(v[i]) * float(v[i])
+    return total
+
+
+@njit(cache=True, nogil=True)
+def scale(v, factor):
+    """v *= factor, in place."""
+    for i in range(v.size):
+        v[i] *= factor
+
+
+@njit(cache=True, nogil=True)
+def all_finite(v):
+    """True when v has no NaN or Inf."""
+    for i in range(v.size):
+        if not math.isfinite(v[i]):
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def gather_rows(X, idx, start, stop, out):
+    """out[r] = X[idx[start + r]]: one mini-batch, copied into a reused buffer."""
+    for r in range(stop - start):
+        src = idx[start + r]
+        for j in range(X.shape[1]):
+            out[r, j] = X[src, j]

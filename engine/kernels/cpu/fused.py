@@ -1,0 +1,210 @@
+"""A whole multilayer perceptron's forward pass, loss and backward pass in one Numba call.
+
+For a small network the arithmetic of a training step takes a few microseconds, and the Python
+around ten separate kernel calls costs more than that. ``mlp_loss_and_grad`` runs the step of a
+network made of ``Dense`` layers, each optionally followed by one element-wise activation, in one
+call, with the activation and loss kernels of the layer-by-layer path (``engine.kernels.cpu.core``).
+
+Inside, activations are stored feature-major — ``zT``/``aT`` of shape ``(units, n)``, the
+transpose of the layer-by-layer path's — so that every loop of a small layer runs along the batch,
+contiguous, and vectorises however narrow the layer is. A large layer hands its products to BLAS
+(``np.dot``), which takes either layout. Only the loss sees the usual row-major ``(n, units)``.
+
+Layout, one row of ``plan`` per Dense layer ``l`` (the wrapper in ``engine.backends.fused`` builds
+it)::
+
+    plan[l] = (fan_in, fan_out, W offset, b offset, zT offset, aT offset, activation kind)
+
+``W``/``b`` are views of the flat ``data``/``grad`` buffers, ``zT``/``aT`` views of the workspace
+``ws`` (``aT`` is ``zT`` for a layer without an activation). ``spots`` holds further workspace
+offsets: the two ∂L/∂a buffers used in turn, δ = ∂L/∂z (apart from ∂L/∂a: an element-wise loop
+whose output aliases an input does not vectorise), ``xT`` (the input, transposed, for a small
+first layer), and the row-major output and loss gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from engine import _numba_setup  # noqa: F401
+from engine.activations import IDENTITY
+from engine.kernels.cpu import core as cpu
+
+LOSS_MSE = 0
+LOSS_HUBER = 1
+LOSS_BCE = 2
+LOSS_BCE_LOGITS = 3
+LOSS_CROSS_ENTROPY = 4
+
+SMALL_PRODUCT = 1 << 15  # n·in·out below which loops beat a BLAS call
+SPOT_G0, SPOT_G1, SPOT_DELTA, SPOT_XT, SPOT_OUT, SPOT_GRAD_OUT = 0, 1, 2, 3, 4, 5
+
+FAST = {"reassoc", "contract"}  # sums may be reordered (vectorised); NaN and Inf stay exact
+
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def forward_t(xT, W, b, zT):
+    """zT = W xT + b, feature-major.   for j, i: zT[j, i] = b[j] + sum_k W[j, k] xT[k, i]"""
+    m, n = zT.shape
+    for j in range(m):
+        row = zT[j]
+        for i in range(n):
+            row[i] = b[j]
+        for k in range(W.shape[1]):
+            w = W[j, k]
+            src = xT[k]
+            for i in range(n):
+                row[i] += w * src[i]
+
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def backward_t(xT, W, deltaT, grad_W, grad_b, grad_xT, need_grad_x):
+    """grad_W = δ xᵀ, grad_b = Σ_batch δ, grad_xT = Wᵀ δ, with δ = deltaT of shape (out, n)."""
+    m, n = deltaT.shape
+    k_in = W.shape[1]
+    for j in range(m):
+        d = deltaT[j]
+        s = 0.0
+        for i in range(n):
+            s += d[i]
+        grad_b[j] = s
+        for k in range(k_in):
+            src = xT[k]
+            s = 0.0
+            for i in range(n):
+                s += d[i] * src[i]
+            grad_W[j, k] = s
+    if need_grad_x:
+        for k in range(k_in):
+            row = grad_xT[k]
+            for i in range(n):
+                row[i] = 0.0
+            for j in range(m):
+                w = W[j, k]
+                d = deltaT[j]
+                for i in range(n):
+                    row[i] += w * d[i]
+
+
+@njit(cache=True, nogil=True)
+def transpose(a, out):
+    """out = aᵀ."""
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[j, i] = a[i, j]
+
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def _row_sums(a, out):
+    for j in range(a.shape[0]):
+        s = 0.0
+        for i in range(a.shape[1]):
+            s += a[j, i]
+        out[j] = s
+
+
+@njit(cache=True, nogil=True)
+def _add_to_rows(a, b):
+    for j in range(a.shape[0]):
+        for i in range(a.shape[1]):
+            a[j, i] += b[j]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row(plan, l):
+    return plan[l, 0], plan[l, 1], plan[l, 2], plan[l, 3], plan[l, 4], plan[l, 5], plan[l, 6]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mat(buf, offset, rows, cols):
+    return buf[offset : offset + rows * cols].reshape((rows, cols))
+
+
+@njit(cache=True, nogil=True)
+def _loss(kind, out, y, labels, g, huber_delta):
+    if kind == LOSS_CROSS_ENTROPY:
+        return cpu.cross_entropy_loss(out, labels, g)
+    if kind == LOSS_MSE:
+        return cpu.mse_loss(out, y, g)
+    if kind == LOSS_HUBER:
+        return cpu.huber_loss(out, y, g, huber_delta)
+    if kind == LOSS_BCE:
+        return cpu.bce_loss(out, y, g)
+    return cpu.bce_logits_loss(out, y, g)
+
+
+@njit(cache=True, nogil=True)
+def _forward(x, data, ws, plan, alphas, spots):
+    n = x.shape[0]
+    small_first = n * plan[0, 0] * plan[0, 1] < SMALL_PRODUCT
+    if small_first:
+        transpose(x, _mat(ws, spots[SPOT_XT], x.shape[1], n))
+    for l in range(plan.shape[0]):
+        fan_in, fan_out, w_off, b_off, z_off, a_off, kind = _row(plan, l)
+        W = _mat(data, w_off, fan_out, fan_in)
+        b = data[b_off : b_off + fan_out]
+        zT = _mat(ws, z_off, fan_out, n)
+        if l == 0 and not small_first:
+            np.dot(W, x.T, zT)
+            _add_to_rows(zT, b)
+        else:
+            src = spots[SPOT_XT] if l == 0 else plan[l - 1, 5]
+            xT = _mat(ws, src, fan_in, n)
+            if n * fan_in * fan_out < SMALL_PRODUCT:
+                forward_t(xT, W, b, zT)
+            else:
+                np.dot(W, xT, zT)
+                _add_to_rows(zT, b)
+        if kind != IDENTITY:
+            cpu.activation_forward(zT, _mat(ws, a_off, fan_out, n), kind, alphas[l])
+
+
+@njit(cache=True, nogil=True)
+def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta):
+    """Forward, loss and backward of a Dense/activation stack; returns the mean loss.
+
+    for l = 1..L:   z_l = a_{l-1} W_lᵀ + b_l;  a_l = σ_l(z_l)            (a_0 = x)
+    g = ∂L/∂a_L from the loss kernel (``y`` float targets, or ``labels`` for cross-entropy)
+    for l = L..1:   δ_l = g ⊙ σ_l'(z_l);  ∂L/∂W_l = δ_lᵀ a_{l-1};  ∂L/∂b_l = Σ δ_l;  g = δ_l W_l
+    """
+    n = x.shape[0]
+    last = plan.shape[0] - 1
+    _forward(x, data, ws, plan, alphas, spots)
+    width = plan[last, 1]
+    out = _mat(ws, spots[SPOT_OUT], n, width)
+    g_out = _mat(ws, spots[SPOT_GRAD_OUT], n, width)
+    transpose(_mat(ws, plan[last, 5], width, n), out)
+    value = _loss(loss, out, y, labels, g_out, huber_delta)
+    turn = 0
+    gT = _mat(ws, spots[turn], width, n)
+    transpose(g_out, gT)
+    for l in range(last, -1, -1):
+        fan_in, fan_out, w_off, b_off, z_off, a_off, kind = _row(plan, l)
+        if kind != IDENTITY:
+            zT, aT = _mat(ws, z_off, fan_out, n), _mat(ws, a_off, fan_out, n)
+            deltaT = _mat(ws, spots[SPOT_DELTA], fan_out, n)
+            cpu.activation_backward(zT, aT, gT, deltaT, kind, alphas[l])
+        else:
+            deltaT = gT
+        W = _mat(data, w_off, fan_out, fan_in)
+        gW = _mat(grad, w_off, fan_out, fan_in)
+        gb = grad[b_off : b_off + fan_out]
+        turn = 1 - turn
+        gxT = _mat(ws, spots[turn], fan_in, n) if l > 0 else gT  # a placeholder at l = 0
+        small = n * fan_in * fan_out < SMALL_PRODUCT
+        if l == 0 and not small:
+            np.dot(deltaT, x, gW)
+            _row_sums(deltaT, gb)
+        else:
+            src = spots[SPOT_XT] if l == 0 else plan[l - 1, 5]
+            xT = _mat(ws, src, fan_in, n)
+            if small:
+                backward_t(xT, W, deltaT, gW, gb, gxT, l > 0)
+            else:
+                np.dot(deltaT, xT.T, gW)
+                _row_sums(deltaT, gb)
+                if l > 0:
+                    np.dot(W.T, deltaT, gxT)
+        gT = gxT
+    return value

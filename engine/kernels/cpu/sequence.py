@@ -1,0 +1,281 @@
+"""Numba CPU kernels of the recurrent layers: RNN (tanh), LSTM and GRU, forward and through time.
+
+Gate orders and formulas are PyTorch's. Sequences are laid out time-major inside the kernels —
+``(T, n, ·)`` — so each step's batch is one contiguous block for the matrix products. The input
+projections ``xp[t] = x_t W_ihᵀ + b_ih`` of every step are one matrix product done by the caller
+before the loop; the loop adds ``h_{t−1} W_hhᵀ + b_hh`` (one product per step: the only work
+that must wait for the step before) and applies the gates. The backward kernels run the
+recurrence back through time and return ``dxp``, the gradient of the gates' pre-activations at
+every step; the caller then gets ``∂L/∂W_ih``, ``∂L/∂W_hh``, the biases and ``∂L/∂x`` from it
+with one large matrix product each, instead of one small product per step.
+
+``fast`` (float32 only): tanh by the rational function of ``engine.activations.tanh_f32`` and
+σ(a) = ½ + ½·tanh(a/2), plain arithmetic that LLVM vectorises; a library call per element is
+what made these loops slow. float64 keeps ``math.tanh`` and ``math.exp``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from engine import _numba_setup  # noqa: F401
+from engine.kernels.cpu import core as cpu
+from engine.activations import tanh_f32
+
+HALF = np.float32(0.5)
+ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic float32 (and vectorised)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _sigmoid(a, fast):
+    if fast:
+        return HALF + HALF * tanh_f32(HALF * a)
+    if a >= 0.0:
+        return 1.0 / (1.0 + math.exp(-a))
+    e = math.exp(a)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _tanh(a, fast):
+    if fast:
+        return tanh_f32(a)
+    return math.tanh(a)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _rnn_cells(xp, hp, b_hh, hs, t, fast):
+    _, n, H = xp.shape
+    for i in range(n):
+        for j in range(H):
+            hs[t + 1, i, j] = _tanh(xp[t, i, j] + hp[i, j] + b_hh[j], fast)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def rnn_forward(xp, W_hh, b_hh, hs, hp, fast):
+    """h_t = tanh(xp_t + h_{t−1} W_hhᵀ + b_hh);  hs[0] holds h_0, hs[t + 1] holds h_t."""
+    for t in range(xp.shape[0]):
+        np.dot(hs[t], W_hh.T, hp)
+        if fast:
+            _rnn_cells(xp, hp, b_hh, hs, t, True)
+        else:
+            _rnn_cells(xp, hp, b_hh, hs, t, False)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def rnn_backward(dhs, W_hh, hs, dxp, dh):
+    """Backprop through time: δ_t = (∂L/∂h_t + δ_{t+1} W_hh) ⊙ (1 − h_t²), into ``dxp[t]``.
+
+    ``dhs[t]`` is ∂L/∂h_{t+1} from above; ``dh`` ends as ∂L/∂h_0.
+    """
+    T, n, H = dxp.shape
+    dh[:] = 0.0
+    for t in range(T - 1, -1, -1):
+        up, h, d = dhs[t], hs[t + 1], dxp[t]
+        for i in range(n):
+            for j in range(H):
+                d[i, j] = (up[i, j] + dh[i, j]) * (ONE - h[i, j] * h[i, j])
+        np.dot(d, W_hh, dh)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _lstm_cells(xp, hp, b_hh, hs, cs, tcs, acts, t, fast):
+    _, n, G = xp.shape
+    H = G // 4
+    for b in range(n):
+        a, pre, act = hp[b], xp[t, b], acts[t, b]  # one sample's rows: short, simple loops
+        for k in range(G):
+            a[k] += pre[k] + b_hh[k]
+        for k in range(2 * H):
+            act[k] = _sigmoid(a[k], fast)
+        for k in range(2 * H, 3 * H):
+            act[k] = _tanh(a[k], fast)
+        for k in range(3 * H, G):
+            act[k] = _sigmoid(a[k], fast)
+        c_prev, c, tc, h = cs[t, b], cs[t + 1, b], tcs[t, b], hs[t + 1, b]
+        for j in range(H):
+            c[j] = act[H + j] * c_prev[j] + act[j] * act[2 * H + j]
+        for j in range(H):
+            tc[j] = _tanh(c[j], fast)
+        for j in range(H):
+            h[j] = act[3 * H + j] * tc[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast):
+    """LSTM step, gates (i, f, g, o) as PyTorch orders them:
+
+    i, f, o = σ(·), g = tanh(·) of xp_t + h_{t−1}W_hhᵀ + b_hh;  c_t = f⊙c_{t−1} + i⊙g;
+    h_t = o ⊙ tanh(c_t). ``acts`` keeps the four activated gates and ``tcs`` tanh(c_t) for the
+    backward pass.
+    """
+    for t in range(xp.shape[0]):
+        np.dot(hs[t], W_hh.T, hp)
+        if fast:
+            _lstm_cells(xp, hp, b_hh, hs, cs, tcs, acts, t, True)
+        else:
+            _lstm_cells(xp, hp, b_hh, hs, cs, tcs, acts, t, False)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc):
+    """Backprop through time of ``lstm_forward``; dh, dc end as ∂L/∂h_0 and ∂L/∂c_0."""
+    T, n, G = dxp.shape
+    H = G // 4
+    dh[:] = 0.0
+    dc[:] = 0.0
+    for t in range(T - 1, -1, -1):
+        act, d, tc, c_prev, up = acts[t], dxp[t], tcs[t], cs[t], dhs[t]
+        for b in range(n):
+            for j in range(H):
+                dht = dh[b, j] + up[b, j]  # ∂L/∂h_t: from above and from step t + 1
+                i, f, g, o = act[b, j], act[b, H + j], act[b, 2 * H + j], act[b, 3 * H + j]
+                tcj = tc[b, j]
+                dct = dc[b, j] + dht * o * (ONE - tcj * tcj)
+                d[b, j] = dct * g * i * (ONE - i)
+                d[b, H + j] = dct * c_prev[b, j] * f * (ONE - f)
+                d[b, 2 * H + j] = dct * i * (ONE - g * g)
+                d[b, 3 * H + j] = dht * tcj * o * (ONE - o)
+                dc[b, j] = dct * f
+        np.dot(d, W_hh, dh)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _gru_cells(xp, hp, b_hh, hs, acts, hn, t, fast):
+    _, nb, G = xp.shape
+    H = G // 3
+    for b in range(nb):
+        for j in range(H):
+            r = _sigmoid(xp[t, b, j] + hp[b, j] + b_hh[j], fast)
+            z = _sigmoid(xp[t, b, H + j] + hp[b, H + j] + b_hh[H + j], fast)
+            hnj = hp[b, 2 * H + j] + b_hh[2 * H + j]
+            nn = _tanh(xp[t, b, 2 * H + j] + r * hnj, fast)
+            acts[t, b, j], acts[t, b, H + j], acts[t, b, 2 * H + j] = r, z, nn
+            hn[t, b, j] = hnj
+            hs[t + 1, b, j] = (ONE - z) * nn + z * hs[t, b, j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast):
+    """GRU step, gates (r, z, n) as PyTorch orders them:
+
+    r = σ(xp_r + h W_hrᵀ + b_hr), z = σ(xp_z + h W_hzᵀ + b_hz),
+    n = tanh(xp_n + r ⊙ (h W_hnᵀ + b_hn)), h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}.
+    ``acts`` keeps r, z, n; ``hn`` keeps h W_hnᵀ + b_hn.
+    """
+    for t in range(xp.shape[0]):
+        np.dot(hs[t], W_hh.T, hp)
+        if fast:
+            _gru_cells(xp, hp, b_hh, hs, acts, hn, t, True)
+        else:
+            _gru_cells(xp, hp, b_hh, hs, acts, hn, t, False)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev):
+    """Backprop through time of ``gru_forward``.
+
+    ``dxp[t]`` gets the gradient of the input projections, ``dhp[t]`` that of h_{t−1} W_hhᵀ + b_hh
+    (they differ in the n gate, where r multiplies the hidden part); ``dh`` ends as ∂L/∂h_0.
+    """
+    T, nb, G = dxp.shape
+    H = G // 3
+    dh[:] = 0.0
+    for t in range(T - 1, -1, -1):
+        act, h, hnt, up, dx, dp = acts[t], hs[t], hn[t], dhs[t], dxp[t], dhp[t]
+        for b in range(nb):
+            for j in range(H):
+                r, z, nn = act[b, j], act[b, H + j], act[b, 2 * H + j]
+                dht = up[b, j] + dh[b, j]
+                dan = dht * (ONE - z) * (ONE - nn * nn)
+                dar = dan * hnt[b, j] * r * (ONE - r)
+                daz = dht * (h[b, j] - nn) * z * (ONE - z)
+                dx[b, j], dx[b, H + j], dx[b, 2 * H + j] = dar, daz, dan
+                dp[b, j], dp[b, H + j], dp[b, 2 * H + j] = dar, daz, dan * r
+                dh[b, j] = dht * z
+        np.dot(dhp[t], W_hh, dprev)
+        dh += dprev
+
+
+# --------------------------------------------------------------------------- batch chunks
+# Samples of a batch never meet in a recurrent layer, so the batch splits into C chunks, one per
+# thread, each running the whole layer — input projection, recurrence, weight gradients — on its
+# own rows. The arrays are chunk-major, ``(C, T, nc, ·)``: every chunk is one contiguous block,
+# time-major inside, so each thread's products are as large as they can be (the weight gradients
+# take all T·nc rows of a chunk at once). Each thread calls BLAS on one thread (the caller sees to
+# it); the C partial weight gradients are summed at the end (``cpu_chunks.sum_chunks``).
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _chunk_grads(xt, hs, dxp, dhp, W_ih, W_hh, gW_ih, gb_ih, gW_hh, gb_hh, gx, need_gx):
+    """One chunk's ∂L/∂W_hh = Σ_t δh_tᵀ h_{t−1}, ∂L/∂W_ih = Σ_t δx_tᵀ x_t, biases and ∂L/∂x."""
+    T, nc, G = dxp.shape
+    rows, H, D = T * nc, hs.shape[2], xt.shape[2]
+    gxr = gx.reshape(rows, D)
+    cpu.dense_backward(
+        hs[:T].reshape(rows, H), W_hh, dhp.reshape(rows, G), gW_hh, gb_hh, gxr, False
+    )
+    cpu.dense_backward(xt.reshape(rows, D), W_ih, dxp.reshape(rows, G), gW_ih, gb_ih, gxr, need_gx)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def rnn_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast):
+    """``rnn_forward`` with its input projection, one chunk of the batch per thread."""
+    for c in prange(xt.shape[0]):
+        T, nc, D = xt[c].shape
+        cpu.dense_forward(xt[c].reshape(T * nc, D), W_ih, b_ih, xp[c].reshape(T * nc, -1))
+        rnn_forward(xp[c], W_hh, b_hh, hs[c], hp[c], fast)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def rnn_backward_chunks(dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, gx, need_gx):
+    """``rnn_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
+    for c in prange(xt.shape[0]):
+        rnn_backward(dhs[c], W_hh, hs[c], dxp[c], dh[c])
+        g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
+        _chunk_grads(
+            xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih, g_hh, gb_hh, gx[c], need_gx
+        )
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def lstm_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast):
+    """``lstm_forward`` with its input projection, one chunk of the batch per thread."""
+    for c in prange(xt.shape[0]):
+        T, nc, D = xt[c].shape
+        cpu.dense_forward(xt[c].reshape(T * nc, D), W_ih, b_ih, xp[c].reshape(T * nc, -1))
+        lstm_forward(xp[c], W_hh, b_hh, hs[c], cs[c], tcs[c], acts[c], hp[c], fast)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def lstm_backward_chunks(dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc, parts, gx, need_gx):
+    """``lstm_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
+    for c in prange(xt.shape[0]):
+        lstm_backward(dhs[c], W_hh, cs[c], tcs[c], acts[c], dxp[c], dh[c], dc[c])
+        g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
+        _chunk_grads(
+            xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih, g_hh, gb_hh, gx[c], need_gx
+        )
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def gru_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast):
+    """``gru_forward`` with its input projection, one chunk of the batch per thread."""
+    for c in prange(xt.shape[0]):
+        T, nc, D = xt[c].shape
+        cpu.dense_forward(xt[c].reshape(T * nc, D), W_ih, b_ih, xp[c].reshape(T * nc, -1))
+        gru_forward(xp[c], W_hh, b_hh, hs[c], acts[c], hn[c], hp[c], fast)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def gru_backward_chunks(dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, parts, gx, need_gx):
+    """``gru_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
+    for c in prange(xt.shape[0]):
+        gru_backward(dhs[c], W_hh, hs[c], acts[c], hn[c], dxp[c], dhp[c], dh[c], dprev[c])
+        g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
+        _chunk_grads(
+            xt[c], hs[c], dxp[c], dhp[c], W_ih, W_hh, g_ih, gb_ih, g_hh, gb_hh, gx[c], need_gx
+        )

@@ -1,0 +1,43 @@
+"""Layers by family, each with its forward and backward pass side by side.
+
+``core`` holds the base class, ``Dense`` and ``Dropout``; ``activations`` one small class per
+function of ``engine.activations``; ``image`` convolution, pooling and normalisation;
+``sequence`` embeddings, recurrent layers and attention; ``blocks`` residual and transformer
+blocks; ``registry`` rebuilds any of them from the spec a checkpoint holds.
+"""
+
+from engine.layers.activations import *  # noqa: F403  (every activation layer, by its own __all__)
+from engine.layers.activations import __all__ as _activation_names
+from engine.layers.blocks import Residual, transformer_block
+from engine.layers.core import Dense, Dropout, Layer, sub_views
+from engine.layers.image import AvgPool2D, BatchNorm, Conv2D, Flatten, LayerNorm, MaxPool2D
+from engine.layers.sequence import (
+    GRU,
+    LSTM,
+    RNN,
+    Embedding,
+    MultiHeadSelfAttention,
+    PositionalEncoding,
+)
+
+__all__ = [
+    *_activation_names,
+    "GRU",
+    "LSTM",
+    "RNN",
+    "AvgPool2D",
+    "BatchNorm",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "Layer",
+    "LayerNorm",
+    "MaxPool2D",
+    "MultiHeadSelfAttention",
+    "PositionalEncoding",
+    "Residual",
+    "sub_views",
+    "transformer_block",
+]

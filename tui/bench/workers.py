@@ -1,0 +1,209 @@
+"""One process per implementation, taking turns: how the suite times a workload.
+
+The engine's matrix products use SciPy's OpenBLAS, NumPy has its own OpenBLAS, and PyTorch its own
+OpenMP pool; each keeps its threads spinning for a while after a call. In one process, the pools
+of the others steal the cores from whichever implementation runs next — on two cores that can
+cost more than the step itself. So each implementation runs in a process of its own, as a user
+runs it, and the parent asks them in turn for one round of steps at a time (rotating who goes
+first), with a pause between turns: OpenBLAS's idle threads spin for about 0.1 s after a call
+before they sleep, and the next round must not start beside them. A slow moment of a shared
+machine then falls on all of them alike.
+
+Protocol: one JSON object per line on stdin, one reply per line on stdout. ``setup`` builds the
+step for a workload, warms it up and calibrates the steps per round; ``round`` times one round;
+``fit`` runs digits-fit; ``quit`` ends the process. A reply with ``error`` carries the exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+IMPLEMENTATIONS = ("engine", "engine-1t", "numpy", "numpy-gemm", "pytorch", "pytorch-1t")
+THREAD_VARIABLES = (
+    "NUMBA_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; the message is its error or the end of its stderr."""
+
+
+class Worker:
+    """The parent's handle on one implementation's process."""
+
+    def __init__(self, impl: str, device: str = "cpu") -> None:
+        """Starts ``impl`` (one of IMPLEMENTATIONS; ``-1t``: limited to one thread)."""
+        self.impl = impl
+        self._err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
+        env = dict(os.environ)
+        if impl.endswith("-1t"):  # BLAS and OpenMP read these when they load
+            env.update({v: "1" for v in THREAD_VARIABLES})
+        cmd = [sys.executable, "-m", "tui.bench.workers", impl, device]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True, env=env
+        )
+
+    def ask(self, **command: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(json.dumps(command) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except (BrokenPipeError, OSError):
+            line = ""
+        if not line:
+            self._err.seek(0)
+            tail = self._err.read().strip().splitlines()[-3:]
+            raise WorkerError(f"{self.impl} worker ended: {' | '.join(tail) or 'no message'}")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise WorkerError(f"{self.impl}: {reply['error']}")
+        return reply
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(WorkerError):
+                self.ask(cmd="quit")
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._err.close()
+
+
+def race(
+    workers: dict[str, Worker],
+    workload: str,
+    rounds: int,
+    round_seconds: float,
+    warmup_seconds: float,
+    gap: float = 0.15,
+) -> dict[str, list[float]]:
+    """Seconds per step of each worker's implementation, one sample per round."""
+    for w in workers.values():
+        w.ask(cmd="setup", workload=workload, warmup=warmup_seconds, seconds=round_seconds)
+    names = list(workers)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            time.sleep(gap)
+            samples[name].append(float(workers[name].ask(cmd="round")["seconds"]))
+    return samples
+
+
+# ------------------------------------------------------------------------------- the child
+
+
+def _make_step(impl: str, workload: str, device: str) -> Callable[[], object]:
+    from tui.bench import impl_engine
+    from tui.bench.deep import DEEP_WORKLOADS
+    from tui.bench.workloads import WORKLOADS
+
+    if workload in DEEP_WORKLOADS:
+        deep = DEEP_WORKLOADS[workload]
+        if impl == "engine":
+            return impl_engine.make_step(deep, device)
+        if impl != "pytorch":
+            raise ValueError(f"{workload} has no {impl} implementation")
+        from tui.bench import impl_torch
+
+        return impl_torch.deep_step(deep, device)
+    w = WORKLOADS[workload]
+    if impl == "engine":
+        return impl_engine.make_step(w, device)
+    if impl == "numpy-gemm":
+        from tui.bench.workloads import gemm_step
+
+        return gemm_step()
+    weights = impl_engine.initial_weights(w)
+    if impl == "numpy":
+        from tui.bench.impl_numpy import NumpyMLP
+
+        model = NumpyMLP(weights, w.activation, w.loss, w.optimizer, w.lr)
+        x, y = w.batch_data()
+        return lambda: model.step(x, y)
+    from tui.bench import impl_torch
+
+    return impl_torch.make_step(w, weights, device)
+
+
+def _fit(impl: str, device: str, max_epochs: int) -> dict[str, Any]:
+    from tui.bench import digits
+
+    if impl == "engine":
+        fit = digits.engine_fit(max_epochs, device)
+    elif impl == "numpy":
+        fit = digits.numpy_fit(max_epochs)
+    else:
+        fit = digits.torch_fit(max_epochs, device)
+    return {"seconds": fit.seconds, "epochs": fit.epochs, "accuracy": fit.accuracy}
+
+
+def steps_for(step: Callable[[], object], seconds: float) -> int:
+    """How many calls of ``step`` take about ``seconds`` (at least one)."""
+    n, elapsed = 1, 0.0
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds / 8 or n >= 1 << 20:
+            break
+        n *= 4
+    return max(1, round(n * seconds / max(elapsed, 1e-9)))
+
+
+def serve(impl: str, device: str) -> None:
+    """The worker's loop: answer commands from stdin until ``quit``."""
+    if impl == "pytorch-1t":
+        import torch
+
+        torch.set_num_threads(1)
+    base = impl.removesuffix("-1t")
+    step: Callable[[], object] | None = None
+    count = 1
+    for line in sys.stdin:
+        command = json.loads(line)
+        try:
+            if command["cmd"] == "quit":
+                print(json.dumps({"ok": True}), flush=True)
+                return
+            if command["cmd"] == "setup":
+                step = _make_step(base, command["workload"], device)
+                deadline = time.perf_counter() + command["warmup"]
+                step()
+                while time.perf_counter() < deadline:
+                    step()
+                count = steps_for(step, command["seconds"])
+                reply: dict[str, Any] = {"count": count}
+            elif command["cmd"] == "round":
+                assert step is not None, "round before setup"
+                gc.disable()
+                t0 = time.perf_counter()
+                for _ in range(count):
+                    step()
+                reply = {"seconds": (time.perf_counter() - t0) / count}
+                gc.enable()
+            elif command["cmd"] == "fit":
+                reply = _fit(base, device, command["max_epochs"])
+            else:
+                reply = {"error": f"unknown command {command['cmd']!r}"}
+        except Exception as exc:  # reported to the parent, which shows it in the table
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(reply), flush=True)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "cpu")

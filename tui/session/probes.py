@@ -1,0 +1,297 @@
+"""Measurements of a network for the views: decision grid, fitted curve, confusion, chain rule.
+
+Everything here computes on the network and therefore runs on the training thread, between two
+steps (``tui.session.worker``); the interface only draws the records it returns. Nothing here
+imports
+Textual.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from engine import datasets, optim
+from engine.datasets.toy import PLAYGROUND
+from engine.experiment.config import Experiment, Run
+from engine.layers import Activation, Dense, Dropout, Layer
+from engine.network import Sequential
+from engine.trainer import Trainer
+from tui.session import probes_nets
+from tui.session.records import ChainRule, Classes, Curve, FloatArray, Grid, NetCopy, Scatter, Scene
+
+PLANE = 6.0  # the 2-D sets lie in [-PLANE, PLANE]²
+EVAL_ROWS = 2000  # loss, accuracy and confusion are measured on at most this many rows
+MIN_EVAL_ROWS = 32  # losses are measured on at least this many rows of each set
+EVAL_BUDGET = 40_000_000  # multiply-adds per set for one loss measurement (~20 ms)
+IMAGES = 8  # test images shown with their predicted labels
+_PARAM = re.compile(r"^(\d+)\.([Wb])\[(\d+)(?:,\s*(\d+))?\]$")
+
+
+def parse_param(name: str) -> tuple[int, str, int, int]:
+    """Splits ``"2.W[0,1]"`` into ``(2, "W", 0, 1)`` and ``"0.b[3]"`` into ``(0, "b", 3, 0)``.
+
+    Raises:
+        ValueError: when the name is not of either form.
+    """
+    match = _PARAM.match(name.replace(" ", ""))
+    if not match:
+        raise ValueError(f"not a parameter entry: {name!r} (expected e.g. 2.W[0,1] or 0.b[3])")
+    layer, kind, j, k = match.groups()
+    return int(layer), kind, int(j), int(k or 0)
+
+
+def view_kind(data: datasets.DataSplit) -> str:
+    """Which picture of the predictions suits a data set (see ``Scene.view``)."""
+    if data.name in PLAYGROUND:
+        return "surface" if data.task == "regression" else "boundary"
+    if data.task == "regression":
+        return "curve" if data.n_features == 1 else "scatter"
+    return "images" if data.image_shape is not None else "confusion"
+
+
+def plane_points(
+    experiment: Experiment, data: datasets.DataSplit
+) -> tuple[FloatArray, FloatArray] | None:
+    """Training and test points as (x1, x2), whatever input features the network sees.
+
+    With features such as ``x1^2`` alone the coordinates are not in ``X``; the set is then drawn
+    again with the same seed and options, which gives the same points and the same split.
+    """
+    if data.name not in PLAYGROUND:
+        return None
+    names = data.feature_names
+    if "x1" in names and "x2" in names:
+        cols = [names.index("x1"), names.index("x2")]
+        return data.X_train[:, cols], data.X_test[:, cols]
+    options = {**experiment.data.options, "features": ("x1", "x2")}
+    raw = datasets.load(experiment.data.name, **options)
+    return raw.X_train, raw.X_test
+
+
+def make_scene(
+    generation: int, experiment: Experiment, data: datasets.DataSplit, net: Sequential
+) -> Scene:
+    """The fixed part of what the views draw, for one network."""
+    dense = tuple(i for i, layer in enumerate(net.layers) if isinstance(layer, Dense))
+    views = probes_nets.views_for(experiment, data, net, view_kind(data))
+    return Scene(
+        generation=generation,
+        experiment=experiment,
+        data=data,
+        widths=tuple(net.widths()),
+        param_names=tuple(net.params),
+        dense_layers=dense,
+        plane=plane_points(experiment, data),
+        view=views[0],
+        views=views,
+        mlp=probes_nets.is_mlp(net),
+        param_shapes=tuple(tuple(p.shape) for p in net.params.values()),
+        rows=probes_nets.layer_rows(net),
+    )
+
+
+def class_one_probability(trainer: Trainer, out: np.ndarray) -> np.ndarray:
+    """The probability of class 1 from one-output predictions, following what the loss expects."""
+    column = out[:, 0].astype(np.float64)
+    if trainer.info.output == "logits":
+        return 1.0 / (1.0 + np.exp(-np.clip(column, -60.0, 60.0)))
+    return np.clip(column, 0.0, 1.0)
+
+
+def grid_points(width: int, height: int) -> FloatArray:
+    """Centres of a ``height`` × ``width`` grid of cells over the plane, row by row from the top."""
+    xs = (np.arange(width) + 0.5) / width * 2 * PLANE - PLANE
+    ys = PLANE - (np.arange(height) + 0.5) / height * 2 * PLANE
+    gx, gy = np.meshgrid(xs, ys)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def grid_view(scene: Scene, net: Sequential, trainer: Trainer, width: int, height: int) -> Grid:
+    """Predictions of the network at every cell of the plane (probability or value)."""
+    features = scene.data.feature_names
+    X = datasets.expand_features(grid_points(width, height), features)
+    out = net.forward(X)
+    regression = scene.data.task == "regression"
+    values = out[:, 0] if regression else class_one_probability(trainer, out)
+    return Grid(np.asarray(values, dtype=np.float32).reshape(height, width), regression)
+
+
+def curve_view(scene: Scene, net: Sequential, points: int = 160) -> Curve:
+    """The fitted function along the one input, a little beyond the data on both sides."""
+    X = np.concatenate([scene.data.X_train[:, 0], scene.data.X_test[:, 0]])
+    lo, hi = float(X.min()), float(X.max())
+    pad = 0.05 * (hi - lo or 1.0)
+    x = np.linspace(lo - pad, hi + pad, points)
+    return Curve(x, net.forward(x[:, None])[:, 0].astype(np.float64))
+
+
+def classes_view(scene: Scene, net: Sequential, trainer: Trainer) -> Classes:
+    """Confusion matrix on (at most ``EVAL_ROWS``) test rows; predictions of the first images."""
+    data = scene.data
+    X, y = data.X_test[:EVAL_ROWS], data.y_test[:EVAL_ROWS].reshape(-1).astype(np.int64)
+    predicted = trainer.predict_classes(net.forward(X))
+    k = max(data.n_classes, 2)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (y, predicted), 1)
+    return Classes(confusion, predicted[:IMAGES].astype(np.int64))
+
+
+def scatter_view(scene: Scene, net: Sequential) -> Scatter:
+    """Predicted against true values on (at most ``EVAL_ROWS``) test rows, first output.
+
+    Where the network predicts a value per time step, every step counts (up to ``EVAL_ROWS``).
+    """
+    data = scene.data
+    X = data.X_test[:EVAL_ROWS]
+    predicted = net.forward(X).reshape(len(X), -1).astype(np.float64)
+    true = np.asarray(data.y_test[:EVAL_ROWS], dtype=np.float64).reshape(len(X), -1)
+    if true.shape[1] != predicted.shape[1]:
+        return Scatter(true[:, 0], predicted[:, 0])
+    return Scatter(true.ravel()[:EVAL_ROWS], predicted.ravel()[:EVAL_ROWS])
+
+
+Rows = slice | np.ndarray
+
+
+def loss_rows(net: Sequential, data: datasets.DataSplit) -> tuple[Rows, Rows]:
+    """The rows of the training and test sets that losses are measured on.
+
+    At most ``EVAL_ROWS`` of each; a network whose forward pass costs more than
+    ``EVAL_BUDGET`` multiply-adds for them (a transformer, an LSTM) gets fewer, spread evenly
+    over each set, so measuring does not eat the time it trains in.
+    """
+    cost = max(probes_nets.multiply_adds(net.layers, net.input_shape), 1)
+    count = min(EVAL_ROWS, max(MIN_EVAL_ROWS, EVAL_BUDGET // cost))
+    return _spread(len(data.X_train), count), _spread(len(data.X_test), count)
+
+
+def _spread(size: int, count: int) -> Rows:
+    """The first rows of a set while ``count`` covers them (or ``EVAL_ROWS``), else spread."""
+    if count >= size or count >= EVAL_ROWS:
+        return slice(0, min(size, EVAL_ROWS))
+    return np.linspace(0, size - 1, count).astype(np.intp)
+
+
+def net_copy(run: Run, sample: int) -> NetCopy:
+    """The network and its optimiser (with its state) copied, one training sample, next batch."""
+    net = run.net.copy()
+    opt = run.trainer.optimizer
+    twin = optim.create(opt.name, net, **opt.hyper())
+    twin.load_state_dict(opt.state_dict(), opt.t)
+    X, y = run.data.X_train, run.data.y_train
+    i = sample % len(X)
+    x_i, y_i = X[i : i + 1].copy(), y[i : i + 1].copy()
+    rows = run.trainer.next_batch_rows(len(X))
+    return NetCopy(net, twin, run.experiment, x_i, y_i, i, run.trainer.step, X[rows], y[rows], rows)
+
+
+def grad_norms(net: Sequential, dense_layers: tuple[int, ...]) -> tuple[float, ...]:
+    """‖∂L/∂W‖ of each Dense layer on the last mini-batch: small means vanishing, huge exploding."""
+    return tuple(float(np.linalg.norm(net.grads[f"{i}.W"])) for i in dense_layers)
+
+
+def weight_copies(net: Sequential, dense_layers: tuple[int, ...]) -> tuple[FloatArray, ...]:
+    """A copy of each Dense layer's W, safe to read while training goes on."""
+    return tuple(np.array(net.params[f"{i}.W"], dtype=np.float64) for i in dense_layers)
+
+
+# ---------------------------------------------------------------------- the chain rule, in numbers
+def _layer_forward(layer: Layer, x: np.ndarray) -> np.ndarray:
+    if isinstance(layer, Dense):
+        return x @ np.asarray(layer.params["W"], np.float64).T + np.asarray(layer.params["b"])
+    if isinstance(layer, Dropout) or not isinstance(layer, Activation):
+        return x  # inference: dropout is the identity
+    name = layer.function
+    if name == "relu":
+        return np.maximum(x, 0.0)
+    if name == "leaky_relu":
+        return np.where(x > 0, x, layer.alpha * x)
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-x))
+    if name == "tanh":
+        return np.tanh(x)
+    return x
+
+
+def _layer_backward(layer: Layer, x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """∂L/∂(layer input) from ∂L/∂(layer output) ``g``; ``x`` and ``out`` from the forward pass."""
+    if isinstance(layer, Dense):
+        return g @ np.asarray(layer.params["W"], np.float64)
+    if not isinstance(layer, Activation):
+        return g
+    name = layer.function
+    if name == "relu":
+        return g * (x > 0)
+    if name == "leaky_relu":
+        return g * np.where(x > 0, 1.0, layer.alpha)
+    if name == "sigmoid":
+        return g * out * (1.0 - out)
+    if name == "tanh":
+        return g * (1.0 - out * out)
+    return g
+
+
+def _loss_and_grad(
+    net: Sequential, trainer: Trainer, out: np.ndarray, y: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """The loss of one sample and ∂L/∂ŷ, computed by the engine's own loss kernel in float64."""
+    out = np.ascontiguousarray(out, dtype=np.float64)
+    grad = np.empty_like(out)
+    if trainer.loss == "cross_entropy":
+        target = np.ascontiguousarray(y.reshape(-1), dtype=np.int64)
+    else:
+        target = np.ascontiguousarray(y.reshape(out.shape), dtype=np.float64)
+    value = net.backend.loss(trainer.loss, out, target, grad, trainer.info.delta)
+    return float(value), grad
+
+
+def _spell_target(y: np.ndarray) -> str:
+    flat = np.asarray(y).reshape(-1)
+    if flat.size == 1:
+        v = flat[0]
+        return str(int(v)) if float(v).is_integer() else f"{float(v):.4g}"
+    return "(" + ", ".join(f"{float(v):.3g}" for v in flat) + ")"
+
+
+def chain_rule(
+    net: Sequential, trainer: Trainer, X: np.ndarray, y: np.ndarray, param: str, sample: int
+) -> ChainRule:
+    """``∂L/∂w = δ_j · a_k`` for one parameter entry and one training sample, in float64.
+
+    Raises:
+        ValueError: when ``param`` does not name an entry of this network.
+    """
+    index, kind, j, k = parse_param(param)
+    layer = net.layers[index] if index < len(net.layers) else None
+    if not isinstance(layer, Dense) or j >= layer.units or (kind == "W" and k >= layer.in_features):
+        raise ValueError(f"{param} is not an entry of this network")
+    sample = sample % len(X)
+    inputs, a = [], np.asarray(X[sample : sample + 1], dtype=np.float64)
+    for lay in net.layers:
+        inputs.append(a)
+        a = _layer_forward(lay, a)
+    loss, g = _loss_and_grad(net, trainer, a, np.asarray(y[sample : sample + 1]))
+    outputs = [*inputs[1:], a]
+    for i in range(len(net.layers) - 1, index, -1):
+        g = _layer_backward(net.layers[i], inputs[i], outputs[i], g)
+    delta = float(g[0, j])
+    source = float(inputs[index][0, k]) if kind == "W" else 1.0
+    name = f"{index}.{kind}"
+    value = net.params[name][j, k] if kind == "W" else net.params[name][j]
+    batch = net.grads[name][j, k] if kind == "W" else net.grads[name][j]
+    return ChainRule(
+        param=param,
+        value=float(value),
+        sample=sample,
+        x=tuple(float(v) for v in X[sample][:4]),
+        y=_spell_target(y[sample]),
+        loss=loss,
+        delta=delta,
+        a=source,
+        grad=delta * source,
+        batch_grad=float(batch),
+        unit=f"unit {j} of layer {index}",
+        source=f"input {k}" if kind == "W" else "bias",
+    )
