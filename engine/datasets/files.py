@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.datasets import options as opt
+from engine.datasets.registry import DataSet, register
 from engine.datasets.split import DataSplit, make_rng, make_split, split_indices, standardize
 from engine.errors import UserError
 
@@ -118,3 +119,26 @@ def load_iris(*, test_fraction: float = 0.2, seed: int | np.random.Generator = 0
         feature_names=IRIS_FEATURES,
         class_names=class_names,
     )
+
+
+register(
+    DataSet(
+        "digits",
+        load_digits,
+        task="multiclass",
+        description="8×8 handwritten digits (UCI), 1,797 images, 10 classes (shipped)",
+        inputs="image",
+        n_classes=10,
+        described={"classes": opt.Option("classes", label="digits kept", check=_check_classes)},
+    )
+)
+
+register(
+    DataSet(
+        "iris",
+        load_iris,
+        task="multiclass",
+        description="Fisher's iris: 4 flower measurements, 3 species, 150 rows (shipped)",
+        n_classes=3,
+    )
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.datasets.registry import DataSet, register
 from engine.datasets.split import DataSplit
 
 TABLE = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -28,3 +29,13 @@ def load_xor_gate() -> DataSplit:
         feature_names=("x1", "x2"),
         class_names=("0", "1"),
     )
+
+
+register(
+    DataSet(
+        "xor-gate",
+        load_xor_gate,
+        task="binary",
+        description="XOR's truth table: four points, the classic that needs a hidden layer",
+    )
+)

@@ -7,6 +7,7 @@ seeded random subsets of each part for quick runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy.typing as npt
 
 from engine.datasets import download, idx
 from engine.datasets import options as opt
+from engine.datasets.registry import DataSet, register
 from engine.datasets.split import DataSplit, make_rng
 from engine.errors import UserError
 
@@ -38,6 +40,13 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
 DESCRIPTIONS = {
     "mnist": "28×28 handwritten digits, 60,000 + 10,000 (downloaded once)",
     "fashion-mnist": "28×28 clothing pictures, 10 kinds, 60,000 + 10,000 (downloaded once)",
+}
+
+# Where the files come from and how loading reports progress: code's business, not a form's.
+_PLUMBING = {
+    "mirrors": opt.Option("mirrors", label="mirrors"),
+    "data_dir": opt.Option("data_dir", label="data folder"),
+    "progress": opt.Option("progress", label="progress"),
 }
 
 
@@ -124,4 +133,20 @@ def load_mnist(
         image_shape=IMAGE_SHAPE,
         class_names=CLASS_NAMES[name],
         sample_shape=(1, *IMAGE_SHAPE),
+    )
+
+
+for _name, _about in DESCRIPTIONS.items():
+    register(
+        DataSet(
+            _name,
+            partial(load_mnist, _name),
+            task="multiclass",
+            description=_about,
+            inputs="image",
+            n_classes=len(CLASS_NAMES[_name]),
+            described=_PLUMBING,
+            small={"n_train": 100, "n_test": 50},
+            downloads=True,
+        )
     )

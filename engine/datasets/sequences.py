@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.datasets import options as opt
+from engine.datasets.registry import DataSet, register
 from engine.datasets.split import DataSplit, make_rng, make_split, split_indices
 from engine.errors import UserError
 
@@ -268,3 +269,39 @@ def load_text(
         sample_shape=(length,),
         target_shape=(length,),
     )
+
+
+register(
+    DataSet(
+        "sine-seq",
+        load_sine_seq,
+        task="regression",
+        description="sequences: predict the next step of noisy sine waves (T = 32)",
+        inputs="sequence",
+        small={"n": 20, "length": 8},
+    )
+)
+
+register(
+    DataSet(
+        "adding",
+        load_adding,
+        task="regression",
+        description="sequences: add the two marked values of 30 (the adding problem)",
+        inputs="sequence",
+        described={"length": opt.Option("length", label="steps per sample", kind="count", low=2)},
+        small={"n": 20, "length": 6},
+    )
+)
+
+register(
+    DataSet(
+        "text",
+        load_text,
+        task="multiclass",
+        description="sequences: predict the next character of a short essay on backprop (shipped)",
+        inputs="tokens",
+        described={"stride": opt.Option("stride", label="stride", kind="count", low=1)},
+        small={"length": 8, "stride": 64},
+    )
+)

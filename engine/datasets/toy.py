@@ -10,14 +10,15 @@ Playground labels -1/+1 become 0/1 here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
 from engine.datasets import options as opt
+from engine.datasets.registry import DataSet, register
 from engine.datasets.split import DataSplit, make_rng, make_split, split_indices
-from engine.errors import UserError
 
 Array = npt.NDArray[np.float64]
 Generator2D = Callable[[int, float, np.random.Generator], tuple[Array, Array]]
@@ -36,7 +37,7 @@ _FEATURE_FUNCS: dict[str, Callable[[Array, Array], Array]] = {
 }
 
 
-def check_features(features: object) -> tuple[str, ...]:
+def check_features(features: object, source: str = "features") -> tuple[str, ...]:
     """Return the chosen feature names as a tuple, or say which names are valid.
 
     A comma-separated string is accepted too, as a config file or command line gives it.
@@ -44,21 +45,7 @@ def check_features(features: object) -> tuple[str, ...]:
     Raises:
         UserError: on an empty choice, a repeated name or a name not in :data:`FEATURES`.
     """
-    if isinstance(features, str):
-        features = [f.strip() for f in features.split(",") if f.strip()]
-    elif isinstance(features, Iterable):
-        features = list(features)
-    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-        raise UserError(
-            f"features={features!r} is not a list of feature names",
-            f"choose from {', '.join(FEATURES)}",
-        )
-    unknown = [f for f in features if f not in _FEATURE_FUNCS]
-    if unknown or not features or len(set(features)) != len(features):
-        problem = f"unknown feature(s) {', '.join(map(repr, unknown))}" if unknown else None
-        problem = problem or ("no features chosen" if not features else "a feature is repeated")
-        raise UserError(problem, f"choose each at most once from {', '.join(FEATURES)}")
-    return tuple(str(f) for f in features)
+    return opt.check_choices(source, "features", features, FEATURES)
 
 
 def expand_features(X2d: npt.ArrayLike, features: Sequence[str]) -> Array:
@@ -253,3 +240,29 @@ def load_sine(
     return make_split(
         x[:, None], y, rows, name="sine", task="regression", n_classes=0, feature_names=("x1",)
     )
+
+
+FEATURES_OPTION = opt.Option("features", label="input features", kind="choices", choices=FEATURES)
+
+for _name, (_generate, _task, _noise, _about) in PLAYGROUND.items():
+    register(
+        DataSet(
+            _name,
+            partial(load_playground, _name, noise=_noise),
+            task=_task,
+            description=_about,
+            inputs="plane",
+            described={"features": FEATURES_OPTION},
+            small={"n": 40},
+        )
+    )
+
+register(
+    DataSet(
+        "sine",
+        load_sine,
+        task="regression",
+        description="1-D regression: y = sin(x) + noise",
+        small={"n": 40},
+    )
+)
