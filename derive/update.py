@@ -17,7 +17,7 @@ from derive.context import Context
 from derive.expr import add, div, mul, power, scaled, sub
 from derive.losses import penalty_symbols
 from derive.notation import partial, sym
-from derive.rules import rule
+from derive.rules import fill, rule
 from derive.steps import StepSpec
 
 THETA0, THETA = sym("theta", None, "t-1"), sym("theta", None, "t")
@@ -56,7 +56,6 @@ def build(
     ``grad`` is the derivation's own gradient; ``batch``, when given, the gradient of the
     mini-batch the optimiser's step trains on instead (the shown samples are not that batch).
     """
-    name = getattr(optimizer, "name", "plain")
     numbers: dict[sp.Symbol, float] = {ETA: float(optimizer.lr if optimizer is not None else lr)}
     t = (optimizer.t + 1) if optimizer is not None else 1
     numbers[T] = t
@@ -80,18 +79,60 @@ def build(
         specs.append(StepSpec("update", G, rule("upd_plain", lr=float(lr)), grad))
     else:
         specs.append(StepSpec("update", G, rule("upd_grad", t=t), grad))
-    state = _state(optimizer, ctx.ref.flat)
-    for key, value in state.items():
+    if optimizer is None:
+        specs.append(_step(sub(THETA0, mul(ETA, G)), "sgd"))
+        return specs, numbers
+    for key, value in _state(optimizer, ctx.ref.flat).items():
         numbers[_prev(key)] = value
-    if name in ("adam", "adamw"):
-        specs += _adam(optimizer, numbers, theta_prev)
-    elif name == "rmsprop":
-        specs += _rmsprop(optimizer, numbers)
-    elif name == "adagrad":
-        specs += _adagrad(optimizer, numbers, t)
-    else:
-        specs += _sgd(optimizer, numbers, t)
-    return specs, numbers
+    if not callable(getattr(optimizer, "derivation", None)):
+        raise ValueError(f"{type(optimizer).__name__} does not write out its update rule")
+    writer = UpdateWriter(theta_prev, numbers, t)
+    optimizer.derivation(writer)
+    return specs + writer.specs, numbers
+
+
+class UpdateWriter:
+    """The vocabulary an optimiser writes its update in (``engine.optim.Optimizer.derivation``).
+
+    The optimiser lives in ``engine``, which never imports SymPy; it describes its update through
+    this object, which builds the symbols, keeps the numbers they stand for, and collects the
+    steps in the order written.
+    """
+
+    g, eta, t = G, ETA, T
+    add, sub, mul, div, power = (staticmethod(f) for f in (add, sub, mul, div, power))
+
+    def __init__(self, theta: sp.Symbol, numbers: dict[sp.Symbol, float], count: int) -> None:
+        self.theta, self.numbers, self.count = theta, numbers, count
+        self.specs: list[StepSpec] = []
+
+    @staticmethod
+    def sqrt(x: sp.Basic) -> sp.Basic:
+        return power(x, sp.S.Half)
+
+    def number(self, base: str, value: float, *sub_: object) -> sp.Symbol:
+        """A hyper-parameter (or a number computed from them) shown as a symbol."""
+        symbol = sym(base, None, *sub_)
+        self.numbers[symbol] = float(value)
+        return symbol
+
+    @staticmethod
+    def symbol(base: str, *sub_: object) -> sp.Symbol:
+        return sym(base, None, *sub_)
+
+    @staticmethod
+    def prev(name: str) -> sp.Symbol:
+        return _prev(name)
+
+    @staticmethod
+    def now(name: str) -> sp.Symbol:
+        return _now(name)
+
+    def assign(self, lhs: sp.Symbol, expr: sp.Basic, key: str, text: str, latex: str) -> None:
+        self.specs.append(StepSpec("update", lhs, fill(key, text, latex), expr))
+
+    def update(self, expr: sp.Basic, key: str, text: str, latex: str) -> None:
+        self.specs.append(StepSpec("update", THETA, fill(key, text, latex), expr))
 
 
 def _batch_step(theta: sp.Symbol, batch: BatchGradient) -> StepSpec:
@@ -114,98 +155,10 @@ def _batch_step(theta: sp.Symbol, batch: BatchGradient) -> StepSpec:
 
 
 def _state(optimizer: Any, flat: int) -> dict[str, float]:
-    """The optimiser's state at the parameter, under the names the steps use."""
-    if optimizer is None:
-        return {}
-    names = {
-        "momentum_buffer": "b",
-        "exp_avg": "m",
-        "exp_avg_sq": "v",
-        "square_avg": "s",
-        "grad_avg": "gbar",
-        "sum": "G",
-    }
+    """The optimiser's state at the parameter, under the names its derivation uses."""
+    names = optimizer.state_symbols
     return {names[k]: float(v[flat]) for k, v in optimizer.state_dict().items() if k in names}
 
 
-def _step(general: sp.Basic, key: str = "sgd") -> StepSpec:
+def _step(general: sp.Basic, key: str) -> StepSpec:
     return StepSpec("update", THETA, rule(key), general)
-
-
-def _sgd(opt: Any, numbers: dict, t: int) -> list[StepSpec]:
-    momentum = float(getattr(opt, "momentum", 0.0))
-    if not momentum:
-        return [_step(sub(THETA0, mul(ETA, G)))]
-    numbers[MU], numbers[TAU] = momentum, float(opt.dampening)
-    b = _now("b")
-    if t == 1:
-        specs = [StepSpec("update", b, rule("sgd_buffer"), G)]
-    else:
-        fresh = G if not opt.dampening else mul(sub(1, TAU), G)
-        specs = [StepSpec("update", b, rule("sgd_buffer"), add(mul(MU, _prev("b")), fresh))]
-    if opt.nesterov:
-        direction = _now("Delta")
-        specs.append(StepSpec("update", direction, rule("sgd_direction"), add(G, mul(MU, b))))
-        return [*specs, _step(sub(THETA0, mul(ETA, direction)), "sgd_step_nesterov")]
-    return [*specs, _step(sub(THETA0, mul(ETA, b)), "sgd_step")]
-
-
-def _adam(opt: Any, numbers: dict, theta_prev: sp.Symbol) -> list[StepSpec]:
-    numbers[B1], numbers[B2] = opt.betas
-    numbers[EPS] = opt.eps
-    m, v, mhat, vhat = _now("m"), _now("v"), _now("mhat"), _now("vhat")
-    return [
-        StepSpec("update", m, rule("adam_m"), add(mul(B1, _prev("m")), mul(sub(1, B1), G))),
-        StepSpec(
-            "update", v, rule("adam_v"), add(mul(B2, _prev("v")), mul(sub(1, B2), power(G, 2)))
-        ),
-        StepSpec("update", mhat, rule("adam_mhat"), div(m, sub(1, power(B1, T)))),
-        StepSpec("update", vhat, rule("adam_vhat"), div(v, sub(1, power(B2, T)))),
-        _step(sub(theta_prev, mul(ETA, div(mhat, add(power(vhat, sp.S.Half), EPS)))), "adam_step"),
-    ]
-
-
-def _rmsprop(opt: Any, numbers: dict) -> list[StepSpec]:
-    numbers[ALPHA], numbers[EPS] = opt.alpha, opt.eps
-    s = _now("s")
-    specs = [
-        StepSpec(
-            "update", s, rule("rms_s"), add(mul(ALPHA, _prev("s")), mul(sub(1, ALPHA), power(G, 2)))
-        )
-    ]
-    radicand: sp.Basic = s
-    if opt.centered:
-        gbar = _now("gbar")
-        specs.append(
-            StepSpec(
-                "update",
-                gbar,
-                rule("rms_gbar"),
-                add(mul(ALPHA, _prev("gbar")), mul(sub(1, ALPHA), G)),
-            )
-        )
-        radicand = sub(s, power(gbar, 2))
-    scaled = div(G, add(power(radicand, sp.S.Half), EPS))
-    if opt.momentum:
-        numbers[MU] = opt.momentum
-        b = _now("b")
-        specs.append(StepSpec("update", b, rule("rms_buffer"), add(mul(MU, _prev("b")), scaled)))
-        return [*specs, _step(sub(THETA0, mul(ETA, b)), "rms_step")]
-    return [*specs, _step(sub(THETA0, mul(ETA, scaled)), "rms_step")]
-
-
-def _adagrad(opt: Any, numbers: dict, t: int) -> list[StepSpec]:
-    numbers[EPS] = opt.eps
-    specs = []
-    rate: sp.Basic = ETA
-    if opt.lr_decay:
-        decay = sym("decay")
-        numbers[decay] = opt.lr_decay
-        rate = sym("etatilde")
-        specs.append(
-            StepSpec("update", rate, rule("adagrad_lr"), div(ETA, add(1, mul(sub(T, 1), decay))))
-        )
-    big_g = _now("G")
-    specs.append(StepSpec("update", big_g, rule("adagrad_G"), add(_prev("G"), power(G, 2))))
-    step = mul(rate, div(G, add(power(big_g, sp.S.Half), EPS)))
-    return [*specs, _step(sub(THETA0, step), "adagrad_step")]

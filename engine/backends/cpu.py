@@ -156,21 +156,11 @@ class CPUBackend(CPULayerOps):
     def all_finite(self, v: Array) -> bool:
         return bool(cpu.all_finite(v))
 
-    def sgd_step(self, p, g, buf, lr, momentum, dampening, nesterov, wd, first) -> None:
-        fn = cpu_optim.sgd_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.sgd_step
-        fn(p, g, buf, lr, momentum, dampening, nesterov, wd, first)
-
-    def adam_step(self, p, g, m, v, lr, b1, b2, eps, wd, decoupled, t) -> None:
-        fn = cpu_optim.adam_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.adam_step
-        fn(p, g, m, v, lr, b1, b2, eps, wd, decoupled, t)
-
-    def rmsprop_step(self, p, g, sq, gavg, buf, lr, alpha, eps, wd, momentum, centered) -> None:
-        fn = cpu_optim.rmsprop_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.rmsprop_step
-        fn(p, g, sq, gavg, buf, lr, alpha, eps, wd, momentum, centered)
-
-    def adagrad_step(self, p, g, acc, clr, eps, wd) -> None:
-        fn = cpu_optim.adagrad_step_par if p.size >= PARALLEL_ELEMENTS else cpu_optim.adagrad_step
-        fn(p, g, acc, clr, eps, wd)
+    def optimizer_step(self, kernel: str, p: Array, g: Array, *args: Any) -> None:
+        """One optimiser update: the kernel ``kernel`` of ``engine.kernels.cpu.optim`` (its
+        ``_par`` twin for huge buffers) on parameters ``p`` and gradients ``g``."""
+        big = p.size >= PARALLEL_ELEMENTS
+        getattr(cpu_optim, kernel + "_par" if big else kernel)(p, g, *args)
 
 
 CPU = CPUBackend()

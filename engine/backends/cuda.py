@@ -211,21 +211,9 @@ class CUDABackend(CUDALayerOps):
     def all_finite(self, v: Any) -> bool:
         return self._summed(self.k.all_finite, v.size, v) == 0.0
 
-    def sgd_step(self, p, g, buf, lr, momentum, dampening, nesterov, wd, first) -> None:
-        self._launch(self.ko.sgd_step, p.size)(
-            p, g, buf, lr, momentum, dampening, nesterov, wd, first
-        )
-
-    def adam_step(self, p, g, m, v, lr, b1, b2, eps, wd, decoupled, t) -> None:
-        self._launch(self.ko.adam_step, p.size)(p, g, m, v, lr, b1, b2, eps, wd, decoupled, t)
-
-    def rmsprop_step(self, p, g, sq, gavg, buf, lr, alpha, eps, wd, momentum, centered) -> None:
-        self._launch(self.ko.rmsprop_step, p.size)(
-            p, g, sq, gavg, buf, lr, alpha, eps, wd, momentum, centered
-        )
-
-    def adagrad_step(self, p, g, acc, clr, eps, wd) -> None:
-        self._launch(self.ko.adagrad_step, p.size)(p, g, acc, clr, eps, wd)
+    def optimizer_step(self, kernel: str, p: Any, g: Any, *args: Any) -> None:
+        """One optimiser update: the kernel ``kernel`` of ``engine.kernels.cuda.optim``."""
+        self._launch(getattr(self.ko, kernel), p.size)(p, g, *args)
 
 
 _BACKEND: list[CUDABackend] = []  # made on first use, then shared

@@ -21,7 +21,23 @@ OPTIMISERS = {
     "rmsprop": lambda net: optim.RMSprop(net, lr=0.01),
     "rmsprop_centred": lambda net: optim.RMSprop(net, lr=0.01, centered=True, momentum=0.5),
     "adagrad": lambda net: optim.Adagrad(net, lr=0.1, lr_decay=0.01, weight_decay=0.01),
+    "nadam": lambda net: optim.NAdam(net, lr=0.05, weight_decay=0.01),
 }
+
+
+def test_every_registered_optimiser_is_derived() -> None:
+    made = {OPTIMISERS[k](xor_net()).name for k in OPTIMISERS}
+    assert made == set(optim.OPTIMIZERS)
+
+
+def test_an_optimiser_that_cannot_write_its_rule_is_refused() -> None:
+    class Silent(optim.SGD):
+        def derivation(self, S: object) -> None:
+            raise NotImplementedError
+
+    net = xor_net()
+    with pytest.raises(NotImplementedError):
+        derive(net, XOR_X, XOR_Y, "mse", "0.W[0,0]", optimizer=Silent(net, lr=0.1))
 
 
 @pytest.mark.parametrize("name", list(OPTIMISERS))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -81,6 +83,22 @@ def adagrad_ref(p, grads, lr, lr_decay=0.0, wd=0.0, init=0.0, eps=1e-10):
     return out
 
 
+def nadam_ref(p, grads, lr, b1=0.9, b2=0.999, eps=1e-8, wd=0.0, psi=4e-3):
+    """torch.optim.NAdam's rule, written out: a momentum schedule μₜ and its running product."""
+    p, m, v, product, out = p.copy(), 0.0, 0.0, 1.0, []
+    for t, g in enumerate(grads, 1):
+        g = g + wd * p
+        mu, mu_next = (b1 * (1 - 0.5 * 0.96 ** (k * psi)) for k in (t, t + 1))
+        product *= mu
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        den = np.sqrt(v / (1 - b2**t)) + eps
+        p = p - lr * (1 - mu) / (1 - product) * g / den
+        p = p - lr * mu_next / (1 - product * mu_next) * m / den
+        out.append(p)
+    return out
+
+
 CASES = [
     (optim.SGD, {"lr": 0.1}, sgd_ref, {"lr": 0.1}),
     (optim.SGD, {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01}, sgd_ref,
@@ -98,7 +116,61 @@ CASES = [
     (optim.Adagrad, {"lr": 0.1, "lr_decay": 0.1, "initial_accumulator_value": 0.5,
                      "weight_decay": 0.01}, adagrad_ref,
      {"lr": 0.1, "lr_decay": 0.1, "init": 0.5, "wd": 0.01}),
+    (optim.NAdam, {"lr": 0.01}, nadam_ref, {"lr": 0.01}),
+    (optim.NAdam, {"lr": 0.01, "betas": (0.8, 0.9), "weight_decay": 0.1, "momentum_decay": 0.01},
+     nadam_ref, {"lr": 0.01, "b1": 0.8, "b2": 0.9, "wd": 0.1, "psi": 0.01}),
 ]  # fmt: skip
+
+
+def test_every_registered_optimiser_has_a_hand_written_reference() -> None:
+    assert {cls.name for cls, *_ in CASES} == set(optim.OPTIMIZERS)
+
+
+@pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
+@pytest.mark.parametrize("decay", [0.0, 0.05])
+def test_every_optimiser_follows_pytorchs_trajectory(name: str, decay: float) -> None:
+    """Each registered optimiser against the ``torch.optim`` class of the same name, defaults
+    and with weight decay, fed the same gradients for five steps (skipped without PyTorch).
+
+    PyTorch keeps scalar state (NAdam's running product of μ, the step) in its default dtype:
+    float64 here, as the engine computes it.
+    """
+    torch = pytest.importorskip("torch")
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        _follow_pytorch(torch, name, decay)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def _follow_pytorch(torch: Any, name: str, decay: float) -> None:
+    cls = optim.OPTIMIZERS[name]
+    net, grads = setup()
+    opt = cls(net, lr=0.01, weight_decay=decay)
+    theirs = torch.nn.Parameter(torch.from_numpy(net.data.copy()))
+    t_opt = getattr(torch.optim, cls.__name__)([theirs], **opt.hyper())
+    for step, g in enumerate(grads, 1):
+        net.grad[...] = g
+        opt.step()
+        theirs.grad = torch.from_numpy(g.copy())
+        t_opt.step()
+        np.testing.assert_allclose(
+            net.data, theirs.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=f"step {step}"
+        )
+
+
+def test_nadam_resumes_with_the_same_momentum_schedule() -> None:
+    """The running product Πₜ is recomputed from t after a resume, so a resumed run continues
+    exactly where the first stopped."""
+    net, grads = setup()
+    whole = run(optim.NAdam(net, lr=0.01), grads)[-1]
+    net2, _ = setup()
+    first = optim.NAdam(net2, lr=0.01)
+    run(first, grads[:3])
+    second = optim.NAdam(net2, lr=0.01)
+    second.load_state_dict(first.state_dict(), first.t)
+    np.testing.assert_allclose(run(second, grads[3:])[-1], whole, rtol=1e-14)
 
 
 @pytest.mark.parametrize(("cls", "kwargs", "ref", "ref_kwargs"), CASES)
@@ -121,6 +193,7 @@ def test_defaults_are_pytorchs() -> None:
     assert optim.AdamW(net).weight_decay == 1e-2
     assert optim.RMSprop(net).lr == 1e-2 and optim.RMSprop(net).alpha == 0.99
     assert optim.Adagrad(net).eps == 1e-10
+    assert optim.NAdam(net).lr == 2e-3 and optim.NAdam(net).momentum_decay == 4e-3
 
 
 def test_learning_rate_can_change_between_steps() -> None:

@@ -130,3 +130,37 @@ def adagrad_step_par(p, g, acc, clr, eps, wd):
     for c in prange((n + CHUNK - 1) // CHUNK):
         s, e = c * CHUNK, min(n, (c + 1) * CHUNK)
         adagrad_step(p[s:e], g[s:e], acc[s:e], clr, eps, wd)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def nadam_step(p, g, m, v, wd, b1, b2, eps, coef_g, coef_m, bc2):
+    """NAdam: Adam with Nesterov momentum (``torch.optim.NAdam``), for each element:
+
+    d = g + wd·p;  m = β₁m + (1 − β₁)d;  v = β₂v + (1 − β₂)d²;  den = √(v / bc2) + ε;
+    p -= coef_g · d/den + coef_m · m/den, with the host's coef_g = lr(1 − μₜ)/(1 − Πμ),
+    coef_m = lr·μₜ₊₁/(1 − Πμ·μₜ₊₁) and bc2 = 1 − β₂ᵗ.
+    """
+    b1_, c1 = p.dtype.type(b1), p.dtype.type(1.0 - b1)
+    b2_, c2 = p.dtype.type(b2), p.dtype.type(1.0 - b2)
+    wd_, eps_, cg, cm = (
+        p.dtype.type(wd),
+        p.dtype.type(eps),
+        p.dtype.type(coef_g),
+        p.dtype.type(coef_m),
+    )
+    bc2_sqrt = p.dtype.type(math.sqrt(bc2))
+    for i in range(p.size):
+        d = g[i] + wd_ * p[i]
+        m[i] = b1_ * m[i] + c1 * d
+        v[i] = b2_ * v[i] + c2 * d * d
+        den = math.sqrt(v[i]) / bc2_sqrt + eps_
+        p[i] -= cg * (d / den) + cm * (m[i] / den)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def nadam_step_par(p, g, m, v, wd, b1, b2, eps, coef_g, coef_m, bc2):
+    """``nadam_step`` over CHUNK-sized slices in parallel."""
+    n = p.size
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        s, e = c * CHUNK, min(n, (c + 1) * CHUNK)
+        nadam_step(p[s:e], g[s:e], m[s:e], v[s:e], wd, b1, b2, eps, coef_g, coef_m, bc2)

@@ -82,7 +82,28 @@ def adagrad_step(p, g, acc, clr, eps, wd):
         p[i] -= clr_ * (d / (math.sqrt(acc[i]) + eps_))
 
 
+@cuda.jit(cache=True)
+def nadam_step(p, g, m, v, wd, b1, b2, eps, coef_g, coef_m, bc2):
+    """NAdam: m, v as Adam; p -= coef_g · d/den + coef_m · m/den, den = √(v / bc2) + ε."""
+    b1_, c1 = p.dtype.type(b1), p.dtype.type(1.0 - b1)
+    b2_, c2 = p.dtype.type(b2), p.dtype.type(1.0 - b2)
+    wd_, eps_, cg, cm = (
+        p.dtype.type(wd),
+        p.dtype.type(eps),
+        p.dtype.type(coef_g),
+        p.dtype.type(coef_m),
+    )
+    bc2_sqrt = p.dtype.type(math.sqrt(bc2))
+    for i in range(cuda.grid(1), p.size, cuda.gridsize(1)):
+        d = g[i] + wd_ * p[i]
+        m[i] = b1_ * m[i] + c1 * d
+        v[i] = b2_ * v[i] + c2 * d * d
+        den = math.sqrt(v[i]) / bc2_sqrt + eps_
+        p[i] -= cg * (d / den) + cm * (m[i] / den)
+
+
 sgd_step_par = sgd_step
 adam_step_par = adam_step
 rmsprop_step_par = rmsprop_step
 adagrad_step_par = adagrad_step
+nadam_step_par = nadam_step
