@@ -126,16 +126,12 @@ class NAdam(Optimizer):
         product = S.number("Pi", self.mu_product(t), "t")
         m, _, _, vhat = _moments(S, b1, b2, corrected_m=False)
         den = S.add(S.sqrt(vhat), eps)
+        step_g = S.mul(S.div(S.mul(S.eta, S.sub(1, mu)), S.sub(1, product)), S.div(S.g, den))
+        step_m = S.mul(
+            S.div(S.mul(S.eta, mu_next), S.sub(1, S.mul(product, mu_next))), S.div(m, den)
+        )
         S.update(
-            S.sub(
-                S.sub(
-                    S.theta,
-                    S.mul(S.div(S.mul(S.eta, S.sub(1, mu)), S.sub(1, product)), S.div(S.g, den)),
-                ),
-                S.mul(
-                    S.div(S.mul(S.eta, mu_next), S.sub(1, S.mul(product, mu_next))), S.div(m, den)
-                ),
-            ),
+            S.sub(S.theta, S.add(step_g, step_m)),
             "nadam_step",
             "θₜ = θₜ₋₁ − η(1 − μₜ)/(1 − Πₜ) · gₜ/(√v̂ₜ + ε) − ημₜ₊₁/(1 − Πₜμₜ₊₁) · mₜ/(√v̂ₜ + ε),"
             " with μₜ = β₁(1 − ½·0.96^(tψ)) and Πₜ = μ₁⋯μₜ",
