@@ -48,6 +48,7 @@ SIGNATURES = {
     ko.adam_step: (A1, A1, A1, A1, float64, float64, float64, float64, float64, boolean, float64),
     ko.rmsprop_step: (A1, A1, A1, A1, A1, float64, float64, float64, float64, float64, boolean),
     ko.adagrad_step: (A1, A1, A1, float64, float64, float64),
+    ko.nadam_step: (A1, A1, A1, A1, *(float64,) * 7),
     kf.forward_t: (A2, A2, A1, A2),
     kf.backward_t: (A2, A2, A2, A2, A1, A2, boolean),
     kf.transpose: (A2, A2),

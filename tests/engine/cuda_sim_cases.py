@@ -188,7 +188,8 @@ CASES["adam_step"] = lambda: max(
 )
 CASES["rmsprop_step"] = lambda: _optim_case("rmsprop_step", 3, 1e-2, 0.99, 1e-8, 0.01, 0.9, True)
 CASES["adagrad_step"] = lambda: _optim_case("adagrad_step", 1, 1e-2, 1e-10, 0.01)
-for _n in ("sgd_step", "adam_step", "rmsprop_step", "adagrad_step"):
+CASES["nadam_step"] = lambda: _optim_case("nadam_step", 2, 0.01, 0.9, 0.999, 1e-8, 0.05, 0.06, 0.03)
+for _n in ("sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step"):
     CASES[_n + "_par"] = CASES[_n]
 
 
