@@ -18,7 +18,8 @@ from engine.backends.cpu import Array, get_backend
 from engine.backends.fused import FusedSteps
 from engine.errors import UserError
 from engine.experiment.checkpoint import read_npz, write_npz
-from engine.layers.core import Dense, Layer, layer_from_spec, sub_views
+from engine.layers.core import Dense, Layer, sub_views
+from engine.layers.registry import build_layer
 from engine.losses import LOSSES, check_loss
 from engine.threads import blas_threads_for
 
@@ -294,7 +295,7 @@ class Sequential:
 
     @classmethod
     def from_spec(cls, spec: list[dict[str, Any]], seed: int = 0, **kw: Any) -> Sequential:
-        return cls([layer_from_spec(s) for s in spec], seed=seed, **kw)
+        return cls([build_layer(s) for s in spec], seed=seed, **kw)
 
     def save(self, path: str | Path) -> None:
         """Writes layers and weights to an ``.npz`` file, atomically (no pickle inside)."""

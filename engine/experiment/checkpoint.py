@@ -1,7 +1,8 @@
 """Atomic, pickle-free ``.npz`` files: arrays plus one JSON metadata record.
 
 A file is written to a temporary name beside the target and renamed over it, so a crash or a
-Ctrl-C never leaves half a checkpoint. Loading never unpickles: metadata is JSON text.
+Ctrl-C never leaves half a checkpoint. Loading never unpickles: metadata is JSON text. The
+layer specs of a network's file are read in today's keys, whatever version wrote them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import UserError
+from engine.layers.registry import current_spec
 
 META_KEY = "__meta__"
 _UMASK = os.umask(0o022)
@@ -82,4 +84,6 @@ def read_npz(
     missing = [k for k in required if k not in arrays]
     if missing or not isinstance(meta, dict):
         raise UserError(f"checkpoint {path} lacks {', '.join(missing) or 'metadata'}", fix)
+    if isinstance(meta.get("layers"), list):  # a network's layers, in today's spec keys
+        meta["layers"] = [current_spec(spec) for spec in meta["layers"]]
     return arrays, meta

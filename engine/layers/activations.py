@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-class Activation(Layer):
+class Activation(Layer, register=False):
     """Element-wise a = σ(z); backward ∂L/∂z = ∂L/∂a ⊙ σ'(z).
 
     Args:

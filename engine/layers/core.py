@@ -21,6 +21,10 @@ from engine.backends.cpu import CPU, Array, CPUBackend
 
 INITS = ("default", "xavier", "he")
 
+LAYER_TYPES: dict[str, type[Layer]] = {}
+"""Every layer class by its ``type_name``, the ``type`` of a saved spec. A class enters itself
+when it is defined (``Layer.__init_subclass__``); ``engine.layers.registry`` builds from here."""
+
 
 def sub_views(views: dict[str, Array], index: int) -> dict[str, Array]:
     """The views of layer ``index``, renamed without its prefix: {"3.W": w} → {"W": w}."""
@@ -34,6 +38,20 @@ class Layer:
     type_name = "Layer"
     splits_batch = False
     """Whether the layer may run a batch in chunks over Numba's threads (``batch_chunks``)."""
+
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        """Registers the class under its ``type_name``; ``register=False`` for a base class
+        that is no layer of its own (``_Pool2D``, ``Activation``)."""
+        super().__init_subclass__(**kwargs)
+        if not register:
+            return
+        taken = LAYER_TYPES.get(cls.type_name)
+        if taken is not None and taken.__qualname__ != cls.__qualname__:
+            raise TypeError(
+                f"{cls.__qualname__}: layer type {cls.type_name!r} is taken by"
+                f" {taken.__qualname__}; give the class a type_name of its own"
+            )
+        LAYER_TYPES[cls.type_name] = cls
 
     def __init__(self) -> None:
         self.params: dict[str, Array] = {}
@@ -66,6 +84,8 @@ class Layer:
         self.backend, self.dtype, self.rng = backend, dtype, rng
 
     def spec(self) -> dict[str, Any]:
+        """``type`` and the constructor's keyword arguments: ``LAYER_TYPES[type](**the rest)``
+        builds the layer again (``engine.layers.registry.build_layer``)."""
         return {"type": self.type_name}
 
     def reset(self, rng: np.random.Generator) -> None:
@@ -133,7 +153,12 @@ class Dense(Layer):
         return (*in_shape[:-1], self.units)
 
     def spec(self) -> dict[str, Any]:
-        return {"type": "Dense", "in": self.in_features, "out": self.units, "init": self.init}
+        return {
+            "type": "Dense",
+            "in_features": self.in_features,
+            "out_features": self.units,
+            "init": self.init,
+        }
 
     def reset(self, rng: np.random.Generator) -> None:
         W, b = self.params["W"], self.params["b"]
@@ -208,10 +233,3 @@ class Dropout(Layer):
         gx = self._buffer("gx", grad_out.shape, True)
         self.backend.multiply(grad_out, self.mask, gx)
         return gx
-
-
-def layer_from_spec(spec: dict[str, Any]) -> Layer:
-    """Rebuilds a layer from ``Layer.spec()`` (checkpoints hold specs, never pickles)."""
-    from engine.layers.registry import build_layer
-
-    return build_layer(spec)

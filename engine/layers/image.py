@@ -49,8 +49,8 @@ class Conv2D(Layer):
     def spec(self) -> dict[str, Any]:
         return {
             "type": "Conv2D",
-            "in": self.in_channels,
-            "out": self.out_channels,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
             "kernel_size": self.k,
             "stride": self.stride,
             "padding": self.padding,
@@ -126,7 +126,7 @@ class Conv2D(Layer):
         return gx if need_grad_x else None
 
 
-class _Pool2D(Layer):
+class _Pool2D(Layer, register=False):
     def __init__(self, kernel_size: int = 2, stride: int | None = None) -> None:
         super().__init__()
         self.k = int(kernel_size)

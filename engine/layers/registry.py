@@ -1,73 +1,76 @@
-"""Every layer type by name, to rebuild networks from the specs that checkpoints hold."""
+"""Every layer type by name, to rebuild networks from the specs that checkpoints hold.
+
+A layer class registers itself where it is defined (``Layer.__init_subclass__`` fills
+``LAYER_TYPES``), and its ``spec()`` holds its constructor's keyword arguments, so building one is
+``cls(**args)``. The one nesting: an argument named ``layers`` (``Residual``) holds inner specs,
+built the same way. Specs saved before the keys equalled the arguments are read through
+``SPEC_ALIASES``.
+"""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from engine.layers import ACTIVATION_LAYERS, Dense, Dropout, Layer
-from engine.layers.blocks import Residual
-from engine.layers.image import AvgPool2D, BatchNorm, Conv2D, Flatten, LayerNorm, MaxPool2D
-from engine.layers.sequence import (
-    GRU,
-    LSTM,
-    RNN,
-    Embedding,
-    MultiHeadSelfAttention,
-    PositionalEncoding,
-)
+from engine.layers.core import LAYER_TYPES, Layer
 
+BUILDERS = LAYER_TYPES
+"""The same mapping under its former name (type name → layer class)."""
 
-def _dense(s: dict[str, Any]) -> Layer:
-    return Dense(int(s["in"]), int(s["out"]), str(s.get("init", "default")))
-
-
-def _conv(s: dict[str, Any]) -> Layer:
-    return Conv2D(
-        int(s["in"]),
-        int(s["out"]),
-        int(s["kernel_size"]),
-        int(s.get("stride", 1)),
-        int(s.get("padding", 0)),
-    )
-
-
-def _recurrent(cls: type) -> Any:
-    return lambda s: cls(
-        int(s["input_size"]), int(s["hidden_size"]), bool(s.get("return_sequences", True))
-    )
-
-
-BUILDERS: dict[str, Any] = {
-    "Dense": _dense,
-    **{
-        cls.type_name: (lambda s, cls=cls: cls(s.get("alpha")))
-        for cls in ACTIVATION_LAYERS.values()
-    },
-    "Dropout": lambda s: Dropout(float(s.get("p", 0.5))),
-    "Conv2D": _conv,
-    "MaxPool2D": lambda s: MaxPool2D(int(s["kernel_size"]), int(s["stride"])),
-    "AvgPool2D": lambda s: AvgPool2D(int(s["kernel_size"]), int(s["stride"])),
-    "Flatten": lambda s: Flatten(),
-    "BatchNorm": lambda s: BatchNorm(int(s["num_features"]), float(s["eps"]), float(s["momentum"])),
-    "LayerNorm": lambda s: LayerNorm(int(s["d"]), float(s["eps"])),
-    "Embedding": lambda s: Embedding(int(s["vocab"]), int(s["d"])),
-    "RNN": _recurrent(RNN),
-    "LSTM": _recurrent(LSTM),
-    "GRU": _recurrent(GRU),
-    "PositionalEncoding": lambda s: PositionalEncoding(int(s["d"]), int(s["max_len"])),
-    "MultiHeadSelfAttention": lambda s: MultiHeadSelfAttention(
-        int(s["d"]), int(s["heads"]), bool(s["causal"])
-    ),
-    "Residual": lambda s: Residual([build_layer(inner) for inner in s["layers"]]),
+SPEC_ALIASES: dict[str, dict[str, str]] = {
+    "Dense": {"in": "in_features", "out": "out_features"},
+    "Conv2D": {"in": "in_channels", "out": "out_channels"},
 }
+"""Per layer type, the keys older files saved → the constructor argument they hold."""
+
+
+def current_spec(spec: Any) -> Any:
+    """``spec`` with the keys of older files renamed (``SPEC_ALIASES``), inner layers too.
+
+    Anything that is not a spec comes back as it is, for ``build_layer`` to report.
+    """
+    if not isinstance(spec, dict):
+        return spec
+    aliases = SPEC_ALIASES.get(spec.get("type"), {})
+    renamed = {aliases.get(key, key): value for key, value in spec.items()}
+    if isinstance(renamed.get("layers"), list):
+        renamed["layers"] = [current_spec(inner) for inner in renamed["layers"]]
+    return renamed
+
+
+def constructor_arguments(cls: type[Layer]) -> dict[str, inspect.Parameter]:
+    """The keyword arguments a layer class takes, which are the keys of its spec."""
+    return dict(inspect.signature(cls).parameters)
 
 
 def build_layer(spec: dict[str, Any]) -> Layer:
-    """The layer a ``spec()`` describes; ValueError for an unknown type or missing key."""
+    """The layer a ``spec()`` describes (old keys accepted).
+
+    Raises:
+        ValueError: naming the type and the valid ones for an unknown type, and naming the key
+            and the valid keys for a missing or unknown key.
+    """
+    spec = current_spec(spec)
+    if not isinstance(spec, dict):
+        raise ValueError(f"a layer spec is a table with a 'type', not {spec!r}")
     kind = spec.get("type")
-    if kind not in BUILDERS:
-        raise ValueError(f"unknown layer type {kind!r}")
-    try:
-        return BUILDERS[kind](spec)
-    except KeyError as exc:
-        raise ValueError(f"layer {kind} lacks {exc}") from None
+    cls = LAYER_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ValueError(
+            f"unknown layer type {kind!r}; the types are {', '.join(sorted(LAYER_TYPES))}"
+        )
+    args = {key: value for key, value in spec.items() if key != "type"}
+    params = constructor_arguments(cls)
+    valid = ", ".join(params) or "none"
+    unknown = [key for key in args if key not in params]
+    if unknown:
+        raise ValueError(f"layer {kind}: unknown key {unknown[0]!r}; its keys are {valid}")
+    missing = [k for k, p in params.items() if p.default is p.empty and k not in args]
+    if missing:
+        raise ValueError(f"layer {kind} lacks the key {missing[0]!r}; its keys are {valid}")
+    if "layers" in args:
+        inner = args["layers"]
+        if not isinstance(inner, list):
+            raise ValueError(f"layer {kind}: 'layers' must be a list of layer specs")
+        args["layers"] = [build_layer(s) for s in inner]
+    return cls(**args)

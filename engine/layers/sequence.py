@@ -59,7 +59,7 @@ class Embedding(Layer):
         return None
 
 
-class _Recurrent(Layer):
+class _Recurrent(Layer, register=False):
     gates = 1
     splits_batch = True
     kernel = ""
