@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import Dropout, Sigmoid, UserError
+from engine import Dropout, Sigmoid, UserError, datasets
 from engine.experiment.config import Experiment
 from engine.experiment.presets import DEFAULT, PRESETS, get_preset
 
@@ -120,3 +120,33 @@ def test_a_loss_that_is_given_is_kept_and_checked() -> None:
     exp = Experiment.from_dict({"data": {"name": "digits"}, "train": {"loss": "mse"}})
     with pytest.raises(UserError, match="does not fit the multiclass data set"):
         exp.build()
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        ("data = 5\n", "[data] must be a table, not 5", "[data] on a line of its own"),
+        ("data = [1, 2]\n", "[data] must be a table", "[data] on a line of its own"),
+        ("model = 'mlp'\n", "[model] must be a table", "[model] on a line of its own"),
+        ("[data]\nname = 5\n", "name = 5 is not a data set's name", 'name = "spiral"'),
+        ("[data]\nname = 'spirals'\n", "name = 'spirals' is not a data set", "moons"),
+        ("[data]\nname = 'spiral'\nnoise = 0.9\n", "noise=0.9 is outside [0, 0.5]", "noise"),
+        ("[data]\nname = 'iris'\nnoise = 0.1\n", "unknown option(s) 'noise'", "test_fraction"),
+        ("[data]\nname = 'csv:'\n", "has no path", "csv:PATH"),
+    ],
+)
+def test_data_section_mistakes_are_user_errors(
+    tmp_path, text: str, message: str, hint: str
+) -> None:
+    """Caught when the file is read, before anything is loaded or built."""
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    with pytest.raises(UserError) as info:
+        Experiment.from_toml(path)
+    assert message in info.value.message and hint in info.value.hint
+
+
+def test_every_data_set_with_its_defaults_is_a_valid_config() -> None:
+    for record in datasets.records():
+        exp = Experiment.from_dict({"data": {"name": record.name, **record.small}})
+        assert exp.data.name == record.name
