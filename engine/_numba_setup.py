@@ -27,11 +27,11 @@ def configure() -> None:
         cache = user_cache_dir() / "numba"
         try:
             cache.mkdir(parents=True, exist_ok=True)
-            numba.config.CACHE_DIR = str(cache)
+            numba.config.CACHE_DIR = str(cache)  # type: ignore[attr-defined]
         except OSError:
             pass  # Numba falls back to __pycache__ beside the sources.
     if not os.environ.get("NUMBA_THREADING_LAYER"):
-        numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+        numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]  # type: ignore[attr-defined]
 
 
 configure()

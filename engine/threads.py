@@ -20,6 +20,7 @@ import ctypes
 import functools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 _PATTERNS = ("scipy.libs/*openblas*", "scipy/.dylibs/*openblas*")
 _SETTERS = ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
@@ -45,7 +46,7 @@ def _library() -> ctypes.CDLL | None:
 
 
 @functools.cache
-def _function(names: tuple[str, ...]) -> ctypes._CFuncPtr | None:
+def _function(names: tuple[str, ...]) -> Any:
     lib = _library()
     for name in names if lib is not None else ():
         fn = getattr(lib, name, None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -128,7 +128,7 @@ class Trainer:
         y: np.ndarray,
         epochs: int | None = 10,
         val: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> Iterator[Event]:
+    ) -> Generator[Event, None, None]:
         """Trains ``epochs`` more epochs (None: until the generator is closed), yielding events."""
         net = self.net
         # samples stay flat rows for gathering batches; each batch is shaped for the network
@@ -296,7 +296,7 @@ class Trainer:
             "best_val": self.best_val,
             "best_epoch": self.best_epoch,
             "rng": self.rng.bit_generator.state,
-            "augment_rng": self.augment.rng.bit_generator.state if self.augment else None,
+            "augment_rng": _rng_state(self.augment),
         }
         return arrays, meta
 
@@ -310,5 +310,12 @@ class Trainer:
         self.best_val, self.best_epoch = meta["best_val"], meta["best_epoch"]
         self.best_data = arrays.get("best_data")
         self.rng.bit_generator.state = meta["rng"]
-        if meta.get("augment_rng") and self.augment is not None:
-            self.augment.rng.bit_generator.state = meta["augment_rng"]
+        rng = getattr(self.augment, "rng", None)
+        if meta.get("augment_rng") and rng is not None:
+            rng.bit_generator.state = meta["augment_rng"]
+
+
+def _rng_state(augment: object) -> dict[str, Any] | None:
+    """The state of an augmentation's random generator, when it has one (``engine.augment``)."""
+    rng = getattr(augment, "rng", None)
+    return None if rng is None else rng.bit_generator.state

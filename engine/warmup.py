@@ -26,9 +26,10 @@ from engine.network import Sequential
 
 def _marker() -> Path:
     digest = hashlib.sha256()
-    for module in (cpu, cpu_optim, cpu_fused):
-        digest.update(Path(module.__file__).read_bytes())
-    cache = numba.config.CACHE_DIR or str(_numba_setup.user_cache_dir() / "numba")
+    for module in (activations, cpu, cpu_optim, cpu_fused):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    configured = getattr(numba.config, "CACHE_DIR", "")
+    cache = configured or str(_numba_setup.user_cache_dir() / "numba")
     return Path(cache) / f"warm-{digest.hexdigest()[:16]}"
 
 

@@ -371,7 +371,7 @@ def _read_metrics(path: Path, epochs_done: int) -> list[Epoch]:
 
 def _row(cells: dict[str, str | None]) -> Epoch:
     """One row of metrics.csv as the Epoch event it was written from."""
-    values: list[Any] = [None if cells[k] == "" else float(cells[k]) for k in METRIC_FIELDS]
+    values: list[Any] = [None if not cells[k] else float(str(cells[k])) for k in METRIC_FIELDS]
     return Epoch(int(values[0]), int(values[1]), *values[2:])
 
 

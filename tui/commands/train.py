@@ -20,6 +20,7 @@ import argparse
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -226,7 +227,7 @@ class _Display:
         self.progress.update(self.task, completed=self.step, **self._fields())
         self.progress.refresh()
 
-    def _fields(self) -> dict[str, str]:
+    def _fields(self) -> dict[str, Any]:
         epoch = f"{self.epoch}/{self.target}"
         if not self._started:
             epoch += " (preparing kernels)"
