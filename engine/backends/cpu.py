@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.activations import TANH, TANH_F32
+from engine.backends.base import FusedWorkspace
 from engine.backends.cpu_layers import CPULayerOps
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import fused as cpu_fused
@@ -130,18 +131,13 @@ class CPUBackend(CPULayerOps):
             return float(cpu.huber_loss(y_hat, y, grad, huber_delta))
         raise ValueError(f"unknown loss {name!r}")
 
-    def fused_loss_and_grad(
-        self, x, y, labels, data, grad, ws, plan, alphas, spots, loss: int, huber_delta: float
-    ) -> float:
+    def fused_loss_and_grad(self, x: Array, y: Array, labels: Array, w: FusedWorkspace) -> float:
         """A whole Dense/activation network's forward, loss and backward (see
         ``engine.backends.fused``)."""
-        if x.shape[1] != plan[0, 0] or not x.flags.c_contiguous:
+        if x.shape[1] != w.plan[0, 0] or not x.flags.c_contiguous:
             raise ValueError(f"fused step: input {x.shape} does not fit the first layer")
-        return float(
-            cpu_fused.mlp_loss_and_grad(
-                x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta
-            )
-        )
+        arrays = (w.data, w.grad, w.ws, w.plan, w.alphas, w.spots)
+        return float(cpu_fused.mlp_loss_and_grad(x, y, labels, *arrays, w.loss, w.huber_delta))
 
     # ---------------------------------------------------------------- flat buffer
     def penalty(self, data: Array, grad: Array, ranges: Array, l1: float, l2: float) -> float:

@@ -21,6 +21,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from engine.backends.base import FusedWorkspace
 from engine.backends.cuda_layers import CUDALayerOps
 from engine.errors import UserError
 
@@ -183,16 +184,15 @@ class CUDABackend(CUDALayerOps):
             return self._summed(k.huber_loss, n, y_hat, y, grad, huber_delta) / n
         raise ValueError(f"unknown loss {name!r}")
 
-    def fused_loss_and_grad(
-        self, x, y, labels, data, grad, ws, plan, alphas, spots, loss: int, huber_delta: float
-    ) -> float:
+    def fused_loss_and_grad(self, x: Any, y: Any, labels: Any, w: FusedWorkspace) -> float:
         """A small network's forward, loss and backward in one block (``cuda_fused``)."""
         self._total.copy_to_device(self._zero)
+        arrays = (w.data, w.grad, w.ws, w.plan, w.alphas, w.spots)
         self.kf.mlp_loss_and_grad[1, self.threads](
-            x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, self._total
+            x, y, labels, *arrays, w.loss, w.huber_delta, self._total
         )
         self._total.copy_to_host(self._host)
-        count = x.shape[0] if loss == 4 else y.size  # 4: cross-entropy, a mean over rows
+        count = x.shape[0] if w.loss == 4 else y.size  # 4: cross-entropy, a mean over rows
         return float(self._host[0]) / count
 
     # ---------------------------------------------------------------- flat buffer

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine.activations import IDENTITY
-from engine.backends.cpu import Array
+from engine.backends.base import Array, FusedWorkspace
 from engine.layers.activations import Activation
 from engine.layers.core import Dense, Layer
 from engine.losses import LOSSES
@@ -85,6 +85,10 @@ class FusedStep:
         self.output = self.ws[spots[4] : spots[4] + n * width].reshape(n, width)
         self._no_y = backend.zeros((1, width), dtype)  # placeholders the kernel never reads
         self._no_labels = backend.zeros((1,), np.dtype(np.int64))
+        self.workspace = FusedWorkspace(
+            net.data, net.grad, self.ws, self.plan, self.alphas, self.spots,
+            self.loss_code, self.huber_delta,
+        )  # fmt: skip
 
     def run(self, x: Array, y: Array) -> float:
         """The mean loss of the batch; fills the network's gradient buffer and ``output``."""
@@ -93,19 +97,7 @@ class FusedStep:
             y_float, labels = self._no_y, y
         else:
             y_float, labels = y, self._no_labels
-        return net.backend.fused_loss_and_grad(
-            x,
-            y_float,
-            labels,
-            net.data,
-            net.grad,
-            self.ws,
-            self.plan,
-            self.alphas,
-            self.spots,
-            self.loss_code,
-            self.huber_delta,
-        )
+        return net.backend.fused_loss_and_grad(x, y_float, labels, self.workspace)
 
 
 class FusedSteps:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-Array = Any
+from engine.backends.base import Array, RecurrentGrads, RecurrentPass
 
 
 class RecurrentOps:
@@ -60,6 +60,17 @@ class RecurrentOps:
         self._one_chunk(xt)
         self.gru_backward(dhs[0], W_hh, hs[0], acts[0], hn[0], dxp[0], dhp[0], dh[0], dprev[0])
         self._weight_grads(xt, hs, dxp, dhp, W_ih, W_hh, grads, gx)
+
+    def recurrent_forward(self, p: RecurrentPass) -> None:
+        """The forward pass of the cell ``p.cell`` over every chunk (``*_forward_chunks``)."""
+        run = getattr(self, f"{p.cell}_forward_chunks")
+        run(p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, *p.saved, p.hp, p.fast)
+
+    def recurrent_backward(self, p: RecurrentPass, g: RecurrentGrads) -> None:
+        """The backward pass of ``p.cell``: fills ``g.dxp``, the weights' gradients and ``g.gx``."""
+        run = getattr(self, f"{p.cell}_backward_chunks")
+        arrays = (p.xt, p.W_ih, p.W_hh, p.hs, *p.saved, g.dxp, *g.carried)
+        run(g.dhs, *arrays, g.parts, g.grads, g.gx)
 
     @staticmethod
     def _one_chunk(xt: Array) -> None:
