@@ -9,25 +9,25 @@ from derive_helpers import XOR_X, XOR_Y, xor_net
 from derive import derive
 from engine import optim
 
-OPTIMISERS = {
-    "sgd": lambda net: optim.SGD(net, lr=0.5),
+VARIANTS = {
     "sgd_wd": lambda net: optim.SGD(net, lr=0.5, weight_decay=0.01),
     "momentum": lambda net: optim.SGD(net, lr=0.5, momentum=0.9),
     "dampening": lambda net: optim.SGD(net, lr=0.5, momentum=0.9, dampening=0.3),
     "nesterov": lambda net: optim.SGD(net, lr=0.5, momentum=0.9, nesterov=True),
-    "adam": lambda net: optim.Adam(net, lr=0.05),
     "adam_wd": lambda net: optim.Adam(net, lr=0.05, weight_decay=0.1),
     "adamw": lambda net: optim.AdamW(net, lr=0.05, weight_decay=0.1),
-    "rmsprop": lambda net: optim.RMSprop(net, lr=0.01),
     "rmsprop_centred": lambda net: optim.RMSprop(net, lr=0.01, centered=True, momentum=0.5),
     "adagrad": lambda net: optim.Adagrad(net, lr=0.1, lr_decay=0.01, weight_decay=0.01),
-    "nadam": lambda net: optim.NAdam(net, lr=0.05, weight_decay=0.01),
+    "nadam_wd": lambda net: optim.NAdam(net, lr=0.05, weight_decay=0.01),
 }
-
-
-def test_every_registered_optimiser_is_derived() -> None:
-    made = {OPTIMISERS[k](xor_net()).name for k in OPTIMISERS}
-    assert made == set(optim.OPTIMIZERS)
+"""The branches of the rules (momentum, decay, centring …); every registered optimiser is also
+derived with its defaults, below."""
+OPTIMISERS = {
+    **{
+        name: (lambda net, name=name: optim.create(name, net, lr=0.05)) for name in optim.OPTIMIZERS
+    },
+    **VARIANTS,
+}
 
 
 def test_an_optimiser_that_cannot_write_its_rule_is_refused() -> None:
