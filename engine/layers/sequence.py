@@ -150,10 +150,18 @@ class _Recurrent(Layer, register=False):
         self.backend.from_chunks(gx, gxb)
         return gxb
 
-    def hidden_states(self, sample: int) -> Array:
-        """h_1 … h_T of one sample of the last forward pass, (T, H)."""
-        nc = self._hs.shape[2]
-        return self._hs[sample // nc, 1:, sample % nc]
+    def hidden_states(self, sample: int | None = None) -> np.ndarray:
+        """h_1 … h_T of the last forward pass, on the host and read-only: one sample's (T, H),
+        or with no sample every one's, (n, T, H) in batch order (what the app draws)."""
+        hs = np.asarray(self.backend.to_host(self._hs))  # (C, T + 1, nc, H), chunk-major
+        C, T1, nc, H = hs.shape
+        if sample is None:
+            states = hs[:, 1:].transpose(0, 2, 1, 3).reshape(C * nc, T1 - 1, H)
+        else:
+            states = hs[sample // nc, 1:, sample % nc]
+        view = states.view()
+        view.flags.writeable = False
+        return view
 
     def _make_state(self, cache: bool) -> None:
         """Allocates ``self._saved``: what the forward pass keeps for the backward one, beside
@@ -263,10 +271,10 @@ class MultiHeadSelfAttention(Layer):
     """Self-attention over (n, T, d) with ``heads`` heads, laid out as ``nn.MultiheadAttention``.
 
     [Q K V] = x W_inᵀ + b_in;  per head A = softmax(Q Kᵀ/√d_h) (causal: no look-ahead);
-    O = A V;  out = concat(O) W_outᵀ + b_out. ``A`` (n, heads, T, T) of the last forward is kept
-    for the app. Backward (engine.kernels.cpu.attention): dV = Aᵀ dO, dS = A ⊙ (dA − rowsum(dA ⊙
-    A)),
-    dQ = dS K/√d_h, dK = dSᵀ Q/√d_h, and the two projections as in ``Dense``.
+    O = A V;  out = concat(O) W_outᵀ + b_out. ``attention_weights`` (n, heads, T, T) of the last
+    forward are kept for the app. Backward (engine.kernels.cpu.attention): dV = Aᵀ dO,
+    dS = A ⊙ (dA − rowsum(dA ⊙ A)), dQ = dS K/√d_h, dK = dSᵀ Q/√d_h, and the two projections as
+    in ``Dense``.
     """
 
     type_name = "MultiHeadSelfAttention"
@@ -315,12 +323,18 @@ class MultiHeadSelfAttention(Layer):
         return y.reshape(n, T, d)
 
     @property
-    def A(self) -> np.ndarray:
-        """The last forward's attention weights (n, heads, T, T), on the host (the app shows them).
+    def attention_weights(self) -> np.ndarray:
+        """The last forward's attention weights A (n, heads, T, T), on the host and read-only
+        (the app shows them).
 
         The kernels keep Aᵀ (see engine.kernels.cpu.attention); on the CPU this is a view of it.
         """
-        return np.asarray(self.backend.to_host(self._AT)).transpose(0, 1, 3, 2)
+        weights = np.asarray(self.backend.to_host(self._AT)).transpose(0, 1, 3, 2)
+        weights.flags.writeable = False
+        return weights
+
+    A = attention_weights
+    """The same, under the formula's name."""
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         n, h, T, _ = self._AT.shape

@@ -5,7 +5,7 @@ Run with ``NUMBA_ENABLE_CUDASIM=1`` set before Numba is imported (``test_cuda.py
 subprocesses, ``images`` and ``sequences``, side by side): prints one JSON line ``{"network …":
 largest difference | "error: ..."}``, the difference taken over both steps' losses, the last
 step's gradients, the trained weights, the running statistics, an inference pass and what the app
-reads from the layers (``_hs``, ``A``).
+reads from the layers (``hidden_states()``, ``attention_weights``).
 
 The simulator's arrays are far more lenient than numba's ``DeviceNDArray``: they forward every
 NumPy method and operator to a host array, take index arrays, copy silently on a reshape, and
@@ -185,14 +185,14 @@ def cases() -> dict[str, Case]:
             lambda: [RNN(2, 3), GRU(3, 3), Dropout(0.25), LSTM(3, 2, return_sequences=False),
                      LeakyReLU(0.1), Dense(2, 1)],
             (2, 2), seqs, RNG.normal(size=(2, 1)), "mse",
-            probe=lambda net: net.backend.to_host(net.layers[3]._hs),
+            probe=lambda net: net.layers[3].hidden_states(),
         ),
         "network attention": Case(
             "sequences",
             lambda: [Embedding(5, 4), PositionalEncoding(4), *transformer_block(4, 2, 8, True),
                      Dense(4, 5)],
             (3,), tokens, np.array([[4, 0, 1], [2, 3, 3]]), "cross_entropy",
-            probe=lambda net: net.layers[2].inner[1].A,
+            probe=lambda net: net.layers[2].inner[1].attention_weights,
         ),
     }  # fmt: skip
 

@@ -127,6 +127,10 @@ def test_chunks_give_the_numbers_of_one_chunk(name: str, dtype: str, threads) ->
         np.testing.assert_allclose(
             three.layers[0].hidden_states(sample), one.layers[0].hidden_states(sample), atol=tol
         )
+    every = three.layers[0].hidden_states()
+    assert every.shape == (6, *three.layers[0].hidden_states(0).shape) and not every.flags.writeable
+    np.testing.assert_allclose(every, one.layers[0].hidden_states(), atol=tol)
+    np.testing.assert_array_equal(every[5], three.layers[0].hidden_states(5))
 
 
 @pytest.mark.parametrize("name", sorted(NETS))

@@ -105,8 +105,19 @@ def test_batchnorm_uses_running_statistics_at_inference_and_saves_them(tmp_path)
 def test_attention_weights_are_kept_and_causal_masks_the_future() -> None:
     net = Sequential([MultiHeadSelfAttention(4, 2, causal=True)], seed=0, input_shape=(5, 4))
     net.forward(np.random.default_rng(0).normal(size=(1, 20)))
-    A = net.layers[0].A
+    A = net.layers[0].attention_weights
     assert A.shape == (1, 2, 5, 5) and np.allclose(np.triu(A[0, 0], 1), 0)
+    assert not A.flags.writeable and net.layers[0].A is not None  # A: the formula's name
+    np.testing.assert_allclose(A.sum(axis=-1), 1.0, rtol=1e-6)
+
+
+def test_recurrent_hidden_states_are_the_outputs_of_every_step() -> None:
+    net = Sequential([GRU(2, 3)], seed=0, dtype="float64", input_shape=(4, 2))
+    out = net.forward(np.random.default_rng(1).normal(size=(2, 8)), training=True)
+    states = net.layers[0].hidden_states()
+    assert states.shape == (2, 4, 3) and not states.flags.writeable
+    np.testing.assert_array_equal(states, out)
+    np.testing.assert_array_equal(net.layers[0].hidden_states(1), out[1])
 
 
 def test_nested_parameters_are_named_like_pytorch_modules() -> None:

@@ -265,11 +265,11 @@ def test_multi_head_self_attention(heads: int, causal: bool) -> None:
     _, out, gx = engine_mse(net, x, y)
     _, t_out, xt = torch_mse(forward, x, y)
     assert_close(out, t_out, "output")
-    assert_close(net.layers[0].A, weights[0], "attention weights")
+    assert_close(net.layers[0].attention_weights, weights[0], "attention weights")
     assert_grads(net, module)
     assert_close(gx, xt.grad, "input gradient")
     if causal:
-        assert not np.triu(net.layers[0].A, 1).any()
+        assert not np.triu(net.layers[0].attention_weights, 1).any()
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
