@@ -141,7 +141,7 @@ async def test_setup_changes_data_features_and_training_options(drive) -> None:
         setup.query_one("#dataset", Select).value = "circle"
         setup.query_one("#noise", Input).value = "0.2"
         setup.query_one("#test_fraction", Input).value = "0.3"
-        setup.query_one("#feature-2", Checkbox).value = True  # x1^2
+        setup.query_one("#features-2", Checkbox).value = True  # x1^2
         setup.query_one("#batch_size", Input).value = "full"
         setup.query_one("#reg", Select).value = "L2"
         setup.query_one("#reg_rate", Input).value = "0.001"
@@ -153,7 +153,7 @@ async def test_setup_changes_data_features_and_training_options(drive) -> None:
         await drive.wait_for(pilot, lambda: main.snapshot.scene.data.name == "circle")
         exp = app.session.run.experiment
         features = ["x1", "x2", "x1^2"]
-        assert exp.data.options == {"noise": 0.2, "test_fraction": 0.3, "features": features}
+        assert exp.data.options == {"n": 1000, "noise": 0.2, "test_fraction": 0.3, "features": features}
         assert exp.train.batch_size == "full" and exp.train.l2 == 0.001
         assert exp.train.optimizer == "sgd" and exp.model.dropout == 0.1
         assert main.snapshot.scene.widths[0] == 3

@@ -1,7 +1,8 @@
 """``c``: change the experiment — everything TensorFlow Playground lets you change, and more.
 
 A preset to start from (picking one fills the form with it: ``residual-deep`` and ``plain-deep``
-are two picks apart), problem type, data set, noise, train/test split, input features, network kind
+are two picks apart), problem type, data set and the options that set takes (as its record in
+:mod:`engine.datasets` lists them: size, noise, train/test split, input features …), network kind
 and the fields that kind reads (hidden layers — a CNN's dense layers, a recurrent net's units,
 residual blocks —, convolution channels, activation, dropout; a transformer's width, heads and
 blocks), loss, optimiser, learning rate, batch size, epochs, regularisation type and rate. While
@@ -22,42 +23,16 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from engine import optim
-from engine.datasets import FEATURES, NAMES
-from engine.datasets.options import check_fraction, check_noise
-from engine.datasets.toy import PLAYGROUND
+from engine import datasets, optim
+from engine.datasets import DataSet, Option
 from engine.errors import UserError
 from engine.experiment.architectures import KINDS
 from engine.experiment.config import Experiment
 from engine.experiment.presets import PRESETS, get_preset
+from engine.experiment.validation import LOSSES_FOR_TASK
 from engine.layers import config_choices
 from tui.session.changes import change_kind
 
-TASKS = {
-    **{name: spec[1] for name, spec in PLAYGROUND.items()},
-    "sine": "regression",
-    "digits": "multiclass",
-    "iris": "multiclass",
-    "mnist": "multiclass",
-    "fashion-mnist": "multiclass",
-    "sine-seq": "regression",
-    "adding": "regression",
-    "text": "multiclass",
-}
-LOSSES_FOR = {
-    "binary": ("bce_logits", "bce", "mse", "huber"),
-    "multiclass": ("cross_entropy",),
-    "regression": ("mse", "huber"),
-}
-OPTIONS_FOR = {
-    **{name: ("noise", "test_fraction", "features") for name in PLAYGROUND},
-    "sine": ("noise", "test_fraction"),
-    "digits": ("test_fraction",),
-    "iris": ("test_fraction",),
-    "sine-seq": ("noise", "test_fraction"),
-    "adding": ("test_fraction",),
-    "text": ("test_fraction",),
-}
 CUSTOM = "(as below)"  # the preset picker's entry for an experiment that is no preset
 CHANGES = {
     "none": "Nothing changed.",
@@ -65,11 +40,22 @@ CHANGES = {
     "keep": "Keeps the weights; the optimiser and the step count start again.",
     "new": "Needs a new network: applying rebuilds it with fresh weights.",
 }
+PROBLEMS = ("classification", "regression")
 
 
-def problem_of(name: str) -> str:
-    """ "regression" or "classification" for a built-in data set."""
-    return "regression" if TASKS.get(name) == "regression" else "classification"
+def problem_of(task: str) -> str:
+    """ "regression" or "classification" for a data set's task."""
+    return "regression" if task == "regression" else "classification"
+
+
+def form_options() -> tuple[Option, ...]:
+    """Every option a form can offer, over all data sets, each name once (the first seen)."""
+    seen: dict[str, Option] = {}
+    for record in datasets.records():
+        for option in record.options:
+            if option.in_forms:
+                seen.setdefault(option.name, option)
+    return tuple(seen.values())
 
 
 HIDDEN_LABELS = {
@@ -110,6 +96,7 @@ class SetupScreen(ModalScreen[Experiment | None]):
         self.original = experiment  # what applying changes: the run as it is
         self.experiment = experiment  # what the form was filled from (a picked preset)
         self.candidate: Experiment | None = experiment
+        self._table_tasks: dict[str, str] = {}  # a csv table's task, once read
 
     def compose(self) -> ComposeResult:
         with Vertical(id="setup"):
@@ -124,21 +111,11 @@ class SetupScreen(ModalScreen[Experiment | None]):
 
     def _fields(self) -> ComposeResult:
         exp, t, m = self.experiment, self.experiment.train, self.experiment.model
-        opts = exp.data.options
-        problem = problem_of(exp.data.name)
-        features = opts.get("features", ("x1", "x2"))
-        boxes = [
-            Checkbox(f, f in features, id=f"feature-{i}", compact=True)
-            for i, f in enumerate(FEATURES)
-        ]
+        problem = problem_of(self._task_of(exp.data.name))
         reg = "L1" if t.l1 else "L2" if t.l2 else "none"
-        yield _row(
-            "problem type", self._select("problem", ["classification", "regression"], problem)
-        )
+        yield _row("problem type", self._select("problem", list(PROBLEMS), problem))
         yield _row("data set", self._select("dataset", self._datasets(problem), exp.data.name))
-        yield _row("noise (0–0.5)", self._input("noise", opts.get("noise", "")))
-        yield _row("test share", self._input("test_fraction", opts.get("test_fraction", "")))
-        yield _row("input features", Grid(*boxes, id="features"))
+        yield from self._option_fields()
         yield _row("network kind", self._select("kind", list(KINDS), m.kind))
         hidden = HIDDEN_LABELS.get(m.kind, "hidden layers")
         yield _row(hidden, self._input("hidden", ", ".join(str(h) for h in m.hidden)))
@@ -156,6 +133,20 @@ class SetupScreen(ModalScreen[Experiment | None]):
         yield _row("epochs", self._input("epochs", t.epochs))
         yield _row("regularisation", self._select("reg", ["none", "L1", "L2"], reg))
         yield _row("reg. rate", self._input("reg_rate", f"{t.l1 or t.l2 or 0:g}"))
+
+    def _option_fields(self) -> ComposeResult:
+        """A field per data-set option a form can set; only the picked set's are shown."""
+        given = self.experiment.data.options
+        for option in form_options():
+            if option.kind == "choices":
+                chosen = given.get(option.name, option.default) or ()
+                boxes = [
+                    Checkbox(c, c in chosen, id=f"{option.name}-{i}", compact=True)
+                    for i, c in enumerate(option.choices)
+                ]
+                yield _row(option.label, Grid(*boxes, id=option.name))
+            else:
+                yield _row(option.label, self._input(option.name, given.get(option.name, "")))
 
     def on_resize(self) -> None:
         # the form scrolls; the note and the buttons below it stay in view
@@ -176,15 +167,27 @@ class SetupScreen(ModalScreen[Experiment | None]):
     def _input(id: str, value: object) -> Input:
         return Input(str(value), placeholder="the data set's default", id=id, compact=True)
 
-    @staticmethod
-    def _datasets(problem: str) -> list[str]:
-        return [n for n in NAMES if problem_of(n) == problem]
+    def _datasets(self, problem: str) -> list[str]:
+        """The data sets of a problem type, and the run's own table if it is one."""
+        names = [r.name for r in datasets.records() if problem_of(r.task) == problem]
+        own = self.original.data.name
+        if datasets.lookup(own) is None and problem_of(self._task_of(own)) == problem:
+            names.append(own)
+        return names
 
-    @staticmethod
-    def _losses(name: str, kind: str = "mlp") -> tuple[str, ...]:
+    def _task_of(self, name: str) -> str:
+        """The task of a data set: its record's, or for a person's table what the file holds."""
+        record = datasets.lookup(name)
+        if record is not None:
+            return record.task
+        if name not in self._table_tasks:
+            self._table_tasks[name] = datasets.load(name, **self.original.data.options).task
+        return self._table_tasks[name]
+
+    def _losses(self, name: str, kind: str = "mlp") -> tuple[str, ...]:
         if kind == "autoencoder":  # reproduces its inputs: a regression whatever the labels
-            return LOSSES_FOR["regression"]
-        return LOSSES_FOR[TASKS.get(name, "binary")]
+            return LOSSES_FOR_TASK["regression"]
+        return LOSSES_FOR_TASK[self._task_of(name)]
 
     # ------------------------------------------------------------------ reacting to edits
     @on(Select.Changed, "#preset")
@@ -226,10 +229,19 @@ class SetupScreen(ModalScreen[Experiment | None]):
     def _edited(self) -> None:
         self._check()
 
+    def _picked_record(self) -> DataSet | None:
+        """The picked data set's record (None for a person's table)."""
+        return datasets.lookup(str(self.query_one("#dataset", Select).value))
+
     def _enable_options(self) -> None:
-        accepted = OPTIONS_FOR.get(str(self.query_one("#dataset", Select).value), ())
-        for option in ("noise", "test_fraction", "features"):  # only what the data set takes
-            self.query_one(f"#row-{option}").display = option in accepted
+        """Shows the fields of the options the picked data set takes, its defaults as hints."""
+        record = self._picked_record()
+        for option in form_options():
+            taken = record.option(option.name) if record is not None else None
+            self.query_one(f"#row-{option.name}").display = taken is not None
+            if taken is not None and taken.kind != "choices":
+                default = "all" if taken.default is None else f"{taken.default:g}"
+                self.query_one(f"#{option.name}", Input).placeholder = f"default {default}"
         self._show_model_fields(self._value("kind"))
 
     def _show_model_fields(self, kind: str) -> None:
@@ -262,8 +274,8 @@ class SetupScreen(ModalScreen[Experiment | None]):
         widget = self.query_one(f"#{id}")
         return str(widget.value).strip() if isinstance(widget, Input | Select) else ""
 
-    def _checked(self, index: int) -> bool:
-        return self.query_one(f"#feature-{index}", Checkbox).value
+    def _checked(self, option: str, index: int) -> bool:
+        return self.query_one(f"#{option}-{index}", Checkbox).value
 
     def _number(self, id: str, label: str, kind: type = float) -> Any:
         text = self._value(id)
@@ -276,21 +288,7 @@ class SetupScreen(ModalScreen[Experiment | None]):
         """The experiment the form describes; a UserError names a field that is wrong."""
         name = self._value("dataset")
         raw = self.experiment.to_dict()
-        keep = name == self.experiment.data.name
-        options = dict(self.experiment.data.options) if keep else {}
-        accepted = OPTIONS_FOR.get(name, ())
-        if "noise" in accepted and self._value("noise"):
-            options["noise"] = check_noise(name, self._number("noise", "noise"))
-        if "test_fraction" in accepted and self._value("test_fraction"):
-            share = self._number("test_fraction", "test share")
-            options["test_fraction"] = check_fraction(name, share)
-        if "features" in accepted:
-            chosen = [f for i, f in enumerate(FEATURES) if self._checked(i)]
-            if not chosen:
-                raise UserError("no input feature is chosen", "tick at least one, e.g. x1 and x2")
-            if chosen != ["x1", "x2"] or "features" in options:
-                options["features"] = chosen
-        raw["data"] = {"name": name, **options}
+        raw["data"] = {"name": name, **self._data_options(name)}
         raw["model"].update(hidden=self._numbers("hidden"), activation=self._value("activation"))
         raw["model"].update(kind=self._value("kind"), channels=self._numbers("channels"))
         raw["model"]["dropout"] = self._number("dropout", "dropout")
@@ -313,6 +311,33 @@ class SetupScreen(ModalScreen[Experiment | None]):
                 f"loss {raw['train']['loss']} does not fit {name}", "choose another loss"
             )
         return Experiment.from_dict(raw, "setup")
+
+    def _data_options(self, name: str) -> dict[str, Any]:
+        """The data set's options: its fields as shown, plus the rest if the set is the same.
+
+        The values' ranges are checked with the rest of the experiment, by the set's record.
+        """
+        keep = name == self.experiment.data.name
+        options = dict(self.experiment.data.options) if keep else {}
+        record = datasets.lookup(name)
+        for option in record.options if record is not None else ():
+            if not option.in_forms:
+                continue
+            if option.kind == "choices":
+                chosen = [c for i, c in enumerate(option.choices) if self._checked(option.name, i)]
+                if not chosen:
+                    example = " and ".join(option.default or option.choices[:1])
+                    raise UserError(
+                        f"no {option.label} chosen", f"tick at least one, e.g. {example}"
+                    )
+                if chosen != list(option.default or ()) or option.name in options:
+                    options[option.name] = chosen
+            elif self._value(option.name):
+                kind = int if option.kind == "count" else float
+                options[option.name] = self._number(option.name, option.label, kind)
+            else:
+                options.pop(option.name, None)  # an empty field: the set's default
+        return options
 
     def _transformer_sizes(self) -> dict[str, int]:
         """d, heads and blocks; d must split evenly into the heads."""
