@@ -152,8 +152,9 @@ async def test_setup_changes_data_features_and_training_options(drive) -> None:
         main = app.main
         await drive.wait_for(pilot, lambda: main.snapshot.scene.data.name == "circle")
         exp = app.session.run.experiment
-        features = ["x1", "x2", "x1^2"]
-        assert exp.data.options == {"n": 1000, "noise": 0.2, "test_fraction": 0.3, "features": features}
+        features = ["x1", "x2", "x1^2"]  # the size shown in the form (spiral's) is kept
+        options = {"n": 1000, "noise": 0.2, "test_fraction": 0.3, "features": features}
+        assert exp.data.options == options
         assert exp.train.batch_size == "full" and exp.train.l2 == 0.001
         assert exp.train.optimizer == "sgd" and exp.model.dropout == 0.1
         assert main.snapshot.scene.widths[0] == 3
