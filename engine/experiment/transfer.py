@@ -53,8 +53,3 @@ def freeze(net: Sequential, layers: Sequence[int]) -> None:
                 start = net.offsets[name]
                 ranges.append((start, start + net.params[name].size))
     net.frozen_ranges = sorted(ranges)
-
-
-def unfreeze(net: Sequential) -> None:
-    """Lets every parameter train again."""
-    net.frozen_ranges = []

@@ -195,7 +195,26 @@ class Flatten(Layer):
         return grad_out.reshape(self._in_shape)
 
 
-class BatchNorm(Layer):
+class _Normalisation(Layer, register=False):
+    """What batch and layer normalisation share: y = γ ⊙ x̂ + β, and a backward pass that is the
+    backend's ``{kernel}_backward`` over the x̂ and 1/√(σ² + ε) the forward pass kept."""
+
+    kernel = ""
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.params["gamma"][...] = 1.0
+        self.params["beta"][...] = 0.0
+
+    def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
+        dy = self.backend.contiguous(grad_out).reshape(self.xhat.shape)
+        gx = self._buffer("gx", self.xhat.shape, True)
+        gamma, grad_gamma, grad_beta = self.params["gamma"], self.grads["gamma"], self.grads["beta"]
+        run = getattr(self.backend, f"{self.kernel}_backward")
+        run(dy, self.xhat, gamma, self.inv_std, gx, grad_gamma, grad_beta)
+        return gx.reshape(self._in_shape)
+
+
+class BatchNorm(_Normalisation):
     """Batch normalisation per feature (n, f) or per channel (n, c, h, w), as ``nn.BatchNorm``.
 
     Training: x̂ = (x − μ_B)/√(σ²_B + ε), y = γ x̂ + β, with μ_B, σ²_B over the batch (and the
@@ -204,6 +223,7 @@ class BatchNorm(Layer):
     """
 
     type_name = "BatchNorm"
+    kernel = "batchnorm"
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
@@ -226,8 +246,7 @@ class BatchNorm(Layer):
         return {"running_mean": (self.num_features,), "running_var": (self.num_features,)}
 
     def reset(self, rng: np.random.Generator) -> None:
-        self.params["gamma"][...] = 1.0
-        self.params["beta"][...] = 0.0
+        super().reset(rng)
         self.buffers["running_mean"][...] = 0.0
         self.buffers["running_var"][...] = 1.0
 
@@ -252,28 +271,15 @@ class BatchNorm(Layer):
         self.xhat, self._in_shape = xhat, x.shape
         return out.reshape(x.shape)
 
-    def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
-        dy = self.backend.contiguous(grad_out).reshape(self.xhat.shape)
-        gx = self._buffer("gx", self.xhat.shape, True)
-        self.backend.batchnorm_backward(
-            dy,
-            self.xhat,
-            self.params["gamma"],
-            self.inv_std,
-            gx,
-            self.grads["gamma"],
-            self.grads["beta"],
-        )
-        return gx.reshape(self._in_shape)
 
-
-class LayerNorm(Layer):
+class LayerNorm(_Normalisation):
     """Layer normalisation over the last axis, as ``nn.LayerNorm(d)``: y = γ ⊙ x̂ + β per sample.
 
     Backward per row, with g = δ ⊙ γ: ∂L/∂x = (g − mean g − x̂ · mean(g ⊙ x̂)) / √(σ² + ε).
     """
 
     type_name = "LayerNorm"
+    kernel = "layernorm"
 
     def __init__(self, d: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -287,10 +293,6 @@ class LayerNorm(Layer):
             raise ValueError(f"LayerNorm({self.d}) gets inputs of width {in_shape[-1]}")
         return {"gamma": (self.d,), "beta": (self.d,)}
 
-    def reset(self, rng: np.random.Generator) -> None:
-        self.params["gamma"][...] = 1.0
-        self.params["beta"][...] = 0.0
-
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         x2 = self.backend.contiguous(x).reshape(-1, self.d)
         xhat = self._buffer("xhat", x2.shape, cache)
@@ -301,17 +303,3 @@ class LayerNorm(Layer):
         )
         self.xhat, self._in_shape = xhat, x.shape
         return out.reshape(x.shape)
-
-    def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
-        dy = self.backend.contiguous(grad_out).reshape(self.xhat.shape)
-        gx = self._buffer("gx", self.xhat.shape, True)
-        self.backend.layernorm_backward(
-            dy,
-            self.xhat,
-            self.params["gamma"],
-            self.inv_std,
-            gx,
-            self.grads["gamma"],
-            self.grads["beta"],
-        )
-        return gx.reshape(self._in_shape)
