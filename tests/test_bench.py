@@ -2,67 +2,125 @@
 
 Nothing here asserts anything about time: the suite's numbers depend on the machine. What can
 fail is whether the NumPy and PyTorch steps train the same network the same way as the engine
-(otherwise the ratios compare different work), and whether the command runs and reports.
+(otherwise the ratios compare different work), and whether the command runs and reports. The
+per-workload tests are generated from the registry, so a new workload is checked without
+touching this file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tui.bench import impl_engine, impl_numpy, impl_torch, probes, report, suite
-from tui.bench.deep import DEEP_WORKLOADS
-from tui.bench.workers import steps_for
-from tui.bench.workloads import WORKLOADS, Workload
+from engine.errors import UserError
+from tui.bench import impl_torch, probes, report, suite, workloads
+from tui.bench.deep import DeepNet
+from tui.bench.impl_numpy import NumpyMLP
+from tui.bench.mlp import MLP
+from tui.bench.workers import IMPLEMENTATIONS, steps_for
+from tui.bench.workloads import StepWorkload
 
-SMALL = [
-    Workload("t", (3, 5, 4, 1), "tanh", "bce_logits", "sgd", 0.1, 6),
-    Workload("c", (7, 6, 5, 3), "relu", "cross_entropy", "adam", 0.01, 9),
+NO_TORCH = pytest.mark.skipif(impl_torch.available() is None, reason="PyTorch is not installed")
+SMALL = {
+    "t": MLP((3, 5, 4, 1), "tanh", "bce_logits", "sgd", 0.1, 6),
+    "c": MLP((7, 6, 5, 3), "relu", "cross_entropy", "adam", 0.01, 9),
+}
+STEP_WORKLOADS = [w for w in workloads.registry().values() if isinstance(w, StepWorkload)]
+REFERENCES = [
+    pytest.param(w, impl, id=f"{w.name}-{impl}", marks=[NO_TORCH] if impl == "pytorch" else [])
+    for w in STEP_WORKLOADS
+    for impl in ("numpy", "pytorch")
+    if impl in w.implementations()
 ]
+DEEP = [w for w in STEP_WORKLOADS if isinstance(w.spec, DeepNet)]
 
 
-def _engine_weights_after_steps(w: Workload, steps: int) -> list[np.ndarray]:
-    net = impl_engine.build_net(w)
-    step = impl_engine.make_step(w, net=net)
+def _engine_weights_after_steps(m: MLP, steps: int) -> tuple[np.ndarray, list[float]]:
+    net = m.engine_net()
+    step = m.engine_step(net=net)
     losses = [step() for _ in range(steps)]
-    return [np.array(net.data)], losses
+    return np.array(net.data), losses
 
 
-@pytest.mark.parametrize("w", SMALL, ids=lambda w: w.name)
-def test_numpy_reference_trains_exactly_like_the_engine(w: Workload) -> None:
-    (data,), losses = _engine_weights_after_steps(w, 3)
-    model = impl_numpy.NumpyMLP(
-        impl_engine.initial_weights(w), w.activation, w.loss, w.optimizer, w.lr
-    )
-    x, y = w.batch_data()
+# ------------------------------------------------------------------------------- the registry
+
+
+def test_registry_names_every_workload_once_with_what_the_suite_needs() -> None:
+    registry = workloads.registry()
+    assert list(registry) == list(workloads.names()) and len(registry) >= 2
+    for name, w in registry.items():
+        assert w.name == name and w.label
+        impls = w.implementations()
+        assert "engine" in impls and set(impls) <= set(IMPLEMENTATIONS), name
+        if w.gemm_target is not None:  # the FLOP share needs the products counted
+            assert w.matmul_flops, name
+
+
+def test_an_unknown_workload_names_the_valid_ones() -> None:
+    with pytest.raises(UserError) as info:
+        workloads.select(["toy", "nosuch"])
+    assert "nosuch" in info.value.message
+    assert all(name in info.value.hint for name in workloads.names())
+    assert [w.name for w in workloads.select(None)] == list(workloads.names())
+
+
+@pytest.mark.parametrize("w", STEP_WORKLOADS, ids=lambda w: w.name)
+def test_every_engine_step_trains_its_batch(w: StepWorkload) -> None:
+    step = w.make_step("engine", "cpu")
+    losses = [step() for _ in range(3)]
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize(("w", "impl"), REFERENCES)
+def test_every_reference_step_trains_like_the_engine(w: StepWorkload, impl: str) -> None:
+    """Same losses over three steps from the same weights and batch (float32)."""
+    engine_step, other_step = w.make_step("engine", "cpu"), w.make_step(impl, "cpu")
+    losses = [engine_step() for _ in range(3)]
+    ref_losses = [other_step() for _ in range(3)]
+    np.testing.assert_allclose(ref_losses, losses, rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------- the MLP steps
+
+
+@pytest.mark.parametrize("m", SMALL.values(), ids=SMALL.keys())
+def test_numpy_reference_trains_exactly_like_the_engine(m: MLP) -> None:
+    data, losses = _engine_weights_after_steps(m, 3)
+    model = NumpyMLP(m.initial_weights(), m.activation, m.loss, m.optimizer, m.lr)
+    x, y = m.batch_data()
     ref_losses = [model.step(x, y) for _ in range(3)]
     flat = np.concatenate([p.ravel() for p in model.params])
     np.testing.assert_allclose(flat, data, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ref_losses, losses, rtol=1e-5)
 
 
-@pytest.mark.skipif(impl_torch.available() is None, reason="PyTorch is not installed")
-@pytest.mark.parametrize("w", SMALL, ids=lambda w: w.name)
-def test_pytorch_reference_trains_exactly_like_the_engine(w: Workload) -> None:
-    (data,), losses = _engine_weights_after_steps(w, 3)
-    step = impl_torch.make_step(w, impl_engine.initial_weights(w))
+@NO_TORCH
+@pytest.mark.parametrize("m", SMALL.values(), ids=SMALL.keys())
+def test_pytorch_reference_trains_exactly_like_the_engine(m: MLP) -> None:
+    data, losses = _engine_weights_after_steps(m, 3)
+    step = m.torch_step()
     ref_losses = [step() for _ in range(3)]
     flat = np.concatenate([p.detach().numpy().ravel() for p in step.model.parameters()])
     np.testing.assert_allclose(flat, data, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ref_losses, losses, rtol=1e-5)
 
 
+def test_numpy_reference_refuses_what_it_cannot_compute() -> None:
+    with pytest.raises(ValueError, match="relu"):
+        NumpyMLP(SMALL["t"].initial_weights(), "sigmoid", "bce_logits", "sgd", 0.1)
+
+
 def test_matmul_flops_count_every_product() -> None:
-    w = Workload("x", (4, 3, 2), "relu", "mse", "sgd", 0.1, 10)
+    m = MLP((4, 3, 2), "relu", "mse", "sgd", 0.1, 10)
     forward = 10 * (4 * 3 + 3 * 2)
     backward_w = forward
     backward_x = 10 * 3 * 2  # not for the first layer
-    assert w.matmul_flops() == 2 * (forward + backward_w + backward_x)
-    assert set(WORKLOADS) == {"toy", "mnist-mlp", "wide"}
+    assert m.matmul_flops() == 2 * (forward + backward_w + backward_x)
 
 
 def test_steps_per_round_follow_the_step_time() -> None:
@@ -71,15 +129,49 @@ def test_steps_per_round_follow_the_step_time() -> None:
 
 
 def test_engine_step_allocates_nothing_numpy_does() -> None:
-    w = SMALL[1]
-    engine = probes.steady_state_memory(impl_engine.make_step(w), steps=10)
-    model = impl_numpy.NumpyMLP(
-        impl_engine.initial_weights(w), w.activation, w.loss, w.optimizer, w.lr
-    )
-    x, y = w.batch_data()
-    numpy = probes.steady_state_memory(lambda: model.step(x, y), steps=3)
+    m = SMALL["c"]
+    engine = probes.steady_state_memory(m.engine_step(), steps=10)
+    numpy = probes.steady_state_memory(m.numpy_step(), steps=3)
     assert engine["step_bytes"] < 1024 and engine["retained_bytes"] < 4096
     assert numpy["step_bytes"] > 10 * engine["step_bytes"]
+
+
+# ------------------------------------------------------------------------------- deep networks
+
+
+@pytest.mark.parametrize("w", DEEP, ids=lambda w: w.name)
+def test_the_deep_workloads_build_what_they_say(w: StepWorkload) -> None:
+    spec: DeepNet = w.spec
+    net = spec.engine_net()
+    x, y = spec.batch_data()
+    assert net.input_shape == spec.input_shape and net.output_shape == (spec.classes,)
+    assert net.as_input(x).shape[0] == spec.batch == len(y)
+    assert y.min() >= 0 and y.max() < spec.classes
+    assert set(spec.torch_names) <= set(net.params)
+
+
+@NO_TORCH
+@pytest.mark.parametrize("w", DEEP, ids=lambda w: w.name)
+def test_pytorch_trains_the_deep_workloads_like_the_engine(w: StepWorkload) -> None:
+    """Same gradients at the start, then the same losses over three Adam steps (float32)."""
+    spec: DeepNet = w.spec
+    net = spec.engine_net()
+    engine_step = spec.engine_step(net=net)
+    torch_step = spec.torch_step()
+    x, y = spec.batch_data()
+    net._loss_and_grad(net.as_input(x), net.as_target(y, spec.loss, spec.batch), spec.loss, 0, 0)
+    torch_step.loss_fn(torch_step.model(torch_step.x), torch_step.y).backward()
+    theirs = dict(torch_step.model.named_parameters())
+    assert sorted(spec.torch_names.values()) == sorted(theirs)
+    for ours, name in spec.torch_names.items():
+        expected = theirs[name].grad.numpy()
+        np.testing.assert_allclose(net.grads[ours], expected, rtol=1e-3, atol=1e-6, err_msg=name)
+    losses = [engine_step() for _ in range(3)]
+    ref_losses = [torch_step() for _ in range(3)]
+    np.testing.assert_allclose(ref_losses, losses, rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------- the suite
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +187,8 @@ def test_quick_suite_reports_ratios_and_targets(quick_toy: dict) -> None:
     assert "vs_pytorch" not in row
     names = [t["name"] for t in quick_toy["targets"]]
     assert any(n.startswith("toy") for n in names)
-    text = report.markdown(quick_toy)
-    assert "| toy |" in text and report.torch_note(quick_toy) in text
+    text, note = report.markdown(quick_toy), report.torch_note(quick_toy)
+    assert "| toy |" in text and note is not None and note in text
     assert quick_toy["machine"]["cores"] >= 1
     json.dumps(quick_toy)  # everything is plain data
 
@@ -113,30 +205,10 @@ def test_bench_command_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["bench", "--json", str(tmp_path / "missing" / "x.json")]) == 2
 
 
-@pytest.mark.skipif(impl_torch.available() is None, reason="PyTorch is not installed")
-@pytest.mark.parametrize("name", sorted(DEEP_WORKLOADS))
-def test_pytorch_trains_the_deep_workloads_like_the_engine(name: str) -> None:
-    """Same gradients at the start, then the same losses over three Adam steps (float32)."""
-    w = DEEP_WORKLOADS[name]
-    net = w.engine_net()
-    engine_step = impl_engine.make_step(w, net=net)
-    torch_step = impl_torch.deep_step(w)
-    x, y = w.batch_data()
-    net._loss_and_grad(net.as_input(x), net.as_target(y, w.loss, w.batch), w.loss, 0.0, 0.0)
-    torch_step.loss_fn(torch_step.model(torch_step.x), torch_step.y).backward()
-    theirs = dict(torch_step.model.named_parameters())
-    assert sorted(w.torch_names().values()) == sorted(theirs)
-    for ours, name in w.torch_names().items():
-        expected = theirs[name].grad.numpy()
-        np.testing.assert_allclose(net.grads[ours], expected, rtol=1e-3, atol=1e-6, err_msg=name)
-    losses = [engine_step() for _ in range(3)]
-    ref_losses = [torch_step() for _ in range(3)]
-    np.testing.assert_allclose(ref_losses, losses, rtol=1e-4)
+def test_bench_command_rejects_an_unknown_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
 
-
-def test_the_deep_workloads_build_what_they_say() -> None:
-    lenet, lstm = DEEP_WORKLOADS["lenet"].engine_net(), DEEP_WORKLOADS["lstm"].engine_net()
-    assert lenet.input_shape == (1, 28, 28) and lenet.output_shape == (10,)
-    assert lstm.input_shape == (32, 32) and lstm.layers[0].hidden == 128
-    x, y = DEEP_WORKLOADS["lstm"].batch_data()
-    assert x.shape == (64, 32 * 32) and y.max() < 10
+    assert main(["bench", "--only", "toy", "--only", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "nosuch" in err and "Traceback" not in err
+    assert all(name in err for name in workloads.names())

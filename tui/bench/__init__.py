@@ -8,7 +8,10 @@ at a time, so that a busy neighbour on a shared machine slows all of them alike;
 median over the rounds. PyTorch is optional (``pip install -e ".[bench]"``); without it the table
 shows the NumPy ratios only.
 
-Modules: ``workloads`` (what is timed), ``impl_engine``/``impl_numpy``/``impl_torch`` (one
-training step each), ``workers`` (the processes and their turns), ``probes`` (memory, threads),
-``digits`` (training the digits preset to 95 %), ``suite`` (runs it all), ``report`` (tables).
+Modules: ``workloads`` (the record each workload is and the registry that collects them),
+``mlp``, ``deep`` and ``digits`` (the workloads, each declared beside the code that builds it),
+``impl_engine``/``impl_numpy``/``impl_torch`` (one training step each), ``workers`` (the
+processes and their turns), ``probes`` (memory), ``suite`` (runs the selected workloads),
+``report`` (tables). ``attention`` and ``app_speed`` are stand-alone measurements run on their
+own (``python -m tui.bench.attention``).
 """

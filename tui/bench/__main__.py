@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--json FILE] ...``: the same as ``dltui bench``."""
+"""``python -m tui.bench [--quick] [--json FILE] ...``: the same as ``dltui bench``."""
 
 import sys
 

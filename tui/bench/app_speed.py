@@ -5,7 +5,7 @@ headless with ``App.run_test()`` at a fixed terminal size, training at full spee
 redraws; its step counter is read at the start and the end of the same length of time. The
 ratio is what the interface costs the training (the target is at least 0.8).
 
-Run: ``python tui/bench/app_speed.py [--preset spiral] [--seconds 4] [--rounds 3]``.
+Run: ``python -m tui.bench.app_speed [--preset spiral] [--seconds 4] [--rounds 3]``.
 Headless and in-app runs alternate and the median ratio is kept, so a neighbour's load that comes
 and goes does not decide the result.
 """
@@ -70,7 +70,8 @@ async def app_speed(preset: str, seconds: float, size: tuple[int, int]) -> tuple
         s1, n1, t1 = trainer_step(), main.snapshots, time.perf_counter()
         lr = main.lr
         LATENCIES.append(await key_latency(app, "plus", lambda: main.lr > lr))
-        LATENCIES.append(await key_latency(app, "space", lambda: main.snapshot.paused))
+        paused = lambda: main.snapshot is not None and main.snapshot.paused  # noqa: E731
+        LATENCIES.append(await key_latency(app, "space", paused))
         await pilot.press("q")
     return (s1 - s0) / (t1 - t0), (n1 - n0) / (t1 - t0)
 

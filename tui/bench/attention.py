@@ -167,7 +167,7 @@ class Worker:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"benchmark worker {self.proc.args} ended early")
+            raise RuntimeError(f"benchmark worker {self.proc.args!r} ended early")
         return json.loads(line)
 
     def round(self) -> dict[str, float]:

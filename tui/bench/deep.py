@@ -1,128 +1,153 @@
 """Workloads beyond the MLP: a LeNet-style CNN and an LSTM, against PyTorch.
 
-Each builds the engine's network and the same network in PyTorch from the engine's initial
-weights (the engine's layers keep PyTorch's parameter layouts, so the weights copy one for one),
-and one fixed batch of random data of the workload's shape. There is no NumPy column: writing a
-convolution or an LSTM by hand in NumPy would time that code, not a reference.
+Each is a :class:`DeepNet`: the engine's layers, the same network as a PyTorch module, and the map
+between their parameter names (the engine's layers keep PyTorch's parameter layouts, so the
+weights copy one for one). Both train from the engine's initial weights on one fixed batch of
+random data of the network's input shape. There is no NumPy column: writing a convolution or an
+LSTM by hand in NumPy would time that code, not a reference. ``WORKLOADS`` registers them.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from engine import Dense, ReLU, Sequential
+from engine import Dense, Sequential
+from engine.layers.activations import ReLU
 from engine.layers.image import Conv2D, Flatten, MaxPool2D
 from engine.layers.sequence import LSTM
+from tui.bench import impl_engine, impl_torch
+from tui.bench.workloads import Step, StepWorkload
 
 
 @dataclass(frozen=True)
-class DeepWorkload:
-    """A network trained on one fixed batch of random data, step after step.
+class DeepNet:
+    """A network both the engine and PyTorch build, trained on one random batch.
 
     Attributes:
-        name: the name the table and ``--only`` use.
-        label: what the network is, for the notes under the table.
-        kind: ``"lenet"`` or ``"lstm"``.
+        input_shape: one sample's shape, as both networks take it (images (1, 28, 28),
+            sequences (T, d)); the batch holds one flat row per sample.
+        engine_layers: makes the engine's layers.
+        torch_module: makes the same network as an ``nn.Module`` (PyTorch imported inside).
+        torch_names: the engine's parameter names → PyTorch's, for the same tensors.
+        classes: output classes (the targets are random labels).
         batch: samples per step.
         loss, optimizer, lr: how it trains.
-        target: what the issue asks for, as printed under the table.
     """
 
-    name: str
-    label: str
-    kind: str
-    batch: int
+    input_shape: tuple[int, ...]
+    engine_layers: Callable[[], list[Any]]
+    torch_module: Callable[[], Any]
+    torch_names: dict[str, str]
+    classes: int = 10
+    batch: int = 64
     loss: str = "cross_entropy"
     optimizer: str = "adam"
     lr: float = 1e-3
-    target: str = ""
-    has_numpy = False
 
     def engine_net(self, device: str = "cpu", seed: int = 0) -> Sequential:
         """The engine's network (PyTorch's default initialisation, from ``seed``)."""
-        if self.kind == "lenet":
-            layers = [
-                Conv2D(1, 16, 3, padding=1),
-                ReLU(),
-                MaxPool2D(2),
-                Conv2D(16, 32, 3, padding=1),
-                ReLU(),
-                MaxPool2D(2),
-                Flatten(),
-                Dense(32 * 7 * 7, 128),
-                ReLU(),
-                Dense(128, 10),
-            ]
-            return Sequential(layers, input_shape=(1, 28, 28), seed=seed, device=device)
-        layers = [LSTM(SEQ_FEATURES, 128, return_sequences=False), Dense(128, 10)]
-        return Sequential(layers, input_shape=(SEQ_LEN, SEQ_FEATURES), seed=seed, device=device)
+        layers = self.engine_layers()
+        return Sequential(layers, input_shape=self.input_shape, seed=seed, device=device)
 
     def batch_data(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Random float32 inputs of the workload's shape (one row per sample) and class labels."""
+        """Random float32 inputs (one flat row per sample) and class labels."""
         rng = np.random.default_rng(seed)
-        features = 28 * 28 if self.kind == "lenet" else SEQ_LEN * SEQ_FEATURES
+        features = math.prod(self.input_shape)
         x = rng.standard_normal((self.batch, features)).astype(np.float32)
-        return x, rng.integers(0, 10, self.batch).astype(np.int64)
+        return x, rng.integers(0, self.classes, self.batch).astype(np.int64)
+
+    def engine_step(self, device: str = "cpu", net: Sequential | None = None) -> Step:
+        net = self.engine_net(device) if net is None else net
+        x, y = self.batch_data()
+        return impl_engine.make_step(net, x, y, self.loss, self.optimizer, self.lr)
 
     def torch_model(self, net: Sequential, device: str = "cpu") -> Any:
         """The same network in PyTorch, holding ``net``'s current weights."""
         import torch
-        from torch import nn
 
-        if self.kind == "lenet":
-            model: Any = nn.Sequential(
-                nn.Conv2d(1, 16, 3, padding=1),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-                nn.Conv2d(16, 32, 3, padding=1),
-                nn.ReLU(),
-                nn.MaxPool2d(2),
-                nn.Flatten(),
-                nn.Linear(32 * 7 * 7, 128),
-                nn.ReLU(),
-                nn.Linear(128, 10),
-            )
-        else:
-            model = _lstm_module()
+        model = self.torch_module()
         model.load_state_dict(
             {
                 theirs: torch.from_numpy(np.array(net.params[ours]))
-                for ours, theirs in self.torch_names().items()
+                for ours, theirs in self.torch_names.items()
             }
         )
         return model.to(device)
 
-    def torch_names(self) -> dict[str, str]:
-        """The engine's parameter names → PyTorch's, for the same tensors."""
-        if self.kind == "lenet":
-            return {
-                f"{i}.{p}": f"{i}.{t}"
-                for i in (0, 3, 7, 9)
-                for p, t in (("W", "weight"), ("b", "bias"))
-            }
-        return {
-            "0.W_ih": "lstm.weight_ih_l0",
-            "0.W_hh": "lstm.weight_hh_l0",
-            "0.b_ih": "lstm.bias_ih_l0",
-            "0.b_hh": "lstm.bias_hh_l0",
-            "1.W": "head.weight",
-            "1.b": "head.bias",
-        }
+    def torch_step(self, device: str = "cpu") -> impl_torch.TorchStep:
+        """A ``TorchStep`` from the engine's initial weights; ``x`` shaped as its layers want."""
+        model = self.torch_model(self.engine_net(), device)
+        x, y = self.batch_data()
+        x = x.reshape(-1, *self.input_shape)
+        return impl_torch.TorchStep(model, x, y, self.loss, self.optimizer, self.lr, device)
 
-    def torch_input(self, x: np.ndarray) -> np.ndarray:
-        """``x`` shaped as PyTorch's layers want it: images (n, 1, 28, 28), sequences (n, T, d)."""
-        if self.kind == "lenet":
-            return x.reshape(-1, 1, 28, 28)
-        return x.reshape(-1, SEQ_LEN, SEQ_FEATURES)
+    def workload(self, name: str, label: str, torch_target: float) -> StepWorkload:
+        """The suite's record: the engine and PyTorch (its layers' caches make memory noisier,
+        so the probe watches fewer steps)."""
+        return StepWorkload(
+            name, label, self.engine_step, pytorch=self.torch_step, spec=self,
+            torch_target=torch_target, memory_steps=10,
+        )  # fmt: skip
 
 
-SEQ_LEN, SEQ_FEATURES = 32, 32
+# ------------------------------------------------------------------------------- LeNet
 
 
-def _lstm_module() -> Any:
+def _lenet_layers() -> list[Any]:
+    return [
+        Conv2D(1, 16, 3, padding=1),
+        ReLU(),
+        MaxPool2D(2),
+        Conv2D(16, 32, 3, padding=1),
+        ReLU(),
+        MaxPool2D(2),
+        Flatten(),
+        Dense(32 * 7 * 7, 128),
+        ReLU(),
+        Dense(128, 10),
+    ]
+
+
+def _lenet_torch() -> Any:
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
+    )
+
+
+LENET = DeepNet(
+    (1, 28, 28),
+    _lenet_layers,
+    _lenet_torch,
+    {f"{i}.{p}": f"{i}.{t}" for i in (0, 3, 7, 9) for p, t in (("W", "weight"), ("b", "bias"))},
+)
+
+
+# ------------------------------------------------------------------------------- LSTM
+
+SEQ_LEN, SEQ_FEATURES, HIDDEN = 32, 32, 128
+
+
+def _lstm_layers() -> list[Any]:
+    return [LSTM(SEQ_FEATURES, HIDDEN, return_sequences=False), Dense(HIDDEN, 10)]
+
+
+def _lstm_torch() -> Any:
     """An LSTM over the sequence, its last hidden state, a linear read-out (torch is optional,
     so the class is made on first use)."""
     from torch import nn
@@ -130,8 +155,8 @@ def _lstm_module() -> Any:
     class LastStateLSTM(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.lstm = nn.LSTM(SEQ_FEATURES, 128, batch_first=True)
-            self.head = nn.Linear(128, 10)
+            self.lstm = nn.LSTM(SEQ_FEATURES, HIDDEN, batch_first=True)
+            self.head = nn.Linear(HIDDEN, 10)
 
         def forward(self, x: Any) -> Any:
             out, _ = self.lstm(x)
@@ -140,24 +165,32 @@ def _lstm_module() -> Any:
     return LastStateLSTM()
 
 
-DEEP_WORKLOADS: dict[str, DeepWorkload] = {
-    w.name: w
-    for w in (
-        DeepWorkload(
-            "lenet",
-            "LeNet-style CNN on 28×28 images: conv 3×3 16, pool, conv 3×3 32, pool, "
-            "dense 128, 10; cross-entropy, Adam, batch 64",
-            "lenet",
-            64,
-            target="≤ 1.00 × PyTorch",
-        ),
-        DeepWorkload(
-            "lstm",
-            f"LSTM, {SEQ_LEN} steps of {SEQ_FEATURES} features, hidden 128, last state → "
-            "dense 10; cross-entropy, Adam, batch 64",
-            "lstm",
-            64,
-            target="≤ 1.00 × PyTorch",
-        ),
-    )
-}
+LSTM_NET = DeepNet(
+    (SEQ_LEN, SEQ_FEATURES),
+    _lstm_layers,
+    _lstm_torch,
+    {
+        "0.W_ih": "lstm.weight_ih_l0",
+        "0.W_hh": "lstm.weight_hh_l0",
+        "0.b_ih": "lstm.bias_ih_l0",
+        "0.b_hh": "lstm.bias_hh_l0",
+        "1.W": "head.weight",
+        "1.b": "head.bias",
+    },
+)
+
+
+WORKLOADS = (
+    LENET.workload(
+        "lenet",
+        "LeNet-style CNN on 28×28 images: conv 3×3 16, pool, conv 3×3 32, pool, "
+        "dense 128, 10; cross-entropy, Adam, batch 64",
+        torch_target=1.0,
+    ),
+    LSTM_NET.workload(
+        "lstm",
+        f"LSTM, {SEQ_LEN} steps of {SEQ_FEATURES} features, hidden {HIDDEN}, last state → "
+        "dense 10; cross-entropy, Adam, batch 64",
+        torch_target=1.0,
+    ),
+)

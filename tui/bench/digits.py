@@ -9,25 +9,13 @@ accuracy after every epoch, as the trainer does with ``val``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from tui.bench.workloads import Fit, FitWorkload
+
 GOAL = 0.95
-
-
-@dataclass
-class Fit:
-    """How a run to the goal went: seconds, epochs, and the test accuracy reached."""
-
-    seconds: float
-    epochs: int
-    accuracy: float
-
-    @property
-    def reached(self) -> bool:
-        return self.accuracy >= GOAL
 
 
 def _preset_run(device: str = "cpu") -> tuple[Any, Any, Any, Any]:
@@ -65,19 +53,15 @@ def engine_fit(max_epochs: int, device: str = "cpu") -> Fit:
 
 
 def _weights_and_data() -> tuple[list[tuple[np.ndarray, np.ndarray]], Any, Any]:
-    from engine.layers.core import Dense
+    from tui.bench.impl_engine import dense_weights
 
     net, _, data, t = _preset_run()
-    weights = [
-        (np.array(net.params[f"{i}.W"]), np.array(net.params[f"{i}.b"]))
-        for i, layer in enumerate(net.layers)
-        if isinstance(layer, Dense)
-    ]
-    return weights, data, t
+    return dense_weights(net), data, t
 
 
-def numpy_fit(max_epochs: int) -> Fit:
-    """The same training in plain NumPy (``impl_numpy.NumpyMLP``)."""
+def numpy_fit(max_epochs: int, device: str = "cpu") -> Fit:
+    """The same training in plain NumPy (``impl_numpy.NumpyMLP``), on the CPU whatever
+    ``device`` the engine runs on."""
     from tui.bench.impl_numpy import NumpyMLP
 
     weights, d, t = _weights_and_data()
@@ -105,7 +89,7 @@ def torch_fit(max_epochs: int, device: str = "cpu") -> Fit:
     from tui.bench import impl_torch
 
     weights, d, t = _weights_and_data()
-    model = impl_torch.build_model(weights, "relu", device)
+    model = impl_torch.build_mlp(weights, "relu", device)
     opt = impl_torch.make_optimizer(model, "adam", t.lr)
     loss_fn = impl_torch.loss_function("cross_entropy")
     X = torch.from_numpy(d.X_train.astype(np.float32)).to(device)
@@ -129,3 +113,12 @@ def torch_fit(max_epochs: int, device: str = "cpu") -> Fit:
         with torch.no_grad():
             acc = float((model(Xte).argmax(dim=1) == yte).float().mean().item())
     return Fit(time.perf_counter() - t0, epochs, acc)
+
+
+WORKLOADS = (
+    FitWorkload(
+        "digits-fit",
+        f"the digits preset (64-64-10 ReLU, Adam, batch 32) to {GOAL * 100:.0f} % test accuracy",
+        {"engine": engine_fit, "numpy": numpy_fit, "pytorch": torch_fit},
+    ),
+)

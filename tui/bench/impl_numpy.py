@@ -11,6 +11,10 @@ import math
 
 import numpy as np
 
+ACTIVATIONS = ("relu", "tanh")
+LOSSES = ("bce_logits", "cross_entropy")
+OPTIMIZERS = ("sgd", "adam")
+
 
 class NumpyMLP:
     """A Dense/activation stack trained with SGD or Adam, float32 throughout.
@@ -31,6 +35,9 @@ class NumpyMLP:
         optimizer: str,
         lr: float,
     ) -> None:
+        for value, known in ((activation, ACTIVATIONS), (loss, LOSSES), (optimizer, OPTIMIZERS)):
+            if value not in known:
+                raise ValueError(f"NumpyMLP has no {value!r}; it knows {', '.join(known)}")
         self.params = [p.astype(np.float32) for pair in weights for p in pair]
         self.activation, self.loss, self.optimizer, self.lr = activation, loss, optimizer, lr
         self.m = [np.zeros_like(p) for p in self.params]

@@ -1,13 +1,13 @@
-"""The same training step in PyTorch (eager), when it is installed (the ``bench`` extra)."""
+"""The same training step in PyTorch (eager), when it is installed (the ``bench`` extra).
+
+PyTorch is imported inside the functions only: the suite runs without it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-
-from tui.bench.deep import DeepWorkload
-from tui.bench.workloads import Workload
 
 
 def available() -> str | None:
@@ -27,11 +27,14 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def build_model(weights: list[tuple[np.ndarray, np.ndarray]], activation: str, device: str) -> Any:
+def build_mlp(weights: list[tuple[np.ndarray, np.ndarray]], activation: str, device: str) -> Any:
     """``nn.Sequential`` of Linear layers (starting from ``weights``) and the activation."""
     import torch
     from torch import nn
 
+    modules = {"relu": nn.ReLU, "tanh": nn.Tanh}
+    if activation not in modules:
+        raise ValueError(f"no PyTorch module for {activation!r}; known: {', '.join(modules)}")
     layers: list[Any] = []
     for i, (W, b) in enumerate(weights):
         lin = nn.Linear(W.shape[1], W.shape[0])
@@ -40,22 +43,28 @@ def build_model(weights: list[tuple[np.ndarray, np.ndarray]], activation: str, d
             lin.bias.copy_(torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32)))
         layers.append(lin)
         if i < len(weights) - 1:
-            layers.append(nn.ReLU() if activation == "relu" else nn.Tanh())
+            layers.append(modules[activation]())
     return nn.Sequential(*layers).to(device)
 
 
 def make_optimizer(model: Any, name: str, lr: float) -> Any:
+    """``torch.optim.Adam`` or plain ``SGD`` over the model's parameters."""
     import torch
 
-    if name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr)
-    return torch.optim.SGD(model.parameters(), lr=lr)
+    optimizers = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+    if name not in optimizers:
+        raise ValueError(f"no PyTorch optimiser for {name!r}; known: {', '.join(optimizers)}")
+    return optimizers[name](model.parameters(), lr=lr)
 
 
 def loss_function(name: str) -> Any:
+    """PyTorch's loss module for an engine loss name (mean reduction, as the engine's)."""
     from torch import nn
 
-    return nn.CrossEntropyLoss() if name == "cross_entropy" else nn.BCEWithLogitsLoss()
+    losses = {"cross_entropy": nn.CrossEntropyLoss, "bce_logits": nn.BCEWithLogitsLoss}
+    if name not in losses:
+        raise ValueError(f"no PyTorch loss for {name!r}; known: {', '.join(losses)}")
+    return losses[name]()
 
 
 class TorchStep:
@@ -66,13 +75,20 @@ class TorchStep:
     """
 
     def __init__(
-        self, model: Any, w: Any, x: np.ndarray, y: np.ndarray, device: str = "cpu"
+        self,
+        model: Any,
+        x: np.ndarray,
+        y: np.ndarray,
+        loss: str,
+        optimizer: str,
+        lr: float,
+        device: str = "cpu",
     ) -> None:
         import torch
 
         self.model = model
-        self.opt = make_optimizer(self.model, w.optimizer, w.lr)
-        self.loss_fn = loss_function(w.loss)
+        self.opt = make_optimizer(self.model, optimizer, lr)
+        self.loss_fn = loss_function(loss)
         self.x = torch.from_numpy(np.ascontiguousarray(x)).to(device)
         self.y = torch.from_numpy(y).to(device)
 
@@ -82,32 +98,3 @@ class TorchStep:
         loss.backward()
         self.opt.step()
         return float(loss.item())
-
-
-def make_step(
-    w: Workload, weights: list[tuple[np.ndarray, np.ndarray]], device: str = "cpu"
-) -> TorchStep:
-    """A ``TorchStep`` for an MLP workload, starting from ``weights``."""
-    x, y = w.batch_data()
-    return TorchStep(build_model(weights, w.activation, device), w, x, y, device)
-
-
-def deep_step(w: DeepWorkload, device: str = "cpu") -> TorchStep:
-    """A ``TorchStep`` for a CNN or LSTM workload, from the engine's initial weights."""
-    model = w.torch_model(w.engine_net(), device)
-    x, y = w.batch_data()
-    return TorchStep(model, w, w.torch_input(x), y, device)
-
-
-def device_name(device: str) -> str:
-    import torch
-
-    if device == "cuda":
-        return str(torch.cuda.get_device_name(0))
-    return "cpu"
-
-
-def threads() -> int:
-    import torch
-
-    return int(torch.get_num_threads())

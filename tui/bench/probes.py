@@ -13,7 +13,7 @@ import numpy as np
 def _nrt_allocations() -> int | None:
     """Arrays allocated by compiled code so far (Numba's runtime statistics), if available."""
     try:
-        from numba.core.runtime import _nrt_python, rtsys
+        from numba.core.runtime import _nrt_python, rtsys  # type: ignore[attr-defined]
 
         if not _nrt_python.memsys_stats_enabled():
             _nrt_python.memsys_enable_stats()

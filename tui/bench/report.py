@@ -8,6 +8,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from tui.bench.workloads import GEMM_SIZE, registry
+
 NO_TORCH = 'PyTorch is not installed: NumPy ratios only (pip install -e ".[bench]" adds it).'
 LEFT_OUT = "PyTorch was left out (--no-torch, or it has no CUDA here): NumPy ratios only."
 
@@ -97,7 +99,7 @@ def notes(results: dict[str, Any]) -> list[str]:
 
 
 HEADERS = ["workload", "engine", "NumPy", "PyTorch", "vs NumPy", "vs PyTorch", "1 thread"]
-GEMM = "2048²"
+GEMM = f"{GEMM_SIZE}²"
 
 
 def memory_rows(results: dict[str, Any]) -> list[list[str]]:
@@ -116,9 +118,24 @@ KERNEL_NOTE = (
     "Python objects, by tracemalloc) above its start — what every step allocates. The engine's "
     "MLP steps' are Python floats and call records, no arrays; its kernels allocate none either "
     "(Numba's runtime counts one small record per array argument of a call, nothing more; the "
-    "tests check this). lenet's and lstm's layers still allocate some of what they keep for the "
-    "backward pass, step by step."
+    "tests check this)."
 )
+
+
+def kernel_note(results: dict[str, Any]) -> str:
+    """The memory table's note, naming the workloads whose steps are not held to no allocation."""
+    known = registry()
+    others = [
+        name
+        for name, r in results["workloads"].items()
+        if "memory" in r and name in known and not known[name].allocation_free
+    ]
+    if not others:
+        return KERNEL_NOTE
+    owners = " and ".join(f"{name}'s" for name in others)
+    return f"{KERNEL_NOTE} {owners} layers still allocate some of what they keep for the " + (
+        "backward pass, step by step."
+    )
 
 
 def target_lines(results: dict[str, Any]) -> list[str]:
@@ -138,7 +155,7 @@ def thread_line(results: dict[str, Any]) -> str | None:
     steps = ", ".join(
         f"{k} thread{'s' * (k != '1')} {duration(v)}" for k, v in th["seconds"].items()
     )
-    return f"mnist-mlp, engine per step: {steps}; speed-up {th['speedup']:.2f}×"
+    return f"{th['workload']}, engine per step: {steps}; speed-up {th['speedup']:.2f}×"
 
 
 def rich_report(results: dict[str, Any]) -> Group:
@@ -155,7 +172,7 @@ def rich_report(results: dict[str, Any]) -> Group:
         mem.add_row(*row)
     parts: list[Any] = [Text(machine_line(results["machine"]), style="dim"), table]
     parts += [Text(f"  {n}", style="dim") for n in notes(results)]
-    parts += [mem, Text(f"  {KERNEL_NOTE}", style="dim")]
+    parts += [mem, Text(f"  {kernel_note(results)}", style="dim")]
     line = thread_line(results)
     if line:
         parts.append(Text(line))
@@ -176,7 +193,7 @@ def markdown(results: dict[str, Any]) -> str:
     out = [f"Measured {results['started']} on: {machine_line(results['machine'])}", ""]
     out += [*table(HEADERS, rows(results)), ""]
     out += [f"- {n}" for n in notes(results)] + [""]
-    out += [*table(MEMORY_HEADERS, memory_rows(results)), "", KERNEL_NOTE, ""]
+    out += [*table(MEMORY_HEADERS, memory_rows(results)), "", kernel_note(results), ""]
     line = thread_line(results)
     if line:
         out += [line, ""]

@@ -10,8 +10,9 @@ before they sleep, and the next round must not start beside them. A slow moment 
 machine then falls on all of them alike.
 
 Protocol: one JSON object per line on stdin, one reply per line on stdout. ``setup`` builds the
-step for a workload, warms it up and calibrates the steps per round; ``round`` times one round;
-``fit`` runs digits-fit; ``quit`` ends the process. A reply with ``error`` carries the exception.
+step of a workload (looked up in ``workloads.registry()``), warms it up and calibrates the steps
+per round; ``round`` times one round; ``fit`` runs a whole-run workload such as digits-fit;
+``quit`` ends the process. A reply with ``error`` carries the exception.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-IMPLEMENTATIONS = ("engine", "engine-1t", "numpy", "numpy-gemm", "pytorch", "pytorch-1t")
+IMPLEMENTATIONS = ("engine", "numpy", "engine-1t", "pytorch", "pytorch-1t", "numpy-gemm")
+"""Every implementation a worker can run, in the order they start and take turns (``-1t``: the
+same limited to one thread)."""
+ONE_THREAD = ("engine", "pytorch")  # the ones also timed on one thread
 THREAD_VARIABLES = (
     "NUMBA_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -106,51 +110,6 @@ def race(
 # ------------------------------------------------------------------------------- the child
 
 
-def _make_step(impl: str, workload: str, device: str) -> Callable[[], object]:
-    from tui.bench import impl_engine
-    from tui.bench.deep import DEEP_WORKLOADS
-    from tui.bench.workloads import WORKLOADS
-
-    if workload in DEEP_WORKLOADS:
-        deep = DEEP_WORKLOADS[workload]
-        if impl == "engine":
-            return impl_engine.make_step(deep, device)
-        if impl != "pytorch":
-            raise ValueError(f"{workload} has no {impl} implementation")
-        from tui.bench import impl_torch
-
-        return impl_torch.deep_step(deep, device)
-    w = WORKLOADS[workload]
-    if impl == "engine":
-        return impl_engine.make_step(w, device)
-    if impl == "numpy-gemm":
-        from tui.bench.workloads import gemm_step
-
-        return gemm_step()
-    weights = impl_engine.initial_weights(w)
-    if impl == "numpy":
-        from tui.bench.impl_numpy import NumpyMLP
-
-        model = NumpyMLP(weights, w.activation, w.loss, w.optimizer, w.lr)
-        x, y = w.batch_data()
-        return lambda: model.step(x, y)
-    from tui.bench import impl_torch
-
-    return impl_torch.make_step(w, weights, device)
-
-
-def _fit(impl: str, device: str, max_epochs: int) -> dict[str, Any]:
-    from tui.bench import digits
-
-    if impl == "engine":
-        fit = digits.engine_fit(max_epochs, device)
-    elif impl == "numpy":
-        fit = digits.numpy_fit(max_epochs)
-    else:
-        fit = digits.torch_fit(max_epochs, device)
-    return {"seconds": fit.seconds, "epochs": fit.epochs, "accuracy": fit.accuracy}
-
-
 def steps_for(step: Callable[[], object], seconds: float) -> int:
     """How many calls of ``step`` take about ``seconds`` (at least one)."""
     n, elapsed = 1, 0.0
@@ -167,6 +126,8 @@ def steps_for(step: Callable[[], object], seconds: float) -> int:
 
 def serve(impl: str, device: str) -> None:
     """The worker's loop: answer commands from stdin until ``quit``."""
+    from tui.bench.workloads import get
+
     if impl == "pytorch-1t":
         import torch
 
@@ -181,7 +142,7 @@ def serve(impl: str, device: str) -> None:
                 print(json.dumps({"ok": True}), flush=True)
                 return
             if command["cmd"] == "setup":
-                step = _make_step(base, command["workload"], device)
+                step = get(command["workload"]).make_step(base, device)
                 deadline = time.perf_counter() + command["warmup"]
                 step()
                 while time.perf_counter() < deadline:
@@ -197,7 +158,8 @@ def serve(impl: str, device: str) -> None:
                 reply = {"seconds": (time.perf_counter() - t0) / count}
                 gc.enable()
             elif command["cmd"] == "fit":
-                reply = _fit(base, device, command["max_epochs"])
+                fit = get(command["workload"]).fit(base, device, command["max_epochs"])
+                reply = {"seconds": fit.seconds, "epochs": fit.epochs, "accuracy": fit.accuracy}
             else:
                 reply = {"error": f"unknown command {command['cmd']!r}"}
         except Exception as exc:  # reported to the parent, which shows it in the table
