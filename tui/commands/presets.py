@@ -1,4 +1,7 @@
-"""``dltui presets``: the named experiments, or one of them as a config file to start from."""
+"""``dltui presets``: the named experiments and the data sets, or a preset as a config file.
+
+The data-set table is read from the data sets' records, so a new set shows up here by itself.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from engine import datasets
+from engine.datasets import DataSet
 from engine.experiment.presets import DEFAULT, PRESETS, get_preset
 from tui.describe import architecture
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("presets", help="list the named experiments")
+    p = subparsers.add_parser("presets", help="list the named experiments and the data sets")
     p.add_argument("--show", metavar="NAME", help="print one preset as a TOML config file")
     p.set_defaults(func=run)
 
@@ -38,4 +43,44 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print("out: the output layer, one unit per class or value of the data set")
     console.print("Run one: dltui --preset NAME   ·   headless: dltui train --preset NAME")
+    console.print()
+    console.print(data_sets_table())
+    console.print(
+        'In a config file: [data] name = "NAME", then any of its options, e.g. noise = 0.1',
+        markup=False,
+    )
     return 0
+
+
+def data_sets_table() -> Table:
+    """Every registered data set: what it asks, the options it takes, what it is."""
+    table = Table(title="data sets", title_justify="left", show_lines=True)
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("task · inputs\noptions (defaults)\nwhat it is")
+    for record in datasets.records():
+        about = Text(f"{_task(record)} · {record.inputs}\n")
+        about.append(_options(record) or "no options", style="cyan")
+        about.append(f"\n{record.description}", style="dim")
+        table.add_row(record.name, about)
+    table.add_row("csv:PATH", Text("your own table; the target column sets the task", style="dim"))
+    return table
+
+
+def _task(record: DataSet) -> str:
+    if record.task == "multiclass":
+        return f"{record.n_classes} classes" if record.n_classes else "classes"
+    return record.task
+
+
+def _options(record: DataSet) -> str:
+    """``n=500 noise=0.0 …``; options that only code passes (a progress callback) left out."""
+    shown = [o for o in record.options if o.kind != "other" or o.default is not None]
+    return " ".join(f"{o.name}={_value(o.default)}" for o in shown)
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "all"
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
+    return str(value)
