@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from engine.errors import UserError
+from tui.bench.workers import Worker, race
 
 Step = Callable[[], float]  # one training step; returns the loss
 StepFactory = Callable[[str], Step]  # device → a step, built and ready to call
@@ -107,10 +108,8 @@ class StepWorkload:
     def fit(self, impl: str, device: str, max_epochs: int) -> Fit:
         raise ValueError(f"{self.name} is timed step by step, not as a run to a goal")
 
-    def measure(self, workers: dict[str, Any], device: str, settings: dict[str, Any]) -> dict:
+    def measure(self, workers: dict[str, Worker], device: str, settings: dict[str, Any]) -> dict:
         """Times every implementation this workload has, the workers taking turns."""
-        from tui.bench.workers import race
-
         impls = self.implementations()
         racers = {k: v for k, v in workers.items() if k.removesuffix("-1t") in impls}
         samples = race(
@@ -179,7 +178,7 @@ class FitWorkload:
             raise ValueError(f"{self.name} has no {impl} implementation")
         return self.fits[impl](max_epochs, device)
 
-    def measure(self, workers: dict[str, Any], device: str, settings: dict[str, Any]) -> dict:
+    def measure(self, workers: dict[str, Worker], device: str, settings: dict[str, Any]) -> dict:
         """Each implementation's wall time to the goal, one worker after the other."""
         runs = {
             k: w.ask(cmd="fit", workload=self.name, max_epochs=self.max_epochs)
