@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from derive import index_view, update, vector_view
+from derive.activations import differentiable, no_gradient
 from derive.batch import batch_gradient
 from derive.context import Context
 from derive.env import Env
@@ -109,6 +110,9 @@ def _setup(
     """The derivation's setting, and the float64 tape of the batch through the network."""
     ref = parse_param(net, param)
     model = build_model(net, loss)
+    for st in model.stages[model.index(ref.pos) + 1 :]:
+        if st.kind == "activation" and not differentiable(st.act):
+            raise no_gradient(st.act, f" (layer {st.pos}, between {ref.text} and the loss)")
     X, Y = _batch(net, x, y, loss)
     n = X.shape[0]
     if not 0 <= sample < n:

@@ -12,9 +12,9 @@ import itertools
 import numpy as np
 import sympy as sp
 
+from derive.activations import apply, sigmoid
 from derive.context import Context
 from derive.expr import add, mul, neg, scaled
-from derive.functions import ACTIVATIONS, sigmoid
 from derive.losses import shown_term
 from derive.model import Model
 from derive.notation import decode, sym
@@ -41,7 +41,7 @@ def whole_loss(model: Model, masks_on: frozenset[int]) -> sp.Basic:
                 for i in range(st.out.width)
             ]
         elif st.kind == "activation":
-            cur = [ACTIVATIONS[st.act].apply(c, st.alpha) for c in cur]
+            cur = [apply(st.act, c, st.alpha) for c in cur]
         elif st.pos in masks_on:
             cur = [mul(st.mask_at(i), c) for i, c in enumerate(cur)]
     ys = [model.y.at(i) for i in range(len(cur))]
@@ -77,7 +77,7 @@ def _batch_mean(ctx: Context, tape: Tape, expr: sp.Basic) -> float:
     """The mean over the batch of ``expr``, evaluated in float64 by ``lambdify``."""
     symbols = sorted(expr.free_symbols, key=lambda s: s.name)
     columns = [_column(ctx, tape, s.name) for s in symbols]
-    fn = sp.lambdify(symbols, expr, "numpy")
+    fn = sp.lambdify(symbols, expr, ["scipy", "numpy"])  # scipy: erf and kin on arrays
     out = np.asarray(fn(*columns), dtype=np.float64)
     return float(np.broadcast_to(out, (tape.n,)).mean())
 

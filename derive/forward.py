@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sympy as sp
 
+from derive.activations import act_rule, apply, sigmoid
 from derive.context import Context
 from derive.expr import SHOW_TERMS, add, div, mul, total
-from derive.functions import ACTIVATIONS, sigmoid
 from derive.model import Stage, Vec
 from derive.notation import sym
 from derive.rules import Rule, rule
@@ -37,8 +37,8 @@ def stage_unit(ctx: Context, st: Stage, i: int | str) -> tuple[sp.Basic, sp.Basi
         full, shown = dense_unit(st, i)
         return full, shown, rule("dense")
     if st.kind == "activation":
-        expr = ACTIVATIONS[st.act].apply(st.inp.at(i), st.alpha)
-        return expr, expr, rule(f"act_{st.act}", alpha=st.alpha)
+        expr = apply(st.act, st.inp.at(i), st.alpha)
+        return expr, expr, act_rule(st.act, st.alpha)
     if st.pos in ctx.masks_on:
         expr = mul(st.mask_at(i), st.inp.at(i))
         return expr, expr, rule("dropout", p=st.p)

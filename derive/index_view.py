@@ -12,11 +12,12 @@ import math
 
 import sympy as sp
 
+from derive.activations import prime as slope_of
+from derive.activations import prime_rule
 from derive.common import gradient_tail, loss_steps
 from derive.context import Context, key
 from derive.expr import abbreviate, add, mul, total
 from derive.forward import head_unit, off_path_steps, unit_step
-from derive.functions import ACTIVATIONS
 from derive.losses import output_grad
 from derive.model import Stage, Vec
 from derive.notation import prime, sym
@@ -96,9 +97,9 @@ def _back_through(ctx: Context, st: Stage, i: int) -> list[StepSpec]:
     lhs = ctx.grad(st.inp, i)
     if st.kind == "activation":
         slope = prime(st.act, st.inp.at(i))
-        general = ACTIVATIONS[st.act].prime(st.inp.at(i), st.out.at(i), st.alpha)
+        general = slope_of(st.act, st.inp.at(i), st.out.at(i), st.alpha)
         return [
-            StepSpec("backward", slope, rule(f"prime_{st.act}"), general),
+            StepSpec("backward", slope, prime_rule(st.act), general),
             StepSpec("backward", lhs, rule("chain_act"), mul(ctx.grad(st.out, i), slope)),
         ]
     if st.kind == "dropout":

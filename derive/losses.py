@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sympy as sp
 
+from derive.activations import sigmoid
 from derive.expr import add, div, mul, neg, power, scaled, sub, total
-from derive.functions import huber, huber_grad, log_clamped, sigmoid
+from derive.functions import huber, huber_grad, log_clamped
 from derive.model import Model
 from derive.notation import sym
 from derive.rules import Rule, rule

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from engine.activations import ACTIVATIONS
+
 # ASCII base → (Unicode, LaTeX).
 BASES: dict[str, tuple[str, str]] = {
     "yhat": ("ŷ", r"\hat{y}"),
@@ -82,13 +84,8 @@ BASES: dict[str, tuple[str, str]] = {
         r"\textstyle\prod W_{hh}^{\top}\operatorname{diag}(1 - h^{2})",
     ),
 }
-FUNCTIONS: dict[str, tuple[str, str]] = {
-    "sigmoid": ("σ", r"\sigma"),
-    "tanh": ("tanh", r"\tanh"),
-    "relu": ("ReLU", r"\operatorname{ReLU}"),
-    "leaky_relu": ("LeakyReLU", r"\operatorname{LeakyReLU}"),
-    "identity": ("id", r"\operatorname{id}"),
-}
+FUNCTIONS: dict[str, tuple[str, str]] = {d.name: (d.symbol, d.latex) for d in ACTIVATIONS.values()}
+"""Each activation's (Unicode, LaTeX) symbol by its config name, from the engine's registry."""
 
 SUB = str.maketrans("0123456789aehijklmnoprstuvx+-=()", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₌₍₎")
 # (a comma has no subscript form; it stays on the line: W¹₃,₁₇)

@@ -89,12 +89,15 @@ class TextPrinter(StrPrinter):
             return f"{_fn_unicode(name)}({self._print(expr.args[0])})"
         return super()._print_Function(expr)
 
-    def _print_step(self, expr: sp.Function) -> str:
+    def _print_ActivationBase(self, expr: sp.Function) -> str:
+        return f"{expr.definition.symbol}({self._print(expr.args[0])})"
+
+    def _print_positive(self, expr: sp.Function) -> str:
         return f"[{self._print(expr.args[0])} > 0]"
 
-    def _print_leaky_step(self, expr: sp.Function) -> str:
-        z, alpha = (self._print(a) for a in expr.args)
-        return f"(1 if {z} > 0 else {alpha})"
+    def _print_where_positive(self, expr: sp.Function) -> str:
+        z, p, q = (self._print(a) for a in expr.args)
+        return f"({p} if {z} > 0 else {q})"
 
     def _print_huber(self, expr: sp.Function) -> str:
         return f"h({self._print(expr.args[0])})"
@@ -210,14 +213,8 @@ class UnicodePrinter(PrettyPrinter):
     def _named(self, expr: sp.Function, name: str, nargs: int = 1) -> prettyForm:
         return self._print_Function(sp.Function(name)(*expr.args[:nargs]))
 
-    def _print_sigmoid(self, expr: sp.Function) -> prettyForm:
-        return self._named(expr, "σ")
-
-    def _print_relu(self, expr: sp.Function) -> prettyForm:
-        return self._named(expr, "ReLU")
-
-    def _print_leaky_relu(self, expr: sp.Function) -> prettyForm:
-        return self._named(expr, "LeakyReLU")
+    def _print_ActivationBase(self, expr: sp.Function) -> prettyForm:
+        return self._named(expr, expr.definition.symbol)
 
     def _print_huber(self, expr: sp.Function) -> prettyForm:
         return self._named(expr, "h")
@@ -232,16 +229,17 @@ class UnicodePrinter(PrettyPrinter):
         d, delta = expr.args
         return self._print_Function(sp.Function("clip")(d, -delta, delta))
 
-    def _print_step(self, expr: sp.Function) -> prettyForm:
+    def _print_positive(self, expr: sp.Function) -> prettyForm:
         p = self._print(expr.args[0])
         p = prettyForm(*p.right(" > 0"))
         return prettyForm(*p.parens("[", "]"))
 
-    def _print_leaky_step(self, expr: sp.Function) -> prettyForm:
-        z, alpha = (self._print(a) for a in expr.args)
-        p = prettyForm(*prettyForm("1 if ").right(z))
+    def _print_where_positive(self, expr: sp.Function) -> prettyForm:
+        z, if_positive, otherwise = (self._print(a) for a in expr.args)
+        p = prettyForm(*if_positive.right(" if "))
+        p = prettyForm(*p.right(z))
         p = prettyForm(*p.right(" > 0 else "))
-        p = prettyForm(*p.right(alpha))
+        p = prettyForm(*p.right(otherwise))
         return prettyForm(*p.parens())
 
     def _print_MatAdd(self, expr: MatAdd) -> prettyForm:
@@ -304,14 +302,8 @@ class TexPrinter(LatexPrinter):
         inner = ", ".join(self._print(a) for a in args)
         return rf"{name}\left({inner}\right)"
 
-    def _print_sigmoid(self, expr: sp.Function, exp: str | None = None) -> str:
-        return self._fn(r"\sigma", expr.args[0])
-
-    def _print_relu(self, expr: sp.Function, exp: str | None = None) -> str:
-        return self._fn(r"\operatorname{ReLU}", expr.args[0])
-
-    def _print_leaky_relu(self, expr: sp.Function, exp: str | None = None) -> str:
-        return self._fn(r"\operatorname{LeakyReLU}", expr.args[0])
+    def _print_ActivationBase(self, expr: sp.Function, exp: str | None = None) -> str:
+        return self._fn(expr.definition.latex, expr.args[0])
 
     def _print_huber(self, expr: sp.Function, exp: str | None = None) -> str:
         return self._fn("h", expr.args[0])
@@ -326,12 +318,12 @@ class TexPrinter(LatexPrinter):
         d, delta = expr.args
         return self._fn(r"\operatorname{clip}", d, -delta, delta)
 
-    def _print_step(self, expr: sp.Function, exp: str | None = None) -> str:
+    def _print_positive(self, expr: sp.Function, exp: str | None = None) -> str:
         return rf"\left[{self._print(expr.args[0])} > 0\right]"
 
-    def _print_leaky_step(self, expr: sp.Function, exp: str | None = None) -> str:
-        z, alpha = (self._print(a) for a in expr.args)
-        return rf"\begin{{cases}} 1 & {z} > 0 \\ {alpha} & \text{{otherwise}} \end{{cases}}"
+    def _print_where_positive(self, expr: sp.Function, exp: str | None = None) -> str:
+        z, p, q = (self._print(a) for a in expr.args)
+        return rf"\begin{{cases}} {p} & {z} > 0 \\ {q} & \text{{otherwise}} \end{{cases}}"
 
     def _print_HadamardProduct(self, expr: HadamardProduct) -> str:
         return r" \odot ".join(

@@ -28,16 +28,6 @@ _RULES: dict[str, tuple[str, str]] = {
         "a unit adds up its weighted inputs: z_j = Σ_k W_jk a_k + b_j",
         r"a unit adds up its weighted inputs: $z_j = \sum_k W_{jk} a_k + b_j$",
     ),
-    "act_sigmoid": ("sigmoid: σ(z) = 1/(1 + e⁻ᶻ)", r"sigmoid: $\sigma(z) = 1/(1 + e^{-z})$"),
-    "act_tanh": (
-        "tanh z = (eᶻ − e⁻ᶻ)/(eᶻ + e⁻ᶻ)",
-        r"$\tanh z = (e^{z} - e^{-z})/(e^{z} + e^{-z})$",
-    ),
-    "act_relu": ("ReLU: max(0, z)", r"ReLU: $\max(0, z)$"),
-    "act_leaky_relu": (
-        "leaky ReLU: z if z > 0, else αz (α = <alpha>)",
-        r"leaky ReLU: $z$ if $z > 0$, else $\alpha z$ ($\alpha = <alpha>$)",
-    ),
     "dropout": (
         "dropout (p = <p>): the mask of the last training pass, m = 0 (dropped)"
         " or 1/(1 − p) (kept)",
@@ -122,16 +112,6 @@ _RULES: dict[str, tuple[str, str]] = {
         "softmax + cross-entropy: ∂L/∂z_i = Σ_m (−y_m/ŷ_m)·ŷ_m([m = i] − ŷ_i) = ŷ_i − y_i",
         r"softmax + cross-entropy: $\partial L/\partial z_i = \sum_m (-y_m/\hat y_m)\,"
         r"\hat y_m([m = i] - \hat y_i) = \hat y_i - y_i$",
-    ),
-    "prime_sigmoid": ("derivative of σ: σ(1−σ)", r"derivative of $\sigma$: $\sigma(1-\sigma)$"),
-    "prime_tanh": ("derivative of tanh: 1 − tanh²", r"derivative of $\tanh$: $1 - \tanh^2$"),
-    "prime_relu": (
-        "derivative of ReLU: 1 if z > 0, else 0",
-        r"derivative of ReLU: $1$ if $z > 0$, else $0$",
-    ),
-    "prime_leaky_relu": (
-        "derivative of leaky ReLU: 1 if z > 0, else α",
-        r"derivative of leaky ReLU: $1$ if $z > 0$, else $\alpha$",
     ),
     "chain_act": (
         "chain rule through the activation: ∂L/∂z = ∂L/∂a · σ′(z)",

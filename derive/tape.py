@@ -3,7 +3,7 @@
 The derivation of one weight expands only that weight's paths; the numbers off those paths (the
 other units of a layer, the other samples of the batch) come from here. ``verify`` uses the same
 tape for every parameter at once. The derivatives are not written out by hand: each activation's
-σ′ and each loss's ∂L/∂ŷ is SymPy's ``diff`` of the rule in ``derive.functions`` /
+σ′ and each loss's ∂L/∂ŷ is SymPy's ``diff`` of the rule in ``derive.activations`` /
 ``derive.losses``, turned into array code by ``lambdify``, then chained in the vector form
 δˡ = (Wˡ⁺¹ᵀ δˡ⁺¹) ⊙ σ′(zˡ).
 """
@@ -17,7 +17,7 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
-from derive.functions import ACTIVATIONS
+from derive.activations import differentiable, numpy_fns, sigmoid
 from derive.losses import bce_grad, element_loss
 from derive.model import Model, ParamRef, Stage, Vec
 from engine.layers.core import Dropout
@@ -25,18 +25,7 @@ from engine.losses import LOSSES
 from engine.network import Sequential
 
 Fn = Callable[..., np.ndarray]
-_z, _alpha = sp.Symbol("z", real=True), sp.Symbol("alpha", real=True)
 _yhat, _y = sp.Symbol("yhat", real=True), sp.Symbol("y", real=True)
-
-
-@cache
-def activation_fns(name: str) -> tuple[Fn, Fn]:
-    """σ and σ′ as NumPy functions of (z, α), σ′ being SymPy's ``diff`` of σ."""
-    act = ACTIVATIONS[name].apply(_z, _alpha)
-    return (
-        sp.lambdify([_z, _alpha], act, "numpy"),
-        sp.lambdify([_z, _alpha], sp.diff(act, _z), "numpy"),
-    )
 
 
 @cache
@@ -149,7 +138,7 @@ def _forward(tape: Tape, stage: Stage, net: Sequential) -> np.ndarray:
     if stage.kind == "dense":
         return u @ tape.params[f"{stage.pos}.W"].T + tape.params[f"{stage.pos}.b"]
     if stage.kind == "activation":
-        return np.asarray(activation_fns(stage.act)[0](u, stage.alpha), dtype=np.float64)
+        return np.asarray(numpy_fns(stage.act)[0](u, stage.alpha), dtype=np.float64)
     mask = mask_of(net.layers[stage.pos], u.shape[0], u.shape[1])
     tape.masks[stage.pos] = mask
     return u if mask is None else u * mask
@@ -166,7 +155,7 @@ def _targets(tape: Tape, y: np.ndarray) -> None:
     else:
         tape.targets = _as_2d(y, tape.n)
         if model.head == "sigmoid":
-            tape.values[model.yhat] = activation_fns("sigmoid")[0](last, 0.0)
+            tape.values[model.yhat] = sigmoid._imp_(last)
 
 
 def _loss_grad(tape: Tape) -> np.ndarray:
@@ -194,7 +183,9 @@ def _backward(tape: Tape, net: Sequential, l1: float, l2: float) -> None:
             tape.param_grads[f"{stage.pos}.b"] = g.mean(axis=0)
             g = g @ W
         elif stage.kind == "activation":
-            g = g * activation_fns(stage.act)[1](u, stage.alpha)
+            if not differentiable(stage.act):
+                return  # no gradient below the step: derive refuses parameters down there
+            g = g * numpy_fns(stage.act)[1](u, stage.alpha)
         elif tape.masks.get(stage.pos) is not None:
             g = g * tape.masks[stage.pos]
     tape.grads[tape.model.x] = g

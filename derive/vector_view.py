@@ -11,16 +11,17 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
+from derive.activations import apply, numpy_fns, sigmoid, vector_prime
 from derive.common import gradient_tail, loss_steps
 from derive.context import Context
 from derive.expr import mul
-from derive.functions import ACTIVATIONS, huber_grad, leaky_step, sigmoid, step
+from derive.functions import huber_grad
 from derive.losses import output_grad
 from derive.model import Stage, Vec
 from derive.notation import vec, vpartial, vprime
 from derive.rules import rule
 from derive.steps import StepSpec
-from derive.tape import Tape, activation_fns
+from derive.tape import Tape
 from engine.losses import LOSSES
 
 SHOW = 8  # show matrices with numbers up to this many rows and columns
@@ -65,7 +66,7 @@ def forward(ctx: Context, tape: Tape) -> list[StepSpec]:
             general = sp.MatAdd(sp.MatMul(W, U), vec("b", st.layer, st.out.width), evaluate=False)
             specs.append(_spec("forward", out, "vec_dense", general, _col(tape, st.out, s)))
         elif st.kind == "activation":
-            general = ACTIVATIONS[st.act].apply(U, st.alpha)
+            general = apply(st.act, U, st.alpha)
             specs.append(_spec("forward", out, "vec_act", general, _col(tape, st.out, s)))
         else:
             general = (
@@ -118,16 +119,14 @@ def _output(ctx: Context, tape: Tape) -> StepSpec:
     )
 
 
-def _prime(st: Stage) -> sp.Basic:
-    U, A = st.inp.column(), st.out.column()
-    one = sp.OneMatrix(*U.shape)
-    if st.act == "sigmoid":
-        return sp.HadamardProduct(A, _minus(one, A))
-    if st.act == "tanh":
-        return _minus(one, sp.HadamardProduct(A, A))
-    if st.act == "relu":
-        return step(U)
-    return leaky_step(U, sp.Float(st.alpha))
+def _slope_step(st: Stage, slope: sp.MatrixSymbol, value: np.ndarray) -> StepSpec:
+    """σ′(zˡ) element-wise; by its values alone where it has no element-wise spelling."""
+    general = vector_prime(st.act, st.inp.column(), st.out.column(), st.alpha)
+    if general is None:
+        return StepSpec(
+            "backward", slope, rule("vec_prime"), slope, given=value, show_numbers=False
+        )
+    return _spec("backward", slope, "vec_prime", general, value)
 
 
 def backward(ctx: Context, tape: Tape) -> list[StepSpec]:
@@ -140,10 +139,8 @@ def backward(ctx: Context, tape: Tape) -> list[StepSpec]:
         if st.kind == "activation":
             slope = vprime(st.act, U)
             u = tape.values[st.inp][s].reshape(-1, 1)
-            slope_value = np.asarray(activation_fns(st.act)[1](u, st.alpha), dtype=np.float64)
-            specs.append(
-                _spec("backward", slope, "vec_prime", _prime(st), slope_value * np.ones_like(u))
-            )
+            slope_value = np.asarray(numpy_fns(st.act)[1](u, st.alpha), dtype=np.float64)
+            specs.append(_slope_step(st, slope, slope_value * np.ones_like(u)))
             specs.append(
                 _spec("backward", lhs, "vec_chain_act", sp.HadamardProduct(g_out, slope), value)
             )

@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
+from derive.activations import apply, sigmoid
 from derive.expr import add, div, mul, sub
-from derive.functions import ACTIVATIONS, huber_grad, sigmoid
+from derive.functions import huber_grad
 from derive.layers import entries
 from derive.layers.common import LayerContext, entry, given, grad
 from derive.layers.param import Node, describe_layer, input_symbol, nodes, output_symbol
@@ -64,7 +65,7 @@ def formula(ctx: LayerContext, node: Node) -> sp.Basic:
     """A layer's output in symbols, as a function of its input (and its parameter arrays)."""
     inp, layer = input_symbol(node.path), node.layer
     if hasattr(layer, "function"):
-        return ACTIVATIONS[layer.function].apply(inp, layer.alpha)
+        return apply(layer.function, inp, layer.alpha)
     if node.kind == "Dropout":
         masked = ctx.tape.masks.get(node.path) is not None
         return mul(sym("m", node.label), inp) if masked else inp

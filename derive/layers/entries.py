@@ -13,8 +13,10 @@ from collections.abc import Callable
 import numpy as np
 import sympy as sp
 
+from derive.activations import prime as slope_of
+from derive.activations import prime_rule
 from derive.expr import mul
-from derive.functions import ACTIVATIONS, window_max
+from derive.functions import window_max
 from derive.layers import norm
 from derive.layers.common import LayerContext, collect, entry, given, grad, sum_spec
 from derive.layers.param import Node, input_symbol, output_symbol
@@ -62,10 +64,10 @@ def _activation(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -
     z, a = _put(ctx, inp, t.inputs[node.path], *e), _put(ctx, out, t.outputs[node.path], *e)
     slope = prime(act, z)
     upstream = _put_grad(ctx, out, t.grad_out[node.path], *e)
-    general = ACTIVATIONS[act].prime(z, a, node.layer.alpha)
+    general = slope_of(act, z, a, node.layer.alpha)
     why = example(node, base_rule("chain_act"))
     return [
-        StepSpec("backward", slope, base_rule(f"prime_{act}"), general),
+        StepSpec("backward", slope, prime_rule(act), general),
         StepSpec("backward", target(*e), why, mul(upstream, slope)),
     ]
 

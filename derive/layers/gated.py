@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from derive.activations import sigmoid
 from derive.expr import add, mul, power, sub
-from derive.functions import sigmoid
 from derive.layers.common import SHOW_TIME, LayerContext, Local, given
 from derive.layers.phrases import GATE_DELTAS as DELTA
 from derive.layers.phrases import GATES as WHAT

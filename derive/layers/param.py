@@ -109,7 +109,7 @@ def describe_layer(layer: Layer) -> str:
         assert isinstance(layer, Residual)
         return "Residual[" + " → ".join(describe_layer(lay) for lay in layer.inner) + "]"
     if kind == "Dense":
-        return f"Dense({spec['in']}→{spec['out']})"
+        return f"Dense({spec['in_features']}→{spec['out_features']})"
     if kind == "Conv2D":
         extra = "".join(
             f", {k} {spec[k]}"
@@ -117,7 +117,7 @@ def describe_layer(layer: Layer) -> str:
             if spec[k] != (1 if k == "stride" else 0)
         )
         k = spec["kernel_size"]
-        return f"Conv2D({spec['in']}→{spec['out']}, {k}×{k}{extra})"
+        return f"Conv2D({spec['in_channels']}→{spec['out_channels']}, {k}×{k}{extra})"
     if kind in ("RNN", "LSTM", "GRU"):
         last = "" if spec["return_sequences"] else ", last step"
         return f"{kind}({spec['input_size']}→{spec['hidden_size']}{last})"

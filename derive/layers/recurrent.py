@@ -16,7 +16,6 @@ import numpy as np
 import sympy as sp
 
 from derive.expr import add, mul, power, sub, total
-from derive.functions import _np_sigmoid
 from derive.layers.common import (
     SHOW_TIME,
     LayerContext,
@@ -30,11 +29,16 @@ from derive.layers.rules import rule
 from derive.notation import partial, sym
 from derive.printers import number_text
 from derive.steps import StepSpec
+from engine.activations import ACTIVATIONS
 
 R = sp.Symbol("r", integer=True)
 GATES = {"RNN": "h", "LSTM": "ifgo", "GRU": "rzn"}
 H_T = ("h_t = tanh(u_t)", r"$h_t = \tanh(u_t)$")
 ROLE = {"W_hh": "h", "b_hh": "h", "W_ih": "x", "b_ih": "x"}
+
+
+def _np_sigmoid(z: np.ndarray) -> np.ndarray:
+    return ACTIVATIONS["sigmoid"].forward(z, 0.0)
 
 
 class Rec:

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from derive.activations import no_gradient
 from derive.layers import reference_seq
-from derive.tape import activation_fns
+from engine.activations import BY_TYPE, activation
 
 Params = dict[str, np.ndarray]
 Cache = dict[str, Any]
@@ -52,12 +53,17 @@ def dense_backward(layer: Any, p: Params, c: Cache, g: np.ndarray) -> Any:
 
 
 def act_forward(layer: Any, p: Params, x: np.ndarray, mask: Any) -> tuple[np.ndarray, Cache]:
-    fn = activation_fns(layer.function)[0]
-    return np.asarray(fn(x, layer.alpha), dtype=np.float64), {"z": x}
+    """a = σ(z) by the activation's NumPy form in ``engine.activations``."""
+    a = activation(layer.function).forward(x, layer.alpha)
+    return np.asarray(a, dtype=np.float64), {"z": x, "a": a}
 
 
 def act_backward(layer: Any, p: Params, c: Cache, g: np.ndarray) -> Any:
-    slope = np.asarray(activation_fns(layer.function)[1](c["z"], layer.alpha), dtype=np.float64)
+    """∂L/∂z = ∂L/∂a ⊙ σ′(z); the step function has no gradient to pass on."""
+    definition = activation(layer.function)
+    if not definition.differentiable:
+        raise no_gradient(layer.function)
+    slope = np.asarray(definition.derivative(c["z"], c["a"], layer.alpha), dtype=np.float64)
     return g * slope, {}, {"slope": slope * np.ones_like(g)}
 
 
@@ -194,10 +200,7 @@ def layernorm_backward(layer: Any, p: Params, c: Cache, g: np.ndarray) -> Any:
 
 LAYERS: dict[str, tuple[Forward, Backward]] = {
     "Dense": (dense_forward, dense_backward),
-    "ReLU": (act_forward, act_backward),
-    "LeakyReLU": (act_forward, act_backward),
-    "Sigmoid": (act_forward, act_backward),
-    "Tanh": (act_forward, act_backward),
+    **{type_name: (act_forward, act_backward) for type_name in BY_TYPE},
     "Dropout": (dropout_forward, dropout_backward),
     "Flatten": (flatten_forward, flatten_backward),
     "Conv2D": (conv_forward, conv_backward),

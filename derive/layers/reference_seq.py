@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from derive.functions import sigmoid
+from derive.activations import sigmoid
 
 Params = dict[str, np.ndarray]
 

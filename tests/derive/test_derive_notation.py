@@ -7,6 +7,7 @@ import sympy as sp
 from derive_helpers import xor_net
 
 from derive import parse_param, valid_names
+from derive.activations import prime_rule
 from derive.expr import More, abbreviate, substitute, truncated
 from derive.notation import latex_name, partial, prime, sym, unicode_name
 from derive.printers import latex, text, unicode
@@ -68,7 +69,7 @@ def test_every_rule_has_both_forms_filled() -> None:
         numbers = dict.fromkeys(("delta", "label", "n", "s", "count", "t", "wd", "lr", "j"), 1)
         r = rule(key, **numbers, p=0.5, alpha=0.01, param=("W¹₀,₁", "W^{1}_{0,1}"), N="one")
         assert r.text and r.latex and "<" not in r.text.replace("<=", "") and str(r) == r.text
-    assert str(rule("prime_sigmoid")) == "derivative of σ: σ(1−σ)"
+    assert str(prime_rule("sigmoid")) == "derivative of σ: σ(1 − σ)"
 
 
 def test_wide_expressions_fit_a_width_without_cutting_numbers() -> None:

@@ -8,9 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from derive import derive
-from engine import Dense, Dropout, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh
+from engine import Dense, Dropout, Sequential, Sigmoid
+from engine.activations import activation
+from engine.layers.activations import ACTIVATION_LAYERS
 
-ACTIVATIONS = [Sigmoid, Tanh, ReLU, lambda: LeakyReLU(0.2), None]
+# every registered activation a gradient flows through (None: no activation)
+ACTIVATIONS = [c for n, c in ACTIVATION_LAYERS.items() if activation(n).differentiable] + [None]
 LOSSES = ["mse", "huber", "bce", "bce_logits", "cross_entropy"]
 
 

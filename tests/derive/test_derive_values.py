@@ -99,7 +99,7 @@ def test_steps_come_in_order_and_carry_everything() -> None:
         assert step.label and step.rule.text and step.general is not None
     labels = [s.label for s in d.part("backward")]
     assert labels[:3] == ["∂L/∂ŷ₀", "σ′(z²₀)", "δ²₀"] and labels[-1] == "∂L/∂W¹₀,₁"
-    assert str(d.part("backward")[1].rule) == "derivative of σ: σ(1−σ)"
+    assert str(d.part("backward")[1].rule) == "derivative of σ: σ(1 − σ)"
     assert [s.label for s in d.part("forward")] == ["z¹₀", "a¹₀", "a¹₁", "z²₀", "ŷ₀"]
     assert d.check is not None and d.check.difference < 1e-15
 

@@ -27,7 +27,7 @@ def test_prints_the_xor_derivation(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("fmt", "marker"),
     [
-        ("text", "[derivative of σ: σ(1−σ)]"),
+        ("text", "[derivative of σ: σ(1 − σ)]"),
         ("unicode", "─────"),
         ("latex", r"\begin{align*}"),
         ("markdown", "## Backward pass: the chain rule"),
