@@ -82,8 +82,8 @@ COMMON: dict[str, Option] = {
     "noise": Option("noise", label="noise (0–0.5)", kind="number", low=0.0, high=0.5),
     "test_fraction": Option("test_fraction", label="test share", kind="fraction"),
     "seed": Option("seed", label="data seed", kind="seed"),
-    "length": Option("length", label="steps per sample", kind="count", low=1),
-    "n_train": Option("n_train", label="training samples", kind="count", low=1),
+    "length": Option("length", label="steps (T)", kind="count", low=1),
+    "n_train": Option("n_train", label="train samples", kind="count", low=1),
     "n_test": Option("n_test", label="test samples", kind="count", low=1),
 }
 """The options many loaders share; a data set's record describes the others."""

@@ -289,7 +289,7 @@ register(
         task="regression",
         description="sequences: add the two marked values of 30 (the adding problem)",
         inputs="sequence",
-        described={"length": opt.Option("length", label="steps per sample", kind="count", low=2)},
+        described={"length": opt.Option("length", label="steps (T)", kind="count", low=2)},
         small={"n": 20, "length": 6},
     )
 )

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.datasets.registry import CSV_PREFIX, canonical_key
 from engine.errors import UserError
 
 DEFAULT_DATA = "spiral"
@@ -153,6 +154,8 @@ def _data_section(raw: Any, source: str) -> DataConfig:
             f"{source} name = {name!r} is not a data set's name",
             'write it in quotes, e.g. name = "spiral"; `dltui presets` lists the data sets',
         )
+    if not name.startswith(CSV_PREFIX):  # "Fashion_MNIST" is written "fashion-mnist"
+        name = canonical_key(name)
     return DataConfig(name=name, options=options)
 
 

@@ -150,3 +150,11 @@ def test_every_data_set_with_its_defaults_is_a_valid_config() -> None:
     for record in datasets.records():
         exp = Experiment.from_dict({"data": {"name": record.name, **record.small}})
         assert exp.data.name == record.name
+
+
+def test_a_data_set_name_is_read_in_the_registrys_spelling() -> None:
+    exp = Experiment.from_dict({"data": {"name": "Fashion_MNIST", "n_train": 10}})
+    assert exp.data.name == "fashion-mnist"
+    assert Experiment.from_dict({"data": {"name": "csv:My_Table.csv"}}).data.name.endswith(
+        "My_Table.csv"
+    )

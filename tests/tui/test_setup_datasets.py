@@ -40,6 +40,9 @@ async def test_every_data_set_shows_its_own_options_and_losses(drive) -> None:
             loss = setup.query_one("#loss", Select)
             assert loss.value == LOSSES_FOR_TASK[record.task][0], record.name
             for option in record.options:
+                if option.name in shown:  # the label fits, with a space before the field
+                    label = setup.query_one(f"#label-{option.name}")
+                    assert len(option.label) < label.size.width - 1, option.label
                 if option.name in shown and option.kind != "choices":
                     hint = setup.query_one(f"#{option.name}", Input).placeholder
                     assert hint.startswith("default"), (record.name, option.name)
