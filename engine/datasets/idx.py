@@ -20,7 +20,7 @@ IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_DTYPES = {
+_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),

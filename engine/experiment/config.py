@@ -157,7 +157,8 @@ class Experiment:
         structured = m.kind in ("cnn", "rnn", "lstm", "gru", "transformer")
         shape = tuple(split.sample_shape or ()) if structured else (split.n_features,)
         shape = shape or (split.n_features,)
-        per_step = bool(split.target_shape) and int(np.prod(split.target_shape)) > 1
+        target_shape = split.target_shape or ()
+        per_step = int(np.prod(target_shape)) > 1
         if per_step and not structured and split.task == "multiclass":
             raise UserError(
                 f"{self.name}: {split.name} has a class (a token) to predict at every position",
@@ -167,7 +168,7 @@ class Experiment:
         if split.task == "multiclass":
             n_out = split.n_classes
         elif per_step:
-            n_out = split.target_shape[-1] if len(split.target_shape) > 1 else 1
+            n_out = target_shape[-1] if len(target_shape) > 1 else 1
         else:
             n_out = split.y_train.reshape(len(split.y_train), -1).shape[1]
         if m.init_from:
