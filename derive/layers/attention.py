@@ -14,6 +14,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.expr import add, div, mul, power, sub
+from derive.layers import reference_seq
 from derive.layers.common import (
     SHOW_TIME,
     LayerContext,
@@ -25,10 +26,12 @@ from derive.layers.common import (
     sample_part,
     sum_spec,
 )
+from derive.layers.derivations import LayerDerivation, register
 from derive.layers.param import output_symbol
 from derive.layers.rules import rule
 from derive.notation import partial, sym
 from derive.steps import StepSpec
+from engine.layers import Layer
 
 PARTS = ("queries", "keys", "values")
 
@@ -213,3 +216,27 @@ def _out_proj(ctx: LayerContext) -> Local:
 
 def local(ctx: LayerContext) -> Local:
     return _in_proj(ctx) if ctx.ref.kind in ("W_in", "b_in") else _out_proj(ctx)
+
+
+def _describe(layer: Layer) -> str:
+    spec = layer.spec()
+    causal = ", causal" if spec["causal"] else ""
+    return f"MultiHeadSelfAttention(d {spec['d']}, {spec['heads']} heads{causal})"
+
+
+register(
+    LayerDerivation(
+        "MultiHeadSelfAttention",
+        reference_seq.attention_forward,
+        reference_seq.attention_backward,
+        how=(
+            "through W_out, AV, the softmax and QKᵀ to ∂L̄/∂x = ∂L̄/∂[Q K V] W_in",
+            r"through $W_{out}$, $AV$, the softmax and $QK^\top$ to $\partial\bar L/\partial x = "
+            r"\partial\bar L/\partial [Q\,K\,V]\, W_{in}$",
+        ),
+        name="attention",
+        back="attention_back",
+        local=local,
+        describe=_describe,
+    )
+)

@@ -3,13 +3,12 @@
 The steps: every layer's output for the shown sample; the batch's loss; ∂L̄/∂ŷ; the way back down
 to the parameter's layer (the δ the engine's backward computes, with the worthwhile layers —
 max-pooling, activations, normalisation, residual blocks — written out for one entry); the
-layer's own gradient in its own terms, with numbers (``LOCAL``); the other samples and the
-penalty; the optimiser's update. The value at the end is the engine's gradient.
+layer's own gradient in its own terms, with numbers (its derivation's ``local``); the other
+samples and the penalty; the optimiser's update. The value at the end is the engine's gradient.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,25 +17,14 @@ import sympy as sp
 
 from derive import update
 from derive.batch import BatchGradient, batch_gradient
-from derive.layers import attention, chain, conv, norm, recurrent
+from derive.layers import chain
 from derive.layers.common import LayerContext, Local, tail
+from derive.layers.derivations import derivation
 from derive.layers.param import LayerParam, describe_network, parse_layer_param
 from derive.layers.tape import LayerTape, run_layer_tape
 from derive.steps import Derivation, Step, evaluate
 from engine.errors import UserError
 from engine.network import Sequential
-
-LOCAL: dict[str, Callable[[LayerContext], Local]] = {
-    "Dense": conv.dense,
-    "Conv2D": conv.conv,
-    "Embedding": conv.embedding,
-    "BatchNorm": norm.local,
-    "LayerNorm": norm.local,
-    "RNN": recurrent.local,
-    "LSTM": recurrent.local,
-    "GRU": recurrent.local,
-    "MultiHeadSelfAttention": attention.local,
-}
 
 
 @dataclass(frozen=True)
@@ -106,7 +94,7 @@ def _tape(
 
 def _steps(ctx: LayerContext, optimizer: Any, lr: float, batch: BatchGradient | None) -> list[Step]:
     """Build the steps (symbols, rules), then evaluate them in order with the numbers."""
-    local = LOCAL[ctx.ref.layer_type](ctx)
+    local = _local(ctx)
     specs = chain.forward(ctx, local.forward) + chain.loss_steps(ctx)
     specs += [chain.output_grad(ctx), *chain.backward(ctx), *local.backward]
     specs += tail(ctx, local.batch_done)
@@ -116,6 +104,14 @@ def _steps(ctx: LayerContext, optimizer: Any, lr: float, batch: BatchGradient | 
     update_specs, numbers = update.build(target, steps[-1].lhs, optimizer, lr, batch)
     ctx.numbers.update(numbers)
     return steps + evaluate(update_specs, ctx.numbers)
+
+
+def _local(ctx: LayerContext) -> Local:
+    """The steps of the parameter's own gradient, from its layer type's derivation."""
+    build = derivation(ctx.ref.layer_type).local
+    if build is None:
+        raise ValueError(f"layer type {ctx.ref.layer_type} has no parameters to derive")
+    return build(ctx)
 
 
 def _value(steps: list[Step]) -> float:

@@ -17,26 +17,13 @@ from derive.expr import add, div, mul, sub
 from derive.functions import huber_grad
 from derive.layers import entries
 from derive.layers.common import LayerContext, entry, given, grad
+from derive.layers.derivations import derivation
 from derive.layers.param import Node, describe_layer, input_symbol, nodes, output_symbol
-from derive.layers.phrases import LOSS_GRADS, LOSS_NAMES, how
+from derive.layers.phrases import LOSS_GRADS, LOSS_NAMES
 from derive.layers.rules import rule
 from derive.notation import prime, sym
 from derive.steps import StepSpec
 from engine.losses import LOSSES
-
-NAMES = {"MultiHeadSelfAttention": "attention", "PositionalEncoding": "posenc"}
-BACK = {  # how the way back through a layer is written, as a function of ∂L̄/∂(its output)
-    "Flatten": "unflatten",
-    "MaxPool2D": "route",
-    "AvgPool2D": "spread",
-    "Conv2D": "conv_transpose",
-    "RNN": "BPTT",
-    "LSTM": "BPTT",
-    "GRU": "BPTT",
-    "MultiHeadSelfAttention": "attention_back",
-    "BatchNorm": "batchnorm_back",
-    "LayerNorm": "layernorm_back",
-}
 
 
 def forward(ctx: LayerContext, local: list[StepSpec]) -> list[StepSpec]:
@@ -70,7 +57,7 @@ def formula(ctx: LayerContext, node: Node) -> sp.Basic:
         masked = ctx.tape.masks.get(node.path) is not None
         return mul(sym("m", node.label), inp) if masked else inp
     args = [sym(k, node.label) for k in node.param_names(ctx.tape.net)]
-    return sp.Function(NAMES.get(node.kind, node.kind))(inp, *args)
+    return sp.Function(derivation(node.kind).name or node.kind)(inp, *args)
 
 
 # --------------------------------------------------------------------------- the loss
@@ -155,8 +142,8 @@ def through(ctx: LayerContext, node: Node, lhs: sp.Symbol | None = None) -> list
         specs = _residual(ctx, node, e, target)
     else:
         specs = entries.entry_steps(ctx, node, e, target)
-    kind = "Activation" if hasattr(node.layer, "function") else node.kind
-    why = rule("through", label=node.label, what=describe_layer(node.layer), how=how(kind))
+    how = derivation(node.kind).how
+    why = rule("through", label=node.label, what=describe_layer(node.layer), how=how)
     general = _through_general(ctx, node, inp, out)
     return [*specs, given("backward", lhs or grad(inp), why, general, value[ctx.s])]
 
@@ -170,8 +157,9 @@ def _through_general(ctx: LayerContext, node: Node, inp: sp.Symbol, out: sp.Symb
         return mul(grad(out), sym("m", node.label))
     if node.kind == "Dense":
         return mul(grad(out), sym("W", node.label))
-    if node.kind in BACK:
-        return sp.Function(BACK[node.kind])(grad(out))
+    back = derivation(node.kind).back
+    if back is not None:
+        return sp.Function(back)(grad(out))
     return grad(out)
 
 

@@ -5,6 +5,8 @@ A convolution weight W[o, c, dy, dx] multiplies one input pixel at every output 
 of channel o — weight sharing — so ∂L̄/∂W[o, c, dy, dx] = Σ_{y,x} δ[o, y, x] · x[c, y·s + dy − p,
 x·s + dx − p]; the positions where the kernel lies over the zero padding add nothing and are left
 out.
+
+Registers the layer derivations of Dense, Conv2D and Embedding.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import sympy as sp
 
 from derive.expr import mul
+from derive.layers import reference, reference_seq
 from derive.layers.common import (
     LayerContext,
     Local,
@@ -25,10 +28,13 @@ from derive.layers.common import (
     sample_part,
     sum_spec,
 )
+from derive.layers.derivations import LayerDerivation, register
+from derive.layers.entries import dense_entry
 from derive.layers.param import input_symbol, output_symbol
 from derive.layers.rules import rule
 from derive.notation import sym
 from derive.steps import StepSpec
+from engine.layers import Layer
 
 
 def _delta(ctx: LayerContext, *index: int) -> sp.Symbol:
@@ -178,3 +184,48 @@ def embedding(ctx: LayerContext) -> Local:
         ctx, "backward", sample_part(ctx), why, Terms(terms.exprs, terms.total, terms.rest)
     )
     return Local([tokens], [arrives(ctx, g[ctx.s]), final])
+
+
+def _describe_dense(layer: Layer) -> str:
+    spec = layer.spec()
+    return f"Dense({spec['in_features']}→{spec['out_features']})"
+
+
+def _describe_conv(layer: Layer) -> str:
+    spec = layer.spec()
+    defaults = {"stride": 1, "padding": 0}
+    extra = "".join(f", {k} {spec[k]}" for k, default in defaults.items() if spec[k] != default)
+    k = spec["kernel_size"]
+    return f"Conv2D({spec['in_channels']}→{spec['out_channels']}, {k}×{k}{extra})"
+
+
+register(
+    LayerDerivation(
+        "Dense",
+        reference.dense_forward,
+        reference.dense_backward,
+        how=("∂L̄/∂x = δ W", r"$\partial\bar L/\partial x = \delta W$"),
+        local=dense,
+        through=dense_entry,
+        describe=_describe_dense,
+    ),
+    LayerDerivation(
+        "Conv2D",
+        reference.conv_forward,
+        reference.conv_backward,
+        how=(
+            "∂L̄/∂x[c,iy,ix] = Σ W[o,c,dy,dx] δ[o,y,x] over the outputs that read the pixel",
+            r"$\partial\bar L/\partial x_{c,iy,ix} = \sum W_{o,c,dy,dx}\,\delta_{o,y,x}$ over "
+            r"the outputs that read the pixel",
+        ),
+        back="conv_transpose",
+        local=conv,
+        describe=_describe_conv,
+    ),
+    LayerDerivation(
+        "Embedding",
+        reference_seq.embedding_forward,
+        reference_seq.embedding_backward,
+        local=embedding,
+    ),
+)

@@ -3,7 +3,8 @@
 The entry is the largest of the shown sample's; the whole array follows as the engine's backward
 computes it. An activation shows σ′ and the product; a Dense layer Σ_j W_ji δ_j; max-pooling the
 winner of each of the first windows of the channel the parameter acts on, and the gradient map it
-routes to them; the normalisations their three-term formula (``derive.layers.norm``).
+routes to them; the normalisations their three-term formula (``derive.layers.norm``). Each layer
+type's derivation names its function here (``LayerDerivation.through``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from derive.activations import prime as slope_of
 from derive.activations import prime_rule
 from derive.expr import mul
 from derive.functions import window_max
-from derive.layers import norm
 from derive.layers.common import LayerContext, collect, entry, given, grad, sum_spec
+from derive.layers.derivations import derivation
 from derive.layers.param import Node, input_symbol, output_symbol
 from derive.layers.rules import rule
 from derive.notation import prime, sym
@@ -32,16 +33,10 @@ WINDOWS = 4  # max-pooling windows written out
 
 
 def entry_steps(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -> list[StepSpec]:
-    """Entry ``e`` of ∂L̄/∂(input), named ``target(*e)``, where the layer has a formula worth it."""
-    if hasattr(node.layer, "function"):
-        return _activation(ctx, node, e, target)
-    build = {
-        "Dense": _dense,
-        "MaxPool2D": _maxpool,
-        "BatchNorm": norm.batchnorm_through,
-        "LayerNorm": norm.layernorm_through,
-    }.get(node.kind)
-    return build(ctx, node, e, target) if build is not None else []
+    """Entry ``e`` of ∂L̄/∂(input), named ``target(*e)``, where the layer has a formula worth it
+    (its derivation's ``through``)."""
+    through = derivation(node.kind).through
+    return through(ctx, node, e, target) if through is not None else []
 
 
 def example(node: Node, why: Rule) -> Rule:
@@ -58,7 +53,10 @@ def _put_grad(ctx: LayerContext, array: sp.Symbol, values: np.ndarray, *index: i
     return ctx.numbers.put(grad(array, *index), values[(ctx.s, *index)])
 
 
-def _activation(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -> list[StepSpec]:
+def activation_entry(
+    ctx: LayerContext, node: Node, e: tuple[int, ...], target: At
+) -> list[StepSpec]:
+    """σ′ at the entry, then the chain rule through the activation."""
     inp, out = input_symbol(node.path), output_symbol(node.path)
     act, t = node.layer.function, ctx.tape
     z, a = _put(ctx, inp, t.inputs[node.path], *e), _put(ctx, out, t.outputs[node.path], *e)
@@ -72,7 +70,8 @@ def _activation(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -
     ]
 
 
-def _dense(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -> list[StepSpec]:
+def dense_entry(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -> list[StepSpec]:
+    """Σ_j W_ji δ_j for one input i."""
     out = output_symbol(node.path)
     W, g = ctx.param(node, "W"), ctx.tape.grad_out[node.path]
     i, rows = e[-1], e[:-1]
@@ -86,7 +85,7 @@ def _dense(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -> lis
     return [sum_spec(ctx, "backward", target(*e), why, terms)]
 
 
-def _maxpool(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -> list[StepSpec]:
+def maxpool_entry(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -> list[StepSpec]:
     """Which input won each window of the channel, and where the window's gradient goes."""
     t, s = ctx.tape, ctx.s
     inp, out = input_symbol(node.path), output_symbol(node.path)

@@ -13,9 +13,17 @@ import sympy as sp
 from derive.activations import sigmoid
 from derive.expr import add, mul, power, sub
 from derive.layers.common import SHOW_TIME, LayerContext, Local, given
+from derive.layers.derivations import register
 from derive.layers.phrases import GATE_DELTAS as DELTA
 from derive.layers.phrases import GATES as WHAT
-from derive.layers.recurrent import Rec, above, earlier, final, pre_activation
+from derive.layers.recurrent import (
+    Rec,
+    above,
+    earlier,
+    final,
+    pre_activation,
+    recurrent_derivation,
+)
 from derive.layers.rules import rule
 from derive.notation import partial, sym
 from derive.steps import StepSpec
@@ -143,5 +151,7 @@ def _gru_step(rec: Rec, t: int) -> list[StepSpec]:
     ]
 
 
-def local(ctx: LayerContext) -> Local:
-    return lstm(ctx) if ctx.node.kind == "LSTM" else gru(ctx)
+register(
+    recurrent_derivation("LSTM", " (all four gates)", lstm),
+    recurrent_derivation("GRU", " (all three gates)", gru),
+)

@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 
 from derive.expr import add, div, mul, neg, power, sub
+from derive.layers import reference
 from derive.layers.common import (
     LayerContext,
     Local,
@@ -26,6 +27,7 @@ from derive.layers.common import (
     sample_part,
     sum_spec,
 )
+from derive.layers.derivations import LayerDerivation, register
 from derive.layers.param import Node, input_symbol, output_symbol
 from derive.layers.rules import rule
 from derive.notation import partial, sym
@@ -299,3 +301,26 @@ def _through(nm: Norm, place: tuple[int, ...], lhs: sp.Symbol) -> list[StepSpec]
     head = f"layer {nm.label}, at its largest entry (an example): "
     why = Rule(step.rule.key, head + step.rule.text, head + step.rule.latex)
     return [replace(step, rule=why)]
+
+
+_THREE = ("the three-term formula, every entry",) * 2
+register(
+    LayerDerivation(
+        "BatchNorm",
+        reference.batchnorm_forward,
+        reference.batchnorm_backward,
+        how=_THREE,
+        back="batchnorm_back",
+        local=local,
+        through=batchnorm_through,
+    ),
+    LayerDerivation(
+        "LayerNorm",
+        reference.layernorm_forward,
+        reference.layernorm_backward,
+        how=_THREE,
+        back="layernorm_back",
+        local=local,
+        through=layernorm_through,
+    ),
+)

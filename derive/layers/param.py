@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from derive.layers.derivations import derivation
 from derive.model import valid_names
 from derive.notation import sym
 from engine.errors import UserError
@@ -102,31 +103,13 @@ def input_symbol(path: tuple[int, ...]) -> sp.Symbol:
 
 
 def describe_layer(layer: Layer) -> str:
-    """``Conv2D(2→3, 3×3)``, ``LSTM(2→4)``, ``Residual[LayerNorm(6) → Dense(6→6)]``."""
+    """``Conv2D(2→3, 3×3)``, ``LSTM(2→4)``, ``Residual[LayerNorm(6) → Dense(6→6)]``: by the
+    layer type's derivation, or from its spec (``LayerNorm(d 6)``)."""
     spec = layer.spec()
     kind = spec["type"]
-    if kind == "Residual":
-        assert isinstance(layer, Residual)
-        return "Residual[" + " → ".join(describe_layer(lay) for lay in layer.inner) + "]"
-    if kind == "Dense":
-        return f"Dense({spec['in_features']}→{spec['out_features']})"
-    if kind == "Conv2D":
-        extra = "".join(
-            f", {k} {spec[k]}"
-            for k in ("stride", "padding")
-            if spec[k] != (1 if k == "stride" else 0)
-        )
-        k = spec["kernel_size"]
-        return f"Conv2D({spec['in_channels']}→{spec['out_channels']}, {k}×{k}{extra})"
-    if kind in ("RNN", "LSTM", "GRU"):
-        last = "" if spec["return_sequences"] else ", last step"
-        return f"{kind}({spec['input_size']}→{spec['hidden_size']}{last})"
-    if kind in ("MaxPool2D", "AvgPool2D"):
-        k = spec["kernel_size"]
-        return f"{kind}({k}×{k}, stride {spec['stride']})"
-    if kind == "MultiHeadSelfAttention":
-        causal = ", causal" if spec["causal"] else ""
-        return f"MultiHeadSelfAttention(d {spec['d']}, {spec['heads']} heads{causal})"
+    describe = derivation(kind).describe
+    if describe is not None:
+        return describe(layer)
     sizes = [f"{k} {v}" for k, v in spec.items() if k != "type" and not isinstance(v, float)]
     return f"{kind}({', '.join(sizes)})" if sizes else kind
 

@@ -1,56 +1,12 @@
 """Phrases the layer derivations' rules are filled with, in Unicode text and in LaTeX.
 
-How each kind of layer passes the gradient down, each gate of a recurrent cell and its δ, each
-loss's derivative: data, like ``derive.layers.rules``.
+Each gate of a recurrent cell and its δ, each loss's derivative: data, like
+``derive.layers.rules``. (How each layer type passes the gradient down is its derivation's
+``how``, in ``derive.layers.derivations``.)
 """
 
 from __future__ import annotations
 
-# how each kind of layer passes ∂L̄/∂(its output) down to ∂L̄/∂(its input), for the "through" rule
-_OTHER = "as the engine's backward computes it"
-_BPTT = "backprop through time inside the layer, then ∂L̄/∂x_t = δ_t W_ih"
-_BPTT_TEX = (
-    r"backprop through time inside the layer, then $\partial\bar L/\partial x_t = \delta_t W_{ih}$"
-)
-_THREE = "the three-term formula, every entry"
-HOW: dict[str, tuple[str, str]] = {
-    "Activation": (
-        "∂L̄/∂z = ∂L̄/∂a ⊙ σ′(z)",
-        r"$\partial\bar L/\partial z = \partial\bar L/\partial a \odot \sigma'(z)$",
-    ),
-    "Dense": ("∂L̄/∂x = δ W", r"$\partial\bar L/\partial x = \delta W$"),
-    "Dropout": (
-        "the same mask, ∂L̄/∂x = ∂L̄/∂a ⊙ m (no mask: unchanged)",
-        r"the same mask, $\partial\bar L/\partial x = \partial\bar L/\partial a \odot m$ "
-        r"(no mask: unchanged)",
-    ),
-    "Flatten": (
-        "the same numbers, back in the shape (c, h, w)",
-        r"the same numbers, back in the shape $(c, h, w)$",
-    ),
-    "AvgPool2D": (
-        "each window's gradient spread evenly, 1/k² to each of its inputs",
-        r"each window's gradient spread evenly, $1/k^2$ to each of its inputs",
-    ),
-    "MaxPool2D": ("each window's gradient to its winner",) * 2,
-    "PositionalEncoding": ("the code is added, so the gradient passes unchanged",) * 2,
-    "Conv2D": (
-        "∂L̄/∂x[c,iy,ix] = Σ W[o,c,dy,dx] δ[o,y,x] over the outputs that read the pixel",
-        r"$\partial\bar L/\partial x_{c,iy,ix} = \sum W_{o,c,dy,dx}\,\delta_{o,y,x}$ over "
-        r"the outputs that read the pixel",
-    ),
-    "RNN": (_BPTT, _BPTT_TEX),
-    "LSTM": (_BPTT + " (all four gates)", _BPTT_TEX + " (all four gates)"),
-    "GRU": (_BPTT + " (all three gates)", _BPTT_TEX + " (all three gates)"),
-    "MultiHeadSelfAttention": (
-        "through W_out, AV, the softmax and QKᵀ to ∂L̄/∂x = ∂L̄/∂[Q K V] W_in",
-        r"through $W_{out}$, $AV$, the softmax and $QK^\top$ to $\partial\bar L/\partial x = "
-        r"\partial\bar L/\partial [Q\,K\,V]\, W_{in}$",
-    ),
-    "BatchNorm": (_THREE,) * 2,
-    "LayerNorm": (_THREE,) * 2,
-    "Residual": ("identity term + block term, every entry",) * 2,
-}
 GATES: dict[str, tuple[str, str]] = {
     "i": ("the input gate i_t = σ(u_i)", r"the input gate $i_t = \sigma(u_i)$"),
     "f": ("the forget gate f_t = σ(u_f)", r"the forget gate $f_t = \sigma(u_f)$"),
@@ -96,7 +52,3 @@ LOSS_NAMES = {
     "bce_logits": "binary cross-entropy of σ(z)",
     "cross_entropy": "cross-entropy, p_i = softmax(z_i) at position i's label",
 }
-
-
-def how(kind: str) -> tuple[str, str]:
-    return HOW.get(kind, (_OTHER, _OTHER))

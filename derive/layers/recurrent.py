@@ -12,10 +12,13 @@ The numbers of the layer's own pass come from its reference pass on the shown sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import sympy as sp
 
 from derive.expr import add, mul, power, sub, total
+from derive.layers import reference_seq
 from derive.layers.common import (
     SHOW_TIME,
     LayerContext,
@@ -25,11 +28,13 @@ from derive.layers.common import (
     sample_part,
     sum_spec,
 )
+from derive.layers.derivations import LayerDerivation, register
 from derive.layers.rules import rule
 from derive.notation import partial, sym
 from derive.printers import number_text
 from derive.steps import StepSpec
 from engine.activations import ACTIVATIONS
+from engine.layers import Layer
 
 R = sp.Symbol("r", integer=True)
 GATES = {"RNN": "h", "LSTM": "ifgo", "GRU": "rzn"}
@@ -264,7 +269,32 @@ def _verdict(factor: float, k: int) -> tuple[str, str]:
     return text, text.replace("—", "---")
 
 
-def local(ctx: LayerContext) -> Local:
-    from derive.layers import gated
+_BPTT = "backprop through time inside the layer, then ∂L̄/∂x_t = δ_t W_ih"
+_BPTT_TEX = (
+    r"backprop through time inside the layer, then $\partial\bar L/\partial x_t = \delta_t W_{ih}$"
+)
 
-    return rnn(ctx) if ctx.node.kind == "RNN" else gated.local(ctx)
+
+def describe(layer: Layer) -> str:
+    """``LSTM(2→4)``, ``RNN(3→5, last step)``."""
+    spec = layer.spec()
+    last = "" if spec["return_sequences"] else ", last step"
+    return f"{spec['type']}({spec['input_size']}→{spec['hidden_size']}{last})"
+
+
+def recurrent_derivation(
+    type_name: str, gates: str, local: Callable[..., Local]
+) -> LayerDerivation:
+    """A recurrent layer's derivation; ``gates`` says which gates its way back runs through."""
+    return LayerDerivation(
+        type_name,
+        reference_seq.recurrent_forward,
+        reference_seq.recurrent_backward,
+        how=(_BPTT + gates, _BPTT_TEX + gates),
+        back="BPTT",
+        local=local,
+        describe=describe,
+    )
+
+
+register(recurrent_derivation("RNN", "", rnn))

@@ -9,27 +9,23 @@ derivatives are SymPy's ``diff`` of their rules, lambdified.
 
 Each layer type has ``forward(layer, params, x, mask) -> (y, cache)`` and
 ``backward(layer, params, cache, gy) -> (gx, grads, inner)``: ``grads`` by parameter name,
-``inner`` the backward's intermediate arrays.
+``inner`` the backward's intermediate arrays. Each layer type's derivation
+(``derive.layers.derivations``) names its pair; ``forward``/``backward`` below look it up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from derive.activations import no_gradient
-from derive.layers import reference_seq
-from engine.activations import BY_TYPE, activation
+from derive.layers.derivations import derivation
+from engine.activations import activation
 
 Params = dict[str, np.ndarray]
 Cache = dict[str, Any]
-Forward = Callable[[Any, Params, np.ndarray, "np.ndarray | None"], tuple[np.ndarray, Cache]]
-Backward = Callable[
-    [Any, Params, Cache, np.ndarray], tuple["np.ndarray | None", Params, dict[str, Any]]
-]
 
 
 def windows(x: np.ndarray, k: int, stride: int) -> np.ndarray:
@@ -198,25 +194,11 @@ def layernorm_backward(layer: Any, p: Params, c: Cache, g: np.ndarray) -> Any:
     return _norm_backward(c, g2 * p["gamma"], (1,)).reshape(c["shape"]), grads, {}
 
 
-LAYERS: dict[str, tuple[Forward, Backward]] = {
-    "Dense": (dense_forward, dense_backward),
-    **{type_name: (act_forward, act_backward) for type_name in BY_TYPE},
-    "Dropout": (dropout_forward, dropout_backward),
-    "Flatten": (flatten_forward, flatten_backward),
-    "Conv2D": (conv_forward, conv_backward),
-    "MaxPool2D": (maxpool_forward, maxpool_backward),
-    "AvgPool2D": (avgpool_forward, avgpool_backward),
-    "BatchNorm": (batchnorm_forward, batchnorm_backward),
-    "LayerNorm": (layernorm_forward, layernorm_backward),
-    **reference_seq.LAYERS,
-}
-
-
 def forward(layer: Any, p: Params, x: np.ndarray, mask: np.ndarray | None = None) -> Any:
     """The layer's output and what its backward needs."""
-    return LAYERS[layer.type_name][0](layer, p, x, mask)
+    return derivation(layer.type_name).forward(layer, p, x, mask)
 
 
 def backward(layer: Any, p: Params, cache: Cache, g: np.ndarray) -> Any:
     """(∂L/∂x or None, ∂L/∂ each parameter, the backward's inner arrays)."""
-    return LAYERS[layer.type_name][1](layer, p, cache, g)
+    return derivation(layer.type_name).backward(layer, p, cache, g)

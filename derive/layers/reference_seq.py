@@ -206,13 +206,3 @@ def position_forward(layer: Any, p: Params, x: np.ndarray, mask: Any) -> Any:
 
 def position_backward(layer: Any, p: Params, c: dict[str, Any], g: np.ndarray) -> Any:
     return g.copy(), {}, {}
-
-
-LAYERS: dict[str, tuple[Any, Any]] = {
-    "RNN": (recurrent_forward, recurrent_backward),
-    "LSTM": (recurrent_forward, recurrent_backward),
-    "GRU": (recurrent_forward, recurrent_backward),
-    "MultiHeadSelfAttention": (attention_forward, attention_backward),
-    "Embedding": (embedding_forward, embedding_backward),
-    "PositionalEncoding": (position_forward, position_backward),
-}
