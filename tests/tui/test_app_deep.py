@@ -13,6 +13,7 @@ from tui.screens.derivation import DerivationScreen
 from tui.session import probes_nets
 from tui.session.params import entry_at, flat_position, is_entry, parse_entry
 from tui.session.records import AttentionMap, FeatureMaps, ParamNote, SequenceFit
+from tui.session.views import walk
 from tui.widgets.attention_view import AttentionView
 from tui.widgets.canvas import Canvas
 from tui.widgets.heat_map import HeatMap
@@ -303,7 +304,7 @@ def test_the_attention_note_names_its_head_and_fills_in_the_count_of_heads() -> 
 @pytest.mark.parametrize("preset", ["lenet-digits", "lstm-sine", "gru-adding", "transformer-text"])
 def test_no_layer_formula_repeats_a_word(preset: str) -> None:
     net = get_preset(preset).build().net
-    for layer in probes_nets._walk(net.layers):
+    for layer in walk(net.layers):
         formula = probes_nets.layer_formula(layer)
         assert not re.search(r"\b(\w+) \1\b", formula), formula
 

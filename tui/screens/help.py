@@ -1,4 +1,8 @@
-"""``?``: every key of the app, on one page."""
+"""``?``: every key of the app, on one page, and the pictures the view panel can show.
+
+The keys of the screens are listed here; the keys only some views answer to, and each view's
+line, come from the views' declarations (``tui.session.views``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from tui.session.views import views
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
@@ -33,11 +39,9 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("n / N", "next / previous sample: the chain rule's, and the test image,"),
             ("", "sequence or text window the picture shows"),
             ("v", "next picture that suits the network (filters, confusion…)"),
-            ("h", "attention: next head (of every block)"),
             ("g", "network: diagram or layer list with ‖∂L/∂θ‖ per layer"),
             ("l", "loss plot: log scale on / off"),
             ("a", "plot accuracy instead of loss (classification)"),
-            ("t", "show the test points on the map"),
             ("d", "derivation of the selected weight"),
         ),
     ),
@@ -55,12 +59,30 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
+def sections() -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """The help page's sections: the screens' keys, with each view's own keys among the views',
+    and a line per picture."""
+    declared = views().values()
+    own: dict[str, str] = {}
+    for v in declared:
+        for k in v.keys:
+            own.setdefault(k.key, k.help)
+    out = []
+    for section, rows in KEYS:
+        if section == "Views":
+            rows = (*rows, *own.items())
+        out.append((section, rows))
+    pictures = tuple((v.name, v.help) for v in declared if v.help)
+    out.insert(2, ("Pictures", pictures))
+    return out
+
+
 def keys_table() -> Table:
     """The keys as a Rich table, one section per screen."""
     table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    for section, rows in KEYS:
+    for section, rows in sections():
         table.add_row(f"[underline]{section}[/]", "")
         for key, what in rows:
             table.add_row(key, what)

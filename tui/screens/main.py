@@ -2,8 +2,9 @@
 
 The screen owns the training thread (a Textual thread worker running
 :meth:`TrainingSession.loop <tui.session.worker.TrainingSession.loop>`), turns keys into requests
-to the
-session, and hands each snapshot that comes back to the widgets that draw it.
+to the session, and hands each snapshot that comes back to the widgets that draw it. The view
+panel holds a widget per declared view (``tui.session.views``, declared beside each widget): the
+screen reads their titles, keys and notes from the declarations and knows no view by name.
 """
 
 from __future__ import annotations
@@ -21,47 +22,19 @@ from textual.widgets import ContentSwitcher, Footer, Static
 
 from engine.experiment.config import Experiment
 from tui.describe import summary
-from tui.messages import Noticed, Updated
+from tui.messages import Noticed, ParamSelected, Requested, Updated
 from tui.screens.help import HelpScreen
 from tui.screens.open_run import OpenRunScreen
 from tui.screens.setup import SetupScreen
 from tui.session.records import NetCopy, Notice, Scene, Snapshot
+from tui.session.views import ViewDef, ViewKey, view, views
 from tui.session.worker import TrainingSession
-from tui.widgets.attention_view import AttentionView
-from tui.widgets.class_view import ClassView
-from tui.widgets.decision_map import DecisionMap
-from tui.widgets.filter_view import FilterView
-from tui.widgets.fit_plot import FitPlot
 from tui.widgets.layer_list import LayerList
 from tui.widgets.loss_plot import LossPlot
 from tui.widgets.math_panel import MathPanel
 from tui.widgets.network_view import NetworkView
-from tui.widgets.reconstruction_view import ReconstructionView
 from tui.widgets.run_header import RunHeader
-from tui.widgets.sequence_view import SequenceView
 
-VIEW_TITLES = {
-    "boundary": ("boundary", "decision boundary · ● train  ○ test (t)"),
-    "surface": ("boundary", "predicted surface · ● train  ○ test (t)"),
-    "curve": ("fit", "fitted curve · data · prediction"),
-    "scatter": ("fit", "predicted vs true (test set)"),
-    "images": ("classes", "confusion matrix · test images"),
-    "confusion": ("classes", "confusion matrix (test set)"),
-    "filters": ("filters", "filters and feature maps"),
-    "sequence": ("sequence", "prediction vs target · hidden state"),
-    "attention": ("attention", "attention weights · text"),
-    "reconstruction": ("reconstruction", "inputs and reconstructions"),
-}
-VIEW_KEYS = {
-    "boundary": "t: test points",
-    "surface": "t: test points",
-    "images": "n/N: next test sample",
-    "filters": "n/N: next test image",
-    "sequence": "n/N: next test sequence",
-    "attention": "h: next head · n/N: next test window",
-    "reconstruction": "n/N: next test images",
-}
-"""The keys each picture answers to, besides v (told when a key does nothing there)."""
 LR_KEYS = Binding.Group("lr")
 PACE = Binding.Group("pace")
 """Footer groups: ``+ - lr`` and ``> < pace`` (faster / slower), one label per pair."""
@@ -69,6 +42,23 @@ ROOMY_FOOTER = 100
 """Terminal columns from which the footer spaces its keys out and offers ^p (the palette):
 narrower, every key of the footer still fits 80 columns."""
 DIAGRAM_COLUMNS = 8  # deeper plain networks open on the layer list (g switches)
+
+
+def view_keys() -> dict[str, ViewKey]:
+    """The keys that only some views answer to, by key (the first declaration of each)."""
+    keys: dict[str, ViewKey] = {}
+    for v in views().values():
+        for k in v.keys:
+            keys.setdefault(k.key, k)
+    return keys
+
+
+def panels() -> dict[str, type]:
+    """The view panel's widgets: one per id, shared by the views it draws."""
+    found: dict[str, type] = {}
+    for v in views().values():
+        found.setdefault(v.panel, v.widget)
+    return found
 
 
 class NetCopied(Message):
@@ -106,8 +96,11 @@ class MainScreen(Screen):
         Binding("w", "save", "save run", show=False),
         Binding("o", "open", "open run", show=False),
         Binding("v", "next_view", "next view", show=False),
-        Binding("h", "next_head", "next head", show=False),
         Binding("g", "toggle_layers", "diagram/layers", show=False),
+        *(
+            Binding(k.key, f"view_key({k.key!r})", k.action.replace("_", " "), show=False)
+            for k in view_keys().values()
+        ),
     ]
 
     paused: var[bool] = var(False)
@@ -127,14 +120,10 @@ class MainScreen(Screen):
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
         with Horizontal(id="top"):
-            with ContentSwitcher(id="view-panel", initial="boundary", classes="panel"):
-                yield DecisionMap(id="boundary")
-                yield FitPlot(id="fit")
-                yield ClassView(id="classes")
-                yield FilterView(id="filters")
-                yield SequenceView(id="sequence")
-                yield AttentionView(id="attention")
-                yield ReconstructionView(id="reconstruction")
+            first = view(self.session.scene.view).panel
+            with ContentSwitcher(id="view-panel", initial=first, classes="panel"):
+                for panel, widget in panels().items():
+                    yield widget(id=panel)
             with Vertical(id="loss-panel", classes="panel"):
                 yield LossPlot(id="loss")
         with Horizontal(id="bottom"):
@@ -215,14 +204,10 @@ class MainScreen(Screen):
     def _show_title(self, shown: str, scene: Scene) -> None:
         """Switches the view panel to the widget that draws ``shown``, with its title."""
         switcher = self.query_one("#view-panel", ContentSwitcher)
-        current, title = VIEW_TITLES.get(shown, VIEW_TITLES[scene.view])
-        if len(scene.views) > 1:
-            title += " · v: next view"
-        if switcher.current != current:
-            switcher.current = current
-            if current == "boundary":
-                view = self.query_one(DecisionMap)
-                self.session.set_grid(view.size.width, view.size.height * 2)
+        spec = view(shown)
+        title = spec.title + (" · v: next view" if len(scene.views) > 1 else "")
+        if switcher.current != spec.panel:
+            switcher.current = spec.panel
         if switcher.border_title != title:
             switcher.border_title = title
 
@@ -244,15 +229,12 @@ class MainScreen(Screen):
         if self.snapshot is not None:
             self._show_network(self.snapshot)
 
-    def on_decision_map_resized(self, message: DecisionMap.Resized) -> None:
-        self.session.set_grid(message.width, message.height)
+    def on_requested(self, message: Requested) -> None:
+        message.ask(self.session)
 
-    def on_network_view_selected(self, message: NetworkView.Selected) -> None:
-        self.query_one(LayerList).selected = message.param
-        self.session.select(message.param)
-
-    def on_layer_list_selected(self, message: LayerList.Selected) -> None:
+    def on_param_selected(self, message: ParamSelected) -> None:
         self.query_one(NetworkView).selected = message.param
+        self.query_one(LayerList).selected = message.param
         self.session.select(message.param)
 
     # ------------------------------------------------------------------ keys
@@ -286,22 +268,26 @@ class MainScreen(Screen):
             return
         self.session.next_view()
 
-    def action_next_head(self) -> None:
-        if self._shown() != "attention":
-            self._only_here("h", "steps through attention heads", "this network has none")
+    def action_view_key(self, key: str) -> None:
+        """A key only some views answer to: the shown view's widget acts, or it is said why not."""
+        shown = self._shown()
+        here = next((k for k in shown.keys if k.key == key), None) if shown else None
+        if shown is None or here is None:
+            k = view_keys()[key]
+            self._only_here(key, k.does, k.missing)
             return
-        self.session.next_head()
+        getattr(self.query_one(f"#{shown.panel}"), f"action_{here.action}")()
 
-    def _shown(self) -> str:
-        """The picture in the view panel now."""
+    def _shown(self) -> ViewDef | None:
+        """The view in the view panel now."""
         snap = self.snapshot
-        return (snap.shown or snap.scene.view) if snap is not None else ""
+        return view(snap.shown or snap.scene.view) if snap is not None else None
 
     def _only_here(self, key: str, does: str, why: str) -> None:
         """Says that ``key`` does nothing for this picture, and which keys do something."""
         shown = self._shown()
-        title = VIEW_TITLES.get(shown, ("", shown))[1].split(" · ")[0]
-        keys = VIEW_KEYS.get(shown, "")
+        title = shown.title.split(" · ")[0] if shown else ""
+        keys = shown.keys_note if shown else ""
         here = f" Keys for the {title}: {keys}." if keys else ""
         self.notify(f"{key} {does}; {why}.{here}", title=f"{key}: nothing to do here")
 
@@ -338,13 +324,6 @@ class MainScreen(Screen):
         title = "accuracy" if self.query_one(LossPlot).shows_accuracy else "loss"
         if panel.border_title != title:
             panel.border_title = title
-
-    def action_toggle_test(self) -> None:
-        if self._shown() not in ("boundary", "surface"):
-            self._only_here("t", "shows the test points on a 2-D map", "this picture has none")
-            return
-        view = self.query_one(DecisionMap)
-        view.show_test = not view.show_test
 
     def action_derive(self) -> None:
         self.session.copy_network(self._copied)

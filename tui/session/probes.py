@@ -2,8 +2,8 @@
 
 Everything here computes on the network and therefore runs on the training thread, between two
 steps (``tui.session.worker``); the interface only draws the records it returns. Nothing here
-imports
-Textual.
+imports Textual. The chain rule takes each activation's NumPy form and derivative from its one
+definition (``engine.activations``, through the layer's ``definition``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from engine.network import Sequential
 from engine.trainer import Trainer
 from tui.session import probes_nets
 from tui.session.records import ChainRule, Classes, Curve, FloatArray, Grid, NetCopy, Scatter, Scene
+from tui.session.views import views_for
 
 PLANE = 6.0  # the 2-D sets lie in [-PLANE, PLANE]²
 EVAL_ROWS = 2000  # loss, accuracy and confusion are measured on at most this many rows
@@ -40,15 +41,6 @@ def parse_param(name: str) -> tuple[int, str, int, int]:
         raise ValueError(f"not a parameter entry: {name!r} (expected e.g. 2.W[0,1] or 0.b[3])")
     layer, kind, j, k = match.groups()
     return int(layer), kind, int(j), int(k or 0)
-
-
-def view_kind(data: datasets.DataSplit) -> str:
-    """Which picture of the predictions suits a data set (see ``Scene.view``)."""
-    if data.name in PLAYGROUND:
-        return "surface" if data.task == "regression" else "boundary"
-    if data.task == "regression":
-        return "curve" if data.n_features == 1 else "scatter"
-    return "images" if data.image_shape is not None else "confusion"
 
 
 def plane_points(
@@ -75,7 +67,7 @@ def make_scene(
 ) -> Scene:
     """The fixed part of what the views draw, for one network."""
     dense = tuple(i for i, layer in enumerate(net.layers) if isinstance(layer, Dense))
-    views = probes_nets.views_for(experiment, data, net, view_kind(data))
+    views = views_for(experiment, data, net)
     return Scene(
         generation=generation,
         experiment=experiment,
@@ -198,39 +190,33 @@ def weight_copies(net: Sequential, dense_layers: tuple[int, ...]) -> tuple[Float
 
 
 # ---------------------------------------------------------------------- the chain rule, in numbers
+def _no_rule(layer: Layer) -> TypeError:
+    return TypeError(
+        f"the chain-rule probe has no rule for {layer.type_name}: it follows Dense, Dropout and "
+        "the activation layers (engine.activations) only"
+    )
+
+
 def _layer_forward(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """The layer's output in float64, at inference (dropout is the identity then)."""
     if isinstance(layer, Dense):
         return x @ np.asarray(layer.params["W"], np.float64).T + np.asarray(layer.params["b"])
-    if isinstance(layer, Dropout) or not isinstance(layer, Activation):
-        return x  # inference: dropout is the identity
-    name = layer.function
-    if name == "relu":
-        return np.maximum(x, 0.0)
-    if name == "leaky_relu":
-        return np.where(x > 0, x, layer.alpha * x)
-    if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-x))
-    if name == "tanh":
-        return np.tanh(x)
-    return x
+    if isinstance(layer, Activation):
+        return layer.definition.forward(x, layer.alpha)
+    if isinstance(layer, Dropout):
+        return x
+    raise _no_rule(layer)
 
 
 def _layer_backward(layer: Layer, x: np.ndarray, out: np.ndarray, g: np.ndarray) -> np.ndarray:
     """∂L/∂(layer input) from ∂L/∂(layer output) ``g``; ``x`` and ``out`` from the forward pass."""
     if isinstance(layer, Dense):
         return g @ np.asarray(layer.params["W"], np.float64)
-    if not isinstance(layer, Activation):
+    if isinstance(layer, Activation):
+        return g * layer.definition.derivative(x, out, layer.alpha)
+    if isinstance(layer, Dropout):
         return g
-    name = layer.function
-    if name == "relu":
-        return g * (x > 0)
-    if name == "leaky_relu":
-        return g * np.where(x > 0, 1.0, layer.alpha)
-    if name == "sigmoid":
-        return g * out * (1.0 - out)
-    if name == "tanh":
-        return g * (1.0 - out * out)
-    return g
+    raise _no_rule(layer)
 
 
 def _loss_and_grad(

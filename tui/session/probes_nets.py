@@ -1,10 +1,9 @@
 """Measurements of deeper networks for the views: layers, filters, hidden states, attention.
 
 Like :mod:`tui.session.probes`, everything here computes on the network and runs on the training
-thread
-between two steps. A forward pass here overwrites what layers keep of their last forward (the
-hidden states ``_hs`` of a recurrent layer, the attention weights ``A``): that is what is read,
-and training never needs them across a step.
+thread between two steps. A forward pass here overwrites what layers keep of their last forward
+(the hidden states of a recurrent layer, the attention weights): that is what is read, and
+training never needs them across a step.
 """
 
 from __future__ import annotations
@@ -12,12 +11,10 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Iterator
 
 import numpy as np
 
 from engine.datasets import DataSplit
-from engine.experiment.config import Experiment
 from engine.layers import Activation, Dense, Dropout, Layer
 from engine.layers.blocks import Residual
 from engine.layers.image import Conv2D
@@ -124,36 +121,6 @@ def multiply_adds(layers: list[Layer], shape: tuple[int, ...]) -> int:
         total += math.prod(out)  # activations, pooling, norms: about one per output
         shape = out
     return total
-
-
-def views_for(
-    experiment: Experiment, data: DataSplit, net: Sequential, base: str
-) -> tuple[str, ...]:
-    """The pictures that suit a network and its data, best first; ``base`` suits the data."""
-    layers = list(_walk(net.layers))
-    if any(isinstance(layer, Conv2D) for layer in layers):
-        return ("filters", base)
-    if any(isinstance(layer, MultiHeadSelfAttention) for layer in layers) or _is_text(data):
-        return ("attention",)
-    if any(isinstance(layer, RECURRENT) for layer in layers) and data.task == "regression":
-        return ("sequence", base)
-    if experiment.model.kind == "autoencoder" and data.image_shape is not None:
-        return ("reconstruction", base)
-    return (base,)
-
-
-def _is_text(data: DataSplit) -> bool:
-    """Token windows with a next token at every position, and a name for every token."""
-    sample, target = data.sample_shape or (), data.target_shape or ()
-    return len(sample) == 1 and target == sample and data.class_names is not None
-
-
-def _walk(layers: list[Layer]) -> Iterator[Layer]:
-    """Every layer, and the layers inside residual blocks after their block."""
-    for layer in layers:
-        yield layer
-        if isinstance(layer, Residual):
-            yield from _walk(layer.inner)
 
 
 # ---------------------------------------------------------------------- one parameter

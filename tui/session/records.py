@@ -1,7 +1,6 @@
 """What the training thread tells the interface: small, frozen records, free of any UI.
 
-The training session (``tui.session.worker``) never touches a widget. About fifteen times a second
-it
+The training session (``tui.session.worker``) never touches a widget. About ten times a second it
 hands a :class:`Snapshot` to a ``post`` callback; the main screen wraps it in a Textual message
 (``tui.messages``) and posts it (``post_message`` is thread-safe). Widgets draw only what
 snapshots bring.
@@ -60,12 +59,10 @@ class Scene:
         param_names: the network's parameter names in order (``"0.W"``, ``"0.b"`` …).
         dense_layers: the index in ``net.layers`` of each Dense layer.
         plane: for 2-D sets, the training and test points in the plane (x1, x2), else None.
-        view: which picture of the predictions suits the data: "boundary" (2-D classes),
-            "surface" (2-D regression), "curve" (1-D regression), "images", "confusion" or
-            "scatter" (any other regression); or one that suits the network: "filters" (a CNN),
-            "sequence" (a recurrent net on a regression), "attention" (token sequences),
-            "reconstruction" (an autoencoder of images). Always ``views[0]``.
-        views: every picture that suits this network and data, the first shown first.
+        view: the picture shown first: ``views[0]``.
+        views: every view that suits this network and data (``tui.session.views``: those of
+            the network's insides, such as "filters", before the one of its predictions, such
+            as "boundary"), the first shown first.
         mlp: whether the network is a plain stack of Dense, activation and dropout layers, the
             one kind the diagram and the per-weight chain rule ``δ·a`` draw.
         param_shapes: the shape of each parameter, in the order of ``param_names``.

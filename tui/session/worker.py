@@ -6,48 +6,43 @@ flag or queue a command; the training thread carries them out between two steps,
 :class:`~tui.session.records.Snapshot` to its ``post`` callback about ten times a second — the
 decision grid, losses, gradient norms and the selected weight's chain rule all measured there.
 So no two threads ever touch the network's buffers at once, and no Textual import is needed here:
-the session is tested on its own.
+the session is tested on its own. The thread's loop is :mod:`tui.session.loop`; what a snapshot
+measures, :mod:`tui.session.report`; which views suit a network and how each is measured, the
+views' declarations (:mod:`tui.session.views`).
 
 Training stops by itself after the experiment's ``epochs`` (``[train] epochs``): the session
 pauses at the end of that epoch with the state "finished" and a note; space trains on past it,
 with no limit, until the user pauses.
 
-Training keeps a pace (``tui.session.pace``): by default one that makes the experiment's epochs last
-about 25 seconds, so the loss and the boundary can be seen to change; ``>`` and ``<`` move it, up
-to full speed. Between two snapshots the thread trains the steps the pace allows, then sleeps
+Training keeps a pace (``tui.session.pace``): by default one that makes the experiment's epochs
+last about 25 seconds, so the loss and the boundary can be seen to change; ``>`` and ``<`` move
+it, up to full speed. Between two snapshots the thread trains the steps the pace allows, then sleeps
 until the next snapshot is due (a command wakes it at once).
 """
 
 from __future__ import annotations
 
-import math
-import queue
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from engine.errors import UserError
-from engine.events import Diverged, Epoch, Event, Finished, Step
 from engine.experiment.config import Experiment, Run
 from engine.experiment.runs import RunDir, default_path
-from tui.session import probes, probes_nets
+from tui.session import probes, probes_nets, report
 from tui.session.changes import change_kind, next_lr
-from tui.session.pace import Pacer, next_pace, steps_per_epoch
+from tui.session.loop import Post, TrainingLoop
+from tui.session.pace import next_pace
 from tui.session.params import first_entry, is_entry
-from tui.session.records import LossPoint, NetCopy, Notice, ParamNote, Scene, Snapshot, View
+from tui.session.records import NetCopy, Notice, Scene, Snapshot
+from tui.session.views import Probe
 
-POST_INTERVAL = 0.1  # seconds between snapshots while training
-MEASURE_SHARE = 0.08  # at most this share of the time goes to measuring losses and views
-MEASURE_EVERY = 2.0  # seconds: the longest wait between two measurements while training
 LR_RANGE = (1e-6, 10.0)
 
-Post = Callable[[Snapshot | Notice], None]
+__all__ = ["Post", "TrainingSession"]
 
 
-class TrainingSession:
+class TrainingSession(TrainingLoop):
     """A run being trained on a thread, controlled from another.
 
     Args:
@@ -66,20 +61,15 @@ class TrainingSession:
         run: Run | None = None,
         pace: float | None = None,
     ) -> None:
+        super().__init__(pace)
         self.run = run if run is not None else experiment.build()
         self.paused = paused
-        self._pacer = Pacer(pace)
         self.selected = "0.W[0,0]"
         self.sample = 0
         self.head = 0
         self.shown = ""
         self.grid_size = (48, 32)
         self.rundir: RunDir | None = None
-        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._events: Iterator[Event] | None = None
-        self._pending = 0
         self._generation = 0
         self._start_scene()
 
@@ -151,174 +141,10 @@ class TrainingSession:
         """Replaces the run with one saved in a run directory; reports a Notice."""
         self._send(lambda: self._open(path))
 
-    def stop(self) -> None:
-        """Ends ``loop`` after the current step."""
-        self._stop.set()
-        self._wake.set()
-
-    @property
-    def stopped(self) -> bool:
-        """Whether :meth:`stop` was called."""
-        return self._stop.is_set()
-
     @property
     def experiment(self) -> Experiment:
         """The experiment as it stands, with the learning rate in use."""
         return self._current_experiment()
-
-    def _send(self, command: Callable[[], None]) -> None:
-        self._commands.put(command)
-        self._wake.set()
-
-    # ------------------------------------------------------------------ the training thread
-    def loop(self, post: Post) -> None:
-        """Trains and reports until :meth:`stop`; run it on a thread of its own."""
-        self._post = post
-        self._publish()
-        while not self._stop.is_set():
-            try:
-                self._tick()
-            except Exception as exc:  # an engine error must not take the interface down
-                self._halt("stopped", f"Training stopped by an error: {type(exc).__name__}: {exc}")
-                self._dirty = False
-                self._post(
-                    Notice(self._note + " Press r to reset, or c to change the setup.", False)
-                )
-                self._wake.wait(0.25)
-        if self._events is not None:
-            self._events.close()
-
-    def _tick(self) -> None:
-        """One round: carry out commands, then train until the next snapshot (or wait)."""
-        self._run_commands()
-        if self.paused and self._pending == 0:
-            self._clock = None
-            if self._dirty:
-                self._publish()
-            self._wake.wait(0.25)
-            self._wake.clear()
-            return
-        start = time.perf_counter()
-        deadline = start + POST_INTERVAL
-        if self.paused:  # single steps are never held back
-            self._clock = None
-            self._train(deadline, math.inf)
-        else:
-            if self._clock is None:  # (re)starting: the pace's schedule starts now
-                self._pacer.restart()
-                self._clock = (start, self.run.trainer.step)
-            ended = self._train(deadline, self._pacer.limit(start, self.run.trainer.step, deadline))
-            rested = ended != "pace" or self._rest(deadline)
-            self._dirty |= self._pacer.settle(ended)
-            if rested:  # a rest cut short would count its steps over too short a time
-                self._measure_speed()
-        self._run_commands()  # a command that cut the burst short shows in this snapshot
-        if self._dirty:
-            self._publish()
-
-    def _rest(self, until: float) -> bool:
-        """Ahead of the pace: sleeps until ``until``, or until a command or stop arrives.
-
-        Returns:
-            Whether it slept until ``until``.
-        """
-        self._wake.clear()
-        if not self._commands.empty() or self.paused or self._stop.is_set():
-            return False
-        return not self._wake.wait(max(until - time.perf_counter(), 0.0))
-
-    def _measure_speed(self) -> None:
-        """Steps per second since the last measurement, sleeps and snapshots included."""
-        assert self._clock is not None
-        (t, s), now, step = self._clock, time.perf_counter(), self.run.trainer.step
-        if step <= s:
-            return
-        rate = (step - s) / max(now - t, 1e-9)
-        self._speed = rate if self._speed == 0 else 0.7 * self._speed + 0.3 * rate
-        self._clock = (now, step)
-
-    def _run_commands(self) -> None:
-        while True:
-            try:
-                command = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                command()
-            except UserError as exc:
-                self._post(Notice(f"{exc.message}. {exc.hint}".strip(), ok=False))
-            self._dirty = True
-
-    def _train(self, deadline: float, limit: float) -> str:
-        """Pulls events until the deadline, a pause, a command, or the requested single steps.
-
-        Args:
-            deadline: when the next snapshot is due.
-            limit: the last step the pace allows by then (``inf``: no cap).
-
-        Returns:
-            What ended the burst: "pace" (the run is ahead of its pace), "time" (the deadline),
-            or "" (anything else).
-        """
-        if self._events is None:
-            data = self.run.data
-            val = (data.X_test, data.y_test)
-            self._events = self.run.trainer.run(data.X_train, data.y_train, None, val=val)
-            self._state, self._note, self._dirty = "training", "", True
-        trainer = self.run.trainer
-        if trainer.step + 1 > limit:
-            return "pace"
-        events, commands, stepping = self._events, self._commands, self.paused
-        t0, s0, ended = time.perf_counter(), trainer.step, ""
-        for event in events:
-            kind = event.__class__
-            if kind is Step:
-                if stepping:
-                    self._pending -= 1
-                    if self._pending <= 0:
-                        break
-                elif self.paused or not commands.empty():
-                    break
-                elif time.perf_counter() >= deadline:
-                    ended = "time"
-                    break
-                elif event.step + 1 > limit:  # type: ignore[union-attr]
-                    ended = "pace"
-                    break
-            elif kind is Epoch:
-                self._epochs.append(event)  # type: ignore[arg-type]
-                self._done = event.epoch  # type: ignore[union-attr]
-                if self._limit is not None and self._done >= self._limit:
-                    self._finish()
-                    if not stepping:
-                        break
-            elif kind is Diverged:
-                self._halt("diverged", f"Diverged: {event.message}")  # type: ignore[union-attr]
-                break
-            elif kind is Finished:
-                self._halt("stopped", f"Training stopped ({event.reason}).")  # type: ignore[union-attr]
-                break
-        if not stepping and trainer.step > s0:
-            rate = (trainer.step - s0) / max(time.perf_counter() - t0, 1e-9)
-            fast = self._engine_speed
-            self._engine_speed = rate if fast == 0 else 0.7 * fast + 0.3 * rate
-        self._dirty = True
-        return ended
-
-    def _finish(self) -> None:
-        """The experiment's epochs are done: pause, say so, and let a resume train on."""
-        self.paused, self._pending, self._state, self._limit = True, 0, "finished", None
-        epochs = "1 epoch" if self._done == 1 else f"{self._done:,} epochs"
-        self._note = (
-            f"Finished {epochs} (the experiment's epochs = {self.run.experiment.train.epochs}): "
-            "training paused. Space trains on; c changes the number of epochs."
-        )
-
-    def _halt(self, state: str, note: str) -> None:
-        self.paused, self._pending, self._state, self._note = True, 0, state, note
-        if self._events is not None:
-            self._events.close()
-        self._events = None
 
     # ------------------------------------------------------------------ commands, on the thread
     def _touch(self) -> None:
@@ -331,7 +157,7 @@ class TrainingSession:
 
     def _remeasure(self) -> None:
         """The view is measured again in the next snapshot (a new sample or head to show)."""
-        self._next_measure = 0.0
+        self._measures.again()
 
     def _cycle_view(self, direction: int) -> None:
         views = self.scene.views or (self.scene.view,)
@@ -341,12 +167,6 @@ class TrainingSession:
 
     def _add_step(self) -> None:
         self._pending += 1
-
-    def _fit_pace(self) -> None:
-        """The experiment's default pace (its epochs in about 25 s), unless the user chose one."""
-        run = self.run
-        per_epoch = steps_per_epoch(len(run.data.X_train), run.trainer.batch_size)
-        self._pacer.fit(run.experiment.train.epochs * per_epoch)
 
     def _set_lr(self, lr: float) -> None:
         lr = float(min(max(lr, LR_RANGE[0]), LR_RANGE[1]))
@@ -426,16 +246,8 @@ class TrainingSession:
         self._generation += 1
         run = self.run
         self.scene: Scene = probes.make_scene(self._generation, run.experiment, run.data, run.net)
-        self._epochs: list[Epoch] = []
-        self._done = 0  # whole epochs trained
-        self._limit: int | None = run.experiment.train.epochs  # None: past them, on request
-        self._state, self._note, self._speed, self._engine_speed = "training", "", 0.0, 0.0
-        self._clock: tuple[float, int] | None = None  # (time, step) the speed is measured from
-        self._fit_pace()
-        self._measured_step = -1
-        self._eval_rows: tuple[probes.Rows, probes.Rows] = (slice(None), slice(None))
-        self._next_measure = 0.0
-        self._dirty = True
+        self._restart_loop()
+        self._measures = report.Measures()
         scene = self.scene
         if not is_entry(self.selected, scene.param_names, scene.param_shapes):
             self.selected = first_entry(scene.param_names, scene.param_shapes)
@@ -449,21 +261,12 @@ class TrainingSession:
 
     def _snapshot(self) -> Snapshot:
         self._dirty = False
-        run, now = self.run, time.perf_counter()
-        losses: tuple[LossPoint, ...] = ()
-        view = None
-        step, scene = run.trainer.step, self.scene
-        if self.paused or now >= self._next_measure:
-            if step != self._measured_step:
-                losses = (self._measure_losses(),)
-                self._measured_step = step
-            view = self._measure_view()
-            cost = time.perf_counter() - now
-            wait = min(max(POST_INTERVAL, cost / MEASURE_SHARE), MEASURE_EVERY)
-            self._next_measure = now + wait
+        run, scene = self.run, self.scene
+        probe = Probe(scene, run.net, run.trainer, self.sample, self.head, self.grid_size)
+        losses, view = self._measures.take(run, self.shown, probe, self.paused)
         return Snapshot(
-            scene=self.scene,
-            step=step,
+            scene=scene,
+            step=run.trainer.step,
             epoch=run.trainer.epoch,
             epochs=run.experiment.train.epochs,
             lr=run.trainer.optimizer.lr,
@@ -474,56 +277,9 @@ class TrainingSession:
             grad_norms=probes.grad_norms(run.net, scene.dense_layers) if scene.mlp else (),
             weights=probes.weight_copies(run.net, scene.dense_layers) if scene.mlp else (),
             view=view,
-            chain=self._chain(),
+            chain=report.chain(run, scene, self.selected, self.sample),
             state=self._state if self._state != "training" or not self.paused else "paused",
             note=self._note,
             layer_norms=probes_nets.row_norms(run.net, scene.rows),
             shown=self.shown,
         )
-
-    def _measure_losses(self) -> LossPoint:
-        """Loss and accuracy on the training and test sets.
-
-        The first measurement of a network fixes which rows (``probes.loss_rows``): all, up to
-        ``EVAL_ROWS``, for small networks; fewer, spread over each set, for a transformer. The
-        same rows are used from then on, so the curve stays smooth.
-        """
-        run, data = self.run, self.run.data
-        if self._measured_step < 0:
-            self._eval_rows = probes.loss_rows(run.net, data)
-        train, test = self._eval_rows
-        train_loss, train_acc = run.trainer.evaluate(data.X_train[train], data.y_train[train])
-        test_loss, test_acc = run.trainer.evaluate(data.X_test[test], data.y_test[test])
-        return LossPoint(run.trainer.step, train_loss, test_loss, train_acc, test_acc)
-
-    def _measure_view(self) -> View:
-        scene, net, trainer, shown = self.scene, self.run.net, self.run.trainer, self.shown
-        if shown in ("boundary", "surface"):
-            return probes.grid_view(scene, net, trainer, *self.grid_size)
-        if shown == "curve":
-            return probes.curve_view(scene, net)
-        if shown == "scatter":
-            return probes.scatter_view(scene, net)
-        if shown == "filters":
-            return probes_nets.feature_maps(net, scene.data, self.sample)
-        if shown == "sequence":
-            return probes_nets.sequence_fit(net, scene.data, self.sample)
-        if shown == "attention":
-            return probes_nets.attention_map(net, scene.data, self.sample, self.head)
-        if shown == "reconstruction":
-            return probes_nets.reconstructions(net, scene.data, self.sample)
-        return probes.classes_view(scene, net, trainer)
-
-    def _chain(self) -> probes.ChainRule | ParamNote | None:
-        data, net = self.run.data, self.run.net
-        try:
-            if self.scene.mlp:
-                return probes.chain_rule(
-                    net, self.run.trainer, data.X_train, data.y_train, self.selected, self.sample
-                )
-        except (ValueError, FloatingPointError):
-            pass
-        try:
-            return probes_nets.param_note(net, self.selected)
-        except (ValueError, IndexError):
-            return None

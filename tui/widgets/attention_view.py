@@ -15,7 +15,11 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
+from engine.layers.sequence import MultiHeadSelfAttention
+from tui.messages import Requested
+from tui.session.probes_nets import attention_map
 from tui.session.records import AttentionMap, Scene
+from tui.session.views import ViewDef, ViewKey, register
 from tui.widgets.heat_map import HeatMap
 from tui.widgets.text_lines import Line, TextLines
 
@@ -48,6 +52,13 @@ class AttentionView(Vertical):
     """Attention weights of one head as a heat map, and the text read and written."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"attention-view--right", "attention-view--wrong"}
+    DEFAULT_CSS = """
+    AttentionView > .attention-view--right { color: $success; }
+    AttentionView > .attention-view--wrong { color: $error; }
+    .view-caption { height: 1; }
+    #attention-map { height: 1fr; }
+    #attention-text { height: 4; }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -57,6 +68,10 @@ class AttentionView(Vertical):
         yield TextLines(id="attention-caption", classes="view-caption")
         yield HeatMap(id="attention-map")
         yield TextLines(id="attention-text")
+
+    def action_next_head(self) -> None:
+        """Shows the next head (through every head of every attention layer)."""
+        self.post_message(Requested(lambda session: session.next_head()))
 
     def show(self, scene: Scene, att: AttentionMap | None) -> None:
         """Draws a new measurement; None keeps the last one."""
@@ -79,3 +94,28 @@ class AttentionView(Vertical):
         right = self.get_component_styles("attention-view--right").color.hex
         wrong = self.get_component_styles("attention-view--wrong").color.hex
         self.query_one("#attention-text", TextLines).show_lines(text_lines(att, right, wrong))
+
+
+register(
+    ViewDef(
+        "attention",
+        "attention weights · text",
+        AttentionView,
+        "attention",
+        applies=lambda s: s.has(MultiHeadSelfAttention) or s.text,
+        probe=lambda p: attention_map(p.net, p.data, p.sample, p.head),
+        record=AttentionMap,
+        network=True,
+        keys_note="h: next head · n/N: next test window",
+        keys=(
+            ViewKey(
+                "h",
+                "next_head",
+                does="steps through attention heads",
+                missing="this network has none",
+                help="attention: next head (of every block)",
+            ),
+        ),
+        help="a text model: one head's attention weights, the text it reads and writes",
+    ),
+)

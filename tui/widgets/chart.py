@@ -70,6 +70,11 @@ class Chart(Canvas):
     }
     DEFAULT_CSS = """
     Chart { height: 1fr; width: 1fr; }
+    Chart > .chart--axis { color: $text-muted; }
+    Chart > .chart--a { color: $primary; }
+    Chart > .chart--b { color: $warning; }
+    Chart > .chart--c { color: $text-muted; }
+    Chart > .chart--d { color: $secondary; }
     """
 
     def __init__(

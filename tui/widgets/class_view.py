@@ -17,7 +17,9 @@ from textual.color import Color
 from textual.strip import Strip
 
 from tui.drawing import UPPER_HALF, StyleCache, blend, strip_from_cells
+from tui.session.probes import classes_view
 from tui.session.records import Classes, Scene
+from tui.session.views import Subject, ViewDef, register
 from tui.widgets.canvas import Canvas
 
 Cells = list[tuple[str, Style]]
@@ -32,6 +34,11 @@ class ClassView(Canvas):
         "class-view--right",
         "class-view--wrong",
     }
+    DEFAULT_CSS = """
+    ClassView > .class-view--cell { color: $foreground; }
+    ClassView > .class-view--right { color: $success; }
+    ClassView > .class-view--wrong { color: $error; }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -139,3 +146,33 @@ class ClassView(Canvas):
             [(ch, self._styles.get(colour, bold=True)) for ch in label.center(pixels.shape[1])]
         )
         return out
+
+
+def _classes(s: Subject) -> bool:
+    """Classes without a plane, and not the next token of a text (the attention view's)."""
+    return not s.plane and not s.regression and not s.text
+
+
+register(
+    ViewDef(
+        "images",
+        "confusion matrix · test images",
+        ClassView,
+        "classes",
+        applies=lambda s: _classes(s) and s.data.image_shape is not None,
+        probe=lambda p: classes_view(p.scene, p.net, p.trainer),
+        record=Classes,
+        keys_note="n/N: next test sample",
+        help="images: the confusion matrix, and test images with the predicted labels",
+    ),
+    ViewDef(
+        "confusion",
+        "confusion matrix (test set)",
+        ClassView,
+        "classes",
+        applies=lambda s: _classes(s) and s.data.image_shape is None,
+        probe=lambda p: classes_view(p.scene, p.net, p.trainer),
+        record=Classes,
+        help="any other classes: the confusion matrix on the test set",
+    ),
+)

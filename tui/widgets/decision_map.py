@@ -15,13 +15,14 @@ import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from textual.color import Color
-from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 
 from tui.drawing import UPPER_HALF, StyleCache, blend
-from tui.session.probes import PLANE
+from tui.messages import Requested
+from tui.session.probes import PLANE, grid_view
 from tui.session.records import Grid, Scene
+from tui.session.views import Probe, ViewDef, ViewKey, register
 from tui.widgets.canvas import Canvas
 
 LEVELS = 12  # colour steps on each side of the neutral middle
@@ -37,15 +38,16 @@ class DecisionMap(Canvas):
         "decision-map--point0",
         "decision-map--point1",
     }
+    DEFAULT_CSS = """
+    DecisionMap > .decision-map--class0 { color: #f59322; }
+    DecisionMap > .decision-map--class1 { color: #0877bd; }
+    DecisionMap > .decision-map--point0 { color: #ffb35c; }
+    DecisionMap > .decision-map--point1 { color: #5cb8ff; }
+    DecisionMap:light > .decision-map--point0 { color: #b85c00; }
+    DecisionMap:light > .decision-map--point1 { color: #004f8f; }
+    """
     show_test: reactive[bool] = reactive(False)
     """Whether test points are drawn over the map."""
-
-    class Resized(Message):
-        """The map's picture size changed: the grid should be measured at this resolution."""
-
-        def __init__(self, width: int, height: int) -> None:
-            self.width, self.height = width, height
-            super().__init__()
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -69,10 +71,23 @@ class DecisionMap(Canvas):
         self.redraw()
 
     def on_resize(self) -> None:
-        self.post_message(self.Resized(self.size.width, self.size.height * 2))
+        self._ask_for_grid()
+
+    def on_show(self) -> None:
+        self._ask_for_grid()
+
+    def _ask_for_grid(self) -> None:
+        """The grid is measured at the map's resolution: a pixel per half cell."""
+        width, height = self.size.width, self.size.height * 2
+        if width and height:
+            self.post_message(Requested(lambda session: session.set_grid(width, height)))
 
     def watch_show_test(self) -> None:
         self.redraw()
+
+    def action_toggle_test(self) -> None:
+        """Shows the test points, or hides them."""
+        self.show_test = not self.show_test
 
     # ------------------------------------------------------------------ drawing
     def _levels(self, width: int, height: int) -> np.ndarray:
@@ -173,3 +188,44 @@ def _value_scale(scene: Scene) -> float:
     y = np.abs(np.asarray(scene.data.y_train, dtype=np.float64))
     top = float(np.max(y)) if y.size else 1.0
     return top if top > 0 else 1.0
+
+
+TEST_POINTS = ViewKey(
+    "t",
+    "toggle_test",
+    does="shows the test points on a 2-D map",
+    missing="this picture has none",
+    help="show the test points on the map",
+)
+
+
+def _grid(probe: Probe) -> Grid:
+    return grid_view(probe.scene, probe.net, probe.trainer, *probe.grid)
+
+
+register(
+    ViewDef(
+        "boundary",
+        "decision boundary · ● train  ○ test (t)",
+        DecisionMap,
+        "boundary",
+        applies=lambda s: s.plane and not s.regression,
+        probe=_grid,
+        record=Grid,
+        keys_note="t: test points",
+        keys=(TEST_POINTS,),
+        help="the predicted class over the plane, orange to blue, with the data points",
+    ),
+    ViewDef(
+        "surface",
+        "predicted surface · ● train  ○ test (t)",
+        DecisionMap,
+        "boundary",
+        applies=lambda s: s.plane and s.regression,
+        probe=_grid,
+        record=Grid,
+        keys_note="t: test points",
+        keys=(TEST_POINTS,),
+        help="the predicted value over the plane, with the data points",
+    ),
+)

@@ -16,8 +16,11 @@ import numpy as np
 from rich.style import Style
 from textual.strip import Strip
 
+from engine.layers.image import Conv2D
 from tui.drawing import StyleCache, diverging, half_blocks, levels, ramp, strip_from_cells
+from tui.session.probes_nets import feature_maps
 from tui.session.records import FeatureMaps, Scene
+from tui.session.views import ViewDef, register
 from tui.widgets.canvas import Canvas
 
 Cells = list[tuple[str, Style]]
@@ -35,6 +38,16 @@ class FilterView(Canvas):
         "filter-view--right",
         "filter-view--wrong",
     }
+    DEFAULT_CSS = """
+    FilterView > .filter-view--positive { color: #2b9bea; }
+    FilterView > .filter-view--negative { color: #f59322; }
+    FilterView > .filter-view--high { color: $foreground; }
+    FilterView > .filter-view--label { color: $text-muted; }
+    FilterView > .filter-view--right { color: $success; }
+    FilterView > .filter-view--wrong { color: $error; }
+    FilterView:light > .filter-view--positive { color: #0860a8; }
+    FilterView:light > .filter-view--negative { color: #c86400; }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -156,3 +169,19 @@ def _fit(label: str, width: int) -> str:
     if len(label) <= width:
         return label
     return "in" if label == "input" else label[:width]
+
+
+register(
+    ViewDef(
+        "filters",
+        "filters and feature maps",
+        FilterView,
+        "filters",
+        applies=lambda s: s.has(Conv2D),
+        probe=lambda p: feature_maps(p.net, p.data, p.sample),
+        record=FeatureMaps,
+        network=True,
+        keys_note="n/N: next test image",
+        help="a CNN: the first convolution's filters and their maps of a test image",
+    ),
+)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tui.session.probes import curve_view, scatter_view
 from tui.session.records import Curve, Scatter, Scene
+from tui.session.views import ViewDef, register
 from tui.widgets.chart import Chart, Series
 
 
@@ -42,3 +44,27 @@ class FitPlot(Chart):
                     Series(view.true, view.predicted, "chart--a", points=True),
                 ]
             )
+
+
+register(
+    ViewDef(
+        "curve",
+        "fitted curve · data · prediction",
+        FitPlot,
+        "fit",
+        applies=lambda s: not s.plane and s.regression and s.data.n_features == 1,
+        probe=lambda p: curve_view(p.scene, p.net),
+        record=Curve,
+        help="one input: the fitted function over the data points",
+    ),
+    ViewDef(
+        "scatter",
+        "predicted vs true (test set)",
+        FitPlot,
+        "fit",
+        applies=lambda s: not s.plane and s.regression and s.data.n_features != 1,
+        probe=lambda p: scatter_view(p.scene, p.net),
+        record=Scatter,
+        help="any other regression: predicted against true values on the test set",
+    ),
+)

@@ -29,6 +29,14 @@ class HeatMap(Canvas):
         "heat-map--negative",
         "heat-map--label",
     }
+    DEFAULT_CSS = """
+    HeatMap > .heat-map--high { color: $warning; }
+    HeatMap > .heat-map--positive { color: #2b9bea; }
+    HeatMap > .heat-map--negative { color: #f59322; }
+    HeatMap > .heat-map--label { color: $text-muted; }
+    HeatMap:light > .heat-map--positive { color: #0860a8; }
+    HeatMap:light > .heat-map--negative { color: #c86400; }
+    """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)

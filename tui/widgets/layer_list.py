@@ -14,11 +14,11 @@ import math
 from typing import ClassVar
 
 from rich.style import Style
-from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 
 from tui.drawing import StyleCache, number, strip_from_cells
+from tui.messages import ParamSelected
 from tui.session.params import entry_at, flat_position, parse_entry
 from tui.session.records import LayerRow, Scene
 from tui.widgets.canvas import Canvas
@@ -53,15 +53,14 @@ class LayerList(Canvas):
         "layer-list--label",
         "layer-list--vanishing",
     }
+    DEFAULT_CSS = """
+    LayerList > .layer-list--bar { color: $primary; }
+    LayerList > .layer-list--selected { color: $accent; }
+    LayerList > .layer-list--label { color: $text-muted; }
+    LayerList > .layer-list--vanishing { color: $error; }
+    """
     selected: reactive[str] = reactive("0.W[0,0]")
     """The selected parameter entry, e.g. ``"2.0.W[0,1]"``."""
-
-    class Selected(Message):
-        """The user selected another parameter entry."""
-
-        def __init__(self, param: str) -> None:
-            self.param = param
-            super().__init__()
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -113,7 +112,7 @@ class LayerList(Canvas):
         """Selects ``param`` and tells the screen."""
         if param != self.selected:
             self.selected = param
-            self.post_message(self.Selected(param))
+            self.post_message(ParamSelected(param))
 
     # ------------------------------------------------------------------ drawing
     def draw(self, width: int, height: int) -> list[Strip]:

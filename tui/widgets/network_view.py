@@ -17,11 +17,11 @@ import numpy as np
 from rich.style import Style
 from textual import events
 from textual.color import Color
-from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 
 from tui.drawing import StyleCache, blend, braille_char, number, segments_mask, strip_from_cells
+from tui.messages import ParamSelected
 from tui.session.probes import parse_param
 from tui.session.records import FloatArray, Scene
 from tui.widgets.canvas import Canvas
@@ -74,15 +74,18 @@ class NetworkView(Canvas):
         "network-view--label",
         "network-view--vanishing",
     }
+    DEFAULT_CSS = """
+    NetworkView > .network-view--positive { color: #2b9bea; }
+    NetworkView > .network-view--negative { color: #f59322; }
+    NetworkView > .network-view--selected { color: $accent; }
+    NetworkView > .network-view--node { color: $foreground; }
+    NetworkView > .network-view--label { color: $text-muted; }
+    NetworkView > .network-view--vanishing { color: $error; }
+    NetworkView:light > .network-view--positive { color: #0860a8; }
+    NetworkView:light > .network-view--negative { color: #c86400; }
+    """
     selected: reactive[str] = reactive("0.W[0,0]")
     """The selected parameter entry, e.g. ``"2.W[0,1]"`` or ``"0.b[3]"``."""
-
-    class Selected(Message):
-        """The user selected another parameter entry."""
-
-        def __init__(self, param: str) -> None:
-            self.param = param
-            super().__init__()
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -106,7 +109,7 @@ class NetworkView(Canvas):
         """Selects ``param`` and tells the screen."""
         if param != self.selected:
             self.selected = param
-            self.post_message(self.Selected(param))
+            self.post_message(ParamSelected(param))
 
     def move(self, layers: int = 0, entries: int = 0) -> None:
         """Moves the selection by whole layers (←/→) or by entries within the layer (↑/↓).

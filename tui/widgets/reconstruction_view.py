@@ -14,7 +14,9 @@ from rich.style import Style
 from textual.strip import Strip
 
 from tui.drawing import StyleCache, half_blocks, levels, number, ramp, strip_from_cells
+from tui.session.probes_nets import reconstructions
 from tui.session.records import Reconstructions, Scene
+from tui.session.views import ViewDef, register
 from tui.widgets.canvas import Canvas
 
 Cells = list[tuple[str, Style]]
@@ -28,6 +30,10 @@ class ReconstructionView(Canvas):
         "reconstruction-view--high",
         "reconstruction-view--label",
     }
+    DEFAULT_CSS = """
+    ReconstructionView > .reconstruction-view--high { color: $foreground; }
+    ReconstructionView > .reconstruction-view--label { color: $text-muted; }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -88,3 +94,21 @@ class ReconstructionView(Canvas):
 def mean_error(pairs: Reconstructions) -> float:
     """The mean squared error over the images shown."""
     return float(np.mean(pairs.errors)) if len(pairs.errors) else float("nan")
+
+
+register(
+    ViewDef(
+        "reconstruction",
+        "inputs and reconstructions",
+        ReconstructionView,
+        "reconstruction",
+        applies=lambda s: (
+            s.experiment.model.kind == "autoencoder" and s.data.image_shape is not None
+        ),
+        probe=lambda p: reconstructions(p.net, p.data, p.sample),
+        record=Reconstructions,
+        network=True,
+        keys_note="n/N: next test images",
+        help="an autoencoder of images: test images above what it draws back",
+    ),
+)

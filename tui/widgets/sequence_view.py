@@ -12,7 +12,9 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
+from tui.session.probes_nets import RECURRENT, sequence_fit
 from tui.session.records import Scene, SequenceFit
+from tui.session.views import ViewDef, register
 from tui.widgets.chart import Chart, Series
 from tui.widgets.heat_map import HeatMap
 from tui.widgets.text_lines import TextLines
@@ -20,6 +22,12 @@ from tui.widgets.text_lines import TextLines
 
 class SequenceView(Vertical):
     """Prediction and target over time (chart), hidden state over time (heat map)."""
+
+    DEFAULT_CSS = """
+    .view-caption { height: 1; }
+    #sequence-chart { height: 3fr; }
+    #hidden-map { height: 2fr; }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -76,3 +84,19 @@ class SequenceView(Vertical):
         """A colour of the chart (or ``widget``), as a Rich style."""
         widget = widget or self.query_one(Chart)
         return (widget.background_colors[1] + widget.get_component_styles(component).color).hex
+
+
+register(
+    ViewDef(
+        "sequence",
+        "prediction vs target · hidden state",
+        SequenceView,
+        "sequence",
+        applies=lambda s: s.has(*RECURRENT) and s.regression,
+        probe=lambda p: sequence_fit(p.net, p.data, p.sample),
+        record=SequenceFit,
+        network=True,
+        keys_note="n/N: next test sequence",
+        help="a recurrent network: prediction against target over time, and its hidden state",
+    ),
+)

@@ -1,0 +1,230 @@
+"""The training thread's loop: pull ``Trainer.run()`` at the chosen pace, between commands.
+
+:class:`TrainingLoop` is the half of the training session (``tui.session.worker``) that runs on
+the training thread: it carries out the commands the interface queued, trains the steps the pace
+allows until the next snapshot is due, sleeps when ahead of the pace (a command wakes it at once),
+and notices epochs, the end of the experiment's epochs, divergence and early stopping. What a
+snapshot holds, and the commands themselves, are the session's.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from engine.errors import UserError
+from engine.events import Diverged, Epoch, Event, Finished, Step
+from engine.experiment.config import Run
+from tui.session.pace import Pacer, steps_per_epoch
+from tui.session.records import Notice, Snapshot
+
+POST_INTERVAL = 0.1  # seconds between snapshots while training
+
+Post = Callable[[Snapshot | Notice], None]
+
+
+class TrainingLoop:
+    """Trains a run on a thread of its own, carrying out commands queued from another.
+
+    Subclasses say what a snapshot is (:meth:`_publish`); the state here is the loop's: whether
+    it is paused, single steps still to train, the epochs done and the speed measured.
+    """
+
+    run: Run
+    paused: bool
+
+    def __init__(self, pace: float | None) -> None:
+        self._pacer = Pacer(pace)
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._events: Iterator[Event] | None = None
+        self._pending = 0
+
+    def _send(self, command: Callable[[], None]) -> None:
+        """Queues ``command`` for the training thread and wakes it."""
+        self._commands.put(command)
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ends ``loop`` after the current step."""
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    def _restart_loop(self) -> None:
+        """A new run: nothing trained of it yet, its experiment's epochs to go."""
+        run = self.run
+        self._epochs: list[Epoch] = []
+        self._done = 0  # whole epochs trained
+        self._limit: int | None = run.experiment.train.epochs  # None: past them, on request
+        self._state, self._note, self._speed, self._engine_speed = "training", "", 0.0, 0.0
+        self._clock: tuple[float, int] | None = None  # (time, step) the speed is measured from
+        self._fit_pace()
+        self._dirty = True
+
+    def _fit_pace(self) -> None:
+        """The experiment's default pace (its epochs in about 25 s), unless the user chose one."""
+        run = self.run
+        per_epoch = steps_per_epoch(len(run.data.X_train), run.trainer.batch_size)
+        self._pacer.fit(run.experiment.train.epochs * per_epoch)
+
+    def _publish(self) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ the training thread
+    def loop(self, post: Post) -> None:
+        """Trains and reports until :meth:`stop`; run it on a thread of its own."""
+        self._post = post
+        self._publish()
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception as exc:  # an engine error must not take the interface down
+                self._halt("stopped", f"Training stopped by an error: {type(exc).__name__}: {exc}")
+                self._dirty = False
+                self._post(
+                    Notice(self._note + " Press r to reset, or c to change the setup.", False)
+                )
+                self._wake.wait(0.25)
+        if self._events is not None:
+            self._events.close()
+
+    def _tick(self) -> None:
+        """One round: carry out commands, then train until the next snapshot (or wait)."""
+        self._run_commands()
+        if self.paused and self._pending == 0:
+            self._clock = None
+            if self._dirty:
+                self._publish()
+            self._wake.wait(0.25)
+            self._wake.clear()
+            return
+        start = time.perf_counter()
+        deadline = start + POST_INTERVAL
+        if self.paused:  # single steps are never held back
+            self._clock = None
+            self._train(deadline, math.inf)
+        else:
+            if self._clock is None:  # (re)starting: the pace's schedule starts now
+                self._pacer.restart()
+                self._clock = (start, self.run.trainer.step)
+            ended = self._train(deadline, self._pacer.limit(start, self.run.trainer.step, deadline))
+            rested = ended != "pace" or self._rest(deadline)
+            self._dirty |= self._pacer.settle(ended)
+            if rested:  # a rest cut short would count its steps over too short a time
+                self._measure_speed()
+        self._run_commands()  # a command that cut the burst short shows in this snapshot
+        if self._dirty:
+            self._publish()
+
+    def _rest(self, until: float) -> bool:
+        """Ahead of the pace: sleeps until ``until``, or until a command or stop arrives.
+
+        Returns:
+            Whether it slept until ``until``.
+        """
+        self._wake.clear()
+        if not self._commands.empty() or self.paused or self._stop.is_set():
+            return False
+        return not self._wake.wait(max(until - time.perf_counter(), 0.0))
+
+    def _measure_speed(self) -> None:
+        """Steps per second since the last measurement, sleeps and snapshots included."""
+        assert self._clock is not None
+        (t, s), now, step = self._clock, time.perf_counter(), self.run.trainer.step
+        if step <= s:
+            return
+        rate = (step - s) / max(now - t, 1e-9)
+        self._speed = rate if self._speed == 0 else 0.7 * self._speed + 0.3 * rate
+        self._clock = (now, step)
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                command()
+            except UserError as exc:
+                self._post(Notice(f"{exc.message}. {exc.hint}".strip(), ok=False))
+            self._dirty = True
+
+    def _train(self, deadline: float, limit: float) -> str:
+        """Pulls events until the deadline, a pause, a command, or the requested single steps.
+
+        Args:
+            deadline: when the next snapshot is due.
+            limit: the last step the pace allows by then (``inf``: no cap).
+
+        Returns:
+            What ended the burst: "pace" (the run is ahead of its pace), "time" (the deadline),
+            or "" (anything else).
+        """
+        if self._events is None:
+            data = self.run.data
+            val = (data.X_test, data.y_test)
+            self._events = self.run.trainer.run(data.X_train, data.y_train, None, val=val)
+            self._state, self._note, self._dirty = "training", "", True
+        trainer = self.run.trainer
+        if trainer.step + 1 > limit:
+            return "pace"
+        events, commands, stepping = self._events, self._commands, self.paused
+        t0, s0, ended = time.perf_counter(), trainer.step, ""
+        for event in events:
+            kind = event.__class__
+            if kind is Step:
+                if stepping:
+                    self._pending -= 1
+                    if self._pending <= 0:
+                        break
+                elif self.paused or not commands.empty():
+                    break
+                elif time.perf_counter() >= deadline:
+                    ended = "time"
+                    break
+                elif event.step + 1 > limit:  # type: ignore[union-attr]
+                    ended = "pace"
+                    break
+            elif kind is Epoch:
+                self._epochs.append(event)  # type: ignore[arg-type]
+                self._done = event.epoch  # type: ignore[union-attr]
+                if self._limit is not None and self._done >= self._limit:
+                    self._finish()
+                    if not stepping:
+                        break
+            elif kind is Diverged:
+                self._halt("diverged", f"Diverged: {event.message}")  # type: ignore[union-attr]
+                break
+            elif kind is Finished:
+                self._halt("stopped", f"Training stopped ({event.reason}).")  # type: ignore[union-attr]
+                break
+        if not stepping and trainer.step > s0:
+            rate = (trainer.step - s0) / max(time.perf_counter() - t0, 1e-9)
+            fast = self._engine_speed
+            self._engine_speed = rate if fast == 0 else 0.7 * fast + 0.3 * rate
+        self._dirty = True
+        return ended
+
+    def _finish(self) -> None:
+        """The experiment's epochs are done: pause, say so, and let a resume train on."""
+        self.paused, self._pending, self._state, self._limit = True, 0, "finished", None
+        epochs = "1 epoch" if self._done == 1 else f"{self._done:,} epochs"
+        self._note = (
+            f"Finished {epochs} (the experiment's epochs = {self.run.experiment.train.epochs}): "
+            "training paused. Space trains on; c changes the number of epochs."
+        )
+
+    def _halt(self, state: str, note: str) -> None:
+        self.paused, self._pending, self._state, self._note = True, 0, state, note
+        if self._events is not None:
+            self._events.close()
+        self._events = None
