@@ -21,6 +21,7 @@ from engine.kernels.cpu import attention as cpu_attn
 from engine.kernels.cpu import chunks as cpu_chunks
 from engine.kernels.cpu import conv as cpu_conv
 from engine.kernels.cpu import norm as cpu_norm
+from engine.kernels.cpu import pool as cpu_pool
 from engine.kernels.cpu import sequence as cpu_rnn
 from engine.threads import blas_threads_for
 
@@ -146,23 +147,23 @@ class CPULayerOps(RecurrentOps):
     def maxpool2d_forward(self, x: Array, k: int, stride: int, out: Array, argmax: Array) -> None:
         chunks = self._image_chunks(x.shape[0], x[0].size, MIN_POOL_WORK)
         if chunks > 1:
-            cpu_conv.maxpool2d_forward_chunks(x, k, stride, out, argmax, chunks)
+            cpu_pool.maxpool2d_forward_chunks(x, k, stride, out, argmax, chunks)
         else:
-            cpu_conv.maxpool2d_forward(x, k, stride, out, argmax)
+            cpu_pool.maxpool2d_forward(x, k, stride, out, argmax)
 
     def maxpool2d_backward(self, grad_out, argmax, k: int, stride: int, gx) -> None:
         """``argmax`` alone routes the gradient here (k and stride serve the CUDA kernel)."""
         chunks = self._image_chunks(gx.shape[0], gx[0].size, MIN_POOL_WORK)
         if chunks > 1:
-            cpu_conv.maxpool2d_backward_chunks(grad_out, argmax, gx, chunks)
+            cpu_pool.maxpool2d_backward_chunks(grad_out, argmax, gx, chunks)
         else:
-            cpu_conv.maxpool2d_backward(grad_out, argmax, gx)
+            cpu_pool.maxpool2d_backward(grad_out, argmax, gx)
 
     def avgpool2d_forward(self, x: Array, k: int, stride: int, out: Array) -> None:
-        cpu_conv.avgpool2d_forward(x, k, stride, out)
+        cpu_pool.avgpool2d_forward(x, k, stride, out)
 
     def avgpool2d_backward(self, grad_out: Array, k: int, stride: int, gx: Array) -> None:
-        cpu_conv.avgpool2d_backward(grad_out, k, stride, gx)
+        cpu_pool.avgpool2d_backward(grad_out, k, stride, gx)
 
     # ---------------------------------------------------------------- normalisation
     def batchnorm_forward(

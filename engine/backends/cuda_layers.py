@@ -36,9 +36,10 @@ class CUDALayerOps(RecurrentOps):
         from engine.kernels.cuda import attention as cuda_attn
         from engine.kernels.cuda import conv as cuda_conv
         from engine.kernels.cuda import norm as cuda_norm
+        from engine.kernels.cuda import pool as cuda_pool
         from engine.kernels.cuda import sequence as cuda_seq
 
-        return cuda_conv, cuda_seq, cuda_attn, cuda_seq, cuda_norm
+        return cuda_conv, cuda_seq, cuda_attn, cuda_seq, cuda_norm, cuda_pool
 
     # ---------------------------------------------------------------- arrays
     def contiguous(self, x: Any, dtype: Any = None) -> Any:
@@ -146,16 +147,16 @@ class CUDALayerOps(RecurrentOps):
 
     # ---------------------------------------------------------------- pooling
     def maxpool2d_forward(self, x: Any, k: int, stride: int, out: Any, argmax: Any) -> None:
-        self._launch(self._kl[0].maxpool2d_forward, out.size)(x, k, stride, out, argmax)
+        self._launch(self._kl[5].maxpool2d_forward, out.size)(x, k, stride, out, argmax)
 
     def maxpool2d_backward(self, grad_out: Any, argmax: Any, k: int, stride: int, gx: Any) -> None:
-        self._launch(self._kl[0].maxpool2d_backward, gx.size)(grad_out, argmax, k, stride, gx)
+        self._launch(self._kl[5].maxpool2d_backward, gx.size)(grad_out, argmax, k, stride, gx)
 
     def avgpool2d_forward(self, x: Any, k: int, stride: int, out: Any) -> None:
-        self._launch(self._kl[0].avgpool2d_forward, out.size)(x, k, stride, out)
+        self._launch(self._kl[5].avgpool2d_forward, out.size)(x, k, stride, out)
 
     def avgpool2d_backward(self, grad_out: Any, k: int, stride: int, gx: Any) -> None:
-        self._launch(self._kl[0].avgpool2d_backward, gx.size)(grad_out, k, stride, gx)
+        self._launch(self._kl[5].avgpool2d_backward, gx.size)(grad_out, k, stride, gx)
 
     # ---------------------------------------------------------------- normalisation
     def batchnorm_forward(

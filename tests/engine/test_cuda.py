@@ -1,16 +1,16 @@
 """The numba.cuda backend without a GPU: simulator parity, PTX compilation, clear errors.
 
-Seven subprocesses, started together at the first test of this module and run side by side: the
-CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` must be set before Numba is imported, so never in this
-process) runs ``cuda_sim_cases.py`` — every CUDA kernel against its CPU twin on tiny shapes, then
-a network on ``device="cuda"`` against the CPU — and ``cuda_sim_layers.py`` — the kernels of the
-image, recurrent and attention layers against NumPy references — and ``cuda_sim_nets.py`` (twice:
-image and sequence networks) — small networks holding every layer type trained on both devices,
-with device arrays made as strict in the simulator as on a GPU — and ``cuda_sim_train.py`` —
-``dltui train --device cuda``, resuming on the CPU, and ``init_from`` onto the device; two
-processes without the simulator compile every kernel to PTX for compute capabilities 8.0 and
-9.0 (``cuda_ptx_check.py``, the layer kernels in float32 and float64), which catches a kernel
-that only the simulator's Python would accept.
+Seven subprocesses run the scripts of ``cuda_scripts/``, started together at the first test of
+this module and run side by side. The CUDA simulator (``NUMBA_ENABLE_CUDASIM=1`` must be set
+before Numba is imported, so never in this process) runs ``cuda_sim_cases.py`` — every CUDA
+kernel against its CPU twin on tiny shapes, then a network on ``device="cuda"`` against the CPU —
+and ``cuda_sim_layers.py`` — the kernels of the image, recurrent and attention layers against
+NumPy references — and ``cuda_sim_nets.py`` (twice: image and sequence networks) — small networks
+holding every layer type trained on both devices, with device arrays made as strict in the
+simulator as on a GPU — and ``cuda_sim_train.py`` — ``dltui train --device cuda``, resuming on
+the CPU, and ``init_from`` onto the device; two processes without the simulator compile every
+kernel to PTX for compute capabilities 8.0 and 9.0 (``cuda_ptx_check.py``, the layer kernels in
+float32 and float64), which catches a kernel that only the simulator's Python would accept.
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ from engine.kernels.cpu import optim as cpu_optim
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
+SCRIPTS = HERE / "cuda_scripts"  # the simulator and PTX scripts, run as subprocesses
 TWINS = {cpu: "cuda.core", cpu_optim: "cuda.optim", cpu_fused: "cuda.fused"}
 TOL = 1e-5  # float32 sums in a different order
 LAYER_MODULES = (
     "cuda.conv",
+    "cuda.pool",
     "cuda.norm",
     "cuda.sequence",
     "cuda.attention",
@@ -100,7 +102,7 @@ def _start(script: str, cache: Path, simulator: bool, *args: str) -> subprocess.
     if simulator:
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     return subprocess.Popen(
-        [sys.executable, str(HERE / script), *args],
+        [sys.executable, str(SCRIPTS / script), *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -224,9 +226,16 @@ def test_networks_of_every_layer_type_train_on_cuda_as_on_cpu(runs: dict, check:
 
 
 def test_the_cuda_networks_hold_every_layer_type(runs: dict) -> None:
-    from engine.layers.registry import BUILDERS
+    """Every type a gradient flows through (the step, forward only, is in the kernel cases)."""
+    from engine.layers.activations import Activation
+    from engine.layers.registry import LAYER_TYPES
 
-    assert sorted(BUILDERS) == runs["sim_nets"].get("layer types")
+    trained = [
+        name
+        for name, cls in LAYER_TYPES.items()
+        if not issubclass(cls, Activation) or cls(None).definition.differentiable
+    ]
+    assert sorted(trained) == runs["sim_nets"].get("layer types")
 
 
 @pytest.mark.parametrize("module", LAYER_MODULES)

@@ -7,6 +7,7 @@ import pytest
 
 from engine.kernels.cpu import conv as cpu_conv
 from engine.kernels.cpu import norm as cpu_norm
+from engine.kernels.cpu import pool as cpu_pool
 from engine.layers.image import Conv2D
 
 
@@ -75,18 +76,18 @@ def test_pooling_forward_and_backward(k: int, stride: int) -> None:
          for y in range(oh) for xx in range(oh)], axis=2,
     ).reshape(2, 3, oh, oh, k * k)  # fmt: skip
     out, arg = np.empty((2, 3, oh, oh)), np.empty((2, 3, oh, oh), dtype=np.int64)
-    cpu_conv.maxpool2d_forward(x, k, stride, out, arg)
+    cpu_pool.maxpool2d_forward(x, k, stride, out, arg)
     np.testing.assert_array_equal(out, windows.max(-1))
     g = rng.normal(size=out.shape)
     gx = np.empty_like(x)
-    cpu_conv.maxpool2d_backward(g, arg, gx)
+    cpu_pool.maxpool2d_backward(g, arg, gx)
     assert gx.sum() == pytest.approx(g.sum()) and np.count_nonzero(gx) <= g.size
-    cpu_conv.avgpool2d_forward(x, k, stride, out)
+    cpu_pool.avgpool2d_forward(x, k, stride, out)
     np.testing.assert_allclose(out, windows.mean(-1), rtol=1e-12)
-    cpu_conv.avgpool2d_backward(g, k, stride, gx)
+    cpu_pool.avgpool2d_backward(g, k, stride, gx)
     eps = rng.normal(size=x.shape)
     out2 = np.empty_like(out)
-    cpu_conv.avgpool2d_forward(eps, k, stride, out2)
+    cpu_pool.avgpool2d_forward(eps, k, stride, out2)
     assert (g * out2).sum() == pytest.approx((gx * eps).sum(), rel=1e-10)
 
 

@@ -20,6 +20,7 @@ from engine.kernels.cuda import core as k
 from engine.kernels.cuda import fused as kf
 from engine.kernels.cuda import norm as kn
 from engine.kernels.cuda import optim as ko
+from engine.kernels.cuda import pool as kp
 from engine.kernels.cuda import sequence as kr
 from engine.kernels.cuda import sequence as ks
 
@@ -66,10 +67,10 @@ def layer_signatures(F) -> dict:
         kc.col2im: (A2, i, i, i, i, A4),
         kc.rows_to_nchw: (A2, A4),
         kc.nchw_to_rows: (A4, A2),
-        kc.maxpool2d_forward: (A4, i, i, A4, int64[:, :, :, ::1]),
-        kc.maxpool2d_backward: (A4, int64[:, :, :, ::1], i, i, A4),
-        kc.avgpool2d_forward: (A4, i, i, A4),
-        kc.avgpool2d_backward: (A4, i, i, A4),
+        kp.maxpool2d_forward: (A4, i, i, A4, int64[:, :, :, ::1]),
+        kp.maxpool2d_backward: (A4, int64[:, :, :, ::1], i, i, A4),
+        kp.avgpool2d_forward: (A4, i, i, A4),
+        kp.avgpool2d_backward: (A4, i, i, A4),
         kn.batchnorm_forward: (A3, A1, A1, f, b, f, A1, A1, A3, A3, A1),
         kn.batchnorm_backward: (A3, A3, A1, A1, A3, A1, A1),
         kn.layernorm_forward: (A2, A1, A1, f, A2, A2, A1),

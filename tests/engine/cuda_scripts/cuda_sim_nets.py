@@ -35,7 +35,17 @@ from numba.cuda.simulator import kernel as sim_kernel  # noqa: E402
 from numba.cuda.simulator.cudadrv import devicearray as sim_arrays  # noqa: E402
 
 from engine import Sequential, optim  # noqa: E402
-from engine.layers import Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh  # noqa: E402
+from engine.layers import (  # noqa: E402
+    ELU,
+    GELU,
+    Dense,
+    Dropout,
+    Layer,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
 from engine.layers.blocks import transformer_block  # noqa: E402
 from engine.layers.image import AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D  # noqa: E402
 from engine.layers.sequence import GRU, LSTM, RNN, Embedding, PositionalEncoding  # noqa: E402
@@ -171,7 +181,7 @@ def cases() -> dict[str, Case]:
         "network cnn": Case(
             "images",
             lambda: [BatchNorm(1), Conv2D(1, 2, 3, stride=2, padding=1), Tanh(), MaxPool2D(2),
-                     Flatten(), BatchNorm(2), Dense(2, 3)],
+                     Flatten(), BatchNorm(2), Dense(2, 3), ELU(), Dense(3, 3), GELU()],
             (1, 4, 4), images, np.array([0, 2, 1, 2]), "cross_entropy",
         ),
         "network pooling": Case(

@@ -7,17 +7,15 @@ backend-level checks (a network trained on ``device="cuda"`` against the same on
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
-from collections.abc import Callable
 
 import numpy as np
 
 assert os.environ.get("NUMBA_ENABLE_CUDASIM") == "1", "run with NUMBA_ENABLE_CUDASIM=1"
 
 from numba import cuda  # noqa: E402
+from sim_common import Checks, diff  # noqa: E402
 
 from engine.activations import ACTIVATIONS  # noqa: E402
 from engine.kernels.cpu import core as cpu  # noqa: E402
@@ -29,17 +27,9 @@ from engine.kernels.cuda import optim as ko  # noqa: E402
 
 F = np.float32
 RNG = np.random.default_rng(0)
-CASES: dict[str, Callable[[], float]] = {}
+CASES = Checks()
+case = CASES.case
 T, TILE = kc.THREADS, kc.TILE
-
-
-def case(*names: str) -> Callable[[Callable[[], float]], Callable[[], float]]:
-    def register(fn: Callable[[], float]) -> Callable[[], float]:
-        for name in names:
-            CASES[name] = fn
-        return fn
-
-    return register
 
 
 def r(*shape: int) -> np.ndarray:
@@ -48,11 +38,6 @@ def r(*shape: int) -> np.ndarray:
 
 def dev(a: np.ndarray):
     return cuda.to_device(a)
-
-
-def diff(ref, got) -> float:
-    got = got.copy_to_host() if hasattr(got, "copy_to_host") else np.asarray(got)
-    return float(np.max(np.abs(np.asarray(ref, dtype=np.float64) - got), initial=0.0))
 
 
 def total() -> object:
@@ -259,21 +244,5 @@ def backend_checks() -> dict[str, float]:
     return out
 
 
-def main() -> int:
-    results: dict[str, object] = {}
-    for name, fn in CASES.items():
-        try:
-            value = fn()
-            results[name] = value if math.isfinite(value) else "error: not finite"
-        except Exception as exc:  # every kernel reports, not just the first failure
-            results[name] = f"error: {type(exc).__name__}: {exc}"
-    try:
-        results.update(backend_checks())
-    except Exception as exc:
-        results["backend"] = f"error: {type(exc).__name__}: {exc}"
-    print(json.dumps(results))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(CASES.main(backend_checks))
