@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from layer_cases import case_for, layer_types
-from torch_helpers import F, assert_close, copy_into, engine_mse, nn, torch, torch_mse
+from torch_helpers import F, assert_close, copy_into, engine_mse, nn, torch, torch_mse, torch_name
 
 from engine import Sequential
 from engine.layers import LAYER_TYPES, Layer
@@ -122,17 +122,11 @@ def test_layer_matches_its_pytorch_twin(type_name: str) -> None:
     assert loss == pytest.approx(t_loss.item(), rel=1e-9)
     named = dict(module.named_parameters())
     for name, grad in net.grads.items():
-        torch_grad = named[_torch_name(name)].grad
+        torch_grad = named[torch_name(name)].grad
         assert torch_grad is not None, name
         assert_close(grad, torch_grad, f"gradient of {name}")
     if not case.vocab:
         assert_close(gx, xt.grad, "input gradient")
-
-
-def _torch_name(name: str) -> str:
-    from torch_helpers import torch_name
-
-    return torch_name(name)
 
 
 def test_every_layer_type_has_a_twin_or_a_reason() -> None:
