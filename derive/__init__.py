@@ -16,15 +16,19 @@ then the layer's own gradient in its own terms with numbers::
     d = derive(net, x, y, "cross_entropy", param="0.W[3,0,1,1]")   # a convolution's kernel
     d = derive(net, x, y, "mse", param="1.0.W_hh[4,2]")            # inside a residual block
 
-Stages stay apart: ``derive.index_view`` / ``derive.vector_view`` / ``derive.update`` (and the
+Two pipelines, one entry point (``derive.api.derive``): ``derive.stack`` derives stacks of Dense,
+activation and Dropout layers unit by unit, ``derive.layers`` any other network layer by layer;
+the activations come from the engine's registry (``derive.activations``).
+
+Stages stay apart: ``derive.stack.index_view`` / ``vector_view`` / ``derive.update`` (and the
 builders in ``derive.layers``) build the steps in symbols, ``derive.steps.evaluate`` puts the
 numbers in, ``derive.render`` prints.
 """
 
 from derive.api import VIEWS, derive
 from derive.layers.param import LayerParam, parse_layer_param
-from derive.model import ParamRef, parse_param, valid_names
 from derive.rules import Rule
+from derive.stack.model import ParamRef, parse_param, valid_names
 from derive.steps import PARTS, Derivation, DirectCheck, Step
 from derive.verify import VerifyReport, verify, verify_report
 

@@ -1,28 +1,20 @@
-"""``derive`` itself: from a live network and a sample to a ``Derivation``.
+"""``derive`` itself: from a live network and a sample to a ``Derivation``, for any network.
 
-Dropout: the derivation uses the mask of the network's last training forward pass when that
-pass saw a batch of the same size (``net.loss_and_grad(x, y)`` then ``derive(net, x, y)`` gives
-the engine's gradient exactly); otherwise dropout is treated as off (inference), and the step
-says so.
+One entry point for both pipelines: a stack of Dense, activation and Dropout layers is derived
+unit by unit (``derive.stack``), any other network layer by layer (``derive.layers``); both end
+with the optimiser's update (``derive.update``) on the gradient they derived.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from derive import index_view, update, vector_view
-from derive.activations import differentiable, no_gradient
+from derive import update
 from derive.batch import batch_gradient
-from derive.context import Context
-from derive.env import Env
-from derive.expand import TINY_PARAMS, direct_check
 from derive.layers.build import derive_layers
 from derive.layers.param import is_plain_mlp
-from derive.model import build_model, parse_param
+from derive.stack.pipeline import derive_stack
 from derive.steps import Derivation, evaluate
-from derive.tape import Tape, run_tape
 from engine.errors import UserError
 from engine.losses import check_loss
 from engine.network import Sequential
@@ -70,71 +62,27 @@ def derive(
     check_loss(loss)
     if view not in VIEWS:
         raise UserError(f"unknown view {view!r}", "use 'index' or 'vector'")
-    if not is_plain_mlp(net):
-        return derive_layers(
-            net, x, y, loss, param, sample=sample, l1=l1, l2=l2, optimizer=optimizer, lr=lr,
-            batch=batch,
-        )  # fmt: skip
-    ctx, tape = _setup(net, x, y, loss, param, sample, float(l1), float(l2))
-    env = Env(ctx, tape)
-    specs = index_view.build(ctx) if view == "index" else vector_view.build(ctx, tape)
-    steps = evaluate(specs, env)
-    value = float(steps[-1].value)
-    grad = None if batch is None else batch_gradient(net, batch, loss, l1, l2, ctx.ref.flat)
-    update_specs, numbers = update.build(ctx, steps[-1].lhs, optimizer, lr, grad)
-    env.update(numbers)
-    steps += evaluate(update_specs, env)
-    check = None
-    if direct or (direct is None and net.n_params <= TINY_PARAMS):
-        check = direct_check(ctx, tape, value)
+    if is_plain_mlp(net):
+        part = derive_stack(net, x, y, loss, param, view, sample, l1, l2, direct)
+    else:
+        part = derive_layers(net, x, y, loss, param, sample=sample, l1=l1, l2=l2)
+    value = float(part.steps[-1].value)
+    grad = None if batch is None else batch_gradient(net, batch, loss, l1, l2, part.ref.flat)
+    update_specs, numbers = update.build(part, part.steps[-1].lhs, optimizer, lr, grad)
+    part.numbers.update(numbers)
+    steps = part.steps + evaluate(update_specs, part.numbers)
     return Derivation(
-        param=ctx.ref,
-        symbol=ctx.theta,
+        param=part.ref,
+        symbol=part.theta,
         loss=loss,
-        view=view,
-        network=net.describe(),
+        view=part.view,
+        network=part.network,
         sample=sample,
-        n_samples=ctx.n,
-        x=tape.values[ctx.model.x][sample],
-        y=np.asarray(tape.labels[sample] if tape.labels is not None else tape.targets[sample]),
+        n_samples=part.n,
+        x=part.x,
+        y=part.y,
         steps=tuple(steps),
         value=value,
-        check=check,
+        check=part.check,
         optimizer=repr(optimizer) if optimizer is not None else f"gradient descent (lr={lr:g})",
     )
-
-
-def _setup(
-    net: Sequential, x: Any, y: Any, loss: str, param: str, sample: int, l1: float, l2: float
-) -> tuple[Context, Tape]:
-    """The derivation's setting, and the float64 tape of the batch through the network."""
-    ref = parse_param(net, param)
-    model = build_model(net, loss)
-    for st in model.stages[model.index(ref.pos) + 1 :]:
-        if st.kind == "activation" and not differentiable(st.act):
-            raise no_gradient(st.act, f" (layer {st.pos}, between {ref.text} and the loss)")
-    X, Y = _batch(net, x, y, loss)
-    n = X.shape[0]
-    if not 0 <= sample < n:
-        raise UserError(f"sample {sample} is outside the batch of {n}", f"use 0 to {n - 1}")
-    tape = run_tape(model, net, X, Y, l1, l2)
-    label = int(tape.labels[sample]) if tape.labels is not None else None
-    masks_on = frozenset(pos for pos, m in tape.masks.items() if m is not None)
-    return Context(model, ref, n, sample, label, masks_on, l1, l2), tape
-
-
-def _batch(net: Sequential, x: Any, y: Any, loss: str) -> tuple[np.ndarray, np.ndarray]:
-    """``x`` and ``y`` as a float64 batch, checked as the engine checks them."""
-    try:  # through the engine's own casts, so a float32 network sees the same numbers
-        X = np.asarray(net.as_input(x), dtype=np.float64)
-    except ValueError as exc:
-        raise UserError(
-            f"the input does not fit: {exc}",
-            f"give one sample of {net.in_features} numbers, or a batch (n, {net.in_features})",
-        ) from None
-    try:
-        target = net.as_target(y, loss, X.shape[0])
-    except ValueError as exc:
-        raise UserError(f"the targets do not fit: {exc}", "give one target per sample") from None
-    Y = np.asarray(target)
-    return X, (Y if loss == "cross_entropy" else Y.astype(np.float64).reshape(X.shape[0], -1))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from derive.layers.tape import float64_twin
+from derive.layers.layer_tape import float64_twin
 from engine.network import Sequential
 
 

@@ -1,4 +1,8 @@
-"""What every builder of steps needs to know about one derivation, in one place."""
+"""What every builder of a Dense stack's steps needs to know about one derivation, in one place.
+
+It belongs to ``derive.stack`` and sits beside ``derive.update``, which reads a derivation's
+parameter through it (or through any object with ``theta`` and ``ref``, as the layer pipeline's).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.model import Model, ParamRef, Stage, Vec
 from derive.notation import partial, sym
+from derive.stack.model import Model, ParamRef, Stage, Vec
 
 
 @dataclass(frozen=True)
@@ -35,13 +39,6 @@ class Context:
     def theta(self) -> sp.Symbol:
         """The parameter's symbol, W¹₀,₁."""
         return self.ref.symbol()
-
-    @property
-    def theta_names(self) -> tuple[str, str]:
-        """The parameter's name in Unicode and LaTeX, for rules that mention it."""
-        from derive.notation import latex_name, unicode_name
-
-        return unicode_name(self.theta.name), latex_name(self.theta.name)
 
     @property
     def dense(self) -> Stage:

@@ -13,9 +13,9 @@ import sympy as sp
 from derive.activations import sigmoid
 from derive.expr import add, div, mul, neg, power, scaled, sub, total
 from derive.functions import huber, huber_grad, log_clamped
-from derive.model import Model
 from derive.notation import sym
 from derive.rules import Rule, rule
+from derive.stack.model import Model
 from engine.losses import LOSSES
 
 

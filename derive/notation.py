@@ -233,6 +233,11 @@ def latex_name(name: str | Name) -> str:
     return text
 
 
+def spelled(symbol: sp.Symbol) -> tuple[str, str]:
+    """A symbol's name in Unicode and in LaTeX, for rules that mention it (the parameter θ)."""
+    return unicode_name(symbol.name), latex_name(symbol.name)
+
+
 def component(m: sp.MatrixSymbol, *index: int) -> sp.Symbol:
     """The scalar symbol of one entry: (δ¹)₀ → δ¹₀, (∂L/∂a¹)₁ → ∂L/∂a¹₁."""
     name = m.name

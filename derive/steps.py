@@ -1,6 +1,6 @@
 """What a derivation is made of: steps as built (symbols), then as evaluated (numbers).
 
-The three stages stay apart. Builders (``derive.index_view``, ``derive.vector_view``,
+The three stages stay apart. Builders (``derive.stack.index_view``, ``derive.stack.vector_view``,
 ``derive.update``) return ``StepSpec`` s — symbols and rules, no numbers. ``evaluate`` fills in
 the numbers in order, each step's value becoming a number the next steps read, so the gradient at
 the end really is the product of the factors printed above it. The printers
@@ -18,9 +18,9 @@ import sympy as sp
 
 from derive.expr import abbreviate, number, substitute, truncated
 from derive.layers.param import LayerParam
-from derive.model import ParamRef
 from derive.notation import component
 from derive.rules import Rule
+from derive.stack.model import ParamRef
 
 PARTS = ("forward", "loss", "backward", "update")
 Value = float | np.ndarray
@@ -104,6 +104,29 @@ class DirectCheck:
     @property
     def difference(self) -> float:
         return abs(self.value - self.chain_value)
+
+
+@dataclass
+class Derived:
+    """What a pipeline (``derive.stack`` or ``derive.layers``) derives before the update.
+
+    Attributes:
+        ref: the parameter; theta: its symbol (the two the update steps read).
+        steps: forward, loss and backward, evaluated; the last one's value is the gradient.
+        numbers: what every symbol stands for, which the update's numbers join.
+        view, network, n, x, y, check: as ``Derivation`` holds them.
+    """
+
+    ref: Any
+    theta: sp.Symbol
+    steps: list[Step]
+    numbers: MutableMapping[sp.Basic, Any]
+    view: str
+    network: str
+    n: int
+    x: np.ndarray
+    y: np.ndarray
+    check: DirectCheck | None = None
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from derive.api import _batch
+from derive.layers.layer_tape import float64_twin, last_mask
 from derive.layers.oracle import reference_gradients
 from derive.layers.param import find, is_plain_mlp
-from derive.layers.tape import float64_twin, last_mask
-from derive.model import build_model
-from derive.tape import run_tape
+from derive.stack.model import build_model
+from derive.stack.pipeline import as_batch
+from derive.stack.tape import run_tape
 from engine.layers.core import Dropout
 from engine.network import Sequential
 
@@ -84,7 +84,7 @@ def verify_report(
     twin.loss_and_grad(x, y, loss, l1, l2)
     engine = {name: np.asarray(g, dtype=np.float64).copy() for name, g in twin.grads.items()}
     if is_plain_mlp(twin):
-        X, Y = _batch(twin, x, y, loss)
+        X, Y = as_batch(twin, x, y, loss)
         other = run_tape(build_model(twin, loss), twin, X, Y, l1, l2).param_grads
         method = "symbolic"
     else:

@@ -15,7 +15,8 @@ import sympy as sp
 
 from derive.expr import add, div, mul, power, sub
 from derive.layers import reference_seq
-from derive.layers.common import (
+from derive.layers.derivations import LayerDerivation, register
+from derive.layers.layer_context import (
     SHOW_TIME,
     LayerContext,
     Local,
@@ -26,10 +27,9 @@ from derive.layers.common import (
     sample_part,
     sum_spec,
 )
-from derive.layers.derivations import LayerDerivation, register
+from derive.layers.layer_rules import rule
 from derive.layers.param import output_symbol
-from derive.layers.rules import rule
-from derive.notation import partial, sym
+from derive.notation import partial, spelled, sym
 from derive.steps import StepSpec
 from engine.layers import Layer
 
@@ -184,7 +184,7 @@ def _in_proj(ctx: LayerContext) -> Local:
     what = (f"Σ_t ∂L̄/∂{P}_tj", rf"\sum_t \partial\bar L/\partial {P}_{{tj}}")
     if weight:
         what = (what[0] + " x_ti", what[1] + " x_{ti}")
-    why = rule("attn_grad", param=ctx.theta_names, sum=what)
+    why = rule("attn_grad", param=spelled(ctx.theta), sum=what)
     final = sum_spec(ctx, "backward", sample_part(ctx), why, Terms(terms, at.T))
     return Local([_part(ctx, at, r, part, j), *_scores(at)], [*backward, final])
 
@@ -208,7 +208,7 @@ def _out_proj(ctx: LayerContext) -> Local:
     what = ("Σ_t ∂L̄/∂out_tj", r"\sum_t \partial\bar L/\partial \mathrm{out}_{tj}")
     if len(index) > 1:
         what = (what[0] + " O_ti", what[1] + " O_{ti}")
-    why = rule("attn_grad", param=ctx.theta_names, sum=what)
+    why = rule("attn_grad", param=spelled(ctx.theta), sum=what)
     terms = [term(t) for t in range(g.shape[0])]
     final = sum_spec(ctx, "backward", sample_part(ctx), why, Terms(terms, g.shape[0]))
     return Local([O], [arrives(ctx, g), final])

@@ -16,11 +16,11 @@ from derive.activations import apply, sigmoid
 from derive.expr import add, div, mul, sub
 from derive.functions import huber_grad
 from derive.layers import entries
-from derive.layers.common import LayerContext, entry, given, grad
 from derive.layers.derivations import derivation
+from derive.layers.layer_context import LayerContext, entry, given, grad
+from derive.layers.layer_rules import rule
 from derive.layers.param import Node, describe_layer, input_symbol, nodes, output_symbol
 from derive.layers.phrases import LOSS_GRADS, LOSS_NAMES
-from derive.layers.rules import rule
 from derive.notation import prime, sym
 from derive.steps import StepSpec
 from engine.losses import LOSSES

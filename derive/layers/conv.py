@@ -16,7 +16,9 @@ import sympy as sp
 
 from derive.expr import mul
 from derive.layers import reference, reference_seq
-from derive.layers.common import (
+from derive.layers.derivations import LayerDerivation, register
+from derive.layers.entries import dense_entry
+from derive.layers.layer_context import (
     LayerContext,
     Local,
     Terms,
@@ -28,10 +30,8 @@ from derive.layers.common import (
     sample_part,
     sum_spec,
 )
-from derive.layers.derivations import LayerDerivation, register
-from derive.layers.entries import dense_entry
+from derive.layers.layer_rules import rule
 from derive.layers.param import input_symbol, output_symbol
-from derive.layers.rules import rule
 from derive.notation import sym
 from derive.steps import StepSpec
 from engine.layers import Layer

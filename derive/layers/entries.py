@@ -18,10 +18,10 @@ from derive.activations import prime as slope_of
 from derive.activations import prime_rule
 from derive.expr import mul
 from derive.functions import window_max
-from derive.layers.common import LayerContext, collect, entry, given, grad, sum_spec
 from derive.layers.derivations import derivation
+from derive.layers.layer_context import LayerContext, collect, entry, given, grad, sum_spec
+from derive.layers.layer_rules import rule
 from derive.layers.param import Node, input_symbol, output_symbol
-from derive.layers.rules import rule
 from derive.notation import prime, sym
 from derive.printers import latex, number_text, text
 from derive.rules import Rule

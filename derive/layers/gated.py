@@ -12,8 +12,9 @@ import sympy as sp
 
 from derive.activations import sigmoid
 from derive.expr import add, mul, power, sub
-from derive.layers.common import SHOW_TIME, LayerContext, Local, given
 from derive.layers.derivations import register
+from derive.layers.layer_context import SHOW_TIME, LayerContext, Local, given
+from derive.layers.layer_rules import rule
 from derive.layers.phrases import GATE_DELTAS as DELTA
 from derive.layers.phrases import GATES as WHAT
 from derive.layers.recurrent import (
@@ -24,7 +25,6 @@ from derive.layers.recurrent import (
     pre_activation,
     recurrent_derivation,
 )
-from derive.layers.rules import rule
 from derive.notation import partial, sym
 from derive.steps import StepSpec
 

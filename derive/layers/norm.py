@@ -17,7 +17,8 @@ import sympy as sp
 
 from derive.expr import add, div, mul, neg, power, sub
 from derive.layers import reference
-from derive.layers.common import (
+from derive.layers.derivations import LayerDerivation, register
+from derive.layers.layer_context import (
     LayerContext,
     Local,
     arrives,
@@ -27,10 +28,9 @@ from derive.layers.common import (
     sample_part,
     sum_spec,
 )
-from derive.layers.derivations import LayerDerivation, register
+from derive.layers.layer_rules import rule
 from derive.layers.param import Node, input_symbol, output_symbol
-from derive.layers.rules import rule
-from derive.notation import partial, sym
+from derive.notation import partial, spelled, sym
 from derive.rules import Rule
 from derive.steps import StepSpec
 
@@ -229,7 +229,7 @@ def local(ctx: LayerContext) -> Local:
         first = next(p for p in nm.places() if p[0] == ctx.s)
         gamma = ref.kind == "gamma"
         text = ("Σδx̂", r"\sum\delta\hat x") if gamma else ("Σδ", r"\sum\delta")
-        why = rule("norm_grad", param=ctx.theta_names, sum=text)
+        why = rule("norm_grad", param=spelled(ctx.theta), sum=text)
         last = StepSpec("backward", partial("Lbar", ctx.theta), why, pair[1] if gamma else pair[0])
         down = three_term(nm, first, pair, grad(nm.inp, *first))
         return Local(forward, [arrive, *sum_specs, down, last], batch_done=True)
@@ -260,7 +260,7 @@ def _layernorm_backward(ctx: LayerContext, nm: Norm) -> list[StepSpec]:
         if gamma
         else ("Σ_r δ_rj", r"\sum_r \delta_{rj}")
     )
-    why = rule("norm_grad", param=ctx.theta_names, sum=text)
+    why = rule("norm_grad", param=spelled(ctx.theta), sum=text)
     return [
         *specs,
         sum_spec(ctx, "backward", sample_part(ctx), why, collect(len(rows), term, value)),

@@ -1,7 +1,7 @@
 """Every parameter's gradient from ``derive.layers.reference`` alone: an independent backprop.
 
 The loss's derivative is SymPy's ``diff`` of the loss rule (as for Dense stacks, see
-``derive.tape``), the layers' backward passes are the reference ones, chained from the output
+``derive.stack.tape``), the layers' backward passes are the reference ones, chained from the output
 down; a residual block adds its identity term to its inner layers' gradient. ``verify`` compares
 the result with the engine's gradients.
 """
@@ -16,7 +16,7 @@ import numpy as np
 
 from derive.layers import reference
 from derive.layers.param import Node, nodes
-from derive.tape import element_grad_fn, softmax_ce_grad_fn
+from derive.stack.tape import element_grad_fn, softmax_ce_grad_fn
 from engine.layers.blocks import Residual
 from engine.losses import LOSSES
 from engine.network import Sequential

@@ -17,8 +17,8 @@ import numpy as np
 import sympy as sp
 
 from derive.layers.derivations import derivation
-from derive.model import valid_names
 from derive.notation import sym
+from derive.stack.model import valid_names
 from engine.errors import UserError
 from engine.layers import Activation, Dense, Dropout, Layer
 from engine.layers.blocks import Residual
@@ -32,7 +32,7 @@ _PARAM = re.compile(
 
 def is_plain_mlp(net: Sequential) -> bool:
     """Whether the network is a stack of Dense, activation and Dropout layers on flat inputs,
-    which ``derive.index_view`` / ``derive.vector_view`` derive unit by unit."""
+    which ``derive.stack.index_view`` / ``derive.stack.vector_view`` derive unit by unit."""
     return len(net.input_shape) == 1 and all(
         isinstance(lay, (Dense, Activation, Dropout)) for lay in net.layers
     )

@@ -1,7 +1,7 @@
 """Phrases the layer derivations' rules are filled with, in Unicode text and in LaTeX.
 
 Each gate of a recurrent cell and its δ, each loss's derivative: data, like
-``derive.layers.rules``. (How each layer type passes the gradient down is its derivation's
+``derive.layers.layer_rules``. (How each layer type passes the gradient down is its derivation's
 ``how``, in ``derive.layers.derivations``.)
 """
 

@@ -19,7 +19,8 @@ import sympy as sp
 
 from derive.expr import add, mul, power, sub, total
 from derive.layers import reference_seq
-from derive.layers.common import (
+from derive.layers.derivations import LayerDerivation, register
+from derive.layers.layer_context import (
     SHOW_TIME,
     LayerContext,
     Local,
@@ -28,9 +29,8 @@ from derive.layers.common import (
     sample_part,
     sum_spec,
 )
-from derive.layers.derivations import LayerDerivation, register
-from derive.layers.rules import rule
-from derive.notation import partial, sym
+from derive.layers.layer_rules import rule
+from derive.notation import partial, spelled, sym
 from derive.printers import number_text
 from derive.steps import StepSpec
 from engine.activations import ACTIVATIONS
@@ -167,7 +167,7 @@ def final(rec: Rec) -> StepSpec:
         "W_ih": ("Σ_t δ_t x_t", r"\sum_t \delta_t x_t"),
     }
     what = texts.get(kind, ("Σ_t δ_t", r"\sum_t \delta_t"))
-    why = rule("rec_grad", param=rec.ctx.theta_names, sum=what)
+    why = rule("rec_grad", param=spelled(rec.ctx.theta), sum=what)
     terms = [term(t) for t in range(1, rec.T + 1)]
     return sum_spec(rec.ctx, "backward", sample_part(rec.ctx), why, Terms(terms, len(terms)))
 

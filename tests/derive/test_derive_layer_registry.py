@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from derive.layers.derivations import derivation, derivations
+from derive.layers.layer_rules import RULE_KEYS, rule
 from derive.layers.phrases import GATE_DELTAS, GATES, LOSS_GRADS
-from derive.layers.rules import RULE_KEYS, rule
 from engine.layers.registry import BUILDERS
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from derive import derive, verify, verify_report
+from derive.layers.layer_tape import float64_twin, run_layer_tape
 from derive.layers.param import parse_layer_param
-from derive.layers.tape import float64_twin, run_layer_tape
 from derive.steps import Derivation, Step
 from engine import Dense, Dropout, ReLU, Sequential, Tanh, UserError, optim
 from engine.layers.blocks import Residual, transformer_block

@@ -10,8 +10,8 @@ from derive.activations import sigmoid
 from derive.expr import number, substitute
 from derive.functions import huber
 from derive.losses import element_loss, output_grad, sample_loss
-from derive.model import build_model
-from derive.tape import element_grad_fn, softmax_ce_grad_fn
+from derive.stack.model import build_model
+from derive.stack.tape import element_grad_fn, softmax_ce_grad_fn
 from engine import Dense, Sequential, Sigmoid, Tanh
 
 Z = sp.Symbol("z", real=True)

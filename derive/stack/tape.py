@@ -19,7 +19,7 @@ import sympy as sp
 
 from derive.activations import differentiable, numpy_fns, sigmoid
 from derive.losses import bce_grad, element_loss
-from derive.model import Model, ParamRef, Stage, Vec
+from derive.stack.model import Model, ParamRef, Stage, Vec
 from engine.layers.core import Dropout
 from engine.losses import LOSSES
 from engine.network import Sequential

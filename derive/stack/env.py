@@ -14,9 +14,9 @@ import numpy as np
 import sympy as sp
 
 from derive.context import Context
-from derive.model import Vec
 from derive.notation import decode
-from derive.tape import Tape
+from derive.stack.model import Vec
+from derive.stack.tape import Tape
 
 Value = float | np.ndarray
 

@@ -81,10 +81,6 @@ class Model:
     def last(self) -> Vec:
         return self.stages[-1].out
 
-    @property
-    def n_dense(self) -> int:
-        return sum(s.kind == "dense" for s in self.stages)
-
     def stage(self, pos: int) -> Stage:
         return next(s for s in self.stages if s.pos == pos)
 

@@ -12,16 +12,16 @@ import numpy as np
 import sympy as sp
 
 from derive.activations import apply, numpy_fns, sigmoid, vector_prime
-from derive.common import gradient_tail, loss_steps
 from derive.context import Context
 from derive.expr import mul
 from derive.functions import huber_grad
 from derive.losses import output_grad
-from derive.model import Stage, Vec
 from derive.notation import vec, vpartial, vprime
 from derive.rules import rule
+from derive.stack.model import Stage, Vec
+from derive.stack.shared_steps import gradient_tail, loss_steps
+from derive.stack.tape import Tape
 from derive.steps import StepSpec
-from derive.tape import Tape
 from engine.losses import LOSSES
 
 SHOW = 8  # show matrices with numbers up to this many rows and columns

@@ -11,9 +11,9 @@ import sympy as sp
 from derive.activations import act_rule, apply, sigmoid
 from derive.context import Context
 from derive.expr import SHOW_TERMS, add, div, mul, total
-from derive.model import Stage, Vec
-from derive.notation import sym
+from derive.notation import spelled, sym
 from derive.rules import Rule, rule
+from derive.stack.model import Stage, Vec
 from derive.steps import StepSpec
 
 K = sp.Symbol("k", integer=True)
@@ -79,7 +79,7 @@ def off_path_steps(ctx: Context, v: Vec, units: list[int]) -> list[StepSpec]:
         full, shown, _ = head_unit(ctx, i) if producer is None else stage_unit(ctx, producer, i)
         return full, shown
 
-    param = ctx.theta_names
+    param = spelled(ctx.theta)
     if len(units) <= 3:
         why = rule("off_path", param=param)
         return [StepSpec("forward", v.at(m), why, formula(m)[1], formula(m)[0]) for m in units]

@@ -16,10 +16,10 @@ from derive.activations import apply, sigmoid
 from derive.context import Context
 from derive.expr import add, mul, neg, scaled
 from derive.losses import shown_term
-from derive.model import Model
 from derive.notation import decode, sym
+from derive.stack.model import Model
+from derive.stack.tape import Tape
 from derive.steps import DirectCheck
-from derive.tape import Tape
 from engine.losses import LOSSES
 
 TINY_PARAMS = 50  # "a few dozen parameters": networks up to this size get the direct check

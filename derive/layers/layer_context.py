@@ -18,10 +18,10 @@ import sympy as sp
 
 from derive.expr import add, mul, truncated
 from derive.layers import reference
+from derive.layers.layer_rules import rule
+from derive.layers.layer_tape import LayerTape
 from derive.layers.param import LayerParam, Node, find
-from derive.layers.rules import rule
-from derive.layers.tape import LayerTape
-from derive.notation import decode, latex_name, partial, sym, unicode_name
+from derive.notation import decode, partial, sym
 from derive.rules import Rule
 from derive.steps import StepSpec
 
@@ -72,11 +72,6 @@ class LayerContext:
     @property
     def theta(self) -> sp.Symbol:
         return self.ref.symbol()
-
-    @property
-    def theta_names(self) -> tuple[str, str]:
-        """The parameter's name in Unicode and LaTeX, for rules that mention it."""
-        return unicode_name(self.theta.name), latex_name(self.theta.name)
 
     def param(self, node: Node, name: str) -> np.ndarray:
         return node.param(self.tape.net, name)

@@ -14,14 +14,14 @@ import sympy as sp
 
 from derive.activations import prime as slope_of
 from derive.activations import prime_rule
-from derive.common import gradient_tail, loss_steps
 from derive.context import Context, key
 from derive.expr import abbreviate, add, mul, total
-from derive.forward import head_unit, off_path_steps, unit_step
 from derive.losses import output_grad
-from derive.model import Stage, Vec
 from derive.notation import prime, sym
 from derive.rules import rule
+from derive.stack.forward import head_unit, off_path_steps, unit_step
+from derive.stack.model import Stage, Vec
+from derive.stack.shared_steps import gradient_tail, loss_steps
 from derive.steps import StepSpec
 
 MAX_PATHS = 16  # write the gradient as a sum over paths up to this many
