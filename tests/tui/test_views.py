@@ -37,9 +37,13 @@ def example(spec: ViewDef) -> str:
 
 
 def drawn(widget: Widget) -> str:
+    """What a view drew: its canvases' lines, or what any other widget renders."""
     if isinstance(widget, Canvas):
         return "".join(seg.text for line in widget._strips for seg in line)
-    return "".join(drawn(child) for child in widget.query(Canvas))
+    canvases = list(widget.query(Canvas))
+    if canvases:
+        return "".join(drawn(canvas) for canvas in canvases)
+    return str(widget.render())
 
 
 class OneView(App[None]):

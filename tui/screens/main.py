@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
@@ -187,7 +188,7 @@ class MainScreen(Screen):
 
     def on_noticed(self, message: Noticed) -> None:
         notice = message.notice
-        severity = "information" if notice.ok else "error"
+        severity: SeverityLevel = "information" if notice.ok else "error"
         # plain text: a message names config sections such as [train], not markup
         self.notify(notice.text, severity=severity, timeout=6, markup=False)
 

@@ -13,7 +13,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 
 from engine.errors import UserError
 from engine.events import Diverged, Epoch, Event, Finished, Step
@@ -41,7 +41,7 @@ class TrainingLoop:
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._events: Iterator[Event] | None = None
+        self._events: Generator[Event, None, None] | None = None
         self._pending = 0
 
     def _send(self, command: Callable[[], None]) -> None:
@@ -191,12 +191,12 @@ class TrainingLoop:
                 elif time.perf_counter() >= deadline:
                     ended = "time"
                     break
-                elif event.step + 1 > limit:  # type: ignore[union-attr]
+                elif event.step + 1 > limit:
                     ended = "pace"
                     break
             elif kind is Epoch:
                 self._epochs.append(event)  # type: ignore[arg-type]
-                self._done = event.epoch  # type: ignore[union-attr]
+                self._done = event.epoch
                 if self._limit is not None and self._done >= self._limit:
                     self._finish()
                     if not stepping:

@@ -227,6 +227,7 @@ def sequence_fit(net: Sequential, data: DataSplit, sample: int) -> SequenceFit:
     last = max(k for k, layer in enumerate(net.layers) if isinstance(layer, RECURRENT))
     out = np.asarray(net._forward(x, False, cache=False))
     recurrent = net.layers[last]
+    assert isinstance(recurrent, RECURRENT)
     hidden = np.asarray(recurrent.hidden_states(0), dtype=np.float64)  # (T, H)
     steps = hidden.shape[0]
     per_step = out.ndim == 3
@@ -235,7 +236,7 @@ def sequence_fit(net: Sequential, data: DataSplit, sample: int) -> SequenceFit:
         predicted = out[0, :, 0].astype(np.float64)
         target = y.reshape(steps, -1)[:, 0]
     else:
-        h = hidden.astype(net.dtype)
+        h = hidden.astype(net.dtype)  # type: ignore[call-overload]  # (net.dtype: a NumPy dtype)
         for layer in net.layers[last + 1 :]:  # the read-out of every h_t
             h = layer.forward(h, False, False)
         predicted = np.asarray(h, dtype=np.float64).reshape(steps, -1)[:, 0]
@@ -274,7 +275,7 @@ def attention_map(net: Sequential, data: DataSplit, sample: int, head: int) -> A
         k = head % (len(attention) * heads)
         block, h = divmod(k, heads)
         path, layer = attention[block]
-        weights = np.array(layer.A[0, h], dtype=np.float64)
+        weights = np.array(layer.attention_weights[0, h], dtype=np.float64)
     predicted = out.reshape(len(ids), -1).argmax(axis=1)
     target = np.asarray(data.y_test[i], dtype=np.int64).reshape(-1)
     return AttentionMap(
