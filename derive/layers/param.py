@@ -9,7 +9,6 @@ k's output).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,16 +17,11 @@ import sympy as sp
 
 from derive.layers.derivations import derivation
 from derive.notation import sym
-from derive.stack.model import valid_names
-from engine.errors import UserError
+from derive.stack.model import locate
 from engine.layers import Activation, Dense, Dropout, Layer
 from engine.layers.blocks import Residual
 from engine.layers.sequence import MultiHeadSelfAttention
 from engine.network import Sequential
-
-_PARAM = re.compile(
-    r"^\s*(\d+(?:\s*\.\s*\d+)*)\s*\.\s*([A-Za-z_]+)\s*\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]\s*$"
-)
 
 
 def is_plain_mlp(net: Sequential) -> bool:
@@ -202,21 +196,8 @@ def _what(layer: Layer, kind: str, i: tuple[int, ...]) -> str:
 
 
 def parse_layer_param(net: Sequential, text: str) -> LayerParam:
-    """Reads ``"1.0.W_hh[3,2]"`` with a regular expression (never ``eval``), checked on ``net``."""
-    hint = "valid parameters: " + ", ".join(valid_names(net))
-    m = _PARAM.match(text)
-    if m is None:
-        raise UserError(
-            f"cannot read the parameter {text!r}: write it like 0.W[0,1,2,2] or 1.W_hh[3,0]", hint
-        )
-    path = tuple(int(p) for p in m[1].split("."))
-    name = f"{'.'.join(str(p) for p in path)}.{m[2]}"
-    if name not in net.params:
-        raise UserError(f"the network has no parameter {name!r} (in {text!r})", hint)
-    index = tuple(int(i) for i in m[3].split(","))
-    shape = net.params[name].shape
-    if len(index) != len(shape) or any(i >= n for i, n in zip(index, shape)):
-        raise UserError(f"{text!r} is outside {name}, whose shape is {shape}", hint)
-    flat = net.offsets[name] + int(np.ravel_multi_index(index, shape))
-    layer = find(net, path).layer
-    return LayerParam(name, path, m[2], index, flat, layer.type_name, _what(layer, m[2], index))
+    """Reads ``"1.0.W_hh[3,2]"`` with ``engine.naming`` (never ``eval``), checked on ``net``."""
+    entry, flat = locate(net, text)
+    layer = find(net, entry.path).layer
+    what = _what(layer, entry.array, entry.index)
+    return LayerParam(entry.name, entry.path, entry.array, entry.index, flat, layer.type_name, what)

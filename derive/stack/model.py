@@ -9,7 +9,6 @@ that take logits (BCE-with-logits, cross-entropy) the last vector keeps its name
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,6 +18,7 @@ from derive.notation import sym, vec
 from engine.errors import UserError
 from engine.layers import Activation, Dense, Dropout
 from engine.losses import check_loss
+from engine.naming import ParamName, parse_param_name
 from engine.network import Sequential
 
 HEADS = {"cross_entropy": "softmax", "bce_logits": "sigmoid"}
@@ -133,8 +133,6 @@ def build_model(net: Sequential, loss: str) -> Model:
 
 # --------------------------------------------------------------------------- the parameter
 
-_PARAM = re.compile(r"^\s*(\d+)\s*\.\s*([Wb])\s*\[\s*(\d+)\s*(?:,\s*(\d+)\s*)?\]\s*$")
-
 
 @dataclass(frozen=True)
 class ParamRef:
@@ -180,28 +178,26 @@ def valid_names(net: Sequential) -> list[str]:
     return out
 
 
-def parse_param(net: Sequential, text: str) -> ParamRef:
-    """Reads ``"2.W[0,1]"`` with a regular expression (never ``eval``) and checks it on ``net``."""
+def locate(net: Sequential, text: str) -> tuple[ParamName, int]:
+    """Reads a parameter entry with ``engine.naming`` (never ``eval``) and checks it on ``net``:
+    the entry, and its place in the flat ``data`` / ``grad`` buffers."""
     hint = "valid parameters: " + ", ".join(valid_names(net))
-    m = _PARAM.match(text)
-    if m is None:
-        raise UserError(
-            f"cannot read the parameter {text!r}: write it like 2.W[0,1] or 2.b[0]", hint
-        )
-    pos, kind, j = int(m[1]), m[2], int(m[3])
-    k = int(m[4]) if m[4] is not None else None
-    name = f"{pos}.{kind}"
-    if name not in net.params:
-        raise UserError(f"the network has no parameter {name!r} (in {text!r})", hint)
-    shape = net.params[name].shape
-    index = (j,) if k is None else (j, k)
+    try:
+        entry = parse_param_name(text)
+    except ValueError as exc:
+        raise UserError(f"cannot read the parameter: {exc}", hint) from None
+    if entry.name not in net.params:
+        raise UserError(f"the network has no parameter {entry.name!r} (in {text!r})", hint)
+    shape, index = net.params[entry.name].shape, entry.index
     if len(index) != len(shape) or any(i >= n for i, n in zip(index, shape)):
-        raise UserError(f"{text!r} is outside {name}, whose shape is {shape}", hint)
-    offset = 0
-    for other, view in net.params.items():
-        if other == name:
-            break
-        offset += view.size
-    flat = offset + int(np.ravel_multi_index(index, shape))
+        raise UserError(f"{text!r} is outside {entry.name}, whose shape is {shape}", hint)
+    return entry, net.offsets[entry.name] + int(np.ravel_multi_index(index, shape))
+
+
+def parse_param(net: Sequential, text: str) -> ParamRef:
+    """Reads ``"2.W[0,1]"`` of a Dense stack (see ``locate``)."""
+    entry, flat = locate(net, text)
+    pos, kind, j = entry.layer, entry.array, entry.index[0]
+    k = entry.index[1] if len(entry.index) > 1 else None
     layer = sum(isinstance(lay, Dense) for lay in net.layers[: pos + 1])
     return ParamRef(pos, kind, j, k, layer, flat)

@@ -9,10 +9,9 @@ session share them.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
-_ENTRY = re.compile(r"^(\d+(?:\.\w+)+)\[(\d+(?:,\d+)*)\]$")
+from engine.naming import parse_param_name
 
 
 def parse_entry(entry: str) -> tuple[str, tuple[int, ...]]:
@@ -21,11 +20,8 @@ def parse_entry(entry: str) -> tuple[str, tuple[int, ...]]:
     Raises:
         ValueError: when ``entry`` is not a parameter name followed by an index in brackets.
     """
-    match = _ENTRY.match(entry.replace(" ", ""))
-    if not match:
-        raise ValueError(f"not a parameter entry: {entry!r} (expected e.g. 2.W[0,1] or 0.b[3])")
-    name, index = match.groups()
-    return name, tuple(int(i) for i in index.split(","))
+    parsed = parse_param_name(entry)
+    return parsed.name, parsed.index
 
 
 def entry_name(name: str, index: Sequence[int]) -> str:

@@ -8,14 +8,13 @@ definition (``engine.activations``, through the layer's ``definition``).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from engine import datasets, optim
 from engine.datasets.toy import PLAYGROUND
 from engine.experiment.config import Experiment, Run
 from engine.layers import Activation, Dense, Dropout, Layer
+from engine.naming import parse_param_name
 from engine.network import Sequential
 from engine.trainer import Trainer
 from tui.session import probes_nets
@@ -27,7 +26,6 @@ EVAL_ROWS = 2000  # loss, accuracy and confusion are measured on at most this ma
 MIN_EVAL_ROWS = 32  # losses are measured on at least this many rows of each set
 EVAL_BUDGET = 40_000_000  # multiply-adds per set for one loss measurement (~20 ms)
 IMAGES = 8  # test images shown with their predicted labels
-_PARAM = re.compile(r"^(\d+)\.([Wb])\[(\d+)(?:,\s*(\d+))?\]$")
 
 
 def parse_param(name: str) -> tuple[int, str, int, int]:
@@ -36,11 +34,10 @@ def parse_param(name: str) -> tuple[int, str, int, int]:
     Raises:
         ValueError: when the name is not of either form.
     """
-    match = _PARAM.match(name.replace(" ", ""))
-    if not match:
-        raise ValueError(f"not a parameter entry: {name!r} (expected e.g. 2.W[0,1] or 0.b[3])")
-    layer, kind, j, k = match.groups()
-    return int(layer), kind, int(j), int(k or 0)
+    entry = parse_param_name(name)
+    if len(entry.path) != 1 or entry.array not in ("W", "b") or len(entry.index) > 2:
+        raise ValueError(f"not a Dense layer's entry: {name!r} (expected e.g. 2.W[0,1] or 0.b[3])")
+    return entry.layer, entry.array, entry.index[0], entry.index[1] if len(entry.index) > 1 else 0
 
 
 def plane_points(
