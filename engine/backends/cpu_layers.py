@@ -16,6 +16,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from engine.backends.base import BatchNormState, ConvWorkspace
 from engine.backends.recurrent import RecurrentOps
 from engine.kernels.cpu import attention as cpu_attn
 from engine.kernels.cpu import chunks as cpu_chunks
@@ -94,54 +95,39 @@ class CPULayerOps(RecurrentOps):
             "parts_b": (chunks, oc) if chunks > 1 else (1,),
         }
 
-    def conv2d_forward(self, x, W, b, stride, pad, xpad, cols, zt, z) -> None:
-        if cols.shape[0] == 1:
-            cpu_conv.conv2d_forward(x, W, b, stride, pad, xpad, cols[0], zt[0], z)
+    def conv2d_forward(self, x: Array, W: Array, b: Array, ws: ConvWorkspace, z: Array) -> None:
+        args = (x, W, b, ws.stride, ws.pad, ws.xpad)
+        if ws.cols.shape[0] == 1:
+            cpu_conv.conv2d_forward(*args, ws.cols[0], ws.zt[0], z)
             return
         with blas_threads_for(1):
-            cpu_conv.conv2d_forward_chunks(x, W, b, stride, pad, xpad, cols, zt, z)
+            cpu_conv.conv2d_forward_chunks(*args, ws.cols, ws.zt, z)
 
     def conv2d_backward(
         self,
-        x,
-        W,
-        delta,
-        stride,
-        pad,
-        xpad,
-        cols,
-        dzt,
-        grad_W,
-        grad_b,
-        dcols,
-        grad_x,
-        need_x,
-        parts_W,
-        parts_b,
+        x: Array,
+        W: Array,
+        delta: Array,
+        ws: ConvWorkspace,
+        grad_W: Array,
+        grad_b: Array,
+        grad_x: Array,
+        need_x: bool,
     ) -> None:
-        if cols.shape[0] == 1:
+        """``ws.xpad`` takes ∂L/∂(padded x), ``ws.zt`` ∂L/∂z in rows; several chunks' weight
+        gradients go to ``ws.parts_W``/``ws.parts_b`` first, then are summed."""
+        args = (x, W, delta, ws.stride, ws.pad, ws.xpad)
+        if ws.cols.shape[0] == 1:
+            assert ws.dcols is not None
             cpu_conv.conv2d_backward(
-                x,
-                W,
-                delta,
-                stride,
-                pad,
-                xpad,
-                cols[0],
-                dzt[0],
-                grad_W,
-                grad_b,
-                dcols[0],
-                grad_x,
-                need_x,
+                *args, ws.cols[0], ws.zt[0], grad_W, grad_b, ws.dcols[0], grad_x, need_x
             )
             return
+        parts = (ws.parts_W, ws.parts_b)
         with blas_threads_for(1):
-            cpu_conv.conv2d_backward_chunks(
-                x, W, delta, stride, pad, xpad, cols, dzt, parts_W, parts_b, dcols, grad_x, need_x
-            )
-        cpu_chunks.sum_chunks(parts_W, grad_W)
-        cpu_chunks.sum_chunks(parts_b, grad_b)
+            cpu_conv.conv2d_backward_chunks(*args, ws.cols, ws.zt, *parts, ws.dcols, grad_x, need_x)
+        cpu_chunks.sum_chunks(ws.parts_W, grad_W)
+        cpu_chunks.sum_chunks(ws.parts_b, grad_b)
 
     # ---------------------------------------------------------------- pooling
     def maxpool2d_forward(self, x: Array, k: int, stride: int, out: Array, argmax: Array) -> None:
@@ -167,11 +153,10 @@ class CPULayerOps(RecurrentOps):
 
     # ---------------------------------------------------------------- normalisation
     def batchnorm_forward(
-        self, x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
+        self, x: Array, gamma: Array, beta: Array, training: bool, s: BatchNormState, out: Array
     ) -> None:
-        cpu_norm.batchnorm_forward(
-            x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
-        )
+        stats = (s.eps, training, s.momentum, s.running_mean, s.running_var)
+        cpu_norm.batchnorm_forward(x, gamma, beta, *stats, s.xhat, out, s.inv_std)
 
     def batchnorm_backward(self, dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta) -> None:
         cpu_norm.batchnorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.backends.base import BatchNormState, ConvWorkspace
 from engine.backends.recurrent import RecurrentOps
 
 
@@ -103,47 +104,43 @@ class CUDALayerOps(RecurrentOps):
             "parts_b": (1,),
         }
 
-    def conv2d_forward(
-        self, x: Any, W: Any, b: Any, stride: int, pad: int, xpad: Any, cols: Any, zt: Any, z: Any
-    ) -> None:
+    def conv2d_forward(self, x: Any, W: Any, b: Any, ws: ConvWorkspace, z: Any) -> None:
         """im2col → cols;  zt = cols Wᵀ + b (tiled);  zt's rows → z (n, out_c, oh, ow)."""
-        conv = self._kl[0]
+        conv, cols, zt = self._kl[0], ws.cols, ws.zt
         oc, _, kh, kw = W.shape
         if cols.shape != (zt.shape[0], W.size // oc) or z.shape[1] != oc:
             raise ValueError(f"conv2d: workspaces {cols.shape}/{zt.shape} do not fit W {W.shape}")
-        self._launch(conv.im2col, cols.size)(x, kh, kw, stride, pad, cols)
+        self._launch(conv.im2col, cols.size)(x, kh, kw, ws.stride, ws.pad, cols)
         self.dense_forward(cols, W.reshape(oc, -1), b, zt)
         self._launch(conv.rows_to_nchw, z.size)(zt, z)
 
     def conv2d_backward(
         self,
-        x,
-        W,
-        delta,
-        stride,
-        pad,
-        xpad,
-        cols,
-        dzt,
-        grad_W,
-        grad_b,
-        dcols,
-        grad_x,
-        need_x,
-        parts_W,
-        parts_b,
+        x: Any,
+        W: Any,
+        delta: Any,
+        ws: ConvWorkspace,
+        grad_W: Any,
+        grad_b: Any,
+        grad_x: Any,
+        need_x: bool,
     ) -> None:
         """δ → rows;  ∂W = δᵀ cols, ∂b = Σ δ, dcols = δ W (tiled);  col2im(dcols) → ∂x.
 
-        The batch is one chunk here: ``parts_W`` and ``parts_b`` are not used."""
-        conv = self._kl[0]
+        The batch is one chunk here: ``ws.parts_W`` and ``ws.parts_b`` are not used."""
+        conv, dzt, dcols = self._kl[0], ws.zt, ws.dcols
         oc, _, kh, kw = W.shape
         self._launch(conv.nchw_to_rows, delta.size)(delta, dzt)
         self.dense_backward(
-            cols, W.reshape(oc, -1), dzt, grad_W.reshape(oc, -1), grad_b, dcols if need_x else None
+            ws.cols,
+            W.reshape(oc, -1),
+            dzt,
+            grad_W.reshape(oc, -1),
+            grad_b,
+            dcols if need_x else None,
         )
         if need_x:
-            self._launch(conv.col2im, grad_x.size)(dcols, kh, kw, stride, pad, grad_x)
+            self._launch(conv.col2im, grad_x.size)(dcols, kh, kw, ws.stride, ws.pad, grad_x)
 
     # ---------------------------------------------------------------- pooling
     def maxpool2d_forward(self, x: Any, k: int, stride: int, out: Any, argmax: Any) -> None:
@@ -160,11 +157,12 @@ class CUDALayerOps(RecurrentOps):
 
     # ---------------------------------------------------------------- normalisation
     def batchnorm_forward(
-        self, x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
+        self, x: Any, gamma: Any, beta: Any, training: bool, s: BatchNormState, out: Any
     ) -> None:
         """One block per channel (the channel's statistics are a block sum)."""
+        stats = (s.eps, training, s.momentum, s.running_mean, s.running_var)
         self._kl[4].batchnorm_forward[x.shape[1], self.grid_threads](
-            x, gamma, beta, eps, training, momentum, run_mean, run_var, xhat, out, inv_std
+            x, gamma, beta, *stats, s.xhat, out, s.inv_std
         )
 
     def batchnorm_backward(self, dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta) -> None:

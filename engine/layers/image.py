@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.cpu import Array
+from engine.backends.base import Array, BatchNormState, ConvWorkspace
 from engine.layers.core import Layer
 
 
@@ -93,7 +93,8 @@ class Conv2D(Layer):
         xpad, cols, zt = (self._buffer(key, shapes[key], cache) for key in ("xpad", "cols", "zt"))
         z = self._buffer("z", (n, *self.out_shape(x.shape[1:])), cache)
         W, b = self.params["W"], self.params["b"]
-        self.backend.conv2d_forward(x, W, b, self.stride, self.padding, xpad, cols, zt, z)
+        ws = ConvWorkspace(self.stride, self.padding, xpad, cols, zt)
+        self.backend.conv2d_forward(x, W, b, ws, z)
         self._x, self._cols = x, cols
         return z
 
@@ -101,28 +102,19 @@ class Conv2D(Layer):
         n, _, h, w = self._x.shape
         shapes = self.workspace_shapes(n, h, w)
         gx = self._buffer("gx", self._x.shape, True)
-        dxpad = self._buffer("xpad", shapes["xpad"], True)
-        dzt = self._buffer("dzt", shapes["zt"], True)
-        dcols = self._buffer("dcols", shapes["cols"], True)
-        parts_W = self._buffer("parts_W", shapes["parts_W"], True)
-        parts_b = self._buffer("parts_b", shapes["parts_b"], True)
-        self.backend.conv2d_backward(
-            self._x,
-            self.params["W"],
-            self.backend.contiguous(grad_out),
+        ws = ConvWorkspace(
             self.stride,
             self.padding,
-            dxpad,
-            self._cols,
-            dzt,
-            self.grads["W"],
-            self.grads["b"],
-            dcols,
-            gx,
-            need_grad_x,
-            parts_W,
-            parts_b,
+            xpad=self._buffer("xpad", shapes["xpad"], True),
+            cols=self._cols,
+            zt=self._buffer("dzt", shapes["zt"], True),
+            dcols=self._buffer("dcols", shapes["cols"], True),
+            parts_W=self._buffer("parts_W", shapes["parts_W"], True),
+            parts_b=self._buffer("parts_b", shapes["parts_b"], True),
         )
+        delta = self.backend.contiguous(grad_out)
+        W, gW, gb = self.params["W"], self.grads["W"], self.grads["b"]
+        self.backend.conv2d_backward(self._x, W, delta, ws, gW, gb, gx, need_grad_x)
         return gx if need_grad_x else None
 
 
@@ -255,18 +247,16 @@ class BatchNorm(_Normalisation):
         xhat = self._buffer("xhat", x3.shape, cache)
         out = self._buffer("out", x3.shape, cache)
         self.inv_std = self._buffer("inv_std", (self.num_features,), cache)
-        self.backend.batchnorm_forward(
-            x3,
-            self.params["gamma"],
-            self.params["beta"],
+        stats = BatchNormState(
             self.eps,
-            training,
             self.momentum,
             self.buffers["running_mean"],
             self.buffers["running_var"],
             xhat,
-            out,
             self.inv_std,
+        )
+        self.backend.batchnorm_forward(
+            x3, self.params["gamma"], self.params["beta"], training, stats, out
         )
         self.xhat, self._in_shape = xhat, x.shape
         return out.reshape(x.shape)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.cpu import Array
+from engine.backends.base import Array, RecurrentGrads, RecurrentPass
 from engine.layers.core import Layer
 
 
@@ -111,8 +111,9 @@ class _Recurrent(Layer, register=False):
         self._make_state(cache)
         hp = self._buffer("hp", (C, nc, G), cache)
         weights = (self.params[k] for k in ("W_ih", "b_ih", "W_hh", "b_hh"))
-        run = getattr(self.backend, f"{self.kernel}_forward_chunks")
-        run(xt, *weights, xp, self._hs, *self._saved, hp, x.dtype == np.float32)
+        fast = x.dtype == np.float32
+        self._pass = RecurrentPass(self.kernel, xt, *weights, xp, self._hs, self._saved, hp, fast)
+        self.backend.recurrent_forward(self._pass)
         if not self.return_sequences:
             if C == 1:
                 return self._hs[0, T]
@@ -169,12 +170,11 @@ class _Recurrent(Layer, register=False):
         self._saved: tuple[Array, ...] = ()
 
     def _run_backward(self, dhs: Array, dxp: Array, parts, grads: tuple, gx) -> None:
-        """The backend's ``{kernel}_backward_chunks``: fills ``dxp`` and the gradients (``parts``
-        holds each chunk's, where there are several)."""
-        weights = self.params["W_ih"], self.params["W_hh"]
-        state = self._backward_state(dxp)
-        run = getattr(self.backend, f"{self.kernel}_backward_chunks")
-        run(dhs, self._xt, *weights, self._hs, *self._saved, dxp, *state, parts, grads, gx)
+        """The backend's backward pass: fills ``dxp`` and the gradients (``parts`` holds each
+        chunk's, where there are several)."""
+        carried = self._backward_state(dxp)
+        grads_ = RecurrentGrads(dhs, dxp, carried, grads, parts, gx)
+        self.backend.recurrent_backward(self._pass, grads_)
 
     def _backward_state(self, dxp: Array) -> tuple[Array, ...]:
         """The backward kernel's own arrays after ``dxp``: ∂L/∂h carried back in time."""
