@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from derive.activations import no_gradient
 from derive.layers import chain
 from derive.layers.derivations import derivation
 from derive.layers.layer_context import LayerContext, Local, tail
@@ -39,6 +40,9 @@ def derive_layers(
     (see ``derive.derive``, which adds the update)."""
     ref = parse_layer_param(net, param)
     tape = _tape(net, x, y, loss, l1, l2, sample)
+    if ref.path not in tape.grad_out and tape.stopped is not None:
+        where = f" (layer {tape.stopped.label}, between {ref.text} and the loss)"
+        raise no_gradient(tape.stopped.layer.function, where)
     ctx = LayerContext(tape, ref, sample, loss, float(l1), float(l2))
     local = _local(ctx)
     specs = chain.forward(ctx, local.forward) + chain.loss_steps(ctx)

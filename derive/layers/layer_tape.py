@@ -53,6 +53,7 @@ class LayerTape:
         masks: each dropout layer's mask (None: off).
         loss_value: L̄ (penalty excluded); loss_grad: ∂L̄/∂ŷ.
         penalty: the L1/L2 penalty's value.
+        stopped: the layer no gradient flows through (the step), where the backward stopped.
     """
 
     net: Sequential
@@ -67,6 +68,7 @@ class LayerTape:
     loss_value: float = 0.0
     loss_grad: np.ndarray = field(default_factory=lambda: np.zeros(0))
     penalty: float = 0.0
+    stopped: Node | None = None
 
     @property
     def n(self) -> int:
@@ -108,6 +110,13 @@ def run_layer_tape(
     return tape
 
 
+def _passes_gradient(layer: Any) -> bool:
+    """False for an activation no gradient flows through (the step): the backward stops there
+    rather than raise, so the layers above it can still be derived."""
+    definition = getattr(layer, "definition", None)
+    return definition is None or definition.differentiable
+
+
 def _all(net: Sequential) -> list[Node]:
     out: list[Node] = []
     stack = nodes(net)
@@ -144,7 +153,12 @@ def _backward(tape: LayerTape, items: list[Node], g: np.ndarray) -> np.ndarray |
         tape.grad_out[node.path] = current.copy()
         if isinstance(node.layer, Residual):
             inner = _backward(tape, node.children, current)
+            if tape.stopped is not None:
+                return None
             current = current + inner if inner is not None else current.copy()
+        elif not _passes_gradient(node.layer):
+            tape.stopped, tape.grad_in[node.path] = node, None
+            return None
         elif isinstance(node.layer, Dropout):
             mask = tape.masks[node.path]
             current = current * mask if mask is not None else current.copy()
