@@ -73,7 +73,7 @@ class ActivationBase(Numeric):
         if not (z.is_Number and all(a.is_Number for a in alpha)):
             return None
         al = float(alpha[0]) if alpha else 0.0
-        return sp.Float(float(cls.definition.forward(np.float64(float(z)), al)))
+        return sp.Float(float(cls.definition.forward(np.array(float(z)), al)))
 
     def fdiff(self, argindex: int = 1) -> sp.Basic:
         d, z = self.definition, self.args[0]

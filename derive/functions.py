@@ -70,7 +70,9 @@ class huber(Numeric):
 
     @classmethod
     def eval(cls, d: sp.Basic, delta: sp.Basic) -> sp.Basic | None:
-        return sp.Float(float(_np_huber(float(d), float(delta)))) if _numbers(d, delta) else None
+        if not _numbers(d, delta):
+            return None
+        return sp.Float(float(_np_huber(np.array(float(d)), float(delta))))
 
     def fdiff(self, argindex: int = 1) -> sp.Basic:
         return huber_grad(*self.args)

@@ -64,7 +64,7 @@ def sample_loss(model: Model, label: int | None) -> tuple[sp.Basic, sp.Basic, Ru
     return scaled(coefficient, full), scaled(coefficient, shown), the_rule
 
 
-def output_grad(model: Model, i: int) -> tuple[sp.Basic, Rule]:
+def output_grad(model: Model, i: int | str) -> tuple[sp.Basic, Rule]:
     """∂L/∂ŷᵢ (or ∂L/∂zᵢ where the loss owns the head) and its rule."""
     loss, width = model.loss, model.yhat.width
     yhat, y = model.yhat.at(i), model.y.at(i)

@@ -14,6 +14,7 @@ from sympy.printing.pretty.stringpict import prettyForm
 from derive import printers
 from derive.notation import latex_name, latex_text, unicode_name
 from derive.printers import number_text
+from derive.stack.model import ParamRef
 from derive.steps import Derivation, DirectCheck, Step
 
 FORMATS = ("text", "unicode", "latex", "markdown")
@@ -47,7 +48,7 @@ def render(d: Derivation, fmt: str) -> str:
 
 def _describe(d: Derivation) -> str:
     ref = d.param
-    if d.view == "layer":
+    if not isinstance(ref, ParamRef):
         return ref.describe()
     what = (
         f"layer {ref.layer}'s weight from input {ref.k} to unit {ref.j}"

@@ -306,7 +306,8 @@ def rule(key: str, **values: object) -> Rule:
 
     A value is a number or text used in both forms, or a pair (Unicode text, LaTeX).
     """
-    return fill(key, *_RULES[key], **values)
+    text, latex = _RULES[key]
+    return fill(key, text, latex, **values)
 
 
 def fill(key: str, text: str, latex: str, **values: object) -> Rule:

@@ -192,7 +192,8 @@ def evaluate(specs: Iterable[StepSpec], env: MutableMapping[sp.Basic, Value]) ->
     for spec in specs:
         full = spec.full if spec.full is not None else spec.general
         computed = spec.given is None and not spec.gather
-        substituted_full = substitute(full, env) if spec.show_numbers or computed else None
+        numbers: Any = env
+        substituted_full = substitute(full, numbers) if spec.show_numbers or computed else None
         if spec.gather:
             value: Value = np.array([env[g] for g in spec.gather], dtype=np.float64)
         elif spec.given is not None:

@@ -94,7 +94,9 @@ def maxpool_entry(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At)
     count = g.shape[2] * g.shape[3]
     specs = [_window(ctx, node, c, *divmod(w, g.shape[3])) for w in range(min(WINDOWS, count))]
     why = rule("maxpool_route", c=c, shown=min(WINDOWS, count), count=count)
-    routed = t.grad_in[node.path][s, c]
+    gx = t.grad_in[node.path]
+    assert gx is not None
+    routed = gx[s, c]
     specs.append(given("backward", grad(inp, c), why, sp.Function("route")(grad(out, c)), routed))
     return specs
 

@@ -321,7 +321,8 @@ def rule(key: str, **values: object) -> Rule:
     both forms.
     """
     pairs = {k: (v, latex_text(v)) if isinstance(v, str) else v for k, v in values.items()}
-    return fill(key, *_RULES[key], **pairs)
+    text, latex = _RULES[key]
+    return fill(key, text, latex, **pairs)
 
 
 RULE_KEYS = tuple(_RULES)

@@ -32,7 +32,8 @@ def loss_gradient(out: np.ndarray, targets: np.ndarray, loss: str) -> np.ndarray
         rows = out.reshape(-1, k)
         onehot = np.eye(k)[np.asarray(targets).reshape(-1).astype(np.int64)]
         shifted = rows - rows.max(axis=1, keepdims=True)  # softmax is shift-invariant
-        g = np.stack(softmax_ce_grad_fn(k)(list(shifted.T), list(onehot.T)), axis=1)
+        columns = softmax_ce_grad_fn(k)(list(shifted.T), list(onehot.T))
+        g = np.stack([np.asarray(c) for c in columns], axis=1)
         return (g / rows.shape[0]).reshape(out.shape)
     fn = element_grad_fn(loss, LOSSES[loss].delta)
     per = np.asarray(fn(out, np.asarray(targets, dtype=np.float64)), dtype=np.float64)

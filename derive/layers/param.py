@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -37,7 +38,7 @@ class Node:
     """One layer where it sits: ``path`` (1, 0) is layer 0 inside the block at position 1."""
 
     path: tuple[int, ...]
-    layer: Layer
+    layer: Any  # an engine layer; which attributes it has depends on its type
 
     @property
     def label(self) -> str:

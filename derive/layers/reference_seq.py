@@ -25,6 +25,7 @@ def cell(kind: str) -> dict[str, Any]:
     """The cell's outputs and every partial derivative the backward needs, as NumPy functions."""
     a = sp.symbols("a_i a_f a_g a_o a_r a_z a_n hn prev", real=True)
     ai, af, ag, ao, ar, az, an, hn, prev = a
+    outs: dict[str, tuple[Any, tuple[Any, ...]]]
     if kind == "RNN":
         outs = {"h": (sp.tanh(an), (an,))}
     elif kind == "LSTM":

@@ -30,7 +30,7 @@ class Env(MutableMapping[sp.Basic, Value]):
         self._read: dict[sp.Basic, Value | None] = {}  # tape lookups, remembered
         self._vecs = {(v.base, v.layer): v for v in tape.values}
         self._dense = {st.layer: st.pos for st in ctx.model.stages if st.kind == "dense"}
-        self._masks = {
+        self._masks: dict[tuple[str, int | None], int] = {
             (st.mask, st.layer): st.pos for st in ctx.model.stages if st.kind == "dropout"
         }
         weights = [w for k, w in tape.params.items() if k.endswith(".W")]
@@ -51,7 +51,7 @@ class Env(MutableMapping[sp.Basic, Value]):
 
     def __contains__(self, key: object) -> bool:
         try:
-            self[key]  # type: ignore[index]
+            self[key]
         except (KeyError, IndexError, TypeError, ValueError):
             return False
         return True

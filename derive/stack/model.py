@@ -101,7 +101,8 @@ def build_model(net: Sequential, loss: str) -> Model:
     check_loss(loss)
     head = HEADS.get(loss, "identity")
     x = Vec("x", None, net.in_features)
-    cur, layer, used = x, 0, {("x", None)}
+    used: set[tuple[str, int | None]] = {("x", None)}
+    cur, layer = x, 0
     stages: list[Stage] = []
     for pos, lay in enumerate(net.layers):
         if isinstance(lay, Dense):

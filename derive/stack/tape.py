@@ -139,7 +139,9 @@ def _forward(tape: Tape, stage: Stage, net: Sequential) -> np.ndarray:
         return u @ tape.params[f"{stage.pos}.W"].T + tape.params[f"{stage.pos}.b"]
     if stage.kind == "activation":
         return np.asarray(numpy_fns(stage.act)[0](u, stage.alpha), dtype=np.float64)
-    mask = mask_of(net.layers[stage.pos], u.shape[0], u.shape[1])
+    layer = net.layers[stage.pos]
+    assert isinstance(layer, Dropout)
+    mask = mask_of(layer, u.shape[0], u.shape[1])
     tape.masks[stage.pos] = mask
     return u if mask is None else u * mask
 
@@ -163,7 +165,8 @@ def _loss_grad(tape: Tape) -> np.ndarray:
     if model.head == "softmax":
         shifted = last - last.max(axis=1, keepdims=True)  # softmax is shift-invariant
         fn = softmax_ce_grad_fn(last.shape[1])
-        return np.stack(fn(list(shifted.T), list(tape.targets.T)), axis=1).astype(np.float64)
+        columns = [np.asarray(c) for c in fn(list(shifted.T), list(tape.targets.T))]
+        return np.stack(columns, axis=1).astype(np.float64)
     fn = element_grad_fn(model.loss, LOSSES[model.loss].delta)
     per_element = np.asarray(fn(last, tape.targets), dtype=np.float64)
     return np.broadcast_to(per_element, last.shape) / last.shape[1]

@@ -107,7 +107,7 @@ def _output(ctx: Context, tape: Tape) -> StepSpec:
     if model.loss in forms:
         general = forms[model.loss]()
         return StepSpec("backward", lhs, why, general, given=value, show_numbers=_small(general))
-    general = output_grad(model, "i")[0]  # BCE: written for each output i
+    general = output_grad(model, "i")[0]  # BCE: written for each output i (a letter, "any i")
     return StepSpec(
         "backward",
         ctx.grad(model.last, "i"),
