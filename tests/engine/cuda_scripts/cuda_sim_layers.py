@@ -243,6 +243,7 @@ def _sequence_helpers() -> float:
 def backend_checks() -> dict[str, float]:
     """The CUDA backend's layer operations (engine.backends.cuda_layers), as the layers call them:
     its own launches, workspaces and time loops, against the NumPy references."""
+    from engine.backends.base import ConvWorkspace
     from engine.backends.cpu import get_backend
 
     be, out = get_backend("cuda"), {}
@@ -256,10 +257,11 @@ def backend_checks() -> dict[str, float]:
     delta = r(*z.shape)
     dzmat = delta.transpose(0, 2, 3, 1).reshape(-1, 3)
     got = [blank(a) for a in (z, W, b, x)]
-    be.conv2d_forward(dev(x), dev(W), dev(b), 2, 1, ws["xpad"], ws["cols"], ws["zt"], got[0])
-    be.conv2d_backward(dev(x), dev(W), dev(delta), 2, 1, ws["xpad"], ws["cols"], blank(dzmat),
-                       *got[1:3], blank(cols), got[3], True,
-                       ws["parts_W"], ws["parts_b"])  # fmt: skip
+    fwd = ConvWorkspace(2, 1, ws["xpad"], ws["cols"], ws["zt"])
+    be.conv2d_forward(dev(x), dev(W), dev(b), fwd, got[0])
+    bwd = ConvWorkspace(2, 1, ws["xpad"], ws["cols"], blank(dzmat), blank(cols),
+                        ws["parts_W"], ws["parts_b"])  # fmt: skip
+    be.conv2d_backward(dev(x), dev(W), dev(delta), bwd, *got[1:3], got[3], True)
     want = (
         z,
         dzmat.T @ cols,
