@@ -23,7 +23,7 @@ from engine.layers.registry import build_layer
 from engine.losses import LOSSES, check_loss
 from engine.threads import blas_threads_for
 
-DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+DTYPES: dict[str, np.dtype] = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 
 
 def _splits_batch(layer: Layer) -> bool:

@@ -28,7 +28,7 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, A
     """Writes ``arrays`` and ``meta`` to ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = dict(arrays)
+    payload: dict[str, Any] = dict(arrays)
     payload[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

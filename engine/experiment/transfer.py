@@ -30,7 +30,9 @@ def start_from(path: str | Path, new_out: int | None = None, seed: int = 0) -> S
             f"{path}: the network has no Dense layer to replace", "set new_head = false"
         )
     layers = list(net.layers)
-    layers[last] = Dense(layers[last].in_features, new_out, init=layers[last].init)
+    head = layers[last]
+    assert isinstance(head, Dense)
+    layers[last] = Dense(head.in_features, new_out, init=head.init)
     fresh = Sequential(layers, seed=seed, dtype=net.dtype.name, input_shape=net.input_shape)
     for name, view in net.params.items():
         if not name.startswith(f"{last}."):

@@ -192,6 +192,9 @@ class _Normalisation(Layer, register=False):
     backend's ``{kernel}_backward`` over the x̂ and 1/√(σ² + ε) the forward pass kept."""
 
     kernel = ""
+    xhat: Array
+    inv_std: Array
+    _in_shape: tuple[int, ...]
 
     def reset(self, rng: np.random.Generator) -> None:
         self.params["gamma"][...] = 1.0

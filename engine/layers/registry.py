@@ -31,7 +31,7 @@ def current_spec(spec: Any) -> Any:
     """
     if not isinstance(spec, dict):
         return spec
-    aliases = SPEC_ALIASES.get(spec.get("type"), {})
+    aliases = SPEC_ALIASES.get(str(spec.get("type")), {})
     renamed = {aliases.get(key, key): value for key, value in spec.items()}
     if isinstance(renamed.get("layers"), list):
         renamed["layers"] = [current_spec(inner) for inner in renamed["layers"]]

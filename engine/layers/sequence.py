@@ -110,8 +110,9 @@ class _Recurrent(Layer, register=False):
         self._hs[:, 0] = 0.0
         self._make_state(cache)
         hp = self._buffer("hp", (C, nc, G), cache)
-        weights = (self.params[k] for k in ("W_ih", "b_ih", "W_hh", "b_hh"))
-        fast = x.dtype == np.float32
+        p = self.params
+        weights = p["W_ih"], p["b_ih"], p["W_hh"], p["b_hh"]
+        fast = bool(x.dtype == np.float32)
         self._pass = RecurrentPass(self.kernel, xt, *weights, xp, self._hs, self._saved, hp, fast)
         self.backend.recurrent_forward(self._pass)
         if not self.return_sequences:

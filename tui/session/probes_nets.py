@@ -236,7 +236,7 @@ def sequence_fit(net: Sequential, data: DataSplit, sample: int) -> SequenceFit:
         predicted = out[0, :, 0].astype(np.float64)
         target = y.reshape(steps, -1)[:, 0]
     else:
-        h = hidden.astype(net.dtype)  # type: ignore[call-overload]  # (net.dtype: a NumPy dtype)
+        h = hidden.astype(net.dtype)
         for layer in net.layers[last + 1 :]:  # the read-out of every h_t
             h = layer.forward(h, False, False)
         predicted = np.asarray(h, dtype=np.float64).reshape(steps, -1)[:, 0]

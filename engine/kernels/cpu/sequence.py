@@ -22,8 +22,8 @@ import numpy as np
 from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
-from engine.kernels.cpu import core as cpu
 from engine.activations import tanh_f32
+from engine.kernels.cpu import core as cpu
 
 HALF = np.float32(0.5)
 ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic float32 (and vectorised)
