@@ -176,13 +176,25 @@ def superscript(text: str) -> str:
     return text.translate(SUP) if set(text) <= _SUPABLE else f"^({text})"
 
 
+def _spelling(core: str) -> tuple[str, str]:
+    """(Unicode, LaTeX) of a base: from ``BASES``, else a Greek letter's English name (``Pi``
+    → Π, ``psi`` → ψ, so an optimiser's or layer's new symbol needs no entry), else as written."""
+    if core in BASES:
+        return BASES[core]
+    case = "CAPITAL" if core[:1].isupper() else "SMALL"
+    try:
+        return unicodedata.lookup(f"GREEK {case} LETTER {core.upper()}"), "\\" + core
+    except KeyError:
+        return core, ""
+
+
 def base_unicode(base: str) -> str:
     """``a~`` → ã, ``a'`` → a′, ``yhat`` → ŷ."""
     primes = len(base) - len(base.rstrip("'"))
     core = base.rstrip("'")
     tilde = core.endswith("~")
     core = core.rstrip("~")
-    text = BASES.get(core, (core, ""))[0]
+    text = _spelling(core)[0]
     return unicodedata.normalize("NFC", text + ("\u0303" if tilde else "")) + "′" * primes
 
 
@@ -191,7 +203,7 @@ def base_latex(base: str) -> str:
     core = base.rstrip("'")
     tilde = core.endswith("~")
     core = core.rstrip("~")
-    text = BASES.get(core, ("", core))[1] or core
+    text = _spelling(core)[1] or core
     if tilde:
         text = rf"\tilde{{{text}}}"
     return text + "'" * primes

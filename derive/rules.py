@@ -223,80 +223,15 @@ _RULES: dict[str, tuple[str, str]] = {
         "no optimiser given: plain gradient descent with η = <lr>",
         r"no optimiser given: plain gradient descent with $\eta = <lr>$",
     ),
+    # the optimisers write their own rules (engine.optim); these two are derive's:
     "sgd": (
         "gradient descent: θₜ = θₜ₋₁ − η gₜ",
         r"gradient descent: $\theta_t = \theta_{t-1} - \eta g_t$",
-    ),
-    "sgd_buffer": (
-        "momentum buffer: bₜ = μ bₜ₋₁ + (1 − τ) gₜ (b₁ = g₁ at the first step)",
-        r"momentum buffer: $b_t = \mu b_{t-1} + (1-\tau) g_t$ ($b_1 = g_1$ at the first step)",
-    ),
-    "sgd_direction": (
-        "the step direction: bₜ (momentum) or gₜ + μ bₜ (Nesterov)",
-        r"the step direction: $b_t$ (momentum) or $g_t + \mu b_t$ (Nesterov)",
-    ),
-    "sgd_step": (
-        "a step along the momentum buffer: θₜ = θₜ₋₁ − η bₜ",
-        r"a step along the momentum buffer: $\theta_t = \theta_{t-1} - \eta b_t$",
-    ),
-    "sgd_step_nesterov": (
-        "a step along the Nesterov direction: θₜ = θₜ₋₁ − η Δₜ",
-        r"a step along the Nesterov direction: $\theta_t = \theta_{t-1} - \eta \Delta_t$",
     ),
     "adamw_decay": (
         "AdamW decays the weight first, apart from the gradient: θ ← θ(1 − ηλ)",
         r"AdamW decays the weight first, apart from the gradient: "
         r"$\theta \leftarrow \theta(1 - \eta\lambda)$",
-    ),
-    "adam_m": (
-        "first moment, a running mean of g: mₜ = β₁mₜ₋₁ + (1 − β₁)gₜ",
-        r"first moment, a running mean of $g$: $m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$",
-    ),
-    "adam_v": (
-        "second moment, a running mean of g²: vₜ = β₂vₜ₋₁ + (1 − β₂)gₜ²",
-        r"second moment, a running mean of $g^2$: $v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2$",
-    ),
-    "adam_mhat": (
-        "bias correction: m starts at 0, so divide by 1 − β₁ᵗ",
-        r"bias correction: $m$ starts at 0, so divide by $1 - \beta_1^t$",
-    ),
-    "adam_vhat": (
-        "bias correction: divide by 1 − β₂ᵗ",
-        r"bias correction: divide by $1 - \beta_2^t$",
-    ),
-    "adam_step": (
-        "θₜ = θₜ₋₁ − η m̂ₜ/(√v̂ₜ + ε)",
-        r"$\theta_t = \theta_{t-1} - \eta\,\hat m_t/(\sqrt{\hat v_t} + \varepsilon)$",
-    ),
-    "rms_s": (
-        "running mean of g²: sₜ = αsₜ₋₁ + (1 − α)gₜ²",
-        r"running mean of $g^2$: $s_t = \alpha s_{t-1} + (1-\alpha) g_t^2$",
-    ),
-    "rms_gbar": (
-        "centred: running mean of g, ḡₜ = αḡₜ₋₁ + (1 − α)gₜ",
-        r"centred: running mean of $g$, $\bar g_t = \alpha \bar g_{t-1} + (1-\alpha) g_t$",
-    ),
-    "rms_buffer": (
-        "momentum buffer of the scaled gradient: bₜ = μbₜ₋₁ + gₜ/(√sₜ + ε)",
-        r"momentum buffer of the scaled gradient: $b_t = \mu b_{t-1} + g_t/(\sqrt{s_t} + "
-        r"\varepsilon)$",
-    ),
-    "rms_step": (
-        "θₜ = θₜ₋₁ − η gₜ/(√sₜ + ε) (centred: √(sₜ − ḡₜ²); momentum: − η bₜ)",
-        r"$\theta_t = \theta_{t-1} - \eta g_t/(\sqrt{s_t} + \varepsilon)$ (centred: "
-        r"$\sqrt{s_t - \bar g_t^2}$; momentum: $-\eta b_t$)",
-    ),
-    "adagrad_lr": (
-        "learning-rate decay: η̃ = η/(1 + (t − 1)·decay)",
-        r"learning-rate decay: $\tilde\eta = \eta/(1 + (t-1)\,\mathrm{decay})$",
-    ),
-    "adagrad_G": (
-        "sum of every squared gradient so far: Gₜ = Gₜ₋₁ + gₜ²",
-        r"sum of every squared gradient so far: $G_t = G_{t-1} + g_t^2$",
-    ),
-    "adagrad_step": (
-        "θₜ = θₜ₋₁ − η̃ gₜ/(√Gₜ + ε)",
-        r"$\theta_t = \theta_{t-1} - \tilde\eta\, g_t/(\sqrt{G_t} + \varepsilon)$",
     ),
 }
 

@@ -13,11 +13,11 @@ from typing import Any, Protocol
 import sympy as sp
 
 from derive.batch import BatchGradient
-from derive.context import Context
 from derive.expr import add, div, mul, power, scaled, sub
 from derive.losses import penalty_symbols
 from derive.notation import partial, sym
 from derive.rules import fill, rule
+from derive.stack.context import Context
 from derive.steps import StepSpec
 
 THETA0, THETA = sym("theta", None, "t-1"), sym("theta", None, "t")

@@ -13,8 +13,8 @@ from collections.abc import Iterator, MutableMapping
 import numpy as np
 import sympy as sp
 
-from derive.context import Context
 from derive.notation import decode
+from derive.stack.context import Context
 from derive.stack.model import Vec
 from derive.stack.tape import Tape
 

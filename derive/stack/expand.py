@@ -13,10 +13,10 @@ import numpy as np
 import sympy as sp
 
 from derive.activations import apply, sigmoid
-from derive.context import Context
 from derive.expr import add, mul, neg, scaled
 from derive.losses import shown_term
 from derive.notation import decode, sym
+from derive.stack.context import Context
 from derive.stack.model import Model
 from derive.stack.tape import Tape
 from derive.steps import DirectCheck

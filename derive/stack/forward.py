@@ -9,10 +9,10 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.activations import act_rule, apply, sigmoid
-from derive.context import Context
 from derive.expr import SHOW_TERMS, add, div, mul, total
 from derive.notation import spelled, sym
 from derive.rules import Rule, rule
+from derive.stack.context import Context
 from derive.stack.model import Stage, Vec
 from derive.steps import StepSpec
 

@@ -14,11 +14,11 @@ import sympy as sp
 
 from derive.activations import prime as slope_of
 from derive.activations import prime_rule
-from derive.context import Context, key
 from derive.expr import abbreviate, add, mul, total
 from derive.losses import output_grad
 from derive.notation import prime, sym
 from derive.rules import rule
+from derive.stack.context import Context, key
 from derive.stack.forward import head_unit, off_path_steps, unit_step
 from derive.stack.model import Stage, Vec
 from derive.stack.shared_steps import gradient_tail, loss_steps

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from derive.activations import differentiable, no_gradient
-from derive.context import Context
 from derive.stack import index_view, vector_view
+from derive.stack.context import Context
 from derive.stack.env import Env
 from derive.stack.expand import TINY_PARAMS, direct_check
 from derive.stack.model import build_model, parse_param

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.context import Context
 from derive.expr import add, mul, scaled, total
 from derive.losses import penalty_expr, penalty_symbols, sample_loss
 from derive.notation import partial, sym
 from derive.rules import rule
+from derive.stack.context import Context
 from derive.steps import StepSpec
 
 S = sp.Symbol("s", integer=True)

@@ -12,12 +12,12 @@ import numpy as np
 import sympy as sp
 
 from derive.activations import apply, numpy_fns, sigmoid, vector_prime
-from derive.context import Context
 from derive.expr import mul
 from derive.functions import huber_grad
 from derive.losses import output_grad
 from derive.notation import vec, vpartial, vprime
 from derive.rules import rule
+from derive.stack.context import Context
 from derive.stack.model import Stage, Vec
 from derive.stack.shared_steps import gradient_tail, loss_steps
 from derive.stack.tape import Tape

@@ -24,7 +24,7 @@ from engine.datasets.csvfile import load_csv
 from engine.datasets.download import cache_dir
 from engine.datasets.idx import parse_idx, read_idx
 from engine.datasets.options import Option
-from engine.datasets.registry import CSV_PREFIX, INPUTS, DataSet, lookup, records
+from engine.datasets.registry import CSV_PREFIX, INPUTS, DataSet, lookup, on_plane, records
 from engine.datasets.registry import names as _names
 from engine.datasets.sequences import decode, encode, text_vocab
 from engine.datasets.split import DataSplit
@@ -46,6 +46,7 @@ __all__ = [
     "expand_features",
     "load",
     "lookup",
+    "on_plane",
     "parse_idx",
     "read_idx",
     "records",

@@ -133,6 +133,13 @@ def unknown(name: object) -> UserError:
     )
 
 
+def on_plane(name: str) -> bool:
+    """Whether the data set ``name`` is points of the Playground's plane (the app draws a
+    decision map over them); False for a person's ``csv:`` table and for unknown names."""
+    record = _REGISTRY.get(canonical_key(name)) if isinstance(name, str) else None
+    return record is not None and record.inputs == "plane"
+
+
 def lookup(name: object) -> DataSet | None:
     """The record for ``name``, or None for ``csv:PATH`` (a person's table).
 

@@ -29,11 +29,6 @@ def entry_name(name: str, index: Sequence[int]) -> str:
     return f"{name}[{','.join(str(int(i)) for i in index)}]"
 
 
-def layer_of(name: str) -> int:
-    """The top-level layer a parameter belongs to: 2 for ``"2.W"`` and ``"2.1.W_in"``."""
-    return int(name.split(".", 1)[0])
-
-
 def first_entry(names: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> str:
     """The first number of the first parameter, e.g. ``"0.W[0,0]"``."""
     return entry_name(names[0], (0,) * len(shapes[0])) if names else ""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from engine import datasets, optim
-from engine.datasets.toy import PLAYGROUND
 from engine.experiment.config import Experiment, Run
 from engine.layers import Activation, Dense, Dropout, Layer
 from engine.naming import parse_param_name
@@ -48,7 +47,7 @@ def plane_points(
     With features such as ``x1^2`` alone the coordinates are not in ``X``; the set is then drawn
     again with the same seed and options, which gives the same points and the same split.
     """
-    if data.name not in PLAYGROUND:
+    if not datasets.on_plane(data.name):
         return None
     names = data.feature_names
     if "x1" in names and "x2" in names:

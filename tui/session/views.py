@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from engine.datasets import DataSplit
-from engine.datasets.toy import PLAYGROUND
+from engine.datasets import DataSplit, on_plane
 from engine.experiment.config import Experiment
 from engine.layers import Layer
 from engine.layers.blocks import Residual
@@ -65,7 +64,7 @@ class Subject:
     @property
     def plane(self) -> bool:
         """Whether the data are one of the playground's 2-D sets (points in [-6, 6]²)."""
-        return self.data.name in PLAYGROUND
+        return on_plane(self.data.name)
 
     @property
     def text(self) -> bool:
