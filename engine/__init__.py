@@ -8,6 +8,12 @@ Headless use needs nothing but NumPy and Numba::
     net = Sequential([Dense(2, 8), Tanh(), Dense(8, 8), Tanh(), Dense(8, 1)], seed=0)
     trainer = Trainer(net, loss="bce_logits", optimizer=optim.Adam(net, lr=0.01), batch_size=16)
     history = trainer.fit(Xtr, ytr, epochs=100, val=(Xte, yte))
+
+Layout: ``activations`` defines every activation once and ``optim`` holds one class per
+optimiser; ``layers`` (by family; each layer registers itself), ``backends`` (the typed
+``Backend`` interface, CPU and CUDA), ``kernels/cpu`` and ``kernels/cuda`` (the same file names),
+``experiment`` (configs, presets, runs, checkpoints, transfer) and ``datasets`` (one record per
+set). Every layer class is importable from here.
 """
 
 from engine import (
