@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.activations import TANH, TANH_F32
-from engine.backends.base import FusedWorkspace
+from engine.backends.base import Backend, FusedWorkspace
 from engine.backends.cpu_layers import CPULayerOps
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import fused as cpu_fused
@@ -159,10 +159,10 @@ class CPUBackend(CPULayerOps):
         getattr(cpu_optim, kernel + "_par" if big else kernel)(p, g, *args)
 
 
-CPU = CPUBackend()
+CPU: Backend = CPUBackend()  # mypy checks here that the CPU backend is a Backend
 
 
-def get_backend(device: str) -> CPUBackend:
+def get_backend(device: str) -> Backend:
     """The backend for ``device``: "cpu", or "cuda" (imported only then; a UserError without a
     GPU). Both backends have the same methods; the CUDA one works on device arrays."""
     if device == "cpu":
@@ -170,7 +170,7 @@ def get_backend(device: str) -> CPUBackend:
     if device == "cuda":
         from engine.backends.cuda import cuda_backend
 
-        return cuda_backend()  # type: ignore[return-value]
+        return cuda_backend()
     from engine.errors import UserError
 
     raise UserError(f"unknown device {device!r}", "use 'cpu' or 'cuda'")

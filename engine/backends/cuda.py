@@ -21,7 +21,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from engine.backends.base import FusedWorkspace
+from engine.backends.base import Backend, FusedWorkspace
 from engine.backends.cuda_layers import CUDALayerOps
 from engine.errors import UserError
 
@@ -219,7 +219,7 @@ class CUDABackend(CUDALayerOps):
 _BACKEND: list[CUDABackend] = []  # made on first use, then shared
 
 
-def cuda_backend() -> CUDABackend:
+def cuda_backend() -> Backend:
     """The process's CUDA backend (a UserError where no GPU can be used)."""
     if not _BACKEND:
         _BACKEND.append(CUDABackend(load_cuda()))

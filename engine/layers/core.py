@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.cpu import CPU, Array, CPUBackend
+from engine.backends.base import Array, Backend
+from engine.backends.cpu import CPU
 
 INITS = ("default", "xavier", "he")
 
@@ -57,7 +58,7 @@ class Layer:
         self.params: dict[str, Array] = {}
         self.grads: dict[str, Array] = {}
         self.buffers: dict[str, Array] = {}  # state that is not trained (running statistics)
-        self.backend: CPUBackend = CPU
+        self.backend: Backend = CPU
         self.rng: np.random.Generator = np.random.default_rng(0)
         self.dtype: np.dtype = np.dtype(np.float32)
         self._buffers: dict[tuple[str, int], Array] = {}
@@ -80,7 +81,7 @@ class Layer:
         """Receives its views into the network's flat parameter, gradient and buffer arrays."""
         self.params, self.grads, self.buffers = params, grads, buffers
 
-    def configure(self, backend: CPUBackend, dtype: np.dtype, rng: np.random.Generator) -> None:
+    def configure(self, backend: Backend, dtype: np.dtype, rng: np.random.Generator) -> None:
         self.backend, self.dtype, self.rng = backend, dtype, rng
 
     def spec(self) -> dict[str, Any]:
