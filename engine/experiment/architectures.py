@@ -10,6 +10,7 @@ depth, it shows why skip connections ease training.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from engine.errors import UserError
@@ -47,6 +48,12 @@ def cnn(m: Any, sample_shape: tuple[int, ...], n_out: int) -> list[Layer]:
     c, h, w = sample_shape
     layers: list[Layer] = []
     for ch in m.channels:
+        if m.kernel_size > min(h, w):
+            raise UserError(
+                f"[model] kernel_size = {m.kernel_size} is larger than the {h}×{w} images "
+                f"its convolution sees",
+                f"use kernel_size ≤ {min(h, w)} (3 or 5 are usual), or fewer channels entries",
+            )
         layers += [
             Conv2D(c, int(ch), m.kernel_size, padding=m.kernel_size // 2),
             *_act(m.activation),
@@ -117,3 +124,30 @@ def build(
             )
         return transformer(m, vocab, n_out)
     return residual(m, n_in, n_out)
+
+
+def footprint(layers: list[Layer], sample_shape: tuple[int, ...], batch: int) -> tuple[int, int]:
+    """How many parameters ``layers`` hold, and how many numbers one training step keeps.
+
+    Walks the shapes without allocating anything, so that a config too large for the machine is
+    refused before it is built. The second count is the outputs of every layer for ``batch``
+    samples (and a convolution's unfolded patches, attention's weights), which a step holds for
+    its backward pass.
+    """
+    params, step = 0, 0
+    shape = sample_shape
+    for layer in layers:
+        params += sum(math.prod(s) for s in layer.param_shapes(shape).values())
+        params += sum(math.prod(s) for s in layer.buffer_shapes(shape).values())
+        inner = getattr(layer, "inner", None)
+        if inner:  # a residual block keeps its inner layers' outputs too
+            step += footprint(inner, shape, batch)[1]
+        workspace = getattr(layer, "workspace_shapes", None)
+        if workspace is not None and len(shape) == 3:
+            step += sum(math.prod(s) for s in workspace(batch, shape[1], shape[2]).values())
+        heads = getattr(layer, "heads", 0)
+        if heads and len(shape) == 2:
+            step += batch * heads * shape[0] * shape[0]
+        shape = layer.out_shape(shape)
+        step += batch * math.prod(shape)
+    return params, step

@@ -28,7 +28,14 @@ from engine.experiment.sections import (
     read_toml,
 )
 from engine.experiment.tomlfile import dump_toml
-from engine.experiment.validation import AUTO_LOSS, check_experiment, check_task
+from engine.experiment.validation import (
+    AUTO_LOSS,
+    check_experiment,
+    check_fits,
+    check_task,
+    data_bytes,
+    network_bytes,
+)
 from engine.layers import Layer, Sigmoid
 from engine.network import Sequential
 from engine.trainer import Trainer
@@ -109,7 +116,17 @@ class Experiment:
         check_experiment(self.data, self.model, self.train, source)
 
     def build(self, data: datasets.DataSplit | None = None) -> Run:
-        """Loads the data (unless given) and makes the network, optimiser and trainer."""
+        """Loads the data (unless given) and makes the network, optimiser and trainer.
+
+        What will not fit in memory is refused before it is allocated: the data set from its
+        sample counts before loading, the network from its shapes before it is built.
+        """
+        if data is None:
+            check_fits(
+                data_bytes(self.data),
+                f"{self.name}: [data] {self.data.name} with {self.data.options}",
+                "use fewer samples (n, n_train, n_test) or shorter sequences (length)",
+            )
         split = data if data is not None else datasets.load(self.data.name, **self.data.options)
         if self.model.kind == "autoencoder":
             split = autoencoder_split(split)
@@ -177,8 +194,11 @@ class Experiment:
                 net = _on_device(net, t.device)
         else:
             vocab = split.n_classes if m.kind == "transformer" else 0
+            if m.kind == "transformer":  # its position table is made with the layer
+                check_fits(2 * 512 * 8 * m.d_model, self._size_of(), self._size_fix())
             layers = architectures.build(m, shape, n_out, per_step, vocab)
             layers += self._output_layers()
+            self._check_fits(layers, shape, split)
             net = Sequential(layers, seed=t.seed, dtype=t.dtype, input_shape=shape, device=t.device)
         if net.input_shape != shape:
             raise UserError(
@@ -189,6 +209,28 @@ class Experiment:
         if m.freeze:
             transfer.freeze(net, m.freeze)
         return net
+
+    def _check_fits(self, layers: list[Layer], shape: tuple[int, ...], split: Any) -> None:
+        """Refuse a network (with a batch's outputs) larger than the memory left."""
+        n = len(split.X_train)
+        batch = n if self.train.batch_size == "full" else min(int(self.train.batch_size), n)
+        batch = max(batch, min(n, 4096), 1)  # evaluation runs in chunks of 4096
+        params, step = architectures.footprint(layers, shape, batch)
+        need = network_bytes(params, step, self.train.dtype)
+        check_fits(need, f"{self._size_of()} ({params:,} parameters)", self._size_fix())
+
+    def _size_of(self) -> str:
+        m = self.model
+        sizes = f"hidden = {m.hidden}"
+        if m.kind == "cnn":
+            sizes += f", channels = {m.channels}, kernel_size = {m.kernel_size}"
+        if m.kind == "transformer":
+            sizes = f"d_model = {m.d_model}, blocks = {m.blocks}"
+        return f"{self.name}: the {m.kind} network ([model] {sizes}, batch {self.train.batch_size})"
+
+    @staticmethod
+    def _size_fix() -> str:
+        return "use fewer or smaller layers, or a smaller batch_size"
 
     def layers(self, n_in: int, n_out: int) -> list[Layer]:
         """The layer list of an MLP for ``n_in`` inputs and ``n_out`` outputs."""

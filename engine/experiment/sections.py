@@ -98,7 +98,8 @@ TOP_LEVEL = ("name", "description")
 def read_toml(path: Path) -> dict[str, Any]:
     """The parsed file; a missing or malformed file is a UserError naming it."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark, as some Windows editors write one, is not a TOML error
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise UserError(
             f"config file {path} does not exist",
@@ -110,6 +111,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UserError(
             f"config file {path} is not valid TOML: {exc}",
             "fix the syntax at that line (strings need quotes)",
+        ) from None
+    except RecursionError:  # tomllib reads nested arrays and tables recursively
+        raise UserError(
+            f"config file {path} nests arrays or tables too deeply to read",
+            "a config needs at most lists of numbers, e.g. hidden = [8, 8]",
         ) from None
 
 
@@ -178,6 +184,8 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
     if name == "batch_size" and value == "full":
         return value
     if name in ("clip_norm", "patience"):
+        if value is None:  # absent: no clipping, no early stopping
+            return None
         default = 1.0 if name == "clip_norm" else 1
     if isinstance(default, str) and isinstance(value, str):
         return value
@@ -189,12 +197,30 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif isinstance(default, list):
-        ok = isinstance(value, list) and all(isinstance(v, int) for v in value)
+        ok = isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
     else:
         ok = isinstance(value, type(default))
     if not ok:
         raise UserError(
             f"{key} = {value!r} has the wrong type",
-            f"write a {type(default).__name__}, like the default {default!r}",
+            f"write {_KIND_OF.get(type(default), type(default).__name__)}, "
+            f"like the default {_toml_text(default)}",
         )
     return value
+
+
+_KIND_OF = {
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string in quotes",
+    list: "a list of whole numbers",
+}
+
+
+def _toml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value).replace("'", '"')

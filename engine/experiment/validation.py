@@ -7,6 +7,8 @@ optimisers from :data:`engine.optim.OPTIMIZERS`, losses from :data:`engine.losse
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
 
 from engine import datasets, optim
@@ -51,6 +53,30 @@ def check_data(data: DataConfig, source: str = "config") -> None:
     if not data.name[len(datasets.CSV_PREFIX) :].strip():
         raise UserError(f"{where} name = {data.name!r} has no path", 'write "csv:PATH"')
     data_options.check_known(where, load_csv, data.options)
+    _check_csv_types(where, data.options)
+
+
+def _check_csv_types(where: str, options: dict[str, Any]) -> None:
+    """A ``csv:`` set's options are checked here, by the type of the loader's default."""
+    defaults = {o.name: o.default for o in data_options.options_of(load_csv)}
+    for key, value in options.items():
+        default = defaults[key]
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise UserError(
+                f"{where} {key} = {value!r} is not true or false",
+                f"write {key} = true or {key} = false (no quotes)",
+            )
+        if isinstance(default, str) and not isinstance(value, str):
+            raise UserError(f"{where} {key} = {value!r} is not text", f'write {key} = "{default}"')
+        if key == "test_fraction":
+            data_options.check_fraction(where, value)
+        if key == "seed":
+            data_options.check_seed(where, value)
+        if key == "target" and not (value is None or isinstance(value, str | int)):
+            raise UserError(
+                f"{where} target = {value!r} is not a column",
+                'write the column\'s name in quotes, e.g. target = "price", or its index',
+            )
 
 
 def check_model(m: ModelConfig, source: str = "config") -> None:
@@ -68,11 +94,60 @@ def check_model(m: ModelConfig, source: str = "config") -> None:
             f"{source} [model] hidden = {m.hidden}: sizes must be at least 1",
             "write e.g. hidden = [8, 8], or [] for no hidden layer",
         )
+    check_structure(m, f"{source} [model]")
     if not 0.0 <= m.dropout < 1.0:
         raise UserError(
             f"{source} [model] dropout = {m.dropout} is outside [0, 1)",
             "use e.g. 0.1; 0 switches it off",
         )
+
+
+def check_structure(m: ModelConfig, where: str) -> None:
+    """The sizes a network is built from, checked before anything is built."""
+    if any(c < 1 for c in m.channels):
+        raise UserError(
+            f"{where} channels = {m.channels}: every convolution needs at least 1 channel",
+            "write e.g. channels = [16, 32]",
+        )
+    for key, low, example in (("kernel_size", 1, 3), ("d_model", 1, 32), ("heads", 1, 2)):
+        if getattr(m, key) < low:
+            raise UserError(
+                f"{where} {key} = {getattr(m, key)} must be at least {low}",
+                f"use e.g. {key} = {example}",
+            )
+    if m.blocks < 1:
+        raise UserError(
+            f"{where} blocks = {m.blocks}: a transformer has at least 1 block",
+            "use e.g. blocks = 2",
+        )
+    if m.d_model % m.heads:
+        divisors = [h for h in range(1, min(m.d_model, 16) + 1) if m.d_model % h == 0]
+        raise UserError(
+            f"{where} heads = {m.heads} does not divide d_model = {m.d_model}: each head takes "
+            "an equal share of the width",
+            f"use heads = {' or '.join(map(str, divisors[-3:]))}, or change d_model",
+        )
+    w = max(m.hidden, default=16)
+    if m.kind == "residual" and (not m.hidden or len(set(m.hidden)) > 1):
+        raise UserError(
+            f"{where} hidden = {m.hidden}: residual blocks add their input to their output, so "
+            "every hidden layer must have the same width",
+            f"give every layer one width, e.g. hidden = [{w}, {w}, {w}]",
+        )
+    if m.new_head and not m.init_from:
+        raise UserError(
+            f"{where} new_head = true replaces the last layer of a saved network, but init_from "
+            "names none",
+            'set init_from = "PATH" to a saved network or run, or drop new_head',
+        )
+    if any(i < 0 for i in m.freeze):
+        raise UserError(
+            f"{where} freeze = {m.freeze}: layer indices start at 0", "use e.g. freeze = [0]"
+        )
+
+
+MAX_EPOCHS = 10_000_000
+"""More epochs than any run finishes: a config asking for them is a typo."""
 
 
 def check_train(t: TrainConfig, source: str = "config") -> None:
@@ -85,14 +160,36 @@ def check_train(t: TrainConfig, source: str = "config") -> None:
             f"{source} [train] batch_size = {t.batch_size!r}",
             'use a whole number ≥ 1, or "full" for the full batch',
         )
+    where = f"{source} [train]"
+    for key in ("lr", "momentum", "weight_decay", "l1", "l2", "augment_noise"):
+        if not math.isfinite(getattr(t, key)):
+            raise UserError(f"{where} {key} = {getattr(t, key)} is not a finite number",
+                            f"give {key} a number, e.g. {key} = 0.01")  # fmt: skip
     for key in ("lr", "epochs"):
         if not getattr(t, key) > 0:
-            raise UserError(f"{source} [train] {key} must be positive", f"set {key} > 0")
-    for key in ("l1", "l2", "weight_decay", "momentum", "seed"):
+            raise UserError(f"{where} {key} must be positive", f"set {key} > 0")
+    for key in ("l1", "l2", "weight_decay", "momentum", "seed", "augment_shift", "augment_noise"):
         if getattr(t, key) < 0:
-            raise UserError(
-                f"{source} [train] {key} must not be negative", "use 0 to switch it off"
-            )
+            raise UserError(f"{where} {key} must not be negative", "use 0 to switch it off")
+    if t.epochs > MAX_EPOCHS:
+        raise UserError(
+            f"{where} epochs = {t.epochs} would run practically forever",
+            f"use at most {MAX_EPOCHS:,} epochs; a run can be continued with --resume",
+        )
+    if t.seed >= 2**63:
+        raise UserError(f"{where} seed = {t.seed} is too large", "use a seed below 2**63")
+    if t.clip_norm is not None and not (math.isfinite(t.clip_norm) and t.clip_norm > 0):
+        raise UserError(
+            f"{where} clip_norm = {t.clip_norm} is not a positive number: the gradient's norm "
+            "is clipped to it",
+            "use e.g. clip_norm = 1.0, or leave the key out for no clipping",
+        )
+    if t.patience is not None and t.patience < 1:
+        raise UserError(
+            f"{where} patience = {t.patience}: training stops after this many epochs without a "
+            "better validation loss, so it must be at least 1",
+            "use e.g. patience = 10, or leave the key out to train every epoch",
+        )
 
 
 def check_task(split: datasets.DataSplit, loss: str, source: str) -> None:
@@ -108,3 +205,63 @@ def check_task(split: datasets.DataSplit, loss: str, source: str) -> None:
 def choice(key: str, value: Any, valid: list[str]) -> None:
     if value not in valid:
         raise UserError(f"{key} = {value!r} is not known", f"choose one of: {', '.join(valid)}")
+
+
+# ---------------------------------------------------------------------- memory
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can still give a process (MemAvailable), else its RAM, else None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(need: int, what: str, fix: str) -> None:
+    """Refuse ``what`` if it needs more than the memory available (a UserError saying both)."""
+    have = available_memory()
+    if have is not None and need > have:
+        raise UserError(
+            f"{what} needs about {_size(need)} of memory; this machine has {_size(have)} free",
+            fix,
+        )
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n / 1e3:,.1f} kB"
+
+
+def data_bytes(data: DataConfig) -> int:
+    """A lower bound on what loading ``data`` takes, from its sample counts (before loading).
+
+    Loaders make their arrays in float64 and keep a temporary or two, hence 16 bytes a number.
+    """
+    record = datasets.lookup(data.name)
+    if record is None:
+        return 0
+    options = {o.name: o.default for o in record.options} | data.options
+
+    def count(key: str) -> int:
+        value = options.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    samples = count("n") + count("n_train") + count("n_test")
+    return samples * (max(1, count("length")) + 1) * 16
+
+
+def network_bytes(params: int, step_numbers: int, dtype: str) -> int:
+    """Weights, gradients and two optimiser moments, plus each step's outputs, their gradients
+    and the workspaces beside them."""
+    itemsize = 8 if dtype == "float64" else 4
+    return (4 * params + 3 * step_numbers) * itemsize
