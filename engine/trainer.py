@@ -142,6 +142,14 @@ class Trainer:
         bs = n if self.batch_size is None else min(self.batch_size, n)
         xb = net.backend.empty((bs, Xd.shape[1]), net.dtype)
         yb = net.backend.empty((bs, *yd.shape[1:]), yd.dtype)
+        if self._order is not None:  # a restored epoch: its order must index these samples
+            try:
+                check_order(self._order, n, self._cursor, self.batch_size)
+            except ValueError as exc:
+                raise UserError(
+                    f"the saved epoch does not fit the {n} training samples: {exc}",
+                    "resume on the data the run trained on, or start a new run",
+                ) from None
         completed = self.epoch - (1 if self._order is not None else 0)
         target = None if epochs is None else completed + epochs
         while True:
@@ -300,19 +308,101 @@ class Trainer:
         }
         return arrays, meta
 
-    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        """Continues from a ``state()`` (the network's weights are restored separately)."""
+    def restore(
+        self, arrays: dict[str, np.ndarray], meta: dict[str, Any], n: int | None = None
+    ) -> None:
+        """Continues from a ``state()`` (the network's weights are restored separately).
+
+        Every value is checked before any is used: the sample order goes into a kernel that
+        does not check its indices. ``n`` is the number of training samples; with it, the
+        order must be a permutation of them and the cursor inside the epoch. A value that
+        does not fit raises ValueError naming it (``RunDir`` adds the file and the fix).
+        """
         opt = {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")}
+        self._check_saved(arrays, meta, opt, n)
         self.optimizer.load_state_dict(opt, meta["opt_t"])
         self.step, self.epoch, self._cursor = meta["step"], meta["epoch"], meta["cursor"]
-        self._sums = list(meta["sums"])
-        self._order = arrays.get("order")
-        self.best_val, self.best_epoch = meta["best_val"], meta["best_epoch"]
-        self.best_data = arrays.get("best_data")
+        self._sums = [float(meta["sums"][0]), float(meta["sums"][1]), int(meta["sums"][2])]
+        order = arrays.get("order")
+        self._order = None if order is None else np.ascontiguousarray(order, dtype=np.int64)
+        self.best_val = float(meta["best_val"])
+        self.best_epoch = meta["best_epoch"]
+        best = arrays.get("best_data")
+        self.best_data = None if best is None else np.array(best, dtype=self.net.dtype)
         self.rng.bit_generator.state = meta["rng"]
         rng = getattr(self.augment, "rng", None)
         if meta.get("augment_rng") and rng is not None:
             rng.bit_generator.state = meta["augment_rng"]
+
+    def _check_saved(
+        self,
+        arrays: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        opt: dict[str, np.ndarray],
+        n: int | None,
+    ) -> None:
+        for key in ("step", "epoch", "cursor", "opt_t"):
+            _count(meta.get(key), key)
+        if meta.get("best_epoch") is not None:
+            _count(meta["best_epoch"], "best_epoch")
+        sums = meta.get("sums")
+        if not (isinstance(sums, list) and len(sums) == 3 and all(map(_is_number, sums))):
+            raise ValueError(f"sums is {sums!r}, not three numbers")
+        if not all(math.isfinite(v) and v >= 0 for v in sums) or int(sums[2]) != sums[2]:
+            raise ValueError(f"sums {sums!r} are not a loss sum and two counts")
+        if not _is_number(meta.get("best_val")) or math.isnan(meta["best_val"]):
+            raise ValueError(f"best_val is {meta.get('best_val')!r}, not a number")
+        size = self.net.data.shape
+        for name in self.optimizer.state:
+            _weights(opt.get(name), f"opt.{name}", size)
+        if "best_data" in arrays:
+            _weights(arrays["best_data"], "best_data", size)
+        if "order" in arrays:
+            check_order(arrays["order"], n, meta["cursor"], self.batch_size)
+        elif n is not None and meta["cursor"] > self._batches(n):
+            raise ValueError(f"cursor {meta['cursor']} lies past the epoch's batches")
+
+    def _batches(self, n: int) -> int:
+        return math.ceil(n / (n if self.batch_size is None else min(self.batch_size, n)))
+
+
+def check_order(order: np.ndarray, n: int | None, cursor: int, batch_size: int | None) -> None:
+    """Raises ValueError unless ``order`` is a permutation of range(n) and ``cursor`` a batch
+    of it (the order indexes the data inside a kernel that trusts it)."""
+    if order.ndim != 1 or order.dtype.kind not in "iu":
+        raise ValueError(f"order is a {order.ndim}-D {order.dtype} array, not 1-D integers")
+    if n is None:
+        return
+    if len(order) != n:
+        raise ValueError(f"order holds {len(order)} sample indices, the data has {n} samples")
+    if n and (order.min() < 0 or order.max() >= n):
+        raise ValueError(f"order holds indices outside 0..{n - 1}")
+    seen = np.zeros(n, dtype=bool)
+    seen[order] = True
+    if not seen.all():
+        raise ValueError("order repeats some samples and misses others")
+    batches = math.ceil(n / (n if batch_size is None else min(batch_size, n))) if n else 0
+    if cursor > batches:
+        raise ValueError(f"cursor {cursor} lies past the epoch's {batches} batches")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _count(value: object, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} is {value!r}, not a whole number >= 0")
+
+
+def _weights(array: np.ndarray | None, name: str, shape: tuple[int, ...]) -> None:
+    """An array the size of the parameter buffer: real floats, all finite."""
+    if array is None:
+        raise ValueError(f"{name} is missing")
+    if array.shape != shape or array.dtype.kind != "f":
+        raise ValueError(f"{name} is a {array.shape} {array.dtype} array, not {shape} floats")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
 
 
 def _rng_state(augment: object) -> dict[str, Any] | None:

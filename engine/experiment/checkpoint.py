@@ -20,6 +20,7 @@ from engine.errors import UserError
 from engine.layers.registry import current_spec
 
 META_KEY = "__meta__"
+_REAL_KINDS = "biuf"  # bool, ints, floats: never complex, text, bytes, objects or records
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: os.umask can only be read by setting it
 
@@ -81,6 +82,13 @@ def read_npz(
         meta = json.loads(str(arrays.pop(META_KEY)))
     except (KeyError, ValueError):
         raise UserError(f"checkpoint {path} has no dltui metadata", fix) from None
+    for name, array in arrays.items():
+        if array.dtype.kind not in _REAL_KINDS:
+            raise UserError(
+                f"checkpoint {path}: array {name!r} holds {array.dtype} values; dltui writes "
+                "only real numbers (the file is damaged or not dltui's)",
+                f"{fix}; to resume, start the run again in a new folder with --out DIR",
+            )
     missing = [k for k in required if k not in arrays]
     if missing or not isinstance(meta, dict):
         raise UserError(f"checkpoint {path} lacks {', '.join(missing) or 'metadata'}", fix)

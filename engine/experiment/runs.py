@@ -24,17 +24,14 @@ Scripts use it without any interface::
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
-import re
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,33 +39,43 @@ import numpy as np
 
 from engine.errors import UserError
 from engine.events import Diverged, Epoch, Event, Finished, Step
+from engine.experiment import fingerprint
 from engine.experiment.checkpoint import read_npz, write_npz, write_text
 from engine.experiment.config import Experiment, Run
+from engine.experiment.metrics import METRIC_FIELDS, MetricsLog, metrics_csv
+from engine.experiment.runfiles import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    check_free,
+    check_weights,
+    default_path,
+    make_sibling,
+    rename_into,
+    resume_command,
+    write,
+)
+
+__all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "METRICS",
+    "METRIC_FIELDS",
+    "Outcome",
+    "RunDir",
+    "default_path",
+    "metrics_csv",
+    "resume_command",
+    "stop_on_sigint",
+    "train",
+]
 
 FORMAT = "dltui-run"
 VERSION = 1
-CONFIG, METRICS, CHECKPOINT = "config.toml", "metrics.csv", "checkpoint.npz"
-METRIC_FIELDS = ("epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "lr")
-
 # What a resumed run must keep from the checkpoint's experiment: these fix the data, the network
 # and the meaning of the saved sample order. The rest (lr, epochs, patience, clipping, penalties)
 # may be edited in config.toml before resuming, e.g. a lower lr after a divergence.
 FIXED_TRAIN_KEYS = ("seed", "dtype", "loss", "optimizer", "batch_size")
-
-
-def default_path(name: str, root: str | Path = "runs", now: datetime | None = None) -> Path:
-    """``root/NAME-YYYYmmdd-HHMMSS``; ``-2``, ``-3`` … appended when that folder exists."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
-    stem = f"{slug}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
-    path, n = Path(root) / stem, 2
-    while path.exists():
-        path, n = Path(root) / f"{stem}-{n}", n + 1
-    return path
-
-
-def resume_command(path: str | Path) -> str:
-    """The command that continues the run in ``path`` (for messages)."""
-    return f"dltui train --resume {path}"
 
 
 @dataclass(frozen=True)
@@ -99,26 +106,50 @@ class RunDir:
     Attributes:
         path: the folder; ``config_path``, ``metrics_path``, ``checkpoint_path`` its files.
         experiment: the experiment that config.toml holds.
-        rows: the per-epoch metrics, first epoch first.
+        rows: the per-epoch metrics, first epoch first (read from metrics.csv when asked: a
+            run keeps in memory only the rows it has yet to write).
         meta: the latest checkpoint's metadata (empty before the first save).
+        data_fingerprint: rows and SHA-256 of the data the run trains on (None for a run
+            folder written before fingerprints existed, until it is resumed).
     """
 
     def __init__(
         self,
         path: Path,
         experiment: Experiment,
-        rows: list[Epoch] | None = None,
+        metrics: MetricsLog | None = None,
         meta: dict[str, Any] | None = None,
         arrays: dict[str, np.ndarray] | None = None,
     ) -> None:
+        self._place(path)
+        self.experiment = experiment
+        self.metrics = metrics if metrics is not None else MetricsLog(self.metrics_path)
+        self.meta = meta if meta is not None else {}
+        self.data_fingerprint: dict[str, Any] | None = self.meta.get(fingerprint.KEY)
+        self._arrays = arrays
+        self._config_stale = False
+
+    def _place(self, path: Path) -> None:
         self.path = path
         self.config_path = path / CONFIG
         self.metrics_path = path / METRICS
         self.checkpoint_path = path / CHECKPOINT
-        self.experiment = experiment
-        self.rows = rows if rows is not None else []
-        self.meta = meta if meta is not None else {}
-        self._arrays = arrays
+        if hasattr(self, "metrics"):
+            self.metrics.path = self.metrics_path
+
+    @property
+    def rows(self) -> list[Epoch]:
+        """Every epoch's row, first epoch first."""
+        return self.metrics.rows()
+
+    @rows.setter
+    def rows(self, rows: list[Epoch]) -> None:
+        """Replaces the history (metrics.csv is rewritten whole at the next save)."""
+        self.metrics.replace(rows)
+
+    def add_row(self, row: Epoch) -> None:
+        """One more epoch's row, appended to metrics.csv at the next save."""
+        self.metrics.append(row)
 
     @property
     def epochs_done(self) -> int:
@@ -136,13 +167,32 @@ class RunDir:
         """Starts a run in ``path`` (made if missing): config.toml and the initial checkpoint.
 
         Saving the untrained state at once means every run folder can be resumed, even one
-        stopped before its first epoch ended.
+        stopped before its first epoch ended. The folder is made whole in a hidden sibling
+        (``.NAME.XXXX.tmp``) and renamed into place, so a crash or a kill at any moment leaves
+        either no run or a whole one (at worst a hidden sibling to delete). Into a folder that
+        exists and holds other files, the files go one by one, the checkpoint last: a folder
+        without checkpoint.npz is not a run, and a new run may be created over it.
         """
         path = Path(path)
-        _check_free(path)
-        rundir = cls(path, run.experiment)
-        _write(rundir.config_path, lambda: write_text(rundir.config_path, run.experiment.to_toml()))
-        rundir.save(run)
+        check_free(path)
+        fresh = not path.exists() or not any(path.iterdir())
+        build = path
+        if fresh:
+            tmp = write(path, lambda: make_sibling(path))
+            build = tmp
+        rundir = cls(build, run.experiment)
+        rundir.data_fingerprint = fingerprint.fingerprint(run.data)
+        rundir.metrics.replace([])
+        try:
+            write(path, lambda: write_text(rundir.config_path, run.experiment.to_toml()))
+            rundir.save(run)
+            if fresh:
+                write(path, lambda: rename_into(build, path))
+        except BaseException:
+            if fresh:
+                shutil.rmtree(build, ignore_errors=True)
+            raise
+        rundir._place(path)
         return rundir
 
     @classmethod
@@ -154,6 +204,12 @@ class RunDir:
             raise UserError(f"run directory {path} does not exist", hint)
         if not path.is_dir():
             raise UserError(f"{path} is a file, not a run directory", hint)
+        if (path / CONFIG).is_file() and not (path / CHECKPOINT).is_file():
+            raise UserError(
+                f"{path} has a {CONFIG} but no {CHECKPOINT}: it was stopped while being "
+                "created, before anything was trained",
+                f"start it afresh in the same folder: dltui train {path / CONFIG} --out {path}",
+            )
         for name in (CONFIG, CHECKPOINT):
             if not (path / name).is_file():
                 raise UserError(f"{path} is not a dltui run: it has no {name}", hint)
@@ -164,8 +220,14 @@ class RunDir:
                 f"{path / CHECKPOINT} is not a run checkpoint (format {meta.get('format')!r})",
                 "a saved network cannot be resumed; start a run with `dltui train`",
             )
-        rows = _read_metrics(path / METRICS, int(meta.get("epochs_done", 0)))
-        return cls(path, experiment, rows, meta, arrays)
+        done = meta.get("epochs_done", 0)
+        if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+            raise UserError(
+                f"{path / CHECKPOINT} is damaged (epochs_done is {done!r})",
+                f"start the run again in a new folder: dltui train {path / CONFIG} --out NEW_DIR",
+            )
+        metrics = MetricsLog.open(path / METRICS, done)
+        return cls(path, experiment, metrics, meta, arrays)
 
     def build(self, device: str | None = None) -> Run:
         """The run as the checkpoint left it: built from config.toml, then :meth:`load_into`;
@@ -181,41 +243,58 @@ class RunDir:
         """Puts the checkpoint's weights and training state into ``run``.
 
         ``run`` must be built from an experiment that keeps the checkpoint's data, model and
-        ``FIXED_TRAIN_KEYS``; a difference is a UserError naming the key.
+        ``FIXED_TRAIN_KEYS``, and load the same data (its fingerprint); a difference is a
+        UserError naming it. Every saved value is checked before it is used.
         """
         arrays = self._arrays
         if arrays is None:  # saved since it was opened: the file is the truth
             arrays, _ = read_npz(self.checkpoint_path, required=("data",))
         self._check_compatible(run, arrays["data"])
-        state = {k: v for k, v in arrays.items() if k != "data"}
+        now = fingerprint.fingerprint(run.data)
+        saved = self.meta.get(fingerprint.KEY)
+        fingerprint.check_same_data(saved, now, self.checkpoint_path, self.config_path)
+        state = {k: v for k, v in arrays.items() if k not in ("data", "state")}
         try:
-            run.trainer.restore(state, self.meta["trainer"])
-            for layer, rng_state in zip(run.net.layers, self.meta["net_rng"], strict=True):
+            check_weights(arrays)
+            rng_states = self.meta["net_rng"]
+            if not isinstance(rng_states, list) or len(rng_states) != len(run.net.layers):
+                raise ValueError("net_rng does not hold one generator state per layer")
+            run.trainer.restore(state, self.meta["trainer"], n=len(run.data.X_train))
+            for layer, rng_state in zip(run.net.layers, rng_states, strict=True):
                 layer.rng.bit_generator.state = rng_state
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise UserError(
                 f"{self.checkpoint_path} is damaged ({type(exc).__name__}: {exc})",
-                f"start the run again: dltui train {self.config_path}",
+                f"start the run again in a new folder: dltui train {self.config_path} "
+                "--out NEW_DIR",
             ) from None
         run.net.data[...] = arrays["data"]
         if "state" in arrays and arrays["state"].shape == run.net.state.shape:
             run.net.state[...] = arrays["state"]
+        self.data_fingerprint = now  # an old folder gets one from here on
 
     def set_epochs(self, run: Run, epochs: int) -> None:
-        """Changes the run's target epoch count, in ``run`` and in config.toml."""
+        """Changes the run's target epoch count in ``run``; config.toml follows at the next
+        save, so a session that fails before training leaves the folder as it was."""
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise UserError(f"epochs {epochs!r} is not a positive whole number", "e.g. 10")
         self.experiment = self.experiment.replace(train={"epochs": epochs})
         run.experiment = self.experiment
-        _write(self.config_path, lambda: write_text(self.config_path, self.experiment.to_toml()))
+        self._config_stale = True
 
     # ------------------------------------------------------------------ saving
     def save(self, run: Run, finished: str | None = None) -> None:
-        """Writes metrics.csv, then checkpoint.npz.
+        """Writes config.toml when it changed, appends to metrics.csv, then checkpoint.npz.
 
         In that order, a crash between the two leaves rows newer than the checkpoint, which
         :meth:`open` drops, rather than a checkpoint whose rows are lost.
         """
         net, trainer = run.net, run.trainer
-        _write(self.metrics_path, lambda: write_text(self.metrics_path, metrics_csv(self.rows)))
+        if self._config_stale:
+            text = self.experiment.to_toml()
+            write(self.config_path, lambda: write_text(self.config_path, text))
+            self._config_stale = False
+        write(self.metrics_path, self.metrics.flush)
         state, trainer_meta = trainer.state()
         data = np.asarray(net.backend.to_host(net.data))
         meta = {
@@ -229,9 +308,11 @@ class RunDir:
             "finished": finished,
             "experiment": run.experiment.to_dict(),
         }
+        if self.data_fingerprint is not None:
+            meta[fingerprint.KEY] = self.data_fingerprint
         path = self.checkpoint_path
         arrays = {**net.file_arrays(), **state, "data": data}
-        _write(path, lambda: write_npz(path, arrays, meta))
+        write(path, lambda: write_npz(path, arrays, meta))
         self.meta, self._arrays = json.loads(json.dumps(meta)), None
 
     def _check_compatible(self, run: Run, data: np.ndarray) -> None:
@@ -286,7 +367,7 @@ def train(
     with contextlib.closing(events):
         while (event := next(events, None)) is not None:  # an interrupt in here propagates
             if isinstance(event, Epoch):
-                rundir.rows.append(event)
+                rundir.add_row(event)
                 if time.perf_counter() - last_save >= save_every:
                     rundir.save(run)
                     last_save = time.perf_counter()
@@ -338,60 +419,3 @@ def stop_on_sigint() -> Iterator[threading.Event]:
 
 
 # ---------------------------------------------------------------------- files
-def metrics_csv(rows: list[Epoch]) -> str:
-    """The text of metrics.csv: a header, then one row per epoch; a missing value is empty."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(METRIC_FIELDS)
-    for row in rows:
-        writer.writerow([_cell(getattr(row, name)) for name in METRIC_FIELDS])
-    return buf.getvalue()
-
-
-def _cell(value: float | int | None) -> str:
-    if value is None:
-        return ""
-    return str(value) if isinstance(value, int) else repr(float(value))
-
-
-def _read_metrics(path: Path, epochs_done: int) -> list[Epoch]:
-    """The rows of metrics.csv up to the checkpoint's epoch (none when the file is missing)."""
-    if not path.is_file():
-        return []
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = [_row(cells) for cells in csv.DictReader(fh)]
-    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as exc:
-        raise UserError(
-            f"{path} is damaged ({type(exc).__name__}: {exc})",
-            "delete it to resume without the earlier epochs' rows",
-        ) from None
-    return [row for row in rows if row.epoch <= epochs_done]
-
-
-def _row(cells: dict[str, str | None]) -> Epoch:
-    """One row of metrics.csv as the Epoch event it was written from."""
-    values: list[Any] = [None if not cells[k] else float(str(cells[k])) for k in METRIC_FIELDS]
-    return Epoch(int(values[0]), int(values[1]), *values[2:])
-
-
-def _check_free(path: Path) -> None:
-    """A new run may go into a missing or an empty-of-runs folder, never over another run."""
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{path} is a file", "choose a folder for the run with --out DIR")
-    if any((path / name).exists() for name in (CONFIG, METRICS, CHECKPOINT)):
-        raise UserError(
-            f"{path} already holds a run",
-            f"continue it with `{resume_command(path)}`, or choose another --out DIR",
-        )
-
-
-def _write(path: Path, write: Callable[[], None]) -> None:
-    """Runs ``write``; a full disk or a read-only folder becomes a UserError naming ``path``."""
-    try:
-        write()
-    except OSError as exc:
-        raise UserError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            "free some disk space, or choose a writable folder with --out DIR",
-        ) from None

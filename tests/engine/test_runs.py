@@ -111,8 +111,9 @@ def test_more_epochs_continue_a_finished_run_exactly(tmp_path: Path) -> None:
     run = rundir.build()
     assert train(run, rundir).reason == "complete"
     rundir.set_epochs(run, 4)
-    assert "epochs = 4" in (tmp_path / "short" / CONFIG).read_text()
+    assert "epochs = 2" in (tmp_path / "short" / CONFIG).read_text()  # not before training
     assert train(run, rundir).epochs_done == 4
+    assert "epochs = 4" in (tmp_path / "short" / CONFIG).read_text()
     assert np.array_equal(run.net.data, whole.net.data)
 
 
