@@ -9,7 +9,8 @@ Builds the preset, trains it ``N`` steps (0: as initialised), takes sample ``K``
 set and prints every step from the forward pass to the optimiser's update of the parameter. The
 update is the trainer's next step: along the gradient of the mini-batch it trains on next (with
 sample ``K`` as one of its terms when the batch holds it), ending at the weight that step gives.
-A parameter the network does not have is an error listing the valid names (exit code 2).
+A parameter the network does not have is an error listing the valid names (exit code 2);
+without ``--param`` the first weight of the network's first parameter array is derived.
 """
 
 from __future__ import annotations
@@ -21,10 +22,16 @@ from rich.console import Console
 from derive.api import VIEWS, derive
 from derive.batch import arrange
 from derive.render import FORMATS
+from derive.stack.model import valid_names
 from engine.errors import UserError
 from engine.events import Diverged, Step
 from engine.experiment.config import Run
 from engine.experiment.presets import get_preset
+from engine.network import Sequential
+
+# Each step is a full training step of the preset: a hundred thousand take minutes for the
+# larger networks, and a derivation shows one step — longer training belongs to `dltui train`.
+MAX_STEPS = 100_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,11 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preset", default="xor", help="a named experiment (default xor)")
     p.add_argument(
-        "--param", metavar="NAME", help='the parameter, e.g. "2.W[0,1]" (default: 0.W[0,0])'
+        "--param",
+        metavar="NAME",
+        help='the parameter, e.g. "2.W[0,1]" (default: the first weight the network has, '
+        "0.W[0,0] for a dense network)",
     )
     p.add_argument("--sample", type=int, default=0, metavar="K", help="training sample K")
     p.add_argument(
-        "--steps", type=int, default=0, metavar="N", help="train N steps first (default 0)"
+        "--steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"train N steps first (default 0, at most {MAX_STEPS:,})",
     )
     p.add_argument("--format", choices=FORMATS, default="text", help="output format")
     p.add_argument("--view", choices=VIEWS, default="index", help="index or vector notation")
@@ -53,7 +67,14 @@ def run(args: argparse.Namespace) -> int:
     """Prints the derivation ``args`` ask for; returns the exit code."""
     if args.steps < 0:
         raise UserError(f"--steps {args.steps} is negative", "use 0 for the initial weights")
+    if args.steps > MAX_STEPS:
+        raise UserError(
+            f"--steps {args.steps} is more than {MAX_STEPS:,}: so many training steps would "
+            "take hours for the larger presets",
+            f"use at most --steps {MAX_STEPS}; to train longer, use `dltui train`",
+        )
     net_run = get_preset(args.preset).build()
+    param = _param(net_run.net, args.param)
     _train(net_run, args.steps)
     X, y = net_run.data.X_train, net_run.data.y_train
     if not 0 <= args.sample < len(X):
@@ -72,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         x_shown,
         y_shown,
         loss=trainer.loss,
-        param=args.param or "0.W[0,0]",
+        param=param,
         view=args.view,
         l1=trainer.l1,
         l2=trainer.l2,
@@ -83,6 +104,20 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=True, emoji=False)
     console.print(d.render(args.format), markup=False, end="")
     return 0
+
+
+def _param(net: Sequential, param: str | None) -> str:
+    """The parameter asked for, or the first weight of the network's first parameter array
+    (``0.W[0,0]`` of a dense network, ``0.W[0,0,0,0]`` of a convolution, ``0.W_ih[0,0]``)."""
+    if param is None:
+        name, view = next(iter(net.params.items()))
+        return f"{name}[{','.join('0' for _ in view.shape)}]"
+    if not param.strip():
+        raise UserError(
+            "--param is empty",
+            f"name a parameter, or leave --param out; valid: {', '.join(valid_names(net))}",
+        )
+    return param
 
 
 def _train(net_run: Run, steps: int) -> None:

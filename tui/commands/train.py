@@ -7,18 +7,22 @@
     dltui train --resume runs/spiral-20250101-120000 [--epochs N]
 
 A progress bar shows the epoch, steps per second, loss, accuracy and the time left; a table sums
-the run up at the end. The first Ctrl-C stops at the next step boundary and saves the state there;
-``--resume`` then continues exactly where it stopped.
+the run up at the end. The first Ctrl-C (or SIGTERM, as a job scheduler sends) stops at the next
+step boundary and saves the state there; ``--resume`` then continues exactly where it stopped.
 
 Exit codes: 0 trained (or nothing was left to train), 1 the loss diverged, 2 a mistake in the
-input, 130 stopped by Ctrl-C (the shell's code for an interrupt; the state is saved).
+input, 130 stopped by Ctrl-C and 143 by SIGTERM (the shell's codes for them; the state is saved).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +45,12 @@ from engine.experiment.runs import (
     train,
 )
 from tui import describe
+from tui.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
 EXIT_DIVERGED = 1
-EXIT_INTERRUPTED = 130
+# metrics.csv keeps a row per epoch (about 100 bytes): a million epochs are 100 MB of it, and
+# days of training for any preset but the smallest. Beyond that a number is a slip of the keys.
+MAX_EPOCHS = 1_000_000
 REFRESH_SECONDS = 0.1  # redraw the bar at most ten times a second
 LINE_SECONDS = 2.0  # without a terminal: one progress line every so often
 
@@ -54,13 +61,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train an experiment headless, saving a resumable run",
         description="Train an experiment headless. The run (config.toml, metrics.csv, "
         "checkpoint.npz) goes to runs/NAME-YYYYmmdd-HHMMSS unless --out says otherwise.",
-        epilog="Ctrl-C saves the state; `dltui train --resume DIR` continues it exactly. "
-        "Exit codes: 0 done, 1 diverged, 2 input error, 130 stopped by Ctrl-C.",
+        epilog="Ctrl-C (or SIGTERM) saves the state; `dltui train --resume DIR` continues it "
+        "exactly. Exit codes: 0 done, 1 diverged, 2 input error, 130 stopped by Ctrl-C, "
+        "143 stopped by SIGTERM.",
     )
     p.add_argument("config", nargs="?", help="an experiment file (TOML)")
     p.add_argument("--preset", help=f"a named experiment (default {DEFAULT}; see `dltui presets`)")
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR")
-    p.add_argument("--epochs", type=int, metavar="N", help="train N epochs in all")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help=f"train N epochs in all (at most {MAX_EPOCHS:,}: metrics.csv keeps a row for each)",
+    )
     p.add_argument("--seed", type=int, metavar="S", help="replace the config's [train] seed")
     p.add_argument(
         "--device",
@@ -85,22 +98,49 @@ def run(args: argparse.Namespace) -> int:
     rundir, net_run = _resume(args) if args.resume else _start(args)
     _print_header(console, rundir, net_run)
     display = _Display(console, net_run)
-    with stop_on_sigint() as stop:
+    with stop_on_sigint() as stop, _stop_on_sigterm(stop) as terminated:
         display.stop_requested = stop.is_set
         try:
             with display:
                 outcome = train(
                     net_run, rundir, display.on_event, stop.is_set, save_every=args.save_every
                 )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             console.print(
                 f"aborted: {rundir.path} keeps its last checkpoint (epoch {rundir.epochs_done}).\n"
                 f"resume with: {resume_command(rundir.path)}",
                 markup=False,
             )
-            return EXIT_INTERRUPTED
-    _print_summary(console, net_run, rundir, outcome)
-    return _report_end(console, rundir, outcome, net_run.experiment.train.epochs)
+            return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    try:
+        _print_summary(console, net_run, rundir, outcome)
+    except KeyboardInterrupt as exc:  # the run is saved: only the table is lost
+        console.print(f"\nsummary skipped; the run is saved in {rundir.path}", markup=False)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    code = _report_end(console, rundir, outcome, net_run.experiment.train.epochs)
+    return EXIT_TERMINATED if code == EXIT_INTERRUPTED and terminated.is_set() else code
+
+
+@contextmanager
+def _stop_on_sigterm(stop: threading.Event) -> Iterator[threading.Event]:
+    """SIGTERM as ``stop_on_sigint`` takes Ctrl-C: the first asks ``stop`` to stop at the next
+    step boundary (the returned event records that SIGTERM asked), a second one raises."""
+    terminated = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield terminated
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise Terminated
+        terminated.set()
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -117,6 +157,12 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if args.epochs is not None and args.epochs < 1:
         raise UserError(f"--epochs {args.epochs} is not a positive number", "e.g. --epochs 10")
+    if args.epochs is not None and args.epochs > MAX_EPOCHS:
+        raise UserError(
+            f"--epochs {args.epochs} is more than the {MAX_EPOCHS:,} a run may have: "
+            "metrics.csv keeps a row for each epoch, and so many would take days",
+            f"use at most --epochs {MAX_EPOCHS}; a run can be resumed with more later",
+        )
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed {args.seed} is negative", "use 0 or a positive whole number")
     if not args.save_every >= 0:
