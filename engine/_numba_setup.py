@@ -4,7 +4,9 @@ Kernels are compiled once and cached on disk (``cache=True``). The cache goes to
 user can write — ``$NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/dltui/numba`` (``~/.cache``
 by default) — so an installed, read-only package still starts fast. The ``omp`` threading layer is
 preferred because the ``workqueue`` layer aborts when two threads run parallel kernels at once,
-which is exactly what the app does (a training worker beside the interface).
+which is exactly what the app does (a training worker beside the interface). Updates of the cache
+are serialised across processes (:mod:`engine.cachelock`), since several dltui processes may fill
+one empty cache at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 import numba
 
+from engine import cachelock
+
 
 def user_cache_dir() -> Path:
     """The per-user cache directory of dltui (kernels, downloaded data)."""
@@ -22,7 +26,8 @@ def user_cache_dir() -> Path:
 
 
 def configure() -> None:
-    """Point Numba's cache at a writable directory and prefer a thread-safe threading layer."""
+    """Point Numba's cache at a writable directory, lock its updates, prefer a thread-safe layer."""
+    cachelock.install()
     if not os.environ.get("NUMBA_CACHE_DIR"):
         cache = user_cache_dir() / "numba"
         try:

@@ -4,10 +4,16 @@ Numba compiles each kernel the first time it is called with a new type signature
 machine code on disk. The first start of dltui therefore spends some seconds compiling; the app
 shows "compiling kernels…" during ``warm_up()`` instead of a blank screen. A marker file, keyed by
 the version and the kernels' source, tells later starts that the cache is already filled.
+
+Several processes starting at once on an empty cache warm up one at a time (a lock file beside
+the marker): the first compiles, the others then load its work from the cache instead of
+compiling the same kernels in parallel. Correctness does not depend on it, since the cache's own
+updates are locked (:mod:`engine.cachelock`); this only saves the duplicated work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -15,13 +21,16 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from engine import _numba_setup, activations, optim
+from engine import _numba_setup, activations, cachelock, optim
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import fused as cpu_fused
 from engine.kernels.cpu import optim as cpu_optim
 from engine.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 from engine.losses import LOSSES
 from engine.network import Sequential
+
+WARM_LOCK = "dltui-warm.lock"
+"""Held by the process warming up; distinct from the cache's own lock, which saves take inside."""
 
 
 def _marker() -> Path:
@@ -42,17 +51,18 @@ def warm_up(
     dtypes: tuple[str, ...] = ("float32", "float64"), progress: Callable[[str], None] | None = None
 ) -> None:
     """Calls every kernel once per dtype, serial and parallel twins, so all of them are compiled."""
-    for dtype in dtypes:
-        for loss in LOSSES:
-            if progress:
-                progress(f"{dtype} · {loss}")
-            _one_step(dtype, loss, rows=8)
-        _parallel_twins(dtype)
-    try:
-        _marker().parent.mkdir(parents=True, exist_ok=True)
-        _marker().touch()
-    except OSError:
-        pass
+    marker = _marker()
+    with contextlib.suppress(OSError):  # no cache folder: warm up unlocked, no marker
+        marker.parent.mkdir(parents=True, exist_ok=True)
+    with cachelock.locked(str(marker.parent), exclusive=True, name=WARM_LOCK):
+        for dtype in dtypes:
+            for loss in LOSSES:
+                if progress:
+                    progress(f"{dtype} · {loss}")
+                _one_step(dtype, loss, rows=8)
+            _parallel_twins(dtype)
+        with contextlib.suppress(OSError):
+            marker.touch()
 
 
 def _one_step(dtype: str, loss: str, rows: int) -> None:
