@@ -6,7 +6,10 @@ The file format, as the README states it:
 * the first line is a header of column names when none of its fields is a number, and data
   otherwise, in which case the columns are called ``col0``, ``col1``, ...;
 * blank lines and lines starting with ``#`` are skipped;
-* every line has as many fields as the first one.
+* every line has as many fields as the first one;
+* every value lies within ±3.4e38, the range of float32, the narrowest type a network computes in;
+* the file is a regular text file of at most :data:`MAX_BYTES` (not a device, pipe or folder, and
+  no NUL bytes, which only binary files hold).
 
 Any breach is reported with the file, the line number and the fix, since a table typed or
 exported by hand is the input most likely to be wrong.
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import csv
 import math
+import stat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +35,15 @@ MAX_AUTO_CLASSES = 20
 """``task="auto"`` treats an integer target with at most this many values as class labels."""
 
 TASK_CHOICES = ("auto", "classification", "regression")
+
+MAX_BYTES = 100_000_000
+"""The largest file read. The reader parses every field in Python (a few MB/s) and holds rows as
+Python floats (about ten times the text in memory), so 100 MB already takes about a minute and a
+gigabyte; a larger table should be subsampled or saved in a binary format first."""
+
+MAX_VALUE = float(np.finfo(np.float32).max)
+"""The largest magnitude a value may have: beyond it a float32 network would see infinity, and
+standardising the column in float64 (squares of values near 1e300) would overflow to zeros."""
 
 
 @dataclass(frozen=True)
@@ -90,26 +104,73 @@ def _parse_row(path: Path, line: int, fields: list[str], columns: tuple[str, ...
                 f"{path}, line {line}, column {name!r}: {text.strip()!r} is not a finite number",
                 "replace it with a number (missing values are not supported; drop the row)",
             )
+        if abs(value) > MAX_VALUE:
+            raise UserError(
+                f"{path}, line {line}, column {name!r}: {text.strip()} is too large "
+                f"(values must lie within ±{MAX_VALUE:.3g}, the range of float32)",
+                f"rescale column {name!r}: divide it by a power of ten or take its logarithm",
+            )
         row.append(value)
     return row
+
+
+def _check_file(path: Path) -> None:
+    """Refuse, before reading, what would never end or could not be a table."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file", "check the path after 'csv:'") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc})", "check the path after 'csv:'") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UserError(
+            f"{path}: not a regular file (a folder, device or pipe)",
+            "give the path of a CSV file after 'csv:'",
+        )
+    if info.st_size > MAX_BYTES:
+        raise UserError(
+            f"{path}: {info.st_size / 1e6:.0f} MB is over the {MAX_BYTES / 1e6:.0f} MB a CSV "
+            "table may have",
+            "subsample the rows (or drop columns) into a smaller file",
+        )
+
+
+def _lines(path: Path, f: Iterable[str]) -> Iterator[str]:
+    """The file's lines, stopping at binary content and at a file that grows past the limit."""
+    read = 0
+    for line in f:
+        read += len(line)
+        if "\0" in line:
+            raise UserError(
+                f"{path}: holds NUL bytes, so it is a binary file, not a CSV table",
+                "export the table as comma-separated text",
+            )
+        if read > MAX_BYTES:
+            raise UserError(
+                f"{path}: grew past {MAX_BYTES / 1e6:.0f} MB while being read",
+                "give a finished file of at most that size",
+            )
+        yield line
 
 
 def read_table(path: Path, delimiter: str = ",") -> Table:
     """Read a numeric CSV file, with or without a header line.
 
     Raises:
-        UserError: if the file is missing, unreadable, empty or malformed (with its line number).
+        UserError: if the file is missing, not a regular file, over :data:`MAX_BYTES`, binary,
+            unreadable, empty or malformed (with its line number), or holds a value out of range.
     """
     if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
         raise UserError(
             f"{path}: delimiter={delimiter!r} is not a single separator character",
             "pass delimiter as one character, such as ',' or ';' or '\\t'",
         )
+    _check_file(path)
     columns: tuple[str, ...] | None = None
     rows: list[list[float]] = []
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, delimiter=delimiter)
+            reader = csv.reader(_lines(path, f), delimiter=delimiter)
             for fields in reader:
                 if _skipped(fields):
                     continue
