@@ -110,14 +110,16 @@ def race(
 # ------------------------------------------------------------------------------- the child
 
 
-def steps_for(step: Callable[[], object], seconds: float) -> int:
-    """How many calls of ``step`` take about ``seconds`` (at least one)."""
+def steps_for(
+    step: Callable[[], object], seconds: float, clock: Callable[[], float] = time.perf_counter
+) -> int:
+    """How many calls of ``step`` take about ``seconds`` (at least one), timed by ``clock``."""
     n, elapsed = 1, 0.0
     while True:
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(n):
             step()
-        elapsed = time.perf_counter() - t0
+        elapsed = clock() - t0
         if elapsed >= seconds / 8 or n >= 1 << 20:
             break
         n *= 4
