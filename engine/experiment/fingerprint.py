@@ -4,10 +4,11 @@ A run's checkpoint holds the order of the samples in the epoch it stopped in, as
 training rows. If a ``csv:`` file or a download changed between sessions, those indices point at
 other rows, or past the end. So a run records, when it is created, the row count, the shape of
 one row and a SHA-256 of each part's bytes (inputs and targets), and a resume on different data
-is refused with what changed. Hashing is cheap next to loading: about 0.45 s for MNIST's
-70,000 float64 images on one core.
+is refused with what changed. Hashing is cheap next to loading: about 0.57 s for MNIST's
+70,000 images in float64 (0.30 s in float32) on one core, at creation and at each resume.
 
-Run folders written before fingerprints existed have none; they resume without this check.
+Run folders written before fingerprints existed have none: they resume without this check (none
+is possible) and record the data they resume on from then on.
 """
 
 from __future__ import annotations

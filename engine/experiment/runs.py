@@ -10,8 +10,11 @@
 The checkpoint holds everything ``Trainer.restore`` needs (the epoch's sample order, the cursor
 into it, the shuffling generator, the optimiser's buffers) plus the dropout generator, so a run
 stopped mid-epoch and resumed ends with the same weights, bit for bit, as one never stopped.
-``Sequential.load`` reads the weights from it as from a saved network. Every file is written
-atomically, so a crash leaves the previous version whole.
+``Sequential.load`` reads the weights from it as from a saved network. The checkpoint and
+config.toml are written atomically and metrics.csv is appended to (``metrics``), so a crash
+leaves the previous version whole; a new folder appears whole or not at all (``runfiles``). The
+checkpoint also holds the data's fingerprint (``fingerprint``): a resume on other data is
+refused, and every saved value is checked before it reaches a kernel.
 
 Scripts use it without any interface::
 
@@ -176,10 +179,7 @@ class RunDir:
         path = Path(path)
         check_free(path)
         fresh = not path.exists() or not any(path.iterdir())
-        build = path
-        if fresh:
-            tmp = write(path, lambda: make_sibling(path))
-            build = tmp
+        build = write(path, lambda: make_sibling(path)) if fresh else path
         rundir = cls(build, run.experiment)
         rundir.data_fingerprint = fingerprint.fingerprint(run.data)
         rundir.metrics.replace([])
