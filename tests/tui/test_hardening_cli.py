@@ -130,9 +130,11 @@ def test_a_param_index_of_4301_digits_is_a_message(capsys) -> None:
         (["train", "--preset", "xor", "--epochs", "1000001"], "--epochs 1000000"),
         (["derive", "--steps", str(10**9)], "100,000"),
         (["derive", "--steps", "100001"], "--steps 100000"),
+        (["train", "--preset", "xor", "--save-every", "nan"], "--save-every nan is not a number"),
+        (["train", "--preset", "xor", "--save-every", "-1"], "--save-every -1.0 is not a number"),
     ],
 )
-def test_endless_epochs_and_steps_are_refused_up_front(
+def test_endless_or_impossible_numbers_are_refused_up_front(
     argv: list[str], says: str, capsys, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.chdir(tmp_path)

@@ -165,8 +165,11 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed {args.seed} is negative", "use 0 or a positive whole number")
-    if not args.save_every >= 0:
-        raise UserError(f"--save-every {args.save_every} is negative", "use 0 to save every epoch")
+    if not args.save_every >= 0:  # NaN fails this too
+        raise UserError(
+            f"--save-every {args.save_every} is not a number of seconds ≥ 0",
+            "e.g. --save-every 5; 0 saves every epoch",
+        )
 
 
 def _start(args: argparse.Namespace) -> tuple[RunDir, Run]:
