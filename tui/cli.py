@@ -224,13 +224,7 @@ def _dispatch(args_list: list[str]) -> int:
 def _run_app(args: argparse.Namespace) -> int:
     from tui.commands.app import run_app
 
-    # Textual restores the terminal on its own way out; SIGTERM keeps its default there.
-    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL) if _on_main_thread() else None
-    try:
-        return run_app(args.config, args.preset)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    return run_app(args.config, args.preset)
 
 
 def _on_main_thread() -> bool:

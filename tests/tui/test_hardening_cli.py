@@ -198,8 +198,9 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(argv: list[str], tmp_path: P
     assert err.strip() == "interrupted" and "Traceback" not in out + err
 
 
-def test_sigterm_during_start_up_exits_143(tmp_path: Path) -> None:
-    proc = _spawn(SLOW_IMPORT, "train", "--preset", "xor", cwd=tmp_path)
+@pytest.mark.parametrize("argv", [["train", "--preset", "xor"], []])
+def test_sigterm_during_start_up_exits_143(argv: list[str], tmp_path: Path) -> None:
+    proc = _spawn(SLOW_IMPORT, *argv, cwd=tmp_path)
     _wait_for(proc, "importing numba")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from engine.errors import UserError
 from engine.experiment.config import Experiment
 from engine.experiment.presets import DEFAULT, get_preset
@@ -38,5 +43,21 @@ def run_app(config_path: str | None, preset: str | None) -> int:
     set_blas_threads(1)
     from tui.app import DltuiApp  # Textual loads only once the experiment is known to be good
 
-    result = DltuiApp(experiment, run=run).run()
+    with _sigterm_default():
+        result = DltuiApp(experiment, run=run).run()
     return int(result or 0)
+
+
+@contextmanager
+def _sigterm_default() -> Iterator[None]:
+    """SIGTERM ends the app at once, as it always has: the command line raises it as an
+    interrupt elsewhere, but an exception raised into Textual's event loop mid-frame is not a
+    way out the app plans for."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
