@@ -19,6 +19,9 @@ from engine.layers.blocks import Residual, transformer_block
 from engine.layers.image import Conv2D, Flatten, LayerNorm, MaxPool2D
 from engine.layers.sequence import GRU, LSTM, RNN, Embedding, PositionalEncoding
 
+MAX_POSITIONS = 512
+"""The positions a transformer's position code covers (``PositionalEncoding``'s default)."""
+
 KINDS = ("mlp", "cnn", "rnn", "lstm", "gru", "transformer", "autoencoder", "residual")
 
 
@@ -122,32 +125,43 @@ def build(
                 f"position; this data set's samples are {sample_shape or (n_in,)} numbers",
                 "use data name = 'text' (or kind = 'mlp' for points, 'lstm' for sine-seq)",
             )
+        if sample_shape[0] > MAX_POSITIONS:
+            raise UserError(
+                f"kind = 'transformer': sequences of {sample_shape[0]} tokens are longer than "
+                f"its {MAX_POSITIONS} positions",
+                f"use [data] length ≤ {MAX_POSITIONS}",
+            )
         return transformer(m, vocab, n_out)
     return residual(m, n_in, n_out)
 
 
-def footprint(layers: list[Layer], sample_shape: tuple[int, ...], batch: int) -> tuple[int, int]:
-    """How many parameters ``layers`` hold, and how many numbers one training step keeps.
+def footprint(layers: list[Layer], sample_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """Parameters of ``layers``, and the numbers a training step keeps for one sample, in all and
+    in the largest layer.
 
     Walks the shapes without allocating anything, so that a config too large for the machine is
-    refused before it is built. The second count is the outputs of every layer for ``batch``
-    samples (and a convolution's unfolded patches, attention's weights), which a step holds for
-    its backward pass.
+    refused before it is built. A training step keeps every layer's output (and a convolution's
+    unfolded patches, attention's weights) for its backward pass; evaluation, without a backward
+    pass, needs about the largest of them at a time.
     """
-    params, step = 0, 0
+    params, total, largest = 0, 0, 0
     shape = sample_shape
     for layer in layers:
         params += sum(math.prod(s) for s in layer.param_shapes(shape).values())
         params += sum(math.prod(s) for s in layer.buffer_shapes(shape).values())
+        kept = 0
         inner = getattr(layer, "inner", None)
         if inner:  # a residual block keeps its inner layers' outputs too
-            step += footprint(inner, shape, batch)[1]
+            _, kept, inner_largest = footprint(inner, shape)
+            largest = max(largest, inner_largest)
         workspace = getattr(layer, "workspace_shapes", None)
         if workspace is not None and len(shape) == 3:
-            step += sum(math.prod(s) for s in workspace(batch, shape[1], shape[2]).values())
+            kept += sum(math.prod(s) for s in workspace(1, shape[1], shape[2]).values())
         heads = getattr(layer, "heads", 0)
         if heads and len(shape) == 2:
-            step += batch * heads * shape[0] * shape[0]
+            kept += heads * shape[0] * shape[0]
         shape = layer.out_shape(shape)
-        step += batch * math.prod(shape)
-    return params, step
+        kept += math.prod(shape)
+        total += kept
+        largest = max(largest, kept)
+    return params, total, largest

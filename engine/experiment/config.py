@@ -214,9 +214,9 @@ class Experiment:
         """Refuse a network (with a batch's outputs) larger than the memory left."""
         n = len(split.X_train)
         batch = n if self.train.batch_size == "full" else min(int(self.train.batch_size), n)
-        batch = max(batch, min(n, 4096), 1)  # evaluation runs in chunks of 4096
-        params, step = architectures.footprint(layers, shape, batch)
-        need = network_bytes(params, step, self.train.dtype)
+        params, total, largest = architectures.footprint(layers, shape)
+        evaluation = min(n, 4096) * largest  # evaluation runs in chunks of 4096, layer by layer
+        need = network_bytes(params, max(batch * total, evaluation), self.train.dtype)
         check_fits(need, f"{self._size_of()} ({params:,} parameters)", self._size_fix())
 
     def _size_of(self) -> str:

@@ -77,6 +77,11 @@ def test_a_kernel_larger_than_the_image_is_refused() -> None:
     assert "kernel_size = 100" in err.message and "kernel_size ≤" in err.hint
 
 
+def test_a_sequence_longer_than_the_positions_is_refused() -> None:
+    err = refused(transformer_preset(), data={"length": 600})
+    assert "600 tokens" in err.message and "length ≤ 512" in err.hint
+
+
 def test_residual_blocks_need_one_width() -> None:
     err = refused("residual-deep", model={"hidden": [8, 4]})
     assert "hidden = [8, 4]" in err.message and "same width" in err.message
@@ -117,8 +122,8 @@ def test_the_footprint_counts_parameters_exactly() -> None:
 
     run = get_preset("lenet-digits").build()
     shape = run.net.input_shape
-    params, step = architectures.footprint(run.net.layers, shape, 16)
-    assert params == run.net.data.size and step > 16 * run.net.in_features
+    params, total, largest = architectures.footprint(run.net.layers, shape)
+    assert params == run.net.data.size and total > largest > run.net.in_features
 
 
 def test_available_memory_is_a_positive_number_here() -> None:
