@@ -44,13 +44,11 @@ from engine.experiment.runs import (
     stop_on_sigint,
     train,
 )
+from engine.experiment.validation import MAX_EPOCHS
 from tui import describe
 from tui.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
 EXIT_DIVERGED = 1
-# metrics.csv keeps a row per epoch (about 100 bytes): a million epochs are 100 MB of it, and
-# days of training for any preset but the smallest. Beyond that a number is a slip of the keys.
-MAX_EPOCHS = 1_000_000
 REFRESH_SECONDS = 0.1  # redraw the bar at most ten times a second
 LINE_SECONDS = 2.0  # without a terminal: one progress line every so often
 
@@ -72,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--epochs",
         type=int,
         metavar="N",
-        help=f"train N epochs in all (at most {MAX_EPOCHS:,}: metrics.csv keeps a row for each)",
+        help=f"train N epochs in all (at most {MAX_EPOCHS:,}, more than any run finishes)",
     )
     p.add_argument("--seed", type=int, metavar="S", help="replace the config's [train] seed")
     p.add_argument(
@@ -160,8 +158,8 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.epochs is not None and args.epochs > MAX_EPOCHS:
         raise UserError(
             f"--epochs {args.epochs} is more than the {MAX_EPOCHS:,} a run may have: "
-            "metrics.csv keeps a row for each epoch, and so many would take days",
-            f"use at most --epochs {MAX_EPOCHS}; a run can be resumed with more later",
+            "so many would run practically forever",
+            f"use at most --epochs {MAX_EPOCHS}",
         )
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed {args.seed} is negative", "use 0 or a positive whole number")
