@@ -231,5 +231,7 @@ def _on_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m tui.cli: run the one tui.cli the commands import
+    from tui.cli import main as tui_main
+
+    sys.exit(tui_main())
