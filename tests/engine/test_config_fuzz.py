@@ -75,7 +75,7 @@ def mutation(draw: st.DrawFn, raw: dict[str, Any]) -> None:
     kind = draw(st.sampled_from(["set", "set", "set", "delete", "add", "misspell", "scalar"]))
     keys = _keys(raw)
     if kind == "scalar" or not keys:
-        raw[draw(st.sampled_from(SECTIONS))] = draw(st.sampled_from(ODD_VALUES))
+        raw[draw(st.sampled_from(SECTIONS))] = copy.deepcopy(draw(st.sampled_from(ODD_VALUES)))
         return
     section, key = draw(st.sampled_from(keys))
     table = raw if section is None else raw[section]
