@@ -41,6 +41,7 @@ from tui.drawing import number
 from tui.screens.help import HelpScreen
 from tui.session.params import parse_entry
 from tui.session.records import NetCopy
+from tui.widgets.too_small import TooSmall
 
 PART_TITLES = {
     "forward": "forward pass",
@@ -119,6 +120,7 @@ class DerivationScreen(Screen[None]):
                 yield Static("deriving…", id="step-text")
         yield Static("", id="derivation-check")
         yield Footer()
+        yield TooSmall()
 
     def on_mount(self) -> None:
         # SymPy picks Unicode or ASCII drawing from sys.stdout's encoding when first imported;

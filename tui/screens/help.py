@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.session.views import views
+from tui.widgets.too_small import TooSmall
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
@@ -100,6 +101,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
             yield Static(keys_table(), id="help-keys")
+        yield TooSmall()
 
     def on_mount(self) -> None:
         self.query_one("#help").border_title = "keys"

@@ -35,6 +35,7 @@ from tui.widgets.loss_plot import LossPlot
 from tui.widgets.math_panel import MathPanel
 from tui.widgets.network_view import NetworkView
 from tui.widgets.run_header import RunHeader
+from tui.widgets.too_small import TooSmall
 
 LR_KEYS = Binding.Group("lr")
 PACE = Binding.Group("pace")
@@ -134,6 +135,7 @@ class MainScreen(Screen):
             yield MathPanel(id="math")
         yield Static("", id="note")
         yield Footer()
+        yield TooSmall()
 
     def on_mount(self) -> None:
         run = self.session.run

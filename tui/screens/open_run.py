@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 
 from engine.experiment.runs import CHECKPOINT, CONFIG
+from tui.widgets.too_small import TooSmall
 
 RUNS = Path("runs")
 
@@ -35,6 +36,7 @@ class OpenRunScreen(ModalScreen[str]):
             yield Static("Open a saved run: pick one, or type its folder and press enter.")
             yield OptionList(*[str(p) for p in runs], id="open-list")
             yield Input(placeholder="runs/spiral-20250101-120000", id="open-path")
+        yield TooSmall()
 
     def on_mount(self) -> None:
         self.query_one("#open-run").border_title = "open run"

@@ -32,6 +32,7 @@ from engine.experiment.presets import PRESETS, get_preset
 from engine.experiment.validation import LOSSES_FOR_TASK
 from engine.layers import config_choices
 from tui.session.changes import change_kind
+from tui.widgets.too_small import TooSmall
 
 CUSTOM = "(as below)"  # the preset picker's entry for an experiment that is no preset
 CHANGES = {
@@ -108,6 +109,7 @@ class SetupScreen(ModalScreen[Experiment | None]):
             with Horizontal(id="setup-buttons"):
                 yield Button("Apply", id="apply", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
+        yield TooSmall()
 
     def _fields(self) -> ComposeResult:
         exp, t, m = self.experiment, self.experiment.train, self.experiment.model

@@ -10,6 +10,7 @@ from textual.widgets import ProgressBar, Static
 
 from engine.losses import LOSSES
 from engine.warmup import warm_up
+from tui.widgets.too_small import TooSmall
 
 DTYPES = ("float32", "float64")
 
@@ -27,6 +28,7 @@ class WarmupScreen(Screen[bool]):
             )
             yield ProgressBar(total=len(DTYPES) * len(LOSSES), show_eta=False, id="warmup-bar")
             yield Static("", id="warmup-step")
+        yield TooSmall()
 
     def on_mount(self) -> None:
         self._compile()
