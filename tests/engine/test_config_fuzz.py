@@ -24,11 +24,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import UserError, datasets
+from engine import UserError, datasets, optim
+from engine.datasets.registry import records
 from engine.events import Diverged, Step
-from engine.experiment import validation
+from engine.experiment import architectures, validation
 from engine.experiment.config import Experiment
 from engine.experiment.presets import _RAW, PRESETS
+from engine.layers import config_choices
+from engine.losses import LOSSES
 
 EXAMPLES = int(os.environ.get("DLTUI_FUZZ_EXAMPLES", "400"))
 MEMORY_CAP = 2 * 10**9
@@ -44,6 +47,12 @@ ODD_VALUES: list[Any] = [
     "csv:/nonexistent.csv", "spiral", "text", "\u00e9\u0000", "x" * 300,
     [], [0], [-1], [True], [1.5], [8, 4], [10**6, 10**6], [10**9], [[1]], ["a"], {"a": 1}, {},
 ]  # fmt: skip
+PLAUSIBLE: list[Any] = [
+    *architectures.KINDS, *config_choices(), *optim.OPTIMIZERS, *LOSSES,
+    *(r.name for r in records() if not r.downloads),
+    1, 4, 5, 16, [1], [3, 3], [2, 2, 2], 0.1, 0.9,
+]  # fmt: skip
+"""Values that are right somewhere, so that a mutation gets past the first check."""
 SECTIONS = ("data", "model", "train")
 
 
@@ -80,7 +89,8 @@ def mutation(draw: st.DrawFn, raw: dict[str, Any]) -> None:
     section, key = draw(st.sampled_from(keys))
     table = raw if section is None else raw[section]
     if kind == "set":
-        table[key] = copy.deepcopy(draw(st.sampled_from(ODD_VALUES)))
+        values = draw(st.sampled_from([ODD_VALUES, PLAUSIBLE]))
+        table[key] = copy.deepcopy(draw(st.sampled_from(values)))
     elif kind == "delete":
         del table[key]
     elif kind == "misspell":
