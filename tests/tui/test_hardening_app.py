@@ -4,7 +4,8 @@ draw in, and resizes while training.
 The key fuzz presses a fixed-seed random sequence of keys on each screen: every binding of the
 screen in front (and the app's), printable characters, arrows, tab, escape, enter and space. It
 asserts that the app is still running, logged no unhandled exception and that no worker failed.
-``DLTUI_KEY_FUZZ=<keys per screen>`` presses more (and ``DLTUI_KEY_FUZZ_SEED`` another seed).
+``DLTUI_KEY_FUZZ=<keys per screen>`` presses more, ``DLTUI_KEY_FUZZ_SEED`` draws another
+sequence and ``DLTUI_KEY_FUZZ_PRESET`` starts from another preset (its views have other keys).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tui.widgets.too_small import MIN_SIZE, TooSmall
 
 KEYS_PER_SCREEN = int(os.environ.get("DLTUI_KEY_FUZZ", "300"))
 SEED = int(os.environ.get("DLTUI_KEY_FUZZ_SEED", "12"))
+PRESET = os.environ.get("DLTUI_KEY_FUZZ_PRESET", "spiral")
 PAUSE = 0.02  # seconds, every PAUSE_EVERY keys: the training thread and the workers run between
 PAUSE_EVERY = 10
 GENERIC = ("up", "down", "left", "right", "tab", "shift+tab", "escape", "enter", "space")
@@ -49,9 +51,9 @@ class FuzzApp(DltuiApp):
 
 
 def fuzz_app(check_kernels: bool = False) -> FuzzApp:
-    """The app on the default preset, training at its default pace (full speed would starve the
+    """The app on the fuzzed preset, training at its default pace (full speed would starve the
     interface thread of the interpreter on a small machine, and every key wait for it)."""
-    return FuzzApp(get_preset("spiral"), paused=False, check_kernels=check_kernels)
+    return FuzzApp(get_preset(PRESET), paused=False, check_kernels=check_kernels)
 
 
 def binding_keys(*holders: Screen | App) -> list[str]:
@@ -162,6 +164,25 @@ async def test_random_keys_on_the_warm_up_screen_raise_nothing(drive, monkeypatc
             healthy(app)
         await drive.wait_for(pilot, lambda: app.session is not None, timeout=30)
         await drive.ready(pilot)
+        healthy(app)
+
+
+async def test_a_derivation_finishing_after_its_screen_closed_is_dropped(drive) -> None:
+    """Found by the key fuzz (lenet-digits): escape, then the check of every parameter came back
+    from its thread and looked for the closed screen's widgets (NoMatches)."""
+    app = drive.app()
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await pilot.press("d")
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, DerivationScreen), timeout=30)
+        screen = app.screen
+        assert isinstance(screen, DerivationScreen)
+        await pilot.press("escape")
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.pause(0.1)
+        screen._checked_all("all agree")  # what the threads call back with, late
+        screen._derived("index", "late")
+        await pilot.pause(0.1)
         healthy(app)
 
 

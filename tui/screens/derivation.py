@@ -204,8 +204,13 @@ class DerivationScreen(Screen[None]):
             self._derive(self.view)
         self._show()
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the screen is still open: a thread may finish after escape closed it."""
+        return self.is_mounted and self in self.app.screen_stack
+
     def _show(self) -> None:
-        if not self.is_mounted:
+        if not self.is_open:
             return
         found = self.derivations.get(self.view)
         if isinstance(found, str):
@@ -271,6 +276,8 @@ class DerivationScreen(Screen[None]):
         return text
 
     def _show_check(self) -> None:
+        if not self.is_open:
+            return
         d = self.derivation
         line = Text()
         engine = self.engine_value
