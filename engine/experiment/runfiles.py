@@ -25,8 +25,12 @@ CONFIG, METRICS, CHECKPOINT = "config.toml", "metrics.csv", "checkpoint.npz"
 
 
 def default_path(name: str, root: str | Path = "runs", now: datetime | None = None) -> Path:
-    """``root/NAME-YYYYmmdd-HHMMSS``; ``-2``, ``-3`` … appended when that folder exists."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
+    """``root/NAME-YYYYmmdd-HHMMSS``; ``-2``, ``-3`` … appended when that folder exists.
+
+    NAME is the experiment's name made safe for a folder: other characters become ``-``, and
+    it is cut to 64 characters, so a long name in a config cannot make a path the system refuses.
+    """
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name)[:64].strip("-.") or "run"
     stem = f"{slug}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
     path, n = Path(root) / stem, 2
     while path.exists():

@@ -207,6 +207,13 @@ def test_default_path_is_named_and_unique(tmp_path: Path) -> None:
     assert default_path("my config", tmp_path, now).name == "my-config-20250102-030405-2"
 
 
+def test_a_long_or_odd_experiment_name_still_makes_a_usable_folder(tmp_path: Path) -> None:
+    now = datetime(2025, 1, 2, 3, 4, 5)
+    path = default_path("x" * 300 + "/../../etc", tmp_path, now)
+    assert path.parent == tmp_path and len(path.name) <= 64 + 16
+    path.mkdir()
+
+
 def test_first_ctrl_c_asks_to_stop_and_the_second_interrupts() -> None:
     before = signal.getsignal(signal.SIGINT)
     with stop_on_sigint() as stop:
