@@ -7,6 +7,7 @@ the operating system's refusals into UserErrors that name the file.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -59,14 +60,23 @@ def check_free(path: Path) -> None:
 
 
 def write(path: Path, action: Callable[[], T]) -> T:
-    """Runs ``action``; a full disk or a read-only folder becomes a UserError naming ``path``."""
+    """Runs ``action``; an error of the file system becomes a UserError naming ``path`` and the
+    fix that fits the error."""
     try:
         return action()
     except OSError as exc:
         raise UserError(
             f"cannot write {path}: {exc.strerror or exc}",
-            "free some disk space, or choose a writable folder with --out DIR",
+            _WRITE_FIXES.get(exc.errno or 0, "choose a folder you can write to with --out DIR"),
         ) from None
+
+
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some disk space, or choose a folder on another disk with --out DIR",
+    errno.EDQUOT: "free some of your disk quota, or choose another folder with --out DIR",
+    errno.EEXIST: "choose a new folder with --out DIR",
+    errno.ENAMETOOLONG: "choose a shorter folder name with --out DIR",
+}
 
 
 def make_sibling(path: Path) -> Path:
