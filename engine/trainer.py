@@ -22,6 +22,7 @@ from engine.errors import UserError
 from engine.events import Diverged, Epoch, Event, Finished, History, Step
 from engine.losses import check_loss
 from engine.network import Sequential
+from engine.saved_state import check_order, check_saved
 
 
 class Trainer:
@@ -319,7 +320,9 @@ class Trainer:
         does not fit raises ValueError naming it (``RunDir`` adds the file and the fix).
         """
         opt = {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")}
-        self._check_saved(arrays, meta, opt, n)
+        check_saved(
+            arrays, meta, opt, self.optimizer.state, self.net.data.shape, n, self.batch_size
+        )
         self.optimizer.load_state_dict(opt, meta["opt_t"])
         self.step, self.epoch, self._cursor = meta["step"], meta["epoch"], meta["cursor"]
         self._sums = [float(meta["sums"][0]), float(meta["sums"][1]), int(meta["sums"][2])]
@@ -333,76 +336,6 @@ class Trainer:
         rng = getattr(self.augment, "rng", None)
         if meta.get("augment_rng") and rng is not None:
             rng.bit_generator.state = meta["augment_rng"]
-
-    def _check_saved(
-        self,
-        arrays: dict[str, np.ndarray],
-        meta: dict[str, Any],
-        opt: dict[str, np.ndarray],
-        n: int | None,
-    ) -> None:
-        for key in ("step", "epoch", "cursor", "opt_t"):
-            _count(meta.get(key), key)
-        if meta.get("best_epoch") is not None:
-            _count(meta["best_epoch"], "best_epoch")
-        sums = meta.get("sums")
-        if not (isinstance(sums, list) and len(sums) == 3 and all(map(_is_number, sums))):
-            raise ValueError(f"sums is {sums!r}, not three numbers")
-        if not all(math.isfinite(v) and v >= 0 for v in sums) or int(sums[2]) != sums[2]:
-            raise ValueError(f"sums {sums!r} are not a loss sum and two counts")
-        if not _is_number(meta.get("best_val")) or math.isnan(meta["best_val"]):
-            raise ValueError(f"best_val is {meta.get('best_val')!r}, not a number")
-        size = self.net.data.shape
-        for name in self.optimizer.state:
-            _weights(opt.get(name), f"opt.{name}", size)
-        if "best_data" in arrays:
-            _weights(arrays["best_data"], "best_data", size)
-        if "order" in arrays:
-            check_order(arrays["order"], n, meta["cursor"], self.batch_size)
-        elif n is not None and meta["cursor"] > self._batches(n):
-            raise ValueError(f"cursor {meta['cursor']} lies past the epoch's batches")
-
-    def _batches(self, n: int) -> int:
-        return math.ceil(n / (n if self.batch_size is None else min(self.batch_size, n)))
-
-
-def check_order(order: np.ndarray, n: int | None, cursor: int, batch_size: int | None) -> None:
-    """Raises ValueError unless ``order`` is a permutation of range(n) and ``cursor`` a batch
-    of it (the order indexes the data inside a kernel that trusts it)."""
-    if order.ndim != 1 or order.dtype.kind not in "iu":
-        raise ValueError(f"order is a {order.ndim}-D {order.dtype} array, not 1-D integers")
-    if n is None:
-        return
-    if len(order) != n:
-        raise ValueError(f"order holds {len(order)} sample indices, the data has {n} samples")
-    if n and (order.min() < 0 or order.max() >= n):
-        raise ValueError(f"order holds indices outside 0..{n - 1}")
-    seen = np.zeros(n, dtype=bool)
-    seen[order] = True
-    if not seen.all():
-        raise ValueError("order repeats some samples and misses others")
-    batches = math.ceil(n / (n if batch_size is None else min(batch_size, n))) if n else 0
-    if cursor > batches:
-        raise ValueError(f"cursor {cursor} lies past the epoch's {batches} batches")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _count(value: object, name: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{name} is {value!r}, not a whole number >= 0")
-
-
-def _weights(array: np.ndarray | None, name: str, shape: tuple[int, ...]) -> None:
-    """An array the size of the parameter buffer: real floats, all finite."""
-    if array is None:
-        raise ValueError(f"{name} is missing")
-    if array.shape != shape or array.dtype.kind != "f":
-        raise ValueError(f"{name} is a {array.shape} {array.dtype} array, not {shape} floats")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
 
 
 def _rng_state(augment: object) -> dict[str, Any] | None:
