@@ -236,7 +236,13 @@ class SetupScreen(ModalScreen[Experiment | None]):
         return datasets.lookup(str(self.query_one("#dataset", Select).value))
 
     def _enable_options(self) -> None:
-        """Shows the fields of the options the picked data set takes, its defaults as hints."""
+        """Shows the fields of the options the picked data set takes, its defaults as hints.
+
+        While a preset's form is being rebuilt its data-set picker may not be mounted yet: then
+        this runs again after the next refresh."""
+        if not self.query("#dataset"):
+            self.call_after_refresh(self._enable_options)
+            return
         record = self._picked_record()
         for option in form_options():
             taken = record.option(option.name) if record is not None else None
