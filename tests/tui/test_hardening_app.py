@@ -31,7 +31,7 @@ from tui.screens.setup import SetupScreen
 from tui.screens.warmup import WarmupScreen
 from tui.widgets.too_small import MIN_SIZE, TooSmall
 
-KEYS_PER_SCREEN = int(os.environ.get("DLTUI_KEY_FUZZ", "300"))
+KEYS_PER_SCREEN = int(os.environ.get("DLTUI_KEY_FUZZ", "200"))
 SEED = int(os.environ.get("DLTUI_KEY_FUZZ_SEED", "12"))
 PRESET = os.environ.get("DLTUI_KEY_FUZZ_PRESET", "spiral")
 PAUSE = 0.02  # seconds, every PAUSE_EVERY keys: the training thread and the workers run between
