@@ -18,7 +18,7 @@ Array = Any
 """A NumPy array on the CPU backend, a Numba device array on the CUDA one."""
 
 
-@dataclass
+@dataclass(slots=True)
 class ConvWorkspace:
     """A convolution's scratch arrays for one batch size (``conv2d_workspace_shapes`` sizes them).
 
@@ -38,7 +38,7 @@ class ConvWorkspace:
     parts_b: Array | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class BatchNormState:
     """Batch norm's statistics and what its backward pass reads: the running mean and variance
     (updated in training), x̂ and 1/√(σ² + ε) of the last forward pass."""
@@ -51,7 +51,7 @@ class BatchNormState:
     inv_std: Array
 
 
-@dataclass
+@dataclass(slots=True)
 class RecurrentPass:
     """A recurrent layer's arrays for one pass over a chunk-major batch, ``(C, T, nc, ·)``.
 
@@ -74,7 +74,7 @@ class RecurrentPass:
     fast: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class RecurrentGrads:
     """The backward pass's arrays: ∂L/∂h per step (``dhs``), ∂L/∂(projected input) (``dxp``),
     what the cell carries back in time (``carried``: ∂L/∂h, and ∂L/∂c for the LSTM, …), the
@@ -89,7 +89,7 @@ class RecurrentGrads:
     gx: Array | None
 
 
-@dataclass
+@dataclass(slots=True)
 class FusedWorkspace:
     """The fused Dense/activation step's arrays (``engine.backends.fused``): the flat parameter
     and gradient buffers, the kernel's workspace, its per-layer plan and activation parameters,

@@ -45,6 +45,9 @@ class Conv2D(Layer):
             raise ValueError("Conv2D: channels, kernel size and stride must be ≥ 1, padding ≥ 0")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.k, self.stride, self.padding = int(kernel_size), int(stride), int(padding)
+        # one workspace record per pass, its arrays refreshed each step: a step allocates none
+        self._fwd = ConvWorkspace(self.stride, self.padding, None, None, None)
+        self._bwd = ConvWorkspace(self.stride, self.padding, None, None, None)
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -93,7 +96,11 @@ class Conv2D(Layer):
         xpad, cols, zt = (self._buffer(key, shapes[key], cache) for key in ("xpad", "cols", "zt"))
         z = self._buffer("z", (n, *self.out_shape(x.shape[1:])), cache)
         W, b = self.params["W"], self.params["b"]
-        ws = ConvWorkspace(self.stride, self.padding, xpad, cols, zt)
+        if cache:
+            ws = self._fwd
+            ws.xpad, ws.cols, ws.zt = xpad, cols, zt
+        else:  # an inference call, maybe from another thread: a record of its own
+            ws = ConvWorkspace(self.stride, self.padding, xpad, cols, zt)
         self.backend.conv2d_forward(x, W, b, ws, z)
         self._x, self._cols = x, cols
         return z
@@ -102,16 +109,13 @@ class Conv2D(Layer):
         n, _, h, w = self._x.shape
         shapes = self.workspace_shapes(n, h, w)
         gx = self._buffer("gx", self._x.shape, True)
-        ws = ConvWorkspace(
-            self.stride,
-            self.padding,
-            xpad=self._buffer("xpad", shapes["xpad"], True),
-            cols=self._cols,
-            zt=self._buffer("dzt", shapes["zt"], True),
-            dcols=self._buffer("dcols", shapes["cols"], True),
-            parts_W=self._buffer("parts_W", shapes["parts_W"], True),
-            parts_b=self._buffer("parts_b", shapes["parts_b"], True),
-        )
+        ws = self._bwd
+        ws.xpad = self._buffer("xpad", shapes["xpad"], True)
+        ws.cols = self._cols
+        ws.zt = self._buffer("dzt", shapes["zt"], True)
+        ws.dcols = self._buffer("dcols", shapes["cols"], True)
+        ws.parts_W = self._buffer("parts_W", shapes["parts_W"], True)
+        ws.parts_b = self._buffer("parts_b", shapes["parts_b"], True)
         delta = self.backend.contiguous(grad_out)
         W, gW, gb = self.params["W"], self.grads["W"], self.grads["b"]
         self.backend.conv2d_backward(self._x, W, delta, ws, gW, gb, gx, need_grad_x)
@@ -223,6 +227,7 @@ class BatchNorm(_Normalisation):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self._stats = BatchNormState(self.eps, self.momentum, None, None, None, None)
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -250,14 +255,13 @@ class BatchNorm(_Normalisation):
         xhat = self._buffer("xhat", x3.shape, cache)
         out = self._buffer("out", x3.shape, cache)
         self.inv_std = self._buffer("inv_std", (self.num_features,), cache)
-        stats = BatchNormState(
-            self.eps,
-            self.momentum,
-            self.buffers["running_mean"],
-            self.buffers["running_var"],
-            xhat,
-            self.inv_std,
-        )
+        mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        if cache:  # the kept record, its arrays refreshed: a step allocates none
+            stats = self._stats
+            stats.running_mean, stats.running_var = mean, var
+            stats.xhat, stats.inv_std = xhat, self.inv_std
+        else:
+            stats = BatchNormState(self.eps, self.momentum, mean, var, xhat, self.inv_std)
         self.backend.batchnorm_forward(
             x3, self.params["gamma"], self.params["beta"], training, stats, out
         )

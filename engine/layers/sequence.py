@@ -69,6 +69,11 @@ class _Recurrent(Layer, register=False):
         super().__init__()
         self.input_size, self.hidden = int(input_size), int(hidden_size)
         self.return_sequences = bool(return_sequences)
+        # the backend's records of a pass, kept so that a training step allocates none
+        self._kept_pass = RecurrentPass(
+            self.kernel, None, None, None, None, None, None, None, (), None, False
+        )
+        self._kept_grads = RecurrentGrads(None, None, (), (), None, None)
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -111,9 +116,19 @@ class _Recurrent(Layer, register=False):
         self._make_state(cache)
         hp = self._buffer("hp", (C, nc, G), cache)
         p = self.params
-        weights = p["W_ih"], p["b_ih"], p["W_hh"], p["b_hh"]
         fast = bool(x.dtype == np.float32)
-        self._pass = RecurrentPass(self.kernel, xt, *weights, xp, self._hs, self._saved, hp, fast)
+        if cache:  # the kept record, its arrays refreshed: a step allocates none
+            kept = self._kept_pass
+            kept.xt, kept.xp, kept.hs = xt, xp, self._hs
+            kept.hp, kept.fast = hp, fast
+            kept.W_ih, kept.b_ih = p["W_ih"], p["b_ih"]
+            kept.W_hh, kept.b_hh = p["W_hh"], p["b_hh"]
+            kept.saved = self._saved
+            self._pass = kept
+        else:  # an inference call, maybe from another thread: a record of its own
+            weights = p["W_ih"], p["b_ih"], p["W_hh"], p["b_hh"]
+            arrays = (xp, self._hs, self._saved, hp, fast)
+            self._pass = RecurrentPass(self.kernel, xt, *weights, *arrays)
         self.backend.recurrent_forward(self._pass)
         if not self.return_sequences:
             if C == 1:
@@ -174,8 +189,10 @@ class _Recurrent(Layer, register=False):
         """The backend's backward pass: fills ``dxp`` and the gradients (``parts`` holds each
         chunk's, where there are several)."""
         carried = self._backward_state(dxp)
-        grads_ = RecurrentGrads(dhs, dxp, carried, grads, parts, gx)
-        self.backend.recurrent_backward(self._pass, grads_)
+        g = self._kept_grads
+        g.dhs, g.dxp, g.carried = dhs, dxp, carried
+        g.grads, g.parts, g.gx = grads, parts, gx
+        self.backend.recurrent_backward(self._pass, g)
 
     def _backward_state(self, dxp: Array) -> tuple[Array, ...]:
         """The backward kernel's own arrays after ``dxp``: ∂L/∂h carried back in time."""
