@@ -14,7 +14,6 @@ Ctrl-C is, with exit code 143 (128 + 15, the shell's code for it).
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import os
 import signal
@@ -135,25 +134,15 @@ def _clip(text: str, keep: int = 60) -> str:
     return text if len(text) <= 2 * keep else f"{text[:keep]}…{text[-keep:]}"
 
 
-_OS_HINTS = {
-    errno.ENAMETOOLONG: f"use a shorter path (a name holds at most {NAME_MAX} bytes)",
-    errno.EACCES: "choose a path you may write to, or change its permissions",
-    errno.EPERM: "choose a path you may write to, or change its permissions",
-    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
-    errno.EISDIR: "the path is a folder: name a file",
-    errno.EROFS: "the file system is read-only: choose a path on a writable one",
-    errno.ENOSPC: "free some disk space, or write elsewhere",
-    errno.ENOENT: "check the path",
-    errno.EEXIST: "choose a path that does not exist yet",
-}
-
-
 def _os_error_message(exc: OSError) -> tuple[str, str, int]:
-    """What an OSError reaching the command line says: the path, the reason, the fix, the code."""
+    """What an OSError reaching the command line says: the path, the reason, the fix, the code
+    (2 for an error a person can fix, ``engine.errors.OS_ERROR_FIXES``; else 1)."""
+    from engine.errors import os_error_fix
+
     path = exc.filename if exc.filename is not None else "a file"
     reason = exc.strerror or str(exc)
-    code = 2 if exc.errno in _OS_HINTS else 1
-    return f"{_clip(str(path))}: {reason}", _OS_HINTS.get(exc.errno or 0, "check the path"), code
+    fix = os_error_fix(exc)
+    return f"{_clip(str(path))}: {reason}", fix or "check the path", 1 if fix is None else 2
 
 
 @contextmanager

@@ -7,7 +7,6 @@ the operating system's refusals into UserErrors that name the file.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import tempfile
@@ -18,7 +17,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from engine.errors import UserError
+from engine.errors import UserError, os_error_fix
 
 T = TypeVar("T")
 
@@ -65,18 +64,10 @@ def write(path: Path, action: Callable[[], T]) -> T:
     try:
         return action()
     except OSError as exc:
+        fix = os_error_fix(exc) or "choose a folder you can write to"
         raise UserError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            _WRITE_FIXES.get(exc.errno or 0, "choose a folder you can write to with --out DIR"),
+            f"cannot write {path}: {exc.strerror or exc}", f"{fix} (--out DIR picks the folder)"
         ) from None
-
-
-_WRITE_FIXES = {
-    errno.ENOSPC: "free some disk space, or choose a folder on another disk with --out DIR",
-    errno.EDQUOT: "free some of your disk quota, or choose another folder with --out DIR",
-    errno.EEXIST: "choose a new folder with --out DIR",
-    errno.ENAMETOOLONG: "choose a shorter folder name with --out DIR",
-}
 
 
 def make_sibling(path: Path) -> Path:
