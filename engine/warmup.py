@@ -55,6 +55,8 @@ def warm_up(
     with contextlib.suppress(OSError):  # no cache folder: warm up unlocked, no marker
         marker.parent.mkdir(parents=True, exist_ok=True)
     with cachelock.locked(str(marker.parent), exclusive=True, name=WARM_LOCK):
+        if marker.exists():  # another process warmed the cache while this one waited
+            return
         for dtype in dtypes:
             for loss in LOSSES:
                 if progress:
