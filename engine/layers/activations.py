@@ -12,7 +12,7 @@ from typing import Any
 from engine.activations import ActivationDef, activation
 from engine.backends.cpu import Array
 from engine.errors import UserError
-from engine.layers.core import Layer
+from engine.layers.core import LAYER_TYPES, Layer
 
 __all__ = [
     "ACTIVATION_LAYERS",
@@ -122,9 +122,10 @@ class GELU(Activation):
 
 
 ACTIVATION_LAYERS: dict[str, type[Activation]] = {
-    cls.function: cls for cls in (ReLU, LeakyReLU, Sigmoid, Tanh, Heaviside, ELU, GELU)
+    cls.function: cls for cls in LAYER_TYPES.values() if issubclass(cls, Activation)
 }
-"""Every activation layer by its function's config name (the identity has none: no layer)."""
+"""Every activation layer above by its function's config name, in the order defined (each
+class registered itself in ``LAYER_TYPES``; the identity has no layer)."""
 
 
 def config_choices() -> list[str]:
