@@ -37,9 +37,9 @@ def check_saved(
     if not _is_number(meta.get("best_val")) or math.isnan(meta["best_val"]):
         raise ValueError(f"best_val is {meta.get('best_val')!r}, not a number")
     for name in state_names:
-        _weights(opt.get(name), f"opt.{name}", size)
+        check_floats(opt.get(name), f"opt.{name}", size)
     if "best_data" in arrays:
-        _weights(arrays["best_data"], "best_data", size)
+        check_floats(arrays["best_data"], "best_data", size)
     if "order" in arrays:
         check_order(arrays["order"], n, meta["cursor"], batch_size)
     elif n is not None and meta["cursor"] > batches(n, batch_size):
@@ -80,11 +80,13 @@ def _count(value: object, name: str) -> None:
         raise ValueError(f"{name} is {value!r}, not a whole number >= 0")
 
 
-def _weights(array: np.ndarray | None, name: str, shape: tuple[int, ...]) -> None:
-    """An array the size of the parameter buffer: real floats, all finite."""
+def check_floats(array: np.ndarray | None, name: str, shape: tuple[int, ...] | None = None) -> None:
+    """Raises ValueError unless ``array`` holds real floats, all finite (of ``shape``, given one):
+    weights, layer state and optimiser buffers all go back into kernels as they are."""
     if array is None:
         raise ValueError(f"{name} is missing")
-    if array.shape != shape or array.dtype.kind != "f":
-        raise ValueError(f"{name} is a {array.shape} {array.dtype} array, not {shape} floats")
+    if array.dtype.kind != "f" or (shape is not None and array.shape != shape):
+        wanted = "floats" if shape is None else f"{shape} floats"
+        raise ValueError(f"{name} is a {array.shape} {array.dtype} array, not {wanted}")
     if not np.isfinite(array).all():
         raise ValueError(f"{name} holds NaN or infinite values")

@@ -15,8 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
-
 from engine.errors import UserError, os_error_fix
 
 T = TypeVar("T")
@@ -91,15 +89,3 @@ def rename_into(tmp: Path, path: Path) -> None:
                 f"continue it with `{resume_command(path)}`, or choose another --out DIR",
             ) from None
         raise exc
-
-
-def check_weights(arrays: dict[str, np.ndarray]) -> None:
-    """Raises ValueError unless the checkpoint's weights (and layer state) are real and finite."""
-    for name in ("data", "state"):
-        if name not in arrays:
-            continue
-        array = arrays[name]
-        if array.dtype.kind != "f":
-            raise ValueError(f"{name} holds {array.dtype} values, not floats")
-        if not np.isfinite(array).all():
-            raise ValueError(f"{name} holds NaN or infinite values")

@@ -44,7 +44,6 @@ from engine.experiment.runfiles import (
     CONFIG,
     METRICS,
     check_free,
-    check_weights,
     default_path,
     make_sibling,
     rename_into,
@@ -52,6 +51,7 @@ from engine.experiment.runfiles import (
     write,
 )
 from engine.experiment.training import Outcome, stop_on_sigint, train
+from engine.saved_state import check_floats
 
 __all__ = [
     "CHECKPOINT",
@@ -229,7 +229,9 @@ class RunDir:
         fingerprint.check_same_data(saved, now, self.checkpoint_path, self.config_path)
         state = {k: v for k, v in arrays.items() if k not in ("data", "state")}
         try:
-            check_weights(arrays)
+            for name in ("data", "state"):
+                if name in arrays:
+                    check_floats(arrays[name], name)
             rng_states = self.meta["net_rng"]
             if not isinstance(rng_states, list) or len(rng_states) != len(run.net.layers):
                 raise ValueError("net_rng does not hold one generator state per layer")
