@@ -135,6 +135,8 @@ class ViewDef:
         keys_note: the keys that do something here, told when another key does nothing.
         keys: keys only this view answers to (besides those every view shares).
         help: its line on the help page: what the picture shows.
+        extra: a closer look at one idea (an activation's curves, the loss surface): listed
+            after the other views, so it is never the one a network opens on.
     """
 
     name: str
@@ -148,6 +150,7 @@ class ViewDef:
     keys_note: str = ""
     keys: tuple[ViewKey, ...] = ()
     help: str = ""
+    extra: bool = False
 
 
 _VIEWS: dict[str, ViewDef] = {}
@@ -167,9 +170,10 @@ def register(*views: ViewDef) -> None:
 
 
 def views() -> dict[str, ViewDef]:
-    """Every declared view by name, network views first (the declarations loaded if need be)."""
+    """Every declared view by name: network views, then the others, the extra ones last (the
+    declarations loaded if need be)."""
     importlib.import_module(DECLARATIONS)
-    ordered = sorted(_VIEWS.values(), key=lambda v: (not v.network, v.name))
+    ordered = sorted(_VIEWS.values(), key=lambda v: (v.extra, not v.network, v.name))
     return {v.name: v for v in ordered}
 
 
