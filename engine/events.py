@@ -24,7 +24,12 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Epoch:
-    """An epoch ended. Train figures are the means over its batches (as Keras reports them)."""
+    """An epoch ended. Train figures are the means over its batches (as Keras reports them).
+
+    ``val_loss``/``val_acc`` are measured on the validation part when the run has one, else on
+    the test part; ``test_loss``/``test_acc`` on the test part, only when a validation part
+    exists beside it (None otherwise, and in rows written before they existed).
+    """
 
     epoch: int
     step: int
@@ -34,11 +39,17 @@ class Epoch:
     val_acc: float | None
     seconds: float
     lr: float
+    test_loss: float | None = None
+    test_acc: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Diverged:
-    """The loss became NaN or infinite; training stopped before applying that step."""
+    """The loss became NaN or infinite; training stopped before applying the next update.
+
+    ``step`` is the number of steps applied (``Trainer.step``, what the app's header shows):
+    the weights those steps left give a non-finite loss. ``message`` names the same step.
+    """
 
     step: int
     epoch: int
@@ -68,6 +79,8 @@ class History:
     train_acc: list[float | None] = field(default_factory=list)
     val_loss: list[float | None] = field(default_factory=list)
     val_acc: list[float | None] = field(default_factory=list)
+    test_loss: list[float | None] = field(default_factory=list)
+    test_acc: list[float | None] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     finished: Finished | None = None
     diverged: Diverged | None = None
@@ -78,6 +91,8 @@ class History:
         self.train_acc.append(e.train_acc)
         self.val_loss.append(e.val_loss)
         self.val_acc.append(e.val_acc)
+        self.test_loss.append(e.test_loss)
+        self.test_acc.append(e.test_acc)
         self.seconds.append(e.seconds)
 
     def __len__(self) -> int:

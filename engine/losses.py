@@ -19,7 +19,8 @@ class LossInfo:
     Attributes:
         name: the name used in configs and the API.
         formula: the per-sample loss, in the notation ``derive`` prints.
-        output: what the network's last layer gives it: "logits", "probabilities" or "values".
+        output: what the network's last layer gives it: "logits", "probabilities", "values"
+            or "steps" (0 or 1, from a Heaviside unit).
         threshold: for one-output classification, the output value that separates 0 from 1.
         classification: whether accuracy is meaningful.
         delta: Huber's δ (PyTorch's default 1.0).
@@ -49,7 +50,19 @@ LOSSES: dict[str, LossInfo] = {
     "cross_entropy": LossInfo(
         "cross_entropy", "L = −log softmax(z)_y", "logits", 0.0, classification=True
     ),
+    "perceptron": LossInfo(
+        "perceptron", "L = [ŷ ≠ y];  ∂L/∂z = ŷ − y", "steps", 0.5, classification=True
+    ),
 }
+"""``perceptron`` is Rosenblatt's rule as a loss, for a network ending in a step unit (``output =
+"step"``): its value is the share of outputs misclassified, and the gradient it sends back is
+(ŷ − y) per output (over the batch's mean, like every loss here), passed straight through the step
+to its input z. With SGD, batch size 1 and learning rate 1, one update is exactly the perceptron
+rule w ← w + (y − ŷ)·x, b ← b + (y − ŷ)."""
+
+STRAIGHT_THROUGH = ("perceptron",)
+"""The losses whose gradient is taken with respect to the last layer's input (a step unit, which
+has no gradient of its own): backpropagation starts below that layer."""
 
 
 def check_loss(name: str) -> LossInfo:

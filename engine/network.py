@@ -8,7 +8,7 @@ An optimiser, a penalty, gradient clipping or a checkpoint then works on one arr
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,11 @@ from engine.backends.cpu import Array, get_backend
 from engine.backends.fused import FusedSteps
 from engine.errors import UserError
 from engine.experiment.checkpoint import read_npz, write_npz
+from engine.layers.activations import Heaviside
 from engine.layers.core import Dense, Layer, sub_views
 from engine.layers.registry import build_layer
-from engine.losses import LOSSES, check_loss
+from engine.losses import LOSSES, STRAIGHT_THROUGH, check_loss
+from engine.naming import parse_param_name
 from engine.threads import blas_threads_for
 
 DTYPES: dict[str, np.dtype] = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
@@ -66,6 +68,9 @@ class Sequential:
         seed: seeds the initial weights and dropout masks.
         dtype: "float32" (default) or "float64" (what gradient checks use).
         device: "cpu"; "cuda" where that backend is available.
+        input_shape: one sample's shape, when the first layer is not ``Dense``.
+        init_scale: multiplies every initial weight matrix (not the biases) after each
+            layer's own initialisation, at every ``reset``.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class Sequential:
         dtype: str = "float32",
         device: str = "cpu",
         input_shape: Sequence[int] | None = None,
+        init_scale: float = 1.0,
     ) -> None:
         if dtype not in DTYPES:
             raise UserError(f"unknown dtype {dtype!r}", "use 'float32' or 'float64'")
@@ -82,6 +88,11 @@ class Sequential:
             raise ValueError("Sequential needs at least one layer")
         self.layers = list(layers)
         self.seed = int(seed)
+        if not (np.isfinite(init_scale) and init_scale > 0):
+            raise UserError(
+                f"init_scale = {init_scale} must be a positive number", "use e.g. init_scale = 1.0"
+            )
+        self.init_scale = float(init_scale)
         self.dtype = DTYPES[dtype]
         self.device = device
         self.backend = get_backend(device)
@@ -159,7 +170,78 @@ class Sequential:
         for layer in self.layers:
             layer.configure(self.backend, self.dtype, rng)
             layer.reset(rng)
+        if self.init_scale != 1.0:
+            for lo, hi in self.weight_ranges:
+                self.backend.scale(self.data[lo:hi], self.init_scale)
         self.grad[...] = 0.0
+
+    def set_params(self, values: Mapping[str, Any]) -> None:
+        """Sets parameters by hand: whole arrays (``"0.W"``) or single entries (``"1.W[0,1]"``).
+
+        Example: ``net.set_params({"0.W": [[1, -1]], "0.b": [0.0], "1.W[0,1]": 0.5})``. Every
+        name and shape is checked before anything is written, so a mistake changes nothing.
+        The values are written into the network's buffer in place: an optimiser keeps its
+        running state (momentum, Adam's moments) and steps from the new values.
+
+        Raises:
+            UserError: for an unknown name (listing the valid ones), an entry outside its
+                array, a value of the wrong shape (naming the shape), or a value not finite.
+        """
+        host = np.array(self.backend.to_host(self.data))  # written whole at the end
+        for name, value in values.items():
+            target = self._param_target(host, name)
+            try:
+                array = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise UserError(
+                    f"{name} = {value!r} is not a number or an array of numbers",
+                    f"give {name} {'a number' if target.ndim == 0 else 'a nested list'}",
+                ) from None
+            if array.shape != target.shape:
+                shape = "a single number" if target.ndim == 0 else f"shape {target.shape}"
+                raise UserError(
+                    f"{name} takes {shape}; the value given has shape {array.shape}",
+                    f"give {name} a value of {shape}",
+                )
+            if not np.isfinite(array).all():
+                raise UserError(f"{name} = {value!r} is not finite", "give finite numbers")
+            target[...] = array
+        self.data[...] = host
+
+    def _param_target(self, host: np.ndarray, name: str) -> np.ndarray:
+        """The view of ``host`` (a copy of ``data``) that ``name`` sets: a whole parameter
+        array, or one entry of it as a 0-d view."""
+        names = ", ".join(self.params)
+        if not isinstance(name, str):
+            raise UserError(f"{name!r} is not a parameter's name", f"the network has {names}")
+        whole = "".join(name.split())
+        if whole in self.offsets:
+            shape = tuple(self.params[whole].shape)
+            start = self.offsets[whole]
+            return host[start : start + int(np.prod(shape))].reshape(shape)
+        try:
+            entry = parse_param_name(name)
+        except ValueError:
+            entry = None
+        if entry is None or entry.name not in self.offsets:
+            first, array0 = next(iter(self.params.items()))
+            example = f"{first}[{','.join('0' for _ in array0.shape)}]"
+            raise UserError(
+                f"the network has no parameter {name!r}",
+                f"use one of {names}, or one entry of them such as {example}",
+            )
+        shape = tuple(self.params[entry.name].shape)
+        if len(entry.index) != len(shape) or any(
+            i >= d for i, d in zip(entry.index, shape, strict=True)
+        ):
+            raise UserError(
+                f"{name} lies outside {entry.name}, whose shape is {shape}",
+                f"index it with {len(shape)} numbers below {shape}",
+            )
+        start = self.offsets[entry.name]
+        array = host[start : start + int(np.prod(shape))].reshape(shape)
+        index: tuple[Any, ...] = (*entry.index, Ellipsis)
+        return array[index]  # a 0-d view: assigning to it writes the entry
 
     def spec(self) -> list[dict[str, Any]]:
         """The layers as plain dicts (what checkpoints store)."""
@@ -235,8 +317,10 @@ class Sequential:
                 x = layer.forward(x, training, cache)
         return x
 
-    def _backward(self, grad_out: Array) -> None:
-        last = len(self.layers) - 1
+    def _backward(self, grad_out: Array, last: int | None = None) -> None:
+        """Backpropagates ``grad_out``, the gradient of the output of layer ``last`` (default:
+        the last layer)."""
+        last = len(self.layers) - 1 if last is None else last
         first_param = next((i for i, lay in enumerate(self.layers) if lay.params), len(self.layers))
         g: Array | None = grad_out
         with self._blas_threads():
@@ -264,7 +348,13 @@ class Sequential:
         return self._loss_and_grad(xb, self.as_target(y, loss, xb.shape[0]), loss, l1, l2)
 
     def _loss_and_grad(self, x: Array, y: Array, loss: str, l1: float, l2: float) -> float:
-        fused = self._fused.get(x.shape[0], loss) if self.fuse else None
+        straight = loss in STRAIGHT_THROUGH
+        if straight and not isinstance(self.layers[-1], Heaviside):
+            raise UserError(
+                f"loss {loss!r} needs a network that ends in a step unit (Heaviside)",
+                "add one ([model] output = 'step'), or choose another loss",
+            )
+        fused = self._fused.get(x.shape[0], loss) if self.fuse and not straight else None
         if fused is not None:
             value = fused.run(x, y)
             out = fused.output
@@ -272,7 +362,8 @@ class Sequential:
             out = self._forward(x, training=True)
             grad_out = self.layers[-1]._buffer("loss_grad", out.shape, True)
             value = self.backend.loss(loss, out, y, grad_out, LOSSES[loss].delta)
-            self._backward(grad_out)
+            # straight through the step: its input gets the gradient the loss gave its output
+            self._backward(grad_out, len(self.layers) - (2 if straight else 1))
         self.last_output = out
         self.last_penalty = 0.0
         if l1 or l2:

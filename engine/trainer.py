@@ -12,6 +12,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,24 @@ from engine.events import Diverged, Epoch, Event, Finished, History, Step
 from engine.losses import check_loss
 from engine.network import Sequential
 from engine.saved_state import check_order, check_saved
+
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class EvalSets:
+    """What is measured after every epoch: ``val`` (early stopping watches it) and, when the
+    run holds a validation part apart, ``test`` beside it (``Run.val_set()`` makes these)."""
+
+    val: Pair
+    test: Pair | None = None
+
+
+def eval_sets(val: Pair | EvalSets | None) -> EvalSets | None:
+    """``val`` as :class:`EvalSets`: a plain ``(X, y)`` pair is the validation set alone."""
+    if val is None or isinstance(val, EvalSets):
+        return val
+    return EvalSets((val[0], val[1]))
 
 
 class Trainer:
@@ -128,10 +147,15 @@ class Trainer:
         X: np.ndarray,
         y: np.ndarray,
         epochs: int | None = 10,
-        val: tuple[np.ndarray, np.ndarray] | None = None,
+        val: Pair | EvalSets | None = None,
     ) -> Generator[Event, None, None]:
-        """Trains ``epochs`` more epochs (None: until the generator is closed), yielding events."""
+        """Trains ``epochs`` more epochs (None: until the generator is closed), yielding events.
+
+        ``val`` is measured after every epoch: an ``(X, y)`` pair, or :class:`EvalSets` with a
+        test set beside the validation set (``Run.val_set()``).
+        """
         net = self.net
+        sets = eval_sets(val)
         # samples stay flat rows for gathering batches; each batch is shaped for the network
         Xd = net.as_input(X)
         n = Xd.shape[0]
@@ -173,7 +197,7 @@ class Trainer:
                 if isinstance(event, Diverged):
                     yield Finished("diverged", self.epoch, self.step, self.best_epoch)
                     return
-            epoch_event = self._end_epoch(time.perf_counter() - t0, accuracy, val)
+            epoch_event = self._end_epoch(time.perf_counter() - t0, accuracy, sets)
             stop = self._should_stop(epoch_event)
             yield epoch_event
             if stop:
@@ -187,7 +211,7 @@ class Trainer:
         X: np.ndarray,
         y: np.ndarray,
         epochs: int = 10,
-        val: tuple[np.ndarray, np.ndarray] | None = None,
+        val: Pair | EvalSets | None = None,
     ) -> History:
         """Runs ``epochs`` epochs and returns the per-epoch history."""
         history = History()
@@ -232,7 +256,7 @@ class Trainer:
         total = net._loss_and_grad(xb, yb, self.loss, self.l1, self.l2)
         loss = total - net.last_penalty
         if not math.isfinite(total):
-            return Diverged(self.step + 1, self.epoch, loss, self._divergence_advice(loss))
+            return Diverged(self.step, self.epoch, loss, self._divergence_advice(loss))
         norm = optim.clip_grad_norm(net, self.clip_norm) if self.clip_norm else None
         self.optimizer.step()
         self.step += 1
@@ -246,22 +270,28 @@ class Trainer:
         return Step(self.step, self.epoch, loss, norm)
 
     def _divergence_advice(self, loss: float) -> str:
+        """What happened, at the step ``Diverged.step`` names, and how to recover."""
         lr = self.optimizer.lr
         fix = f"lower the learning rate (now {lr:g}; try {lr / 10:g})"
         if not self.clip_norm:
-            fix += " or clip gradients (clip_norm = 1.0)"
+            fix += " or clip the gradients (clip in setup (c), or clip_norm = 1.0 in [train])"
+        when = (
+            f"after step {self.step} (epoch {self.epoch})"
+            if self.step
+            else f"on the first batch, before any step (epoch {self.epoch})"
+        )
         return (
-            f"the loss became {loss} at step {self.step + 1} (epoch {self.epoch}); "
-            f"training stopped. To recover: {fix}, then reset the weights."
+            f"the loss became {loss} {when}; training stopped. "
+            f"To recover: {fix}, then reset the weights."
         )
 
-    def _end_epoch(
-        self, seconds: float, accuracy: bool, val: tuple[np.ndarray, np.ndarray] | None
-    ) -> Epoch:
+    def _end_epoch(self, seconds: float, accuracy: bool, sets: EvalSets | None) -> Epoch:
         loss_sum, correct, count = self._sums
-        val_loss = val_acc = None
-        if val is not None and len(val[0]):
-            val_loss, val_acc = self.evaluate(*val)
+        val_loss = val_acc = test_loss = test_acc = None
+        if sets is not None and len(sets.val[0]):
+            val_loss, val_acc = self.evaluate(*sets.val)
+        if sets is not None and sets.test is not None and len(sets.test[0]):
+            test_loss, test_acc = self.evaluate(*sets.test)
         self._order = None
         return Epoch(
             self.epoch,
@@ -272,6 +302,8 @@ class Trainer:
             val_acc,
             seconds,
             self.optimizer.lr,
+            test_loss,
+            test_acc,
         )
 
     def _should_stop(self, e: Epoch) -> bool:

@@ -121,6 +121,8 @@ class CPUBackend(CPULayerOps):
             k = y_hat.shape[-1]
             return float(cpu.cross_entropy_loss(y_hat.reshape(-1, k), y, grad.reshape(-1, k)))
         _same("loss target", y_hat, y)
+        if name == "perceptron":
+            return perceptron_loss(y_hat, y, grad)
         if name == "mse":
             return float(cpu.mse_loss(y_hat, y, grad))
         if name == "bce_logits":
@@ -157,6 +159,15 @@ class CPUBackend(CPULayerOps):
         ``_par`` twin for huge buffers) on parameters ``p`` and gradients ``g``."""
         big = p.size >= PARALLEL_ELEMENTS
         getattr(cpu_optim, kernel + "_par" if big else kernel)(p, g, *args)
+
+
+def perceptron_loss(y_hat: np.ndarray, y: np.ndarray, grad: np.ndarray) -> float:
+    """The share of step outputs ``y_hat`` (0 or 1) that miss ``y``; ``grad`` = (ŷ − y) / size,
+    the gradient passed straight through the step (``engine.losses.STRAIGHT_THROUGH``)."""
+    np.subtract(y_hat, y, out=grad)
+    wrong = int(np.count_nonzero(grad))
+    grad /= max(grad.size, 1)
+    return wrong / max(grad.size, 1)
 
 
 CPU: Backend = CPUBackend()  # mypy checks here that the CPU backend is a Backend

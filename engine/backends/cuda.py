@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from engine.backends.base import Backend, FusedWorkspace
+from engine.backends.cpu import perceptron_loss
 from engine.backends.cuda_layers import CUDALayerOps
 from engine.errors import UserError
 
@@ -172,6 +173,11 @@ class CUDABackend(CUDALayerOps):
             return self._summed(k.cross_entropy_loss, n, y_hat, y, grad) / n
         if y_hat.shape != y.shape:
             raise ValueError(f"loss target: {y.shape} does not match the output {y_hat.shape}")
+        if name == "perceptron":  # a step unit's few outputs: on the host
+            g = np.empty(y_hat.shape, np.dtype(y_hat.dtype))
+            value = perceptron_loss(self.to_host(y_hat), self.to_host(y), g)
+            grad.copy_to_device(g)
+            return value
         y_hat, y, grad = self._rows(y_hat), self._rows(y), self._rows(grad)
         n = y_hat.size
         if name == "mse":

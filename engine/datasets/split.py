@@ -7,9 +7,10 @@ reproducible from the seed alone.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +51,11 @@ class DataSplit:
             plain feature vectors.
         target_shape: the shape of one target before flattening, e.g. (T, 1) for a value per
             time step; None for the usual one target per sample.
+        X_val: inputs held apart from the training part for validation (early stopping, model
+            choice), or None when there is no validation split (see :func:`hold_out`).
+        y_val: their targets, or None.
+        whole: the split before the validation part was held out of its training part (what
+            :func:`hold_out` cuts again for another share or seed), or None.
     """
 
     X_train: npt.NDArray[np.float64]
@@ -64,6 +70,9 @@ class DataSplit:
     class_names: tuple[str, ...] | None = None
     sample_shape: tuple[int, ...] | None = None
     target_shape: tuple[int, ...] | None = None
+    X_val: npt.NDArray[np.float64] | None = None
+    y_val: npt.NDArray[np.generic] | None = None
+    whole: DataSplit | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         """Check the invariants that every consumer relies on, once, here."""
@@ -75,7 +84,12 @@ class DataSplit:
         target_size = None
         if self.target_shape is not None:
             target_size = _size("target_shape", self.target_shape)
-        for X, y in ((self.X_train, self.y_train), (self.X_test, self.y_test)):
+        parts = [(self.X_train, self.y_train), (self.X_test, self.y_test)]
+        if (self.X_val is None) != (self.y_val is None):
+            raise ValueError("X_val and y_val go together: give both or neither")
+        if self.X_val is not None and self.y_val is not None:
+            parts.append((self.X_val, self.y_val))
+        for X, y in parts:
             if X.ndim != 2 or X.shape[1] != width:
                 raise ValueError(f"X has shape {X.shape}; expected (n, {width})")
             if y.shape[0] != X.shape[0]:
@@ -86,6 +100,10 @@ class DataSplit:
     def __iter__(self) -> Iterator[np.ndarray]:
         """Unpack as ``X_train, y_train, X_test, y_test``."""
         return iter((self.X_train, self.y_train, self.X_test, self.y_test))
+
+    def unsplit(self) -> DataSplit:
+        """The split before a validation part was held out (itself when none was)."""
+        return self if self.whole is None else self.whole
 
     @property
     def n_features(self) -> int:
@@ -216,3 +234,40 @@ def standardize(X: npt.NDArray[np.float64], train: npt.NDArray[np.intp]) -> npt.
     std = X[train].std(axis=0)
     std[std == 0.0] = 1.0
     return (X - mean) / std
+
+
+def hold_out(split: DataSplit, share: float, seed: int) -> DataSplit:
+    """``split`` with ``share`` of its training part held apart as a validation part.
+
+    The rows are drawn with ``seed`` (stratified by class for a classification set, as the test
+    cut is); the test part is untouched. A share of 0 gives back the split without validation
+    part. A split that already has one is cut again from its whole training part.
+
+    Raises:
+        UserError: when the share would leave the training or the validation part empty.
+    """
+    base = split.unsplit()
+    if share <= 0.0:
+        return base
+    n = len(base.X_train)
+    rng = np.random.default_rng((seed, 0x7A1))  # not the trainer's stream, which seed also drives
+    labels = None
+    if base.task != "regression" and base.target_shape is None:
+        labels = np.asarray(base.y_train).reshape(n, -1)[:, 0].astype(np.int64)
+    try:
+        train, val = split_indices(n, share, rng, labels)
+    except UserError:
+        raise UserError(
+            f"validation = {share:g} of the {n} training samples leaves the training or the "
+            "validation part empty",
+            "use a share nearer 0.5, more samples, or validation = 0 for no validation split",
+        ) from None
+    train, val = np.sort(train), np.sort(val)  # the training rows keep their order
+    return dataclasses.replace(
+        base,
+        X_train=np.ascontiguousarray(base.X_train[train]),
+        y_train=np.ascontiguousarray(base.y_train[train]),
+        X_val=np.ascontiguousarray(base.X_train[val]),
+        y_val=np.ascontiguousarray(base.y_train[val]),
+        whole=base,
+    )

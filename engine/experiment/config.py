@@ -17,6 +17,7 @@ import numpy as np
 
 from engine import datasets, optim
 from engine.augment import Augment
+from engine.datasets.split import hold_out
 from engine.errors import UserError
 from engine.experiment import architectures, transfer
 from engine.experiment.sections import (
@@ -36,9 +37,9 @@ from engine.experiment.validation import (
     data_bytes,
     network_bytes,
 )
-from engine.layers import Layer, Sigmoid
+from engine.layers import Heaviside, Layer, Sigmoid
 from engine.network import Sequential
-from engine.trainer import Trainer
+from engine.trainer import EvalSets, Trainer
 
 __all__ = [
     "AUTO_LOSS",
@@ -64,6 +65,19 @@ class Run:
     @property
     def optimizer(self) -> optim.Optimizer:
         return self.trainer.optimizer
+
+    def val_set(self) -> EvalSets:
+        """The sets measured after every epoch, as ``Trainer.run(val=...)`` takes them.
+
+        With a validation split (``[train] validation`` > 0) early stopping and the epoch's
+        ``val_loss`` use the validation part and the test part is measured beside it
+        (``Epoch.test_loss``); without one the test part stands in for validation, as before.
+        """
+        data = self.data
+        test = (data.X_test, data.y_test)
+        if data.X_val is None or data.y_val is None:
+            return EvalSets(test)
+        return EvalSets((data.X_val, data.y_val), test)
 
 
 @dataclass
@@ -127,11 +141,16 @@ class Experiment:
                 f"{self.name}: [data] {self.data.name} with {self.data.options}",
                 "use fewer samples (n, n_train, n_test) or shorter sequences (length)",
             )
-        split = data if data is not None else datasets.load(self.data.name, **self.data.options)
+        if data is not None:
+            split = data.unsplit()  # the validation share or seed may have changed
+        else:
+            split = datasets.load(self.data.name, **self.data.options)
         if self.model.kind == "autoencoder":
             split = autoencoder_split(split)
+        split = hold_out(split, self.train.validation, self.train.seed)
         if self.train.loss == "auto":  # the run records the loss it trains with
-            return self.replace(train={"loss": AUTO_LOSS[split.task]})._build(split)
+            loss = "perceptron" if self.model.output == "step" else AUTO_LOSS[split.task]
+            return self.replace(train={"loss": loss})._build(split)
         return self._build(split)
 
     def _build(self, split: datasets.DataSplit) -> Run:
@@ -199,7 +218,14 @@ class Experiment:
             layers = architectures.build(m, shape, n_out, per_step, vocab)
             layers += self._output_layers()
             self._check_fits(layers, shape, split)
-            net = Sequential(layers, seed=t.seed, dtype=t.dtype, input_shape=shape, device=t.device)
+            net = Sequential(
+                layers,
+                seed=t.seed,
+                dtype=t.dtype,
+                input_shape=shape,
+                device=t.device,
+                init_scale=m.init_scale,
+            )
         if net.input_shape != shape:
             raise UserError(
                 f"{self.name}: the network takes samples of {net.input_shape}, "
@@ -241,6 +267,8 @@ class Experiment:
         output = (
             m.output if m.output != "auto" else ("sigmoid" if self.train.loss == "bce" else "none")
         )
+        if output == "step":
+            return [Heaviside()]
         return [Sigmoid()] if output == "sigmoid" else []
 
     def summary(self) -> str:

@@ -26,8 +26,22 @@ from engine.errors import UserError
 from engine.events import Epoch
 from engine.experiment.checkpoint import write_text
 
-METRIC_FIELDS = ("epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "lr")
+METRIC_FIELDS = (
+    "epoch",
+    "step",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "seconds",
+    "lr",
+    "test_loss",
+    "test_acc",
+)
 HEADER = ",".join(METRIC_FIELDS) + "\n"
+OLD_FIELDS = METRIC_FIELDS[:8]
+"""The columns of files written before the test columns were added: still read (their test
+figures are None), and rewritten whole with every column at their next save."""
 
 
 class MetricsLog:
@@ -58,7 +72,10 @@ class MetricsLog:
                 "put the file back from a copy, or delete it to resume without the earlier "
                 "epochs' rows",
             )
-        return cls(path, keep=keep)
+        log = cls(path, keep=keep)
+        if _header(path) == OLD_FIELDS:  # appended rows would not match its header
+            log.replace(rows)
+        return log
 
     def rows(self) -> list[Epoch]:
         """Every row, first epoch first (read from the file: the log keeps none in memory)."""
@@ -128,14 +145,14 @@ def _read(path: Path, epochs_done: int | None, limit: int | None = None) -> tupl
         lines = text.splitlines(keepends=True)
         if not lines:
             return [], 0
-        header = next(csv.reader([lines[0]]))
-        if tuple(header) != METRIC_FIELDS:
+        header = tuple(next(csv.reader([lines[0]])))
+        if header not in (METRIC_FIELDS, OLD_FIELDS):
             raise ValueError(f"its header is {','.join(header)!r}, not {HEADER.strip()!r}")
         rows: list[Epoch] = []
         keep = len(lines[0].encode())
         for line in lines[1:]:
             cells = next(csv.reader([line]))
-            row = _row(dict(zip(METRIC_FIELDS, cells, strict=True)))
+            row = _row(dict(zip(header, cells, strict=True)))
             if epochs_done is not None and row.epoch > epochs_done:
                 break
             rows.append(row)
@@ -148,7 +165,17 @@ def _read(path: Path, epochs_done: int | None, limit: int | None = None) -> tupl
     return rows, keep
 
 
+def _header(path: Path) -> tuple[str, ...]:
+    """The column names on the first line of ``path`` (empty when it has no whole line)."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+    if not first.endswith(b"\n"):
+        return ()
+    return tuple(next(csv.reader([first.decode("utf-8", "replace")])))
+
+
 def _row(cells: dict[str, Any]) -> Epoch:
-    """One row of metrics.csv as the Epoch event it was written from."""
-    values: list[Any] = [None if not cells[k] else float(str(cells[k])) for k in METRIC_FIELDS]
+    """One row of metrics.csv as the Epoch event it was written from (a column an older file
+    lacks is None)."""
+    values: list[Any] = [None if not cells.get(k) else float(str(cells[k])) for k in METRIC_FIELDS]
     return Epoch(int(values[0]), int(values[1]), *values[2:])

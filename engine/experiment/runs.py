@@ -72,7 +72,7 @@ VERSION = 1
 # What a resumed run must keep from the checkpoint's experiment: these fix the data, the network
 # and the meaning of the saved sample order. The rest (lr, epochs, patience, clipping, penalties)
 # may be edited in config.toml before resuming, e.g. a lower lr after a divergence.
-FIXED_TRAIN_KEYS = ("seed", "dtype", "loss", "optimizer", "batch_size")
+FIXED_TRAIN_KEYS = ("seed", "dtype", "loss", "optimizer", "batch_size", "validation")
 
 
 class RunDir:

@@ -10,9 +10,10 @@ A config file has three tables; every key is optional and has the default shown 
     [model]
     hidden = [8, 8]          # units per hidden layer
     activation = "tanh"      # one of engine.layers.config_choices()
-    output = "auto"          # auto (sigmoid for bce, else none) | sigmoid | none
+    output = "auto"          # auto (sigmoid for bce, else none) | sigmoid | none | step
     dropout = 0.0
     init = "default"         # default (PyTorch) | xavier | he
+    init_scale = 1.0         # multiplies every initial weight (not the biases)
 
     [train]
     loss = "auto"            # auto: cross_entropy for classes, bce_logits for two, mse for numbers
@@ -20,7 +21,13 @@ A config file has three tables; every key is optional and has the default shown 
     lr = 0.01
     batch_size = 16          # 1: SGD, "full": full batch
     epochs = 200
+    validation = 0.0         # share of the training set held apart for validation
     ...
+
+``output = "step"`` is the perceptron's Heaviside unit and trains only with
+``loss = "perceptron"`` (the rule w ← w + (y − ŷ)·x; ``loss = "auto"`` picks it).
+With ``validation`` above 0, early stopping (``patience``) and the per-epoch validation figures
+use that held-apart share, and the test set is measured beside it every epoch.
 
 Reading only checks shapes and types (a table is a table, a number a number); what the values
 mean is checked in :mod:`engine.experiment.validation`.
@@ -58,6 +65,7 @@ class ModelConfig:
     output: str = "auto"
     dropout: float = 0.0
     init: str = "default"
+    init_scale: float = 1.0  # multiplies every initial weight (not biases) after ``init``
     channels: list[int] = field(default_factory=lambda: [16, 32])  # cnn: per conv layer
     kernel_size: int = 3  # cnn
     d_model: int = 32  # transformer: width of a token's vector
@@ -83,6 +91,7 @@ class TrainConfig:
     l2: float = 0.0
     clip_norm: float | None = None
     patience: int | None = None
+    validation: float = 0.0  # share of the training set held apart for validation, 0 to 0.9
     seed: int = 0
     dtype: str = "float32"
     device: str = "cpu"  # "cuda": an NVIDIA GPU, through numba.cuda (dltui train and the library)

@@ -69,7 +69,7 @@ def train(
     left = run.experiment.train.epochs - rundir.epochs_done
     if left <= 0 or rundir.finished == "early_stopping":
         return Outcome("complete", rundir.epochs_done, trainer.step, 0.0)
-    events = trainer.run(data.X_train, data.y_train, left, val=(data.X_test, data.y_test))
+    events = trainer.run(data.X_train, data.y_train, left, val=run.val_set())
     reason, diverged, last_save = "epochs", None, -math.inf
     with contextlib.closing(events):
         while (event := next(events, None)) is not None:  # an interrupt in here propagates

@@ -21,7 +21,7 @@ from engine.layers import ACTIVATION_LAYERS, config_choices
 from engine.losses import LOSSES
 
 LOSSES_FOR_TASK: dict[str, tuple[str, ...]] = {
-    "binary": ("bce_logits", "bce", "mse", "huber"),
+    "binary": ("bce_logits", "bce", "mse", "huber", "perceptron"),
     "multiclass": ("cross_entropy",),
     "regression": ("mse", "huber"),
 }
@@ -38,6 +38,33 @@ def check_experiment(
     check_data(data, source)
     check_model(model, source)
     check_train(train, source)
+    check_output(model, train, source)
+
+
+OUTPUTS = ("auto", "sigmoid", "none", "step")
+"""The output units ``[model] output`` names; ``step`` only trains with the perceptron loss."""
+
+
+def check_output(m: ModelConfig, t: TrainConfig, source: str = "config") -> None:
+    """A step output trains only with the perceptron loss, and that loss only with it."""
+    if m.output == "step" and t.loss not in ("perceptron", "auto"):
+        raise UserError(
+            f"{source} [model] output = 'step' cannot train with loss = {t.loss!r}: the step's "
+            "derivative is zero wherever it exists, so no gradient reaches the weights",
+            "use loss = 'perceptron' (or 'auto') with a step output, or output = 'sigmoid'",
+        )
+    if t.loss == "perceptron" and m.output != "step":
+        raise UserError(
+            f"{source} [train] loss = 'perceptron' needs the step output unit, not "
+            f"output = {m.output!r}",
+            "set [model] output = 'step'",
+        )
+    if m.output == "step" and m.kind not in ("mlp", "residual"):
+        raise UserError(
+            f"{source} [model] output = 'step' is the perceptron's unit; kind = {m.kind!r} "
+            "does not end in one",
+            "use kind = 'mlp' with output = 'step', or output = 'auto'",
+        )
 
 
 def check_data(data: DataConfig, source: str = "config") -> None:
@@ -86,7 +113,7 @@ def check_model(m: ModelConfig, source: str = "config") -> None:
             f"choose one of: {', '.join(config_choices())}",
         )
     choice(f"{source} [model] activation", m.activation, config_choices())
-    choice(f"{source} [model] output", m.output, ["auto", "sigmoid", "none"])
+    choice(f"{source} [model] output", m.output, list(OUTPUTS))
     choice(f"{source} [model] kind", m.kind, list(architectures.KINDS))
     choice(f"{source} [model] init", m.init, ["default", "xavier", "he"])
     if any(int(h) < 1 for h in m.hidden):
@@ -95,6 +122,12 @@ def check_model(m: ModelConfig, source: str = "config") -> None:
             "write e.g. hidden = [8, 8], or [] for no hidden layer",
         )
     check_structure(m, f"{source} [model]")
+    if not (math.isfinite(m.init_scale) and m.init_scale > 0):
+        raise UserError(
+            f"{source} [model] init_scale = {m.init_scale}: it multiplies every initial weight, "
+            "so it must be a positive number",
+            "use e.g. init_scale = 1.0 (as initialised), 0.1 (smaller) or 10 (larger)",
+        )
     if not 0.0 <= m.dropout < 1.0:
         raise UserError(
             f"{source} [model] dropout = {m.dropout} is outside [0, 1)",
@@ -150,6 +183,10 @@ MAX_EPOCHS = 10_000_000
 """More epochs than any run finishes: a config asking for them is a typo."""
 
 
+MAX_VALIDATION = 0.9
+"""The largest share of the training set ``validation`` may hold apart."""
+
+
 def check_train(t: TrainConfig, source: str = "config") -> None:
     choice(f"{source} [train] loss", t.loss, ["auto", *LOSSES])
     choice(f"{source} [train] optimizer", t.optimizer, list(optim.OPTIMIZERS))
@@ -184,6 +221,12 @@ def check_train(t: TrainConfig, source: str = "config") -> None:
             "is clipped to it",
             "use e.g. clip_norm = 1.0, or leave the key out for no clipping",
         )
+    if not (math.isfinite(t.validation) and 0.0 <= t.validation <= MAX_VALIDATION):
+        raise UserError(
+            f"{where} validation = {t.validation}: it is the share of the training set held "
+            f"apart for validation, from 0 to {MAX_VALIDATION}",
+            "use e.g. validation = 0.2, or 0 for no validation split",
+        )
     if t.patience is not None and t.patience < 1:
         raise UserError(
             f"{where} patience = {t.patience}: training stops after this many epochs without a "
@@ -195,6 +238,12 @@ def check_train(t: TrainConfig, source: str = "config") -> None:
 def check_task(split: datasets.DataSplit, loss: str, source: str) -> None:
     """The loss must fit the task of the data the network trains on."""
     ok = LOSSES_FOR_TASK[split.task]
+    if loss == "perceptron" and split.task != "binary":
+        raise UserError(
+            f"{source}: the perceptron's one step unit separates two classes; "
+            f"{split.name!r} is a {split.task} data set",
+            "use a two-class data set (xor-gate, gaussians …), or [model] output = 'auto'",
+        )
     if loss not in ok:
         raise UserError(
             f"{source}: loss {loss!r} does not fit the {split.task} data set {split.name!r}",

@@ -121,7 +121,9 @@ def test_folder_holds_config_metrics_and_a_loadable_checkpoint(tmp_path: Path) -
     run = uninterrupted(gaussians(2), tmp_path / "run")
     assert Experiment.from_toml(tmp_path / "run" / CONFIG).to_dict() == run.experiment.to_dict()
     lines = (tmp_path / "run" / METRICS).read_text().splitlines()
-    assert lines[0] == "epoch,step,train_loss,train_acc,val_loss,val_acc,seconds,lr"
+    assert (
+        lines[0] == "epoch,step,train_loss,train_acc,val_loss,val_acc,seconds,lr,test_loss,test_acc"
+    )
     assert [line.split(",")[:2] for line in lines[1:]] == [["1", "25"], ["2", "50"]]
     net = Sequential.load(tmp_path / "run" / CHECKPOINT)
     assert np.array_equal(net.data, run.net.data)
@@ -148,7 +150,7 @@ def test_checkpoint_is_written_at_epoch_ends(save_every, on_disk, tmp_path: Path
 def test_rows_newer_than_the_checkpoint_are_dropped(tmp_path: Path) -> None:
     uninterrupted(gaussians(2), tmp_path / "run")
     metrics = tmp_path / "run" / METRICS
-    metrics.write_text(metrics.read_text() + "3,75,0.1,0.9,0.1,0.9,0.01,0.03\n")
+    metrics.write_text(metrics.read_text() + "3,75,0.1,0.9,0.1,0.9,0.01,0.03,,\n")
     assert [row.epoch for row in RunDir.open(tmp_path / "run").rows] == [1, 2]
 
 

@@ -171,7 +171,7 @@ class TrainingLoop:
         """
         if self._events is None:
             data = self.run.data
-            val = (data.X_test, data.y_test)
+            val = self.run.val_set()
             self._events = self.run.trainer.run(data.X_train, data.y_train, None, val=val)
             self._state, self._note, self._dirty = "training", "", True
         trainer = self.run.trainer
