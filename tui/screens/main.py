@@ -99,6 +99,9 @@ class MainScreen(Screen):
         Binding("o", "open", "open run", show=False),
         Binding("v", "next_view", "next view", show=False),
         Binding("g", "toggle_layers", "diagram/layers", show=False),
+        Binding("k", "runs('clear_runs')", "clear earlier runs", show=False),
+        Binding("K", "runs('toggle_table')", "runs table", show=False),
+        Binding("b", "runs('toggle_steps')", "loss per mini-batch", show=False),
         *(
             Binding(k.key, f"view_key({k.key!r})", k.action.replace("_", " "), show=False)
             for k in view_keys().values()
@@ -176,7 +179,7 @@ class MainScreen(Screen):
             self._new_scene(snap.scene)
         self.step, self.lr, self.paused = snap.step, snap.lr, snap.paused
         self.query_one(RunHeader).show(snap)
-        self.query_one(LossPlot).add(snap.losses)
+        self.query_one(LossPlot).show(snap)
         self._show_loss_title()
         self._show_view(snap)
         self._show_network(snap)
@@ -304,6 +307,10 @@ class MainScreen(Screen):
 
     def action_sample(self, delta: int) -> None:
         self.session.select(self.session.selected, self.session.sample + delta)
+
+    def action_runs(self, ask: str) -> None:
+        """k, K, b: the loss plot's runs (``TrainingSession.clear_runs`` …), asked by name."""
+        getattr(self.session, ask)()
 
     def action_toggle_log(self) -> None:
         plot = self.query_one(LossPlot)

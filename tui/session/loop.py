@@ -20,6 +20,7 @@ from engine.events import Diverged, Epoch, Event, Finished, Step
 from engine.experiment.config import Run
 from tui.session.pace import Pacer, steps_per_epoch
 from tui.session.records import Notice, Snapshot
+from tui.session.steps import StepLosses
 
 POST_INTERVAL = 0.1  # seconds between snapshots while training
 
@@ -67,6 +68,7 @@ class TrainingLoop:
         self._limit: int | None = run.experiment.train.epochs  # None: past them, on request
         self._state, self._note, self._speed, self._engine_speed = "training", "", 0.0, 0.0
         self._clock: tuple[float, int] | None = None  # (time, step) the speed is measured from
+        self._batch_losses = StepLosses()  # each mini-batch's loss, for the per-step plot
         self._fit_pace()
         self._dirty = True
 
@@ -182,6 +184,7 @@ class TrainingLoop:
         for event in events:
             kind = event.__class__
             if kind is Step:
+                self._batch_losses.add(event.step, event.loss)  # type: ignore[union-attr]
                 if stepping:
                     self._pending -= 1
                     if self._pending <= 0:

@@ -95,6 +95,52 @@ class LossPoint:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class StepCurve:
+    """The loss of each mini-batch, thinned to a bounded number of points.
+
+    Attributes:
+        steps: the step of each point (1 after the first mini-batch).
+        losses: that mini-batch's data loss, before its update.
+    """
+
+    steps: FloatArray
+    losses: FloatArray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RunRecord:
+    """One run of a session, kept to compare it with the runs after it.
+
+    A session's run ends when a reset or a changed experiment starts a new one; the loss plot
+    draws the earlier runs beside the current one and the runs table gives their numbers.
+
+    Attributes:
+        label: what the run changed from the one before (``"lr 0.03 → 3"``), or its name.
+        experiment: the experiment as it ended (with the learning rate then in use).
+        points: the loss plot's measured points (step, train/test loss, accuracy), thinned.
+        step_curve: the loss of each mini-batch, thinned.
+        per_epoch: mini-batches per epoch (to draw the run against epochs).
+        epochs: whole epochs trained.
+        final: the last epoch's figures (train loss and accuracy are the epoch's means over its
+            mini-batches; test, the test set's at the epoch's end), None before the first epoch.
+        best_test_loss: the lowest test loss at an epoch's end (NaN before the first epoch).
+        best_test_acc: the highest test accuracy at an epoch's end (None: no accuracy).
+        state: how it ended: "training", "finished", "diverged" or "stopped".
+    """
+
+    label: str
+    experiment: Experiment
+    points: tuple[LossPoint, ...]
+    step_curve: StepCurve
+    per_epoch: int
+    epochs: int
+    final: LossPoint | None
+    best_test_loss: float
+    best_test_acc: float | None
+    state: str = "training"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Grid:
     """Predictions on a grid over the plane [-6, 6]², row 0 at the top (x2 = +6).
 
@@ -309,6 +355,13 @@ class Snapshot:
             mini-batch.
         shown: which of ``scene.views`` is shown ("" for ``scene.view``).
         pace: the steps per second training is held to (``inf``: full speed, no cap).
+        runs: the session's earlier runs, oldest first (the same tuple until one is added).
+        run_label: the current run's label (what it changed from the run before).
+        plot: what the loss plot draws: "epochs" (measured loss against epochs), "steps"
+            (each mini-batch's loss against steps) or "table" (every run's numbers).
+        step_curve: the current run's mini-batch losses, with ``plot`` "steps" (else None).
+        per_epoch: mini-batches per epoch of the current run.
+        current: the current run's record as it stands, with ``plot`` "table" (else None).
     """
 
     scene: Scene
@@ -328,6 +381,12 @@ class Snapshot:
     layer_norms: tuple[float, ...] = ()
     shown: str = ""
     pace: float = float("inf")
+    runs: tuple[RunRecord, ...] = ()
+    run_label: str = ""
+    plot: str = "epochs"
+    step_curve: StepCurve | None = None
+    per_epoch: int = 1
+    current: RunRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)

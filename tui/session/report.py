@@ -9,11 +9,13 @@ snapshot. Everything here runs on the training thread.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from engine.experiment.config import Run
 from tui.session import probes, probes_nets
 from tui.session.loop import POST_INTERVAL
 from tui.session.records import ChainRule, LossPoint, ParamNote, Scene, View
+from tui.session.steps import KEPT_POINTS, thinned
 from tui.session.views import Probe, measure
 
 MEASURE_SHARE = 0.08  # at most this share of the time goes to measuring losses and views
@@ -32,6 +34,14 @@ class Measures:
         self.measured_step = -1
         self.rows: tuple[probes.Rows, probes.Rows] = (slice(None), slice(None))
         self.next_at = 0.0
+        self.points: list[LossPoint] = []  # every point measured (or loaded), thinned
+        self._loaded: tuple[LossPoint, ...] = ()
+
+    def load(self, points: Sequence[LossPoint]) -> None:
+        """Points of an opened run's past, handed out with the next measurement."""
+        self._loaded = tuple(points)
+        self.points = thinned(points)
+        self.next_at = 0.0
 
     def again(self) -> None:
         """Measures at the next snapshot (a new sample or head to show)."""
@@ -44,9 +54,13 @@ class Measures:
         now = time.perf_counter()
         if not paused and now < self.next_at:
             return (), None
-        losses: tuple[LossPoint, ...] = ()
+        losses, self._loaded = self._loaded, ()
         if run.trainer.step != self.measured_step:
-            losses = (self._losses(run),)
+            point = self._losses(run)
+            losses += (point,)
+            self.points.append(point)
+            if len(self.points) > 2 * KEPT_POINTS:
+                self.points = thinned(self.points)
             self.measured_step = run.trainer.step
         shown = measure(view, probe)
         cost = time.perf_counter() - now

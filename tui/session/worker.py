@@ -18,26 +18,39 @@ Training keeps a pace (``tui.session.pace``): by default one that makes the expe
 last about 25 seconds, so the loss and the boundary can be seen to change; ``>`` and ``<`` move
 it, up to full speed. Between two snapshots the thread trains the steps the pace allows, then sleeps
 until the next snapshot is due (a command wakes it at once).
+
+Runs to compare: each reset or change of experiment that builds a network starts a new run; the
+one it ends is kept in :attr:`TrainingSession.runs` (the last ``MAX_RUNS``, their curves thinned),
+labelled by what the new run changed (``lr 0.03 → 3``), so the loss plot can draw them together.
+The API a lesson drives: :meth:`~TrainingSession.rebuild` (with ``label`` and ``fresh``),
+:meth:`~TrainingSession.clear_runs`, :meth:`~TrainingSession.set_plot` and ``runs``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from engine.errors import UserError
+from engine.events import Epoch
 from engine.experiment.config import Experiment, Run
 from engine.experiment.runs import RunDir, default_path
 from tui.session import probes, probes_nets, report
-from tui.session.changes import change_kind, next_lr
+from tui.session.changes import change_kind, change_label, next_lr
 from tui.session.loop import Post, TrainingLoop
-from tui.session.pace import next_pace
+from tui.session.pace import next_pace, steps_per_epoch
 from tui.session.params import first_entry, is_entry
-from tui.session.records import NetCopy, Notice, Scene, Snapshot
+from tui.session.records import LossPoint, NetCopy, Notice, RunRecord, Scene, Snapshot, StepCurve
+from tui.session.steps import thinned
 from tui.session.views import Probe
 
 LR_RANGE = (1e-6, 10.0)
+MAX_RUNS = 8  # earlier runs kept for comparison; older ones are dropped
+RUN_POINTS = 500  # loss points kept of each earlier run's measured curve
+PLOTS = ("epochs", "steps", "table")
 
 __all__ = ["Post", "TrainingSession"]
 
@@ -70,7 +83,12 @@ class TrainingSession(TrainingLoop):
         self.shown = ""
         self.grid_size = (48, 32)
         self.rundir: RunDir | None = None
+        self.runs: tuple[RunRecord, ...] = ()
+        """The earlier runs of this session, oldest first (replaced, never changed in place)."""
+        self.plot = "epochs"
+        self.run_label = self.run.experiment.name
         self._generation = 0
+        self._sent_curve = -1  # the per-step curve's version the last snapshot carried
         self._start_scene()
 
     # ------------------------------------------------------------------ asked from the interface
@@ -104,9 +122,45 @@ class TrainingSession(TrainingLoop):
         """Draws fresh initial weights (the next seed) and starts counting steps again."""
         self._send(self._reset)
 
-    def rebuild(self, experiment: Experiment) -> None:
-        """Applies a changed experiment, rebuilding the network only when it must."""
-        self._send(lambda: self._rebuild(experiment))
+    def rebuild(
+        self, experiment: Experiment, label: str | None = None, fresh: bool = False
+    ) -> None:
+        """Applies a changed experiment, rebuilding the network only when it must.
+
+        A change that builds a network, or keeps its weights under a new trainer, starts a new
+        run: the one it ends joins :attr:`runs`.
+
+        Args:
+            experiment: the experiment to train from now on.
+            label: the new run's label in the comparison; None: made from what changed
+                (``tui.session.changes.change_label``).
+            fresh: always start a new run from the experiment's own initial weights (its seed),
+                even when only the learning rate or the epochs changed, or nothing did: what a
+                comparison of settings needs. Without it a learning rate or a number of epochs
+                is set while the run goes on.
+        """
+        self._send(lambda: self._rebuild(experiment, label, fresh))
+
+    def clear_runs(self) -> None:
+        """Forgets the earlier runs (the current run goes on)."""
+        self._send(self._clear_runs)
+
+    def set_plot(self, mode: str) -> None:
+        """What the loss plot draws: "epochs" (loss against epochs), "steps" (each
+        mini-batch's loss against steps) or "table" (every run's final and best numbers)."""
+        if mode not in PLOTS:
+            raise UserError(f"plot {mode!r} is not known", f"use one of {', '.join(PLOTS)}")
+        self.plot = mode
+        self._sent_curve = -1
+        self._send(self._touch)
+
+    def toggle_steps(self) -> None:
+        """Switches the loss plot between per-epoch and per-mini-batch loss."""
+        self.set_plot("epochs" if self.plot == "steps" else "steps")
+
+    def toggle_table(self) -> None:
+        """Shows the runs table in place of the plot, or the plot again."""
+        self.set_plot("epochs" if self.plot == "table" else "table")
 
     def select(self, param: str, sample: int | None = None) -> None:
         """Chooses the parameter entry (``"2.W[0,1]"``) and sample the chain rule is shown for."""
@@ -184,13 +238,23 @@ class TrainingSession(TrainingLoop):
         exp = self.run.experiment
         seed = exp.train.seed + 1
         exp = exp.replace(train={"seed": seed, "lr": self.run.trainer.optimizer.lr})
-        self._replace_run(exp.build(data=self.run.data))
+        self._replace_run(exp.build(data=self.run.data), label=self._label_for(exp))
 
-    def _rebuild(self, experiment: Experiment) -> None:
+    def _label_for(self, experiment: Experiment) -> str:
+        """What ``experiment`` changes from the run as it stands (learning rate in use)."""
+        return change_label(self._current_experiment(), experiment)
+
+    def _clear_runs(self) -> None:
+        self.runs = ()
+
+    def _rebuild(
+        self, experiment: Experiment, label: str | None = None, fresh: bool = False
+    ) -> None:
         kind = change_kind(self.run.experiment, experiment)
-        if kind == "none":
+        if kind == "none" and not fresh:
             return
-        if kind == "live":
+        label = self._label_for(experiment) if label is None else label
+        if kind == "live" and not fresh:
             self._set_lr(experiment.train.lr)
             epochs, old = experiment.train.epochs, self.run.experiment.train.epochs
             self.run.experiment = experiment
@@ -202,17 +266,47 @@ class TrainingSession(TrainingLoop):
         encoder = [e.model.kind == "autoencoder" for e in (experiment, self.run.experiment)]
         same_data = experiment.data == self.run.experiment.data and encoder[0] == encoder[1]
         run = experiment.build(data=self.run.data if same_data else None)
-        if kind == "keep":
+        if kind == "keep" and not fresh:
             run.net.data[...] = self.run.net.data
-        self._replace_run(run)
+        self._replace_run(run, label=label)
 
-    def _replace_run(self, run: Run, rundir: RunDir | None = None) -> None:
+    def _replace_run(self, run: Run, rundir: RunDir | None = None, label: str = "") -> None:
+        """Ends the run (kept in ``runs`` if it trained) and starts ``run``, labelled ``label``."""
         if self._events is not None:
             self._events.close()
         self._events = None
+        self._keep_run()
         self.run, self.rundir = run, rundir
+        self.run_label = label or run.experiment.name
         self._pending = 0
         self._start_scene()
+
+    def _keep_run(self) -> None:
+        """Adds the run as it stands to ``runs`` (not a run that never trained)."""
+        if self.run.trainer.step > 0 or self._measures.points:
+            self.runs = (*self.runs, self._record())[-MAX_RUNS:]
+
+    def _record(self) -> RunRecord:
+        """The current run as a record: its label, thinned curves, final and best figures."""
+        rows = self._epochs
+        losses = [e.val_loss for e in rows if e.val_loss is not None and math.isfinite(e.val_loss)]
+        accs = [e.val_acc for e in rows if e.val_acc is not None]
+        return RunRecord(
+            label=self.run_label,
+            experiment=self._current_experiment(),
+            points=tuple(thinned(self._measures.points, RUN_POINTS)),
+            step_curve=self._batch_losses.curve(),
+            per_epoch=self._per_epoch(),
+            epochs=self._done,
+            final=epoch_point(rows[-1]) if rows else None,
+            best_test_loss=min(losses) if losses else math.nan,
+            best_test_acc=max(accs) if accs else None,
+            state=self._state,
+        )
+
+    def _per_epoch(self) -> int:
+        """Mini-batches per epoch of the current run."""
+        return steps_per_epoch(len(self.run.data.X_train), self.run.trainer.batch_size)
 
     def _copy(self) -> NetCopy:
         return probes.net_copy(self.run, self.sample)
@@ -234,8 +328,9 @@ class TrainingSession(TrainingLoop):
     def _open(self, path: str | Path) -> None:
         rundir = RunDir.open(path)
         run = rundir.build(device="cpu")  # the views read host arrays (a GPU run opens on the CPU)
-        self._replace_run(run, rundir)
+        self._replace_run(run, rundir, label=f"opened {rundir.path.name}")
         self._epochs = list(rundir.rows)
+        self._measures.load([epoch_point(e) for e in self._epochs])
         self._done = rundir.epochs_done
         if self._done >= run.experiment.train.epochs:
             self._finish()
@@ -253,6 +348,7 @@ class TrainingSession(TrainingLoop):
             self.selected = first_entry(scene.param_names, scene.param_shapes)
         if self.shown not in scene.views:
             self.shown = scene.view
+        self._sent_curve = -1
 
     def _publish(self) -> None:
         """Measures what is due and posts a snapshot (a diverged network measures inf quietly)."""
@@ -282,4 +378,24 @@ class TrainingSession(TrainingLoop):
             note=self._note,
             layer_norms=probes_nets.row_norms(run.net, scene.rows),
             shown=self.shown,
+            runs=self.runs,
+            run_label=self.run_label,
+            plot=self.plot,
+            step_curve=self._step_curve(),
+            per_epoch=self._per_epoch(),
+            current=self._record() if self.plot == "table" else None,
         )
+
+    def _step_curve(self) -> StepCurve | None:
+        """The per-step curve when the plot shows it and it grew since the last snapshot."""
+        losses = self._batch_losses
+        if self.plot != "steps" or losses.version == self._sent_curve:
+            return None
+        self._sent_curve = losses.version
+        return losses.curve()
+
+
+def epoch_point(e: Epoch) -> LossPoint:
+    """An epoch's figures as a loss point: its mean training loss, its test (or validation) loss."""
+    test = math.nan if e.val_loss is None else e.val_loss
+    return LossPoint(e.step, e.train_loss, test, e.train_acc, e.val_acc)

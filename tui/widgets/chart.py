@@ -38,12 +38,30 @@ class Series:
         y: vertical values (NaN and, on a log scale, values ≤ 0 are left out).
         colour: the component class that gives its colour, e.g. ``"chart--a"``.
         points: True to draw points, False to join them with a line.
+        label: written beside the line's last point ("" for none).
     """
 
     x: np.ndarray
     y: np.ndarray
     colour: str = "chart--a"
     points: bool = False
+    label: str = ""
+
+
+RUN_COLOURS = ("chart--r0", "chart--r1", "chart--r2", "chart--r3")
+"""Dimmer colours for earlier runs drawn beside the current one, used in turn."""
+
+
+def distinct_labels(values: list[float], log: bool = False) -> list[str]:
+    """The axis labels of ``values`` with as few digits as keep them apart (``0.7`` three times
+    becomes ``0.6931`` / ``0.6932`` / ``0.6933``), up to 8."""
+    shown = [10**v if log else v for v in values]
+    labels = [number(v, 2) for v in shown]
+    for digits in range(3, 9):
+        if len(set(labels)) == len(labels):
+            break
+        labels = [number(v, digits) for v in shown]
+    return labels
 
 
 def nice_ceiling(value: float) -> float:
@@ -67,6 +85,7 @@ class Chart(Canvas):
         "chart--b",
         "chart--c",
         "chart--d",
+        *RUN_COLOURS,
     }
     DEFAULT_CSS = """
     Chart { height: 1fr; width: 1fr; }
@@ -75,6 +94,10 @@ class Chart(Canvas):
     Chart > .chart--b { color: $warning; }
     Chart > .chart--c { color: $text-muted; }
     Chart > .chart--d { color: $secondary; }
+    Chart > .chart--r0 { color: $secondary 75%; }
+    Chart > .chart--r1 { color: $success 75%; }
+    Chart > .chart--r2 { color: $error 75%; }
+    Chart > .chart--r3 { color: $accent 75%; }
     """
 
     def __init__(
@@ -85,13 +108,20 @@ class Chart(Canvas):
         self._series: list[Series] = []
         self._log = False
         self._y_range: tuple[float, float] | None = None
+        self._x_label = ""
         self._styles = StyleCache()
 
     def plot(
-        self, series: list[Series], log: bool = False, y_range: tuple[float, float] | None = None
+        self,
+        series: list[Series],
+        log: bool = False,
+        y_range: tuple[float, float] | None = None,
+        x_label: str = "",
     ) -> None:
-        """Replaces what the chart shows; ``y_range`` fixes the vertical axis (else it fits)."""
+        """Replaces what the chart shows; ``y_range`` fixes the vertical axis (else it fits);
+        ``x_label`` names the horizontal axis (written between its end values)."""
         self._series, self._log, self._y_range = series, log, y_range
+        self._x_label = x_label
         self.redraw()
 
     # ------------------------------------------------------------------ drawing
@@ -127,9 +157,6 @@ class Chart(Canvas):
             x0, x1 = x0 - 0.5, x1 + 0.5
         return float(x0), float(x1), float(y0), float(y1)
 
-    def _label(self, value: float) -> str:
-        return number(10**value if self._log else value, 2)
-
     def draw(self, width: int, height: int) -> list[Strip]:
         axis = self._styles.get(self.get_component_styles("chart--axis").color)
         scaled = self._scaled()
@@ -138,7 +165,7 @@ class Chart(Canvas):
             note = "waiting for data…" if width >= 17 else ""
             return [Strip([Segment(note, axis)])] + [Strip.blank(width)] * max(0, height - 1)
         x0, x1, y0, y1 = ranges
-        labels = [self._label(y1), self._label((y0 + y1) / 2), self._label(y0)]
+        labels = distinct_labels([y1, (y0 + y1) / 2, y0], self._log)
         margin = max(len(t) for t in labels) + 1
         cols, rows = width - margin, height - 1
         pw, ph = cols * 2, rows * 4
@@ -152,16 +179,51 @@ class Chart(Canvas):
             bits |= codes
             owner[codes > 0] = i
         colours = [self.get_component_styles(s.colour).color for _, _, s in scaled]
+        grid = [
+            [self._cell(bits[r, c], owner[r, c], colours) for c in range(cols)] for r in range(rows)
+        ]
+        self._write_labels(grid, scaled, (x0, x1, y0, y1), colours)
         strips = []
         for r in range(rows):
             tick = {0: labels[0], rows // 2: labels[1], rows - 1: labels[2]}.get(r, "")
             cells = [(ch, axis) for ch in tick.rjust(margin - 1) + "┤"]
-            cells += [self._cell(bits[r, c], owner[r, c], colours) for c in range(cols)]
-            strips.append(strip_from_cells(cells))
+            strips.append(strip_from_cells(cells + grid[r]))
         left, right = number(x0, 3), number(x1, 3)
-        bottom = " " * margin + left + right.rjust(max(cols - len(left), 0))
+        room = cols - len(left) - len(right)
+        middle = f" {self._x_label} " if self._x_label and room >= len(self._x_label) + 2 else ""
+        bottom = " " * margin + left + middle.center(max(room, 0)) + right
         strips.append(Strip([Segment(bottom[:width], axis)]))
         return strips
+
+    def _write_labels(
+        self,
+        grid: list[list[tuple[str, Style]]],
+        scaled: list[tuple[np.ndarray, np.ndarray, Series]],
+        ranges: tuple[float, float, float, float],
+        colours: list[Color],
+    ) -> None:
+        """Writes each labelled series' label beside its last point, on a row no other label
+        took (the nearest free one), inside the plot."""
+        x0, x1, y0, y1 = ranges
+        rows, cols = len(grid), len(grid[0]) if grid else 0
+        taken: set[int] = set()
+        for i, (x, y, s) in enumerate(scaled):
+            ok = np.isfinite(x) & np.isfinite(y)
+            if not s.label or not ok.any() or cols < 4:
+                continue
+            last = np.flatnonzero(ok)[-1]
+            col = int((x[last] - x0) / (x1 - x0) * (cols - 1))
+            row = int(np.clip((y1 - y[last]) / (y1 - y0) * (rows - 1), 0, rows - 1))
+            free = sorted((r for r in range(rows) if r not in taken), key=lambda r: abs(r - row))
+            if not free:
+                return
+            row = free[0]
+            taken.add(row)
+            text = s.label if len(s.label) < cols else s.label[: cols - 2] + "…"
+            start = min(col + 1, cols - len(text))
+            style = self._styles.get(colours[i])
+            for k, ch in enumerate(text):
+                grid[row][start + k] = (ch, style)
 
     def _cell(self, bits: int, owner: int, colours: list[Color]) -> tuple[str, Style]:
         if owner < 0:

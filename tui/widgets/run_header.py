@@ -17,15 +17,32 @@ STATES = {
 }
 
 
+def activations(scene: Scene) -> tuple[list[str], str]:
+    """The activation after each hidden Dense layer and after the output one, as the built
+    network has them (``"linear"`` for none), read from the layer rows, not the config."""
+    acts = []
+    for row in scene.rows:
+        after = [p.lower() for p in row.label.split("·")[1:] if p != "Dropout"]
+        acts.append(after[0] if after else "linear")
+    return acts[:-1], acts[-1] if acts else "linear"
+
+
 def network_text(scene: Scene) -> str:
     """``2-8-8-1 tanh`` or ``2-17×16-1 tanh`` for a Dense stack; any other network in words.
 
+    A Dense stack's activations are the built network's: ``2-2-1 sigmoid`` when the hidden and
+    output layers share one, ``2-8-1 tanh, sigmoid out`` when the output has its own,
+    ``2-1 sigmoid`` for a single sigmoid unit, ``2-1 linear`` for none.
     Other kinds say what their layers are (``tui.describe.architecture``): ``conv 3×3·16 → pool
     → … → 10, relu``, ``LSTM 32 → 1``, ``embed 32 + positions → 2 blocks (…) → 57``.
     """
     m, widths = scene.experiment.model, scene.widths
     if scene.mlp:
-        activation = m.activation if m.hidden else "linear"
+        hidden, out = activations(scene)
+        kinds = list(dict.fromkeys(hidden)) or [out]
+        activation = "/".join(kinds)
+        if hidden and out not in ("linear", *kinds):
+            activation += f", {out} out"
         inner = widths[1:-1]
         if len(inner) > 4 and len(set(inner)) == 1:
             return f"{widths[0]}-{len(inner)}×{inner[0]}-{widths[-1]} {activation}"
@@ -33,13 +50,49 @@ def network_text(scene: Scene) -> str:
     return architecture(m, widths[-1] if widths else None)
 
 
-def describe(snapshot: Snapshot) -> str:
-    """``spiral · 2-8-8-1 tanh · bce_logits · adam lr 0.01 · batch 10``."""
-    exp = snapshot.scene.experiment
-    return (
-        f"{exp.data.name} · {network_text(snapshot.scene)} · {exp.train.loss} · "
+def settings(scene: Scene) -> list[tuple[int, str]]:
+    """What else shapes training, each with its rank (higher: kept longer when space is short):
+    the training set's size, then the settings not at their default."""
+    exp, data = scene.experiment, scene.data
+    t, m = exp.train, exp.model
+    share = float(getattr(t, "validation", 0.0) or 0.0)
+    val = getattr(data, "X_val", None)
+    size = f"{len(data.X_train):,} train"
+    if share and val is not None:
+        size += f"/{len(val):,} val"
+    out = [(6, size)]
+    if t.momentum:
+        out.append((5, f"momentum {t.momentum:g}"))
+    if m.dropout:
+        out.append((5, f"dropout {m.dropout:g}"))
+    if m.init != "default":
+        out.append((3, f"init {m.init}"))
+    if t.clip_norm is not None:
+        out.append((2, f"clip {t.clip_norm:g}"))
+    if t.patience is not None:
+        out.append((4, f"patience {t.patience}"))
+    return out
+
+
+def describe(snapshot: Snapshot, width: int = 0) -> str:
+    """``spiral · 2-8-8-1 tanh · bce_logits · adam lr 0.01 · batch 10 · 500 train``, then the
+    settings not at their default (``momentum 0.9 · init xavier`` …).
+
+    With ``width``, the least important settings are left out until the line fits; a line
+    still too long is cut by the header, ending in "…".
+    """
+    scene = snapshot.scene
+    exp = scene.experiment
+    core = (
+        f"{exp.data.name} · {network_text(scene)} · {exp.train.loss} · "
         f"{exp.train.optimizer} lr {number(snapshot.lr)} · batch {exp.train.batch_size}"
     )
+    extra = settings(scene)
+    while True:
+        line = " · ".join([core, *(text for _, text in extra)])
+        if not width or len(line) <= width or not extra:
+            return line
+        extra.remove(min(extra, key=lambda e: e[0]))
 
 
 def epoch_text(snapshot: Snapshot) -> str:
@@ -68,7 +121,8 @@ class RunHeader(TextLines):
         if snapshot.speed > 0:
             progress += f"   {speed(snapshot.speed)}"
         progress += f"   {pace_text(snapshot.pace)}"
-        self.show_lines([[(describe(snapshot), "bold")], [(label, style), (progress, "")]])
+        line = describe(snapshot, self.size.width)
+        self.show_lines([[(line, "bold")], [(label, style), (progress, "")]])
 
     def starting(self, summary: str) -> None:
         """What the header says before the first snapshot."""
