@@ -9,11 +9,17 @@ session, the help page and the tests read the registry.
 from __future__ import annotations
 
 from tui.widgets import (  # noqa: F401  (imported for their declarations)
+    activation_view,
     attention_view,
+    augment_view,
     class_view,
     decision_map,
     filter_view,
     fit_plot,
+    landscape_view,
+    lossfn_view,
+    mistakes_view,
     reconstruction_view,
     sequence_view,
+    units_view,
 )
