@@ -38,6 +38,7 @@ def load_digits(
     test_fraction: float = 0.2,
     seed: int | np.random.Generator = 0,
     classes: Sequence[int] | None = None,
+    n_train: int | None = None,
 ) -> DataSplit:
     """Load the 1,797 UCI handwritten digits of 8×8 pixels, 10 classes.
 
@@ -48,7 +49,10 @@ def load_digits(
         test_fraction: share held out for testing; the cut is stratified by digit.
         seed: seed or generator for the cut.
         classes: keep only these digits, relabelled 0..k−1 in the order given (e.g. [5, 6, 7,
-            8, 9] to fine-tune a network trained on [0, 1, 2, 3, 4]).
+            8, 9] to fine-tune a network trained on [0, 1, 2, 3, 4]); ``class_names`` keeps
+            the digits.
+        n_train: keep only this many training samples (few labelled examples), drawn with the
+            seed and stratified by digit; the test part is unchanged. None: all of them.
     """
     test_fraction = opt.check_fraction("digits", test_fraction)
     rng = make_rng(opt.check_seed("digits", seed))
@@ -61,6 +65,8 @@ def load_digits(
         relabel[list(kept)] = np.arange(len(kept))
         X, y = X[rows_kept], relabel[y[rows_kept]]
     rows = split_indices(len(y), test_fraction, rng, labels=y, source="digits")
+    if n_train is not None:
+        rows = (_fewer(rows[0], opt.check_count("digits", "n_train", n_train), y, rng), rows[1])
     return make_split(
         X,
         y,
@@ -73,6 +79,21 @@ def load_digits(
         class_names=tuple(str(d) for d in kept),
         sample_shape=(1, 8, 8),
     )
+
+
+def _fewer(
+    train: npt.NDArray[np.intp], n: int, y: npt.NDArray[np.int64], rng: np.random.Generator
+) -> npt.NDArray[np.intp]:
+    """``n`` of the training rows ``train``, stratified by label (all of them when n is all)."""
+    if n > len(train):
+        raise UserError(
+            f"digits: n_train = {n} is more than the {len(train)} training samples",
+            f"use n_train ≤ {len(train)}, or leave it out for all of them",
+        )
+    if n == len(train):
+        return train
+    _, kept = split_indices(len(train), n / len(train), rng, labels=y[train], source="digits")
+    return train[kept]
 
 
 def _check_classes(classes: Sequence[int] | None) -> tuple[int, ...]:
