@@ -24,7 +24,7 @@ _DEEP_TRAIN = {
 
 _RAW: dict[str, dict] = {
     "xor": {
-        "description": "The classic: XOR's four points, a 2-2-1 sigmoid network, MSE, plain SGD",
+        "description": "XOR's four points: a 2-2-1 sigmoid network, MSE, SGD with momentum 0.9",
         "data": {"name": "xor-gate"},
         "model": {"hidden": [2], "activation": "sigmoid", "output": "sigmoid", "init": "xavier"},
         "train": {
