@@ -144,8 +144,9 @@ class MainScreen(Screen):
         run = self.session.run
         self.query_one(RunHeader).starting(summary(run.experiment, run.net.output_shape[-1]))
         self.query_one("#loss-panel").border_title = "loss"
-        self.query_one("#network-panel").border_title = "network"
         self.query_one("#math").border_title = "chain rule"
+        self._diagram = self._draws_diagram(self.session.scene)  # before the first snapshot
+        self._switch_network("network" if self._diagram else "layers")
         self.paused = self.session.paused
         self._train()
 
@@ -204,8 +205,16 @@ class MainScreen(Screen):
         for widget in (self.query_one(NetworkView), self.query_one(LayerList)):
             widget.scene = scene
             widget.selected = self.session.selected
-        diagram = scene.mlp and len(scene.widths) <= DIAGRAM_COLUMNS
-        self._switch_network("network" if diagram else "layers")
+        # a g pressed before this snapshot stands unless the new network opens the other way
+        diagram = self._draws_diagram(scene)
+        shown = self.query_one("#network-panel", ContentSwitcher).current
+        if diagram != self._diagram or (shown == "network" and not scene.mlp):
+            self._diagram = diagram
+            self._switch_network("network" if diagram else "layers")
+
+    @staticmethod
+    def _draws_diagram(scene: Scene) -> bool:
+        return scene.mlp and len(scene.widths) <= DIAGRAM_COLUMNS
 
     def _show_title(self, shown: str, scene: Scene) -> None:
         """Switches the view panel to the widget that draws ``shown``, with its title."""
@@ -300,7 +309,8 @@ class MainScreen(Screen):
     def action_toggle_layers(self) -> None:
         """Switches between the diagram and the layer list (the diagram draws plain stacks)."""
         panel = self.query_one("#network-panel", ContentSwitcher)
-        if panel.current == "layers" and not (self.scene is not None and self.scene.mlp):
+        scene = self.scene if self.scene is not None else self.session.scene
+        if panel.current == "layers" and not scene.mlp:
             self.notify("The diagram draws plain Dense stacks; this network has other layers.")
             return
         self._switch_network("layers" if panel.current == "network" else "network")
