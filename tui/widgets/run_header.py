@@ -9,6 +9,7 @@ from tui.session.records import Scene, Snapshot
 from tui.widgets.text_lines import TextLines
 
 STATES = {
+    "starting": ("◌ starting", "bold cyan"),  # until the first step (kernels may compile)
     "training": ("▶ training", "bold green"),
     "paused": ("❚❚ paused", "bold yellow"),
     "diverged": ("✗ diverged", "bold red"),
