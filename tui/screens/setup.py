@@ -5,7 +5,8 @@ are two picks apart), problem type, data set and the options that set takes (as 
 :mod:`engine.datasets` lists them: size, noise, train/test split, input features …), network kind
 and the fields that kind reads (hidden layers — a CNN's dense layers, a recurrent net's units,
 residual blocks —, convolution channels, activation, dropout; a transformer's width, heads and
-blocks), loss, optimiser, learning rate, batch size, epochs, regularisation type and rate. While
+blocks), loss, optimiser, learning rate, batch size, epochs, regularisation type and rate,
+momentum, initialisation, gradient clipping, early-stopping patience and the validation share. While
 you edit, the screen says what applying will do: a learning rate or a number of epochs is set while
 training runs; a new batch size, optimiser or penalty keeps the weights; a new data set or network
 needs new weights, and says so.
@@ -29,6 +30,7 @@ from engine.errors import UserError
 from engine.experiment.architectures import KINDS
 from engine.experiment.config import Experiment
 from engine.experiment.presets import PRESETS, get_preset
+from engine.experiment.sections import TrainConfig
 from engine.experiment.validation import LOSSES_FOR_TASK
 from engine.layers import config_choices
 from tui.session.changes import change_kind
@@ -72,6 +74,14 @@ HIDDEN_LABELS = {
 ACTIVATED = ("mlp", "cnn", "autoencoder", "residual")  # kinds whose layers take ``activation``
 DROPOUT = ("mlp", "cnn", "autoencoder")  # kinds with dropout after their dense layers
 TRANSFORMER_FIELDS = ("d_model", "heads", "blocks")
+INITS = ("default", "xavier", "he")
+MOMENTUM = ("sgd", "rmsprop")  # the optimisers that read ``momentum``
+HAS_VALIDATION = "validation" in TrainConfig.__dataclass_fields__
+
+
+def _blank(value: object) -> str:
+    """A value for a field where empty means none (no clipping, no early stopping)."""
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _row(label: str, field: Widget) -> Horizontal:
@@ -135,6 +145,13 @@ class SetupScreen(ModalScreen[Experiment | None]):
         yield _row("epochs", self._input("epochs", t.epochs))
         yield _row("regularisation", self._select("reg", ["none", "L1", "L2"], reg))
         yield _row("reg. rate", self._input("reg_rate", f"{t.l1 or t.l2 or 0:g}"))
+        yield _row("momentum", self._input("momentum", f"{t.momentum:g}"))
+        yield _row("initialisation", self._select("init", list(INITS), m.init))
+        yield _row("clip grad norm", self._input("clip_norm", _blank(t.clip_norm), "none"))
+        yield _row("patience", self._input("patience", _blank(t.patience), "none: every epoch"))
+        if HAS_VALIDATION:
+            share = float(getattr(t, "validation", 0.0))
+            yield _row("validation", self._input("validation", f"{share:g}", "0: none"))
 
     def _option_fields(self) -> ComposeResult:
         """A field per data-set option a form can set; only the picked set's are shown."""
@@ -166,8 +183,8 @@ class SetupScreen(ModalScreen[Experiment | None]):
         return Select([(v, v) for v in values], value=value, allow_blank=False, id=id, compact=True)
 
     @staticmethod
-    def _input(id: str, value: object) -> Input:
-        return Input(str(value), placeholder="the data set's default", id=id, compact=True)
+    def _input(id: str, value: object, placeholder: str = "the data set's default") -> Input:
+        return Input(str(value), placeholder=placeholder, id=id, compact=True)
 
     def _datasets(self, problem: str) -> list[str]:
         """The data sets of a problem type, and the run's own table if it is one."""
@@ -225,6 +242,10 @@ class SetupScreen(ModalScreen[Experiment | None]):
         self._enable_options()
         self._check()
 
+    @on(Select.Changed, "#optimizer")
+    def _optimizer_changed(self) -> None:
+        self._show_model_fields(self._value("kind"))
+
     @on(Input.Changed)
     @on(Checkbox.Changed)
     @on(Select.Changed)
@@ -259,6 +280,8 @@ class SetupScreen(ModalScreen[Experiment | None]):
             "channels": kind == "cnn",
             "activation": kind in ACTIVATED,
             "dropout": kind in DROPOUT,
+            "init": kind in ACTIVATED,
+            "momentum": self._value("optimizer") in MOMENTUM,
             **{name: kind == "transformer" for name in TRANSFORMER_FIELDS},
         }
         for name, show in shown.items():
@@ -300,6 +323,7 @@ class SetupScreen(ModalScreen[Experiment | None]):
         raw["model"].update(hidden=self._numbers("hidden"), activation=self._value("activation"))
         raw["model"].update(kind=self._value("kind"), channels=self._numbers("channels"))
         raw["model"]["dropout"] = self._number("dropout", "dropout")
+        raw["model"]["init"] = self._value("init")
         if raw["model"]["kind"] == "transformer":
             raw["model"].update(self._transformer_sizes())
         batch = self._value("batch_size")
@@ -313,7 +337,17 @@ class SetupScreen(ModalScreen[Experiment | None]):
             epochs=self._number("epochs", "epochs", int),
             l1=rate if reg == "L1" else 0.0,
             l2=rate if reg == "L2" else 0.0,
+            momentum=self._number("momentum", "momentum"),
         )
+        for key, kind in (("clip_norm", float), ("patience", int)):
+            raw["train"].pop(key, None)
+            if self._value(key):
+                raw["train"][key] = self._number(key, key.replace("_", " "), kind)
+        if HAS_VALIDATION:
+            raw["train"]["validation"] = self._number("validation", "validation share")
+        if name != self.experiment.data.name:  # no longer the preset: named after its data
+            raw["name"] = name
+            raw["description"] = f"The {self.experiment.name} settings on the {name} data set"
         if raw["train"]["loss"] not in self._losses(name, raw["model"]["kind"]):
             raise UserError(
                 f"loss {raw['train']['loss']} does not fit {name}", "choose another loss"
@@ -377,6 +411,9 @@ class SetupScreen(ModalScreen[Experiment | None]):
     # ------------------------------------------------------------------ leaving
     @on(Button.Pressed, "#apply")
     def action_apply(self) -> None:
+        """Applies the form as it reads now: a key typed just before ctrl+s whose change the
+        screen has not yet handled is part of it."""
+        self._check()
         if self.candidate is not None:
             self.dismiss(self.candidate)
 

@@ -42,7 +42,7 @@ from tui.session import probes, probes_nets, report
 from tui.session.changes import change_kind, change_label, next_lr
 from tui.session.loop import Post, TrainingLoop
 from tui.session.pace import next_pace, steps_per_epoch
-from tui.session.params import first_entry, is_entry
+from tui.session.params import default_entry, is_entry
 from tui.session.records import LossPoint, NetCopy, Notice, RunRecord, Scene, Snapshot, StepCurve
 from tui.session.steps import thinned
 from tui.session.views import Probe
@@ -77,7 +77,7 @@ class TrainingSession(TrainingLoop):
         super().__init__(pace)
         self.run = run if run is not None else experiment.build()
         self.paused = paused
-        self.selected = "0.W[0,0]"
+        self.selected = ""  # the first scene picks an entry with a gradient (default_entry)
         self.sample = 0
         self.head = 0
         self.shown = ""
@@ -241,8 +241,9 @@ class TrainingSession(TrainingLoop):
         self._replace_run(exp.build(data=self.run.data), label=self._label_for(exp))
 
     def _label_for(self, experiment: Experiment) -> str:
-        """What ``experiment`` changes from the run as it stands (learning rate in use)."""
-        return change_label(self._current_experiment(), experiment)
+        """What ``experiment`` changes from the one the run started with (so a learning rate
+        moved during the run shows: ``lr 0.01 → 0.03, seed 0 → 1`` after ``+`` and a reset)."""
+        return change_label(self._started, experiment)
 
     def _clear_runs(self) -> None:
         self.runs = ()
@@ -341,11 +342,13 @@ class TrainingSession(TrainingLoop):
         self._generation += 1
         run = self.run
         self.scene: Scene = probes.make_scene(self._generation, run.experiment, run.data, run.net)
+        self._started = run.experiment
         self._restart_loop()
         self._measures = report.Measures()
         scene = self.scene
         if not is_entry(self.selected, scene.param_names, scene.param_shapes):
-            self.selected = first_entry(scene.param_names, scene.param_shapes)
+            t, data = run.experiment.train, run.data
+            self.selected = default_entry(run.net, data.X_train, data.y_train, t.loss, t.l1, t.l2)
         if self.shown not in scene.views:
             self.shown = scene.view
         self._sent_curve = -1

@@ -184,10 +184,13 @@ class LossPlot(Vertical):
             other += "" if p.train_acc is None else percent(p.test_acc)
         scale = " (log)" if self.log_scale and what == "loss" else ""
         runs = f"  · {len(self.runs)} earlier (test), {RUNS_NOTE}" if self.runs else ""
+        few = f"  · {len(self.runs)} earlier" if self.runs else ""
         a, b = self._colour("chart--a"), self._colour("chart--b")
         forms = []
         for words, extra in (
             (True, other + runs),
+            (True, other + few),
+            (True, few),
             (True, other),
             (True, ""),
             (False, ""),

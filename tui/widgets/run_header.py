@@ -58,20 +58,19 @@ def settings(scene: Scene) -> list[tuple[int, str]]:
     t, m = exp.train, exp.model
     share = float(getattr(t, "validation", 0.0) or 0.0)
     val = getattr(data, "X_val", None)
-    size = f"{len(data.X_train):,} train"
+    out = [(4, f"{len(data.X_train):,} train")]
     if share and val is not None:
-        size += f"/{len(val):,} val"
-    out = [(6, size)]
+        out.append((3, f"{len(val):,} val"))
     if t.momentum:
-        out.append((5, f"momentum {t.momentum:g}"))
+        out.append((6, f"momentum {t.momentum:g}"))
     if m.dropout:
-        out.append((5, f"dropout {m.dropout:g}"))
+        out.append((6, f"dropout {m.dropout:g}"))
     if m.init != "default":
         out.append((3, f"init {m.init}"))
     if t.clip_norm is not None:
         out.append((2, f"clip {t.clip_norm:g}"))
     if t.patience is not None:
-        out.append((4, f"patience {t.patience}"))
+        out.append((5, f"patience {t.patience}"))
     return out
 
 
@@ -79,8 +78,8 @@ def describe(snapshot: Snapshot, width: int = 0) -> str:
     """``spiral · 2-8-8-1 tanh · bce_logits · adam lr 0.01 · batch 10 · 500 train``, then the
     settings not at their default (``momentum 0.9 · init xavier`` …).
 
-    With ``width``, the least important settings are left out until the line fits; a line
-    still too long is cut by the header, ending in "…".
+    With ``width``, the settings are taken most important first while they fit (their order
+    kept); a line still too long is cut by the header, ending in "…".
     """
     scene = snapshot.scene
     exp = scene.experiment
@@ -89,11 +88,14 @@ def describe(snapshot: Snapshot, width: int = 0) -> str:
         f"{exp.train.optimizer} lr {number(snapshot.lr)} · batch {exp.train.batch_size}"
     )
     extra = settings(scene)
-    while True:
-        line = " · ".join([core, *(text for _, text in extra)])
-        if not width or len(line) <= width or not extra:
-            return line
-        extra.remove(min(extra, key=lambda e: e[0]))
+    if width:
+        room, kept = width - len(core), set()
+        for i in sorted(range(len(extra)), key=lambda i: -extra[i][0]):
+            if len(extra[i][1]) + 3 <= room:
+                kept.add(i)
+                room -= len(extra[i][1]) + 3
+        extra = [e for i, e in enumerate(extra) if i in kept]
+    return " · ".join([core, *(text for _, text in extra)])
 
 
 def epoch_text(snapshot: Snapshot) -> str:
