@@ -16,6 +16,7 @@ from derive import derive
 from derive.formula import check_formula
 from engine.events import History, Step
 from engine.experiment.config import Run
+from engine.inspect import dead_units
 from tui.learn.lesson import LESSONS_DIR, Lesson, load_lesson
 
 
@@ -107,7 +108,6 @@ def test_lesson1_weights_set_by_hand_put_the_line_on_the_diagonal() -> None:
     z = run.net.params["0.W"][0] @ np.array([3.0, 1.0]) + run.net.params["0.b"][0]
     assert quiz is not None and float(z) == pytest.approx(quiz.answer)
     assert 0.35 <= train_accuracy(run) <= 0.65  # "about half of the points"
-    assert run.experiment.train.seed != lesson(1).experiment_at("meet").train.seed
     fit(run)
     assert train_accuracy(run) == 1.0
 
@@ -187,6 +187,84 @@ def test_lesson3_a_linear_hidden_layer_adds_nothing() -> None:
     exp = lesson(3).experiment_at("hidden").replace(model={"activation": "linear"})
     history = fit(exp.build())
     assert max(a for a in history.train_acc if a is not None) <= 0.75
+
+
+# ---------------------------------------------------------------------- 4 activations
+@cache
+def activation_history(step: str) -> History:
+    return fit(build(4, step))
+
+
+def test_lesson4_slopes_of_the_activations() -> None:
+    z = np.linspace(-8.0, 8.0, 16001)
+    sigma = 1.0 / (1.0 + np.exp(-z))
+    slope = np.gradient(sigma, z)
+    assert slope.max() == pytest.approx(0.25, abs=1e-6)
+    assert 1.0 / (1.0 + np.exp(-5.0)) * (1.0 - 1.0 / (1.0 + np.exp(-5.0))) < 0.007
+    assert np.gradient(np.tanh(z), z)[8000] == pytest.approx(1.0, abs=1e-6)
+    answers = {s.id: s.quiz.answer for s in lesson(4).steps if s.quiz and s.quiz.kind == "number"}
+    assert answers == {"sigmoid": pytest.approx(0.25), "saturation": pytest.approx(1.0)}
+
+
+def test_lesson4_sigmoid_layers_train_slower_than_tanh() -> None:
+    sigmoid, tanh = activation_history("sigmoid"), activation_history("tanh")
+    assert sigmoid.train_loss[-1] > 0.1  # "still above 0.1"
+    assert first_epoch(tanh, 0.3) is not None and first_epoch(tanh, 0.3) <= 3  # "by epoch 3"
+    slow = first_epoch(sigmoid, 0.3)
+    assert slow is not None and 20 <= slow <= 30  # "about 25"
+    assert sigmoid.train_loss[-1] > 10 * tanh.train_loss[-1]  # "over ten times lower"
+
+
+def test_lesson4_relu_does_as_well_as_tanh_at_a_sane_rate() -> None:
+    run = build(4, "relu")
+    relu = fit(run)
+    assert relu.train_loss[-1] < 2 * activation_history("tanh").train_loss[-1]
+    assert relu.train_acc[-1] == 1.0
+
+
+def test_lesson4_a_huge_step_kills_relu_units_and_leaky_ones_survive() -> None:
+    run = build(4, "dead")
+    start = dead_units(run.net, run.data.X_train)
+    history = fit(run)
+    dead = dead_units(run.net, run.data.X_train)
+    assert start == (0.0, 0.0)
+    assert round(dead[1] * 16) == 11  # "11 of the second layer's 16 units"
+    assert history.train_acc[-1] is not None and 0.82 <= history.train_acc[-1] <= 0.92
+    leaky = fit(build(4, "leaky"))
+    assert leaky.train_acc[-1] == 1.0  # "ends at 100 % training accuracy"
+
+
+# ---------------------------------------------------------------------- 5 losses
+def test_lesson5_the_hand_set_start_is_confidently_wrong() -> None:
+    run = build(5, "curves")
+    assert train_accuracy(run) == pytest.approx(0.004)  # "starts at 0.4 %"
+    quiz = lesson(5).steps[0].quiz
+    assert quiz is not None and -np.log(0.01) == pytest.approx(quiz.answer, abs=0.005)
+
+
+def test_lesson5_cross_entropy_learns_faster_from_the_same_bad_start() -> None:
+    mse_run, ce_run = build(5, "mse"), build(5, "ce")
+    np.testing.assert_array_equal(mse_run.net.data, ce_run.net.data)
+    gradients = {}
+    for run in (mse_run, ce_run):
+        run.net.loss_and_grad(run.data.X_train, run.data.y_train, run.experiment.train.loss)
+        gradients[run.experiment.train.loss] = float(np.linalg.norm(run.net.grad))
+    assert 150 <= gradients["bce"] / gradients["mse"] <= 210  # "about 180 times larger"
+    mse, ce = fit(mse_run), fit(ce_run)
+    reach = [
+        next(e for e, a in zip(h.epoch, h.train_acc) if a is not None and a >= 0.95)
+        for h in (mse, ce)
+    ]
+    assert reach == [20, 2]  # "by epoch 2; the squared error needed 20"
+    assert all(a is not None and a < 0.05 for a in mse.train_acc[:15])  # "near 0 for 15 epochs"
+
+
+def test_lesson5_the_typed_mse_gradient_keeps_sigma_prime() -> None:
+    quiz = lesson(5).steps[lesson(5).index("why")].quiz
+    assert quiz is not None and isinstance(quiz.answer, str)
+    assert check_formula("2*(yhat - y) * yhat*(1 - yhat)", quiz.answer, quiz.variables).correct
+    slip = check_formula("2*(yhat - y)", quiz.answer, quiz.variables)
+    assert not slip.correct
 
 
 # ---------------------------------------------------------------------- 6 learning rate
