@@ -16,6 +16,10 @@ from textual.binding import Binding, BindingType
 
 from engine.experiment.config import Experiment, Run
 from engine.warmup import kernels_cached
+from tui.learn.lesson import Lesson
+from tui.learn.progress import Progress
+from tui.learn.runner import LessonRunner
+from tui.learn.session import LessonSession
 from tui.screens.main import MainScreen
 from tui.screens.warmup import WarmupScreen
 from tui.session.worker import TrainingSession
@@ -30,7 +34,12 @@ class DltuiApp(App[int]):
         paused: open paused (tests and snapshots step by hand).
         check_kernels: show the warm-up screen when the kernels are not compiled yet.
         pace: steps per second to train at (``tui.session.pace.FULL_SPEED``: no cap); None: each
-            experiment's default pace (tests that need many steps pass full speed).
+            experiment's default pace (tests that need many steps pass full speed). In a lesson,
+            a pace given here overrides the steps' own.
+        lessons: the course, to open on the lesson picker (``dltui learn``); ``experiment`` and
+            ``run`` are then unused until a lesson is picked.
+        lesson: a lesson to open at once, at the step its progress saved (``dltui learn N``).
+        progress: the learner's progress (default: read from the user's data directory).
     """
 
     CSS_PATH = Path(__file__).with_name("dltui.tcss")
@@ -44,6 +53,9 @@ class DltuiApp(App[int]):
         paused: bool = False,
         check_kernels: bool = True,
         pace: float | None = None,
+        lessons: tuple[Lesson, ...] | None = None,
+        lesson: Lesson | None = None,
+        progress: Progress | None = None,
     ) -> None:
         super().__init__()
         self.experiment = experiment
@@ -51,20 +63,61 @@ class DltuiApp(App[int]):
         self._paused = paused
         self._check_kernels = check_kernels
         self._pace = pace
+        self._lessons = lessons
+        self._lesson = lesson
+        self.progress = progress
         self.session: TrainingSession | None = None
 
     def on_mount(self) -> None:
         if self._check_kernels and not kernels_cached():
-            self.push_screen(WarmupScreen(), lambda _: self._start())
+            self.push_screen(WarmupScreen(), lambda _: self._begin())
+        else:
+            self._begin()
+
+    def _begin(self) -> None:
+        if self._lessons is not None and self._lesson is None:
+            self._pick()
         else:
             self._start()
 
+    def _pick(self) -> None:
+        """The lesson picker; Enter on a lesson opens it."""
+        from tui.screens.lessons import LessonsScreen
+
+        lessons = self._lessons or ()
+        self.push_screen(LessonsScreen(lessons, self._progress()), self._picked)
+
+    def _picked(self, number: object) -> None:
+        lesson = next((x for x in self._lessons or () if x.number == number), None)
+        if lesson is None:
+            self.exit(0)
+            return
+        self._lesson = lesson
+        self._start()
+
+    def _progress(self) -> Progress:
+        if self.progress is None:
+            self.progress = Progress.load()
+        return self.progress
+
     def _start(self) -> None:
-        """Builds the session and shows the main screen."""
-        self.session = TrainingSession(
-            self.experiment, paused=self._paused, run=self._run, pace=self._pace
-        )
-        self.push_screen(MainScreen(self.session))
+        """Builds the session and shows the main screen (in lesson mode for a lesson)."""
+        if self._lesson is None:
+            self.session = TrainingSession(
+                self.experiment, paused=self._paused, run=self._run, pace=self._pace
+            )
+            self.push_screen(MainScreen(self.session))
+            return
+        progress = self._progress()
+        if progress.warning:
+            self.notify(progress.warning, severity="warning", timeout=10, markup=False)
+        runner = LessonRunner(self._lesson, progress)
+        experiment = self._lesson.experiment_at(runner.origin())
+        if experiment.train.device != "cpu":
+            experiment = experiment.replace(train={"device": "cpu"})
+        self.experiment = experiment
+        self.session = LessonSession(experiment, paused=True, fixed_pace=self._pace)
+        self.push_screen(MainScreen(self.session, runner))
 
     async def action_quit(self) -> None:
         """Stops the training thread, then leaves."""

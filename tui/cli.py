@@ -2,8 +2,9 @@
 
 ``dltui`` alone opens the app on the default experiment; ``dltui --preset NAME`` or
 ``dltui CONFIG.toml`` on another. The subcommands run headless with Rich output:
-``train``, ``derive``, ``bench`` and ``presets``. Every mistake a user can make ends in a message
-naming the problem and the fix, and exit code 2 — never a traceback.
+``train``, ``derive``, ``bench`` and ``presets``; ``learn`` opens the app on the guided course.
+Every mistake a user can make ends in a message naming the problem and the fix, and exit code
+2 — never a traceback.
 
 This module imports only the standard library at the top: the engine (NumPy, Numba) loads inside
 ``main``, so that a Ctrl-C during those seconds of start-up ends as any other interrupt does —
@@ -24,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-SUBCOMMANDS = ("train", "derive", "bench", "presets")
+SUBCOMMANDS = ("train", "derive", "bench", "presets", "learn")
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 

@@ -1,0 +1,223 @@
+"""Lesson mode in the app, through Pilot: the panel, moving between steps, the three quizzes,
+leaving the lesson; the picker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from tui.app import DltuiApp
+from tui.learn.lesson import load_lesson
+from tui.learn.progress import Progress
+from tui.screens.lessons import LessonsScreen
+from tui.screens.main import MainScreen
+from tui.session.pace import FULL_SPEED
+from tui.widgets.lesson_panel import LessonPanel
+
+DEMO = """
+title = "Demo"
+teaches = "how the runner plays a lesson"
+
+[[step]]
+id = "start"
+title = "A run"
+text = "Watch a few steps."
+preset = "gaussians"
+paused = false
+[step.config]
+train.epochs = 400
+[step.wait]
+steps = 5
+
+[[step]]
+id = "choose"
+title = "A choice"
+text = "Pick one."
+[step.quiz]
+kind = "choice"
+question = "Which is two?"
+choices = ["one", "two", "three"]
+answer = 1
+hint = "Count."
+explain = "Two is two."
+
+[[step]]
+id = "number"
+title = "A number"
+text = "Type one."
+label = "lr 0.3"
+keep_runs = true
+[step.config]
+train.lr = 0.3
+[step.wait]
+epochs = 2
+[step.quiz]
+kind = "number"
+question = "Half of one?"
+answer = 0.5
+tolerance = 0.01
+hint = "Divide."
+explain = "One over two."
+
+[[step]]
+id = "formula"
+title = "A formula"
+text = "Type one."
+[step.wait]
+key = "d"
+[step.quiz]
+kind = "formula"
+question = "The derivative of a·x with respect to x?"
+answer = "a"
+variables = ["a", "x"]
+explain = "The factor in front."
+"""
+
+
+@pytest.fixture(autouse=True)
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def lesson(tmp_path: Path):
+    path = tmp_path / "01-demo.toml"
+    path.write_text(DEMO, encoding="utf-8")
+    return load_lesson(path)
+
+
+def lesson_app(lesson, **kwargs) -> DltuiApp:
+    return DltuiApp(
+        lesson.experiment_at(0), check_kernels=False, pace=FULL_SPEED, lesson=lesson, **kwargs
+    )
+
+
+def panel_text(app: DltuiApp) -> str:
+    panel = app.main.query_one(LessonPanel)
+    parts = [str(w.render()) for w in panel.query("Static")]
+    return "\n".join([str(panel.border_title), str(panel.border_subtitle), *parts])
+
+
+async def test_a_lesson_walks_its_steps_and_quizzes(drive, lesson) -> None:
+    app = lesson_app(lesson)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive.ready(pilot)
+        main = app.main
+        runner = main.runner
+        assert runner is not None and runner.index == 0
+        text = panel_text(app)
+        assert "lesson 1 · Demo" in text and "step 1 of 4" in text and "steps" in text
+        await drive.wait_for(pilot, lambda: runner.met, timeout=30)
+        assert "✓ steps 5 / 5" in panel_text(app)
+        await pilot.press("right")
+        assert runner.index == 1
+        await pilot.press("right")  # the quiz is not answered: → says what is awaited
+        assert runner.index == 1
+        await pilot.press("down", "down")  # ↑ ↓ move the choice, not the weight
+        await pilot.press("enter")  # the third choice: wrong
+        rec = runner.quiz_record
+        assert rec is not None and rec.tries == 1 and not rec.right
+        assert "Count." in panel_text(app)
+        await pilot.press("2")
+        assert rec.right and "Two is two." in panel_text(app)
+        await pilot.press("right")
+        assert runner.index == 2
+        box = main.query_one("#lesson-input", Input)
+        await drive.wait_for(pilot, lambda: box.has_focus)
+        await pilot.press("1", "enter")
+        assert "too high" in panel_text(app) and runner.quiz_record.tries == 1
+        await pilot.press("0", ".", "5", "enter")
+        assert runner.quiz_record.right and not box.has_focus
+        await drive.wait_for(pilot, lambda: runner.met, timeout=30)
+        assert app.session.run.experiment.train.lr == 0.3  # the step's set-up ran
+        await pilot.press("right")
+        assert runner.index == 3
+        await drive.wait_for(pilot, lambda: box.has_focus)
+        await pilot.press("escape")  # leaves the input, not the lesson
+        assert not box.has_focus and main.runner is not None
+        await pilot.press("d")  # the step waits for d (the derivation opens)
+        await drive.wait_for(pilot, lambda: app.screen is not main, timeout=30)
+        await pilot.press("escape")
+        await drive.wait_for(pilot, lambda: app.screen is main)
+        await pilot.press("tab")
+        await drive.wait_for(pilot, lambda: box.has_focus)
+        await pilot.press("x", "enter")
+        assert not runner.quiz_record.right and runner.quiz_record.tries == 1
+        await pilot.press("a", "enter")
+        assert runner.quiz_record.right and runner.met
+        await pilot.press("left")
+        assert runner.index == 2
+        await pilot.press("right", "right")  # done steps let through; → on the last finishes
+        await drive.wait_for(pilot, lambda: main.runner is None)
+        assert not main.query(LessonPanel)
+        saved = Progress.load()
+        assert saved.lesson(1).done
+        assert saved.lesson(1).quiz["choose"].typed == ["3", "2"]
+        lr = app.session.run.experiment.train.lr
+        await drive.wait_for(pilot, lambda: not app.session.paused)  # the free app trains on
+        assert lr == 0.3
+
+
+async def test_arrows_move_the_weight_outside_a_lesson_and_brackets_inside(drive, lesson) -> None:
+    app = lesson_app(lesson)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive.ready(pilot)
+        main = app.main
+        first = app.session.selected
+        await pilot.press("right_square_bracket")
+        await drive.wait_for(pilot, lambda: app.session.selected != first)
+        assert main.runner is not None and main.runner.index == 0
+        await pilot.press("escape")
+        assert main.runner is None
+        now = app.session.selected
+        await pilot.press("left")
+        await drive.wait_for(pilot, lambda: app.session.selected != now)
+
+
+async def test_reopening_resumes_at_the_saved_step(drive, lesson) -> None:
+    progress = Progress.load()
+    progress.lesson(1).step = "number"
+    progress.save()
+    app = lesson_app(lesson)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive.ready(pilot)
+        assert app.main.runner.step.id == "number"
+        await drive.wait_for(pilot, lambda: app.session.run.experiment.train.lr == 0.3)
+        assert "step 3 of 4" in panel_text(app)
+
+
+async def test_a_damaged_progress_file_warns_and_starts_afresh(drive, lesson, data_home) -> None:
+    (data_home / "dltui").mkdir(parents=True)
+    (data_home / "dltui" / "progress.json").write_text("{oops", encoding="utf-8")
+    app = lesson_app(lesson)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive.ready(pilot)
+        assert app.main.runner.index == 0
+        assert (data_home / "dltui" / "progress.json.bad").exists()
+
+
+async def test_small_terminal_puts_the_lesson_under_the_views(drive, lesson) -> None:
+    app = lesson_app(lesson)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.ready(pilot)
+        main = app.main
+        panel = main.query_one(LessonPanel)
+        assert main.has_class("-narrow")
+        assert panel.region.width >= 70 and panel.region.height >= 8
+        assert main.query_one("#view-panel").region.height >= 6
+        assert not main.query_one("#bottom").display
+
+
+async def test_the_picker_lists_lessons_and_enter_opens_one(drive, lesson) -> None:
+    app = DltuiApp(lesson.experiment_at(0), check_kernels=False, pace=FULL_SPEED, lessons=(lesson,))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, LessonsScreen))
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 1 and "not started" in str(table.get_row_at(0))
+        await pilot.press("enter")
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await drive.ready(pilot)
+        assert app.main.runner is not None and app.main.runner.lesson is lesson
