@@ -18,18 +18,24 @@ from tui.session.views import Probe, Subject, ViewDef, register, view, views
 from tui.widgets.canvas import Canvas
 
 OFFLINE = [p for p in PRESETS if "mnist" not in p]  # the others download their data
+CASES: dict[str, tuple[str, dict]] = {
+    "digits, augmented": ("digits", {"train": {"augment_shift": 1}}),
+    "sine, one unit": ("sine", {"model": {"hidden": []}}),  # two parameters, w and b
+}
+"""Experiments beside the presets, for views no offline preset shows."""
 
 
 @cache
 def built(preset: str) -> tuple[Run, Scene]:
-    exp = get_preset(preset)
+    name, changes = CASES.get(preset, (preset, {}))
+    exp = get_preset(name).replace(**changes) if changes else get_preset(name)
     run = exp.build()
     return run, probes.make_scene(1, exp, run.data, run.net)
 
 
 def example(spec: ViewDef) -> str:
     """The first preset (that needs no download) whose network the view suits."""
-    for preset in OFFLINE:
+    for preset in [*OFFLINE, *CASES]:
         run, _ = built(preset)
         if spec.applies(Subject(run.experiment, run.data, run.net)):
             return preset

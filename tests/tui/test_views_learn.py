@@ -16,8 +16,8 @@ from tui.widgets.activation_view import NAMES, ActivationView
 from tui.widgets.canvas import Canvas
 from tui.widgets.landscape_view import LandscapeView
 
-LINE = {"model": {"hidden": []}}  # one input, one Dense unit: w and b
-AUGMENTED = {"train": {"augment_shift": 1, "augment_noise": 0.1}}
+LINE: dict = {"model": {"hidden": []}}  # one input, one Dense unit: w and b
+AUGMENTED: dict = {"train": {"augment_shift": 1, "augment_noise": 0.1}}
 
 
 def build(preset: str, **changes):
