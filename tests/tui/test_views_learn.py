@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from textual.widgets import ContentSwitcher
 
+from engine import inspect
 from engine.activations import ACTIVATIONS
 from engine.experiment.presets import get_preset
 from tui.session import probes_learn as pl
@@ -114,6 +115,15 @@ def test_dead_relu_units_are_counted_on_a_hand_built_network() -> None:
     assert layer.saturated == pytest.approx(flat)
 
 
+def test_dead_shares_agree_with_the_engine_after_training() -> None:
+    run, _ = build("moons", train={"lr": 0.3, "optimizer": "sgd"})
+    run.trainer.fit(run.data.X_train, run.data.y_train, epochs=3)
+    ours = pl.activity(run.net, run.data.X_train)
+    assert tuple(layer.dead for layer in ours.layers) == inspect.dead_units(
+        run.net, run.data.X_train
+    )
+
+
 def test_saturated_tanh_units_are_counted() -> None:
     run, _ = build("quadrants", model={"hidden": [2], "activation": "tanh"})
     net = run.net
@@ -168,6 +178,30 @@ def test_the_surface_at_the_current_point_is_the_trainers_loss() -> None:
     run.net.params["0.b"][0] = s.ys[r]
     there, _ = run.trainer.evaluate(data.X_train, data.y_train)
     assert s.loss[r, c] == pytest.approx(there, rel=1e-5)
+
+
+def test_the_whole_surface_agrees_with_the_engines() -> None:
+    run, scene = build("sine", **LINE)
+    s = pl.surface(scene, run.net, run.trainer, pl.PathBook(), size=9)
+    centre = (0.5 * (s.xs[0] + s.xs[-1]), 0.5 * (s.ys[0] + s.ys[-1]))
+    span = (0.5 * (s.xs[-1] - s.xs[0]), 0.5 * (s.ys[-1] - s.ys[0]))
+    data = run.data
+    a, b, Z = inspect.loss_surface(
+        run.net, "mse", data.X_train, data.y_train, s.names, centre, span, n=9
+    )
+    np.testing.assert_allclose(a, s.xs)
+    np.testing.assert_allclose(b, s.ys)
+    np.testing.assert_allclose(s.loss, Z, rtol=1e-5)
+
+
+def test_the_first_window_holds_the_start_and_the_lowest_loss() -> None:
+    run, scene = build("sine", **LINE)
+    run.net.params["0.W"][0, 0] = -2.0
+    run.net.params["0.b"][0] = 1.5
+    s = pl.surface(scene, run.net, run.trainer, pl.PathBook(), size=41)
+    r, c = np.unravel_index(int(np.argmin(s.loss)), s.loss.shape)
+    assert 0 < r < 40 and 0 < c < 40  # the lowest loss lies inside, not on the edge
+    assert s.xs[0] < -2.0 < s.xs[-1] and s.ys[0] < 1.5 < s.ys[-1]
 
 
 def test_the_path_follows_training_and_the_window_keeps_it() -> None:
@@ -288,3 +322,5 @@ async def test_earlier_paths_stay_on_the_surface_after_a_rebuild(drive) -> None:
         await drive.wait_for(pilot, lambda: len(view.earlier) == 1)
         assert view.earlier[0].label == "adam lr 0.01"
         await drive.wait_for(pilot, lambda: "◆ adam lr 0.01" in drawn_text(view))
+        shades = {seg.style.bgcolor for strip in view._strips for seg in strip if seg.style}
+        assert len(shades) >= 6  # the loss in bands of shade

@@ -185,8 +185,8 @@ class LayerActivity:
         layer: its path, as parameter names start (``"1"``, ``"2.1"`` inside a block).
         name: the activation's config name (``"relu"``).
         units: how many units it has (values per sample).
-        dead: the share of units never active (z ≤ 0 on every sample), for the ReLU family,
-            else None.
+        dead: for ReLU, the share of units never active (z ≤ 0 on every sample, so no gradient
+            reaches their weights); 0 for leaky ReLU, whose units cannot die; else None.
         saturated: the share of (sample, unit) pairs where |σ′(z)| < ``SATURATED``.
     """
 
@@ -205,8 +205,9 @@ class Activity:
     rows: int
 
 
-RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu", "step")
-"""Activations that are (nearly) flat below zero: a unit never above zero there is dead."""
+DEAD_ALWAYS_ZERO = ("leaky_relu",)
+"""Activations whose units can never die: their slope below zero is α > 0 (as
+``engine.inspect.dead_units`` counts them)."""
 
 
 def activity(net: Sequential, X: np.ndarray, threshold: float = SATURATED) -> Activity:
@@ -224,7 +225,11 @@ def activity(net: Sequential, X: np.ndarray, threshold: float = SATURATED) -> Ac
                 a = _host(net, out).reshape(len(X), -1)
                 defn = layer.definition
                 slope = np.abs(defn.derivative(z, a, layer.alpha))
-                dead = float(np.mean(np.all(z <= 0, axis=0))) if defn.name in RELU_FAMILY else None
+                dead = None
+                if defn.name == "relu":
+                    dead = float(np.mean(np.all(z <= 0, axis=0)))
+                elif defn.name in DEAD_ALWAYS_ZERO:
+                    dead = 0.0
                 found.append(
                     LayerActivity(
                         f"{prefix}{i}",
@@ -432,8 +437,15 @@ class PathBook:
         self.window: tuple[float, float, float, float] | None = None
 
     def add(
-        self, scene: Scene, names: tuple[str, str], point: tuple[float, float], step: int
+        self,
+        scene: Scene,
+        names: tuple[str, str],
+        point: tuple[float, float],
+        step: int,
+        loss: Callable[[np.ndarray, np.ndarray], np.ndarray],
     ) -> None:
+        """Adds the point of ``step``; ``loss(ws, bs)`` (a grid of losses) places a new window
+        around both the point and the lowest loss near it, so the path has room to go there."""
         key = (scene.experiment.data, names, scene.experiment.train.loss)
         if key != self.key:
             self.key, self.window = key, None
@@ -443,15 +455,14 @@ class PathBook:
             return
         self.points.append(point)
         self.steps.append(step)
+        if self.window is None:
+            self.window = first_window(point, loss)
         self._grow(point)
 
     def _grow(self, point: tuple[float, float]) -> None:
         """Widens the window by half again wherever a point lies outside its middle part."""
         x, y = point
-        if self.window is None:
-            rx, ry = max(1.0, abs(x)), max(1.0, abs(y))
-            self.window = (x - rx, x + rx, y - ry, y + ry)
-            return
+        assert self.window is not None
         x0, x1, y0, y1 = self.window
         mx, my = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
         if x < x0 + mx:
@@ -463,6 +474,21 @@ class PathBook:
         if y > y1 - my:
             y1 += 0.5 * (y1 - y0)
         self.window = (x0, x1, y0, y1)
+
+
+def first_window(
+    point: tuple[float, float], loss: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> tuple[float, float, float, float]:
+    """A window holding ``point`` and the lowest loss of a coarse grid around it, with a margin."""
+    x, y = point
+    reach = 3.0 * max(1.0, abs(x), abs(y))
+    ws, bs = np.linspace(x - reach, x + reach, 25), np.linspace(y - reach, y + reach, 25)
+    grid = np.nan_to_num(loss(ws, bs), nan=np.inf)
+    r, c = np.unravel_index(int(np.argmin(grid)), grid.shape)
+    lo_x, hi_x = sorted((x, float(ws[c])))
+    lo_y, hi_y = sorted((y, float(bs[r])))
+    px, py = max(0.5, 0.4 * (hi_x - lo_x)), max(0.5, 0.4 * (hi_y - lo_y))
+    return (lo_x - px, hi_x + px, lo_y - py, hi_y + py)
 
 
 PATHS = PathBook()
@@ -482,14 +508,18 @@ def surface(
     assert names is not None
     flat = [float(v) for p in net.params.values() for v in np.asarray(p, np.float64).ravel()]
     point = (flat[0], flat[1])
-    book.add(scene, names, point, trainer.step)
+    data = scene.data
+    X, y = data.X_train[:EVAL_ROWS], data.y_train[:EVAL_ROWS]
+
+    def losses(ws: np.ndarray, bs: np.ndarray) -> np.ndarray:
+        return surface_losses(net, trainer.loss, X, y, ws, bs, trainer.info.delta)
+
+    book.add(scene, names, point, trainer.step, losses)
     assert book.window is not None
     x0, x1, y0, y1 = book.window
     xs, ys = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
-    data = scene.data
-    X, y = data.X_train[:EVAL_ROWS], data.y_train[:EVAL_ROWS]
-    loss = surface_losses(net, trainer.loss, X, y, xs, ys, trainer.info.delta)
-    here = surface_losses(net, trainer.loss, X, y, np.array([point[0]]), np.array([point[1]]))
+    loss = losses(xs, ys)
+    here = losses(np.array([point[0]]), np.array([point[1]]))
     return Surface(
         names=names,
         xs=xs,
