@@ -14,10 +14,12 @@ import pytest
 
 from derive import derive
 from derive.formula import check_formula
+from engine import inspect
 from engine.events import History, Step
 from engine.experiment.config import Run
 from engine.inspect import dead_units
 from tui.learn.lesson import LESSONS_DIR, Lesson, load_lesson
+from tui.session.probes_learn import activity
 
 
 @cache
@@ -230,8 +232,17 @@ def test_lesson4_a_huge_step_kills_relu_units_and_leaky_ones_survive() -> None:
     assert start == (0.0, 0.0)
     assert round(dead[1] * 16) == 11  # "11 of the second layer's 16 units"
     assert history.train_acc[-1] is not None and 0.82 <= history.train_acc[-1] <= 0.92
-    leaky = fit(build(4, "leaky"))
+    shown = activity(run.net, run.data.X_train)  # what the activations view shows
+    assert [layer.dead for layer in shown.layers] == pytest.approx(list(dead))
+    leaky_run = build(4, "leaky")
+    leaky = fit(leaky_run)
     assert leaky.train_acc[-1] == 1.0  # "ends at 100 % training accuracy"
+    net, X = leaky_run.net, leaky_run.data.X_train
+    z_first = inspect.layer_outputs(net, X)[0]  # the first Dense layer's output: z
+    assert np.mean(np.all(z_first <= 0, axis=0)) == 0.5  # "half of the first layer" off
+    shown = activity(net, X)
+    assert [layer.dead for layer in shown.layers] == [0.0, 0.0]  # "counts none of them dead"
+    assert all(layer.saturated == 0.0 for layer in shown.layers)  # slope 0.01, never 0
 
 
 # ---------------------------------------------------------------------- 5 losses
@@ -379,3 +390,55 @@ def test_lesson8_momentum_multiplies_a_steady_gradient_by_ten() -> None:
     for _ in range(500):
         v = mu * v + 1.0
     assert v == pytest.approx(quiz.answer, rel=1e-6)
+
+
+BOWL_STEPS = ("bowl", "bowl-momentum", "bowl-rmsprop", "bowl-adam")
+
+
+@cache
+def bowl_path(step: str) -> np.ndarray:
+    """(w, b) before the first step and after every step of the two-parameter run."""
+    run = build(8, step)
+    path = [np.array(run.net.data, dtype=np.float64)]
+    for event in run.trainer.run(run.data.X_train, run.data.y_train, None):
+        if isinstance(event, Step):
+            path.append(np.array(run.net.data, dtype=np.float64))
+            if len(path) > run.experiment.train.epochs:
+                break
+    return np.array(path)
+
+
+def least_squares(step: str) -> np.ndarray:
+    data = build(8, step).data
+    x = np.asarray(data.X_train[:, 0], dtype=np.float64)
+    A = np.stack([x, np.ones_like(x)], axis=1)
+    y = np.asarray(data.y_train, dtype=np.float64).reshape(-1)
+    solution: np.ndarray = np.linalg.lstsq(A, y, rcond=None)[0]
+    return solution
+
+
+def test_lesson8_the_bowl_has_two_parameters_and_one_bottom() -> None:
+    bottom = least_squares("bowl")
+    assert bottom == pytest.approx([0.085, 0.0], abs=0.005)  # "w ≈ 0.085, b ≈ 0"
+    for step in BOWL_STEPS:
+        run = build(8, step)
+        assert run.net.n_params == 2 and run.trainer.batch_size is None
+        path = bowl_path(step)
+        np.testing.assert_allclose(path[0], [-1.0, 2.0])  # "every run starts at w = −1, b = 2"
+        assert path[-1] == pytest.approx(bottom, abs=0.015)  # every run ends at the bottom
+
+
+def test_lesson8_paths_on_the_bowl() -> None:
+    sgd, momentum, rmsprop, adam = (bowl_path(s) for s in BOWL_STEPS)
+    bottom = least_squares("bowl")
+    length = {
+        s: float(np.linalg.norm(np.diff(bowl_path(s), axis=0), axis=1).sum()) for s in BOWL_STEPS
+    }
+    assert (sgd[1, 0] - bottom[0]) * (sgd[0, 0] - bottom[0]) < 0  # the first step jumps across w
+    assert np.all(sgd[:, 1] >= bottom[1] - 1e-3)  # then slides down b without crossing
+    assert momentum[:, 1].min() == pytest.approx(-1.2, abs=0.1)  # "b swings down to about −1.2"
+    assert 5 <= length["bowl-momentum"] / length["bowl"] <= 7  # "about six times longer"
+    assert min(length, key=length.__getitem__) == "bowl-rmsprop"  # "the shortest path of all"
+    assert np.all(rmsprop[:, 1] >= bottom[1] - 1e-3)  # "almost straight": no overshoot in b
+    assert adam[:, 1].min() < bottom[1] - 0.01  # Adam overshoots a little
+    assert length["bowl-adam"] < 1.2 * length["bowl-rmsprop"]  # "close to RMSprop's"
