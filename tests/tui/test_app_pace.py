@@ -197,3 +197,95 @@ def test_a_slow_pace_makes_its_steps(rate: float) -> None:
 def test_a_pace_of_one_reads_step_per_second() -> None:
     assert pace_text(1) == "pace 1 step/s"
     assert pace_text(1.5) == "pace 1.5 steps/s"
+
+
+def _speeds_after(posted: list, pace: float) -> list[float]:
+    """The speeds that snapshots showed once the pace was ``pace``."""
+    return [p.speed for p in posted if isinstance(p, Snapshot) and p.pace == pace]
+
+
+def test_the_speed_readout_follows_a_new_pace_at_once() -> None:
+    exp = get_preset("spiral").replace(train={"epochs": 10_000})
+    session = TrainingSession(exp, paused=False, pace=200.0)
+    posted: list = []
+    thread = threading.Thread(target=session.loop, args=(posted.append,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not _speeds_after(posted, 200.0) or _speeds_after(posted, 200.0)[-1] < 100:
+            assert time.monotonic() < deadline, "the speed at 200 steps/s was never measured"
+            time.sleep(0.05)
+        for _ in range(7):  # 200, 100, 50, 20, 10, 5, 2, 1
+            session.change_pace(-1)
+        while len(_speeds_after(posted, 1.0)) < 25:  # 2.5 s at one step a second
+            assert time.monotonic() < deadline + 20
+            time.sleep(0.05)
+        session.toggle_pause()
+        session.toggle_pause()  # space twice
+        at = len(posted)
+        time.sleep(1.5)
+    finally:
+        session.stop()
+        thread.join(10)
+    shown = _speeds_after(posted, 1.0)
+    assert max(shown) < 3, shown  # never the 200 steps/s of before, decaying
+    assert any(0.5 < s < 1.5 for s in shown)  # and one step a second is read once measured
+    resumed = [p.speed for p in posted[at:] if isinstance(p, Snapshot)]
+    assert max(resumed) < 3, resumed
+
+
+def test_a_slow_first_step_shows_starting_and_keeps_the_default_pace(monkeypatch) -> None:
+    """Kernels compiling on a first launch: the first step takes a second, the next a while."""
+    from engine.events import Step
+    from engine.trainer import Trainer
+
+    run = Trainer.run
+
+    def compiling(self, *args, **kwargs):
+        for event in run(self, *args, **kwargs):
+            if isinstance(event, Step) and event.step <= 15:
+                time.sleep(1.0 if event.step == 1 else 0.1)
+            yield event
+
+    monkeypatch.setattr(Trainer, "run", compiling)
+    session = TrainingSession(get_preset("spiral"), paused=False)
+    assert session.pace == 600
+    posted: list = []
+    thread = threading.Thread(target=session.loop, args=(posted.append,))
+    thread.start()
+    try:
+        time.sleep(4.0)
+        pace = session.pace
+    finally:
+        session.stop()
+        thread.join(10)
+    snaps = [p for p in posted if isinstance(p, Snapshot)]
+    assert snaps[0].state == "starting" and snaps[0].step == 0
+    assert all(s.state == "starting" for s in snaps if s.step == 0)
+    assert all(s.state == "training" for s in snaps if s.step > 0)
+    assert pace == 600  # slow first steps did not turn the default pace into full speed
+    assert not [p for p in posted if not isinstance(p, Snapshot)]  # nor said so
+
+
+async def test_the_header_says_starting_until_the_first_step(drive, monkeypatch) -> None:
+    from engine.events import Step
+    from engine.trainer import Trainer
+
+    run, first = Trainer.run, threading.Event()
+
+    def held(self, *args, **kwargs):
+        for event in run(self, *args, **kwargs):
+            if isinstance(event, Step) and event.step == 1:
+                first.wait(20)
+            yield event
+
+    monkeypatch.setattr(Trainer, "run", held)
+    app = drive.app(pace=None, paused=False)
+    async with app.run_test(size=(120, 32)) as pilot:
+        await drive.ready(pilot)
+        header = app.main.query_one(RunHeader)
+        await drive.wait_for(pilot, lambda: "starting" in header.plain)
+        assert "training" not in header.plain and "step 0" in header.plain
+        first.set()
+        await drive.wait_for(pilot, lambda: app.main.step > 0)
+        assert "▶ training" in header.plain

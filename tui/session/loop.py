@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator
 from engine.errors import UserError
 from engine.events import Diverged, Epoch, Event, Finished, Step
 from engine.experiment.config import Run
-from tui.session.pace import Pacer, steps_per_epoch
+from tui.session.pace import WARM_SECONDS, Pacer, SpeedMeter, steps_per_epoch
 from tui.session.records import Notice, Snapshot
 from tui.session.steps import StepLosses
 
@@ -67,7 +67,9 @@ class TrainingLoop:
         self._done = 0  # whole epochs trained
         self._limit: int | None = run.experiment.train.epochs  # None: past them, on request
         self._state, self._note, self._speed, self._engine_speed = "training", "", 0.0, 0.0
-        self._clock: tuple[float, int] | None = None  # (time, step) the speed is measured from
+        self._meter = SpeedMeter()
+        self._measured: float | None = None  # the pace the speed is measured at (None: stopped)
+        self._warm_from: float | None = None  # when the run's first step ended
         self._batch_losses = StepLosses()  # each mini-batch's loss, for the per-step plot
         self._fit_pace()
         self._dirty = True
@@ -85,6 +87,8 @@ class TrainingLoop:
     def loop(self, post: Post) -> None:
         """Trains and reports until :meth:`stop`; run it on a thread of its own."""
         self._post = post
+        if not self.paused and self._state == "training":
+            self._state = "starting"  # until the first step, which may compile kernels
         self._publish()
         while not self._stop.is_set():
             try:
@@ -103,7 +107,9 @@ class TrainingLoop:
         """One round: carry out commands, then train until the next snapshot (or wait)."""
         self._run_commands()
         if self.paused and self._pending == 0:
-            self._clock = None
+            self._measured = None
+            if self._state == "starting":
+                self._state, self._dirty = "training", True
             if self._dirty:
                 self._publish()
             self._wake.wait(0.25)
@@ -112,18 +118,23 @@ class TrainingLoop:
         start = time.perf_counter()
         deadline = start + POST_INTERVAL
         if self.paused:  # single steps are never held back
-            self._clock = None
+            self._measured = None
             self._train(deadline, math.inf)
         else:
-            if self._clock is None:  # (re)starting: the pace's schedule starts now
+            if self._measured is None:  # (re)starting: the pace's schedule starts now
                 self._pacer.restart()
-                self._clock = (start, self.run.trainer.step)
+            if self._state == "training" and self._warm_from is None:
+                self._state = "starting"  # the first step may compile kernels for seconds
+                self._publish()
+            self._follow_pace(start)
             ended = self._train(deadline, self._pacer.limit(start, self.run.trainer.step, deadline))
             rested = ended != "pace" or self._rest(deadline)
-            self._dirty |= self._pacer.settle(ended)
+            self._settle(ended)
             if rested:  # a rest cut short would count its steps over too short a time
                 self._measure_speed()
         self._run_commands()  # a command that cut the burst short shows in this snapshot
+        if self._measured is not None:
+            self._follow_pace(time.perf_counter())
         if self._dirty:
             self._publish()
 
@@ -138,15 +149,42 @@ class TrainingLoop:
             return False
         return not self._wake.wait(max(until - time.perf_counter(), 0.0))
 
+    def _follow_pace(self, now: float) -> None:
+        """A new pace, or training (re)starting: the steps/s readout measures afresh from now."""
+        if self._measured != self._pacer.rate:
+            self._meter.restart(now, self.run.trainer.step)
+            self._speed, self._measured, self._dirty = 0.0, self._pacer.rate, True
+
     def _measure_speed(self) -> None:
-        """Steps per second since the last measurement, sleeps and snapshots included."""
-        assert self._clock is not None
-        (t, s), now, step = self._clock, time.perf_counter(), self.run.trainer.step
-        if step <= s:
+        """Steps per second over the last second since the last change, sleeps included."""
+        self._meter.add(time.perf_counter(), self.run.trainer.step)
+        self._speed = self._meter.rate
+
+    def _warmed(self) -> None:
+        """The run's first step is done: its kernels are compiled, the pace starts from here."""
+        now = time.perf_counter()
+        self._warm_from = now
+        if self._state == "starting":
+            self._state = "training"
+        self._pacer.restart()
+        if self._measured is not None:
+            self._meter.restart(now, self.run.trainer.step)
+            self._speed = 0.0
+
+    def _settle(self, ended: str) -> None:
+        """Counts a burst towards giving up a default pace the engine cannot reach, once warm."""
+        warm = self._warm_from
+        if warm is None or time.perf_counter() - warm < WARM_SECONDS:
             return
-        rate = (step - s) / max(now - t, 1e-9)
-        self._speed = rate if self._speed == 0 else 0.7 * self._speed + 0.3 * rate
-        self._clock = (now, step)
+        if self._pacer.settle(ended):
+            self._dirty = True
+            rate = f"about {self._engine_speed:,.0f} steps/s" if self._engine_speed else "less"
+            self._post(
+                Notice(
+                    f"This network trains at {rate} here, under its default pace, so it runs at "
+                    "full speed; < sets a slower pace."
+                )
+            )
 
     def _run_commands(self) -> None:
         while True:
@@ -175,7 +213,8 @@ class TrainingLoop:
             data = self.run.data
             val = self.run.val_set()
             self._events = self.run.trainer.run(data.X_train, data.y_train, None, val=val)
-            self._state, self._note, self._dirty = "training", "", True
+            cold = self._warm_from is None and not self.paused
+            self._state, self._note, self._dirty = "starting" if cold else "training", "", True
         trainer = self.run.trainer
         if trainer.step + 1 > limit:
             return "pace"
@@ -210,7 +249,9 @@ class TrainingLoop:
             elif kind is Finished:
                 self._halt("stopped", f"Training stopped ({event.reason}).")  # type: ignore[union-attr]
                 break
-        if not stepping and trainer.step > s0:
+        if self._warm_from is None and trainer.step > s0:
+            self._warmed()  # the burst of the first step says nothing about the engine's speed
+        elif not stepping and trainer.step > s0:
             rate = (trainer.step - s0) / max(time.perf_counter() - t0, 1e-9)
             fast = self._engine_speed
             self._engine_speed = rate if fast == 0 else 0.7 * fast + 0.3 * rate

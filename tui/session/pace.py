@@ -13,6 +13,7 @@ thread sleeps once per snapshot, not once per step, and full speed costs nothing
 from __future__ import annotations
 
 import math
+from collections import deque
 
 FULL_SPEED = math.inf
 """The pace that means no cap: train as fast as the engine goes."""
@@ -27,9 +28,16 @@ CATCH_UP = 0.5
 """Seconds of steps a paced run may make up after falling behind (a slow measurement); a run
 further behind starts its schedule again instead of racing to catch up. Steps are whole, so
 a run on schedule is up to one step behind it: that step is never counted as falling behind."""
-SETTLE_BURSTS = 10
+SETTLE_BURSTS = 20
 """Bursts in a row that a default pace never held back (the engine is slower than the pace)
-before it gives way to full speed."""
+before it gives way to full speed; bursts before the run is warm (:data:`WARM_SECONDS`) do not
+count."""
+WARM_SECONDS = 1.0
+"""Seconds after a run's first step during which slow bursts say nothing about the engine: the
+first steps of a network compile kernels and fill caches."""
+SPEED_WINDOW = 1.0
+"""Seconds of training the steps/s readout averages over, from the last change of pace, pause
+or run at most."""
 
 
 def steps_per_epoch(n_train: int, batch_size: int | None) -> int:
@@ -145,3 +153,38 @@ class Pacer:
         assert self._anchor is not None
         t0, s0 = self._anchor
         return s0 + self.rate * (now - t0) - step
+
+
+class SpeedMeter:
+    """Steps per second over the last :data:`SPEED_WINDOW`, never across a change.
+
+    :meth:`restart` at a change of pace, a resume or a new run starts the measurement afresh, so
+    the readout shows the new pace as soon as it has a step to count, not a blend with the old.
+    """
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def restart(self, now: float, step: int) -> None:
+        """Measures from ``step`` at ``now`` on; nothing is known until the next step."""
+        self._samples = deque([(now, step)])
+
+    def add(self, now: float, step: int) -> None:
+        """Counts the steps done by ``now`` (a time without a new step is not a sample)."""
+        samples = self._samples
+        if not samples:
+            self.restart(now, step)
+            return
+        if step <= samples[-1][1]:
+            return
+        samples.append((now, step))
+        while len(samples) > 2 and samples[1][0] <= now - SPEED_WINDOW:
+            samples.popleft()
+
+    @property
+    def rate(self) -> float:
+        """Steps per second since the oldest sample kept; 0 until a step was counted."""
+        if len(self._samples) < 2:
+            return 0.0
+        (t0, s0), (t1, s1) = self._samples[0], self._samples[-1]
+        return (s1 - s0) / max(t1 - t0, 1e-9)
