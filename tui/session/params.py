@@ -10,8 +10,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from engine.naming import parse_param_name
+
+if TYPE_CHECKING:
+    from engine.network import Sequential
+
+FIRST_BATCH = 64
+"""Samples the default entry's gradient is measured on (the first rows of the training set)."""
 
 
 def parse_entry(entry: str) -> tuple[str, tuple[int, ...]]:
@@ -77,4 +86,30 @@ def entry_at(position: int, names: Sequence[str], shapes: Sequence[tuple[int, ..
                 position //= s
             return entry_name(name, tuple(reversed(index)))
         position -= size
+    return first_entry(names, shapes)
+
+
+def default_entry(
+    net: Sequential, x: Any, y: Any, loss: str, l1: float = 0.0, l2: float = 0.0
+) -> str:
+    """The first entry whose gradient on the first batch of ``x``, ``y`` is not zero.
+
+    The first entry of the first parameter is the natural default, but it may get no gradient
+    at all: on digits, input pixel 0 is blank in every image, so ``0.W[0,0]`` multiplies 0 and
+    its derivation is zeros throughout. Entries are tried in the order the parameters are laid
+    out (row-major); "zero" is below 1e-6 of the largest gradient of any entry. The network is
+    copied first, so its gradients and dropout masks stay as they are.
+    """
+    names, shapes = list(net.params), [tuple(v.shape) for v in net.params.values()]
+    twin = net.copy()
+    twin.loss_and_grad(x[:FIRST_BATCH], y[:FIRST_BATCH], loss, l1, l2)
+    grads = [np.abs(np.asarray(twin.backend.to_host(twin.grads[n]))) for n in names]
+    largest = max((float(g.max()) for g in grads if g.size), default=0.0)
+    if not np.isfinite(largest) or largest == 0.0:
+        return first_entry(names, shapes)
+    for name, grad in zip(names, grads):
+        hits = np.flatnonzero(grad.ravel() > 1e-6 * largest)
+        if hits.size:
+            index = np.unravel_index(int(hits[0]), grad.shape)
+            return entry_name(name, [int(i) for i in index])
     return first_entry(names, shapes)
