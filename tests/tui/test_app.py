@@ -169,7 +169,7 @@ async def test_a_plots_accuracy_with_accuracy_numbers(drive) -> None:
         await pilot.press("a")
         legend = main.query_one("#loss-legend").plain
         train, test = f"{100 * p.train_acc:.1f}%", f"{100 * p.test_acc:.1f}%"
-        assert legend.startswith(f"accuracy  ━ train {train}  ━ test {test}  loss ")
+        assert legend.startswith(f"accuracy  ━ train {train}  ━ test {test}")
         assert main.query_one("#loss-panel").border_title == "accuracy"
         assert plot.query_one(Chart)._y_range == (0.0, 1.0)
         np.testing.assert_allclose(plot.query_one(Chart)._series[1].y[-1], p.train_acc)
