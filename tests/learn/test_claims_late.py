@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,3 +226,44 @@ def test_lesson15_wider_bottleneck_lower_error() -> None:
     assert 0.025 < errors["eight"] < 0.035  # about 0.03
     assert 0.01 < errors["wide"] < 0.018  # about 0.014
     assert errors["narrow"] - errors["eight"] > errors["eight"] - errors["wide"]
+
+
+# ---------------------------------------------------------------------- 16 transfer, augmentation
+def test_lesson16_transfer_and_augmentation_measured(tmp_path: Path) -> None:
+    pre = build(16, "pretrain")
+    assert len(pre.data.X_train) == 721 and len(pre.data.X_test) == 180
+    fit(pre)
+    assert measured_accuracy(pre) == 1.0
+    saved = tmp_path / "digits-0-4.npz"
+    pre.net.save(saved)
+
+    few = build(16, "few")
+    assert len(few.data.X_train) == 25 and len(few.data.X_test) == 179
+    assert np.bincount(few.data.y_train.astype(int)).tolist() == [5] * 5
+    fit(few)
+    scratch = measured_accuracy(few)
+    assert scratch == pytest.approx(0.94, abs=0.01)  # about 94 %
+
+    exp = lesson(16).experiment_at("few")
+    frozen = [0, 3]  # the two convolutions
+    transfer = exp.replace(model={"init_from": str(saved), "new_head": True, "freeze": frozen})
+    run = transfer.build()
+    assert run.net.n_params == 1573
+    head = run.net.params["7.W"].size + run.net.params["7.b"].size
+    assert head == 325
+    before = {k: np.array(v) for k, v in run.net.params.items() if k.split(".")[0] in ("0", "3")}
+    fit(run)
+    for name, value in before.items():
+        assert np.array_equal(np.asarray(run.net.params[name]), value), name
+    transferred = measured_accuracy(run)
+    assert transferred == pytest.approx(0.82, abs=0.01)  # about 82 %
+    random = exp.replace(model={"freeze": frozen}).build()
+    fit(random)
+    assert measured_accuracy(random) == pytest.approx(0.74, abs=0.01)  # about 74 %
+    assert measured_accuracy(random) < transferred < scratch
+
+    augmented = build(16, "augment")
+    assert augmented.experiment.train.augment_shift == 1
+    fit(augmented)
+    assert measured_accuracy(augmented) == pytest.approx(0.92, abs=0.01)  # about 92 %
+    assert measured_accuracy(augmented) < scratch
