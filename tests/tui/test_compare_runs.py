@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from engine.experiment.presets import get_preset
+from tui.screens.open_run import OpenRunScreen
 from tui.session.changes import change_label
 from tui.session.records import LossPoint
 from tui.session.steps import StepLosses, thinned
@@ -188,13 +189,41 @@ async def test_an_opened_run_shows_its_saved_history(drive, in_tmp) -> None:
         await pilot.press("w")
         await drive.wait_for(pilot, lambda: app.session.rundir is not None)
         await drive.wait_for(pilot, lambda: app.session.rundir.path.exists())
-        path = str(app.session.rundir.path)
+        name = app.session.rundir.path.name
     app = drive.app("spiral")
     async with app.run_test(size=SIZE) as pilot:
         await drive.ready(pilot)
-        app.session.open(path)
+        await pilot.press("o")  # the saved run is the list's first
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, OpenRunScreen))
+        await pilot.press("enter")
         plot = app.main.query_one(LossPlot)
         await drive.wait_for(pilot, lambda: len(plot.history) >= 20)
         steps = [p.step for p in plot.history]
         assert steps[:3] == [1, 2, 3] and all(isinstance(p, LossPoint) for p in plot.history)
-        assert app.session.run_label.startswith("opened ")
+        assert app.session.run_label == f"opened {name}"
+
+
+async def test_a_flat_loss_gets_axis_labels_that_differ(drive) -> None:
+    app = drive.app("xor", train={"lr": 1e-6, "momentum": 0.0})
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 6)
+        chart = app.main.query_one(LossPlot).query_one(Chart)
+        await drive.wait_for(pilot, lambda: len(app.main.query_one(LossPlot).history) >= 6)
+        lines = [s.text for s in chart.draw(*chart.size)]
+        labels = [line.split("┤")[0].strip() for line in lines if "┤" in line]
+        labels = [t for t in labels if t]
+        assert len(labels) == 3 and len(set(labels)) == 3, labels
+
+
+async def test_the_legend_fits_its_panel_without_cutting_a_number(drive) -> None:
+    app = drive.app("xor", train={"epochs": 5})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 3)
+        legend = app.main.query_one("#loss-legend")
+        for key in ("a", "a", "b", "K"):
+            await pilot.press(key)
+            await pilot.pause(0.2)
+            text = legend.plain
+            assert len(text) <= legend.size.width and "…" not in text, text

@@ -169,7 +169,8 @@ class LossPlot(Vertical):
 
     def _legends(self) -> list[Line]:
         if self.mode == "table":
-            return [[("runs: final and best figures", "bold"), (f"  ({RUNS_NOTE})", "dim")]]
+            head: Line = [("runs: final and best figures", "bold")]
+            return [[*head, ("  (K: the plot again)", "dim")], head, [("runs", "bold")]]
         if self.mode == "steps":
             return self._step_legends()
         if not self.history:
