@@ -50,7 +50,7 @@ ODD_VALUES: list[Any] = [
 PLAUSIBLE: list[Any] = [
     *architectures.KINDS, *config_choices(), *optim.OPTIMIZERS, *LOSSES,
     *(r.name for r in records() if not r.downloads),
-    1, 4, 5, 16, [1], [3, 3], [2, 2, 2], 0.1, 0.9,
+    "step", 1, 4, 5, 16, [1], [3, 3], [2, 2, 2], 0.1, 0.9,
 ]  # fmt: skip
 """Values that are right somewhere, so that a mutation gets past the first check."""
 SECTIONS = ("data", "model", "train")
