@@ -22,10 +22,19 @@ from tui.messages import ParamSelected
 from tui.session.params import entry_at, flat_position, parse_entry
 from tui.session.records import LayerRow, Scene
 from tui.widgets.canvas import Canvas
+from tui.widgets.text_lines import cut_at
 
 LOG_RANGE = (-7.0, 1.0)  # log10 of the gradient norm across a full bar
 EIGHTHS = " ▏▎▍▌▋▊▉█"
 Cells = list[tuple[str, Style]]
+
+
+def fit(cells: Cells, width: int) -> Cells:
+    """One character per cell, cut to ``width`` after a word and ending in "…" when too long."""
+    if len(cells) <= width:
+        return cells
+    keep = cut_at("".join(ch for ch, _ in cells), width)
+    return [*cells[:keep], ("…", cells[max(keep - 1, 0)][1])]
 
 
 def bar(norm: float, width: int) -> str:
@@ -149,7 +158,7 @@ class LayerList(Canvas):
         )
         lo, hi = LOG_RANGE
         hint = f"  ‖∇‖ 1e{lo:.0f}…1e{hi:.0f} log · ←→ layer ↑↓ entry"
-        return [(ch, accent) for ch in self.selected] + [(ch, label) for ch in hint]
+        return fit([(ch, accent) for ch in self.selected] + [(ch, label) for ch in hint], width)
 
     def _row(self, i: int, width: int, chosen: bool) -> Cells:
         """``▸ 3 Res(Dense·Tanh) (16)  272 ████▌   3.1e-03`` cut to ``width``."""
@@ -179,4 +188,4 @@ class LayerList(Canvas):
         text += [(ch, label) for ch in shape + " "]
         text += [(ch, bar_style) for ch in bar(norm, bar_w)]
         text += [(ch, bar_style if weak else label) for ch in value]
-        return text[:width]
+        return fit(text, width)

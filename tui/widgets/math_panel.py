@@ -60,7 +60,8 @@ def note_lines(note: ParamNote, lr: float, optimizer: str, width: int) -> list[L
         ),
     ]
     for text, style in paragraphs:
-        lines += [[(part, style)] for part in textwrap.wrap(text, width)[:4]]
+        parts = textwrap.wrap(text, width, max_lines=4, placeholder=" …")  # a cut ends in …
+        lines += [[(part, style)] for part in parts]
     return lines
 
 

@@ -4,12 +4,15 @@ Each connection is a braille line, blue for a positive weight and orange for a n
 brighter the larger |w| is within its layer. The selected weight is drawn over the others in the
 accent colour; the line under the diagram gives each layer's gradient norm ‖∂L/∂W‖ as a bar on a
 log scale, so vanishing (tiny) and exploding (huge) gradients show at a glance. Layers wider than
-the panel show their first and last units around a ``⋮``.
+the panel show their first and last units around a ``⋮``. Inputs are labelled by their names,
+shortened so that each stays distinct (``sep.len``, ``px12,27``).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,13 +28,44 @@ from tui.messages import ParamSelected
 from tui.session.probes import parse_param
 from tui.session.records import FloatArray, Scene
 from tui.widgets.canvas import Canvas
+from tui.widgets.text_lines import cut_at
 
 BARS = " ▁▂▃▄▅▆▇█"
 NORM_RANGE = (-6.0, 2.0)  # log10 of the gradient norm across the bar
 SHADES = 6  # brightness steps of a connection
+LABEL_WIDTH = 7  # cells an input's label may take, left of the diagram
 
 
 DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], np.uint8)
+
+
+def short_labels(names: Sequence[str], width: int = LABEL_WIDTH) -> list[str]:
+    """Labels for the inputs that fit ``width`` cells and tell every input apart.
+
+    Names that fit are kept; longer ones lose letters word by word (``sepal_length`` →
+    ``sep.len``, ``pixel_3_4`` → ``pix3,4``, ``pixel_12_27`` → ``px12,27``); names no
+    abbreviation keeps apart get the input's number, as the chain rule panel counts them (``in3``).
+    """
+    if all(len(n) <= width for n in names) and len(set(names)) == len(names):
+        return list(names)
+    for letters in (3, 2, 1):
+        labels = [abbreviate(n, letters) for n in names]
+        if all(0 < len(t) <= width for t in labels) and len(set(labels)) == len(labels):
+            return labels
+    return [f"in{i}" for i in range(len(names))]
+
+
+def abbreviate(name: str, letters: int) -> str:
+    """``name``'s words cut to ``letters`` letters (two or fewer: first letter and consonants),
+    joined by ".", then its numbers joined by ","."""
+    words = re.findall(r"[^\W\d_]+|\d+", name)
+    short = [w[:letters] if letters > 2 else _consonants(w)[:letters] for w in words if w.isalpha()]
+    return ".".join(short) + ",".join(w for w in words if w.isdigit())
+
+
+def _consonants(word: str) -> str:
+    """``pixel`` → ``pxl``: the first letter and the consonants after it."""
+    return word[0] + "".join(c for c in word[1:] if c.lower() not in "aeiou")
 
 
 @dataclass(frozen=True)
@@ -44,6 +78,7 @@ class Layout:
     gaps: list[int]  # the row of "⋮" per column, or -1
     top: int
     height: int
+    labels: list[str]  # one per input (``short_labels``)
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,7 +192,8 @@ class NetworkView(Canvas):
     def _layout(self, width: int, height: int) -> Layout:
         assert self.scene is not None
         widths = self.scene.widths
-        label_w = min(max(len(n) for n in self.scene.data.feature_names), 6) + 1
+        labels = short_labels(self.scene.data.feature_names)
+        label_w = max((len(t) for t in labels), default=0) + 1
         top, body = 1, max(height - 2, 1)
         first, last = label_w, max(width - 3, label_w + 1)
         n = len(widths)
@@ -178,7 +214,7 @@ class NetworkView(Canvas):
                 rows.append([top + i if i < head else top + i + 1 for i in range(count)])
             units.append(shown)
             gaps.append(gap)
-        return Layout(columns, units, rows, gaps, top, body)
+        return Layout(columns, units, rows, gaps, top, body, labels)
 
     def _connections(self, lay: Layout) -> dict[str, np.ndarray]:
         """Every shown connection: end points in pixels, its layer position d and (layer, j, k)."""
@@ -291,7 +327,7 @@ class NetworkView(Canvas):
         except ValueError:
             layer, kind, j_sel, k_sel = -1, "W", -1, -1
         d_sel = self.scene.dense_layers.index(layer) if layer in self.scene.dense_layers else -1
-        names = self.scene.data.feature_names
+        names = lay.labels
         for c, (x, units, rows, gap) in enumerate(zip(lay.columns, lay.units, lay.rows, lay.gaps)):
             for unit, row in zip(units, rows):
                 hot = (c == d_sel + 1 and unit == j_sel) or (
@@ -300,7 +336,7 @@ class NetworkView(Canvas):
                 glyph = "◉" if hot and kind == "b" and c == d_sel + 1 else "●"
                 grid[row][x] = (glyph, self._styles.get(accent if hot else node, bold=hot))
                 if c == 0:
-                    text = names[unit][: x - 1].rjust(x - 1) if unit < len(names) else ""
+                    text = names[unit].rjust(x - 1) if unit < len(names) else ""
                     grid[row][: len(text)] = [(ch, label) for ch in text]
             if gap >= 0:
                 grid[gap][x] = ("⋮", label)
@@ -315,6 +351,8 @@ class NetworkView(Canvas):
         tail = f" = {number(value, 4)}" if value is not None else ""
         hint = "   ←→↑↓ select · d derive"
         text = [(ch, accent) for ch in head] + [(ch, label) for ch in tail + hint]
+        if len(text) > width:  # cut after a word, never inside the value, and say so
+            text = [*text[: cut_at(head + tail + hint, width)], ("…", label)]
         return (text + [(" ", label)] * width)[:width]
 
     def _selected_value(self) -> float | None:
