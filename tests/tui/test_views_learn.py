@@ -18,6 +18,7 @@ from tui.widgets.canvas import Canvas
 from tui.widgets.landscape_view import LandscapeView
 
 LINE: dict = {"model": {"hidden": []}}  # one input, one Dense unit: w and b
+PERCEPTRON: dict = {"model": {"hidden": [], "output": "step"}, "train": {"loss": "auto"}}
 AUGMENTED: dict = {"train": {"augment_shift": 1, "augment_noise": 0.1}}
 
 
@@ -47,6 +48,7 @@ def shown_for(preset: str, **changes) -> tuple[str, ...]:
         ("digits", AUGMENTED, {"augment", "mistakes"}, {"landscape"}),
         ("iris", {}, {"activations"}, {"mistakes", "lossfn", "units", "augment"}),
         ("plane", {}, {"lossfn"}, {"activations", "units", "landscape"}),
+        ("gaussians", PERCEPTRON, {"lossfn", "activations"}, {"units", "landscape"}),
     ],
 )
 def test_each_view_applies_where_intended(preset, changes, present, absent) -> None:
@@ -141,6 +143,19 @@ def test_loss_at_samples_agrees_with_the_trainer(preset) -> None:
     assert s.loss == run.trainer.loss
     ours = pl.loss_of(s.loss, s.yhat, s.y, s.delta).mean()
     assert ours == pytest.approx(s.mean, rel=1e-4, abs=1e-6)
+
+
+def test_the_perceptrons_loss_is_the_share_wrong_and_its_z_feeds_the_step() -> None:
+    run, scene = build(
+        "gaussians", model={"hidden": [], "output": "step"}, train={"loss": "auto", "lr": 1.0}
+    )
+    s = pl.loss_at_samples(scene, run.net, run.trainer)
+    assert s.loss == "perceptron" and s.z is not None
+    X = run.data.X_train[: len(s.y)]
+    z = X @ np.asarray(run.net.params["0.W"], np.float64)[0] + float(run.net.params["0.b"][0])
+    np.testing.assert_allclose(s.z, z, atol=1e-5)
+    np.testing.assert_array_equal(s.yhat, (z > 0).astype(float))
+    assert s.mean == pytest.approx(np.mean(s.yhat != s.y))
 
 
 @pytest.mark.parametrize("loss", ["bce", "mse", "huber"])
@@ -274,10 +289,13 @@ def drawn_text(widget) -> str:
     [
         ("quadrants", {}, "units", "each hidden unit's map", "0.0", (120, 40)),
         ("quadrants", {}, "units", "each hidden unit's map", "out", (80, 24)),
-        ("quadrants", {}, "activations", "activation σ(z)", "saturated", (120, 40)),
+        ("quadrants", {}, "activations", "activation σ(z)", "1 tanh×8 sat", (120, 40)),
+        ("plain-deep", {}, "activations", "activation σ(z)", "more", (80, 24)),
         ("xor", {}, "lossfn", "loss against ŷ", "CE y=1", (120, 40)),
+        ("sine", {}, "lossfn", "loss against ŷ", "Huber", (80, 24)),
+        ("gaussians", PERCEPTRON, "lossfn", "loss against ŷ", "only mistakes teach", (120, 40)),
         ("sine", LINE, "landscape", "loss surface", "0.W[0,0]", (120, 40)),
-        ("sine", LINE, "landscape", "loss surface", "this run", (80, 24)),
+        ("sine", LINE, "landscape", "loss surface", "(now)", (80, 24)),
         ("digits", AUGMENTED, "augment", "augmented training images", "aug", (120, 40)),
         ("digits", {}, "mistakes", "misclassified test images", "test images wrong", (80, 24)),
     ],
@@ -320,7 +338,11 @@ async def test_earlier_paths_stay_on_the_surface_after_a_rebuild(drive) -> None:
         await drive.wait_for(pilot, lambda: app.main.snapshot.scene.experiment is experiment)
         await drive.step(pilot, 2)
         await drive.wait_for(pilot, lambda: len(view.earlier) == 1)
-        assert view.earlier[0].label == "adam lr 0.01"
-        await drive.wait_for(pilot, lambda: "◆ adam lr 0.01" in drawn_text(view))
+        runs = app.main.snapshot.runs
+        assert runs and view.earlier[0].label == runs[-1].label  # as the loss plot names it
+        await drive.wait_for(pilot, lambda: f"◆ {runs[-1].label}" in drawn_text(view))
         shades = {seg.style.bgcolor for strip in view._strips for seg in strip if seg.style}
         assert len(shades) >= 6  # the loss in bands of shade
+        app.session.clear_runs()
+        await drive.step(pilot, 1)
+        await drive.wait_for(pilot, lambda: not view.earlier)  # the comparison was cleared

@@ -290,6 +290,8 @@ def loss_of(name: str, yhat: np.ndarray, y: np.ndarray, delta: float = 1.0) -> F
         return -(y * np.log(p) + (1.0 - y) * np.log(1.0 - p))
     if name == "mse":
         return (yhat - y) ** 2
+    if name == "perceptron":
+        return (yhat != y).astype(np.float64)  # ŷ = H(z), 0 or 1
     if name == "huber":
         r = np.abs(yhat - y)
         return np.where(r <= delta, 0.5 * r * r, delta * (r - 0.5 * delta))
@@ -303,6 +305,8 @@ def grad_z(
     yhat, y = np.asarray(yhat, np.float64), np.asarray(y, np.float64)
     if name in ("bce", "bce_logits"):
         return yhat - y  # σ′ cancels the log's 1/(ŷ(1 − ŷ))
+    if name == "perceptron":
+        return yhat - y  # passed straight through the step (ŷ = H(z))
     if name == "mse":
         g = 2.0 * (yhat - y)
     elif name == "huber":
@@ -324,6 +328,7 @@ class LossAtSamples:
         y: their targets.
         mean: the mean loss over those rows (the trainer's measure).
         delta: Huber's δ.
+        z: for the perceptron, each sample's z, the step unit's input (ŷ = H(z)); else None.
     """
 
     loss: str
@@ -333,9 +338,10 @@ class LossAtSamples:
     y: FloatArray
     mean: float
     delta: float = 1.0
+    z: FloatArray | None = None
 
 
-LOSS_CURVES = ("bce", "bce_logits", "mse", "huber")
+LOSS_CURVES = ("bce", "bce_logits", "mse", "huber", "perceptron")
 
 
 def lossfn_applies(loss: str, out_features: int, task: str, outputs: int) -> bool:
@@ -353,14 +359,26 @@ def loss_at_samples(scene: Scene, net: Sequential, trainer: Trainer) -> LossAtSa
     data = scene.data
     count = min(len(data.X_train), LOSS_SAMPLES)
     X, y = data.X_train[:count], np.asarray(data.y_train[:count], np.float64).reshape(count)
-    out = _host(net, net._forward(net.as_input(X), False, cache=False))[:, 0]
+    x = net.as_input(X)
+    for layer in net.layers[:-1]:
+        x = layer.forward(x, False, False)
+    z = _host(net, x).reshape(count, -1)[:, 0]
+    out = _host(net, net.layers[-1].forward(x, False, False)).reshape(count, -1)[:, 0]
     regression = data.task == "regression"
     logits = trainer.info.output == "logits"
     yhat = class_one_probability(trainer, out[:, None]) if logits else out
     sigmoid = logits or _ends_in_sigmoid(net)
     mean, _ = trainer.evaluate(X, data.y_train[:count])
+    perceptron = trainer.loss == "perceptron"
     return LossAtSamples(
-        trainer.loss, regression, sigmoid, yhat, y, float(mean), float(trainer.info.delta)
+        trainer.loss,
+        regression,
+        sigmoid,
+        yhat,
+        y,
+        float(mean),
+        float(trainer.info.delta),
+        z if perceptron else None,
     )
 
 

@@ -33,6 +33,7 @@ from tui.widgets.chart import Chart, Series
 from tui.widgets.text_lines import Line, TextLines
 
 Z = np.linspace(-6.0, 6.0, 241)
+STAT_LINES = 4  # lines of the live shares, their heading included
 NAMES = tuple(ACTIVATIONS)  # every registered activation, the identity included
 
 
@@ -123,16 +124,29 @@ class ActivationView(Vertical):
             return
         rows = self.activity.layers
         lines: list[Line] = [
-            [(f"on {self.activity.rows} training rows, per activation layer:", "dim")]
+            [
+                (f"per layer, {self.activity.rows} training rows · dead: never > 0 · ", "dim"),
+                (f"sat: |σ′| < {SATURATED:g}", "dim"),
+            ]
         ]
-        parts: Line = []
-        for r in rows:
+        width = max(self.size.width, 20)
+        most = STAT_LINES if self.size.height >= 16 else 2
+        line: Line = []
+        used = 0
+        for k, r in enumerate(rows):
             dead = f"dead {percent(r.dead)} " if r.dead is not None else ""
             bad = "bold red" if (r.dead or 0) >= 0.5 or r.saturated >= 0.5 else ""
-            parts.append((f"{r.layer} {r.name}×{r.units}: ", "dim"))
-            parts.append((f"{dead}saturated {percent(r.saturated)}", bad))
-            parts.append(("  ", ""))
-        lines.append(parts or [("no activation layers", "dim")])
+            name, value = f"{r.layer} {r.name}×{r.units} ", f"{dead}sat {percent(r.saturated)}"
+            size = len(name) + len(value) + 2
+            if line and used + size > width:
+                if len(lines) == most - 1:
+                    line.append((f"… {len(rows) - k} more", "dim"))
+                    break
+                lines.append(line)
+                line, used = [], 0
+            line += [(name, "dim"), (value, bad), ("  ", "")]
+            used += size
+        lines.append(line or [("no activation layers", "dim")])
         stats = self.query_one("#act-stats", TextLines)
         stats.styles.height = len(lines)
         stats.show_lines(lines)

@@ -20,7 +20,7 @@ from textual.strip import Strip
 
 from tui.drawing import StyleCache, levels, number, ramp, segments_mask, strip_from_cells
 from tui.session.probes_learn import Surface, measured_by, surface, two_params
-from tui.session.records import Scene
+from tui.session.records import Scene, Snapshot
 from tui.session.views import ViewDef, register
 from tui.widgets.canvas import Canvas
 
@@ -70,20 +70,40 @@ class LandscapeView(Canvas):
         self.scene: Scene | None = None
         self.surface: Surface | None = None
         self.earlier: list[Trace] = []
+        self._label = ""  # the current run's label, as the loss plot has it
         self._styles = StyleCache()
 
     def show(self, scene: Scene, measured: Surface | None) -> None:
-        """Draws the newest surface; a new scene files the last run's path with the earlier ones."""
+        """Draws the newest surface; a new scene files the last run's path with the earlier ones.
+
+        Paths are named as the loss plot names runs (the snapshot's run labels), and forgotten
+        when the loss plot's comparison is cleared.
+        """
+        snap = self._snapshot()
         if scene is not self.scene:
-            self._file(scene)
+            ended = snap.runs[-1].label if snap is not None and snap.runs else ""
+            self._file(scene, ended)
             self.scene = scene
+        if snap is not None:
+            if not snap.runs and self.earlier:
+                self.earlier = []
+            self._label = snap.run_label or self._label
         if measured is not None:
             self.surface = measured
         self.redraw()
 
-    def _file(self, scene: Scene) -> None:
+    def _snapshot(self) -> Snapshot | None:
+        """The main screen's latest snapshot, when this view is on it."""
+        try:
+            snap = getattr(self.screen, "snapshot", None)
+        except Exception:  # not on a screen (yet)
+            return None
+        return snap if isinstance(snap, Snapshot) else None
+
+    def _file(self, scene: Scene, label: str) -> None:
         """Keeps the finished run's path (when it moved), forgetting all on other data."""
         old, last = self.scene, self.surface
+        self._label = ""
         if old is None or last is None:
             return
         same = old.experiment.data == scene.experiment.data and old.param_names == scene.param_names
@@ -91,8 +111,7 @@ class LandscapeView(Canvas):
             self.earlier, self.surface = [], None
             return
         if len(last.path) > 1:
-            t = old.experiment.train
-            self.earlier = [*self.earlier, Trace(f"{t.optimizer} lr {t.lr:g}", last.path)]
+            self.earlier = [*self.earlier, Trace(label or run_name(old), last.path)]
             self.earlier = self.earlier[-EARLIER:]
         self.surface = None
 
@@ -177,15 +196,21 @@ class LandscapeView(Canvas):
 
     def _legend(self, s: Surface) -> Cells:
         label = self._styles.get(self.get_component_styles("landscape--label").color)
-        now = self.scene.experiment.train if self.scene is not None else None
-        name = f"{now.optimizer} lr {now.lr:g}" if now is not None else s.optimizer
-        pieces = [(f"○→● {name} (this run)", PATHS[0])]
+        name = self._label or (run_name(self.scene) if self.scene is not None else s.optimizer)
+        pieces = [(f"○→● {name} (now)", PATHS[0])]
         pieces += [(f"◆ {t.label}", PATHS[1 + k]) for k, t in enumerate(self.earlier)]
         cells: Cells = []
         for text, part in pieces:
             style = self._styles.get(self.get_component_styles(part).color, bold=True)
             cells += [(ch, style) for ch in text] + [(ch, label) for ch in "  "]
         return cells
+
+
+def run_name(scene: Scene) -> str:
+    """A run's optimiser and its settings, ``"sgd lr 0.05 momentum 0.9"``."""
+    t = scene.experiment.train
+    momentum = f" momentum {t.momentum:g}" if t.momentum and t.optimizer == "sgd" else ""
+    return f"{t.optimizer} lr {t.lr:g}{momentum}"
 
 
 register(

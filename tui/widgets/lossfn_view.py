@@ -66,7 +66,9 @@ class LossFnView(Vertical):
         s = self.samples
         if s is None or not self.is_mounted:
             return
-        if s.regression:
+        if s.z is not None:
+            self._plot_perceptron(s, s.z)
+        elif s.regression:
             self._plot_numbers(s)
         else:
             self._plot_classes(s)
@@ -114,6 +116,49 @@ class LossFnView(Vertical):
             ("━ (ŷ−y)² y=1 ", d),
             ("━ y=0 ", c),
             ("· samples' ŷ", "dim"),
+        ]
+        self.query_one("#lossfn-head", TextLines).show_lines(head)
+        self.query_one("#lossfn-legend", TextLines).show_lines([legend])
+
+    def _plot_perceptron(self, s: LossAtSamples, z_at: np.ndarray) -> None:
+        """The perceptron's 0/1 loss against z, beside cross-entropy's of σ(z)."""
+        left, right = self.query_one("#lossfn-loss", Chart), self.query_one("#lossfn-grad", Chart)
+        reach = max(float(np.max(np.abs(z_at))) if z_at.size else 0.0, 3.0) * 1.2
+        z = np.linspace(-reach, reach, 301)
+        step, p = (z > 0).astype(np.float64), 1.0 / (1.0 + np.exp(-z))
+        ones, zeros = np.ones_like(z), np.zeros_like(z)
+        one = s.y > 0.5
+        tick = np.full(len(z_at), 0.03 * LOSS_TOP)
+        left.plot(
+            [
+                Series(z, loss_of("perceptron", step, ones), "chart--a"),
+                Series(z, loss_of("perceptron", step, zeros), "chart--b"),
+                Series(z, np.minimum(loss_of("bce", p, ones), LOSS_TOP), "chart--c"),
+                Series(z_at[one], tick[one], "chart--a", points=True),
+                Series(z_at[~one], tick[~one], "chart--b", points=True),
+            ],
+            y_range=(0.0, 2.0),
+        )
+        right.plot(
+            [
+                Series(z, np.abs(grad_z("perceptron", step, ones, False)), "chart--a"),
+                Series(z, np.abs(grad_z("bce", p, ones, True)), "chart--c"),
+            ],
+            y_range=(0.0, 1.1),
+        )
+        head: list[Line] = [
+            [
+                ("perceptron", "bold"),
+                (f" · ŷ = H(z) · share wrong of {len(s.y)} samples ", "dim"),
+                (number(s.mean, 3), "bold"),
+            ],
+            [("left L(z) · right |∂L/∂z| for y = 1: only mistakes teach", "dim")],
+        ]
+        legend: Line = [
+            ("━ y=1 ", self._colour(left, "chart--a")),
+            ("━ y=0 ", self._colour(left, "chart--b")),
+            ("━ CE of σ(z), y=1 ", self._colour(left, "chart--c")),
+            ("· samples' z", "dim"),
         ]
         self.query_one("#lossfn-head", TextLines).show_lines(head)
         self.query_one("#lossfn-legend", TextLines).show_lines([legend])
