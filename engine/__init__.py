@@ -12,8 +12,9 @@ Headless use needs nothing but NumPy and Numba::
 Layout: ``activations`` defines every activation once and ``optim`` holds one class per
 optimiser; ``layers`` (by family; each layer registers itself), ``backends`` (the typed
 ``Backend`` interface, CPU and CUDA), ``kernels/cpu`` and ``kernels/cuda`` (the same file names),
-``experiment`` (configs, presets, runs, checkpoints, transfer) and ``datasets`` (one record per
-set). Every layer class is importable from here.
+``experiment`` (configs, presets, runs, checkpoints, transfer), ``datasets`` (one record per
+set) and ``inspect`` (layer outputs, dead units, a loss surface over two weights). Every layer
+class is importable from here.
 """
 
 from engine import (

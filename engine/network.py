@@ -379,7 +379,8 @@ class Sequential:
     def copy(self) -> Sequential:
         """An independent network with the same layers and weights."""
         twin = Sequential.from_spec(self.spec(), dtype=self.dtype.name, device=self.device,
-                                    input_shape=self.input_shape)  # fmt: skip
+                                    input_shape=self.input_shape,
+                                    init_scale=self.init_scale)  # fmt: skip
         twin.data[...] = self.data
         twin.state[...] = self.state
         return twin
