@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from engine.errors import UserError
+from engine.experiment.presets import get_preset
+from engine.experiment.runs import RunDir
 from tui.cli import build_parser, main
 from tui.commands import derive as command
 
@@ -115,3 +118,64 @@ def test_a_sample_outside_the_next_batch_is_shown_apart_from_it(
     out = capsys.readouterr().out
     assert "one sample: x = " in out
     assert "∂L̄/∂W²₀,₁ = Σₛ gₛ/10 = " in out and "(the sample above is not among them)" in out
+
+
+def _printed(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert _run(*argv) == 0
+    return capsys.readouterr().out
+
+
+def _saved_run(folder: Path, preset: str, steps: int) -> Path:
+    """A run folder of ``preset`` after ``steps`` training steps, as the app's w saves one."""
+    net_run = get_preset(preset).build()
+    command._train(net_run, steps)
+    RunDir.create(folder, net_run).save(net_run)
+    return folder
+
+
+def test_a_run_folder_is_derived_at_its_weights_and_next_batch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adam on mini-batches: the checkpoint gives the weights, the optimiser's moments and the
+    next batch, so deriving the saved run prints what training the preset as far does."""
+    folder = _saved_run(tmp_path / "run", "spiral", 7)
+    argv = ("--param", "2.W[0,1]", "--sample", "3")
+    trained = _printed(capsys, "--preset", "spiral", "--steps", "7", *argv)
+    assert "step t = 8" in trained
+    assert _printed(capsys, "--run", str(folder), *argv) == trained
+    assert _printed(capsys, str(folder), *argv) == trained  # a folder given as it is
+    fresh = _printed(capsys, "--preset", "spiral", *argv)
+    assert fresh != trained  # the saved weights, not the initial ones
+    further = _printed(capsys, str(folder), "--steps", "2", *argv)
+    assert further == _printed(capsys, "--preset", "spiral", "--steps", "9", *argv)
+
+
+def test_a_config_file_is_derived_as_built(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "mine.toml"
+    config.write_text(get_preset("spiral").replace(train={"device": "cpu"}).to_toml())
+    argv = ("--param", "0.W[3,1]")
+    preset = _printed(capsys, "--preset", "spiral", *argv)
+    assert _printed(capsys, "--config", str(config), *argv) == preset
+    assert _printed(capsys, str(config), *argv) == preset
+
+
+def test_wrong_sources_exit_with_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _saved_run(tmp_path / "run", "xor", 1)
+    config = folder / "config.toml"
+    cases = [
+        (["derive", str(tmp_path / "nope")], "does not exist"),
+        (["derive", "--config", str(tmp_path / "nope.toml")], "nope.toml"),
+        (["derive", "--run", str(tmp_path / "nope")], "does not exist"),
+        (["derive", "--config", str(folder)], "to derive a run folder: --run"),
+        (["derive", "--run", str(config)], "to derive a config file: --config"),
+        (["derive", str(tmp_path)], "is not a dltui run"),
+        (["derive", str(folder), "--preset", "xor"], "both name the network"),
+        (["derive", "--config", str(config), "--run", str(folder)], "give one"),
+    ]
+    for argv, says in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert says in " ".join(err.split()), (argv, err)
+        assert "Traceback" not in err

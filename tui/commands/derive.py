@@ -2,20 +2,29 @@
 
 ::
 
-    dltui derive --preset xor --param "2.W[0,1]" [--sample K] [--steps N]
+    dltui derive [CONFIG.toml | RUN_DIR] [--preset NAME | --config FILE | --run DIR]
+                 [--param "2.W[0,1]"] [--sample K] [--steps N]
                  [--format text|unicode|latex|markdown] [--view index|vector]
 
-Builds the preset, trains it ``N`` steps (0: as initialised), takes sample ``K`` of its training
-set and prints every step from the forward pass to the optimiser's update of the parameter. The
-update is the trainer's next step: along the gradient of the mini-batch it trains on next (with
-sample ``K`` as one of its terms when the batch holds it), ending at the weight that step gives.
-A parameter the network does not have is an error listing the valid names (exit code 2);
-without ``--param`` the first weight of the network's first parameter array is derived.
+The network comes from a preset (default xor), a config file, or a run folder that ``dltui
+train`` or the app saved; a path given without an option is a config file when it is a file and a
+run folder when it is a folder. A preset or config is built as initialised; a run folder is opened
+at its checkpoint: the trained weights, and the trainer where it stopped. Then ``N`` more steps
+are trained (default 0), sample ``K`` of the training set is taken, and every step from the
+forward pass to the optimiser's update of the parameter is printed. The update is the trainer's
+next step: along the gradient of the mini-batch it trains on next (with sample ``K`` as one of its
+terms when the batch holds it), ending at the weight that step gives. The derivation is computed
+on the CPU, whatever device the config names.
+
+A parameter the network does not have is an error listing the valid names; a path that is
+neither a config file nor a run folder, or two sources at once, are errors too (exit code 2).
+Without ``--param`` the first weight of the network's first parameter array is derived.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
@@ -25,8 +34,9 @@ from derive.render import FORMATS
 from derive.stack.model import valid_names
 from engine.errors import UserError
 from engine.events import Diverged, Step
-from engine.experiment.config import Run
+from engine.experiment.config import Experiment, Run
 from engine.experiment.presets import get_preset
+from engine.experiment.runs import RunDir
 from engine.network import Sequential
 
 # Each step is a full training step of the preset: a hundred thousand take minutes for the
@@ -43,7 +53,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog='Parameters are named as the engine names them: "0.W[1,0]" is row 1, column 0 of '
         'the first layer\'s weights, "2.b[0]" a bias. Exit code 2: a mistake in the input.',
     )
-    p.add_argument("--preset", default="xor", help="a named experiment (default xor)")
+    p.add_argument(
+        "source",
+        nargs="?",
+        metavar="CONFIG_OR_RUN",
+        help="a config file (TOML), or a run folder to derive its trained network",
+    )
+    p.add_argument("--preset", help="a named experiment (default xor)")
+    p.add_argument("--config", metavar="FILE", help="an experiment file (TOML)")
+    p.add_argument(
+        "--run",
+        metavar="DIR",
+        help="a run folder (dltui train, or w in the app): its weights and next mini-batch",
+    )
     p.add_argument(
         "--param",
         metavar="NAME",
@@ -73,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             "take hours for the larger presets",
             f"use at most --steps {MAX_STEPS}; to train longer, use `dltui train`",
         )
-    net_run = get_preset(args.preset).build()
+    net_run = _network(args)
     param = _param(net_run.net, args.param)
     _train(net_run, args.steps)
     X, y = net_run.data.X_train, net_run.data.y_train
@@ -104,6 +126,47 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, soft_wrap=True, emoji=False)
     console.print(d.render(args.format), markup=False, end="")
     return 0
+
+
+def _network(args: argparse.Namespace) -> Run:
+    """The run to derive from: a preset or a config as built, or a run folder's checkpoint."""
+    given = [
+        (flag, value)
+        for flag, value in (
+            ("CONFIG_OR_RUN", args.source),
+            ("--preset", args.preset),
+            ("--config", args.config),
+            ("--run", args.run),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        names = " and ".join(f"{flag} {value}" for flag, value in given)
+        raise UserError(
+            f"{names} both name the network to derive",
+            "give one: a preset, a config file or a run folder",
+        )
+    config, run = args.config, args.run
+    if args.source is not None:
+        source = Path(args.source)
+        if not source.exists():
+            raise UserError(
+                f"{source} does not exist",
+                "give a config file (TOML), a run folder that `dltui train` wrote, or --preset",
+            )
+        config, run = (None, source) if source.is_dir() else (source, None)
+    if config is not None and Path(config).is_dir():
+        raise UserError(f"--config {config} is a folder", f"to derive a run folder: --run {config}")
+    if run is not None:
+        if Path(run).is_file():
+            raise UserError(f"--run {run} is a file", f"to derive a config file: --config {run}")
+        return RunDir.open(run).build(device="cpu")
+    if config is None:
+        return get_preset(args.preset or "xor").build()
+    experiment = Experiment.from_toml(config)
+    if experiment.train.device != "cpu":
+        experiment = experiment.replace(train={"device": "cpu"})
+    return experiment.build()
 
 
 def _param(net: Sequential, param: str | None) -> str:
