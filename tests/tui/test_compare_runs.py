@@ -227,3 +227,7 @@ async def test_the_legend_fits_its_panel_without_cutting_a_number(drive) -> None
             await pilot.pause(0.2)
             text = legend.plain
             assert len(text) <= legend.size.width and "…" not in text, text
+        table = app.main.query_one("#runs-table")
+        await drive.wait_for(pilot, lambda: table.size.width > 0 and table.plain != "")
+        header = table.plain.splitlines()[0]
+        assert header.split()[-1] == "acc" and len(header) <= table.size.width, header

@@ -284,7 +284,7 @@ class TrainingSession(TrainingLoop):
 
     def _keep_run(self) -> None:
         """Adds the run as it stands to ``runs`` (not a run that never trained)."""
-        if self.run.trainer.step > 0 or self._measures.points:
+        if self.run.trainer.step > 0:
             self.runs = (*self.runs, self._record())[-MAX_RUNS:]
 
     def _record(self) -> RunRecord:

@@ -123,7 +123,7 @@ class LossPlot(Vertical):
         legend.show_lines([self._legend(legend.size.width or 80)])
         if self.mode == "table":
             table = self.query_one("#runs-table", TextLines)
-            table.show_lines(self._table(table.size.width or 60))
+            table.show_lines(self._table(table.size.width or self.size.width or 60))
             return
         show_acc = self.shows_accuracy
         if self.mode == "steps":
