@@ -333,6 +333,9 @@ async def test_earlier_paths_stay_on_the_surface_after_a_rebuild(drive) -> None:
         await drive.step(pilot, 3)
         view = app.main.query_one(LandscapeView)
         await drive.wait_for(pilot, lambda: view.surface is not None and len(view.surface.path) > 1)
+        cols, rows = view._map_size(*view.size)  # one grid point per cell of the map
+        await drive.step(pilot, 1)
+        await drive.wait_for(pilot, lambda: view.surface.loss.shape == (rows, cols))
         experiment = app.session.run.experiment.replace(train={"optimizer": "sgd", "lr": 0.1})
         app.session.rebuild(experiment)
         await drive.wait_for(pilot, lambda: app.main.snapshot.scene.experiment is experiment)

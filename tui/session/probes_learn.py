@@ -32,6 +32,7 @@ MAX_UNITS = 16  # unit maps drawn at most
 SATURATED = 0.01  # |σ′(z)| below this: the unit passes (almost) no gradient back
 LOSS_SAMPLES = 40  # training samples marked on the loss curves
 SURFACE_SIZE = 41  # grid points a side of the loss surface
+MAX_SURFACE = 240  # grid points a side at most
 AUGMENTED = 6  # training images shown beside their augmented copies
 MISTAKES = 12  # misclassified test images shown at most
 
@@ -431,13 +432,16 @@ def surface_losses(
     ŷ = f(w·x + b) (f its activations in order), in float64: (len(bs), len(ws))."""
     x = np.asarray(X, np.float64).reshape(-1)
     t = np.asarray(y, np.float64).reshape(-1)
-    z = ws[None, :, None] * x[None, None, :] + bs[:, None, None]
-    for layer in net.layers:
-        if isinstance(layer, Activation):
-            z = layer.definition.forward(z, layer.alpha)
-    if loss == "bce_logits":
-        z = 1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))
-    return loss_of(loss, z, t[None, None, :], delta).mean(axis=2)
+    out = np.empty((len(bs), len(ws)))
+    for row, b in enumerate(bs):  # a row at a time: (len(ws), samples) numbers
+        z = ws[:, None] * x[None, :] + b
+        for layer in net.layers:
+            if isinstance(layer, Activation):
+                z = layer.definition.forward(z, layer.alpha)
+        if loss == "bce_logits":
+            z = 1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))
+        out[row] = loss_of(loss, z, t[None, :], delta).mean(axis=1)
+    return out
 
 
 class PathBook:
@@ -518,9 +522,15 @@ def surface(
     net: Sequential,
     trainer: Trainer,
     book: PathBook | None = None,
-    size: int = SURFACE_SIZE,
+    size: int | tuple[int, int] = SURFACE_SIZE,
 ) -> Surface:
-    """The loss surface around this run's path, with the path so far (the current point added)."""
+    """The loss surface around this run's path, with the path so far (the current point added).
+
+    ``size`` is the grid's points a side, or (along w, along b): the widget asks for one point
+    per cell of its map.
+    """
+    cols, rows = (size, size) if isinstance(size, int) else size
+    cols, rows = min(max(cols, 2), MAX_SURFACE), min(max(rows, 2), MAX_SURFACE)
     book = PATHS if book is None else book
     names = two_params(net)
     assert names is not None
@@ -535,7 +545,7 @@ def surface(
     book.add(scene, names, point, trainer.step, losses)
     assert book.window is not None
     x0, x1, y0, y1 = book.window
-    xs, ys = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
+    xs, ys = np.linspace(x0, x1, cols), np.linspace(y0, y1, rows)
     loss = losses(xs, ys)
     here = losses(np.array([point[0]]), np.array([point[1]]))
     return Surface(

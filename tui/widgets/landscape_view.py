@@ -19,6 +19,7 @@ from textual.color import Color
 from textual.strip import Strip
 
 from tui.drawing import StyleCache, levels, number, ramp, segments_mask, strip_from_cells
+from tui.messages import Requested
 from tui.session.probes_learn import Surface, measured_by, surface, two_params
 from tui.session.records import Scene, Snapshot
 from tui.session.views import ViewDef, register
@@ -27,6 +28,8 @@ from tui.widgets.canvas import Canvas
 Cells = list[tuple[str, Style]]
 BANDS = 9  # shades of the loss, low to high
 EARLIER = 4  # earlier runs' paths kept
+MARGIN = 7  # columns left of the map, for the values of b
+LINES_FROM = 12  # map rows from which level lines are drawn over the shading
 PATHS = ("landscape--a", "landscape--b", "landscape--c", "landscape--d", "landscape--e")
 
 
@@ -92,6 +95,24 @@ class LandscapeView(Canvas):
             self.surface = measured
         self.redraw()
 
+    def on_resize(self) -> None:
+        super().on_resize()
+        self._ask_for_grid()
+
+    def on_show(self) -> None:
+        self._ask_for_grid()
+
+    def _ask_for_grid(self) -> None:
+        """The surface is measured at one point per cell of the map."""
+        cols, rows = self._map_size(self.size.width, self.size.height)
+        if cols > 1 and rows > 1:
+            self.post_message(Requested(lambda session: session.set_grid(cols, rows)))
+
+    @staticmethod
+    def _map_size(width: int, height: int) -> tuple[int, int]:
+        """Cells of the map: the panel less the b labels, the title, w labels and legend."""
+        return width - MARGIN, height - 3
+
     def _snapshot(self) -> Snapshot | None:
         """The main screen's latest snapshot, when this view is on it."""
         try:
@@ -127,17 +148,20 @@ class LandscapeView(Canvas):
             return [Strip.blank(width)] * height
         label = self._styles.get(self.get_component_styles("landscape--label").color)
         ys = [number(float(v), 2) for v in (s.ys[-1], 0.5 * (s.ys[0] + s.ys[-1]), s.ys[0])]
-        margin = max(len(t) for t in ys) + 1
-        cols, rows = width - margin, height - 3  # title, x labels, legend
-        shade = self._shade(s, cols, rows)
+        margin = MARGIN
+        cols, rows = self._map_size(width, height)
+        shade, edge = self._shade(s, cols, rows)
+        ink = self.get_component_styles("landscape--label").color
+        lines_drawn = rows >= LINES_FROM
         glyphs = self._paths(s, cols, rows)
         lines: list[Cells] = [[(ch, label) for ch in self._title(s)]]
         for r in range(rows):
             tag = ys[0] if r == 0 else ys[1] if r == rows // 2 else ys[2] if r == rows - 1 else ""
-            line: Cells = [(ch, label) for ch in tag.rjust(margin - 1) + " "]
+            line: Cells = [(ch, label) for ch in tag[: margin - 1].rjust(margin - 1) + " "]
             for c in range(cols):
                 bg = shade[r][c]
-                glyph, fg, bold = glyphs.get((r, c), (" ", None, False))
+                line_dot = ("·", ink, False) if lines_drawn and edge[r, c] else (" ", None, False)
+                glyph, fg, bold = glyphs.get((r, c), line_dot)
                 line.append((glyph, self._styles.get(fg, bg, bold)))
             lines.append(line)
         left, mid, right = (number(float(v), 2) for v in (s.xs[0], s.xs[len(s.xs) // 2], s.xs[-1]))
@@ -149,10 +173,12 @@ class LandscapeView(Canvas):
 
     def _title(self, s: Surface) -> str:
         w, b = s.names
-        return f"loss over {w} (→) and {b} (↑) · now {number(s.current, 3)}, darker is lower"
+        return f"loss over {w} (→), {b} (↑) · now {number(s.current, 3)} · dark: low"
 
-    def _shade(self, s: Surface, cols: int, rows: int) -> list[list[Color]]:
-        """Each cell's shade: the loss at its centre, in bands of equal steps of log loss."""
+    def _shade(self, s: Surface, cols: int, rows: int) -> tuple[list[list[Color]], np.ndarray]:
+        """Each cell's shade: the loss at its centre, in bands of equal steps of √(L − min L);
+        and
+        where a band meets the next (a level line, drawn as a faint dot)."""
         palette = ramp(
             self.get_component_styles("landscape--low").color,
             self.get_component_styles("landscape--high").color,
@@ -160,11 +186,17 @@ class LandscapeView(Canvas):
         )
         r_idx = ((rows - 1 - np.arange(rows)) * len(s.ys) // rows)[:, None]  # top row: high b
         c_idx = (np.arange(cols) * len(s.xs) // cols)[None, :]
-        z = np.log10(np.maximum(s.loss[r_idx, c_idx], 1e-12))
-        finite = z[np.isfinite(z)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        loss = s.loss[r_idx, c_idx]
+        finite = loss[np.isfinite(loss)]
+        low = float(finite.min()) if finite.size else 0.0
+        z = np.sqrt(np.maximum(loss - low, 0.0))  # a bowl's rings come out evenly spaced
+        top = float(np.max(z[np.isfinite(z)])) if finite.size else 1.0
+        lo, hi = 0.0, top
         index = levels(z, lo, hi, BANDS)
-        return [[palette[int(i)] for i in row] for row in index]
+        edge = np.zeros(index.shape, dtype=bool)  # a level line: the band changes here
+        edge[:, :-1] |= index[:, :-1] != index[:, 1:]
+        edge[:-1, :] |= index[:-1, :] != index[1:, :]
+        return [[palette[int(i)] for i in row] for row in index], edge
 
     def _cell(self, s: Surface, path: np.ndarray, cols: int, rows: int) -> tuple[np.ndarray, ...]:
         """Cell coordinates (x to the right, y down, fractional) of a path's points."""
@@ -220,7 +252,7 @@ register(
         LandscapeView,
         "landscape",
         applies=lambda s: two_params(s.net) is not None,
-        probe=measured_by(lambda p: surface(p.scene, p.net, p.trainer)),
+        probe=measured_by(lambda p: surface(p.scene, p.net, p.trainer, size=p.grid)),
         record=Surface,
         help="two parameters: the loss over (w, b) with this run's path and earlier runs' paths",
         extra=True,
