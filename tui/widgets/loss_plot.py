@@ -188,17 +188,18 @@ class LossPlot(Vertical):
         few = f"  · {len(self.runs)} earlier" if self.runs else ""
         a, b = self._colour("chart--a"), self._colour("chart--b")
         forms = []
-        for words, extra in (
-            (True, other + runs),
-            (True, other + few),
-            (True, few),
-            (True, other),
-            (True, ""),
-            (False, ""),
+        for words, gap, extra in (
+            (True, "  ", other + runs),
+            (True, "  ", other + few),
+            (True, "  ", few),
+            (True, "  ", other),
+            (True, "  ", ""),
+            (True, " ", ""),
+            (False, " ", ""),
         ):
             name = (" train ", " test ") if words else (" ", " ")
-            line: Line = [(f"{what}{scale}  " if words else f"{what} ", "bold"), ("━", a)]
-            line += [(f"{name[0]}{train}  ", ""), ("━", b), (f"{name[1]}{test}", "")]
+            line: Line = [(f"{what}{scale}{gap}", "bold"), ("━", a)]
+            line += [(f"{name[0]}{train}{gap}", ""), ("━", b), (f"{name[1]}{test}", "")]
             forms.append([*line, (extra, "dim")] if extra else line)
         return forms
 
