@@ -231,3 +231,14 @@ async def test_the_legend_fits_its_panel_without_cutting_a_number(drive) -> None
         await drive.wait_for(pilot, lambda: table.size.width > 0 and table.plain != "")
         header = table.plain.splitlines()[0]
         assert header.split()[-1] == "acc" and len(header) <= table.size.width, header
+
+
+def test_an_unknown_plot_is_refused_with_the_known_ones() -> None:
+    import pytest
+
+    from engine.errors import UserError
+    from tui.session.worker import TrainingSession
+
+    session = TrainingSession(get_preset("xor"), paused=True)
+    with pytest.raises(UserError, match="epochs, steps, table"):
+        session.set_plot("loss")

@@ -150,17 +150,15 @@ class TrainingSession(TrainingLoop):
         mini-batch's loss against steps) or "table" (every run's final and best numbers)."""
         if mode not in PLOTS:
             raise UserError(f"plot {mode!r} is not known", f"use one of {', '.join(PLOTS)}")
-        self.plot = mode
-        self._sent_curve = -1
-        self._send(self._touch)
+        self._send(lambda: self._set_plot(mode))
 
     def toggle_steps(self) -> None:
         """Switches the loss plot between per-epoch and per-mini-batch loss."""
-        self.set_plot("epochs" if self.plot == "steps" else "steps")
+        self._send(lambda: self._set_plot("epochs" if self.plot == "steps" else "steps"))
 
     def toggle_table(self) -> None:
         """Shows the runs table in place of the plot, or the plot again."""
-        self.set_plot("epochs" if self.plot == "table" else "table")
+        self._send(lambda: self._set_plot("epochs" if self.plot == "table" else "table"))
 
     def select(self, param: str, sample: int | None = None) -> None:
         """Chooses the parameter entry (``"2.W[0,1]"``) and sample the chain rule is shown for."""
@@ -247,6 +245,10 @@ class TrainingSession(TrainingLoop):
 
     def _clear_runs(self) -> None:
         self.runs = ()
+
+    def _set_plot(self, mode: str) -> None:
+        self.plot = mode
+        self._sent_curve = -1  # the next snapshot brings the whole per-step curve
 
     def _rebuild(
         self, experiment: Experiment, label: str | None = None, fresh: bool = False
