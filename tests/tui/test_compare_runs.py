@@ -6,12 +6,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
+from engine.errors import UserError
 from engine.experiment.presets import get_preset
 from tui.screens.open_run import OpenRunScreen
 from tui.session.changes import change_label
 from tui.session.records import LossPoint
 from tui.session.steps import StepLosses, thinned
+from tui.session.worker import TrainingSession
 from tui.widgets.chart import Chart, distinct_labels
 from tui.widgets.loss_plot import LossPlot
 from tui.widgets.run_header import describe
@@ -234,11 +237,6 @@ async def test_the_legend_fits_its_panel_without_cutting_a_number(drive) -> None
 
 
 def test_an_unknown_plot_is_refused_with_the_known_ones() -> None:
-    import pytest
-
-    from engine.errors import UserError
-    from tui.session.worker import TrainingSession
-
     session = TrainingSession(get_preset("xor"), paused=True)
     with pytest.raises(UserError, match="epochs, steps, table"):
         session.set_plot("loss")
