@@ -34,6 +34,7 @@ from tui.widgets.text_lines import Line, TextLines
 
 Z = np.linspace(-6.0, 6.0, 241)
 STAT_LINES = 4  # lines of the live shares, their heading included
+ROOMY = 10  # panel lines from which the curves get two lines of heading
 NAMES = tuple(ACTIVATIONS)  # every registered activation, the identity included
 
 
@@ -117,20 +118,33 @@ class ActivationView(Vertical):
                 (f" · ━ |σ′| < {SATURATED:g}", "dim") if flat else ("", ""),
             ],
         ]
-        self.query_one("#act-head", TextLines).show_lines(head)
+        if self.size.height < ROOMY:  # one line: the name, σ′'s largest value and the keys
+            head = [
+                [
+                    (f"{defn.name} ", "bold"),
+                    ("max σ′ ", "dim"),
+                    (number(top, 3), "bold"),
+                    (f" at {where} · f/F: others", "dim"),
+                ]
+            ]
+        header = self.query_one("#act-head", TextLines)
+        header.styles.height = len(head)
+        header.show_lines(head)
+
+    def on_resize(self) -> None:
+        self._plot()
+        self._stats()
 
     def _stats(self) -> None:
         if self.activity is None or not self.is_mounted:
             return
         rows = self.activity.layers
-        lines: list[Line] = [
-            [
-                (f"per layer, {self.activity.rows} training rows · dead: never > 0 · ", "dim"),
-                (f"sat: |σ′| < {SATURATED:g}", "dim"),
-            ]
-        ]
         width = max(self.size.width, 20)
-        most = STAT_LINES if self.size.height >= 16 else 2
+        most = STAT_LINES if self.size.height >= 16 else 2 if self.size.height >= ROOMY else 1
+        lines: list[Line] = []
+        if most > 1:
+            heading = f"per layer, {self.activity.rows} training rows · dead: never > 0 · "
+            lines.append([(heading, "dim"), (f"sat: |σ′| < {SATURATED:g}", "dim")])
         line: Line = []
         used = 0
         for k, r in enumerate(rows):

@@ -154,7 +154,7 @@ class LandscapeView(Canvas):
         ink = self.get_component_styles("landscape--label").color
         lines_drawn = rows >= LINES_FROM
         glyphs = self._paths(s, cols, rows)
-        lines: list[Cells] = [[(ch, label) for ch in self._title(s)]]
+        lines: list[Cells] = [[(ch, label) for ch in self._title(s, width)]]
         for r in range(rows):
             tag = ys[0] if r == 0 else ys[1] if r == rows // 2 else ys[2] if r == rows - 1 else ""
             line: Cells = [(ch, label) for ch in tag[: margin - 1].rjust(margin - 1) + " "]
@@ -171,9 +171,18 @@ class LandscapeView(Canvas):
         strips = [strip_from_cells(line).crop_extend(0, width, None) for line in lines[:height]]
         return strips + [Strip.blank(width)] * (height - len(strips))
 
-    def _title(self, s: Surface) -> str:
+    def _title(self, s: Surface, width: int) -> str:
+        """What the map shows and the loss now, as much as fits."""
         w, b = s.names
-        return f"loss over {w} (→), {b} (↑) · now {number(s.current, 3)} · dark: low"
+        now = number(s.current, 3)
+        for text in (
+            f"loss over {w} (→), {b} (↑) · now {now} · dark: low",
+            f"loss over {w} →, {b} ↑ · now {now}",
+            f"loss now {now} · w →, b ↑",
+        ):
+            if len(text) <= width:
+                return text
+        return f"loss {now}"
 
     def _shade(self, s: Surface, cols: int, rows: int) -> tuple[list[list[Color]], np.ndarray]:
         """Each cell's shade: the loss at its centre, in bands of equal steps of √(L − min L);

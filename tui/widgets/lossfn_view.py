@@ -30,6 +30,7 @@ from tui.widgets.chart import Chart, Series
 from tui.widgets.text_lines import Line, TextLines
 
 P = np.linspace(0.002, 0.998, 300)
+ROOMY = 10  # panel lines from which the heading takes two lines
 LOSS_TOP = 4.0  # the loss axis stops here (−log ŷ grows without bound)
 
 
@@ -79,6 +80,7 @@ class LossFnView(Vertical):
         ce1, ce0 = loss_of("bce", P, ones), loss_of("bce", P, zeros)
         se1, se0 = loss_of("mse", P, ones), loss_of("mse", P, zeros)
         tick = np.full(len(s.yhat), 0.03 * LOSS_TOP)
+        at = np.clip(s.yhat, P[0], P[-1])  # a sure prediction's tick sits at the axis's end
         one = s.y > 0.5
         left.plot(
             [
@@ -86,8 +88,8 @@ class LossFnView(Vertical):
                 Series(P, np.minimum(ce0, LOSS_TOP), "chart--b"),
                 Series(P, se1, "chart--d"),
                 Series(P, se0, "chart--c"),
-                Series(s.yhat[one], tick[one], "chart--a", points=True),
-                Series(s.yhat[~one], tick[~one], "chart--b", points=True),
+                Series(at[one], tick[one], "chart--a", points=True),
+                Series(at[~one], tick[~one], "chart--b", points=True),
             ],
             y_range=(0.0, LOSS_TOP),
         )
@@ -117,8 +119,19 @@ class LossFnView(Vertical):
             ("━ y=0 ", c),
             ("· samples' ŷ", "dim"),
         ]
-        self.query_one("#lossfn-head", TextLines).show_lines(head)
+        self._head(head, s)
         self.query_one("#lossfn-legend", TextLines).show_lines([legend])
+
+    def _head(self, head: list[Line], s: LossAtSamples) -> None:
+        """The heading: two lines, or one where the panel is short."""
+        if self.size.height < ROOMY:
+            head = [[(s.loss, "bold"), (" · loss now ", "dim"), (number(s.mean, 3), "bold")]]
+        header = self.query_one("#lossfn-head", TextLines)
+        header.styles.height = len(head)
+        header.show_lines(head)
+
+    def on_resize(self) -> None:
+        self._plot()
 
     def _plot_perceptron(self, s: LossAtSamples, z_at: np.ndarray) -> None:
         """The perceptron's 0/1 loss against z, beside cross-entropy's of σ(z)."""
@@ -160,7 +173,7 @@ class LossFnView(Vertical):
             ("━ CE of σ(z), y=1 ", self._colour(left, "chart--c")),
             ("· samples' z", "dim"),
         ]
-        self.query_one("#lossfn-head", TextLines).show_lines(head)
+        self._head(head, s)
         self.query_one("#lossfn-legend", TextLines).show_lines([legend])
 
     def _plot_numbers(self, s: LossAtSamples) -> None:
@@ -199,7 +212,7 @@ class LossFnView(Vertical):
             (f"━ Huber δ={s.delta:g} ", d),
             ("· samples' ŷ − y", self._colour(left, "chart--b")),
         ]
-        self.query_one("#lossfn-head", TextLines).show_lines(head)
+        self._head(head, s)
         self.query_one("#lossfn-legend", TextLines).show_lines([legend])
 
 
