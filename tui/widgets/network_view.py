@@ -369,7 +369,8 @@ class NetworkView(Canvas):
         warn = self._styles.get(self.get_component_styles("network-view--vanishing").color)
         cells: list[tuple[str, Style]] = [(" ", label)] * width
         lo, hi = NORM_RANGE
-        for d, norm in enumerate(self.grad_norms):
+        # a selection redraws before the next snapshot: norms of a previous network may be longer
+        for d, norm in enumerate(self.grad_norms[: len(lay.columns) - 1]):
             level = 0.0 if norm <= 0 or not math.isfinite(norm) else math.log10(norm)
             bar = BARS[round(float(np.clip((level - lo) / (hi - lo), 0, 1)) * (len(BARS) - 1))]
             gap = lay.columns[d + 1] - lay.columns[d] - 1
