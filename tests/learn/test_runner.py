@@ -122,11 +122,14 @@ def snap(
 
 def test_a_step_waits_for_its_run_then_lets_through(lesson, progress) -> None:
     runner = LessonRunner(lesson, progress)
-    sc = scene()
+    old, sc = scene(1), scene(2)
     runner.enter(0, fresh=True)
-    runner.observe(snap(sc, 9))  # the old run's snapshot: ignored until the set-up is done
+    runner.observe(snap(old, 9))  # the old run's snapshot: ignored until the set-up is done
     assert not runner.met and runner.awaited() == "steps 0 / 5"
-    runner.started(1)
+    runner.started(2)
+    assert not runner.met
+    runner.observe(snap(old, 10))  # late: still the old run
+    assert not runner.met
     runner.observe(snap(sc, 3))
     assert [w.text for w in runner.waits()] == ["steps 3 / 5"] and not runner.forward()
     runner.observe(snap(sc, 5))
@@ -140,6 +143,24 @@ def test_old_generations_never_count(lesson, progress) -> None:
     runner.started(2)
     runner.observe(snap(scene(1), 50))
     assert not runner.met
+
+
+def test_a_run_that_goes_on_keeps_its_last_loss(tmp_path, progress) -> None:
+    text = DEMO.replace(
+        '[step.quiz]\nkind = "choice"',
+        '[step.wait]\naccuracy_at_least = 0.9\n[step.quiz]\nkind = "choice"',
+        1,
+    )
+    path = tmp_path / "04-on.toml"
+    path.write_text(text, encoding="utf-8")
+    runner = LessonRunner(load_lesson(path), progress)
+    sc = scene(1)
+    runner.started(1)
+    runner.observe(snap(sc, 5, loss=0.1, acc=0.95))
+    runner.enter(1, fresh=True)  # the same run goes on, finished: no new loss comes
+    runner.observe(snap(sc, 5))
+    runner.started(1)
+    assert runner.waits()[0].met
 
 
 def test_a_quiz_holds_the_step_until_right(lesson, progress) -> None:

@@ -11,6 +11,8 @@ from textual.widgets import DataTable, Input
 from tui.app import DltuiApp
 from tui.learn.lesson import load_lesson
 from tui.learn.progress import Progress
+from tui.learn.runner import LessonRunner
+from tui.learn.session import LessonSession
 from tui.screens.lessons import LessonsScreen
 from tui.screens.main import MainScreen
 from tui.session.pace import FULL_SPEED
@@ -95,6 +97,17 @@ def lesson_app(lesson, **kwargs) -> DltuiApp:
     )
 
 
+def session_of(app: DltuiApp) -> LessonSession:
+    assert isinstance(app.session, LessonSession)
+    return app.session
+
+
+def runner_of(app: DltuiApp) -> LessonRunner:
+    runner = app.main.runner
+    assert runner is not None
+    return runner
+
+
 def panel_text(app: DltuiApp) -> str:
     panel = app.main.query_one(LessonPanel)
     parts = [str(w.render()) for w in panel.query("Static")]
@@ -166,15 +179,16 @@ async def test_arrows_move_the_weight_outside_a_lesson_and_brackets_inside(drive
     async with app.run_test(size=(120, 40)) as pilot:
         await drive.ready(pilot)
         main = app.main
-        first = app.session.selected
+        session = session_of(app)
+        first = session.selected
         await pilot.press("right_square_bracket")
-        await drive.wait_for(pilot, lambda: app.session.selected != first)
+        await drive.wait_for(pilot, lambda: session.selected != first)
         assert main.runner is not None and main.runner.index == 0
         await pilot.press("escape")
         assert main.runner is None
-        now = app.session.selected
+        now = session.selected
         await pilot.press("left")
-        await drive.wait_for(pilot, lambda: app.session.selected != now)
+        await drive.wait_for(pilot, lambda: session.selected != now)
 
 
 async def test_reopening_resumes_at_the_saved_step(drive, lesson) -> None:
@@ -184,8 +198,9 @@ async def test_reopening_resumes_at_the_saved_step(drive, lesson) -> None:
     app = lesson_app(lesson)
     async with app.run_test(size=(120, 40)) as pilot:
         await drive.ready(pilot)
-        assert app.main.runner.step.id == "number"
-        await drive.wait_for(pilot, lambda: app.session.run.experiment.train.lr == 0.3)
+        assert runner_of(app).step.id == "number"
+        session = session_of(app)
+        await drive.wait_for(pilot, lambda: session.run.experiment.train.lr == 0.3)
         assert "step 3 of 4" in panel_text(app)
 
 
@@ -195,7 +210,7 @@ async def test_a_damaged_progress_file_warns_and_starts_afresh(drive, lesson, da
     app = lesson_app(lesson)
     async with app.run_test(size=(120, 40)) as pilot:
         await drive.ready(pilot)
-        assert app.main.runner.index == 0
+        assert runner_of(app).index == 0
         assert (data_home / "dltui" / "progress.json.bad").exists()
 
 

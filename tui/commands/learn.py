@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine.errors import UserError
@@ -57,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     progress = Progress.load()
     if progress.warning:
-        Console(stderr=True, highlight=False).print(f"[yellow]warning:[/] {progress.warning}")
+        Console(stderr=True, highlight=False).print(
+            f"[yellow]warning:[/] {escape(progress.warning)}"
+        )
     if args.reset:
         cleared = progress.clear(None if lesson is None else lesson.number)
         if cleared:

@@ -135,22 +135,25 @@ class LessonRunner:
         self.message = ""
         if fresh:
             self.waiting = True
-            self.seen = Seen()
         self.record.step = self.step.id
         self._save()
         return self.step
 
     def started(self, generation: int) -> None:
-        """The step's run is up: its snapshots (scene ``generation`` on) count for the waits."""
+        """The step's run is up: its snapshots (scene ``generation`` on) count for the waits.
+
+        A run that goes on from the step before keeps what was seen of it (its last loss)."""
         self.min_generation, self.waiting = generation, False
-        self.seen = Seen()
+        if self.seen.generation != generation:
+            self.seen = Seen(generation=generation)
+        self._check()
 
     # ------------------------------------------------------------------ what happens
     def observe(self, snap: Snapshot) -> None:
         """Takes what a snapshot shows; snapshots of runs older than the step's are ignored."""
         scene = snap.scene
-        if self.waiting or scene.generation < self.min_generation:
-            return
+        if scene.generation < self.seen.generation:
+            return  # a snapshot of a run that has been replaced
         if scene.generation != self.seen.generation:
             self.seen = Seen(generation=scene.generation)
         seen = self.seen
@@ -170,6 +173,11 @@ class LessonRunner:
         self.keys.add(key)
         self._check()
 
+    @property
+    def counting(self) -> bool:
+        """Whether what is seen is the step's run (not the one before its set-up was done)."""
+        return not self.waiting and self.seen.generation >= self.min_generation
+
     def _check(self) -> None:
         for line in self._lines():
             if line.met:
@@ -182,7 +190,7 @@ class LessonRunner:
 
     # ------------------------------------------------------------------ what it waits for
     def _lines(self) -> list[WaitLine]:
-        wait, seen = self.step.wait, self.seen
+        wait, seen = self.step.wait, self.seen if self.counting else Seen()
         lines = []
         if wait.epochs is not None:
             done = min(seen.epochs, wait.epochs)
