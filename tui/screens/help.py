@@ -34,7 +34,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Views",
         (
-            ("← →", "select a weight: previous / next layer"),
+            ("← →  [ ]", "select a weight: previous / next layer ([ ] in a lesson)"),
             ("↑ ↓", "select a weight: previous / next in the layer (W, then b)"),
             ("click", "select the connection under the mouse"),
             ("n / N", "next / previous sample: the chain rule's, and the test image,"),
@@ -57,6 +57,16 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("v", "switch index and vector views (Dense stacks)"),
             ("x / m", "export LaTeX / Markdown to a file"),
             ("escape", "back to training"),
+        ),
+    ),
+    (
+        "Lesson (dltui learn)",
+        (
+            ("→ / ←", "next step, once its wait is met / the step before"),
+            ("1-9, ↑ ↓ enter", "answer a multiple-choice question"),
+            ("enter, tab", "to a question's input line; enter answers, escape leaves it"),
+            ("[ ] shift+← →", "select a weight: previous / next layer"),
+            ("escape", "leave the lesson: its last run trains on in the free app"),
         ),
     ),
     ("Anywhere", (("?", "this page"), ("ctrl+p", "commands, themes"), ("q", "quit"))),
