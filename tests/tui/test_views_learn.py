@@ -297,7 +297,9 @@ def drawn_text(widget) -> str:
         ("sine", LINE, "landscape", "loss surface", "0.W[0,0]", (120, 40)),
         ("sine", LINE, "landscape", "loss surface", "(now)", (80, 24)),
         ("digits", AUGMENTED, "augment", "augmented training images", "aug", (120, 40)),
-        ("digits", {}, "mistakes", "misclassified test images", "test images wrong", (80, 24)),
+        ("digits", {}, "mistakes", "misclassified test images", "wrong (", (80, 24)),
+        ("digits", {}, "mistakes", "misclassified test images", "test images wrong", (120, 40)),
+        ("digits", AUGMENTED, "augment", "augmented training images", "#0       aug", (80, 24)),
     ],
 )
 async def test_the_app_shows_the_view(drive, preset, changes, name, title, words, size) -> None:

@@ -119,10 +119,20 @@ class AugmentView(ImageRows):
         count = len(a.originals)
         shape = (a.originals.shape[1], a.originals.shape[2])
         scale = self.scale_for(shape, count, width, (height - 3) // 2 - 1)
-        lines = [self.text(f"augmentation: {a.settings} · a fresh copy each time · n/N: others")]
+        head = f"augmentation: {a.settings} · a fresh copy each time · n/N: others"
+        if len(head) > width:
+            head = f"{a.settings} · n/N: others"
+        lines = [self.text(head)]
         names = [self.text(f"#{a.first + k}") for k in range(count)]
-        lines += self.row(self.pictures(a.originals, scale), names, width)
-        lines += self.row(self.pictures(a.augmented, scale), [self.text("aug")] * count, width)
+        originals = self.pictures(a.originals, scale)
+        copies = self.pictures(a.augmented, scale)
+        if 1 + 2 * (len(originals[0]) + 1) <= height:  # originals above, copies below
+            lines += self.row(originals, names, width)
+            lines += self.row(copies, [self.text("aug")] * count, width)
+        else:  # too short for two rows: each image beside its copy
+            pairs = [p for pair in zip(originals, copies) for p in pair]
+            labels = [lab for name in names for lab in (name, self.text("aug"))]
+            lines += self.row(pairs, labels, width)
         return self.finish(lines, width, height)
 
 
