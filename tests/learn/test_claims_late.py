@@ -184,9 +184,9 @@ def test_lesson12_cnn_beats_dense_of_similar_size() -> None:
     fit(mlp)
     fit(cnn)
     mlp_acc, cnn_acc = measured_accuracy(mlp), measured_accuracy(cnn)
-    assert 0.945 < mlp_acc < 0.965  # about 95.5 %
-    assert 0.965 < cnn_acc < 0.98  # near 97 %
-    assert cnn_acc > mlp_acc + 0.005
+    assert 0.94 < mlp_acc < 0.96  # about 95 %
+    assert 0.96 < cnn_acc < 0.98  # near 97 %
+    assert cnn_acc > mlp_acc + 0.01
 
 
 # ---------------------------------------------------------------------- 13 recurrent
