@@ -128,9 +128,11 @@ def test_lesson2_the_derived_gradient_is_error_times_input() -> None:
     """At the numbers of a trained neuron, ∂L/∂w = (ŷ − y)·x: from the derivation the app
     shows, and from the engine's backward pass."""
     run = build(2, "derive")
-    fit(run, 2)  # the step before waits 2 epochs
+    fit(run, 20)  # the first step waits 20 epochs
     net, X, y = run.net, run.data.X_train, run.data.y_train
-    for row in (0, 7, 31, 120):
+    errors = np.abs(net.forward(X)[:, 0] - y[:, 0])
+    rows = [*np.argsort(errors)[-3:], int(np.argmin(np.abs(errors - 0.1)))]  # wrong, unsure
+    for row in rows:
         x, target = X[row : row + 1], y[row : row + 1]
         yhat = float(net.forward(x)[0, 0])
         error = yhat - float(target[0, 0])
@@ -143,6 +145,12 @@ def test_lesson2_the_derived_gradient_is_error_times_input() -> None:
         net.loss_and_grad(x, target, "bce")
         np.testing.assert_allclose(net.grads["0.W"][0], error * x[0], rtol=1e-3, atol=1e-6)
         assert float(net.grads["0.b"][0]) == pytest.approx(error, rel=1e-3, abs=1e-6)
+    batch = run.trainer.next_batch_rows(len(X))  # what the app derives: the next mini-batch
+    assert len(batch) == 10
+    xb, yb = X[batch], y[batch]
+    mean = np.mean((net.forward(xb)[:, 0] - yb[:, 0]) * xb[:, 0])
+    derivation = derive(net, xb, yb, loss="bce", param="0.W[0,0]")
+    assert derivation.value == pytest.approx(mean, rel=1e-3, abs=1e-6)
 
 
 def test_lesson2_sigma_prime_cancels_in_the_typed_answers() -> None:
@@ -162,6 +170,7 @@ def test_lesson3_one_neuron_never_passes_75_percent_on_xor() -> None:
     assert max(a for a in history.train_acc if a is not None) == 0.75
     assert history.train_acc[-1] == 0.5
     assert history.train_loss[-1] == pytest.approx(0.25, abs=1e-3)
+    np.testing.assert_allclose(run.net.forward(run.data.X_train), 0.5, atol=0.05)
 
 
 def test_lesson3_a_hidden_layer_of_two_learns_xor() -> None:
@@ -256,6 +265,8 @@ def test_lesson5_the_hand_set_start_is_confidently_wrong() -> None:
 def test_lesson5_cross_entropy_learns_faster_from_the_same_bad_start() -> None:
     mse_run, ce_run = build(5, "mse"), build(5, "ce")
     np.testing.assert_array_equal(mse_run.net.data, ce_run.net.data)
+    start = mse_run.trainer.evaluate(mse_run.data.X_train, mse_run.data.y_train)[0]
+    assert 0.95 < start < 1.0  # "almost at its ceiling of 1"
     gradients = {}
     for run in (mse_run, ce_run):
         run.net.loss_and_grad(run.data.X_train, run.data.y_train, run.experiment.train.loss)
@@ -307,7 +318,16 @@ def test_lesson6_the_edge_lies_between_007_and_008() -> None:
     assert edge.diverged is None
     assert edge.train_loss[-1] == pytest.approx(good.train_loss[-1], rel=0.01)
     beyond = lr_history("edge", 0.08)
-    assert beyond.diverged is not None or beyond.train_loss[-1] > beyond.train_loss[0]
+    assert beyond.diverged is not None or beyond.train_loss[-1] > 1e6 * beyond.train_loss[0]
+
+
+def test_lesson6_the_edge_is_two_over_the_steepest_curvature() -> None:
+    """For L = mean((w·x + b − y)²) the curvature is the Hessian 2·mean([x 1]ᵀ[x 1]); gradient
+    descent diverges above 2 / its largest eigenvalue, which lies between 0.07 and 0.08."""
+    X = build(6, "edge").data.X_train.astype(np.float64)
+    A = np.hstack([X, np.ones((len(X), 1))])
+    steepest = np.linalg.eigvalsh(2.0 * A.T @ A / len(X)).max()
+    assert 0.07 < 2.0 / steepest < 0.08
 
 
 # ---------------------------------------------------------------------- 7 batch size
