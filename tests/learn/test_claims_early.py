@@ -327,6 +327,8 @@ def test_lesson6_the_edge_is_two_over_the_steepest_curvature() -> None:
     X = build(6, "edge").data.X_train.astype(np.float64)
     A = np.hstack([X, np.ones((len(X), 1))])
     steepest = np.linalg.eigvalsh(2.0 * A.T @ A / len(X)).max()
+    assert steepest == pytest.approx(26, abs=0.5)  # "about 26"
+    assert 2.0 / steepest == pytest.approx(0.076, abs=0.0005)
     assert 0.07 < 2.0 / steepest < 0.08
 
 
