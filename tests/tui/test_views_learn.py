@@ -234,6 +234,37 @@ def test_the_path_follows_training_and_the_window_keeps_it() -> None:
     assert s.current < s.loss.max()
 
 
+def test_a_diverged_run_leaves_the_window_and_the_path_alone() -> None:
+    run, scene = build("sine", **LINE)
+    book = pl.PathBook()
+    before = pl.surface(scene, run.net, run.trainer, book, size=5)
+    run.net.params["0.W"][0, 0] = np.nan
+    run.trainer.step += 1
+    after = pl.surface(scene, run.net, run.trainer, book, size=5)
+    np.testing.assert_array_equal(after.xs, before.xs)
+    assert len(after.path) == 1 and np.isnan(after.current)
+    _, fresh = build("sine", **LINE)  # a new run that starts diverged: an empty path
+    empty = pl.surface(fresh, run.net, run.trainer, pl.PathBook(), size=5)
+    assert empty.path.shape == (0, 2)
+
+
+async def test_the_surface_widget_draws_an_empty_path(drive) -> None:
+    run, scene = build("sine", **LINE)
+    run.net.params["0.b"][0] = np.inf
+    record = pl.surface(scene, run.net, run.trainer, pl.PathBook(), size=(20, 8))
+    view = LandscapeView(id="landscape")
+    from textual.app import App
+
+    class One(App[None]):
+        def compose(self):
+            yield view
+
+    async with One().run_test(size=(40, 12)) as pilot:
+        await pilot.pause()
+        view.show(scene, record)
+        await drive.wait_for(pilot, lambda: "loss" in drawn_text(view))
+
+
 # ---------------------------------------------------------------------- augmented images
 def test_augmented_copies_leave_the_data_and_trainings_draws_alone() -> None:
     run, scene = build("digits", **AUGMENTED)

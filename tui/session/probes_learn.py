@@ -10,6 +10,7 @@ here and checked against the engine's kernels by the tests.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -33,6 +34,7 @@ SATURATED = 0.01  # |σ′(z)| below this: the unit passes (almost) no gradient 
 LOSS_SAMPLES = 40  # training samples marked on the loss curves
 SURFACE_SIZE = 41  # grid points a side of the loss surface
 MAX_SURFACE = 240  # grid points a side at most
+FAR = 1e4  # parameter values beyond this (a diverging run) are left off the path
 AUGMENTED = 6  # training images shown beside their augmented copies
 MISTAKES = 12  # misclassified test images shown at most
 
@@ -475,6 +477,8 @@ class PathBook:
             self.scene, self.points, self.steps = scene, [], []
         if self.steps and self.steps[-1] == step:
             return
+        if not all(math.isfinite(v) and abs(v) <= FAR for v in point):
+            return  # a diverged run: its map keeps the window it had
         self.points.append(point)
         self.steps.append(step)
         if self.window is None:
@@ -543,8 +547,7 @@ def surface(
         return surface_losses(net, trainer.loss, X, y, ws, bs, trainer.info.delta)
 
     book.add(scene, names, point, trainer.step, losses)
-    assert book.window is not None
-    x0, x1, y0, y1 = book.window
+    x0, x1, y0, y1 = book.window or (-1.0, 1.0, -1.0, 1.0)
     xs, ys = np.linspace(x0, x1, cols), np.linspace(y0, y1, rows)
     loss = losses(xs, ys)
     here = losses(np.array([point[0]]), np.array([point[1]]))
@@ -553,7 +556,7 @@ def surface(
         xs=xs,
         ys=ys,
         loss=loss,
-        path=np.array(book.points, dtype=np.float64),
+        path=np.array(book.points, dtype=np.float64).reshape(-1, 2),
         steps=tuple(book.steps),
         current=float(here[0, 0]),
         optimizer=scene.experiment.train.optimizer,

@@ -222,6 +222,8 @@ class LandscapeView(Canvas):
         traces = [(t.path, "·", PATHS[1 + k]) for k, t in enumerate(self.earlier)]
         traces.append((s.path, "•", PATHS[0]))
         for path, glyph, part in traces:
+            if not len(path):
+                continue
             colour = self.get_component_styles(part).color
             cx, cy = self._cell(s, path, cols, rows)
             if len(path) > 1:
