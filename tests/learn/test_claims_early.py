@@ -181,6 +181,19 @@ def test_lesson3_a_hidden_layer_of_two_learns_xor() -> None:
     assert history.train_acc[-1] == 1.0
 
 
+def test_lesson3_each_hidden_unit_cuts_off_one_corner() -> None:
+    """Unit 0 is on only at (0,1), unit 1 off only at (1,0); through their eyes (0,0) and
+    (1,1) are one spot, with the two others away from it."""
+    run = build(3, "hidden")
+    fit(run)
+    X = run.data.X_train
+    np.testing.assert_array_equal(X, [[0, 0], [0, 1], [1, 0], [1, 1]])
+    hidden = inspect.layer_outputs(run.net, X)[1]  # the hidden sigmoid units' outputs
+    np.testing.assert_array_equal(hidden > 0.5, [[0, 1], [1, 1], [0, 0], [0, 1]])
+    assert np.abs(hidden[0] - hidden[3]).max() < 0.05
+    assert min(np.abs(hidden[i] - hidden[0]).max() for i in (1, 2)) > 0.8
+
+
 def test_lesson3_spare_hidden_units_make_bad_starts_rarer() -> None:
     """Of 20 seeds, 2 hidden units learn XOR 16 times and 4 hidden units 20 times."""
     exp = lesson(3).experiment_at("hidden")
