@@ -8,7 +8,7 @@ written in (``order="none"``), so a chain-rule product reads as derived.
 
 from __future__ import annotations
 
-import textwrap
+import re
 from typing import ClassVar
 
 import sympy as sp
@@ -359,11 +359,36 @@ def unicode(expr: sp.Basic, digits: int = DIGITS, width: int | None = None) -> s
         return text
     width = max(width, 10)
     if "\n" not in text:
-        return "\n".join(
-            textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False)
-        )
+        return "\n".join(wrap(text, width))
     settings = {"digits": digits, "wrap_line": True, "num_columns": width}
     return UnicodePrinter(settings).doprint(expr)
+
+
+_BREAKS = re.compile(r"(?<=[ ⋅·])")  # a line may end after a space or a product's dot
+
+
+def wrap(text: str, width: int, indent: str = "    ") -> list[str]:
+    """One line of maths in lines of at most ``width`` characters, the later ones indented.
+
+    Lines break after a space or a product's dot (``⋅``), so no symbol or number is split and no
+    character is lost (a space at a break is dropped); only a piece wider than a whole line is
+    cut, where it must be.
+    """
+    lines: list[str] = []
+    line = ""
+    for piece in _BREAKS.split(text):
+        room = width - (len(indent) if lines else 0)
+        if line and len(line.rstrip(" ")) + len(piece.rstrip(" ")) > room:
+            lines.append(line.rstrip(" "))
+            line = ""
+        line += piece
+        while len(line) > width - (len(indent) if lines else 0):
+            cut = width - (len(indent) if lines else 0)
+            lines.append(line[:cut])
+            line = line[cut:]
+    if line.strip() or not lines:
+        lines.append(line.rstrip(" "))
+    return [(indent if i else "") + text for i, text in enumerate(lines)]
 
 
 def latex(expr: sp.Basic, digits: int = DIGITS) -> str:

@@ -110,10 +110,10 @@ async def test_x_and_m_export_latex_and_markdown(drive, in_tmp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_derivation(drive, pilot)
         await pilot.press("x")
-        tex = in_tmp / "derivation-0.W_0_0.tex"
+        tex = in_tmp / "derivation-0.W_0_0-index.tex"
         assert tex.is_file() and "\\" in tex.read_text()
         await pilot.press("m")
-        md = in_tmp / "derivation-0.W_0_0.md"
+        md = in_tmp / "derivation-0.W_0_0-index.md"
         assert md.is_file() and md.read_text().startswith("#")
         assert screen.exported == md.relative_to(in_tmp)
 

@@ -55,6 +55,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("→ / ←", "next / previous step"),
             ("home / end", "first / last step"),
             ("v", "switch index and vector views (Dense stacks)"),
+            ("f", "type each backward step's formula before it is shown"),
             ("x / m", "export LaTeX / Markdown to a file"),
             ("escape", "back to training"),
         ),
