@@ -310,6 +310,9 @@ def lr_history(step: str, lr: float | None = None) -> History:
 
 
 def test_lesson6_a_small_rate_crawls_and_a_good_one_converges() -> None:
+    start = build(6, "small").net.data  # "from the same starting weights"
+    for step in ("good", "large", "edge"):
+        np.testing.assert_array_equal(build(6, step).net.data, start)
     small, good = lr_history("small"), lr_history("good")
     assert small.finished is not None and small.finished.reason == "epochs"
     assert 0.2 <= small.train_loss[-1] <= 0.4  # "still near 0.3"
