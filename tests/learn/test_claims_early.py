@@ -466,6 +466,15 @@ def test_lesson8_the_bowl_has_two_parameters_and_one_bottom() -> None:
         assert path[-1] == pytest.approx(bottom, abs=0.015)  # every run ends at the bottom
 
 
+def test_lesson8_the_bowl_is_steep_along_w_and_gentle_along_b() -> None:
+    x = np.asarray(build(8, "bowl").data.X_train[:, 0], dtype=np.float64)
+    assert x.min() > -6.0 and x.max() < 6.0 and np.ptp(x) > 11.0  # "x₁ runs from −6 to 6"
+    A = np.stack([x, np.ones_like(x)], axis=1)
+    curvatures, directions = np.linalg.eigh(2.0 * A.T @ A / len(x))  # the loss's Hessian
+    assert curvatures[1] > 10 * curvatures[0]
+    assert abs(directions[0, 1]) > 0.99  # the steep direction is (almost) w alone
+
+
 def test_lesson8_paths_on_the_bowl() -> None:
     sgd, momentum, rmsprop, adam = (bowl_path(s) for s in BOWL_STEPS)
     bottom = least_squares("bowl")
