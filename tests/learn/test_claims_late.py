@@ -197,6 +197,11 @@ def test_lesson13_rnn_fails_as_the_lag_grows_gru_does_not() -> None:
     long = build(13, "long")
     fit(long)
     assert abs(measured_loss(long) - 1 / 6) < 0.03  # near 0.16, the mean's error
+    d = derive(long.net, long.data.X_train[:1], long.data.y_train[:1], "mse", "0.W_hh[0,0]")
+    (gains,) = [np.asarray(s.value) for s in d.steps if str(s.lhs).startswith("gain")]
+    assert len(gains) == 39  # ‖∂h_T/∂h_(T−k)‖ for k = 1 … 39
+    assert 0.5 < gains[0] < 2.0  # about 1 one step back
+    assert gains[-1] < 1e-3 * gains[0]  # below a thousandth of that 39 steps back
     gru = build(13, "gru")
     assert gru.experiment.data.options["length"] == 40
     fit(gru)
