@@ -8,6 +8,7 @@ screen.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,6 +19,7 @@ from engine.experiment.config import Experiment, Run
 from engine.warmup import kernels_cached
 from tui.learn.lesson import Lesson
 from tui.learn.progress import Progress
+from tui.learn.quiz import formula_checker_ready
 from tui.learn.runner import LessonRunner
 from tui.learn.session import LessonSession
 from tui.screens.main import MainScreen
@@ -111,6 +113,9 @@ class DltuiApp(App[int]):
         progress = self._progress()
         if progress.warning:
             self.notify(progress.warning, severity="warning", timeout=10, markup=False)
+        if any(s.quiz is not None and s.quiz.kind == "formula" for s in self._lesson.steps):
+            # the formula checker brings SymPy: loaded beside the lesson, not at the first answer
+            threading.Thread(target=formula_checker_ready, daemon=True).start()
         runner = LessonRunner(self._lesson, progress)
         experiment = self._lesson.experiment_at(runner.origin())
         if experiment.train.device != "cpu":

@@ -29,7 +29,7 @@ text = "Watch a few steps."
 preset = "gaussians"
 paused = false
 [step.config]
-train.epochs = 400
+train.epochs = 100000
 [step.wait]
 steps = 5
 
@@ -67,6 +67,7 @@ explain = "One over two."
 id = "formula"
 title = "A formula"
 text = "Type one."
+paused = true
 [step.wait]
 key = "d"
 [step.quiz]
@@ -151,6 +152,7 @@ async def test_a_lesson_walks_its_steps_and_quizzes(drive, lesson) -> None:
         await drive.wait_for(pilot, lambda: box.has_focus)
         await pilot.press("escape")  # leaves the input, not the lesson
         assert not box.has_focus and main.runner is not None
+        await drive.wait_for(pilot, lambda: session_of(app).paused)  # the step opens paused
         await pilot.press("d")  # the step waits for d (the derivation opens)
         await drive.wait_for(pilot, lambda: app.screen is not main, timeout=30)
         await pilot.press("escape")
@@ -169,9 +171,11 @@ async def test_a_lesson_walks_its_steps_and_quizzes(drive, lesson) -> None:
         saved = Progress.load()
         assert saved.lesson(1).done
         assert saved.lesson(1).quiz["choose"].typed == ["3", "2"]
-        lr = app.session.run.experiment.train.lr
-        await drive.wait_for(pilot, lambda: not app.session.paused)  # the free app trains on
-        assert lr == 0.3
+        session = session_of(app)
+        await drive.wait_for(pilot, lambda: not session.paused)  # the free app trains on
+        assert session.run.experiment.train.lr == 0.3  # the lesson's last run
+        await pilot.press("right")  # ← → select weights again
+        await drive.wait_for(pilot, lambda: session.selected != "0.W[0,0]")
 
 
 async def test_arrows_move_the_weight_outside_a_lesson_and_brackets_inside(drive, lesson) -> None:

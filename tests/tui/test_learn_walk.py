@@ -62,16 +62,25 @@ async def until(pilot: Pilot, condition: Callable[[], bool], why: Callable[[], s
 
 
 async def answer(pilot: Pilot, app: DltuiApp, runner: LessonRunner, typed: str) -> None:
+    """Answers the step's quiz as a learner would: a number key, or typed into its input."""
     quiz = runner.quiz
     assert quiz is not None
+    record = runner.quiz_record
+    tries = record.tries if record is not None else 0
     if quiz.kind == "choice":
         await pilot.press(typed)
-        return
-    box = app.main.query_one("#lesson-input", Input)
-    box.focus()
-    await pilot.pause()
-    box.value = typed
-    await pilot.press("enter")
+    else:
+        box = app.main.query_one("#lesson-input", Input)
+        box.focus()
+        await pilot.pause()
+        box.value = typed
+        await pilot.press("enter")
+    where = f"lesson {runner.lesson.number} step {runner.step.id!r}: {typed!r}"
+    await until(
+        pilot,
+        lambda: runner.quiz_record is not None and runner.quiz_record.tries > tries,
+        lambda: f"{where} was not taken as an answer ({runner.message})",
+    )
 
 
 async def back_to_main(pilot: Pilot, app: DltuiApp) -> None:

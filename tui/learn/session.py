@@ -74,7 +74,8 @@ class LessonSession(TrainingSession):
         return token
 
     def leave(self) -> None:
-        """The lesson is over: the run trains on at the app's own pace."""
+        """The lesson is over: the run trains on at the app's own pace (a run that ended stays
+        as it is: space trains on)."""
         self._send(self._leave)
 
     # ------------------------------------------------------------------ on the training thread
@@ -116,6 +117,6 @@ class LessonSession(TrainingSession):
 
     def _leave(self) -> None:
         self._set_pace(None)
-        if self.paused and self._state not in ("diverged", "stopped"):
+        if self.paused and self._state == "training":  # held by a step, not ended
             self.paused = False
             self._resumed()

@@ -47,7 +47,7 @@ ROOMY_FOOTER = 100
 """Terminal columns from which the footer spaces its keys out and offers ^p (the palette):
 narrower, every key of the footer still fits 80 columns."""
 DIAGRAM_COLUMNS = 8  # deeper plain networks open on the layer list (g switches)
-LESSON = Binding.Group("lesson")
+LESSON = Binding.Group("step")
 NARROW_LESSON = 110
 """Terminal columns under which a lesson's panel goes under the views, in place of the network
 and chain-rule panels (at 80×24 the views and the lesson text each get half the height)."""
@@ -83,9 +83,6 @@ class MainScreen(Screen):
     """Live training: header, predictions, loss, network and math panels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("right", "lesson_next", "next", key_display="→", group=LESSON),
-        Binding("left", "lesson_back", "back", key_display="←", group=LESSON),
-        Binding("escape", "leave_lesson", "leave lesson", key_display="esc"),
         Binding("up", "choice_move(-1)", "choice ↑", show=False),
         Binding("down", "choice_move(1)", "choice ↓", show=False),
         Binding("enter", "lesson_enter", "answer", show=False),
@@ -105,8 +102,8 @@ class MainScreen(Screen):
         Binding("right", "move(1, 0)", "layer →", show=False),
         Binding("up", "move(0, -1)", "weight ↑", show=False),
         Binding("down", "move(0, 1)", "weight ↓", show=False),
-        Binding("left_square_bracket,shift+left", "move(-1, 0)", "layer ←", show=False),
-        Binding("right_square_bracket,shift+right", "move(1, 0)", "layer →", show=False),
+        Binding("left_square_bracket,shift+left", "move_layer(-1)", "layer ←", show=False),
+        Binding("right_square_bracket,shift+right", "move_layer(1)", "layer →", show=False),
         Binding("n", "sample(1)", "next sample", show=False),
         Binding("N", "sample(-1)", "previous sample", show=False),
         Binding("l", "toggle_log", "log scale", show=False),
@@ -123,6 +120,10 @@ class MainScreen(Screen):
             Binding(k.key, f"view_key({k.key!r})", k.action.replace("_", " "), show=False)
             for k in view_keys().values()
         ),
+        # last, so that at 80 columns the footer cuts these (the lesson panel shows them)
+        Binding("right", "lesson_next", "next", key_display="→", group=LESSON),
+        Binding("left", "lesson_back", "back", key_display="←", group=LESSON),
+        Binding("escape", "leave_lesson", "leave", key_display="esc"),
     ]
 
     paused: var[bool] = var(False)
@@ -427,7 +428,13 @@ class MainScreen(Screen):
             return runner is not None
         if action == "choice_move":
             return runner is not None and self._choice_open()
+        if action == "move" and parameters[1:] == (0,):
+            return runner is None  # ← → move between steps in a lesson; [ ] between layers
         return True
+
+    def action_move_layer(self, layers: int) -> None:
+        """[ ] (and shift+← →): the previous / next layer's weight, in a lesson as outside."""
+        self.action_move(layers, 0)
 
     def on_key(self, event: events.Key) -> None:
         """Reports each key to the lesson: a step may wait for one."""

@@ -7,6 +7,7 @@ input line: while it has focus, keys type into it; Enter answers, Escape leaves 
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from rich.text import Text
@@ -19,10 +20,26 @@ from textual.widgets import Input, Static
 from tui.learn.quiz import formula_checker_ready
 from tui.learn.runner import LessonRunner
 
+ITEM = re.compile(r"^(?:[-•*] |\d+[.)] )")
+"""A line that starts a list item: never joined to the line before."""
 PLACEHOLDERS = {
     "number": "type a number, then Enter",
     "formula": "type a formula, e.g. (yhat - y)*x, then Enter",
 }
+
+
+def reflow(text: str) -> str:
+    """A lesson's text for a narrow column: the lines of a paragraph joined (the file wraps
+    them at its own width), blank lines and indented lines (formulas) kept as they are."""
+    out: list[str] = []
+    joining = False
+    for line in text.splitlines():
+        if line.strip() and not line[0].isspace() and joining and not ITEM.match(line):
+            out[-1] += " " + line.strip()
+            continue
+        out.append(line.rstrip())
+        joining = bool(line.strip()) and not line[0].isspace()
+    return "\n".join(out)
 
 
 class LessonPanel(Vertical):
@@ -42,7 +59,7 @@ class LessonPanel(Vertical):
     LessonPanel #lesson-quiz { margin: 1 0 0 0; }
     LessonPanel #lesson-message { margin: 1 0 0 0; color: $text-warning; }
     LessonPanel #lesson-message.-right { color: $text-success; }
-    LessonPanel #lesson-input { display: none; height: 3; }
+    LessonPanel #lesson-input { display: none; height: 1; border: none; padding: 0 1; }
     LessonPanel #lesson-input.-shown { display: block; }
     LessonPanel #lesson-keys { height: auto; color: $text-muted; }
     """
@@ -101,7 +118,7 @@ class LessonPanel(Vertical):
         self.border_title = f"lesson {lesson.number} · {lesson.title}"
         self.border_subtitle = f"step {runner.index + 1} of {runner.count}"
         self._set("#lesson-step-title", Text(step.title))
-        self._set("#lesson-text", Text(step.text))
+        self._set("#lesson-text", Text(reflow(step.text)))
         self._set("#lesson-waits", self._waits(runner))
         self._set("#lesson-quiz", self._quiz(runner))
         message = self.query_one("#lesson-message", Static)
