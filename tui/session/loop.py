@@ -5,6 +5,10 @@ the training thread: it carries out the commands the interface queued, trains th
 allows until the next snapshot is due, sleeps when ahead of the pace (a command wakes it at once),
 and notices epochs, the end of the experiment's epochs, divergence and early stopping. What a
 snapshot holds, and the commands themselves, are the session's.
+
+A run's state is "starting" until its first step is done: that step may compile the network's
+kernels for seconds, so the pace's schedule and the steps/s readout start after it, and slow
+bursts in the first second after it are not taken as an engine too slow for its pace.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ training (``dltui train``, ``Trainer.fit``) never waits.
 :class:`Pacer` keeps the schedule: the training thread asks it how many steps may be done by the
 next snapshot, trains them at full speed, then sleeps out the rest of the interval. So the
 thread sleeps once per snapshot, not once per step, and full speed costs nothing.
+:class:`SpeedMeter` measures the steps per second the header shows, over the last second and
+never across a change of pace, a pause or a new run.
 """
 
 from __future__ import annotations
