@@ -113,10 +113,11 @@ class UnitsView(Canvas):
             f"i.j: unit j of layer i (row j of i.W), after {kinds}{more}; orange low, blue high",
             f"i.j: unit j of layer i, after {kinds}{more} · orange low, blue high",
             f"i.j: unit j of layer i{more} · orange low, blue high",
+            f"i.j: unit j of layer i{more}",
         ):
             if len(text) <= width:
                 return text
-        return f"i.j: unit j of layer i{more}"
+        return f"i.j: unit j of layer i · {len(um.names)}/{um.hidden}" if more else "i.j: unit j"
 
 
 register(
