@@ -206,7 +206,8 @@ def _factors(
 
     The activation's derivative, σ(u)(1 − σ(u)) and 1 − tanh(u)² for each argument u the two
     formulas apply these functions to, and a(1 − a), 1 − a² for each variable a (σ′ or tanh′
-    written with a = σ(z)); then each variable, and each product of two.
+    written with a = σ(z)); then each variable (one named ``…_prime`` is σ′ itself), and each
+    product of two.
     """
     out: list[tuple[str, sp.Expr, str]] = []
     seen: set[str] = set()
@@ -226,8 +227,8 @@ def _factors(
     for a in symbols:
         add(f"{a.name}*(1-{a.name})", a * (1 - a), "activation_derivative")
         add(f"1-{a.name}^2", 1 - a**2, "activation_derivative")
-    for a in symbols:
-        add(a.name, a, "missing_factor")
+    for a in symbols:  # a name like sigmoid_prime stands for σ′ itself (derive.factor_quiz)
+        add(a.name, a, "activation_derivative" if "_prime" in a.name else "missing_factor")
     for a, b in combinations_with_replacement(symbols, 2):
         add(f"{a.name}^2" if a == b else f"{a.name}*{b.name}", a * b, "missing_factor")
     return out
