@@ -7,17 +7,21 @@ import math
 
 import numpy as np
 import pytest
+from textual.binding import Binding
 
 from engine.errors import UserError
 from engine.experiment.presets import get_preset
+from tui.screens.help import sections
+from tui.screens.main import MainScreen
 from tui.screens.open_run import OpenRunScreen
+from tui.session import probes
 from tui.session.changes import change_label
 from tui.session.records import LossPoint
 from tui.session.steps import StepLosses, thinned
 from tui.session.worker import TrainingSession
 from tui.widgets.chart import Chart, distinct_labels
 from tui.widgets.loss_plot import LossPlot
-from tui.widgets.run_header import describe
+from tui.widgets.run_header import describe, network_text
 
 SIZE = (120, 40)
 
@@ -240,3 +244,26 @@ def test_an_unknown_plot_is_refused_with_the_known_ones() -> None:
     session = TrainingSession(get_preset("xor"), paused=True)
     with pytest.raises(UserError, match="epochs, steps, table"):
         session.set_plot("loss")
+
+
+def _scene(experiment):
+    run = experiment.build()
+    return probes.make_scene(1, experiment, run.data, run.net)
+
+
+def test_the_network_is_named_by_its_built_activations() -> None:
+    xor = get_preset("xor")
+    assert network_text(_scene(xor)) == "2-2-1 sigmoid"
+    assert network_text(_scene(xor.replace(model={"hidden": []}))) == "2-1 sigmoid"
+    spiral = get_preset("spiral")
+    assert network_text(_scene(spiral)) == "2-8-8-1 tanh"  # logits: no output activation
+    assert network_text(_scene(spiral.replace(model={"hidden": []}))) == "2-1 linear"
+    bce = spiral.replace(train={"loss": "bce"}, model={"dropout": 0.2})
+    assert network_text(_scene(bce)) == "2-8-8-1 tanh, sigmoid out"
+
+
+def test_help_and_the_main_screen_know_the_runs_keys() -> None:
+    keys = {key for _, rows in sections() for key, _ in rows}
+    assert {"b", "k", "K"} <= keys
+    bound = {b.key for b in MainScreen.BINDINGS if isinstance(b, Binding)}
+    assert {"b", "k", "K"} <= bound
