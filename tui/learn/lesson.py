@@ -25,6 +25,7 @@ offered::
     [step.config]                # changes to the experiment: any key of [data] [model] [train]
     model.hidden = []
     train.lr = 0.5
+    model.init_from = "net.npz"  # a relative path names a file beside the lesson file
 
     [step.wait]                  # all optional; a step waits for every condition given
     epochs = 50                  # at least this many epochs trained
@@ -211,6 +212,9 @@ class Lesson:
         for s in self.steps[start : stop + 1]:
             if s.config:
                 exp = exp.replace(**{k: dict(v) for k, v in s.config.items()})
+        source = exp.model.init_from
+        if source and not Path(source).is_absolute():  # a network shipped beside the lesson
+            exp = exp.replace(model={"init_from": str((self.path.parent / source).absolute())})
         return exp
 
     def weights_at(self, step: int | str) -> Mapping[str, Any]:
