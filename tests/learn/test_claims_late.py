@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ from engine.events import History
 from engine.experiment.config import Run
 from engine.experiment.presets import get_preset
 from engine.inspect import grad_ratio, layer_grad_norms
+from engine.network import Sequential
 from tui.learn.lesson import LESSONS_DIR, Lesson, load_lesson
 from tui.session.probes_nets import attention_map
 
@@ -240,14 +240,18 @@ def test_lesson15_wider_bottleneck_lower_error() -> None:
 
 
 # ---------------------------------------------------------------------- 16 transfer, augmentation
-def test_lesson16_transfer_and_augmentation_measured(tmp_path: Path) -> None:
+def test_lesson16_the_shipped_network_is_the_pretrain_step_trained() -> None:
     pre = build(16, "pretrain")
     assert len(pre.data.X_train) == 721 and len(pre.data.X_test) == 180
     fit(pre)
     assert measured_accuracy(pre) == 1.0
-    saved = tmp_path / "digits-0-4.npz"
-    pre.net.save(saved)
+    transfer = lesson(16).experiment_at("transfer")
+    shipped = Sequential.load(transfer.model.init_from)
+    assert shipped.spec() == pre.net.spec()
+    assert np.allclose(np.asarray(shipped.data), np.asarray(pre.net.data), atol=1e-3)
 
+
+def test_lesson16_transfer_and_augmentation_measured() -> None:
     few = build(16, "few")
     assert len(few.data.X_train) == 25 and len(few.data.X_test) == 179
     assert np.bincount(few.data.y_train.astype(int)).tolist() == [5] * 5
@@ -255,26 +259,25 @@ def test_lesson16_transfer_and_augmentation_measured(tmp_path: Path) -> None:
     scratch = measured_accuracy(few)
     assert scratch == pytest.approx(0.94, abs=0.01)  # about 94 %
 
-    exp = lesson(16).experiment_at("few")
-    frozen = [0, 3]  # the two convolutions
-    transfer = exp.replace(model={"init_from": str(saved), "new_head": True, "freeze": frozen})
-    run = transfer.build()
+    run = build(16, "transfer")
     assert run.net.n_params == 1573
-    head = run.net.params["7.W"].size + run.net.params["7.b"].size
-    assert head == 325
-    before = {k: np.array(v) for k, v in run.net.params.items() if k.split(".")[0] in ("0", "3")}
+    assert run.net.params["7.W"].size + run.net.params["7.b"].size == 325  # the new head
+    frozen = {k: np.array(v) for k, v in run.net.params.items() if k.split(".")[0] in ("0", "3")}
     fit(run)
-    for name, value in before.items():
+    for name, value in frozen.items():
         assert np.array_equal(np.asarray(run.net.params[name]), value), name
     transferred = measured_accuracy(run)
-    assert transferred == pytest.approx(0.82, abs=0.01)  # about 82 %
-    random = exp.replace(model={"freeze": frozen}).build()
+    assert transferred == pytest.approx(0.82, abs=0.01)  # near 82 %
+
+    random = build(16, "random")
+    assert random.experiment.model.freeze == [0, 3] and not random.experiment.model.init_from
     fit(random)
-    assert measured_accuracy(random) == pytest.approx(0.74, abs=0.01)  # about 74 %
+    assert measured_accuracy(random) == pytest.approx(0.74, abs=0.01)  # near 74 %
     assert measured_accuracy(random) < transferred < scratch
 
     augmented = build(16, "augment")
     assert augmented.experiment.train.augment_shift == 1
+    assert augmented.experiment.model == few.experiment.model
     fit(augmented)
     assert measured_accuracy(augmented) == pytest.approx(0.92, abs=0.01)  # about 92 %
     assert measured_accuracy(augmented) < scratch
