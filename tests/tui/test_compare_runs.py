@@ -180,7 +180,13 @@ async def test_the_header_reads_the_built_network_and_shows_the_settings(drive) 
         await drive.ready(pilot)
         snap = app.main.snapshot
         wide = describe(snap)
-        for part in ("dropout 0.3", "clip 1", "patience 5", "400 train · 100 val", "2-8-8-1 tanh"):
+        for part in (
+            "dropout 0.3",
+            "clip 1",
+            "patience 5",
+            "400 train · 100 val (20%)",
+            "2-8-8-1 tanh",
+        ):
             assert part in wide
         header = app.main.query_one("#header")
         line = header.plain.splitlines()[0]

@@ -60,7 +60,7 @@ def settings(scene: Scene) -> list[tuple[int, str]]:
     val = getattr(data, "X_val", None)
     out = [(4, f"{len(data.X_train):,} train")]
     if share and val is not None:
-        out.append((3, f"{len(val):,} val"))
+        out.append((3, f"{len(val):,} val ({share:.0%})"))
     if t.momentum:
         out.append((6, f"momentum {t.momentum:g}"))
     if m.dropout:
