@@ -5,7 +5,7 @@ by, with its largest value (0.25 for the sigmoid: ten sigmoid layers shrink a gr
 4¹⁰ ≈ 10⁶ times). The stretches of z where |σ′| < 0.01 are marked under both curves: a unit whose
 sum sits there is saturated and passes almost nothing back. Below, live, each activation layer of
 the network: the share of its units that are dead (never above zero on the training rows, for
-the ReLU family) and the share of unit-sample pairs that are saturated. ``f``/``F`` step through
+the ReLU family) and the share of unit-sample pairs that are saturated. ``z``/``Z`` step through
 every activation the engine knows, to compare them.
 """
 
@@ -108,7 +108,7 @@ class ActivationView(Vertical):
         shown = NAMES.index(self.function) + 1
         prime = defn.prime_rule.removeprefix("derivative of ").split(": ", 1)[-1]
         head: list[Line] = [
-            [(defn.rule, "bold"), (f"  · f/F: others ({shown}/{len(NAMES)})", "dim")],
+            [(defn.rule, "bold"), (f"  · z/Z: others ({shown}/{len(NAMES)})", "dim")],
             [
                 ("σ′ = ", "dim"),
                 (prime, ""),
@@ -124,7 +124,7 @@ class ActivationView(Vertical):
                     (f"{defn.name} ", "bold"),
                     ("max σ′ ", "dim"),
                     (number(top, 3), "bold"),
-                    (f" at {where} · f/F: others", "dim"),
+                    (f" at {where} · z/Z: others", "dim"),
                 ]
             ]
         header = self.query_one("#act-head", TextLines)
@@ -175,17 +175,17 @@ register(
         applies=lambda s: has_activation(s.net),
         probe=measured_by(lambda p: activity(p.net, p.data.X_train[loss_rows(p.net, p.data)[0]])),
         record=Activity,
-        keys_note="f/F: next/previous activation function",
+        keys_note="z/Z: next/previous activation function σ(z)",
         keys=(
             ViewKey(
-                "f",
+                "z",
                 "next_activation",
                 does="shows the next activation function's curves",
                 missing="this picture has none",
                 help="activations: the next activation function (sigmoid, tanh, ReLU …)",
             ),
             ViewKey(
-                "F",
+                "Z",
                 "previous_activation",
                 does="shows the previous activation function's curves",
                 missing="this picture has none",
