@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -26,6 +27,9 @@ class LessonsScreen(Screen[int]):
     DEFAULT_CSS = """
     LessonsScreen #lessons-title { height: auto; padding: 0 1; background: $panel; }
     LessonsScreen DataTable { height: 1fr; }
+    LessonsScreen #lesson-about {
+        height: auto; min-height: 3; padding: 0 1; border-top: solid $primary 50%;
+    }
     """
 
     def __init__(self, lessons: tuple[Lesson, ...], progress: Progress) -> None:
@@ -40,6 +44,7 @@ class LessonsScreen(Screen[int]):
             id="lessons-title",
         )
         yield DataTable(id="lessons", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="lesson-about")
         yield Footer()
         yield TooSmall()
 
@@ -53,6 +58,15 @@ class LessonsScreen(Screen[int]):
         start = next((i for i, row in enumerate(listed) if not row.done), 0)
         table.move_cursor(row=start)
         table.focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Under the table: the highlighted lesson's whole line on what it teaches."""
+        if 0 <= event.cursor_row < len(self.lessons):
+            lesson = self.lessons[event.cursor_row]
+            about = Text(f"{lesson.number}. {lesson.title}", style="bold")
+            about.append(f" · {len(lesson.steps)} steps\n", style="dim")
+            about.append(lesson.teaches)
+            self.query_one("#lesson-about", Static).update(about)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self._open(event.cursor_row)

@@ -51,7 +51,14 @@ LESSON = Binding.Group("step")
 NARROW_LESSON = 110
 """Terminal columns under which a lesson's panel goes under the views, in place of the network
 and chain-rule panels (at 80×24 the views and the lesson text each get half the height)."""
-LESSON_ACTIONS = ("lesson_next", "lesson_back", "leave_lesson", "choose", "lesson_enter")
+LESSON_ACTIONS = (
+    "lesson_next",
+    "lesson_back",
+    "leave_lesson",
+    "choose",
+    "lesson_enter",
+    "lesson_scroll",
+)
 
 
 def view_keys() -> dict[str, ViewKey]:
@@ -86,6 +93,8 @@ class MainScreen(Screen):
         Binding("up", "choice_move(-1)", "choice ↑", show=False),
         Binding("down", "choice_move(1)", "choice ↓", show=False),
         Binding("enter", "lesson_enter", "answer", show=False),
+        Binding("pageup", "lesson_scroll(-1)", "lesson text ↑", show=False),
+        Binding("pagedown", "lesson_scroll(1)", "lesson text ↓", show=False),
         *(Binding(str(i), f"choose({i})", f"choice {i}", show=False) for i in range(1, 10)),
         Binding("space", "toggle_pause", "Run/Pause"),
         Binding("s", "step", "Step"),
@@ -559,6 +568,10 @@ class MainScreen(Screen):
         if runner is not None and runner.quiz is not None:
             panel.cursor = (panel.cursor + delta) % len(runner.quiz.choices)
             self._lesson_show()
+
+    def action_lesson_scroll(self, direction: int) -> None:
+        """pgup / pgdn: scrolls the lesson's text (a small terminal shows part of it)."""
+        self.lesson_panel.page(direction)
 
     def action_lesson_enter(self) -> None:
         """Enter: answers the highlighted choice, or goes to the input of a typed quiz."""

@@ -57,7 +57,7 @@ class LessonPanel(Vertical):
     LessonPanel #lesson-step-title { text-style: bold; color: $text-accent; }
     LessonPanel #lesson-text { margin: 0 0 1 0; }
     LessonPanel #lesson-quiz { margin: 1 0 0 0; }
-    LessonPanel #lesson-message { margin: 1 0 0 0; color: $text-warning; }
+    LessonPanel #lesson-message { max-height: 5; color: $text-warning; }
     LessonPanel #lesson-message.-right { color: $text-success; }
     LessonPanel #lesson-input { display: none; height: 1; border: none; padding: 0 1; }
     LessonPanel #lesson-input.-shown { display: block; }
@@ -79,7 +79,7 @@ class LessonPanel(Vertical):
             yield Static("", id="lesson-text")
             yield Static("", id="lesson-waits")
             yield Static("", id="lesson-quiz")
-            yield Static("", id="lesson-message")
+        yield Static("", id="lesson-message")
         box = Input(id="lesson-input")
         box.can_focus = False
         yield box
@@ -94,6 +94,14 @@ class LessonPanel(Vertical):
         if not self.input.has_focus:
             raise SkipAction  # escape then leaves the lesson (the screen's key)
         self.screen.set_focus(None)
+
+    def page(self, direction: int) -> None:
+        """Scrolls the step's text a page up (-1) or down (+1)."""
+        scroll = self.query_one("#lesson-scroll", VerticalScroll)
+        if direction < 0:
+            scroll.scroll_page_up(animate=False)
+        else:
+            scroll.scroll_page_down(animate=False)
 
     def entered(self, runner: LessonRunner) -> None:
         """A new step is shown: the input is emptied, focused for a quiz that needs typing."""
@@ -176,11 +184,12 @@ class LessonPanel(Vertical):
     @staticmethod
     def _keys(runner: LessonRunner) -> Text:
         out = Text()
-        if runner.last:
-            out.append("→ finish" if runner.met else "→ (waiting)", style="bold")
+        if runner.met:
+            out.append("→ finish" if runner.last else "→ next step", style="bold green")
         else:
-            out.append("→ next step" if runner.met else "→ (waiting)", style="bold")
+            out.append("waiting: ", style="bold yellow")
+            out.append(runner.awaited() + "\n")
         if runner.index > 0:
-            out.append(" · ← back")
-        out.append(" · [ ] weight · esc leave")
+            out.append("← back · ")
+        out.append("pgdn more · [ ] weight · esc leave", style="dim")
         return out
