@@ -50,10 +50,14 @@ def _describe(d: Derivation) -> str:
     ref = d.param
     if not isinstance(ref, ParamRef):
         return ref.describe()
+    # the maths counts layers from 1, the engine from 0: name both where they differ
+    layer = f"layer {ref.layer}" + (
+        f" (the engine's layer {ref.pos})" if ref.pos != ref.layer else ""
+    )
     what = (
-        f"layer {ref.layer}'s weight from input {ref.k} to unit {ref.j}"
+        f"{layer}'s weight from input {ref.k} to unit {ref.j}"
         if ref.k is not None
-        else f"layer {ref.layer}'s bias of unit {ref.j}"
+        else f"{layer}'s bias of unit {ref.j}"
     )
     return f"{ref.text}, {what}"
 

@@ -46,7 +46,7 @@ class Attn:
 
     def __init__(self, ctx: LayerContext, head: int) -> None:
         self.ctx, node = ctx, ctx.node
-        self.label, self.h = node.label, head
+        self.label, self.h = node.sup, head
         _, self.cache, _, self.inner = ctx.reference(node, slice(ctx.s, ctx.s + 1))
         self.T = self.cache["A"].shape[2]
         self.dh = node.layer.d // node.layer.heads

@@ -41,7 +41,7 @@ def derive_layers(
     ref = parse_layer_param(net, param)
     tape = _tape(net, x, y, loss, l1, l2, sample)
     if ref.path not in tape.grad_out and tape.stopped is not None:
-        where = f" (layer {tape.stopped.label}, between {ref.text} and the loss)"
+        where = f" (layer {tape.stopped.sup}, between {ref.text} and the loss)"
         raise no_gradient(tape.stopped.layer.function, where)
     ctx = LayerContext(tape, ref, sample, loss, float(l1), float(l2))
     local = _local(ctx)

@@ -40,7 +40,7 @@ def _forward(ctx: LayerContext, items: list[Node], local: list[StepSpec]) -> lis
             why = rule("residual_forward")
         else:
             general = formula(ctx, node)
-            why = rule("layer_forward", label=node.label, what=describe_layer(node.layer))
+            why = rule("layer_forward", label=node.sup, what=describe_layer(node.layer))
         value = ctx.tape.outputs[node.path][ctx.s]
         specs.append(given("forward", output_symbol(node.path), why, general, value))
         if node.path == ctx.ref.path:
@@ -55,8 +55,8 @@ def formula(ctx: LayerContext, node: Node) -> sp.Basic:
         return apply(layer.function, inp, layer.alpha)
     if node.kind == "Dropout":
         masked = ctx.tape.masks.get(node.path) is not None
-        return mul(sym("m", node.label), inp) if masked else inp
-    args = [sym(k, node.label) for k in node.param_names(ctx.tape.net)]
+        return mul(sym("m", node.sup), inp) if masked else inp
+    args = [sym(k, node.sup) for k in node.param_names(ctx.tape.net)]
     return sp.Function(derivation(node.kind).name or node.kind)(inp, *args)
 
 
@@ -119,7 +119,7 @@ def _down(ctx: LayerContext, items: list[Node], target: tuple[int, ...]) -> list
     if block.path == target:
         return specs
     last = block.children[-1]
-    why = rule("into_residual", label=block.label)
+    why = rule("into_residual", label=block.sup)
     value = ctx.tape.grad_out[last.path][ctx.s]
     lhs, general = grad(output_symbol(last.path)), grad(output_symbol(block.path))
     specs.append(given("backward", lhs, why, general, value))
@@ -143,7 +143,7 @@ def through(ctx: LayerContext, node: Node, lhs: sp.Symbol | None = None) -> list
     else:
         specs = entries.entry_steps(ctx, node, e, target)
     how = derivation(node.kind).how
-    why = rule("through", label=node.label, what=describe_layer(node.layer), how=how)
+    why = rule("through", label=node.sup, what=describe_layer(node.layer), how=how)
     general = _through_general(ctx, node, inp, out)
     return [*specs, given("backward", lhs or grad(inp), why, general, value[ctx.s])]
 
@@ -154,9 +154,9 @@ def _through_general(ctx: LayerContext, node: Node, inp: sp.Symbol, out: sp.Symb
     if hasattr(node.layer, "function"):
         return mul(grad(out), prime(node.layer.function, inp))
     if node.kind == "Dropout" and ctx.tape.masks.get(node.path) is not None:
-        return mul(grad(out), sym("m", node.label))
+        return mul(grad(out), sym("m", node.sup))
     if node.kind == "Dense":
-        return mul(grad(out), sym("W", node.label))
+        return mul(grad(out), sym("W", node.sup))
     back = derivation(node.kind).back
     if back is not None:
         return sp.Function(back)(grad(out))

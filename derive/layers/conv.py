@@ -39,7 +39,7 @@ from engine.layers import Layer
 
 def _delta(ctx: LayerContext, *index: int) -> sp.Symbol:
     value = ctx.tape.grad_out[ctx.node.path][(ctx.s, *index)]
-    return ctx.numbers.put(sym("delta", ctx.node.label, *index), value)
+    return ctx.numbers.put(sym("delta", ctx.node.sup, *index), value)
 
 
 def _x(ctx: LayerContext, *index: int) -> sp.Symbol:
@@ -49,7 +49,7 @@ def _x(ctx: LayerContext, *index: int) -> sp.Symbol:
 
 def _w(ctx: LayerContext, name: str, *index: int) -> sp.Symbol:
     value = ctx.param(ctx.node, name)[index]
-    return ctx.numbers.put(sym(name, ctx.node.label, *index), value)
+    return ctx.numbers.put(sym(name, ctx.node.sup, *index), value)
 
 
 # --------------------------------------------------------------------------- Dense
@@ -114,7 +114,7 @@ def conv(ctx: LayerContext) -> Local:
     g, x = ctx.tape.grad_out[node.path], ctx.tape.inputs[node.path]
     why = rule("conv_delta", o=o)
     delta_map = given(
-        "backward", sym("delta", node.label, o), why, grad(output_symbol(node.path), o), g[ctx.s, o]
+        "backward", sym("delta", node.sup, o), why, grad(output_symbol(node.path), o), g[ctx.s, o]
     )
     if ref.kind == "W":
         _, c, dy, dx = ref.index

@@ -41,7 +41,7 @@ def entry_steps(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -
 
 def example(node: Node, why: Rule) -> Rule:
     """A rule said of one entry: "layer 3, at its largest entry (an example): …"."""
-    head = f"layer {node.label}, at its largest entry (an example): "
+    head = f"layer {node.sup}, at its largest entry (an example): "
     return Rule(why.key, head + why.text, head + why.latex)
 
 
@@ -77,7 +77,7 @@ def dense_entry(ctx: LayerContext, node: Node, e: tuple[int, ...], target: At) -
     i, rows = e[-1], e[:-1]
 
     def term(j: int) -> sp.Basic:
-        w = ctx.numbers.put(sym("W", node.label, j, i), W[j, i])
+        w = ctx.numbers.put(sym("W", node.sup, j, i), W[j, i])
         return mul(w, _put_grad(ctx, out, g, *rows, j))
 
     terms = collect(W.shape[0], term, lambda j: W[j, i] * g[(ctx.s, *rows, j)])

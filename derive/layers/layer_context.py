@@ -176,9 +176,9 @@ def given(part: str, lhs: sp.Basic, why: Rule, general: sp.Basic, value: Any) ->
 def arrives(ctx: LayerContext, value: Any) -> StepSpec:
     """δᵏ: what reaches the parameter's layer k from above, as the engine's backward computes it."""
     node = ctx.node
-    why = rule("delta_arrives", label=node.label, kind=node.kind)
-    out = partial("Lbar", sym("a", node.label))
-    return given("backward", sym("delta", node.label), why, out, value)
+    why = rule("delta_arrives", label=node.sup, kind=node.kind)
+    out = partial("Lbar", sym("a", node.sup))
+    return given("backward", sym("delta", node.sup), why, out, value)
 
 
 def sample_part(ctx: LayerContext) -> sp.Symbol:

@@ -45,7 +45,7 @@ class Norm:
     def __init__(self, ctx: LayerContext, node: Node, key: int, row: tuple[int, ...] = ()) -> None:
         self.ctx, self.node, self.key, self.row = ctx, node, key, row
         self.batch = node.kind == "BatchNorm"
-        self.label = node.label
+        self.label = node.sup
         self.inp, self.out = input_symbol(node.path), output_symbol(node.path)
         _, self.cache, self.grads, _ = ctx.reference(node)
         x = ctx.tape.inputs[node.path]

@@ -42,7 +42,13 @@ class Node:
 
     @property
     def label(self) -> str:
+        """The engine's name of the layer: ``"1.0"``, as its parameters are named."""
         return ".".join(str(p) for p in self.path)
+
+    @property
+    def sup(self) -> str:
+        """The layer's number in the maths, counted from 1 (``"2.1"``): see ``math_label``."""
+        return math_label(self.path)
 
     @property
     def kind(self) -> str:
@@ -83,9 +89,16 @@ def find(net: Sequential, path: tuple[int, ...]) -> Node:
     return next(n for n in walk(nodes(net)) if n.path == path)
 
 
+def math_label(path: tuple[int, ...]) -> str:
+    """A layer's number in the maths: its place counted from 1 at every level, as the Dense
+    stacks count (W¹ is the first layer's weight, a⁰ = x). The engine counts from 0 (``"0.W"``),
+    so derivations print the engine's name beside the parameter's symbol."""
+    return ".".join(str(p + 1) for p in path)
+
+
 def output_symbol(path: tuple[int, ...]) -> sp.Symbol:
-    """aᵏ: the output of the layer at ``path``."""
-    return sym("a", ".".join(str(p) for p in path))
+    """aᵏ: the output of the layer at ``path`` (k counted from 1, see ``math_label``)."""
+    return sym("a", math_label(path))
 
 
 def input_symbol(path: tuple[int, ...]) -> sp.Symbol:
@@ -148,12 +161,19 @@ class LayerParam:
         """Whether L1/L2 act on it: the engine penalises the arrays whose name starts with W."""
         return self.kind.startswith("W")
 
+    @property
+    def sup(self) -> str:
+        return math_label(self.path)
+
     def symbol(self) -> sp.Symbol:
-        return sym(self.kind, self.label, *self.index)
+        return sym(self.kind, self.sup, *self.index)
 
     def describe(self) -> str:
-        """``0.W[1,0,2,1], layer 0 (Conv2D)'s kernel weight from input channel 0 to …``."""
-        return f"{self.text}, layer {self.label} ({self.layer_type})'s {self.what}"
+        """``0.W[1,0,2,1], layer 1 (Conv2D, the engine's layer 0)'s kernel weight from …``."""
+        return (
+            f"{self.text}, layer {self.sup} ({self.layer_type}, the engine's layer {self.label})"
+            f"'s {self.what}"
+        )
 
 
 def _row(layer: Layer, r: int) -> str:

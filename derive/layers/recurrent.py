@@ -51,7 +51,7 @@ class Rec:
 
     def __init__(self, ctx: LayerContext) -> None:
         self.ctx, node = ctx, ctx.node
-        self.kind, self.H, self.label = node.kind, node.layer.hidden, node.label
+        self.kind, self.H, self.label = node.kind, node.layer.hidden, node.sup
         _, self.cache, _, self.inner = ctx.reference(node, slice(ctx.s, ctx.s + 1))
         self.T = self.cache["xt"].shape[0]
         self.row = ctx.ref.index[0]

@@ -35,7 +35,7 @@ from derive import VIEWS, Derivation, Step, derive, verify_report
 from derive.batch import arrange
 from derive.expr import abbreviate
 from derive.factor_quiz import FactorQuestion, question
-from derive.notation import decode
+from derive.notation import decode, unicode_name
 from derive.printers import unicode, wrap
 from derive.render import value_text
 from derive.verify import float64_twin
@@ -350,7 +350,8 @@ class DerivationScreen(Screen[None]):
 
     def _header(self, d: Derivation) -> Text:
         x, y = _few_numbers(d.x), _few_numbers(d.y)
-        text = Text(f"∂L/∂{self.param}", style="bold")
+        text = Text(f"∂L/∂{unicode_name(d.symbol.name)}", style="bold")
+        text.append(f" ({self.param} in the engine's names)")  # layers: from 1 here, 0 there
         text.append(f"   {d.view} view", style="bold")
         keys = " · v view" if d.view in VIEWS else ""  # a layer derivation has one view
         quiz = " · f type it first: " + ("on" if self.quiz else "off")
