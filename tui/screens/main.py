@@ -29,6 +29,7 @@ from tui.messages import Noticed, ParamSelected, Requested, Updated
 from tui.screens.help import HelpScreen
 from tui.screens.open_run import OpenRunScreen
 from tui.screens.setup import SetupScreen
+from tui.session.params import is_entry
 from tui.session.records import NetCopy, Notice, Scene, Snapshot
 from tui.session.views import ViewDef, ViewKey, view, views
 from tui.session.worker import TrainingSession
@@ -496,9 +497,19 @@ class MainScreen(Screen):
         )
         runner.enter(index, fresh=True)
         self._token = self.session.begin(setup)
+        if step.select is not None and not new_run:
+            self._show_selected(step.select)
         panel = self.lesson_panel
         panel.entered(runner)
         self._lesson_show()
+
+    def _show_selected(self, param: str) -> None:
+        """Marks ``param`` selected in the diagram and the layer list (a step's ``select`` on
+        the run that goes on: no new scene comes to show it)."""
+        scene = self.scene
+        if scene is not None and is_entry(param, scene.param_names, scene.param_shapes):
+            self.query_one(NetworkView).selected = param
+            self.query_one(LayerList).selected = param
 
     def _lesson_observe(self, snap: Snapshot) -> None:
         runner = self.runner

@@ -174,6 +174,9 @@ class LessonPanel(Vertical):
         elif quiz.kind == "formula" and not formula_checker_ready():
             out.append("The formula checker is not available here.", style="dim")
         elif not settled:
+            if quiz.kind == "formula":
+                names = ", ".join(quiz.variables)
+                out.append(f"Names: {names}; sigmoid, tanh, exp, log, relu, sqrt, abs; ^ or **\n")
             hint = "Enter answers · Escape leaves the input · Tab returns to it"
             out.append(hint, style="dim")
         if rec is not None and rec.tries:
