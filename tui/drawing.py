@@ -173,6 +173,7 @@ def number(value: float | None, digits: int = 3) -> str:
     """A short number for a narrow panel: ``0.0123``, ``1.2e-05``, ``–`` for none."""
     if value is None or not math.isfinite(value):
         return "–" if value is None else str(value)
+    value += 0.0  # -0.0 prints as 0
     if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
         return f"{value:.{max(digits - 1, 1)}e}"
     return f"{value:.{digits}g}"
