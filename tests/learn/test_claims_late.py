@@ -283,6 +283,21 @@ def test_lesson16_transfer_and_augmentation_measured() -> None:
     assert measured_accuracy(augmented) < scratch
 
 
+def test_lesson16_over_six_seeds() -> None:
+    """Transfer loses to scratch and augmentation hurts at every seed; the frozen 0-4 filters
+    beat frozen random ones at five of six."""
+    wins = 0
+    for seed in range(6):
+        acc = {}
+        for step in ("few", "transfer", "random", "augment"):
+            run = lesson(16).experiment_at(step).replace(train={"seed": seed}).build()
+            fit(run)
+            acc[step] = measured_accuracy(run)
+        assert acc["transfer"] < acc["few"] and acc["augment"] < acc["few"], seed
+        wins += acc["transfer"] > acc["random"]
+    assert wins == 5
+
+
 # ---------------------------------------------------------------------- the quizzes
 @pytest.mark.parametrize("number", range(9, 17))
 def test_quizzes_accept_their_answers(number: int) -> None:
