@@ -26,6 +26,8 @@ import sympy as sp
 
 from derive.formula_parser import FUNCTIONS, FormulaError, parse_formula, read_formula
 
+__all__ = ["KINDS", "FormulaError", "Verdict", "check_formula", "parse_formula", "plain_text"]
+
 KINDS = (
     "right",
     "sign",

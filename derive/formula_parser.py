@@ -61,6 +61,12 @@ FUNCTIONS: dict[str, Callable[[sp.Expr], sp.Expr]] = {
 ALIASES = {
     "σ": "sigmoid",
     "ŷ": "yhat",
+    "λ": "lambda",  # the Greek letters a question may name in ASCII
+    "η": "eta",
+    "δ": "delta",
+    "α": "alpha",
+    "μ": "mu",
+    "θ": "theta",
     "−": "-",  # minus sign
     "–": "-",  # en dash
     "·": "*",

@@ -89,8 +89,10 @@ def test_reads_plain_text(text: str, expected: sp.Expr) -> None:
     assert sp.simplify(parse_formula(text, NAMES) - expected) == 0
 
 
-def test_sigma_is_sigmoid() -> None:
+def test_sigma_is_sigmoid_and_greek_letters_are_their_names() -> None:
     assert check("σ(z)*(1-σ(z))", "sigmoid(z)*(1-sigmoid(z))").correct
+    assert check_formula("λ*w", "lambda*w", ["lambda", "w"]).correct
+    assert check_formula("w - η*δ", "w - eta*delta", ["w", "eta", "delta"]).correct
 
 
 # --------------------------------------------------------------------------- equivalent forms
