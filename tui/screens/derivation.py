@@ -351,10 +351,10 @@ class DerivationScreen(Screen[None]):
     def _header(self, d: Derivation) -> Text:
         x, y = _few_numbers(d.x), _few_numbers(d.y)
         text = Text(f"∂L/∂{unicode_name(d.symbol.name)}", style="bold")
-        text.append(f" ({self.param} in the engine's names)")  # layers: from 1 here, 0 there
+        text.append(f" (engine: {self.param})")  # the maths counts layers from 1, the engine 0
         text.append(f"   {d.view} view", style="bold")
         keys = " · v view" if d.view in VIEWS else ""  # a layer derivation has one view
-        quiz = " · f type it first: " + ("on" if self.quiz else "off")
+        quiz = " · f: typing each step first" if self.quiz else ""
         text.append(f" · step {self.index + 1} of {len(d.steps)} · ← → step{keys}{quiz}\n")
         text.append(f"{d.network} · loss {d.loss} · training sample {self.copy.sample}: ")
         text.append(f"x = ({x}), y = ({y}) · weights of step {self.copy.step}", style="dim")
