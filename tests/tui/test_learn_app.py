@@ -3,10 +3,13 @@ leaving the lesson; the picker."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
+from textual.binding import Binding
 from textual.widgets import DataTable, Input
+from textual.worker import WorkerState
 
 from tui.app import DltuiApp
 from tui.learn.lesson import load_lesson
@@ -92,10 +95,8 @@ def lesson(tmp_path: Path):
     return load_lesson(path)
 
 
-def lesson_app(lesson, **kwargs) -> DltuiApp:
-    return DltuiApp(
-        lesson.experiment_at(0), check_kernels=False, pace=FULL_SPEED, lesson=lesson, **kwargs
-    )
+def lesson_app(lesson, pace: float | None = FULL_SPEED) -> DltuiApp:
+    return DltuiApp(lesson.experiment_at(0), check_kernels=False, pace=pace, lesson=lesson)
 
 
 def session_of(app: DltuiApp) -> LessonSession:
@@ -240,3 +241,40 @@ async def test_the_picker_lists_lessons_and_enter_opens_one(drive, lesson) -> No
         await drive.wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         await drive.ready(pilot)
         assert app.main.runner is not None and app.main.runner.lesson is lesson
+
+
+async def test_random_keys_in_a_lesson_raise_nothing(drive, lesson) -> None:
+    """A fixed-seed run of random keys in lesson mode: every key the main screen binds, digits,
+    arrows, escape, enter, tab; the app stays up and no worker fails."""
+    rng = random.Random(13)
+    app = lesson_app(lesson, pace=None)  # full speed would starve the interface of the CPU
+    app.action_quit = _count_quits  # type: ignore[method-assign]
+    async with app.run_test(size=(100, 32)) as pilot:
+        await drive.ready(pilot)
+        keys = [
+            k.strip()
+            for b in MainScreen.BINDINGS
+            if isinstance(b, Binding)
+            for k in b.key.split(",")
+        ]
+        keys += ["tab", "escape", "enter", "pageup", "pagedown", *"0123456789x.+-*()"]
+        keys = [k for k in keys if k not in ("q", "c", "o", "question_mark", "d")]
+        main = app.main
+        box = main.query_one("#lesson-input", Input)
+        for i in range(100):
+            if app.screen is not main:
+                app.screen.dismiss(None)  # a screen a key opened
+                await pilot.pause(0.05)
+            key = rng.choice(keys)
+            if key == "escape" and not box.has_focus and rng.random() < 0.9:
+                continue  # mostly stay in the lesson
+            await pilot.press(key)
+            if i % 10 == 0:
+                await pilot.pause(0.02)
+            assert app.is_running and app._exception is None
+            assert not [w for w in app.workers if w.state == WorkerState.ERROR]
+        assert main.runner is None or main.runner.index >= 0
+
+
+async def _count_quits() -> None:
+    """Quitting, in the key fuzz: not done, so the keys go on."""
