@@ -229,6 +229,10 @@ async def test_small_terminal_puts_the_lesson_under_the_views(drive, lesson) -> 
         assert panel.region.width >= 70 and panel.region.height >= 8
         assert main.query_one("#view-panel").region.height >= 6
         assert not main.query_one("#bottom").display
+        await pilot.press("escape")  # leaving: the free layout, network and chain rule back
+        await pilot.pause(0.2)
+        assert main.runner is None and main.query_one("#bottom").display
+        assert main.query_one("#network-panel").region.height > 0
 
 
 async def test_the_picker_lists_lessons_and_enter_opens_one(drive, lesson) -> None:

@@ -85,6 +85,8 @@ class LessonSession(TrainingSession):
                 self._clear_runs()
             if setup.experiment is not None:
                 self._rebuild(setup.experiment, setup.label, fresh=True)
+            elif setup.label:  # the run the session opened on: it takes the step's label
+                self.run_label = setup.label
             if setup.weights:
                 self.run.net.set_params(setup.weights)
             scene = self.scene

@@ -192,6 +192,7 @@ class MainScreen(Screen):
         self.paused = self.session.paused
         self._train()
         if self.runner is not None:
+            self.add_class("-lesson")
             self._lesson_enter(self.runner.index, origin=self.runner.origin())
 
     def on_unmount(self) -> None:
@@ -485,7 +486,7 @@ class MainScreen(Screen):
             self._origin = needed
         setup = Setup(
             experiment=experiment,
-            label=setup_step.label if fresh else None,
+            label=setup_step.label if new_run else None,
             clear_runs=fresh and not setup_step.keep_runs,
             weights=lesson.weights_at(index) if new_run else {},
             view=step.view,
@@ -559,6 +560,7 @@ class MainScreen(Screen):
         if isinstance(self.session, LessonSession):
             self.session.leave()
         self.query_one(LessonPanel).remove()
+        self.remove_class("-lesson")  # the free layout, at any width
         self.refresh_bindings()
 
     def action_choose(self, number: int) -> None:
