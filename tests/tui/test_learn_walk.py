@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -25,6 +26,17 @@ from tui.session.pace import FULL_SPEED
 STEP_TIMEOUT = 240.0
 """Seconds a step's run may take to meet its wait on a slow machine (most take well under one)."""
 TRAINING_WAITS = ("epochs", "steps", "loss", "accuracy", "finished", "grad_ratio")
+
+
+class WalkApp(DltuiApp):
+    """The app, keeping every error it shows (a step whose set-up the session refused)."""
+
+    errors: list[str]
+
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("severity") == "error":
+            self.errors = [*getattr(self, "errors", []), str(message)]
+        super().notify(message, *args, **kwargs)
 
 
 def chosen() -> list[Lesson]:
@@ -102,7 +114,7 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize("lesson", chosen(), ids=lambda x: f"lesson{x.number:02d}")
 async def test_walk_a_lesson_from_start_to_end(drive, lesson: Lesson) -> None:
-    app = DltuiApp(lesson.experiment_at(0), check_kernels=False, pace=FULL_SPEED, lesson=lesson)
+    app = WalkApp(lesson.experiment_at(0), check_kernels=False, pace=FULL_SPEED, lesson=lesson)
     async with app.run_test(size=(120, 40)) as pilot:
         await drive.ready(pilot)
         main = app.main
@@ -134,6 +146,8 @@ async def test_walk_a_lesson_from_start_to_end(drive, lesson: Lesson) -> None:
                 lambda: runner.met,
                 lambda: f"{where}: still waiting for {runner.awaited()}",  # noqa: B023
             )
+            errors = getattr(app, "errors", [])
+            assert not errors, f"{where}: {errors}"
             await pilot.press("right")
             print(f"{where}: {time.monotonic() - started:.1f} s")
         await until(pilot, lambda: main.runner is None, lambda: f"lesson {lesson.number}: not left")
