@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,15 @@ def test_finishing_marks_the_lesson_done(lesson, progress) -> None:
     runner.enter(3)
     assert runner.finish()
     assert Progress.load(progress.path).lesson(1).done
+
+
+def test_a_formula_quiz_without_its_checker_does_not_hold_the_lesson(
+    lesson, progress, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "derive.formula", None)  # import fails
+    runner = LessonRunner(lesson, progress)
+    runner.enter(3)
+    out = runner.answer("a")
+    assert not out.counted and "not available" in out.message
+    runner.press("d")
+    assert runner.met

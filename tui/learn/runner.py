@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from tui.learn.lesson import MAX_TRIES, Lesson, Quiz, Step
 from tui.learn.progress import LessonProgress, Progress, QuizRecord
-from tui.learn.quiz import answer_text, check
+from tui.learn.quiz import answer_text, check, formula_checker_ready
 from tui.session.records import Snapshot
 
 ENDED = ("finished", "diverged", "stopped")
@@ -219,9 +219,12 @@ class LessonRunner:
             lines.append(WaitLine("grad_ratio", text, met))
         if wait.key is not None:
             lines.append(WaitLine("key", f"press {wait.key}", wait.key in self.keys))
-        if self.step.quiz is not None:
+        quiz = self.step.quiz
+        if quiz is not None:
             rec = self.quiz_record
-            met = rec is not None and rec.settled
+            # a formula that cannot be checked here must not hold the lesson up
+            unchecked = quiz.kind == "formula" and not formula_checker_ready()
+            met = unchecked or (rec is not None and rec.settled)
             lines.append(WaitLine("quiz", "answer the question", met))
         return lines
 
