@@ -11,25 +11,23 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import events, on, work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import var
-from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.widgets import ContentSwitcher, Footer, Static
 
 from engine.experiment.config import Experiment
 from tui.describe import summary
-from tui.learn.runner import LessonRunner, Outcome
-from tui.learn.session import LessonSession, Setup
+from tui.learn.runner import LessonRunner
 from tui.messages import Noticed, ParamSelected, Requested, Updated
 from tui.screens.help import HelpScreen
+from tui.screens.lesson_mode import LESSON, NARROW_LESSON, LessonMode
 from tui.screens.open_run import OpenRunScreen
 from tui.screens.setup import SetupScreen
-from tui.session.params import is_entry
 from tui.session.records import NetCopy, Notice, Scene, Snapshot
 from tui.session.views import ViewDef, ViewKey, view, views
 from tui.session.worker import TrainingSession
@@ -48,18 +46,6 @@ ROOMY_FOOTER = 100
 """Terminal columns from which the footer spaces its keys out and offers ^p (the palette):
 narrower, every key of the footer still fits 80 columns."""
 DIAGRAM_COLUMNS = 8  # deeper plain networks open on the layer list (g switches)
-LESSON = Binding.Group("step")
-NARROW_LESSON = 110
-"""Terminal columns under which a lesson's panel goes under the views, in place of the network
-and chain-rule panels (at 80×24 the views and the lesson text each get half the height)."""
-LESSON_ACTIONS = (
-    "lesson_next",
-    "lesson_back",
-    "leave_lesson",
-    "choose",
-    "lesson_enter",
-    "lesson_scroll",
-)
 
 
 def view_keys() -> dict[str, ViewKey]:
@@ -87,7 +73,7 @@ class NetCopied(Message):
         super().__init__()
 
 
-class MainScreen(Screen):
+class MainScreen(LessonMode):
     """Live training: header, predictions, loss, network and math panels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -325,6 +311,10 @@ class MainScreen(Screen):
         else:
             self.query_one(LayerList).move(layers, entries)
 
+    def action_move_layer(self, layers: int) -> None:
+        """[ ] (and shift+← →): the previous / next layer's weight, in a lesson as outside."""
+        self.action_move(layers, 0)
+
     def action_next_view(self) -> None:
         if self.scene is not None and len(self.scene.views) < 2:
             self._only_here("v", "shows the next picture", "this network has one")
@@ -430,190 +420,3 @@ class MainScreen(Screen):
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
-
-    # ------------------------------------------------------------------ lesson mode
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Lesson keys only in a lesson; there ← → move between steps, ↑ ↓ pick a choice."""
-        runner = self.runner
-        if action in LESSON_ACTIONS:
-            return runner is not None
-        if action == "choice_move":
-            return runner is not None and self._choice_open()
-        if action == "move" and parameters[1:] == (0,):
-            return runner is None  # ← → move between steps in a lesson; [ ] between layers
-        return True
-
-    def action_move_layer(self, layers: int) -> None:
-        """[ ] (and shift+← →): the previous / next layer's weight, in a lesson as outside."""
-        self.action_move(layers, 0)
-
-    def on_key(self, event: events.Key) -> None:
-        """Reports each key to the lesson: a step may wait for one."""
-        if self.runner is not None:
-            self.runner.press(event.key)
-            if event.character and event.character != event.key:
-                self.runner.press(event.character)
-            self._lesson_show()
-
-    def _choice_open(self) -> bool:
-        runner = self.runner
-        if runner is None or runner.quiz is None or runner.quiz.kind != "choice":
-            return False
-        rec = runner.quiz_record
-        return not (rec is not None and rec.settled)
-
-    @property
-    def lesson_panel(self) -> LessonPanel:
-        return self.query_one(LessonPanel)
-
-    def _lesson_enter(self, index: int, origin: int | None = None) -> None:
-        """Shows step ``index`` and asks the session for its set-up (a new run when the step
-        needs another than the one up)."""
-        runner = self.runner
-        assert runner is not None and isinstance(self.session, LessonSession)
-        lesson, step = runner.lesson, runner.lesson.steps[index]
-        needed = runner.origin(index)
-        fresh = needed != self._origin
-        if origin is not None:  # the session was built on this step's experiment already
-            self._origin, fresh = origin, False
-        setup_step = lesson.steps[needed]
-        new_run = fresh or origin is not None
-        experiment = None
-        if fresh:
-            experiment = lesson.experiment_at(index)
-            if experiment.train.device != "cpu":
-                experiment = experiment.replace(train={"device": "cpu"})
-            self._origin = needed
-        setup = Setup(
-            experiment=experiment,
-            label=setup_step.label if new_run else None,
-            clear_runs=fresh and not setup_step.keep_runs,
-            weights=lesson.weights_at(index) if new_run else {},
-            view=step.view,
-            select=step.select,
-            paused=step.paused if (new_run or step.paused) else None,
-            pace=step.pace,
-            default_pace=new_run and step.pace is None,
-            plot=step.plot or ("epochs" if new_run else None),
-        )
-        runner.enter(index, fresh=True)
-        self._token = self.session.begin(setup)
-        if step.select is not None and not new_run:
-            self._show_selected(step.select)
-        panel = self.lesson_panel
-        panel.entered(runner)
-        self._lesson_show()
-
-    def _show_selected(self, param: str) -> None:
-        """Marks ``param`` selected in the diagram and the layer list (a step's ``select`` on
-        the run that goes on: no new scene comes to show it)."""
-        scene = self.scene
-        if scene is not None and is_entry(param, scene.param_names, scene.param_shapes):
-            self.query_one(NetworkView).selected = param
-            self.query_one(LayerList).selected = param
-
-    def _lesson_observe(self, snap: Snapshot) -> None:
-        runner = self.runner
-        assert runner is not None and isinstance(self.session, LessonSession)
-        token, generation = self.session.ready
-        if runner.waiting and token == self._token:
-            runner.started(generation)
-        was = runner.met
-        runner.observe(snap)
-        if runner.met != was or snap.losses or runner.waits():
-            self._lesson_show()
-
-    def _lesson_show(self) -> None:
-        if self.runner is not None:
-            self.lesson_panel.show(self.runner)
-
-    def action_lesson_next(self) -> None:
-        runner = self.runner
-        if runner is None:
-            return
-        if not runner.met:
-            self.notify(f"Not yet: waiting for {runner.awaited()}.", title="→", timeout=4)
-            return
-        if runner.last:
-            runner.finish()
-            lesson = runner.lesson
-            self.notify(
-                f"Lesson {lesson.number} done: {lesson.title}. Keep playing with this run, "
-                "or quit and run `dltui learn` for the next lesson.",
-                title="lesson done",
-                timeout=8,
-            )
-            self.action_leave_lesson()
-            return
-        self._lesson_enter(runner.index + 1)
-
-    def action_lesson_back(self) -> None:
-        runner = self.runner
-        if runner is not None and runner.index > 0:
-            self._lesson_enter(runner.index - 1)
-
-    def action_leave_lesson(self) -> None:
-        """Back to the free app: the lesson's last run trains on, the panel goes."""
-        if self.runner is None:
-            return
-        self.runner = None
-        if isinstance(self.session, LessonSession):
-            self.session.leave()
-        self.query_one(LessonPanel).remove()
-        self.remove_class("-lesson")  # the free layout, at any width
-        self.refresh_bindings()
-
-    def action_choose(self, number: int) -> None:
-        runner = self.runner
-        if runner is None or runner.quiz is None:
-            return
-        if runner.quiz.kind != "choice":
-            self.lesson_panel.input.focus()
-            return
-        if number > len(runner.quiz.choices):
-            self.notify(f"Choose 1 to {len(runner.quiz.choices)}.", title="quiz", timeout=3)
-            return
-        self.lesson_panel.cursor = number - 1
-        self._answer(str(number))
-
-    def action_choice_move(self, delta: int) -> None:
-        runner, panel = self.runner, self.lesson_panel
-        if runner is not None and runner.quiz is not None:
-            panel.cursor = (panel.cursor + delta) % len(runner.quiz.choices)
-            self._lesson_show()
-
-    def action_lesson_scroll(self, direction: int) -> None:
-        """pgup / pgdn: scrolls the lesson's text (a small terminal shows part of it)."""
-        self.lesson_panel.page(direction)
-
-    def action_lesson_enter(self) -> None:
-        """Enter: answers the highlighted choice, or goes to the input of a typed quiz."""
-        runner = self.runner
-        if runner is None or runner.quiz is None:
-            return
-        if runner.quiz.kind == "choice":
-            self._answer(str(self.lesson_panel.cursor + 1))
-        else:
-            self.lesson_panel.input.focus()
-
-    @on(Input.Submitted, "#lesson-input")
-    def _submitted(self, event: Input.Submitted) -> None:
-        """Enter in the quiz's input: a settled quiz gives the keys back to the lesson; a wrong
-        answer stays, selected, to be typed over or edited."""
-        outcome = self._answer(event.value)
-        if outcome is None:
-            return
-        if outcome.right or outcome.revealed:
-            event.input.value = ""
-            self.set_focus(None)
-        elif outcome.counted:
-            event.input.action_select_all()
-
-    def _answer(self, typed: str) -> Outcome | None:
-        """Checks an answer to the step's quiz and shows what it gave."""
-        runner = self.runner
-        if runner is None or runner.quiz is None:
-            return None
-        outcome = runner.answer(typed)
-        self._lesson_show()
-        return outcome
