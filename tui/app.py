@@ -3,7 +3,8 @@
 It opens on the main screen (live training) — or first on the warm-up screen when the kernels
 have never been compiled — and pushes the derivation, setup, help and open-run screens from
 there. The training itself lives in :class:`tui.session.worker.TrainingSession`, driven by the main
-screen.
+screen. ``dltui learn`` opens it on the lesson picker (``tui.screens.lessons``) or on one lesson:
+the main screen in lesson mode, its session a :class:`tui.learn.session.LessonSession`.
 """
 
 from __future__ import annotations

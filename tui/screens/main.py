@@ -5,6 +5,9 @@ The screen owns the training thread (a Textual thread worker running
 to the session, and hands each snapshot that comes back to the widgets that draw it. The view
 panel holds a widget per declared view (``tui.session.views``, declared beside each widget): the
 screen reads their titles, keys and notes from the declarations and knows no view by name.
+
+Opened with a lesson (``dltui learn``), the screen shows the lesson panel beside the views; what
+that adds lives in its base, :class:`~tui.screens.lesson_mode.LessonMode`.
 """
 
 from __future__ import annotations
