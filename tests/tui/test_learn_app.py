@@ -282,3 +282,15 @@ async def test_random_keys_in_a_lesson_raise_nothing(drive, lesson) -> None:
 
 async def _count_quits() -> None:
     """Quitting, in the key fuzz: not done, so the keys go on."""
+
+
+async def test_q_on_the_picker_quits(drive, lesson) -> None:
+    app = DltuiApp(lesson.experiment_at(0), check_kernels=False, pace=FULL_SPEED, lessons=(lesson,))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.wait_for(pilot, lambda: isinstance(app.screen, LessonsScreen))
+        assert "how the runner plays a lesson" in str(
+            app.screen.query_one("#lesson-about").render()
+        )
+        await pilot.press("q")
+        await drive.wait_for(pilot, lambda: not app.is_running)
+    assert app.return_code == 0 and app.session is None

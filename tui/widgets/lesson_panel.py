@@ -133,7 +133,8 @@ class LessonPanel(Vertical):
         rec = runner.quiz_record
         message.set_class(rec is not None and rec.right, "-right")
         self._set("#lesson-message", Text(runner.message))
-        self._set("#lesson-keys", self._keys(runner))
+        more = self.query_one("#lesson-scroll", VerticalScroll).max_scroll_y > 0
+        self._set("#lesson-keys", self._keys(runner, more))
 
     def _set(self, selector: str, text: Text) -> None:
         widget = self.query_one(selector, Static)
@@ -185,7 +186,9 @@ class LessonPanel(Vertical):
         return out
 
     @staticmethod
-    def _keys(runner: LessonRunner) -> Text:
+    def _keys(runner: LessonRunner, more: bool) -> Text:
+        """The keys that move on, and what the step still waits for; ``more``: the text runs
+        past the panel (pgdn scrolls it)."""
         out = Text()
         if runner.met:
             out.append("→ finish" if runner.last else "→ next step", style="bold green")
@@ -194,5 +197,5 @@ class LessonPanel(Vertical):
             out.append(runner.awaited() + "\n")
         if runner.index > 0:
             out.append("← back · ")
-        out.append("pgdn more · [ ] weight · esc leave", style="dim")
+        out.append(("pgdn more · " if more else "") + "[ ] weight · esc leave", style="dim")
         return out
