@@ -212,3 +212,26 @@ def test_a_new_number_of_epochs_applies_while_training() -> None:
         assert "Finished 3 epochs" in snap.note
         session.rebuild(exp.replace(train={"epochs": 2}))  # fewer than done: finished at once
         run.wait(lambda s: s.state == "finished" and s.epochs == 2)
+
+
+def test_the_default_entry_is_chosen_on_the_training_thread(monkeypatch) -> None:
+    """Finding an entry with a gradient runs the network (kernels may compile for seconds on
+    a cold cache): it happens on the training thread, before the first snapshot."""
+    from tui.session import worker
+
+    threads: list[str] = []
+    choose = worker.default_entry
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return choose(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "default_entry", spy)
+    session = TrainingSession(get_preset("digits"), paused=True)
+    assert threads == [] and session.selected == "0.W[0,0]"
+    with Running(session) as running:
+        running.wait(lambda snap: True)
+        first = next(p for p in running.posted if isinstance(p, Snapshot))
+    assert threads and threads[0] == running.thread.name
+    assert session.selected != "0.W[0,0]"  # pixel 0 is blank in every digit
+    assert first.chain is not None and first.chain.param == session.selected

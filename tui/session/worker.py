@@ -42,7 +42,7 @@ from tui.session import probes, probes_nets, report
 from tui.session.changes import change_kind, change_label, next_lr
 from tui.session.loop import Post, TrainingLoop
 from tui.session.pace import next_pace, steps_per_epoch
-from tui.session.params import default_entry, is_entry
+from tui.session.params import default_entry, first_entry, is_entry
 from tui.session.records import LossPoint, NetCopy, Notice, RunRecord, Scene, Snapshot, StepCurve
 from tui.session.steps import thinned
 from tui.session.views import Probe
@@ -89,7 +89,20 @@ class TrainingSession(TrainingLoop):
         self.run_label = self.run.experiment.name
         self._generation = 0
         self._sent_curve = -1  # the per-step curve's version the last snapshot carried
+        self._looping = False  # whether loop() runs: the training thread exists
+        self._entry_due = False  # the default entry is still to be chosen (on that thread)
         self._start_scene()
+
+    def loop(self, post: Post) -> None:
+        """Trains and reports until stopped (see ``TrainingLoop.loop``), on the training thread.
+
+        The first network's default entry is chosen here, before the first snapshot: finding
+        an entry with a gradient runs a forward and backward pass, which on a cold kernel cache
+        compiles (seconds, for recurrent networks) — never on the interface's thread.
+        """
+        self._looping = True
+        self._choose_entry()
+        super().loop(post)
 
     # ------------------------------------------------------------------ asked from the interface
     def toggle_pause(self) -> None:
@@ -349,11 +362,22 @@ class TrainingSession(TrainingLoop):
         self._measures = report.Measures()
         scene = self.scene
         if not is_entry(self.selected, scene.param_names, scene.param_shapes):
-            t, data = run.experiment.train, run.data
-            self.selected = default_entry(run.net, data.X_train, data.y_train, t.loss, t.l1, t.l2)
+            self.selected = first_entry(scene.param_names, scene.param_shapes)
+            self._entry_due = True
+        if self._looping:
+            self._choose_entry()
         if self.shown not in scene.views:
             self.shown = scene.view
         self._sent_curve = -1
+
+    def _choose_entry(self) -> None:
+        """Moves a default selection to the first entry with a gradient (``default_entry``)."""
+        if not self._entry_due:
+            return
+        self._entry_due = False
+        run, t = self.run, self.run.experiment.train
+        data = run.data
+        self.selected = default_entry(run.net, data.X_train, data.y_train, t.loss, t.l1, t.l2)
 
     def _publish(self) -> None:
         """Measures what is due and posts a snapshot (a diverged network measures inf quietly)."""
