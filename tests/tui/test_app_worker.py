@@ -235,3 +235,16 @@ def test_the_default_entry_is_chosen_on_the_training_thread(monkeypatch) -> None
     assert threads and threads[0] == running.thread.name
     assert session.selected != "0.W[0,0]"  # pixel 0 is blank in every digit
     assert first.chain is not None and first.chain.param == session.selected
+
+
+def test_the_chain_rule_names_its_entry_as_the_derivation_does() -> None:
+    """Dense layers count from 1 in the maths; the engine's index (activations count there)
+    is named beside it where the two differ."""
+    run = get_preset("spiral").build()  # Dense, Tanh, Dense, Tanh, Dense
+    X, y = run.data.X_train, run.data.y_train
+    first = probes.chain_rule(run.net, run.trainer, X, y, "0.W[1,0]", 0)
+    assert first.unit == "W¹₁,₀: unit 1 of layer 1 (the engine's layer 0)"
+    bias = probes.chain_rule(run.net, run.trainer, X, y, "4.b[0]", 0)
+    assert bias.unit == "b³₀: bias of unit 0 of layer 3 (the engine's layer 4)"
+    same = probes.chain_rule(run.net, run.trainer, X, y, "2.W[0,3]", 0)
+    assert same.unit == "W²₀,₃: unit 0 of layer 2"

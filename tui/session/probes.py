@@ -237,6 +237,22 @@ def _spell_target(y: np.ndarray) -> str:
     return "(" + ", ".join(f"{float(v):.3g}" for v in flat) + ")"
 
 
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+SUBSCRIPTS = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
+
+
+def _unit_name(net: Sequential, index: int, kind: str, j: int, k: int) -> str:
+    """The entry as the derivation names it: Dense layers counted from 1 (``W¹₀,₂``), with
+    the engine's layer index beside it where the two differ (activations count there)."""
+    layer = sum(isinstance(lay, Dense) for lay in net.layers[: index + 1])
+    symbol = "W" if kind == "W" else "b"
+    sub = f"{j},{k}" if kind == "W" else str(j)
+    name = f"{symbol}{str(layer).translate(SUPERSCRIPTS)}{sub.translate(SUBSCRIPTS)}"
+    engine = f" (the engine's layer {index})" if index != layer else ""
+    bias = "" if kind == "W" else "bias of "
+    return f"{name}: {bias}unit {j} of layer {layer}{engine}"
+
+
 def chain_rule(
     net: Sequential, trainer: Trainer, X: np.ndarray, y: np.ndarray, param: str, sample: int
 ) -> ChainRule:
@@ -274,6 +290,6 @@ def chain_rule(
         a=source,
         grad=delta * source,
         batch_grad=float(batch),
-        unit=f"unit {j} of layer {index}",
+        unit=_unit_name(net, index, kind, j, k),
         source=f"input {k}" if kind == "W" else "bias",
     )

@@ -291,7 +291,8 @@ class ChainRule:
         a: the input ``a_k`` (1.0 for a bias).
         grad: ``δ_j · a_k``.
         batch_grad: the engine's gradient of the last mini-batch for this parameter.
-        unit: the unit ``w`` feeds, e.g. ``"unit 0 of layer 2"``.
+        unit: the entry and the unit it feeds, named as the derivation names them (Dense
+            layers counted from 1), e.g. ``"W¹₀,₁: unit 0 of layer 1 (the engine's layer 0)"``.
         source: the input it multiplies, e.g. ``"input 1"`` (``"bias"`` for a bias).
     """
 

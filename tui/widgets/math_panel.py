@@ -25,7 +25,7 @@ def chain_lines(chain: ChainRule, lr: float, optimizer: str) -> list[Line]:
     w = "w" if kind == "W" else "b"
     a = f"a{sk}" if kind == "W" else "1"
     xs = ", ".join(number(v, 3) for v in chain.x)
-    where = f"{chain.unit} ← {chain.source}" if kind == "W" else f"bias of {chain.unit}"
+    where = f"{chain.unit} ← {chain.source}" if kind == "W" else chain.unit
     batch = number(chain.batch_grad, 4)
     return [
         [(chain.param, "bold"), (f" = {number(chain.value, 4)}", "")],
@@ -36,7 +36,7 @@ def chain_lines(chain: ChainRule, lr: float, optimizer: str) -> list[Line]:
         [(f"sample {chain.sample}: y = {chain.y}, L = {number(chain.loss)}", "")],
         [(f"last batch ∂L/∂{w} = {batch}", "dim")],
         [(f"  {optimizer}, lr {number(lr)}", "dim")],  # own lines: a narrow panel cuts a long one
-        [(f"{w}: {where}", "dim")],
+        [(where, "dim")],
         [(f"x = ({xs})", "dim")],
         [("n: next sample · d: every step", "dim")],
     ]
