@@ -126,3 +126,24 @@ def test_the_course_reads_and_every_lesson_asks_something() -> None:
     assert find_lesson(lessons[-1].number) is lessons[-1]
     with pytest.raises(UserError, match="there is no lesson 0"):
         find_lesson(0)
+
+
+def test_every_formula_answer_of_the_course_reads_with_its_names_and_checks_right() -> None:
+    """A formula question whose own answer the checker cannot read, or reads as wrong, would
+    hold a learner up for ever: every one in the course is read as the learner's text is."""
+    from derive.formula import check_formula, parse_formula
+
+    formulas = [
+        (lesson.number, step.id, step.quiz)
+        for lesson in course()
+        for step in lesson.steps
+        if step.quiz is not None and step.quiz.kind == "formula"
+    ]
+    assert len(formulas) >= 5
+    for number, step_id, quiz in formulas:
+        assert isinstance(quiz.answer, str)
+        parse_formula(quiz.answer, quiz.variables)
+        verdict = check_formula(quiz.answer, quiz.answer, quiz.variables)
+        assert verdict.correct, (number, step_id, verdict.message)
+        wrong = check_formula(f"-({quiz.answer})", quiz.answer, quiz.variables)
+        assert not wrong.correct and wrong.kind == "sign", (number, step_id)
