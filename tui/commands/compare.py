@@ -26,9 +26,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from engine.errors import UserError
 from tui.compare import plots
 from tui.compare.records import (
     SEED_KEY,
+    SORT_KEYS,
     Comparison,
     RunSummary,
     by_value,
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     comparison = load(args.paths)
     runs = comparison.runs
     if sort is not None:
+        check_swept(comparison, sort[0])
         runs = sort_runs(runs, *sort)
     if args.json:
         print(json.dumps([r.record() for r in runs], indent=2))
@@ -108,6 +111,14 @@ def run(args: argparse.Namespace) -> int:
             console.print()
             _print(console, sweep_plot(comparison, key, metric, width))
     return 0
+
+
+def check_swept(comparison: Comparison, key: str) -> None:
+    """A key of the config to sort by must be one the runs were swept over."""
+    if key in SORT_KEYS or key in comparison.swept:
+        return
+    swept = ", ".join(comparison.swept) or "none: these runs are not a sweep"
+    raise UserError(f"cannot sort by '{key}': it is not swept", f"the swept keys are {swept}")
 
 
 def _title(comparison: Comparison) -> str:
