@@ -29,7 +29,8 @@ def make_sweep(out: Path, epochs: int = EPOCHS) -> Path:
     """A small sweep of xor (lr × optimizer × 2 seeds) in the sweep folder's layout: a run
     folder per point, sweep.json and summary.json."""
     base = get_preset("xor").replace(train={"epochs": epochs})
-    points, records = [], []
+    points: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
     for lr in LRS:
         for opt in OPTIMIZERS:
             for seed in SEEDS:
