@@ -21,6 +21,8 @@ from tui.session.records import ChainRule, Classes, Curve, FloatArray, Grid, Net
 from tui.session.views import views_for
 
 PLANE = 6.0  # the 2-D sets lie in [-PLANE, PLANE]²
+PLANE_EXTENT = (-PLANE, PLANE, -PLANE, PLANE)  # (x1 low, x1 high, x2 low, x2 high)
+MARGIN = 0.5  # beyond the playground, a map spans the data's range and half of it on each side
 EVAL_ROWS = 2000  # loss, accuracy and confusion are measured on at most this many rows
 MIN_EVAL_ROWS = 32  # losses are measured on at least this many rows of each set
 EVAL_BUDGET = 40_000_000  # multiply-adds per set for one loss measurement (~20 ms)
@@ -88,22 +90,55 @@ def class_one_probability(trainer: Trainer, out: np.ndarray) -> np.ndarray:
     return np.clip(column, 0.0, 1.0)
 
 
-def grid_points(width: int, height: int) -> FloatArray:
-    """Centres of a ``height`` × ``width`` grid of cells over the plane, row by row from the top."""
-    xs = (np.arange(width) + 0.5) / width * 2 * PLANE - PLANE
-    ys = PLANE - (np.arange(height) + 0.5) / height * 2 * PLANE
+def two_input_classes(data: datasets.DataSplit) -> bool:
+    """Two classes told apart from two raw inputs (no image, no sequence): a set whose inputs
+    make a plane the decision map can cover, as it covers the playground's sets."""
+    plain = data.image_shape is None and data.sample_shape is None and data.target_shape is None
+    return plain and data.task == "binary" and data.n_features == 2
+
+
+def plane_extent(scene: Scene) -> tuple[float, float, float, float]:
+    """The area a map covers, (x1 low, x1 high, x2 low, x2 high): the playground's plane
+    [-6, 6]², or else the range of the data's two inputs (training and test rows) with a margin
+    of ``MARGIN`` times that range on each side (XOR's 0 and 1 give -0.5 … 1.5)."""
+    if scene.plane is not None:
+        return (-PLANE, PLANE, -PLANE, PLANE)
+    X = np.concatenate([scene.data.X_train[:, :2], scene.data.X_test[:, :2]]).astype(np.float64)
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    span = hi - lo
+    pad = MARGIN * np.where(span > 0, span, 1.0 / MARGIN)  # one input that never varies: ± 1
+    return (
+        float(lo[0] - pad[0]),
+        float(hi[0] + pad[0]),
+        float(lo[1] - pad[1]),
+        float(hi[1] + pad[1]),
+    )
+
+
+def grid_points(
+    width: int, height: int, extent: tuple[float, float, float, float] = PLANE_EXTENT
+) -> FloatArray:
+    """Centres of a ``height`` × ``width`` grid of cells over ``extent`` (the plane unless told),
+    row by row from the top."""
+    x0, x1, y0, y1 = extent
+    xs = x0 + (np.arange(width) + 0.5) / width * (x1 - x0)
+    ys = y1 - (np.arange(height) + 0.5) / height * (y1 - y0)
     gx, gy = np.meshgrid(xs, ys)
     return np.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
 def grid_view(scene: Scene, net: Sequential, trainer: Trainer, width: int, height: int) -> Grid:
-    """Predictions of the network at every cell of the plane (probability or value)."""
-    features = scene.data.feature_names
-    X = datasets.expand_features(grid_points(width, height), features)
+    """Predictions of the network at every cell of the map (probability or value): over the
+    plane for the playground's sets (through the input features the network sees), over the
+    data's range for other two-input sets."""
+    extent = plane_extent(scene)
+    X = grid_points(width, height, extent)
+    if scene.plane is not None:
+        X = datasets.expand_features(X, scene.data.feature_names)
     out = net.forward(X)
     regression = scene.data.task == "regression"
     values = out[:, 0] if regression else class_one_probability(trainer, out)
-    return Grid(np.asarray(values, dtype=np.float32).reshape(height, width), regression)
+    return Grid(np.asarray(values, dtype=np.float32).reshape(height, width), regression, extent)
 
 
 def curve_view(scene: Scene, net: Sequential, points: int = 160) -> Curve:

@@ -24,7 +24,13 @@ from engine.layers.blocks import Residual
 from engine.network import Sequential
 from engine.trainer import Trainer
 from tui.session import probes_nets
-from tui.session.probes import EVAL_ROWS, PLANE, class_one_probability, grid_points
+from tui.session.probes import (
+    EVAL_ROWS,
+    PLANE,
+    class_one_probability,
+    grid_points,
+    plane_extent,
+)
 from tui.session.records import FloatArray, Scene, View
 from tui.session.views import Probe, walk
 
@@ -90,21 +96,6 @@ def units_apply(net: Sequential, n_features: int, plane: bool, image: bool) -> b
     """A plain Dense stack with hidden layers on points of a plane (or two raw inputs)."""
     two_inputs = n_features == 2 and not image
     return probes_nets.is_mlp(net) and bool(hidden_dense(net)) and (plane or two_inputs)
-
-
-def plane_extent(scene: Scene) -> tuple[float, float, float, float]:
-    """The area a map covers: the playground's plane, or the data's range with a margin."""
-    if scene.plane is not None:
-        return (-PLANE, PLANE, -PLANE, PLANE)
-    X = np.concatenate([scene.data.X_train[:, :2], scene.data.X_test[:, :2]]).astype(np.float64)
-    lo, hi = X.min(axis=0), X.max(axis=0)
-    pad = 0.25 * np.maximum(hi - lo, 1e-9)
-    return (
-        float(lo[0] - pad[0]),
-        float(hi[0] + pad[0]),
-        float(lo[1] - pad[1]),
-        float(hi[1] + pad[1]),
-    )
 
 
 def _grid_inputs(scene: Scene, size: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:

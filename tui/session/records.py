@@ -142,14 +142,18 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Grid:
-    """Predictions on a grid over the plane [-6, 6]², row 0 at the top (x2 = +6).
+    """Predictions on a grid over the area ``extent`` of the input plane, row 0 at the top.
 
     ``values`` holds the probability of class 1 for classification, the predicted value for
-    regression.
+    regression. ``extent`` is (x1 low, x1 high, x2 low, x2 high): [-6, 6]² for the playground's
+    sets, the data's range with a margin for other two-input sets. Cell (r, c) of a ``rows`` ×
+    ``cols`` grid covers x1 in ``low + [c, c + 1] · (high − low) / cols``, and x2 likewise from
+    the top.
     """
 
     values: npt.NDArray[np.float32]
     regression: bool
+    extent: tuple[float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -1,4 +1,8 @@
-"""The plane as a heat map of the network's predictions, with the data points over it.
+"""The input plane as a heat map of the network's predictions, with the data points over it.
+
+The map covers the playground's plane [-6, 6]² for its 2-D sets, and the data's range with a
+margin for any other set of two classes told apart by two inputs (XOR's four points): the grid
+says which area it measured (``Grid.extent``) and the points are placed by the same area.
 
 Each terminal cell shows two pixels (the upper half block ``▀`` in one colour on another), so a
 map of 40 × 15 cells is a 40 × 30 picture. For classes the colour runs from orange (class 0)
@@ -20,7 +24,7 @@ from textual.strip import Strip
 
 from tui.drawing import UPPER_HALF, StyleCache, blend
 from tui.messages import Requested
-from tui.session.probes import PLANE, grid_view
+from tui.session.probes import grid_view, two_input_classes
 from tui.session.records import Grid, Scene
 from tui.session.views import Probe, ViewDef, ViewKey, register
 from tui.widgets.canvas import Canvas
@@ -30,7 +34,7 @@ HEAT = 0.75  # how far the heat goes toward the full class colour
 
 
 class DecisionMap(Canvas):
-    """Predictions over the plane [-6, 6]² with the training (and test) points."""
+    """Predictions over the input plane with the training (and test) points."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "decision-map--class0",
@@ -147,8 +151,10 @@ class DecisionMap(Canvas):
         The points do not move: the layout is kept until the size, the scene, the theme or the
         test-point switch changes.
         """
-        assert self.scene is not None and self.scene.plane is not None
+        assert self.scene is not None and self.grid is not None
+        extent = self.grid.extent
         key = (
+            extent,
             self.scene.generation,
             id(self.scene),
             width,
@@ -158,14 +164,16 @@ class DecisionMap(Canvas):
         )
         if key == self._marks_key:
             return self._marks
-        data, (train, test) = self.scene.data, self.scene.plane
+        data = self.scene.data
+        train, test = self.scene.plane or (data.X_train[:, :2], data.X_test[:, :2])
+        x0, x1, y0, y1 = extent
         marks: dict[int, dict[int, tuple[str, Color]]] = {}
         sets = [(train, data.y_train, "●")]
         if self.show_test:
             sets.insert(0, (test, data.y_test, "○"))
         for X, y, glyph in sets:
-            cols = np.floor((X[:, 0] + PLANE) / (2 * PLANE) * width).astype(np.int64)
-            rows = np.floor((PLANE - X[:, 1]) / (2 * PLANE) * height).astype(np.int64)
+            cols = np.floor((X[:, 0] - x0) / (x1 - x0) * width).astype(np.int64)
+            rows = np.floor((y1 - X[:, 1]) / (y1 - y0) * height).astype(np.int64)
             ok = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
             colours = self._point_colours(np.asarray(y).reshape(len(X), -1)[:, 0])
             for i in np.flatnonzero(ok):
@@ -209,7 +217,7 @@ register(
         "decision boundary · ● train  ○ test (t)",
         DecisionMap,
         "boundary",
-        applies=lambda s: s.plane and not s.regression,
+        applies=lambda s: not s.regression and (s.plane or two_input_classes(s.data)),
         probe=_grid,
         record=Grid,
         keys_note="t: test points",
