@@ -28,6 +28,7 @@ from engine.layers import *  # noqa: F403  (every layer class, by its __all__)
 from engine.layers import __all__ as _layer_names
 from engine.losses import LOSSES
 from engine.network import Sequential
+from engine.sweep import sweep
 from engine.trainer import Trainer
 
 __version__ = "0.1.0"
@@ -46,4 +47,5 @@ __all__ = [
     "__version__",
     "datasets",
     "optim",
+    "sweep",
 ]
