@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import os
 import signal
@@ -15,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pytest
@@ -24,11 +23,13 @@ pytest.importorskip("distributed", reason="the cluster extra (distributed) is no
 
 import distributed
 
+import engine
 from engine.errors import UserError
+from engine.experiment.config import Experiment
 from engine.experiment.presets import get_preset
+from engine.sweep import driver, folder
 from engine.sweep.dask import DaskExecutor
-from engine.sweep.grid import make_points
-from engine.sweep.point import PointResult, PointTask, run_point
+from engine.sweep.point import PointTask, run_point
 
 STARTUP_S = 90.0
 """Longest wait for the scheduler and its workers to come up on a busy machine."""
@@ -152,7 +153,7 @@ def group_alive(pgid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    folder = tmp_path_factory.mktemp("dask")
+    logs = tmp_path_factory.mktemp("dask")
     started: list[Cluster] = []
     stopped = threading.Event()
 
@@ -162,7 +163,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
     threading.Thread(target=watchdog, daemon=True).start()
     try:
-        started.append(Cluster(folder))
+        started.append(Cluster(logs))
         started[0].start()
         yield started[0]
     finally:
@@ -171,63 +172,79 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             started[0].stop()
 
 
-def tasks(epochs: int) -> list[PointTask]:
-    """4 learning rates × 2 seeds of ``xor``."""
-    base = get_preset("xor").replace(train={"epochs": epochs})
-    points = make_points(base, {"train.lr": [0.5, 1.0, 2.0, 4.0]}, seeds=2)
-    return [PointTask(point, experiment.to_dict()) for point, experiment in points]
+XOR_GRID = {"train.lr": [0.5, 1.0, 2.0, 4.0]}
+"""With two seeds: 8 points of ``xor``."""
 
 
-def weights(result: PointResult) -> dict[str, bytes]:
-    """Every array of the point's checkpoint, as raw bytes."""
-    with np.load(io.BytesIO(result.files["checkpoint.npz"])) as npz:
+def xor(epochs: int) -> Experiment:
+    return get_preset("xor").replace(train={"epochs": epochs})
+
+
+def weights(run: Path) -> dict[str, bytes]:
+    """Every array of a run folder's checkpoint, as raw bytes."""
+    with np.load(run / "checkpoint.npz") as npz:
         return {name: npz[name].tobytes() for name in npz.files}
 
 
-def metrics(result: PointResult) -> list[dict[str, str]]:
-    """The point's metrics.csv rows without the wall time."""
-    rows = list(csv.DictReader(io.StringIO(result.files["metrics.csv"].decode())))
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+def metrics(run: Path) -> list[dict[str, str]]:
+    """A run folder's metrics.csv rows without the wall time."""
+    with (run / "metrics.csv").open() as f:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
 
 
-def same(here: PointResult, there: PointResult) -> None:
-    assert there.state == here.state
-    assert there.epochs == here.epochs
-    assert there.final == here.final
-    assert there.best == here.best
-    assert there.files["config.toml"] == here.files["config.toml"]
+def same_run(here: Path, there: Path) -> None:
+    assert (there / "config.toml").read_bytes() == (here / "config.toml").read_bytes()
     assert weights(there) == weights(here)
     assert metrics(there) == metrics(here)
 
 
-def test_a_sweep_on_the_cluster_gives_the_same_runs_bit_for_bit(cluster: Cluster) -> None:
-    work = tasks(epochs=200)
-    local = {task.point.id: run_point(task) for task in work}
-    with DaskExecutor(cluster.address) as executor:
-        assert executor.workers == 2
-        remote = {result.point_id: result for result in executor.map_unordered(work)}
-    assert sorted(remote) == sorted(local)
-    assert {r.state for r in local.values()} <= {"done", "diverged"}
-    for pid, result in local.items():
-        same(result, remote[pid])
+def without_time(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+def test_a_sweep_on_the_cluster_gives_the_same_runs_bit_for_bit(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    base = xor(epochs=200)
+    here = engine.sweep(base, XOR_GRID, seeds=2, workers=2, out=tmp_path / "here")
+    there = engine.sweep(base, XOR_GRID, seeds=2, scheduler=cluster.address, out=tmp_path / "there")
+    assert len(here) == 8
+    assert {r["state"] for r in here} <= {"done", "diverged"}
+    assert without_time(there) == without_time(here)
+    for record in here:
+        same_run(tmp_path / "here" / record["name"], tmp_path / "there" / record["name"])
+    summary = json.loads((tmp_path / "there" / "summary.json").read_text())
+    assert without_time(summary["points"]) == without_time(here)
     # The seeds and rates differ, so the runs do: a mix-up between points would show.
-    assert len({tuple(sorted(weights(r).items())) for r in remote.values()}) == len(work)
+    runs = {tuple(sorted(weights(tmp_path / "there" / r["name"]).items())) for r in there}
+    assert len(runs) == len(here)
 
 
-def test_a_worker_killed_mid_point_has_its_point_run_again(cluster: Cluster) -> None:
-    work = tasks(epochs=6000)  # a second or more per point, so a point is running at the kill
+def test_a_worker_killed_mid_point_has_its_point_run_again(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # 6000 epochs: a second or more per point, so that a point is running at the kill.
+    swept = driver.plan(xor(epochs=6000), XOR_GRID, seeds=2)
     killed: list[str] = []
-    results = {}
-    with DaskExecutor(cluster.address) as executor:
-        for result in executor.map_unordered(work):
-            results[result.point_id] = result
-            if not killed:
-                killed.append(kill_a_busy_worker(cluster))
-    assert sorted(results) == sorted(t.point.id for t in work)
-    assert all(r.state != "failed" for r in results.values()), [r.error for r in results.values()]
+
+    def kill_once(record: dict[str, Any]) -> None:
+        if not killed:
+            killed.append(kill_a_busy_worker(cluster))
+
+    executor = DaskExecutor(cluster.address)
+    records = driver.run(swept, tmp_path / "sweep", executor, on_result=kill_once)
+    assert [r["id"] for r in records] == [p.id for p, _ in swept.points]
+    assert all(r["state"] == "done" for r in records), [r["error"] for r in records]
+    summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert len(summary["points"]) == len(records)
     # The point that died with its worker ran again elsewhere, from the start: same weights.
-    (task,) = [t for t in work if killed[0].startswith(f"dltui-{t.point.name}-")]
-    same(run_point(task), results[task.point.id])
+    ((point, experiment),) = [
+        (p, e) for p, e in swept.points if killed[0].startswith(f"dltui-{p.name}-")
+    ]
+    result = run_point(PointTask(point, experiment.to_dict()))
+    here = tmp_path / "here"
+    folder.write_run(here, point.name, result.files)
+    same_run(here / point.name, tmp_path / "sweep" / point.name)
 
 
 def kill_a_busy_worker(cluster: Cluster) -> str:
