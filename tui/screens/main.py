@@ -420,6 +420,8 @@ class MainScreen(LessonMode):
     def _open_run(self, path: object) -> None:
         if isinstance(path, str) and path:
             self.session.open(path)
+        elif isinstance(path, list) and path:  # several runs or a sweep: to compare
+            self.session.open_many(path)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

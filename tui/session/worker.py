@@ -29,7 +29,7 @@ The API a lesson drives: :meth:`~TrainingSession.rebuild` (with ``label`` and ``
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from engine.errors import UserError
 from engine.events import Epoch
 from engine.experiment.config import Experiment, Run
 from engine.experiment.runs import RunDir, default_path
+from tui.compare import records as compare
 from tui.session import probes, probes_nets, report
 from tui.session.changes import change_kind, change_label, next_lr
 from tui.session.loop import Post, TrainingLoop
@@ -206,6 +207,12 @@ class TrainingSession(TrainingLoop):
         """Replaces the run with one saved in a run directory; reports a Notice."""
         self._send(lambda: self._open(path))
 
+    def open_many(self, paths: Sequence[str | Path]) -> None:
+        """Adds saved runs to :attr:`runs` to compare with this one: several run folders, or
+        one sweep folder (each point labelled by its swept values); reports a Notice. The run
+        being trained goes on; :meth:`open` loads one of them to train it."""
+        self._send(lambda: self._open_many(list(paths)))
+
     @property
     def experiment(self) -> Experiment:
         """The experiment as it stands, with the learning rate in use."""
@@ -352,6 +359,18 @@ class TrainingSession(TrainingLoop):
             self._finish()
         self._post(Notice(f"Opened {rundir.path} at step {run.trainer.step}"))
 
+    def _open_many(self, paths: list[str | Path]) -> None:
+        comparison = compare.load(paths)
+        records = [saved_record(r) for r in comparison.runs if r.rows]
+        if not records:
+            raise UserError(
+                f"nothing to compare in {', '.join(map(str, paths))}: no run has an epoch yet",
+                "open them once they have trained an epoch",
+            )
+        self.runs = (*self.runs, *records)[-max(MAX_RUNS, len(records)) :]
+        what = f"sweep {comparison.path}" if comparison.path is not None else "runs"
+        self._post(Notice(f"Opened {len(records)} {what} to compare; K lists them"))
+
     # ------------------------------------------------------------------ reporting
     def _start_scene(self) -> None:
         self._generation += 1
@@ -428,3 +447,29 @@ def epoch_point(e: Epoch) -> LossPoint:
     """An epoch's figures as a loss point: its mean training loss, its test (or validation) loss."""
     test = math.nan if e.val_loss is None else e.val_loss
     return LossPoint(e.step, e.train_loss, test, e.train_acc, e.val_acc)
+
+
+def saved_record(run: compare.RunSummary) -> RunRecord:
+    """A saved run (one that :func:`tui.compare.records.load` read) as a record to compare: its
+    per-epoch figures (its mean training loss stands in for its mini-batch losses)."""
+    rows = run.rows
+    points = [epoch_point(e) for e in rows]
+    losses = [p.test_loss for p in points if math.isfinite(p.test_loss)]
+    accs = [p.test_acc for p in points if p.test_acc is not None]
+    last = rows[-1] if rows else None
+    steps = np.array([e.step for e in rows], dtype=np.float64)
+    experiment = run.experiment
+    if experiment is None:
+        raise UserError(f"{run.path} is not a run folder", "open a folder that dltui train wrote")
+    return RunRecord(
+        label=run.label,
+        experiment=experiment,
+        points=tuple(thinned(points, RUN_POINTS)),
+        step_curve=StepCurve(steps, np.array([e.train_loss for e in rows], dtype=np.float64)),
+        per_epoch=max(last.step // max(last.epoch, 1), 1) if last is not None else 1,
+        epochs=run.epochs,
+        final=points[-1] if points else None,
+        best_test_loss=min(losses) if losses else math.nan,
+        best_test_acc=max(accs) if accs else None,
+        state=run.state,
+    )
