@@ -146,12 +146,12 @@ def _check_args(args: argparse.Namespace) -> None:
             f"both a config file ({args.config}) and --preset {args.preset} given",
             "choose one of them",
         )
+    if args.seeds < 1:
+        raise UserError(f"--seeds {args.seeds} is not a positive number", "e.g. --seeds 3")
     if not args.resume and not args.grid and not args.random and not args.dist and args.seeds < 2:
         raise UserError(
             "nothing to sweep", "add --grid KEY=V1,V2 (e.g. --grid train.lr=0.001,0.01,0.1)"
         )
-    if args.seeds < 1:
-        raise UserError(f"--seeds {args.seeds} is not a positive number", "e.g. --seeds 3")
     if args.random < 0:
         raise UserError(f"--random {args.random} is negative", "e.g. --random 20")
     if args.workers is not None and args.workers < 1:
