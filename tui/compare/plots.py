@@ -149,7 +149,8 @@ def curves(
         return [[(f"{title}: no epochs measured", "dim")]]
     x_axis = _Axis(min(xs), max(xs), width, False)
     canvas = _Canvas(width, height)
-    for i, s in enumerate(series):
+    for i in _worst_first(series):
+        s = series[i]
         marker, colour = style_of(i)
         points = [
             (float(x), y)
@@ -173,6 +174,17 @@ def curves(
     lines = canvas.lines(y_axis, ticks, f"{title}{scale}")
     lines.append([(" " * (LABEL_WIDTH - 1) + x_title.center(width), "dim")])
     return lines + legend([s.label for s in series], width + LABEL_WIDTH)
+
+
+def _worst_first(series: Sequence[Series]) -> list[int]:
+    """The order to draw curves in: the highest last value first, so that the lowest curves,
+    drawn last, stay on top where they cross."""
+
+    def last(i: int) -> float:
+        finite = [y for y in series[i].y if math.isfinite(y)]
+        return finite[-1] if finite else math.inf
+
+    return sorted(range(len(series)), key=last, reverse=True)
 
 
 def _between(y0: float, y1: float, t: float, log: bool) -> float:
