@@ -212,3 +212,32 @@ def test_the_plot_puts_lower_values_lower_and_marks_the_best() -> None:
     ticks = "".join(t for t, _ in lines[-2]).split()
     assert ticks == ["0.0001", "0.001", "0.01", "0.1", "1"] and "(log x)" in str(lines[-1])
     assert not plots.wants_log([0.1, 0.5]) and plots.wants_log([0.01, 1.0])
+
+
+def test_a_sweep_written_by_engine_sweep(tmp_path, capsys) -> None:
+    import engine
+
+    out = tmp_path / "real"
+    base = get_preset("xor").replace(train={"epochs": 8})
+    summary = engine.sweep(
+        base, {"train.lr": [0.1, 1.0], "train.optimizer": ["sgd", "adam"]}, seeds=2,
+        workers=1, out=out,
+    )  # fmt: skip
+    code, text, _ = dltui(capsys, "compare", str(out), "--json")
+    assert code == 0
+    records = {r["id"]: r for r in json.loads(text)}
+    assert len(records) == len(summary) == 8
+    for point in summary:  # the sweep's own figures, measured as it trained
+        record = records[point["id"]]
+        assert record["values"] == point["values"] and record["state"] == point["state"]
+        assert record["epochs"] == point["epochs"] == 8
+        for part in ("train", "test"):
+            for what in ("loss", "acc"):
+                assert record[f"final_{part}_{what}"] == pytest.approx(
+                    point["final"][f"{part}_{what}"], rel=1e-12
+                )
+        assert record["best_test_loss"] == pytest.approx(point["best"]["test_loss"], rel=1e-12)
+        assert record["best_test_acc"] == pytest.approx(point["best"]["test_acc"], rel=1e-12)
+    code, text, _ = dltui(capsys, "compare", str(out), "--width", "100")
+    assert code == 0 and text.startswith(f"sweep {base.name}: 8 points over lr, optimizer, 2 seeds")
+    assert text.count("★ best:") == 2
