@@ -26,6 +26,24 @@ async def test_regression_plane_is_a_heat_map_of_values(drive) -> None:
         assert "surface" in main.query_one(ContentSwitcher).border_title
 
 
+async def test_xor_opens_on_the_decision_boundary_over_its_four_points(drive) -> None:
+    app = drive.app("xor", pace=None)  # as ``dltui --preset xor`` opens
+    async with app.run_test(size=(120, 40)) as pilot:
+        await drive.ready(pilot)
+        await drive.step(pilot, 2)
+        main = app.main
+        switcher = main.query_one(ContentSwitcher)
+        assert switcher.current == "boundary"
+        assert "decision boundary" in str(switcher.border_title)
+        grid = main.snapshot.view
+        assert isinstance(grid, Grid) and not grid.regression
+        assert grid.extent == pytest.approx((-0.5, 1.5, -0.5, 1.5))
+        view = main.query_one(DecisionMap)
+        await drive.wait_for(pilot, lambda: bool(view._strips))
+        drawn = "".join(seg.text for line in view._strips for seg in line)
+        assert drawn.count("●") == 4 and "▀" in drawn
+
+
 async def test_sine_draws_the_fitted_curve(drive) -> None:
     app = drive.app("sine")
     async with app.run_test(size=(100, 32)) as pilot:
