@@ -165,6 +165,6 @@ async def test_the_widget_draws_each_point_in_its_cell_in_its_labels_colour() ->
         p1 = widget.get_component_styles("decision-map--point1").color.hex.lower()
         expected = {(int(a), int(b)): p1 if v == 1 else p0 for a, b, v in zip(r, c, y)}
         assert marks == expected
-        for (row, col), colour in expected.items():  # the map under a point: its own class
+        for (row, col), hex_colour in expected.items():  # the map under a point: its own class
             top, bottom = grid.values[2 * row, col], grid.values[2 * row + 1, col]
-            assert (top > 0.5) == (bottom > 0.5) == (colour == p1)
+            assert (top > 0.5) == (bottom > 0.5) == (hex_colour == p1)
