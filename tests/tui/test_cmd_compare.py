@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def make_sweep(out: Path, epochs: int = EPOCHS) -> Path:
                 outcome = train(run, RunDir.create(out / name, run))
                 points.append({"id": pid, "name": name, "values": values})
                 records.append(
-                    {"point_id": pid, "name": name, "values": values, "state": "done",
+                    {"id": pid, "name": name, "values": values, "state": "done",
                      "epochs": outcome.epochs_done}
                 )  # fmt: skip
     grid = {"train.lr": list(LRS), "train.optimizer": list(OPTIMIZERS)}
@@ -161,6 +162,7 @@ def test_another_metric(sweep, capsys) -> None:
         ),
         (None, ["SWEEP", "--sort", "nonsense"], "cannot sort by 'nonsense'"),
         (None, ["SWEEP", "--metric", "accuracy"], "'accuracy' is not a figure"),
+        (None, ["SWEEP", "--width", "12"], "--width 12 is too narrow"),
         (None, ["SWEEP", "SWEEP/p000-lr0.01-sgd-s0"], "a sweep is compared on its own"),
     ],
 )
@@ -241,3 +243,23 @@ def test_a_sweep_written_by_engine_sweep(tmp_path, capsys) -> None:
     code, text, _ = dltui(capsys, "compare", str(out), "--width", "100")
     assert code == 0 and text.startswith(f"sweep {base.name}: 8 points over lr, optimizer, 2 seeds")
     assert text.count("★ best:") == 2
+
+
+def test_failed_and_unfinished_points(sweep, tmp_path, capsys) -> None:
+    part = tmp_path / "part"
+    part.mkdir()
+    shutil.copytree(sweep / "p000-lr0.01-sgd-s0", part / "p000-lr0.01-sgd-s0")
+    plan = json.loads((sweep / "sweep.json").read_text())
+    (part / "sweep.json").write_text(json.dumps(plan))
+    done = json.loads((sweep / "summary.json").read_text())["points"][0]
+    second = plan["points"][1]
+    failed = {"id": "p001", "name": second["name"], "values": second["values"],
+              "state": "failed", "epochs": 0, "error": "MemoryError"}  # fmt: skip
+    (part / "summary.json").write_text(json.dumps({"sweep": plan, "points": [done, failed]}))
+    code, out, _ = dltui(capsys, "compare", str(part), "--width", "100")
+    assert code == 0 and "2 points over lr, optimizer, 2 seeds each (6 not finished)" in out
+    row = next(line for line in out.splitlines() if line.startswith("lr=0.01 optimizer=sgd seed=1"))
+    assert "failed" in row and row.count("–") >= 5  # no figures: no run folder
+    code, out, _ = dltui(capsys, "compare", str(part), "--json")
+    failed_record = json.loads(out)[1]
+    assert failed_record["state"] == "failed" and failed_record["best_test_loss"] is None

@@ -45,6 +45,7 @@ from tui.compare.records import (
 )
 
 CURVE_HEIGHT = 16
+MIN_WIDTH = 40
 SWEEP_HEIGHT = 14
 # The table's figure columns, in order: (record key, header).
 COLUMNS = (
@@ -96,7 +97,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.record() for r in runs], indent=2))
         return 0
-    width = args.width if args.width and args.width > 20 else None
+    if args.width is not None and args.width < MIN_WIDTH:
+        raise UserError(
+            f"--width {args.width} is too narrow to draw in", f"use at least {MIN_WIDTH}"
+        )
+    width = args.width
     console = Console(highlight=False, width=width)
     width = console.width
     console.print(Text(_title(comparison), style="bold"))

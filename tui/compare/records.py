@@ -216,7 +216,7 @@ def _point(root: Path, point: Any) -> RunSummary:
     folder = root / point["name"]
     if is_run(folder):
         run = read_run(folder, label, values, state)
-        return dataclasses.replace(run, point=str(point.get("id", "")))
+        return dataclasses.replace(run, point=str(point.get("id") or point.get("point_id") or ""))
     return RunSummary(  # a failed point leaves no run folder
         path=folder,
         label=label,
@@ -225,7 +225,7 @@ def _point(root: Path, point: Any) -> RunSummary:
         epochs=int(point.get("epochs") or 0),
         rows=(),
         figures=dict.fromkeys(METRICS),
-        point=str(point.get("id", "")),
+        point=str(point.get("id") or point.get("point_id") or ""),
     )
 
 
