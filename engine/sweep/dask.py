@@ -66,6 +66,21 @@ def _distributed() -> Any:
     return distributed
 
 
+def _check_address(distributed: Any, address: str) -> None:
+    """Refuses an address no scheduler can have, before a client is made for it (a client
+    given one fails late, and noisily)."""
+    try:
+        scheme, _ = distributed.comm.parse_address(address)
+        distributed.comm.registry.get_backend(scheme)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            distributed.comm.get_address_host_port(address)
+    except (ValueError, TypeError) as exc:
+        raise UserError(
+            f"{address!r} is not a Dask scheduler's address ({exc})",
+            "write it as tcp://HOST:8786, as `dask scheduler` prints it",
+        ) from None
+
+
 class DaskExecutor:
     """Runs sweep points as tasks on the Dask scheduler at ``address``.
 
@@ -89,32 +104,31 @@ class DaskExecutor:
         distributed = _distributed()
         self.address = address
         self._pending: dict[str, Any] = {}
+        _check_address(distributed, address)
         try:
             self._client = distributed.Client(
                 address, timeout=connect_timeout, set_as_default=False
             )
-        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        except (OSError, TimeoutError):
             raise UserError(
-                f"no Dask scheduler answered at {address!r} within {connect_timeout:g} s "
-                f"({type(exc).__name__}: {exc})",
+                f"no Dask scheduler answered at {address!r} within {connect_timeout:g} s",
                 _start_hint(address),
             ) from None
         try:
-            if not self._client.scheduler_info().get("workers"):
+            if not self._client.nthreads():
                 self._client.wait_for_workers(1, timeout=workers_timeout)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError):
             self._client.close()
             raise UserError(
                 f"the Dask scheduler at {address!r} has no worker "
-                f"(none joined within {workers_timeout:g} s: {exc})",
+                f"(none joined within {workers_timeout:g} s)",
                 _start_hint(address),
             ) from None
 
     @property
     def workers(self) -> int:
         """How many points the cluster runs at once now: its workers' threads, summed."""
-        info = self._client.scheduler_info(n_workers=-1).get("workers", {})
-        return sum(int(w.get("nthreads", 1)) for w in info.values())
+        return sum(int(n) for n in self._client.nthreads().values())
 
     def map_unordered(self, tasks: Iterable[PointTask]) -> Iterator[PointResult]:
         """Submits every task, then yields each point's result as it finishes.

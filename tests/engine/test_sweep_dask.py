@@ -70,7 +70,8 @@ class Cluster:
                 [self.address, "--nthreads", "1", "--no-dashboard", "--death-timeout", "60"],
             )
         self.client = distributed.Client(self.address, timeout=30, set_as_default=False)
-        self.client.wait_for_workers(n_workers, timeout=STARTUP_S)
+        if n_workers:
+            self.client.wait_for_workers(n_workers, timeout=STARTUP_S)
 
     def _start(self, name: str, args: list[str]) -> None:
         role = "scheduler" if name == "scheduler" else "worker"
@@ -266,6 +267,26 @@ def test_no_scheduler_is_a_user_error_naming_the_address() -> None:
     assert "tcp://127.0.0.1:1" in caught.value.message
     assert "dask scheduler" in caught.value.hint
     assert "dask worker tcp://127.0.0.1:1" in caught.value.hint
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:8786", "127.0.0.1:port", "localhost"])
+def test_a_malformed_address_is_a_user_error_saying_how_to_write_one(address: str) -> None:
+    with pytest.raises(UserError) as caught:
+        DaskExecutor(address)
+    assert repr(address) in caught.value.message
+    assert "tcp://HOST:8786" in caught.value.hint
+
+
+def test_a_scheduler_without_workers_is_a_user_error(tmp_path: Path) -> None:
+    lonely = Cluster(tmp_path)
+    try:
+        lonely.start(n_workers=0)
+        with pytest.raises(UserError) as caught:
+            DaskExecutor(lonely.address, workers_timeout=0.5)
+        assert "has no worker" in caught.value.message
+        assert f"dask worker {lonely.address} --nthreads 1" in caught.value.hint
+    finally:
+        lonely.stop()
 
 
 def test_without_distributed_the_error_says_how_to_install_it(
