@@ -289,6 +289,15 @@ def test_a_scheduler_without_workers_is_a_user_error(tmp_path: Path) -> None:
         lonely.stop()
 
 
+def test_the_engine_imports_dask_only_when_a_scheduler_is_named() -> None:
+    code = (
+        "import sys, engine, engine.sweep.driver, engine.sweep.executors; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_without_distributed_the_error_says_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
