@@ -263,3 +263,32 @@ def test_failed_and_unfinished_points(sweep, tmp_path, capsys) -> None:
     code, out, _ = dltui(capsys, "compare", str(part), "--json")
     failed_record = json.loads(out)[1]
     assert failed_record["state"] == "failed" and failed_record["best_test_loss"] is None
+
+
+def test_a_narrow_table_keeps_the_held_out_figures() -> None:
+    import io
+
+    from rich.console import Console
+
+    from tui.commands.compare import table
+    from tui.compare.records import METRICS, Comparison, RunSummary
+
+    label = "optimizer=adam hidden=8x8 seed={}"
+    figures = [dict.fromkeys(METRICS, 0.5 + i / 10) for i in range(3)]
+    runs = [
+        RunSummary(Path(f"r{i}"), label.format(i), {}, "done", 20, (), f)
+        for i, f in enumerate(figures)
+    ]
+    for width, dropped in ((100, "train acc"), (300, None)):
+        buf = io.StringIO()
+        Console(file=buf, width=width).print(table(Comparison(runs), runs, width))
+        lines = buf.getvalue().splitlines()
+        assert max(len(line) for line in lines) <= width
+        head = [
+            line.split("┃") for line in lines[: next(i for i, t in enumerate(lines) if "━" in t)]
+        ]
+        names = [
+            " ".join(c.strip() for c in column if c.strip()) for column in zip(*head, strict=True)
+        ]
+        assert "val loss" in names and "best val loss" in names
+        assert (dropped is None) == ("train acc" in names)

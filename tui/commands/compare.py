@@ -61,6 +61,21 @@ COLUMNS = (
     ("best_test_acc", "best test\nacc"),
 )
 
+# Which figures stay when the table is narrow: the held-out ones first, then accuracies.
+PRIORITY = (
+    "final_train_loss",
+    "final_val_loss",
+    "best_val_loss",
+    "final_test_loss",
+    "best_test_loss",
+    "best_val_acc",
+    "final_test_acc",
+    "best_test_acc",
+    "final_val_acc",
+    "final_train_acc",
+)
+FIGURE_WIDTH = 9  # a figure's column with its borders
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -105,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False, width=width)
     width = console.width
     console.print(Text(_title(comparison), style="bold"))
-    console.print(table(comparison, runs))
+    console.print(table(comparison, runs, width))
     series, what = curves_of(comparison)
     if series:
         console.print()
@@ -140,11 +155,15 @@ def _title(comparison: Comparison) -> str:
     return text
 
 
-def table(comparison: Comparison, runs: list[RunSummary]) -> Table:
-    """A row per run; figures no run measured (validation, accuracy) left out."""
-    shown = [(k, h) for k, h in COLUMNS if any(r.figures.get(k) is not None for r in runs)]
-    out = Table(show_edge=False, pad_edge=False, header_style="bold")
+def table(comparison: Comparison, runs: list[RunSummary], width: int = 1000) -> Table:
+    """A row per run; figures no run measured (validation, accuracy) left out, and the least
+    telling ones (``PRIORITY``'s last) where ``width`` cannot hold them all."""
+    measured = [k for k in PRIORITY if any(r.figures.get(k) is not None for r in runs)]
     longest = max((len(r.label) for r in runs), default=4)
+    room = (width - min(longest, 32) - 3 - 8 - 9) // FIGURE_WIDTH
+    keep = set(measured[: max(room, 2)])
+    shown = [(k, h) for k, h in COLUMNS if k in keep]
+    out = Table(show_edge=False, pad_edge=False, header_style="bold")
     name = "run" if comparison.sweep is None else "point"
     out.add_column(name, overflow="fold", min_width=min(longest, 32))
     out.add_column("state")
