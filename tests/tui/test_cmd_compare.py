@@ -274,7 +274,9 @@ def test_a_narrow_table_keeps_the_held_out_figures() -> None:
     from tui.compare.records import METRICS, Comparison, RunSummary
 
     label = "optimizer=adam hidden=8x8 seed={}"
-    figures = [dict.fromkeys(METRICS, 0.5 + i / 10) for i in range(3)]
+    figures: list[dict[str, float | None]] = [
+        dict.fromkeys(METRICS, 0.5 + i / 10) for i in range(3)
+    ]
     runs = [
         RunSummary(Path(f"r{i}"), label.format(i), {}, "done", 20, (), f)
         for i, f in enumerate(figures)
