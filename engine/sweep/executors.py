@@ -3,28 +3,32 @@
 Every executor takes ``PointTask``\\ s and gives back ``PointResult``\\ s as they finish, in any
 order (``map_unordered``), and lets go of its workers with ``close``.
 
-``LocalExecutor`` starts N processes with the "spawn" method, each limited to one thread for
-Numba, OpenMP and BLAS, so N workers keep N cores busy without fighting over them. The thread
-variables must be in a process's environment before it loads Numba and OpenBLAS, and a spawned
-process inherits the environment its parent has when it starts it: the pool's processes are all
-started at once, with the variables set for that moment. They also start with Ctrl-C ignored
-(an ignored signal stays ignored in a new process): Ctrl-C is the asking process's to handle,
-and it stops the workers itself.
+``LocalExecutor`` runs N worker processes (``python -m engine.sweep.worker``), each with one
+thread for Numba, OpenMP and BLAS, set in its environment before those load, so N workers keep
+N cores busy without fighting over them. They are plain child processes fed over pipes, not a
+``multiprocessing`` pool: nothing re-imports the caller's script in a worker, so a script that
+calls ``engine.sweep`` at its top level works as written. A worker runs in its own session, so
+Ctrl-C in the terminal reaches only the asking process, which stops the workers itself; a
+worker whose parent is gone sees its stdin close and ends.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import multiprocessing
 import os
-import signal
+import pickle
+import queue
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol
+from pathlib import Path
+from typing import IO, Protocol
 
-from engine.sweep.point import PointResult, PointTask, run_point
+from engine.sweep.point import PointResult, PointTask
+from engine.sweep.worker import read_message, write_message
 
 THREAD_VARIABLES = (
     "NUMBA_NUM_THREADS",
@@ -33,7 +37,8 @@ THREAD_VARIABLES = (
     "MKL_NUM_THREADS",
 )
 RETRIES = 2
-_START_LOCK = threading.Lock()  # the environment is the process's: one pool starts at a time
+"""How many times a point whose worker process died runs again, in a new process."""
+POLL_SECONDS = 0.2  # the asking thread wakes this often, so that Ctrl-C is taken at once
 
 
 class Executor(Protocol):
@@ -52,123 +57,185 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-class LocalExecutor:
-    """``workers`` processes on this machine, one thread each.
+class WorkerDied(RuntimeError):
+    """A worker process ended while running a point; the message is the end of its stderr."""
 
-    A process that dies (killed, out of memory) takes its pool down with every point running in
-    it: those points run again in a new pool, up to RETRIES times each, then come back failed.
+
+class _Worker:
+    """One worker process and its pipes."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+        root = str(Path(__file__).resolve().parents[2])  # where ``engine`` is imported from
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.err: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in kill)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.sweep.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.err,
+            env=env,
+            start_new_session=True,
+        )
+
+    def run(self, task: PointTask) -> PointResult:
+        """Runs ``task`` in the process; WorkerDied when the process ends before answering."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            write_message(self.proc.stdin, pickle.dumps(task))
+            body = read_message(self.proc.stdout)
+        except OSError:
+            body = None
+        if body is None:
+            raise WorkerDied(self._stderr_tail())
+        result: PointResult = pickle.loads(body)
+        return result
+
+    def _stderr_tail(self) -> str:
+        self.proc.wait()
+        self.err.seek(0)
+        text = self.err.read().decode("utf-8", "replace").strip()
+        lines = text.splitlines()[-3:]
+        return f"exit code {self.proc.returncode}" + (": " + " / ".join(lines) if lines else "")
+
+    def close(self) -> None:
+        """Ends the process: its stdin closes, it finishes and exits."""
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.err.close()
+
+    def stop(self) -> None:
+        """Stops the process at once (its running point is lost, never half written); the
+        thread waiting on it sees its pipe end."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def kill(self) -> None:
+        """Stops the process and lets go of its pipes."""
+        self.stop()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        self.err.close()
+
+
+class LocalExecutor:
+    """``workers`` processes on this machine, one thread each, kept between sweeps until
+    :meth:`close`.
+
+    A point whose process dies (killed, out of memory) runs again in a new process, up to
+    RETRIES times, then comes back as a failed point with the end of the process's stderr.
     """
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._lock = threading.Lock()
 
     def map_unordered(self, tasks: Iterable[PointTask]) -> Iterator[PointResult]:
         """Runs every task; yields each result as it finishes. Closing the iterator early
-        (Ctrl-C in the caller) cancels the tasks not started and stops the running ones."""
-        pending = list(tasks)
-        if not pending:
+        (Ctrl-C in the caller) drops the tasks not started and stops the running ones."""
+        pending = collections.deque(tasks)
+        total = len(pending)
+        if not total:
             return
-        running: dict[Future[PointResult], PointTask] = {}
-        lost: dict[str, int] = {}  # point id → pools it was running in when one broke
+        results: queue.Queue[PointResult] = queue.Queue()
+        stop = threading.Event()
+        lost: dict[str, int] = {}
+        threads = [
+            threading.Thread(target=self._serve, args=(pending, results, stop, lost), daemon=True)
+            for _ in range(min(self.workers, total))
+        ]
+        for thread in threads:
+            thread.start()
         finished = False
         try:
-            while pending or running:
-                while pending and len(running) < self.workers:
-                    task = pending.pop(0)
-                    running[self._submit(task)] = task
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task = running.pop(future)
+            for _ in range(total):
+                while True:
                     try:
-                        yield future.result()
-                    except BrokenProcessPool:  # every running point of the pool ends so
-                        self._stop()
-                        lost[task.point.id] = lost.get(task.point.id, 0) + 1
-                        if lost[task.point.id] <= RETRIES:
-                            pending.insert(0, task)
-                        else:
-                            yield _died(task)
+                        result = results.get(timeout=POLL_SECONDS)
+                        break
+                    except queue.Empty:
+                        continue
+                yield result
             finished = True
         finally:
+            stop.set()
             if not finished:
-                for future in running:
-                    future.cancel()
-                self._stop()
+                with self._lock:
+                    busy = list(self._busy)
+                for worker in busy:
+                    worker.stop()
+            for thread in threads:
+                thread.join()
 
-    def _submit(self, task: PointTask) -> Future[PointResult]:
-        if self._pool is None:
-            self._pool = self._start()
-        return self._pool.submit(run_point, task)
-
-    def _start(self) -> ProcessPoolExecutor:
-        """A pool whose processes all start now, with one thread each and Ctrl-C ignored."""
-        context = multiprocessing.get_context("spawn")
-        with _START_LOCK, _one_thread_environment(), _sigint_ignored():
-            pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init)
-            # A spawning pool starts one process per submission, up to its size, inside
-            # submit: after these, every process has started under the settings above.
-            for _ in range(self.workers):
-                pool.submit(os.getpid)
-        return pool
-
-    def _stop(self) -> None:
-        """Stops the pool at once: its running points are lost, never half written."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:  # shutdown alone would wait for the running points
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=5)
+    def _serve(
+        self,
+        pending: collections.deque[PointTask],
+        results: queue.Queue[PointResult],
+        stop: threading.Event,
+        lost: dict[str, int],
+    ) -> None:
+        """One thread's loop: takes the next task, runs it in a worker, puts its result."""
+        worker: _Worker | None = None
+        while not stop.is_set():
+            with self._lock:
+                if not pending:
+                    break
+                task = pending.popleft()
+                if worker is None:
+                    worker = self._idle.pop() if self._idle else None
+            if worker is None:
+                worker = _Worker()
+            with self._lock:
+                self._busy.add(worker)
+            try:
+                result = worker.run(task)
+            except WorkerDied as exc:
+                with self._lock:
+                    self._busy.discard(worker)
+                worker.kill()
+                worker = None
+                if stop.is_set():
+                    break
+                with self._lock:
+                    lost[task.point.id] = lost.get(task.point.id, 0) + 1
+                    again = lost[task.point.id] <= RETRIES
+                    if again:
+                        pending.appendleft(task)
+                if not again:
+                    results.put(_died(task, str(exc)))
+                continue
+            with self._lock:
+                self._busy.discard(worker)
+            results.put(result)
+        if worker is not None:
+            with self._lock:
+                self._idle.append(worker)
 
     def close(self) -> None:
-        """Lets the worker processes go (they end; nothing runs any more)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        """Ends the worker processes (they finish and exit)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
 
 
-def _died(task: PointTask) -> PointResult:
+def _died(task: PointTask, why: str) -> PointResult:
     return PointResult(
         task.point.id,
         "failed",
-        error=f"the worker process running this point died {RETRIES + 1} times",
+        error=f"the worker process running this point died {RETRIES + 1} times ({why})",
     )
-
-
-def _init() -> None:
-    """In each worker: Ctrl-C is the asking process's to handle."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextlib.contextmanager
-def _one_thread_environment() -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ctrl-C ignored while the workers start, so that they start with it ignored."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

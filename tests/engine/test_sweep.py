@@ -4,9 +4,15 @@ folders identical to single runs, the summary, ``--resume`` and diverged or fail
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +262,50 @@ def test_a_new_sweep_never_writes_over_another(swept: tuple[Path, list[dict]]) -
     with pytest.raises(UserError, match="already holds a sweep") as info:
         engine.sweep(xor(), GRID, out=out)
     assert "--resume" in info.value.hint
+
+
+def test_a_point_whose_worker_dies_runs_again_to_the_same_weights(
+    swept: tuple[Path, list[dict]],
+) -> None:
+    out, records = swept
+    rec = records[0]
+    point = Point(rec["id"], rec["values"], rec["name"])
+    config = Experiment.from_toml(out / rec["name"] / CONFIG).to_dict()
+    executor = LocalExecutor(1)
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        while not killed:
+            busy = list(executor._busy)
+            if busy:
+                busy[0].proc.kill()
+                killed.append(busy[0].proc.pid)
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_first_worker, daemon=True)
+    killer.start()
+    try:
+        (result,) = list(executor.map_unordered([PointTask(point, config)]))
+    finally:
+        executor.close()
+    killer.join(timeout=5)
+    assert killed
+    assert result.state == "done"
+    arrays, _ = read_npz(out / rec["name"] / CHECKPOINT)
+    again = np.load(io.BytesIO(result.files[CHECKPOINT]))
+    assert np.array_equal(arrays["data"], again["data"])
+
+
+def test_a_script_that_sweeps_at_its_top_level_runs_as_written(tmp_path: Path) -> None:
+    script = tmp_path / "sweep_lr.py"
+    script.write_text(
+        "import engine\n"
+        "records = engine.sweep('xor', {'train.lr': [0.5, 2.0]}, workers=2, out='s')\n"
+        "print([r['state'] for r in records])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(engine.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "['done', 'done']" in done.stdout
