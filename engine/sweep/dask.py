@@ -152,8 +152,9 @@ class DaskExecutor:
             ):
                 key = str(future.key)
                 self._pending.pop(key, None)
-                yield self._result(future, points[key])
-                future.release()
+                result = self._result(future, points.pop(key))
+                future.release()  # the scheduler can forget the point's files
+                yield result
         finally:
             self._cancel()
 

@@ -248,6 +248,34 @@ def test_a_worker_killed_mid_point_has_its_point_run_again(
     same_run(here / point.name, tmp_path / "sweep" / point.name)
 
 
+def test_a_point_that_kills_too_many_workers_comes_back_failed(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    swept = driver.plan(xor(epochs=6000), XOR_GRID)
+    killed: list[str] = []
+
+    def kill_once(record: dict[str, Any]) -> None:
+        if not killed:
+            killed.append(kill_a_busy_worker(cluster))
+
+    set_allowed_failures(cluster, 0)  # the first worker lost with a point gives up on it
+    try:
+        records = driver.run(swept, tmp_path, DaskExecutor(cluster.address), on_result=kill_once)
+    finally:
+        set_allowed_failures(cluster, 3)
+    states = {r["name"]: r["state"] for r in records}
+    (lost,) = [name for name in states if killed[0].startswith(f"dltui-{name}-")]
+    assert states.pop(lost) == "failed"
+    assert set(states.values()) == {"done"}
+    assert "KilledWorker" in next(r["error"] for r in records if r["name"] == lost)
+
+
+def set_allowed_failures(cluster: Cluster, n: int) -> None:
+    cluster.client.run_on_scheduler(
+        lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", n)
+    )
+
+
 def kill_a_busy_worker(cluster: Cluster) -> str:
     """SIGKILLs a worker's process while it runs a point; returns that point's key."""
     deadline = time.monotonic() + 30
