@@ -314,15 +314,19 @@ async def test_keys_that_do_nothing_for_this_network_say_what_does(drive) -> Non
     async with app.run_test(size=SIZE) as pilot:
         await drive.ready(pilot)
         await drive.step(pilot, 1)
-        await pilot.press("v", "t")
-        notes = [n.message for n in app._notifications]
-        assert len(notes) == 2 and all("h: next head · n/N: next test window" in n for n in notes)
-        assert notes[0].startswith("v shows the next picture; this network has one.")
-        assert notes[1].startswith("t shows the test points on a 2-D map")
         assert app.session.shown == "attention"
+        await pilot.press("t")
+        notes = [n.message for n in app._notifications]
+        assert len(notes) == 1 and "h: next head · n/N: next test window" in notes[0]
+        assert notes[0].startswith("t shows the test points on a 2-D map")
         await pilot.press("h")  # here h does something, quietly
         await drive.wait_for(pilot, lambda: app.main.snapshot.view.head == 1)
-        assert len(app._notifications) == 2
+        assert len(app._notifications) == 1
+        await pilot.press("v")  # the closer look at its activations comes next, then back
+        await drive.wait_for(pilot, lambda: app.session.shown == "activations")
+        await pilot.press("v")
+        await drive.wait_for(pilot, lambda: app.session.shown == "attention")
+        assert len(app._notifications) == 1
 
 
 async def test_h_on_a_network_without_attention_says_so(drive) -> None:
