@@ -28,7 +28,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("+ / -", "learning rate one step up / down (… 0.01 0.03 0.1 …)"),
             ("> / <", "faster / slower (… 500 1k 2k … steps/s, then full speed)"),
             ("c", "setup: data, features, network, loss, optimiser, regularisation…"),
-            ("w / o", "save the run / open a saved run"),
+            ("w / o", "save the run / open a saved run, or a sweep or several runs to compare"),
         ),
     ),
     (
