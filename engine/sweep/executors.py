@@ -197,17 +197,28 @@ class LocalExecutor:
                 task = pending.popleft()
                 if worker is None:
                     worker = self._idle.pop() if self._idle else None
-            if worker is None:
-                worker = _Worker()
-            with self._lock:
-                self._busy.add(worker)
             try:
-                result = worker.run(task)
-            except WorkerDied as exc:
+                if worker is None:
+                    worker = _Worker()
                 with self._lock:
-                    self._busy.discard(worker)
-                worker.kill()
-                worker = None
+                    self._busy.add(worker)
+                result = worker.run(task)
+            except (OSError, pickle.PickleError, AttributeError, EOFError) as exc:
+                # no process could start, or its answer could not be read: a failed point,
+                # never a thread that dies and leaves the sweep waiting
+                results.put(PointResult(task.point.id, "failed", error=f"{exc}"))
+                if worker is not None:
+                    with self._lock:
+                        self._busy.discard(worker)
+                    worker.kill()
+                    worker = None
+                continue
+            except WorkerDied as exc:
+                if worker is not None:
+                    with self._lock:
+                        self._busy.discard(worker)
+                    worker.kill()
+                    worker = None
                 if stop.is_set():
                     break
                 with self._lock:
