@@ -200,7 +200,9 @@ class LocalExecutor:
             try:
                 if worker is None:
                     worker = _Worker()
-                with self._lock:
+                with self._lock:  # the asking thread stops every busy worker once stop is set
+                    if stop.is_set():
+                        break
                     self._busy.add(worker)
                 result = worker.run(task)
             except (OSError, pickle.PickleError, AttributeError, EOFError) as exc:

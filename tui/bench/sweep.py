@@ -58,8 +58,9 @@ def time_plain(swept: driver.Plan, root: Path) -> float:
     return time.perf_counter() - start
 
 
-def time_sweep(swept: driver.Plan, root: Path, workers: int, warm: bool) -> float:
-    """Wall time of the sweep from the call to the summary. ``warm``: the worker processes
+def time_sweep(swept: driver.Plan, root: Path, workers: int, warm: bool) -> tuple[float, float]:
+    """Wall time of the sweep from the call to the summary, and the sum of the points' own
+    times inside the workers (building and training). ``warm``: the worker processes
     are started and have loaded the kernels before the clock starts (the steady cost of a
     point); else they start inside the timing, as a user's sweep pays it once."""
     executor = _KeptOpen(workers)
@@ -70,7 +71,7 @@ def time_sweep(swept: driver.Plan, root: Path, workers: int, warm: bool) -> floa
     wall = time.perf_counter() - start
     executor.shut()
     assert all(r["state"] == "done" for r in records), records
-    return wall
+    return wall, sum(r["seconds"] for r in records)
 
 
 class _KeptOpen(LocalExecutor):
@@ -104,12 +105,20 @@ def measure(epochs: int, repeat: int, command: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dltui-bench-sweep-") as tmp:
         root = Path(tmp)
         time_plain(plan(1), root / "warm")  # kernels loaded before anything is timed
+        kinds = ["plain", *(f"sweep{w}_{how}" for w in (1, 2) for how in ("cold", "warm"))]
         for i in range(repeat):
-            timings = {"plain": time_plain(swept, root / f"plain{i}")}
-            for workers in (1, 2):
-                for warm in (False, True):
-                    name = f"sweep{workers}_{'warm' if warm else 'cold'}"
-                    timings[name] = time_sweep(swept, root / f"{name}-{i}", workers, warm)
+            timings: dict[str, float] = {}
+            # each turn starts at another measurement: a machine's load that drifts over a
+            # turn does not weigh on one of them only
+            for kind in kinds[i % len(kinds) :] + kinds[: i % len(kinds)]:
+                where = root / f"{kind}-{i}"
+                if kind == "plain":
+                    timings[kind] = time_plain(swept, where)
+                    continue
+                workers, warm = int(kind[5]), kind.endswith("warm")
+                timings[kind], inside = time_sweep(swept, where, workers, warm)
+                if kind == "sweep1_warm":
+                    timings["inside_workers"] = inside
             if command:
                 timings["command"] = time_command(swept, root / f"cmd{i}")
             for key, value in timings.items():
@@ -127,6 +136,7 @@ def measure(epochs: int, repeat: int, command: bool) -> dict[str, Any]:
         "overhead_per_point_s": (best["sweep1_warm"] - plain) / n,
         "overhead_per_point_pct": 100 * (best["sweep1_warm"] - plain) / plain,
         "overhead_cold_pct": 100 * (best["sweep1_cold"] - plain) / plain,
+        "inside_workers_pct": 100 * (best["inside_workers"] - plain) / plain,
     }
     if command:
         figures["command_s"] = best["command"]
@@ -156,6 +166,10 @@ def report(f: dict[str, Any]) -> None:
         f"({f['overhead_per_point_pct']:.1f} %, goal ≤ 10 %), plus {f['start_up_s']:.2f} s "
         f"once to start a worker ({f['overhead_cold_pct']:.0f} % in all for this sweep)"
     )
+    print(
+        f"  the points' own time inside the workers: {f['inside_workers_s']:.2f} s "
+        f"({f['inside_workers_pct']:+.1f} % against plain training)"
+    )
     if "command_s" in f:
         print(
             f"  dltui train of one point, as a command: {f['command_s']:.2f} s; a point of the "
@@ -166,7 +180,7 @@ def report(f: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tui.bench.sweep", description=__doc__)
     parser.add_argument("--epochs", type=int, default=100, help="epochs per point (default 100)")
-    parser.add_argument("--repeat", type=int, default=2, help="turns of each timing (default 2)")
+    parser.add_argument("--repeat", type=int, default=3, help="turns of each timing (default 3)")
     parser.add_argument("--cmd", action="store_true", help="also time dltui train as a command")
     parser.add_argument("--json", metavar="FILE", help="write the figures to FILE")
     args = parser.parse_args(argv)
