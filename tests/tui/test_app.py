@@ -212,6 +212,8 @@ async def test_a_diverged_run_says_why_and_the_interface_stays_alive(drive) -> N
         await drive.wait_for(pilot, lambda: main.snapshot.state == "diverged", timeout=20)
         note = str(main.query_one("#note").content)
         assert "Diverged" in note and "lower the learning rate" in note
+        shown = str(main.query_one("#note").render())  # as drawn: [train] is text, not markup
+        assert "clip_norm = 1.0 in [train]" in shown
         assert main.query_one("#note").has_class("-shown")
         await pilot.press("minus")
         await drive.wait_for(pilot, lambda: main.lr == 3.0)

@@ -279,3 +279,15 @@ def test_derivation_header_shortens_a_long_input_to_its_ends_and_size() -> None:
     assert _few_numbers(np.array([1.0, 2.0])) == "1, 2"
     long = _few_numbers(np.arange(64.0))
     assert long.startswith("0, 1, 2, …, 62, 63") and long.endswith("(64 values)")
+
+
+async def test_a_setup_mistake_shows_its_config_section_as_text(drive) -> None:
+    """Messages name sections such as [train]: the note draws them, not reads them as markup."""
+    app = drive.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        setup = await drive.setup(pilot)
+        setup.query_one("#lr", Input).value = "-1"
+        await pilot.pause()
+        assert setup.candidate is None
+        shown = str(setup.query_one("#setup-note").render())
+        assert "[train] lr must be positive" in shown and shown.startswith("✗")

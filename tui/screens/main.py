@@ -152,7 +152,7 @@ class MainScreen(LessonMode):
                 with Vertical(id="live"):
                     yield from self._live()
                 yield LessonPanel(id="lesson")
-        yield Static("", id="note")
+        yield Static("", id="note", markup=False)  # notes name config sections: [train]
         yield Footer()
         yield TooSmall()
 

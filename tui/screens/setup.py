@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -295,7 +296,9 @@ class SetupScreen(ModalScreen[Experiment | None]):
             self.candidate = self._read()
         except UserError as exc:
             self.candidate = None
-            note.update(f"[b red]✗[/] {exc.message}" + (f" — {exc.hint}" if exc.hint else ""))
+            # plain text: a message names config sections such as [train], not markup
+            problem = exc.message + (f" — {exc.hint}" if exc.hint else "")
+            note.update(Text.assemble(("✗", "bold red"), " ", problem))
             return
         kind = change_kind(self.original, self.candidate)
         note.update(("[b yellow]![/] " if kind == "new" else "[b green]✓[/] ") + CHANGES[kind])
