@@ -369,6 +369,15 @@ def test_lesson7_steps_per_epoch() -> None:
     assert counts == {"stochastic": 250, "mini": 8, "full": 1}
 
 
+def test_lesson7_each_run_ends_after_about_500_steps() -> None:
+    """The plot overlays the three runs step by step: each stops at about 500 steps (its
+    epochs), so none runs on past the others while the learner reads."""
+    for step in ("stochastic", "mini", "full"):
+        run = build(7, step)
+        per_epoch = -(-len(run.data.X_train) // (run.trainer.batch_size or 250))
+        assert 500 <= run.experiment.train.epochs * per_epoch <= 510, step
+
+
 def test_lesson7_smaller_batches_are_noisier_per_step() -> None:
     one, mini, full = (jitter(batch_losses(s)) for s in ("stochastic", "mini", "full"))
     assert 0.2 <= one <= 0.4  # "about 0.3"
