@@ -150,3 +150,23 @@ def test_ctrl_c_keeps_the_finished_points_and_resume_runs_the_rest(tmp_path: Pat
     assert len(done) == 12
     before = {p["id"]: p for p in kept}
     assert all(done_p == before[done_p["id"]] for done_p in done if done_p["id"] in before)
+
+
+def test_the_sweep_benchmark_runs_and_reports_its_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import numba
+
+    from engine.threads import blas_threads, set_blas_threads
+    from tui.bench import sweep as bench
+
+    threads, blas = numba.get_num_threads(), blas_threads()
+    try:  # the benchmark sets this process to one thread
+        assert bench.main(["--epochs", "1", "--repeat", "1"]) == 0
+    finally:
+        numba.set_num_threads(threads)
+        if blas is not None:
+            set_blas_threads(blas)
+    out = capsys.readouterr().out
+    assert "digits, 16 points × 1 epochs" in out
+    assert "speed-up, 2 workers over 1" in out and "overhead per point" in out
