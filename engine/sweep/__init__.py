@@ -15,8 +15,8 @@ From a script::
 
 ``dltui sweep`` is the same from the command line, with progress. The parts: ``grid`` (points
 from grids, random draws and seeds), ``point`` (training one point, the unit of work),
-``executors`` and ``worker`` (local processes), ``dask`` (a Dask cluster), ``folder`` (the
-sweep's files), ``driver`` (planning and running).
+``executors``, ``worker`` and ``pipes`` (local processes), ``dask`` (a Dask cluster),
+``folder`` (the sweep's files), ``driver`` (planning and running).
 """
 
 from __future__ import annotations

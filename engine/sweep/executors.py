@@ -27,8 +27,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
+from engine.sweep.pipes import read_message, write_message
 from engine.sweep.point import PointResult, PointTask
-from engine.sweep.worker import read_message, write_message
 
 THREAD_VARIABLES = (
     "NUMBA_NUM_THREADS",

@@ -13,32 +13,14 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import struct
 import sys
-from typing import IO
-
-HEADER = struct.Struct("<Q")
-
-
-def read_message(stream: IO[bytes]) -> bytes | None:
-    """One message's bytes, or None at the end of the stream (a message cut short included)."""
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        return None
-    (size,) = HEADER.unpack(header)
-    body = stream.read(size)
-    return body if len(body) == size else None
-
-
-def write_message(stream: IO[bytes], body: bytes) -> None:
-    stream.write(HEADER.pack(len(body)) + body)
-    stream.flush()
 
 
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     results = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
+    from engine.sweep.pipes import read_message, write_message
     from engine.sweep.point import run_point  # loads NumPy and Numba, one thread each
 
     while (body := read_message(sys.stdin.buffer)) is not None:
