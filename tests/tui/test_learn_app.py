@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Input
 from textual.worker import WorkerState
 
+from tests.learn.demo_lesson import DEMO as LESSON
 from tui.app import DltuiApp
 from tui.learn.lesson import load_lesson
 from tui.learn.progress import Progress
@@ -21,65 +22,11 @@ from tui.screens.main import MainScreen
 from tui.session.pace import FULL_SPEED
 from tui.widgets.lesson_panel import LessonPanel
 
-DEMO = """
-title = "Demo"
-teaches = "how the runner plays a lesson"
-
-[[step]]
-id = "start"
-title = "A run"
-text = "Watch a few steps."
-preset = "gaussians"
-paused = false
-[step.config]
-train.epochs = 100000
-[step.wait]
-steps = 5
-
-[[step]]
-id = "choose"
-title = "A choice"
-text = "Pick one."
-[step.quiz]
-kind = "choice"
-question = "Which is two?"
-choices = ["one", "two", "three"]
-answer = 1
-hint = "Count."
-explain = "Two is two."
-
-[[step]]
-id = "number"
-title = "A number"
-text = "Type one."
-label = "lr 0.3"
-keep_runs = true
-[step.config]
-train.lr = 0.3
-[step.wait]
-epochs = 2
-[step.quiz]
-kind = "number"
-question = "Half of one?"
-answer = 0.5
-tolerance = 0.01
-hint = "Divide."
-explain = "One over two."
-
-[[step]]
-id = "formula"
-title = "A formula"
-text = "Type one."
-paused = true
-[step.wait]
-key = "d"
-[step.quiz]
-kind = "formula"
-question = "The derivative of a·x with respect to x?"
-answer = "a"
-variables = ["a", "x"]
-explain = "The factor in front."
-"""
+# the app's run trains on while a test answers; the formula step opens paused
+DEMO = LESSON.replace("train.epochs = 400", "train.epochs = 100000").replace(
+    'text = "Type one."\n[step.wait]\nkey = "d"',
+    'text = "Type one."\npaused = true\n[step.wait]\nkey = "d"',
+)
 
 
 @pytest.fixture(autouse=True)
