@@ -64,6 +64,12 @@ class TrainingLoop:
         """Whether :meth:`stop` was called."""
         return self._stop.is_set()
 
+    @property
+    def state(self) -> str:
+        """What the run does now, as a snapshot would say it ("paused" for a run held by a pause
+        rather than ended); read from another thread, it may be one command old."""
+        return self._state if self._state != "training" or not self.paused else "paused"
+
     def _restart_loop(self) -> None:
         """A new run: nothing trained of it yet, its experiment's epochs to go."""
         run = self.run

@@ -422,7 +422,7 @@ class TrainingSession(TrainingLoop):
             weights=probes.weight_copies(run.net, scene.dense_layers) if scene.mlp else (),
             view=view,
             chain=report.chain(run, scene, self.selected, self.sample),
-            state=self._state if self._state != "training" or not self.paused else "paused",
+            state=self.state,
             note=self._note,
             layer_norms=probes_nets.row_norms(run.net, scene.rows),
             shown=self.shown,
