@@ -21,7 +21,6 @@ import numpy as np
 from engine.errors import UserError
 from engine.layers.activations import LeakyReLU, ReLU
 from engine.losses import LOSSES, check_loss
-from engine.naming import parse_param_name
 from engine.network import Sequential
 
 __all__ = ["dead_units", "grad_ratio", "layer_grad_norms", "layer_outputs", "loss_surface"]
@@ -90,28 +89,6 @@ def grad_ratio(norms: Sequence[float]) -> float | None:
     return float(norms[0] / norms[-1])
 
 
-def _entry_position(net: Sequential, text: str) -> int:
-    """Where the parameter entry ``text`` (``"0.W[0,1]"``) sits in ``net.data``."""
-    try:
-        entry = parse_param_name(text)
-    except ValueError as exc:
-        raise UserError(str(exc), "name one number of a weight, e.g. 0.W[0,0] or 0.b[0]") from None
-    if entry.name not in net.offsets:
-        raise UserError(
-            f"the network has no parameter {entry.name!r} (from {text!r})",
-            f"use an entry of one of {', '.join(net.params)}",
-        )
-    shape = tuple(net.params[entry.name].shape)
-    if len(entry.index) != len(shape) or any(
-        i >= d for i, d in zip(entry.index, shape, strict=True)
-    ):
-        raise UserError(
-            f"{text} lies outside {entry.name}, whose shape is {shape}",
-            f"index it with {len(shape)} numbers below {shape}",
-        )
-    return net.offsets[entry.name] + int(np.ravel_multi_index(entry.index, shape))
-
-
 def loss_surface(
     net: Sequential,
     loss: str,
@@ -149,7 +126,7 @@ def loss_surface(
         raise UserError(f"span = {span!r} must be positive", "use e.g. span = 2.0")
     if not isinstance(n, int) or n < 2:
         raise UserError(f"n = {n!r} grid points per axis is too few", "use e.g. n = 41")
-    where = [_entry_position(net, p) for p in params]
+    where = [net.entry_position(p) for p in params]
     if where[0] == where[1]:
         raise UserError(f"params name the same entry twice: {params}", "name two different ones")
     host = np.asarray(net.backend.to_host(net.data))

@@ -208,6 +208,36 @@ class Sequential:
             target[...] = array
         self.data[...] = host
 
+    def entry_position(self, name: str) -> int:
+        """Where the entry ``name`` (``"0.W[0,1]"``) sits in ``data``, flat.
+
+        Raises:
+            UserError: for a name that is no parameter's (listing them) or an entry outside
+                its array (naming the shape).
+        """
+        try:
+            entry = parse_param_name(name)
+        except ValueError:
+            entry = None
+        if entry is None or entry.name not in self.offsets:
+            first, array0 = next(iter(self.params.items()))
+            example = f"{first}[{','.join('0' for _ in array0.shape)}]"
+            unknown = name if entry is None or entry.name == name else entry.name
+            origin = "" if unknown == name else f" (from {name!r})"
+            raise UserError(
+                f"the network has no parameter {unknown!r}{origin}",
+                f"use one of {', '.join(self.params)}, or one entry of them such as {example}",
+            )
+        shape = tuple(self.params[entry.name].shape)
+        if len(entry.index) != len(shape) or any(
+            i >= d for i, d in zip(entry.index, shape, strict=True)
+        ):
+            raise UserError(
+                f"{name} lies outside {entry.name}, whose shape is {shape}",
+                f"index it with {len(shape)} numbers below {shape}",
+            )
+        return self.offsets[entry.name] + int(np.ravel_multi_index(entry.index, shape))
+
     def _param_target(self, host: np.ndarray, name: str) -> np.ndarray:
         """The view of ``host`` (a copy of ``data``) that ``name`` sets: a whole parameter
         array, or one entry of it as a 0-d view."""
@@ -219,29 +249,8 @@ class Sequential:
             shape = tuple(self.params[whole].shape)
             start = self.offsets[whole]
             return host[start : start + int(np.prod(shape))].reshape(shape)
-        try:
-            entry = parse_param_name(name)
-        except ValueError:
-            entry = None
-        if entry is None or entry.name not in self.offsets:
-            first, array0 = next(iter(self.params.items()))
-            example = f"{first}[{','.join('0' for _ in array0.shape)}]"
-            raise UserError(
-                f"the network has no parameter {name!r}",
-                f"use one of {names}, or one entry of them such as {example}",
-            )
-        shape = tuple(self.params[entry.name].shape)
-        if len(entry.index) != len(shape) or any(
-            i >= d for i, d in zip(entry.index, shape, strict=True)
-        ):
-            raise UserError(
-                f"{name} lies outside {entry.name}, whose shape is {shape}",
-                f"index it with {len(shape)} numbers below {shape}",
-            )
-        start = self.offsets[entry.name]
-        array = host[start : start + int(np.prod(shape))].reshape(shape)
-        index: tuple[Any, ...] = (*entry.index, Ellipsis)
-        return array[index]  # a 0-d view: assigning to it writes the entry
+        position = self.entry_position(name)
+        return host[position : position + 1].reshape(())  # a 0-d view: assigning writes it
 
     def spec(self) -> list[dict[str, Any]]:
         """The layers as plain dicts (what checkpoints store)."""
