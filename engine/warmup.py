@@ -25,8 +25,8 @@ from engine import _numba_setup, activations, cachelock, optim
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import fused as cpu_fused
 from engine.kernels.cpu import optim as cpu_optim
-from engine.layers import Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
-from engine.losses import LOSSES
+from engine.layers import Dense, Dropout, Heaviside, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from engine.losses import LOSSES, STRAIGHT_THROUGH
 from engine.network import Sequential
 
 WARM_LOCK = "dltui-warm.lock"
@@ -67,13 +67,18 @@ def warm_up(
             marker.touch()
 
 
+def _head(loss: str) -> list[Layer]:
+    """The output unit ``loss`` needs: a sigmoid for bce, a step for the perceptron's rule."""
+    if loss == "bce":
+        return [Sigmoid()]
+    return [Heaviside()] if loss in STRAIGHT_THROUGH else []
+
+
 def _one_step(dtype: str, loss: str, rows: int) -> None:
     out = 3 if loss == "cross_entropy" else 1
     width = 16 if rows > 8 else 4
     layers = [Dense(2, width), ReLU(), Dense(width, width), LeakyReLU(), Dropout(0.1)]
-    layers += [Dense(width, width), Tanh(), Dense(width, out)]
-    if loss == "bce":
-        layers.append(Sigmoid())
+    layers += [Dense(width, width), Tanh(), Dense(width, out), *_head(loss)]
     net = Sequential(layers, seed=0, dtype=dtype)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, 2))
@@ -85,7 +90,7 @@ def _one_step(dtype: str, loss: str, rows: int) -> None:
     xb = np.empty_like(net.as_input(x))
     net.backend.gather_rows(net.as_input(x), np.arange(rows, dtype=np.int64), 0, rows, xb)
     net.backend.all_finite(net.data)
-    fused = [Dense(2, width), Tanh(), Dense(width, out)] + ([Sigmoid()] if loss == "bce" else [])
+    fused = [Dense(2, width), Tanh(), Dense(width, out), *_head(loss)]
     Sequential(fused, seed=0, dtype=dtype).loss_and_grad(x, y, loss=loss)  # engine.backends.fused
 
 

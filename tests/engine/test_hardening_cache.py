@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import cachelock
+from engine import cachelock, warmup
 from engine.kernels.cpu import core
+from engine.losses import LOSSES
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 4
@@ -165,3 +166,10 @@ def test_warm_up_holds_its_lock_while_compiling(
     warmup.warm_up(("float32",))
     assert held and all(held)
     assert (tmp_path / "warm-test").exists()
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_the_warm_up_step_runs_for_every_registered_loss(loss: str) -> None:
+    """A first launch warms up every loss: each needs the output unit it works with (a step
+    unit for the perceptron's rule), else the warm-up screen fails before the app opens."""
+    warmup._one_step("float64", loss, rows=8)
