@@ -1,0 +1,1 @@
+"""Moving networks out to other tools and back: ONNX, PyTorch and safetensors files."""
