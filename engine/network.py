@@ -414,6 +414,13 @@ class Sequential:
             arrays["state"] = np.asarray(self.backend.to_host(self.state))
         return arrays
 
+    def to_onnx(self, path: str | Path) -> Any:
+        """Writes the network as an ONNX model (see ``engine.interop.onnx.to_onnx``) and
+        returns it; the optional ``onnx`` package does the writing."""
+        from engine.interop.onnx import to_onnx
+
+        return to_onnx(self, path)
+
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> Sequential:
         """Reads a network written by ``save`` (or a training checkpoint)."""
