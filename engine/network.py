@@ -399,7 +399,13 @@ class Sequential:
         return cls([build_layer(s) for s in spec], seed=seed, **kw)
 
     def save(self, path: str | Path) -> None:
-        """Writes layers and weights to an ``.npz`` file, atomically (no pickle inside)."""
+        """Writes layers and weights to a file, atomically (no pickle inside): ``.npz``, or
+        ``.safetensors`` with PyTorch's tensor names (``engine.interop.safetensors``)."""
+        if Path(path).suffix == ".safetensors":
+            from engine.interop.safetensors import save_network
+
+            save_network(self, path)
+            return
         meta = {"format": "dltui-network", "version": 1, **self.file_meta()}
         write_npz(path, self.file_arrays(), meta)
 
@@ -423,7 +429,12 @@ class Sequential:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> Sequential:
-        """Reads a network written by ``save`` (or a training checkpoint)."""
+        """Reads a network written by ``save`` (or a training checkpoint); a ``.safetensors``
+        file needs the layers in its metadata, as ``save`` writes them."""
+        if Path(path).suffix == ".safetensors":
+            from engine.interop.safetensors import load_network
+
+            return load_network(path, device)
         arrays, meta = read_npz(path, required=("data",))
         try:
             net = cls.from_spec(
