@@ -1,0 +1,93 @@
+"""``dltui export``: a trained network written out for other tools.
+
+::
+
+    dltui export runs/spiral-20250101-120000 --onnx spiral.onnx
+    dltui export network.npz --onnx network.onnx
+
+The source is a run folder that ``dltui train`` or the app wrote (its latest checkpoint) or a
+network saved with ``Sequential.save`` (``.npz``); no data is loaded. Each format is one option
+naming the file to write; several may be given at once. ONNX (``--onnx``) needs the optional
+``onnx`` package. The exported graph computes the network's inference forward pass, as
+``net.forward`` does: the last layer's output (logits for a network trained with a
+cross-entropy loss). A layer a format cannot express is an error naming it (exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from engine.errors import UserError
+from engine.experiment.runfiles import CHECKPOINT
+from engine.experiment.runs import RunDir
+from engine.network import Sequential
+
+
+def write_onnx(net: Sequential, path: Path) -> str:
+    from engine.interop.onnx import INPUT, OPSET, OUTPUT, to_onnx
+    from engine.interop.onnx_layers import embeds_tokens
+
+    to_onnx(net, path)
+    kind = "int64 token ids" if embeds_tokens(net) else "float32"
+    shape = ", ".join(["batch", *map(str, net.input_shape)])
+    out = ", ".join(["batch", *map(str, net.output_shape)])
+    return f"ONNX opset {OPSET}: {INPUT!r} ({shape}) {kind} → {OUTPUT!r} ({out})"
+
+
+FORMATS: dict[str, tuple[str, Callable[[Sequential, Path], str]]] = {
+    "onnx": ("an ONNX model of the inference forward pass (needs the onnx extra)", write_onnx),
+}
+"""Each format by its option's name: what the file holds, and the function that writes it
+(returning one line about what it wrote)."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="write a trained network out for other tools (ONNX)",
+        description="Write a run's or a saved network's weights and layers in another format.",
+        epilog="Exit code 2: a mistake in the input, or a layer the format cannot express.",
+    )
+    p.add_argument(
+        "source",
+        metavar="RUN_OR_NPZ",
+        help="a run folder (dltui train, or w in the app), or a network saved as .npz",
+    )
+    for name, (about, _) in FORMATS.items():
+        p.add_argument(f"--{name}", metavar="FILE", help=f"write {about} to FILE")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    wanted = {name: getattr(args, name) for name in FORMATS if getattr(args, name) is not None}
+    if not wanted:
+        options = " or ".join(f"--{name} FILE" for name in FORMATS)
+        raise UserError("no format to export to", f"name the file to write, e.g. {options}")
+    net = load_network(Path(args.source))
+    console = Console(highlight=False)
+    for name, target in wanted.items():
+        written = FORMATS[name][1](net, Path(target))
+        console.print(f"wrote {target}: {written}", markup=False)
+    return 0
+
+
+def load_network(source: Path) -> Sequential:
+    """The network of a run folder's latest checkpoint, or of a saved ``.npz`` file."""
+    if not source.exists():
+        raise UserError(
+            f"{source} does not exist",
+            "give a run folder that `dltui train` wrote, or a network saved as .npz",
+        )
+    if source.is_dir():
+        RunDir.open(source)  # a folder that is no run, or a damaged one, says what is wrong
+        return Sequential.load(source / CHECKPOINT)
+    if source.suffix != ".npz":
+        raise UserError(
+            f"{source} is neither a run folder nor a saved network (.npz)",
+            "give a run folder that `dltui train` wrote, or a file written by net.save",
+        )
+    return Sequential.load(source)
