@@ -386,12 +386,13 @@ class Sequential:
 
     # ------------------------------------------------------------------ copies and files
     def copy(self) -> Sequential:
-        """An independent network with the same layers and weights."""
+        """An independent network with the same layers, weights and training path."""
         twin = Sequential.from_spec(self.spec(), dtype=self.dtype.name, device=self.device,
                                     input_shape=self.input_shape,
                                     init_scale=self.init_scale)  # fmt: skip
         twin.data[...] = self.data
         twin.state[...] = self.state
+        twin.fuse = self.fuse  # the same path: a copy computes the very same numbers
         return twin
 
     @classmethod
