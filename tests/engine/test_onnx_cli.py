@@ -80,3 +80,20 @@ def test_without_onnx_the_command_names_the_extra(run_dir, tmp_path, capsys, mon
     monkeypatch.setitem(sys.modules, "onnx", None)
     assert main(["export", str(run_dir), "--onnx", str(tmp_path / "a.onnx")]) == 2
     assert INSTALL in " ".join(capsys.readouterr().err.split())
+
+
+def test_safetensors_beside_onnx_in_one_command(run_dir: Path, tmp_path) -> None:
+    onnx_file, weights = tmp_path / "c.onnx", tmp_path / "c.safetensors"
+    args = ["export", str(run_dir), "--onnx", str(onnx_file), "--safetensors", str(weights)]
+    assert main(args) == 0
+    trained = Sequential.load(run_dir / CHECKPOINT)
+    back = Sequential.load(weights)
+    np.testing.assert_array_equal(back.data, trained.data)
+    assert main(["export", str(weights), "--onnx", str(tmp_path / "again.onnx")]) == 0
+    X = np.random.default_rng(2).normal(size=(6, 2))
+    np.testing.assert_allclose(run_onnx(tmp_path / "again.onnx", X), trained.forward(X), atol=1e-5)
+
+
+def test_safetensors_needs_its_suffix(run_dir: Path, tmp_path, capsys) -> None:
+    assert main(["export", str(run_dir), "--safetensors", str(tmp_path / "w.npz")]) == 2
+    assert "must end in .safetensors" in " ".join(capsys.readouterr().err.split())

@@ -3,14 +3,16 @@
 ::
 
     dltui export runs/spiral-20250101-120000 --onnx spiral.onnx
-    dltui export network.npz --onnx network.onnx
+    dltui export network.npz --onnx network.onnx --safetensors network.safetensors
 
 The source is a run folder that ``dltui train`` or the app wrote (its latest checkpoint) or a
-network saved with ``Sequential.save`` (``.npz``); no data is loaded. Each format is one option
-naming the file to write; several may be given at once. ONNX (``--onnx``) needs the optional
-``onnx`` package. The exported graph computes the network's inference forward pass, as
+network saved with ``Sequential.save`` (``.npz`` or ``.safetensors``); no data is loaded. Each
+format is one option naming the file to write; several may be given at once. ONNX (``--onnx``)
+needs the optional ``onnx`` package; its graph computes the network's inference forward pass, as
 ``net.forward`` does: the last layer's output (logits for a network trained with a
-cross-entropy loss). A layer a format cannot express is an error naming it (exit code 2).
+cross-entropy loss). ``--safetensors`` writes the weights under PyTorch's state-dict names, with
+the layers in the file's metadata (``Sequential.load`` reads it back). A layer a format cannot
+express is an error naming it (exit code 2).
 """
 
 from __future__ import annotations
@@ -38,8 +40,19 @@ def write_onnx(net: Sequential, path: Path) -> str:
     return f"ONNX opset {OPSET}: {INPUT!r} ({shape}) {kind} → {OUTPUT!r} ({out})"
 
 
+def write_safetensors(net: Sequential, path: Path) -> str:
+    if path.suffix != ".safetensors":
+        raise UserError(
+            f"--safetensors {path}: the file name must end in .safetensors",
+            f"e.g. --safetensors {path.with_suffix('.safetensors')}",
+        )
+    net.save(path)
+    return "the weights under PyTorch's state-dict names, the layers in the metadata"
+
+
 FORMATS: dict[str, tuple[str, Callable[[Sequential, Path], str]]] = {
     "onnx": ("an ONNX model of the inference forward pass (needs the onnx extra)", write_onnx),
+    "safetensors": ("the weights as safetensors, with PyTorch's names", write_safetensors),
 }
 """Each format by its option's name: what the file holds, and the function that writes it
 (returning one line about what it wrote)."""
@@ -48,14 +61,14 @@ FORMATS: dict[str, tuple[str, Callable[[Sequential, Path], str]]] = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
-        help="write a trained network out for other tools (ONNX)",
+        help="write a trained network out for other tools (ONNX, safetensors)",
         description="Write a run's or a saved network's weights and layers in another format.",
         epilog="Exit code 2: a mistake in the input, or a layer the format cannot express.",
     )
     p.add_argument(
         "source",
         metavar="RUN_OR_NPZ",
-        help="a run folder (dltui train, or w in the app), or a network saved as .npz",
+        help="a run folder (dltui train, or w in the app), or a saved network (.npz, .safetensors)",
     )
     for name, (about, _) in FORMATS.items():
         p.add_argument(f"--{name}", metavar="FILE", help=f"write {about} to FILE")
@@ -76,18 +89,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_network(source: Path) -> Sequential:
-    """The network of a run folder's latest checkpoint, or of a saved ``.npz`` file."""
+    """The network of a run folder's latest checkpoint, or of a saved network file."""
     if not source.exists():
         raise UserError(
             f"{source} does not exist",
-            "give a run folder that `dltui train` wrote, or a network saved as .npz",
+            "give a run folder that `dltui train` wrote, or a saved network (.npz, .safetensors)",
         )
     if source.is_dir():
         RunDir.open(source)  # a folder that is no run, or a damaged one, says what is wrong
         return Sequential.load(source / CHECKPOINT)
-    if source.suffix != ".npz":
+    if source.suffix not in (".npz", ".safetensors"):
         raise UserError(
-            f"{source} is neither a run folder nor a saved network (.npz)",
+            f"{source} is neither a run folder nor a saved network (.npz, .safetensors)",
             "give a run folder that `dltui train` wrote, or a file written by net.save",
         )
     return Sequential.load(source)
