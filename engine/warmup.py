@@ -1,9 +1,20 @@
 """Compiling the kernels ahead of use, and knowing whether that is still to do.
 
 Numba compiles each kernel the first time it is called with a new type signature and caches the
-machine code on disk. The first start of dltui therefore spends some seconds compiling; the app
-shows "compiling kernels…" during ``warm_up()`` instead of a blank screen. A marker file, keyed by
-the version and the kernels' source, tells later starts that the cache is already filled.
+machine code on disk. A first start on an empty cache therefore compiles, in two parts:
+
+- ``warm_first_step(run)``: only what the run's first training step and its first measurement
+  call, on the layer-by-layer path (whose small kernels compile about three times faster than
+  the fused whole-network kernel). The app shows "compiling kernels…" for these few seconds, on
+  a thread, then trains.
+- ``warm_up()``: every kernel of the Dense family, for both dtypes and every loss and optimiser,
+  the fused kernel included. ``start_background()`` runs it in a separate process at low
+  priority, so that it neither holds this process's compile lock (a training thread compiling
+  anything would wait behind it) nor its interpreter lock; the disk cache is shared, and a
+  network switched to the layer path meanwhile returns to the fused one once it is there.
+
+Markers, keyed by the version and the kernels' source, tell later starts what is already in the
+cache: one for ``warm_up``, one per kind of network for ``warm_first_step``.
 
 Several processes starting at once on an empty cache warm up one at a time (a lock file beside
 the marker): the first compiles, the others then load its work from the cache instead of
@@ -14,37 +25,138 @@ updates are locked (:mod:`engine.cachelock`); this only saves the duplicated wor
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 
 from engine import _numba_setup, activations, cachelock, optim
+from engine.events import Epoch, Finished
 from engine.kernels.cpu import core as cpu
-from engine.kernels.cpu import fused as cpu_fused
 from engine.kernels.cpu import optim as cpu_optim
 from engine.layers import Dense, Dropout, Heaviside, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from engine.layers.activations import Activation
 from engine.losses import LOSSES, STRAIGHT_THROUGH
 from engine.network import Sequential
+
+if TYPE_CHECKING:
+    from engine.experiment.config import Run
 
 WARM_LOCK = "dltui-warm.lock"
 """Held by the process warming up; distinct from the cache's own lock, which saves take inside."""
 
 
-def _marker() -> Path:
+BACKGROUND_NICE = 10
+"""How much lower the background warm-up's priority is than the app's (``os.nice``)."""
+
+
+def _source_digest() -> str:
+    """A hash of every CPU kernel's source and of the activations they read."""
     digest = hashlib.sha256()
-    for module in (activations, cpu, cpu_optim, cpu_fused):
-        digest.update(Path(str(module.__file__)).read_bytes())
+    kernels = sorted(Path(str(cpu.__file__)).parent.glob("*.py"))
+    for path in [Path(str(activations.__file__)), *kernels]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _cache_dir() -> Path:
     configured = getattr(numba.config, "CACHE_DIR", "")
-    cache = configured or str(_numba_setup.user_cache_dir() / "numba")
-    return Path(cache) / f"warm-{digest.hexdigest()[:16]}"
+    return Path(configured or str(_numba_setup.user_cache_dir() / "numba"))
+
+
+def _marker() -> Path:
+    return _cache_dir() / f"warm-{_source_digest()}"
+
+
+def _first_step_marker(run: Run) -> Path:
+    """One marker per kind of network: its layer types, dtype, loss and optimiser."""
+    net = run.net
+    kinds = sorted({type(layer).__name__ for layer in net.layers})
+    key = [*kinds, str(net.dtype), run.trainer.loss, type(run.optimizer).__name__]
+    name = hashlib.sha256(" ".join(key).encode()).hexdigest()[:12]
+    return _cache_dir() / f"first-{_source_digest()}-{name}"
 
 
 def kernels_cached() -> bool:
     """True when ``warm_up`` has already compiled the current kernels into the disk cache."""
     return _marker().exists()
+
+
+def first_step_cached(run: Run) -> bool:
+    """True when the kernels of ``run``'s first training step are in the disk cache already."""
+    return _first_step_marker(run).exists() or (kernels_cached() and _dense_family(run.net))
+
+
+def _dense_family(net: Sequential) -> bool:
+    """Whether every layer is one that ``warm_up`` compiles (Dense, activations, dropout)."""
+    return all(isinstance(layer, (Dense, Dropout, Activation)) for layer in net.layers)
+
+
+def warm_first_step(run: Run, progress: Callable[[str], None] | None = None) -> None:
+    """Compiles what ``run``'s first training step and epoch call, on a copy of its trainer.
+
+    The copy trains one short epoch on the first two batches of the training data with the
+    same network, loss, optimiser and dtype; ``run`` itself is left untouched. Its network is
+    switched to the layer-by-layer path (``net.fuse = False``) unless the fused kernel is
+    cached already: ``use_fused_when_ready`` switches it back.
+    """
+    if progress:
+        progress(f"{run.net.dtype} · {run.trainer.loss} · {type(run.optimizer).__name__}")
+    if not kernels_cached():
+        run.net.fuse = False
+    twin = copy.deepcopy(run.trainer)
+    twin.net.fuse = run.net.fuse
+    data = run.data
+    rows = min(len(data.X_train), 2 * (twin.batch_size or len(data.X_train)))
+    X, y = data.X_train[:rows], data.y_train[:rows]
+    events = twin.run(X, y, epochs=1, val=(X, y))
+    for event in events:
+        if isinstance(event, (Epoch, Finished)):
+            break
+    events.close()
+    twin.net.forward(X[:1])
+    with contextlib.suppress(OSError):
+        marker = _first_step_marker(run)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+
+def start_background() -> subprocess.Popen[bytes] | None:
+    """Starts ``warm_up`` in a separate process of lower priority; None if nothing is left to do.
+
+    The process outlives the app if the app quits first, so the next start finds the cache
+    filled; it exits when done. Its output is discarded: a failure there costs only speed, as
+    every kernel still compiles on first use.
+    """
+    if kernels_cached() or not os.access(_cache_dir(), os.W_OK):
+        return None  # done, or nowhere to keep the result: each kernel compiles on first use
+    root = str(Path(__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.warmup"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # a Ctrl-C meant for the app does not stop it
+    )
+
+
+def use_fused_when_ready(net: Sequential) -> bool:
+    """Switches ``net`` back to the fused kernel once ``warm_up`` has cached it; whether it did."""
+    if net.fuse or not kernels_cached():
+        return net.fuse
+    net.fuse = True
+    return True
 
 
 def warm_up(
@@ -105,3 +217,9 @@ def _parallel_twins(dtype: str) -> None:
         opt = cls(net, lr=0.1)
         opt.t = 1
         getattr(cpu_optim, opt.kernel + "_par")(net.data, net.grad, *opt.kernel_args())
+
+
+if __name__ == "__main__":  # python -m engine.warmup: what start_background runs
+    with contextlib.suppress(OSError):
+        os.nice(BACKGROUND_NICE)  # the app, training beside it, comes first
+    warm_up()

@@ -1,10 +1,11 @@
 """The ``dltui`` app: wires the screens together, nothing more.
 
-It opens on the main screen (live training) — or first on the warm-up screen when the kernels
-have never been compiled — and pushes the derivation, setup, help and open-run screens from
-there. The training itself lives in :class:`tui.session.worker.TrainingSession`, driven by the main
-screen. ``dltui learn`` opens it on the lesson picker (``tui.screens.lessons``) or on one lesson:
-the main screen in lesson mode, its session a :class:`tui.learn.session.LessonSession`.
+It opens on the main screen (live training) — or first on the warm-up screen when the kernels of
+the run's first step have never been compiled — and pushes the derivation, setup, help and
+open-run screens from there. The training itself lives in
+:class:`tui.session.worker.TrainingSession`, driven by the main screen. ``dltui learn`` opens it
+on the lesson picker (``tui.screens.lessons``) or on one lesson: the main screen in lesson mode,
+its session a :class:`tui.learn.session.LessonSession`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.timer import Timer
 
 from engine.experiment.config import Experiment, Run
-from engine.warmup import kernels_cached
+from engine.warmup import first_step_cached, kernels_cached, use_fused_when_ready
 from tui.learn.lesson import Lesson
 from tui.learn.progress import Progress
 from tui.learn.quiz import formula_checker_ready
@@ -70,12 +72,22 @@ class DltuiApp(App[int]):
         self._lesson = lesson
         self.progress = progress
         self.session: TrainingSession | None = None
+        self._fused: Timer | None = None
 
     def on_mount(self) -> None:
-        if self._check_kernels and not kernels_cached():
-            self.push_screen(WarmupScreen(), lambda _: self._begin())
-        else:
-            self._begin()
+        if self._check_kernels and not (self._lessons is not None and kernels_cached()):
+            run = self._run = self._run or self.experiment.build()
+            if not (kernels_cached() and first_step_cached(run)):
+                self._fused = self.set_interval(1.0, self._fuse_when_ready, name="fused kernel")
+                self.push_screen(WarmupScreen(run), lambda _: self._begin())
+                return
+        self._begin()
+
+    def _fuse_when_ready(self) -> None:
+        """Back to the fused training kernel once the background warm-up has cached it."""
+        session, timer = self.session, self._fused
+        if session is not None and timer is not None and use_fused_when_ready(session.run.net):
+            timer.stop()
 
     def _begin(self) -> None:
         if self._lessons is not None and self._lesson is None:

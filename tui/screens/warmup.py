@@ -1,6 +1,13 @@
-"""The first start: the kernels compile (some seconds, once), and the screen says so."""
+"""A start on an empty kernel cache: the first step's kernels compile, and the screen says so.
+
+Only what the run's first training step needs compiles here (some seconds, once); the rest of
+the engine's kernels compile in a separate, lower-priority process while training runs
+(:func:`engine.warmup.start_background`).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from textual import work
 from textual.app import ComposeResult
@@ -8,25 +15,39 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import ProgressBar, Static
 
-from engine.losses import LOSSES
-from engine.warmup import warm_up
+from engine.experiment.config import Run
+from engine.warmup import start_background, warm_first_step
 from tui.widgets.too_small import TooSmall
 
-DTYPES = ("float32", "float64")
+
+def warm_up(run: Run, progress: Callable[[str], None]) -> None:
+    """What the screen waits for: ``run``'s first step compiled, every other kernel set going
+    in the background."""
+    start_background()
+    warm_first_step(run, progress)
 
 
 class WarmupScreen(Screen[bool]):
-    """Compiles every kernel once on a thread, showing progress; dismisses itself when done."""
+    """Compiles the kernels of ``run``'s first step on a thread; dismisses itself when done.
+
+    Args:
+        run: the run about to train.
+    """
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
 
     def compose(self) -> ComposeResult:
         with Vertical(id="warmup"):
             yield Static("Compiling kernels (first run only)…", id="warmup-title")
             yield Static(
                 "Numba turns the engine's kernels into machine code and caches it on disk;"
-                " later starts skip this.",
+                " later starts skip this. The kernels this network does not need yet compile"
+                " in the background while it trains.",
                 id="warmup-why",
             )
-            yield ProgressBar(total=len(DTYPES) * len(LOSSES), show_eta=False, id="warmup-bar")
+            yield ProgressBar(total=None, show_eta=False, id="warmup-bar")
             yield Static("", id="warmup-step")
         yield TooSmall()
 
@@ -35,9 +56,8 @@ class WarmupScreen(Screen[bool]):
 
     @work(thread=True, exclusive=True, name="warm-up", exit_on_error=True)
     def _compile(self) -> None:
-        warm_up(DTYPES, progress=lambda text: self.app.call_from_thread(self._advance, text))
+        warm_up(self.run, progress=lambda text: self.app.call_from_thread(self._advance, text))
         self.app.call_from_thread(self.dismiss, True)
 
     def _advance(self, text: str) -> None:
-        self.query_one(ProgressBar).advance(1)
-        self.query_one("#warmup-step", Static).update(f"compiling {text}")
+        self.query_one("#warmup-step", Static).update(f"compiling the first step: {text}")
