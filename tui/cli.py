@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-SUBCOMMANDS = ("train", "derive", "bench", "presets", "learn", "compare", "sweep", "export")
+SUBCOMMANDS = ("train", "derive", "bench", "presets", "learn", "compare", "sweep", "serve", "export")
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 
