@@ -145,7 +145,7 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str,
         covered = end
     if covered != len(data):
         raise damaged(
-            f"its tensors take {covered} bytes after the header, the file has {len(data)}"
+            f"its tensors take {covered} bytes after the header, and {len(data)} follow it"
         )
     return tensors, metadata
 
