@@ -9,14 +9,14 @@ the end really is the product of the factors printed above it. The printers
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from derive.expr import abbreviate, number, substitute, truncated
+from derive.expr import SHOW_TERMS, abbreviate, number, substitute, truncated
 from derive.layers.param import LayerParam
 from derive.notation import component
 from derive.rules import Rule
@@ -43,6 +43,10 @@ class StepSpec:
         alias: another name for the same value (a vector written by its components).
         truncate: (keep, hidden, tail): show a long sum's first ``keep`` terms, "… ``hidden``
             more terms", then its last ``tail`` terms; its value is still the whole sum.
+        compute: the value as an array, from the values of the steps before (a wide layer's
+            units at once, written with a letter for "any unit"); None: from ``general``.
+        spread: symbols that take the entries of the value, in order (that layer's units), for
+            the steps after it to read one by one.
     """
 
     part: str
@@ -55,6 +59,8 @@ class StepSpec:
     gather: tuple[sp.Basic, ...] = ()
     alias: sp.Basic | None = None
     truncate: tuple[int, int, int] | None = None
+    compute: Callable[[MutableMapping[sp.Basic, Value]], np.ndarray] | None = None
+    spread: tuple[sp.Basic, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,29 +196,78 @@ def evaluate(specs: Iterable[StepSpec], env: MutableMapping[sp.Basic, Value]) ->
     """Puts the numbers in, step by step; each value joins ``env`` for the steps after it."""
     steps = []
     for spec in specs:
-        full = spec.full if spec.full is not None else spec.general
-        computed = spec.given is None and not spec.gather
-        numbers: Any = env
-        substituted_full = substitute(full, numbers) if spec.show_numbers or computed else None
-        if spec.gather:
-            value: Value = np.array([env[g] for g in spec.gather], dtype=np.float64)
-        elif spec.given is not None:
-            value = spec.given
-        else:
-            assert substituted_full is not None
-            value = number(substituted_full)
-        shown = None
-        if spec.show_numbers and substituted_full is not None:
-            shown = (
-                truncated(substituted_full, *spec.truncate)
-                if spec.truncate
-                else abbreviate(substituted_full)
-            )
+        shown, value = _evaluate(spec, env)
         for name in (spec.lhs, spec.alias):
             if name is not None:
                 _remember(env, name, value)
+        for name, entry in zip(spec.spread, np.ravel(value)):
+            env[name] = float(entry)
         steps.append(Step(spec.part, spec.lhs, spec.rule, spec.general, shown, value))
     return steps
+
+
+def _evaluate(
+    spec: StepSpec, env: MutableMapping[sp.Basic, Value]
+) -> tuple[sp.Basic | None, Value]:
+    """A step's numbers put in (as shown; None when it shows values only), and its value."""
+    full = spec.full if spec.full is not None else spec.general
+    numbers: Any = env
+    computed = spec.given is None and not spec.gather and spec.compute is None
+    if computed and spec.truncate is None and _long(full):
+        # a long sum: only the terms shown get numbers put in; the value is added up in floats
+        shown = substitute(abbreviate(full), numbers) if spec.show_numbers else None
+        return shown, _float_value(full, env)
+    substituted_full = substitute(full, numbers) if spec.show_numbers or computed else None
+    value: Value
+    if spec.compute is not None:
+        value = spec.compute(env)
+    elif spec.gather:
+        value = np.array([env[g] for g in spec.gather], dtype=np.float64)
+    elif spec.given is not None:
+        value = spec.given
+    else:
+        assert substituted_full is not None
+        value = number(substituted_full)
+    shown = None
+    if spec.show_numbers and substituted_full is not None:
+        shown = (
+            truncated(substituted_full, *spec.truncate)
+            if spec.truncate
+            else abbreviate(substituted_full)
+        )
+    return shown, value
+
+
+def _long(expr: sp.Basic) -> bool:
+    """Whether ``expr`` holds a sum of more terms than are shown."""
+    return any(
+        isinstance(e, sp.Add) and len(e.args) > SHOW_TERMS for e in sp.preorder_traversal(expr)
+    )
+
+
+def _float_value(expr: sp.Basic, env: MutableMapping[sp.Basic, Value]) -> float:
+    """``number(substitute(expr, env))`` in Python floats where the expression is sums,
+    products and powers: the same float64 operations in the same order (SymPy's 53-bit Floats
+    round as float64 does), without building hundreds of SymPy numbers. Anything else (an
+    activation, exp, a bracket) goes through SymPy as before."""
+    if isinstance(expr, sp.Symbol) and expr in env:
+        return float(env[expr])
+    if expr.is_Number:
+        return float(expr)
+    if isinstance(expr, sp.Add):
+        out = 0.0
+        for term in expr.args:
+            out += _float_value(term, env)
+        return out
+    if isinstance(expr, sp.Mul):
+        out = 1.0
+        for factor in expr.args:
+            out *= _float_value(factor, env)
+        return out
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer:
+        return _float_value(expr.base, env) ** int(expr.exp)
+    numbers: Any = env
+    return number(substitute(expr, numbers))
 
 
 def _remember(env: MutableMapping[sp.Basic, Value], name: sp.Basic, value: Value) -> None:

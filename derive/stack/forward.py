@@ -21,14 +21,20 @@ M = sp.Symbol("m", integer=True)
 
 
 def dense_unit(st: Stage, i: int | str) -> tuple[sp.Basic, sp.Basic]:
-    """zˡᵢ = Σₖ Wˡᵢₖ aₖ + bˡᵢ: (in full, as shown)."""
-    inputs = [mul(sym("W", st.layer, i, k), st.inp.at(k)) for k in range(st.inp.width)]
+    """zˡᵢ = Σₖ Wˡᵢₖ aₖ + bˡᵢ: (in full, as shown).
+
+    A letter for the unit ("any unit") has no numbers to put in: it is shown as a Σ, which is
+    also its "in full" (nothing evaluates it term by term).
+    """
     bias = sym("b", st.layer, i)
+    if isinstance(i, str) or st.inp.width > SHOW_TERMS:
+        term = mul(sym("W", st.layer, i, "k"), st.inp.at("k"))
+        shown = add(sp.Sum(term, (K, 0, st.inp.width - 1)), bias)
+        if isinstance(i, str):
+            return shown, shown
+    inputs = [mul(sym("W", st.layer, i, k), st.inp.at(k)) for k in range(st.inp.width)]
     full = add(*inputs, bias)
-    if len(inputs) <= SHOW_TERMS and not isinstance(i, str):
-        return full, full
-    term = mul(sym("W", st.layer, i, "k"), st.inp.at("k"))
-    return full, add(sp.Sum(term, (K, 0, st.inp.width - 1)), bias)
+    return full, (full if st.inp.width <= SHOW_TERMS else shown)
 
 
 def stage_unit(ctx: Context, st: Stage, i: int | str) -> tuple[sp.Basic, sp.Basic, Rule]:
@@ -46,7 +52,7 @@ def stage_unit(ctx: Context, st: Stage, i: int | str) -> tuple[sp.Basic, sp.Basi
     return expr, expr, rule("dropout_off", p=st.p)
 
 
-def unit_step(ctx: Context, st: Stage, i: int) -> StepSpec:
+def unit_step(ctx: Context, st: Stage, i: int | str) -> StepSpec:
     full, shown, why = stage_unit(ctx, st, i)
     return StepSpec("forward", st.out.at(i), why, shown, full)
 

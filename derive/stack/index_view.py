@@ -3,7 +3,8 @@
 A weight Wˡⱼₖ reaches the loss only through unit j of its layer, then through every unit of each
 later layer. The forward pass shows those units (the others appear as numbers); the backward pass
 walks the same units back, one chain-rule factor per step, and ends with ∂L/∂Wˡⱼₖ = δˡⱼ aˡ⁻¹ₖ;
-for a handful of paths it also writes the gradient out as a sum over them.
+for a handful of paths it also writes the gradient out as a sum over them. A wide layer on the
+paths (``derive.stack.wide``) has its first unit written out, then all its units in one step.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from derive.expr import abbreviate, add, mul, total
 from derive.losses import output_grad
 from derive.notation import prime, sym
 from derive.rules import rule
+from derive.stack import wide
 from derive.stack.context import Context, key
 from derive.stack.forward import head_unit, off_path_steps, unit_step
 from derive.stack.model import Stage, Vec
@@ -45,18 +47,41 @@ def forward(ctx: Context) -> list[StepSpec]:
     for st in stages[p + 1 :]:
         if st.kind == "dense":
             specs += _off(ctx, st.inp, path)
-        specs += [unit_step(ctx, st, i) for i in path[key(st.out)]]
+        specs += _units(ctx, st, path[key(st.out)])
     if model.head == "softmax":
         specs += _off(ctx, model.last, path)
         assert ctx.label is not None
-        needed = sorted(set(path[key(model.last)]) | {ctx.label})
-        specs += [_head_step(ctx, i) for i in needed]
+        specs += _heads(ctx, sorted(set(path[key(model.last)]) | {ctx.label}))
     elif model.head == "sigmoid":
-        specs += [_head_step(ctx, i) for i in path[key(model.last)]]
+        specs += _heads(ctx, path[key(model.last)])
         specs += _off(ctx, model.yhat, path)
     else:
         specs += _off(ctx, model.yhat, path)
     return specs
+
+
+def _units(ctx: Context, st: Stage, units: list[int]) -> list[StepSpec]:
+    """Stage ``st``'s units on the paths: one step each, or a wide layer's two steps."""
+    if not wide.is_wide(units):
+        return [unit_step(ctx, st, i) for i in units]
+    any_unit = unit_step(ctx, st, wide.LETTER)
+    if st.kind == "dense":
+        compute = wide.dense_forward(st, units)
+    else:
+        compute = wide.elementwise(any_unit.general, units)
+    return wide.collapse(unit_step(ctx, st, units[0]), any_unit, units, compute)
+
+
+def _heads(ctx: Context, units: list[int]) -> list[StepSpec]:
+    """ŷ from the logits, for the units the loss reads."""
+    if not wide.is_wide(units):
+        return [_head_step(ctx, i) for i in units]
+    any_unit = _head_step(ctx, wide.LETTER)
+    if ctx.model.head == "softmax":
+        compute = wide.softmax(ctx.model.last, units)
+    else:
+        compute = wide.elementwise(any_unit.general, units)
+    return wide.collapse(_head_step(ctx, units[0]), any_unit, units, compute)
 
 
 def _off(ctx: Context, v: Vec, path: dict[tuple[str, int | None], list[int]]) -> list[StepSpec]:
@@ -64,7 +89,7 @@ def _off(ctx: Context, v: Vec, path: dict[tuple[str, int | None], list[int]]) ->
     return off_path_steps(ctx, v, [m for m in range(v.width) if m not in on])
 
 
-def _head_step(ctx: Context, i: int) -> StepSpec:
+def _head_step(ctx: Context, i: int | str) -> StepSpec:
     full, shown, why = head_unit(ctx, i)
     return StepSpec("forward", ctx.model.yhat.at(i), why, shown, full)
 
@@ -74,13 +99,9 @@ def backward(ctx: Context) -> list[StepSpec]:
     model = ctx.model
     stages, p = model.stages, model.index(ctx.ref.pos)
     path = ctx.on_path()
-    specs = []
-    for i in path[key(model.last)]:
-        general, why = output_grad(model, i)
-        specs.append(StepSpec("backward", ctx.grad(model.last, i), why, general))
+    specs = _outputs(ctx, path[key(model.last)])
     for st in reversed(stages[p + 1 :]):
-        for i in path[key(st.inp)]:
-            specs += _back_through(ctx, st, i)
+        specs += _back_units(ctx, st, path[key(st.inp)])
     dense = stages[p]
     delta = ctx.grad(dense.out, ctx.ref.j)
     if ctx.ref.k is None:
@@ -92,7 +113,37 @@ def backward(ctx: Context) -> list[StepSpec]:
     return specs
 
 
-def _back_through(ctx: Context, st: Stage, i: int) -> list[StepSpec]:
+def _output_step(ctx: Context, i: int | str) -> StepSpec:
+    general, why = output_grad(ctx.model, i)
+    return StepSpec("backward", ctx.grad(ctx.model.last, i), why, general)
+
+
+def _outputs(ctx: Context, units: list[int]) -> list[StepSpec]:
+    """∂L/∂ŷᵢ (δᴸᵢ where the loss owns the head) for the outputs on the paths."""
+    if not wide.is_wide(units):
+        return [_output_step(ctx, i) for i in units]
+    any_unit = _output_step(ctx, wide.LETTER)
+    compute = wide.elementwise(any_unit.general, units)
+    return wide.collapse(_output_step(ctx, units[0]), any_unit, units, compute)
+
+
+def _back_units(ctx: Context, st: Stage, units: list[int]) -> list[StepSpec]:
+    """∂L/∂(input units) of ``st`` on the paths: per unit, or a wide layer's steps in pairs."""
+    if not wide.is_wide(units):
+        return [spec for i in units for spec in _back_through(ctx, st, i)]
+    specs = []
+    for example, any_unit in zip(
+        _back_through(ctx, st, units[0]), _back_through(ctx, st, wide.LETTER)
+    ):
+        if st.kind == "dense":
+            compute = wide.dense_backward(st, ctx.grad, units)
+        else:
+            compute = wide.elementwise(any_unit.general, units)
+        specs += wide.collapse(example, any_unit, units, compute)
+    return specs
+
+
+def _back_through(ctx: Context, st: Stage, i: int | str) -> list[StepSpec]:
     """∂L/∂(input unit i) of stage ``st`` from ∂L/∂(its outputs)."""
     lhs = ctx.grad(st.inp, i)
     if st.kind == "activation":
