@@ -8,6 +8,8 @@ problem.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -225,3 +227,20 @@ def test_foreign_and_mismatched_files_are_user_errors(tmp_path: Path) -> None:
     write_safetensors(tmp_path / "meta.safetensors", tensors, {**metadata, "layers": "[{"})
     with pytest.raises(UserError, match="description is damaged"):
         Sequential.load(tmp_path / "meta.safetensors")
+
+
+def test_saving_and_loading_import_no_pytorch(tmp_path: Path) -> None:
+    """The engine reads and writes the format itself: PyTorch stays an optional extra."""
+    script = (
+        "import sys\n"
+        "from engine import Sequential\n"
+        "from engine.layers import Dense\n"
+        f"path = {str(tmp_path / 'm.safetensors')!r}\n"
+        "Sequential([Dense(2, 3)]).save(path)\n"
+        "Sequential.load(path)\n"
+        "print(sorted(m for m in ('torch', 'safetensors') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"
