@@ -1,5 +1,6 @@
-"""What the PyTorch parity tests share: the engine's parameter names in PyTorch's, copying
-weights across, and one forward and backward pass on both sides under mean squared error.
+"""What the PyTorch parity tests share: copying weights across under PyTorch's names
+(``engine.interop.torch_names``), and one forward and backward pass on both sides under mean
+squared error.
 
 Importing it skips the importing test module when PyTorch is not installed.
 """
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from engine import Sequential
+from engine.interop.torch_names import torch_name
 from engine.layers.core import Layer
 
 torch = pytest.importorskip("torch")
@@ -21,30 +23,6 @@ F = torch.nn.functional
 
 RTOL, ATOL = 1e-9, 1e-11  # float64 end to end: agreement is far tighter than the 1e-6 asked
 OPTIM_TOL = 1e-10
-
-# engine parameter and buffer names → PyTorch's, for the last part of a dotted name
-TORCH_NAMES = {
-    "W": "weight",
-    "b": "bias",
-    "gamma": "weight",
-    "beta": "bias",
-    "running_mean": "running_mean",
-    "running_var": "running_var",
-    "W_ih": "weight_ih_l0",
-    "W_hh": "weight_hh_l0",
-    "b_ih": "bias_ih_l0",
-    "b_hh": "bias_hh_l0",
-    "W_in": "in_proj_weight",
-    "b_in": "in_proj_bias",
-    "W_out": "out_proj.weight",
-    "b_out": "out_proj.bias",
-}
-
-
-def torch_name(name: str) -> str:
-    """``"3.W"`` → ``"3.weight"``: the same layer index, PyTorch's tensor name."""
-    prefix, _, last = name.rpartition(".")
-    return f"{prefix}.{TORCH_NAMES[last]}"
 
 
 def tensors(module: Any) -> dict[str, Any]:
