@@ -402,7 +402,7 @@ class Sequential:
     def save(self, path: str | Path) -> None:
         """Writes layers and weights to a file, atomically (no pickle inside): ``.npz``, or
         ``.safetensors`` with PyTorch's tensor names (``engine.interop.safetensors``)."""
-        if Path(path).suffix == ".safetensors":
+        if Path(path).suffix.lower() == ".safetensors":
             from engine.interop.safetensors import save_network
 
             save_network(self, path)
@@ -432,7 +432,7 @@ class Sequential:
     def load(cls, path: str | Path, device: str = "cpu") -> Sequential:
         """Reads a network written by ``save`` (or a training checkpoint); a ``.safetensors``
         file needs the layers in its metadata, as ``save`` writes them."""
-        if Path(path).suffix == ".safetensors":
+        if Path(path).suffix.lower() == ".safetensors":
             from engine.interop.safetensors import load_network
 
             return load_network(path, device)

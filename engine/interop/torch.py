@@ -8,9 +8,10 @@ as it is. Where PyTorch has no module that takes one tensor and gives one, a sma
 ``engine.interop.torch_modules`` stands in (a residual block, the step, a recurrent layer that
 returns its output only, self-attention, the position code).
 
-``from_torch`` reads such a module back, and any ``nn.Sequential`` of the modules listed in
-``FROM_TORCH``; anything else is a UserError naming the module. PyTorch is imported only when one
-of the two is called.
+``from_torch`` reads such a module back, and any ``nn.Sequential`` of the modules its rules
+know (``_rules``: PyTorch's own Linear, Conv2d, pools, Flatten, Dropout, BatchNorm1d/2d,
+LayerNorm, Embedding and activations, and the stand-ins above); anything else is a UserError
+naming the module. PyTorch is imported only when one of the two is called.
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ def _modules(layers: Sequence[Layer], shape: tuple[int, ...]) -> list[Any]:
         if isinstance(layer, Activation):
             modules.append(_activation(layer, shape))
         else:
+            if layer.type_name not in TO_TORCH:
+                raise UserError(
+                    f"layer {layer.type_name} has no PyTorch module to convert to",
+                    f"convert networks of {', '.join(TO_TORCH)} and activations",
+                )
             modules.append(TO_TORCH[layer.type_name](layer, shape, nn, tm))
         shape = layer.out_shape(shape)
     return modules
@@ -316,8 +322,8 @@ def from_torch(module: Any, input_shape: Sequence[int] | None = None, seed: int 
     """The engine network a ``torch.nn.Sequential`` computes, with its weights and statistics.
 
     Args:
-        module: what ``to_torch`` returns, or an ``nn.Sequential`` of the modules of
-            ``FROM_TORCH``'s rules (Linear, Conv2d, pools, Flatten, Dropout, BatchNorm1d/2d,
+        module: what ``to_torch`` returns, or an ``nn.Sequential`` of the modules the rules
+            know (Linear, Conv2d, pools, Flatten, Dropout, BatchNorm1d/2d,
             LayerNorm, Embedding, the activations, and ``engine.interop.torch_modules``).
         input_shape: one sample's shape; by default the module's own ``input_shape`` (which
             ``to_torch`` sets), else the first Linear layer's width.
