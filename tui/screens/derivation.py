@@ -40,6 +40,7 @@ from derive.printers import unicode, wrap
 from derive.render import value_text
 from derive.verify import float64_twin
 from engine.errors import UserError
+from tui.deliver import deliver_text
 from tui.drawing import number
 from tui.screens.help import HelpScreen
 from tui.session.params import parse_entry
@@ -458,11 +459,11 @@ class DerivationScreen(Screen[None]):
             return
         path = export_name(self.param, "tex" if fmt == "latex" else "md", d.view)
         try:
-            path.write_text(d.render(fmt), encoding="utf-8")
+            where = deliver_text(self.app, path, d.render(fmt))
         except OSError as exc:
             self.notify(f"Cannot write {path}: {exc.strerror or exc}", severity="error")
             return
-        self.notify(f"Wrote {path.resolve()}")
+        self.notify(where)
         self.exported = path
 
     def action_help(self) -> None:
