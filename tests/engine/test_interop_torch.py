@@ -255,7 +255,7 @@ TRAINED: dict[str, tuple[Callable[[], list[Layer]], tuple[int, ...]]] = {
     ),
     "lstm": (lambda: [LSTM(8, 6, return_sequences=False), Dense(6, 10)], (8, 8)),
 }
-STEPS, BATCH, LR = 4, 32, 0.01
+STEPS, BATCH, LR = 3, 16, 0.01
 
 
 def _batches(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
