@@ -57,7 +57,7 @@ def _torch() -> Any:
     except ImportError:
         raise UserError(
             "PyTorch is not installed, and converting a network to or from it needs it",
-            "install the extra: pip install 'dltui[torch]'",
+            'install it: pip install torch==2.13.0 (the CPU build), then pip install -e ".[torch]"',
         ) from None
     return torch
 
