@@ -1,0 +1,95 @@
+"""A first start compiles only the run's first step; the rest fills the cache in the background.
+
+The markers live beside Numba's cache; these tests point them at a fresh folder, so each starts
+from "nothing warmed yet" whatever the machine's own cache holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+
+from engine import warmup
+from engine.events import Step
+from engine.experiment.presets import get_preset
+
+
+@pytest.fixture
+def markers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Markers go to an empty folder (the kernels themselves stay in the session's cache)."""
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path), raising=False)
+    return tmp_path
+
+
+def test_the_first_step_compiles_on_a_copy_and_leaves_the_run_as_built(markers: Path) -> None:
+    run = get_preset("spiral").build()
+    weights, slots = run.net.data.copy(), {k: v.copy() for k, v in run.optimizer.state.items()}
+    said: list[str] = []
+    warmup.warm_first_step(run, said.append)
+    assert np.array_equal(run.net.data, weights)
+    assert all(np.array_equal(run.optimizer.state[k], v) for k, v in slots.items())
+    assert run.trainer.step == 0 and run.trainer.epoch == 0 and run.optimizer.t == 0
+    assert said == ["float32 · bce_logits · Adam"]
+    assert run.net.fuse is False  # the fused kernel is not cached yet: the layer path meanwhile
+    assert warmup.first_step_cached(run)
+    assert not warmup.kernels_cached()
+
+
+def test_the_first_step_keeps_the_fused_path_once_everything_is_cached(markers: Path) -> None:
+    warmup._marker().touch()
+    run = get_preset("spiral").build()
+    warmup.warm_first_step(run)
+    assert run.net.fuse is True
+
+
+def test_the_network_returns_to_the_fused_kernel_once_it_is_cached(markers: Path) -> None:
+    net = get_preset("spiral").build().net
+    net.fuse = False
+    assert warmup.use_fused_when_ready(net) is False and net.fuse is False
+    warmup._marker().touch()
+    assert warmup.use_fused_when_ready(net) is True and net.fuse is True
+
+
+def test_a_copy_trains_on_the_same_path() -> None:
+    net = get_preset("spiral").build().net
+    net.fuse = False
+    assert net.copy().fuse is False
+
+
+def test_switching_paths_mid_run_gives_the_numbers_of_a_run_fused_throughout() -> None:
+    """The app trains a cold start's first steps layer by layer, then switches to the fused
+    kernel: the losses match a run that used the fused kernel from its first step."""
+    fused, switched = (get_preset("spiral").build() for _ in range(2))
+    switched.net.fuse = False
+    losses: list[list[float]] = [[], []]
+    for run, seen in zip((fused, switched), losses, strict=True):
+        X, y = run.data.X_train[:200], run.data.y_train[:200]
+        for event in run.trainer.run(X, y, epochs=2):
+            if isinstance(event, Step):
+                seen.append(event.loss)
+                run.net.fuse = run.net.fuse or event.step == 25
+    assert len(losses[0]) == 40 and switched.net.fuse
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+
+
+def test_each_kind_of_network_has_its_own_first_step_marker(markers: Path) -> None:
+    """The full warm-up covers Dense stacks only: a recurrent network needs its own step."""
+    mlp, lstm = get_preset("spiral").build(), get_preset("lstm-sine").build()
+    warmup._marker().touch()
+    assert warmup.first_step_cached(mlp)
+    assert not warmup.first_step_cached(lstm)
+    assert warmup._first_step_marker(mlp) != warmup._first_step_marker(lstm)
+
+
+def test_no_background_warm_up_once_cached_or_without_a_cache_folder(
+    markers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warmup._marker().touch()
+    assert warmup.start_background() is None
+    missing = markers / "missing" / "numba"
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(missing), raising=False)
+    assert not warmup.kernels_cached()
+    assert warmup.start_background() is None  # nowhere to keep its work

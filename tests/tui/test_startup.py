@@ -1,0 +1,82 @@
+"""The app's start: on an empty kernel cache it compiles the first step only, then trains.
+
+The warm-up markers go to a fresh folder (the kernels themselves stay in the session's cache),
+and the background warm-up process is replaced by a recorder: these tests check what the app
+decides, not how long Numba takes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numba
+import pytest
+
+import tui.app
+import tui.screens.warmup
+from engine import warmup
+from engine.experiment.presets import get_preset
+from tui.app import DltuiApp
+from tui.screens.main import MainScreen
+from tui.screens.warmup import WarmupScreen
+
+SIZE = (100, 32)
+
+
+def _drawn(app: DltuiApp) -> bool:
+    """Whether the main screen has drawn its first snapshot."""
+    return app.session is not None and app.main.snapshot is not None
+
+
+@pytest.fixture
+def cold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """No marker yet; returns what happened: "screen" for each warm-up screen the app opened,
+    "background" for each background warm-up it started."""
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path), raising=False)
+    seen: list[str] = []
+    monkeypatch.setattr(tui.screens.warmup, "start_background", lambda: seen.append("background"))
+
+    class Recorded(WarmupScreen):
+        def on_mount(self) -> None:
+            seen.append("screen")
+            super().on_mount()
+
+    monkeypatch.setattr(tui.app, "WarmupScreen", Recorded)
+    return seen
+
+
+async def test_a_cold_start_trains_layer_by_layer_then_on_the_fused_kernel(drive, cold) -> None:
+    app = DltuiApp(get_preset("spiral"), check_kernels=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        assert cold == ["screen", "background"]
+        net = app.session.run.net
+        assert net.fuse is False  # the fused kernel is not in the cache yet
+        await drive.wait_for(pilot, lambda: app.main.step > 20, timeout=30)
+        warmup._marker().touch()  # what the background warm-up leaves when it is done
+        await drive.wait_for(pilot, lambda: net.fuse, timeout=5)
+        step = app.main.step
+        await drive.wait_for(pilot, lambda: app.main.step > step + 20, timeout=30)
+        assert app.session.run.trainer.step > step  # still training, on the fused kernel now
+
+
+async def test_a_warm_start_opens_on_the_main_screen(drive, cold) -> None:
+    warmup._marker().touch()
+    app = DltuiApp(get_preset("spiral"), paused=True, check_kernels=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert app.session is not None and app.session.run.net.fuse is True
+        assert cold == []
+
+
+async def test_a_recurrent_network_warms_its_own_first_step(drive, cold) -> None:
+    """The full warm-up covers Dense stacks only: an LSTM compiles its first step on the screen
+    even when that has run, and the next start skips it."""
+    warmup._marker().touch()
+    experiment = get_preset("lstm-sine")
+    for _ in range(2):
+        app = DltuiApp(experiment, paused=True, check_kernels=True)
+        async with app.run_test(size=SIZE) as pilot:  # a first compile takes long: a long wait
+            await drive.wait_for(pilot, lambda a=app: _drawn(a), timeout=120)
+    assert cold == ["screen", "background"]  # the second start found the first step cached
