@@ -129,7 +129,7 @@ TO_TORCH: dict[str, Builder] = {
     "RNN": _recurrent,
     "LSTM": _recurrent,
     "GRU": _recurrent,
-    "PositionalEncoding": lambda l, s, nn, tm: tm.PositionalEncoding(l.d, l.max_len),
+    "PositionalEncoding": lambda l, s, nn, tm: tm.PositionalEncoding(l.table),
     "MultiHeadSelfAttention": lambda l, s, nn, tm: tm.SelfAttention(l.d, l.heads, l.causal),
     "Residual": lambda l, s, nn, tm: tm.Residual(*_modules(l.inner, s)),
 }
@@ -235,6 +235,13 @@ def _recurrent_layer(m: Any) -> Layer:
     return cls(m.input_size, m.hidden_size, m.return_sequences)
 
 
+def _position(m: Any) -> Layer:
+    layer = PositionalEncoding(m.d, m.max_len)
+    code = m.table.detach().cpu().numpy()
+    _require(np.array_equal(code, layer.table), "its table is not the sinusoidal code")
+    return layer
+
+
 def _attention(m: Any) -> Layer:
     _require(m.batch_first and m._qkv_same_embed_dim, "it is not batch_first, or its k, v differ")
     _require(m.in_proj_bias is not None and m.bias_k is None, "its biases are not the usual ones")
@@ -253,7 +260,7 @@ def _rules() -> list[tuple[type, Callable[[Any], Layer]]]:
     rules: list[tuple[type, Callable[[Any], Layer]]] = [
         (tm.Residual, lambda m: _refuse("a residual block is read by _layers", "")),
         (tm.Step, lambda m: Heaviside()),
-        (tm.PositionalEncoding, lambda m: PositionalEncoding(m.d, m.max_len)),
+        (tm.PositionalEncoding, _position),
         (tm.SelfAttention, _attention),
         (tm.RNN, _recurrent_layer),
         (tm.LSTM, _recurrent_layer),

@@ -8,7 +8,7 @@ PyTorch; ``engine.interop.torch`` does so only when a conversion is asked for.
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -61,22 +61,19 @@ class GRU(_Recurrent, nn.GRU):  # type: ignore[misc]
 
 
 class PositionalEncoding(nn.Module):
-    """Adds the sinusoidal position code PE[t, 2i] = sin(t/10000^{2i/d}), PE[t, 2i+1] = cos(…).
+    """Adds a position code: row t of ``table`` (max_len, d; any array) to step t of each sequence.
 
-    The code is a buffer left out of the state dict (it is computed, not learnt).
+    ``to_torch`` passes the engine layer's own sinusoidal table, so both add the same numbers.
+    It is a buffer left out of the state dict: it is computed, not learnt.
     """
 
     table: torch.Tensor
 
-    def __init__(self, d: int, max_len: int = 512) -> None:
+    def __init__(self, table: Any) -> None:
         super().__init__()
-        self.d, self.max_len = d, max_len
-        t = torch.arange(max_len, dtype=torch.float64)[:, None]
-        freq = torch.exp(-math.log(10000.0) * torch.arange(0, d, 2, dtype=torch.float64) / d)
-        table = torch.zeros(max_len, d, dtype=torch.float64)
-        table[:, 0::2] = torch.sin(t * freq)
-        table[:, 1::2] = torch.cos(t * freq)[:, : d // 2]
-        self.register_buffer("table", table, persistent=False)
+        code = torch.as_tensor(table, dtype=torch.float64).clone()
+        self.max_len, self.d = int(code.shape[0]), int(code.shape[1])
+        self.register_buffer("table", code, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.table[: x.shape[1]].to(x.dtype)

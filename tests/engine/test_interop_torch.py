@@ -51,6 +51,7 @@ from engine.layers import (
 from engine.optim.base import create
 
 torch = pytest.importorskip("torch")
+tm = pytest.importorskip("engine.interop.torch_modules")  # imports PyTorch
 nn = torch.nn
 F = torch.nn.functional
 
@@ -228,6 +229,10 @@ REFUSED: dict[str, tuple[Callable[[], Any], str]] = {
     "not sequential": (lambda: nn.Linear(3, 2), "not a Linear"),
     "half": (lambda: nn.Sequential(nn.Linear(3, 2)).half(), "float16"),
     "no shape": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3)), "input's shape is unknown"),
+    "code": (
+        lambda: nn.Sequential(tm.PositionalEncoding(np.ones((5, 4)))),
+        "module 0 (PositionalEncoding)",
+    ),
     "sizes": (lambda: nn.Sequential(nn.Linear(3, 4), nn.Linear(5, 2)), "do not fit together"),
 }
 
