@@ -129,8 +129,14 @@ def warm_first_step(run: Run, progress: Callable[[str], None] | None = None) -> 
         marker.touch()
 
 
-def start_background() -> subprocess.Popen[bytes] | None:
+def start_background(
+    dtype: str = "float32", optimizer: str = "adam"
+) -> subprocess.Popen[bytes] | None:
     """Starts ``warm_up`` in a separate process of lower priority; None if nothing is left to do.
+
+    The process first compiles the backward and update kernels of ``dtype`` (``optimizer``'s
+    first): a first step on the layer path reaches them last, so while this process compiles
+    them on another core, the app compiles the forward ones, then finds these in the cache.
 
     The process outlives the app if the app quits first, so the next start finds the cache
     filled; it exits when done. Its output is discarded: a failure there costs only speed, as
@@ -142,7 +148,7 @@ def start_background() -> subprocess.Popen[bytes] | None:
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.warmup"],
+        [sys.executable, "-m", "engine.warmup", dtype, optimizer],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -219,7 +225,24 @@ def _parallel_twins(dtype: str) -> None:
         getattr(cpu_optim, opt.kernel + "_par")(net.data, net.grad, *opt.kernel_args())
 
 
-if __name__ == "__main__":  # python -m engine.warmup: what start_background runs
+def backward_first(dtype: str, optimizer: str) -> None:
+    """The layer path's backward and update kernels of ``dtype``, ``optimizer``'s first."""
+    net = Sequential([Dense(2, 4), Tanh(), Dense(4, 1)], seed=0, dtype=dtype)
+    backend = net.backend
+    x, z = np.ones((2, 2), dtype=dtype), np.ones((2, 4), dtype=dtype)
+    backend.activation_backward(z, z, z, z.copy(), activations.TANH, 0.0)
+    W, gW, gb = net.params["0.W"], net.grads["0.W"], net.grads["0.b"]
+    backend.dense_backward(x, W, z, gW, gb, x.copy())
+    backend.dense_backward(x, W, z, gW, gb, None)
+    names = [optimizer, *(name for name in optim.OPTIMIZERS if name != optimizer)]
+    for name in names:
+        if name in optim.OPTIMIZERS:
+            optim.create(name, net, lr=1e-3).step()
+
+
+if __name__ == "__main__":  # python -m engine.warmup [DTYPE OPTIMIZER]: what start_background runs
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)  # the app, training beside it, comes first
+    if len(sys.argv) == 3:
+        backward_first(sys.argv[1], sys.argv[2])
     warm_up()

@@ -6,6 +6,9 @@ from "nothing warmed yet" whatever the machine's own cache holds.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numba
@@ -15,6 +18,8 @@ import pytest
 from engine import warmup
 from engine.events import Step
 from engine.experiment.presets import get_preset
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -93,3 +98,20 @@ def test_no_background_warm_up_once_cached_or_without_a_cache_folder(
     monkeypatch.setattr(numba.config, "CACHE_DIR", str(missing), raising=False)
     assert not warmup.kernels_cached()
     assert warmup.start_background() is None  # nowhere to keep its work
+
+
+def test_the_background_process_compiles_the_backward_kernels_first(tmp_path: Path) -> None:
+    """``python -m engine.warmup DTYPE OPTIMIZER`` as start_background runs it; the full warm-up
+    is marked done here, so the process compiles only what it compiles first."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    marker = subprocess.run(
+        [sys.executable, "-c", "from engine import warmup; print(warmup._marker())"],
+        env=env, capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.strip()  # fmt: skip
+    Path(marker).touch()
+    subprocess.run(
+        [sys.executable, "-m", "engine.warmup", "float64", "adam"],
+        env=env, capture_output=True, check=True, timeout=300,
+    )  # fmt: skip
+    cached = {path.name.split(".")[1].rsplit("-", 1)[0] for path in tmp_path.rglob("*.nbi")}
+    assert {"activation_backward", "dense_backward", "adam_step"} <= cached, cached

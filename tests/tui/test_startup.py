@@ -34,7 +34,9 @@ def cold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     "background" for each background warm-up it started."""
     monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path), raising=False)
     seen: list[str] = []
-    monkeypatch.setattr(tui.screens.warmup, "start_background", lambda: seen.append("background"))
+    monkeypatch.setattr(
+        tui.screens.warmup, "start_background", lambda *_: seen.append("background")
+    )
 
     class Recorded(WarmupScreen):
         def on_mount(self) -> None:

@@ -23,7 +23,7 @@ from tui.widgets.too_small import TooSmall
 def warm_up(run: Run, progress: Callable[[str], None]) -> None:
     """What the screen waits for: ``run``'s first step compiled, every other kernel set going
     in the background."""
-    start_background()
+    start_background(str(run.net.dtype), run.experiment.train.optimizer)
     warm_first_step(run, progress)
 
 
