@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.errors import UserError
+from engine.errors import UserError, os_error_fix
 from engine.experiment.checkpoint import _publish
 from engine.interop.torch_names import counter_names, torch_names
 from engine.layers.registry import current_spec
@@ -110,8 +110,13 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str,
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path} does not exist", FIX)
-    raw = path.read_bytes()
+        raise UserError(f"{path} {'is a folder' if path.is_dir() else 'does not exist'}", FIX)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(
+            f"{path} cannot be read: {exc.strerror}", os_error_fix(exc) or FIX
+        ) from None
 
     def damaged(why: str) -> UserError:
         return UserError(f"{path} is not a readable safetensors file: {why}", FIX)

@@ -145,9 +145,12 @@ def test_a_damaged_file_is_a_user_error(tmp_path: Path, case: str) -> None:
         Sequential.load(path)
 
 
-def test_a_missing_file_is_a_user_error(tmp_path: Path) -> None:
+def test_a_missing_file_or_a_folder_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         Sequential.load(tmp_path / "none.safetensors")
+    (tmp_path / "dir.safetensors").mkdir()
+    with pytest.raises(UserError, match="is a folder"):
+        Sequential.load(tmp_path / "dir.safetensors")
 
 
 NETWORKS = {
