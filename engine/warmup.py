@@ -53,6 +53,9 @@ WARM_LOCK = "dltui-warm.lock"
 """Held by the process warming up; distinct from the cache's own lock, which saves take inside."""
 
 
+_BACKGROUND: list[subprocess.Popen[bytes]] = []
+"""The background warm-up this process started, if any."""
+
 BACKGROUND_NICE = 10
 """How much lower the background warm-up's priority is than the app's (``os.nice``)."""
 
@@ -142,12 +145,14 @@ def start_background(
     filled; it exits when done. Its output is discarded: a failure there costs only speed, as
     every kernel still compiles on first use.
     """
+    if _BACKGROUND:  # one per process: the command line starts it early, the screen asks again
+        return _BACKGROUND[0]
     if kernels_cached() or not os.access(_cache_dir(), os.W_OK):
         return None  # done, or nowhere to keep the result: each kernel compiles on first use
     root = str(Path(__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "engine.warmup", dtype, optimizer],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -155,6 +160,8 @@ def start_background(
         env=env,
         start_new_session=True,  # a Ctrl-C meant for the app does not stop it
     )
+    _BACKGROUND.append(process)
+    return process
 
 
 def use_fused_when_ready(net: Sequential) -> bool:

@@ -92,6 +92,7 @@ def test_each_kind_of_network_has_its_own_first_step_marker(markers: Path) -> No
 def test_no_background_warm_up_once_cached_or_without_a_cache_folder(
     markers: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(warmup, "_BACKGROUND", [])
     warmup._marker().touch()
     assert warmup.start_background() is None
     missing = markers / "missing" / "numba"
@@ -115,3 +116,18 @@ def test_the_background_process_compiles_the_backward_kernels_first(tmp_path: Pa
     )  # fmt: skip
     cached = {path.name.split(".")[1].rsplit("-", 1)[0] for path in tmp_path.rglob("*.nbi")}
     assert {"activation_backward", "dense_backward", "adam_step"} <= cached, cached
+
+
+def test_one_background_warm_up_per_process(markers: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line starts it before the interface loads; the warm-up screen asks again."""
+    started: list[list[str]] = []
+
+    class Process:
+        def __init__(self, args: list[str], **_kwargs: object) -> None:
+            started.append(args)
+
+    monkeypatch.setattr(warmup, "_BACKGROUND", [])
+    monkeypatch.setattr(warmup.subprocess, "Popen", Process)
+    first = warmup.start_background("float64", "sgd")
+    assert warmup.start_background("float32", "adam") is first
+    assert started == [[sys.executable, "-m", "engine.warmup", "float64", "sgd"]]

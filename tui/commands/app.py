@@ -11,6 +11,7 @@ from engine.errors import UserError
 from engine.experiment.config import Experiment
 from engine.experiment.presets import DEFAULT, get_preset
 from engine.threads import set_blas_threads
+from engine.warmup import start_background
 
 
 def load_experiment(config_path: str | None, preset: str | None) -> Experiment:
@@ -38,6 +39,9 @@ def run_app(config_path: str | None, preset: str | None) -> int:
     if experiment.train.device != "cpu":  # the views read every weight each frame: host arrays
         experiment = experiment.replace(train={"device": "cpu"})
     run = experiment.build()
+    # On an empty kernel cache, the kernels the first step reaches last start compiling in
+    # another process now, while the interface loads (engine.warmup).
+    start_background(experiment.train.dtype, experiment.train.optimizer)
     # The interface needs a core of its own; BLAS threads spinning beside it slow training
     # several-fold and gain nothing on networks of this size (engine.threads).
     set_blas_threads(1)
