@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numba
 
-from engine import cachelock
+from engine import cachelock, threads
 
 
 def user_cache_dir() -> Path:
@@ -37,6 +37,7 @@ def configure() -> None:
             pass  # Numba falls back to __pycache__ beside the sources.
     if not os.environ.get("NUMBA_THREADING_LAYER"):
         numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]  # type: ignore[attr-defined]
+    threads.calm_openmp()  # idle threads sleep instead of spinning (engine.threads)
 
 
 configure()

@@ -93,7 +93,9 @@ class RecurrentGrads:
 class FusedWorkspace:
     """The fused Dense/activation step's arrays (``engine.backends.fused``): the flat parameter
     and gradient buffers, the kernel's workspace, its per-layer plan and activation parameters,
-    the workspace offsets (``spots``), the loss's kernel code and Huber's δ."""
+    the workspace offsets (``spots``), the loss's kernel code and Huber's δ. A batch split into
+    chunks (on the CPU) has a workspace row per chunk, each chunk's gradient in ``parts`` and
+    the output in ``out``; a whole batch has them None."""
 
     data: Array
     grad: Array
@@ -103,6 +105,8 @@ class FusedWorkspace:
     spots: Array
     loss: int
     huber_delta: float
+    parts: Array | None = None
+    out: Array | None = None
 
 
 class Backend(Protocol):

@@ -22,7 +22,8 @@ import numpy.typing as npt
 
 from engine.activations import TANH, TANH_F32
 from engine.backends.base import Backend, FusedWorkspace
-from engine.backends.cpu_layers import CPULayerOps
+from engine.backends.cpu_layers import CPULayerOps, _blas_back, _blas_to_one
+from engine.kernels.cpu import chunks as cpu_chunks
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import fused as cpu_fused
 from engine.kernels.cpu import optim as cpu_optim
@@ -138,8 +139,20 @@ class CPUBackend(CPULayerOps):
         ``engine.backends.fused``)."""
         if x.shape[1] != w.plan[0, 0] or not x.flags.c_contiguous:
             raise ValueError(f"fused step: input {x.shape} does not fit the first layer")
-        arrays = (w.data, w.grad, w.ws, w.plan, w.alphas, w.spots)
-        return float(cpu_fused.mlp_loss_and_grad(x, y, labels, *arrays, w.loss, w.huber_delta))
+        if w.parts is None:
+            arrays = (w.data, w.grad, w.ws, w.plan, w.alphas, w.spots)
+            return float(cpu_fused.mlp_loss_and_grad(x, y, labels, *arrays, w.loss, w.huber_delta))
+        # one chunk of the batch per thread, BLAS on one thread inside each (see cpu_chunks)
+        parts = (w.data, w.parts, w.ws, w.plan, w.alphas, w.spots)
+        before = _blas_to_one()
+        try:
+            value = cpu_chunks.mlp_loss_and_grad_chunks(
+                x, y, labels, *parts, w.loss, w.huber_delta, w.out
+            )
+        finally:
+            _blas_back(before)
+        cpu_chunks.mean_chunks(w.parts, w.grad)
+        return float(value)
 
     # ---------------------------------------------------------------- flat buffer
     def penalty(self, data: Array, grad: Array, ranges: Array, l1: float, l2: float) -> float:

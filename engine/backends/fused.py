@@ -27,6 +27,9 @@ from engine.losses import LOSSES
 LOSS_CODES = {"mse": 0, "huber": 1, "bce": 2, "bce_logits": 3, "cross_entropy": 4}
 SMALL_PRODUCT = 1 << 15  # as ``cpu_fused.SMALL_PRODUCT``: below it, a layer skips BLAS
 MAX_STEPS = 8  # (batch size, loss) pairs kept; an epoch's last, smaller batch makes a second
+MIN_CHUNK_WORK = 1 << 20
+"""Multiply-adds of one sample's step times a chunk's samples below which a batch stays whole:
+a small network's step takes microseconds, less than waking a second thread."""
 
 
 def dense_groups(layers: list[Layer]) -> list[tuple[Dense, Activation | None]] | None:
@@ -60,34 +63,46 @@ class FusedStep:
         self.net, self.n, self.loss = net, n, loss
         self.loss_code = LOSS_CODES[loss]
         self.huber_delta = LOSSES[loss].delta
+        backend, dtype = net.backend, net.dtype
+        macs = sum(d.in_features * d.units for d, _ in groups)
+        chunks = backend.batch_chunks(n)
+        if n // chunks * macs < MIN_CHUNK_WORK:
+            chunks = 1
+        self.chunks = chunks
+        nc = n // chunks  # every chunk runs the same plan on nc samples, in a workspace of its own
         plan = np.zeros((len(groups), 7), dtype=np.int64)
         alphas = np.zeros(len(groups), dtype=np.float64)
         offset = 0
         for l, (dense, act) in enumerate(groups):
             i = net.layers.index(dense)
-            size = n * dense.units
+            size = nc * dense.units
             a_off = offset + size if act is not None else offset
-            kind = net.backend.kernel_activation(act.kind, net.dtype) if act else IDENTITY
+            kind = backend.kernel_activation(act.kind, dtype) if act else IDENTITY
             W, b = net.offsets[f"{i}.W"], net.offsets[f"{i}.b"]
             plan[l] = (dense.in_features, dense.units, W, b, offset, a_off, kind)
             alphas[l] = act.alpha if act is not None else 0.0
             offset = a_off + size
         widest = max(d.units for d, _ in groups)
         width = groups[-1][0].units
-        x_t = net.in_features * n if n * plan[0, 0] * plan[0, 1] < SMALL_PRODUCT else 0
-        sizes = (n * widest, n * widest, n * widest, x_t, n * width, n * width)  # cpu_fused.SPOT_*
+        x_t = net.in_features * nc if nc * plan[0, 0] * plan[0, 1] < SMALL_PRODUCT else 0
+        sizes = (nc * widest, nc * widest, nc * widest, x_t, nc * width, nc * width)  # SPOT_*
         spots = np.cumsum((offset, *sizes[:-1]), dtype=np.int64)
-        backend, dtype = net.backend, net.dtype
-        self.ws = backend.zeros((offset + sum(sizes),), dtype)
         self.plan = backend.from_host(plan, np.dtype(np.int64))
         self.alphas = backend.from_host(alphas, np.dtype(np.float64))
         self.spots = backend.from_host(spots, np.dtype(np.int64))
-        self.output = self.ws[spots[4] : spots[4] + n * width].reshape(n, width)
+        parts = out = None
+        if chunks == 1:
+            self.ws = backend.zeros((offset + sum(sizes),), dtype)
+            self.output = self.ws[spots[4] : spots[4] + n * width].reshape(n, width)
+        else:  # each chunk's gradient on its own, averaged into ``grad`` after
+            self.ws = backend.zeros((chunks, offset + sum(sizes)), dtype)
+            parts = backend.zeros((chunks, net.grad.size), dtype)
+            self.output = out = backend.zeros((n, width), dtype)
         self._no_y = backend.zeros((1, width), dtype)  # placeholders the kernel never reads
         self._no_labels = backend.zeros((1,), np.dtype(np.int64))
         self.workspace = FusedWorkspace(
             net.data, net.grad, self.ws, self.plan, self.alphas, self.spots,
-            self.loss_code, self.huber_delta,
+            self.loss_code, self.huber_delta, parts, out,
         )  # fmt: skip
 
     def run(self, x: Array, y: Array) -> float:

@@ -83,6 +83,37 @@ def test_only_dense_activation_rows_are_fused() -> None:
     assert big._fused.get(8, "mse") is not None
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_a_batch_split_over_threads_matches_layer_by_layer(dtype: str, loss: str) -> None:
+    """A batch large enough is split into one chunk per thread, each with its own workspace and
+    gradient; the gradients' mean, the loss and the output are the whole batch's."""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:  # type: ignore[attr-defined]
+        pytest.skip("needs two of Numba's threads")
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        make = NETS["blas layers"][0]
+        fused, layered = Sequential(make(), dtype=dtype), Sequential(make(), dtype=dtype)
+        layered.fuse = False
+        x, y = _batch(fused, loss, 160, seed=3)
+        value = fused.loss_and_grad(x, y, loss)
+        step = fused._fused.get(160, loss)
+        ref = layered.loss_and_grad(x, y, loss)
+    finally:
+        numba.set_num_threads(before)
+    assert step is not None and step.chunks == 2
+    assert value == pytest.approx(ref, rel=TOL[dtype]["rtol"] * 10, abs=TOL[dtype]["atol"])
+    np.testing.assert_allclose(fused.grad, layered.grad, **TOL[dtype])
+    np.testing.assert_allclose(fused.last_output, layered.last_output, **TOL[dtype])
+    x_small, y_small = _batch(fused, loss, 16)  # too little work to split
+    fused.loss_and_grad(x_small, y_small, loss)
+    small = fused._fused.get(16, loss)
+    assert small is not None and small.chunks == 1
+
+
 def test_fused_step_allocates_no_arrays() -> None:
     """Numba's runtime makes one record per array argument of a call, and nothing else."""
     from numba.core.runtime import _nrt_python, rtsys

@@ -7,9 +7,10 @@ the weight gradients each chunk computes are summed after.
 
 from __future__ import annotations
 
-from numba import njit
+from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
+from engine.kernels.cpu import fused
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -25,3 +26,48 @@ def sum_chunks(partial, out):
     total[:] = flat[0]
     for c in range(1, flat.shape[0]):
         total += flat[c]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def mean_chunks(partial, out):
+    """out = (Σ_c partial[c]) / C: the mean of C equal chunks' gradients, each the gradient of
+    its own chunk's mean loss."""
+    flat, total = partial.reshape(partial.shape[0], -1), out.reshape(-1)
+    share = out.dtype.type(1.0 / flat.shape[0])
+    for i in range(total.size):
+        total[i] = flat[0, i]
+    for c in range(1, flat.shape[0]):
+        row = flat[c]
+        for i in range(total.size):
+            total[i] += row[i]
+    for i in range(total.size):
+        total[i] *= share
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def mlp_loss_and_grad_chunks(
+    x, y, labels, data, parts, ws, plan, alphas, spots, loss, huber_delta, out
+):
+    """``fused.mlp_loss_and_grad`` on C equal chunks of the batch, one per thread, each with its
+    own workspace ``ws[c]`` and gradient ``parts[c]``; the chunks' outputs go to ``out``.
+
+    Returns the batch's mean loss (the mean of the chunks' means); ``mean_chunks`` then makes the
+    batch's gradient. Nothing is shared between the chunks but the weights they read, so a
+    step is one parallel region with one join, and each thread's products run on one core.
+    """
+    chunks = ws.shape[0]
+    n = x.shape[0]
+    width = out.shape[1]
+    total = 0.0
+    for c in prange(chunks):
+        lo, hi = bounds(n, c, chunks)
+        yc = y[lo:hi] if y.shape[0] == n else y
+        lc = labels[lo:hi] if labels.shape[0] == n else labels
+        w = ws[c]
+        value = fused.mlp_loss_and_grad(
+            x[lo:hi], yc, lc, data, parts[c], w, plan, alphas, spots, loss, huber_delta
+        )
+        start = spots[fused.SPOT_OUT]
+        out[lo:hi] = w[start : start + (hi - lo) * width].reshape((hi - lo, width))
+        total += value
+    return total / chunks
