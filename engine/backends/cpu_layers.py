@@ -16,7 +16,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from engine.backends.base import BatchNormState, ConvWorkspace
+from engine.backends.base import BatchNormState, ConvWorkspace, RecurrentGrads, RecurrentPass
 from engine.backends.recurrent import RecurrentOps
 from engine.kernels.cpu import attention as cpu_attn
 from engine.kernels.cpu import chunks as cpu_chunks
@@ -24,7 +24,7 @@ from engine.kernels.cpu import conv as cpu_conv
 from engine.kernels.cpu import norm as cpu_norm
 from engine.kernels.cpu import pool as cpu_pool
 from engine.kernels.cpu import sequence as cpu_rnn
-from engine.threads import blas_threads_for
+from engine.threads import blas_threads, blas_threads_for, set_blas_threads
 
 Array = Any
 
@@ -37,6 +37,22 @@ split, they gain a little headless and lose more in the app, beside its interfac
 MIN_POOL_WORK = 1 << 17
 """The fewest samples of a batch a thread takes: below it, a chunk's products are too small to
 gain from a thread of their own."""
+
+
+def _blas_to_one() -> int | None:
+    """Puts BLAS on one thread for a kernel that calls it from each of Numba's threads; returns
+    the count to put back (None: nothing to undo). ``blas_threads_for(1)`` without its context
+    manager, which a training step would allocate every call."""
+    before = blas_threads()
+    if before is None or before == 1:
+        return None
+    set_blas_threads(1)
+    return before
+
+
+def _blas_back(before: int | None) -> None:
+    if before is not None:
+        set_blas_threads(before)
 
 
 class CPULayerOps(RecurrentOps):
@@ -197,60 +213,66 @@ class CPULayerOps(RecurrentOps):
         C, T, nc = x.shape[:3]
         out.reshape(C, nc, T, *out.shape[2:])[...] = x.swapaxes(1, 2)
 
-    def rnn_forward_chunks(self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast) -> None:
-        args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast)
-        self._forward_chunks(super().rnn_forward_chunks, cpu_rnn.rnn_forward_chunks, args)
-
-    def lstm_forward_chunks(
-        self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast
-    ) -> None:
-        args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast)
-        self._forward_chunks(super().lstm_forward_chunks, cpu_rnn.lstm_forward_chunks, args)
-
-    def gru_forward_chunks(self, xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast) -> None:
-        args = (xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast)
-        self._forward_chunks(super().gru_forward_chunks, cpu_rnn.gru_forward_chunks, args)
-
-    def rnn_backward_chunks(self, dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, grads, gx) -> None:
-        args = (dhs, xt, W_ih, W_hh, hs, dxp, dh)
-        one = super().rnn_backward_chunks
-        self._backward_chunks(one, cpu_rnn.rnn_backward_chunks, args, parts, grads, gx)
-
-    def lstm_backward_chunks(
-        self, dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc, parts, grads, gx
-    ) -> None:
-        args = (dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc)
-        one = super().lstm_backward_chunks
-        self._backward_chunks(one, cpu_rnn.lstm_backward_chunks, args, parts, grads, gx)
-
-    def gru_backward_chunks(
-        self, dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, parts, grads, gx
-    ) -> None:
-        args = (dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev)
-        one = super().gru_backward_chunks
-        self._backward_chunks(one, cpu_rnn.gru_backward_chunks, args, parts, grads, gx)
-
-    @staticmethod
-    def _forward_chunks(one, kernel, args) -> None:
-        """One chunk (``xt``, first, holds C): the shared pass of ``RecurrentOps``; several: the
-        ``*_forward_chunks`` kernel, one chunk per thread, BLAS on one."""
-        if args[0].shape[0] == 1:
-            one(*args)
+    def recurrent_forward(self, p: RecurrentPass) -> None:
+        """One chunk: the shared pass of ``RecurrentOps``. Several: the cell's ``*_forward_chunks``
+        kernel, one chunk per thread, BLAS on one. No argument tuple, context manager or view is
+        made on the way: a training step allocates next to nothing."""
+        if p.xt.shape[0] == 1:
+            super().recurrent_forward(p)
             return
-        with blas_threads_for(1):
-            kernel(*args)
+        before = _blas_to_one()
+        try:
+            if p.cell == "lstm":
+                cs, tcs, acts = p.saved
+                cpu_rnn.lstm_forward_chunks(
+                    p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, cs, tcs, acts, p.hp, p.fast
+                )
+            elif p.cell == "gru":
+                acts, hn = p.saved
+                cpu_rnn.gru_forward_chunks(
+                    p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, acts, hn, p.hp, p.fast
+                )
+            else:
+                cpu_rnn.rnn_forward_chunks(
+                    p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, p.hp, p.fast
+                )
+        finally:
+            _blas_back(before)
 
-    @staticmethod
-    def _backward_chunks(one, kernel, args, parts, grads, gx) -> None:
-        """As ``_forward_chunks`` (``xt`` second); several chunks' weight gradients are summed."""
-        xt = args[1]
-        if xt.shape[0] == 1:
-            one(*args, parts, grads, gx)
+    def recurrent_backward(self, p: RecurrentPass, g: RecurrentGrads) -> None:
+        """As ``recurrent_forward``; several chunks' weight gradients are summed after."""
+        if p.xt.shape[0] == 1:
+            super().recurrent_backward(p, g)
             return
-        with blas_threads_for(1):
-            kernel(*args, parts, xt if gx is None else gx, gx is not None)
-        for part, grad in zip(parts, grads, strict=True):
-            cpu_chunks.sum_chunks(part, grad)
+        parts, gx = g.parts, g.gx
+        assert parts is not None
+        need_gx = gx is not None
+        gxa = gx if need_gx else p.xt  # an array of the right type where no ∂L/∂x is wanted
+        before = _blas_to_one()
+        try:
+            if p.cell == "lstm":
+                cs, tcs, acts = p.saved
+                dh, dc = g.carried
+                cpu_rnn.lstm_backward_chunks(
+                    g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, cs, tcs, acts, g.dxp, dh, dc, parts,
+                    gxa, need_gx,
+                )  # fmt: skip
+            elif p.cell == "gru":
+                acts, hn = p.saved
+                dhp, dh, dprev = g.carried
+                cpu_rnn.gru_backward_chunks(
+                    g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, acts, hn, g.dxp, dhp, dh, dprev, parts,
+                    gxa, need_gx,
+                )  # fmt: skip
+            else:
+                (dh,) = g.carried
+                cpu_rnn.rnn_backward_chunks(
+                    g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, g.dxp, dh, parts, gxa, need_gx
+                )
+        finally:
+            _blas_back(before)
+        for i in range(4):
+            cpu_chunks.sum_chunks(parts[i], g.grads[i])
 
     # ---------------------------------------------------------------- attention
     def attention_workspace_shapes(self, n: int, heads: int, T: int) -> dict[str, tuple[int, ...]]:

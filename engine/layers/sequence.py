@@ -74,6 +74,7 @@ class _Recurrent(Layer, register=False):
             self.kernel, None, None, None, None, None, None, None, (), None, False
         )
         self._kept_grads = RecurrentGrads(None, None, (), (), None, None)
+        self._kept_grad_arrays: tuple[int, tuple[Array, ...], Any] | None = None
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -153,19 +154,39 @@ class _Recurrent(Layer, register=False):
             dhs[:, : T - 1] = 0.0
             last = self.backend.contiguous(grad_out).reshape(n, 1, H)
             self.backend.to_chunks(last, dhs[:, T - 1 : T])
+            del last  # the views a step makes are let go before the kernels run
         dxp = self._buffer("dxp", (C, T, nc, G), True)
         gx = self._buffer("gx", (C, T, nc, D), True) if need_grad_x else None
-        names = ("W_ih", "b_ih", "W_hh", "b_hh")
-        grads = tuple(self.grads[k] for k in names)
-        parts = None
-        if C > 1:
-            parts = tuple(self._buffer(f"part_{k}", (C, *self.grads[k].shape), True) for k in names)
+        grads, parts = self._grad_arrays(C)
         self._run_backward(dhs, dxp, parts, grads, gx)
         if gx is None:
             return None
         gxb = self._buffer("gx_batch", (n, T, D), True)
         self.backend.from_chunks(gx, gxb)
         return gxb
+
+    def _grad_arrays(self, C: int) -> tuple[tuple[Array, ...], tuple[Array, ...] | None]:
+        """The gradients (W_ih, b_ih, W_hh, b_hh) and, for C > 1 chunks, each chunk's share of
+        them; the tuples are kept from one step to the next while they still hold the layer's
+        arrays, so that a step builds none."""
+        kept = self._kept_grad_arrays
+        g = self.grads
+        if kept is not None and kept[0] == C:
+            grads = kept[1]
+            if (
+                grads[0] is g["W_ih"]
+                and grads[1] is g["b_ih"]
+                and grads[2] is g["W_hh"]
+                and grads[3] is g["b_hh"]
+            ):
+                return grads, kept[2]
+        names = ("W_ih", "b_ih", "W_hh", "b_hh")
+        grads = tuple(g[k] for k in names)
+        parts = None
+        if C > 1:  # scratch the kernels fill whole: a kept one serves as well as a fresh one
+            parts = tuple(self._buffer(f"part_{k}", (C, *g[k].shape), True) for k in names)
+        self._kept_grad_arrays = (C, grads, parts)
+        return grads, parts
 
     def hidden_states(self, sample: int | None = None) -> np.ndarray:
         """h_1 … h_T of the last forward pass, on the host and read-only: one sample's (T, H),
