@@ -1,4 +1,4 @@
-"""Workloads beyond the MLP: a LeNet-style CNN and an LSTM, against PyTorch.
+"""Workloads beyond the MLP: a LeNet-style CNN, an LSTM and a small transformer, against PyTorch.
 
 Each is a :class:`DeepNet`: the engine's layers, the same network as a PyTorch module, and the map
 between their parameter names (the engine's layers keep PyTorch's parameter layouts, so the
@@ -18,8 +18,9 @@ import numpy as np
 
 from engine import Dense, Sequential
 from engine.layers.activations import ReLU
-from engine.layers.image import Conv2D, Flatten, MaxPool2D
-from engine.layers.sequence import LSTM
+from engine.layers.blocks import transformer_block
+from engine.layers.image import Conv2D, Flatten, LayerNorm, MaxPool2D
+from engine.layers.sequence import LSTM, Embedding, PositionalEncoding
 from tui.bench import impl_engine, impl_torch
 from tui.bench.workloads import Step, StepWorkload
 
@@ -35,6 +36,9 @@ class DeepNet:
         torch_module: makes the same network as an ``nn.Module`` (PyTorch imported inside).
         torch_names: the engine's parameter names → PyTorch's, for the same tensors.
         classes: output classes (the targets are random labels).
+        tokens: with a vocabulary of this size, the inputs are random token ids (n, T) and the
+            target at every position is the next token of the same random text (classes is
+            then the vocabulary too); 0: float inputs, one label per sample.
         batch: samples per step.
         loss, optimizer, lr: how it trains.
     """
@@ -48,6 +52,7 @@ class DeepNet:
     loss: str = "cross_entropy"
     optimizer: str = "adam"
     lr: float = 1e-3
+    tokens: int = 0
 
     def engine_net(self, device: str = "cpu", seed: int = 0) -> Sequential:
         """The engine's network (PyTorch's default initialisation, from ``seed``)."""
@@ -55,8 +60,12 @@ class DeepNet:
         return Sequential(layers, input_shape=self.input_shape, seed=seed, device=device)
 
     def batch_data(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Random float32 inputs (one flat row per sample) and class labels."""
+        """Random float32 inputs (one flat row per sample) and class labels; with ``tokens``,
+        token ids (as float32, what the engine's input holds) and the next token at each place."""
         rng = np.random.default_rng(seed)
+        if self.tokens:
+            text = rng.integers(0, self.tokens, (self.batch, self.input_shape[0] + 1))
+            return text[:, :-1].astype(np.float32), text[:, 1:].reshape(-1).astype(np.int64)
         features = math.prod(self.input_shape)
         x = rng.standard_normal((self.batch, features)).astype(np.float32)
         return x, rng.integers(0, self.classes, self.batch).astype(np.int64)
@@ -84,6 +93,8 @@ class DeepNet:
         model = self.torch_model(self.engine_net(), device)
         x, y = self.batch_data()
         x = x.reshape(-1, *self.input_shape)
+        if self.tokens:
+            x = x.astype(np.int64)
         return impl_torch.TorchStep(model, x, y, self.loss, self.optimizer, self.lr, device)
 
     def workload(self, name: str, label: str, torch_target: float) -> StepWorkload:
@@ -180,6 +191,85 @@ LSTM_NET = DeepNet(
 )
 
 
+# ------------------------------------------------------------------------------- transformer
+
+TEXT_LEN, VOCAB, D_MODEL, HEADS, FFN, BLOCKS = 64, 64, 64, 4, 256, 2
+
+
+def _transformer_layers() -> list[Any]:
+    layers: list[Any] = [Embedding(VOCAB, D_MODEL), PositionalEncoding(D_MODEL)]
+    for _ in range(BLOCKS):
+        layers += transformer_block(D_MODEL, HEADS, FFN, causal=True)
+    return [*layers, LayerNorm(D_MODEL), Dense(D_MODEL, VOCAB)]
+
+
+def _transformer_torch() -> Any:
+    """The same network from PyTorch's modules: ``nn.TransformerEncoderLayer(norm_first=True)``
+    blocks without dropout under a causal mask; the logits of every position in one row each,
+    as the loss takes them."""
+    import torch
+    from torch import nn
+
+    class TinyTransformer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(VOCAB, D_MODEL)
+            table = PositionalEncoding(D_MODEL).table[:TEXT_LEN]
+            self.register_buffer("positions", torch.from_numpy(table.astype(np.float32)), False)
+            self.register_buffer(
+                "mask", nn.Transformer.generate_square_subsequent_mask(TEXT_LEN), False
+            )
+            self.blocks = nn.ModuleList(
+                nn.TransformerEncoderLayer(
+                    D_MODEL, HEADS, FFN, dropout=0.0, batch_first=True, norm_first=True
+                )
+                for _ in range(BLOCKS)
+            )
+            self.norm = nn.LayerNorm(D_MODEL)
+            self.head = nn.Linear(D_MODEL, VOCAB)
+
+        def forward(self, x: Any) -> Any:
+            h = self.embed(x) + self.positions
+            for block in self.blocks:
+                h = block(h, src_mask=self.mask, is_causal=True)
+            return self.head(self.norm(h)).reshape(-1, VOCAB)
+
+    return TinyTransformer()
+
+
+def _transformer_names() -> dict[str, str]:
+    names = {"0.W": "embed.weight"}
+    block = {
+        "0.gamma": "norm1.weight", "0.beta": "norm1.bias",
+        "1.W_in": "self_attn.in_proj_weight", "1.b_in": "self_attn.in_proj_bias",
+        "1.W_out": "self_attn.out_proj.weight", "1.b_out": "self_attn.out_proj.bias",
+    }  # fmt: skip
+    ffn = {
+        "0.gamma": "norm2.weight", "0.beta": "norm2.bias",
+        "1.W": "linear1.weight", "1.b": "linear1.bias",
+        "3.W": "linear2.weight", "3.b": "linear2.bias",
+    }  # fmt: skip
+    for b in range(BLOCKS):
+        for part, table in ((0, block), (1, ffn)):
+            for ours, theirs in table.items():
+                names[f"{2 + 2 * b + part}.{ours}"] = f"blocks.{b}.{theirs}"
+    last = 2 + 2 * BLOCKS
+    names.update({f"{last}.gamma": "norm.weight", f"{last}.beta": "norm.bias"})
+    names.update({f"{last + 1}.W": "head.weight", f"{last + 1}.b": "head.bias"})
+    return names
+
+
+TRANSFORMER_NET = DeepNet(
+    (TEXT_LEN,),
+    _transformer_layers,
+    _transformer_torch,
+    _transformer_names(),
+    classes=VOCAB,
+    batch=32,
+    tokens=VOCAB,
+)
+
+
 WORKLOADS = (
     LENET.workload(
         "lenet",
@@ -191,6 +281,13 @@ WORKLOADS = (
         "lstm",
         f"LSTM, {SEQ_LEN} steps of {SEQ_FEATURES} features, hidden {HIDDEN}, last state → "
         "dense 10; cross-entropy, Adam, batch 64",
+        torch_target=1.0,
+    ),
+    TRANSFORMER_NET.workload(
+        "transformer",
+        f"causal transformer on {TEXT_LEN} tokens of {VOCAB}: embedding, positions, {BLOCKS} "
+        f"pre-norm blocks (d {D_MODEL}, {HEADS} heads, FFN {FFN}), next token at every place; "
+        "cross-entropy, Adam, batch 32",
         torch_target=1.0,
     ),
 )
