@@ -18,8 +18,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, WebSocket
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("textual_serve")
@@ -92,12 +96,12 @@ def server(tmp_path: Path) -> Iterator[str]:
 class Screen:
     """What the app has drawn, read from the page's websocket, and the page to press keys in."""
 
-    def __init__(self, page: playwright_api.Page) -> None:
+    def __init__(self, page: Page) -> None:
         self.page = page
         self.frames: list[str] = []
         page.on("websocket", self._listen)
 
-    def _listen(self, ws: playwright_api.WebSocket) -> None:
+    def _listen(self, ws: WebSocket) -> None:
         ws.on("framereceived", self._take)
 
     def _take(self, payload: str | bytes) -> None:
