@@ -144,7 +144,7 @@ async def test_random_keys_on_the_warm_up_screen_raise_nothing(drive, monkeypatc
     import tui.app
     import tui.screens.warmup
 
-    def slow_warm_up(dtypes, progress) -> None:
+    def slow_warm_up(run, progress) -> None:
         for i in range(8):
             time.sleep(0.1)
             progress(f"kernel {i}")
@@ -255,7 +255,7 @@ async def test_the_warm_up_screen_too_small_asks_for_a_larger_window(drive, monk
 
     done = threading.Event()
     monkeypatch.setattr(tui.app, "kernels_cached", lambda: False)
-    monkeypatch.setattr(tui.screens.warmup, "warm_up", lambda dtypes, progress: done.wait(10))
+    monkeypatch.setattr(tui.screens.warmup, "warm_up", lambda run, progress: done.wait(10))
     app = DltuiApp(get_preset("spiral"), paused=True, check_kernels=True)
     async with app.run_test(size=SIZE) as pilot:
         await drive.wait_for(pilot, lambda: isinstance(app.screen, WarmupScreen))
