@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import os
 import subprocess
@@ -60,8 +61,9 @@ BACKGROUND_NICE = 10
 """How much lower the background warm-up's priority is than the app's (``os.nice``)."""
 
 
+@functools.cache
 def _source_digest() -> str:
-    """A hash of every CPU kernel's source and of the activations they read."""
+    """A hash of every CPU kernel's source and of the activations they read (read once)."""
     digest = hashlib.sha256()
     kernels = sorted(Path(str(cpu.__file__)).parent.glob("*.py"))
     for path in [Path(str(activations.__file__)), *kernels]:
