@@ -82,3 +82,20 @@ async def test_a_recurrent_network_warms_its_own_first_step(drive, cold) -> None
         async with app.run_test(size=SIZE) as pilot:  # a first compile takes long: a long wait
             await drive.wait_for(pilot, lambda a=app: _drawn(a), timeout=120)
     assert cold == ["screen", "background"]  # the second start found the first step cached
+
+
+async def test_a_first_step_that_fails_while_warming_leaves_the_report_to_training(
+    drive, cold, monkeypatch
+) -> None:
+    """The training thread meets the same error and says so in the app; the warm-up screen
+    does not end the app with a traceback."""
+
+    def broken(run, progress) -> None:
+        raise RuntimeError("a first step that cannot run")
+
+    monkeypatch.setattr(tui.screens.warmup, "warm_first_step", broken)
+    app = DltuiApp(get_preset("spiral"), paused=True, check_kernels=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        assert isinstance(app.screen, MainScreen) and app.is_running
+    assert app._exception is None and cold == ["screen", "background"]

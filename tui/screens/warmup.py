@@ -7,6 +7,7 @@ the engine's kernels compile in a separate, lower-priority process while trainin
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from textual import work
@@ -24,7 +25,10 @@ def warm_up(run: Run, progress: Callable[[str], None]) -> None:
     """What the screen waits for: ``run``'s first step compiled, every other kernel set going
     in the background."""
     start_background(str(run.net.dtype), run.experiment.train.optimizer)
-    warm_first_step(run, progress)
+    # A first step that fails here fails again on the training thread, which reports it in the
+    # app (with what to do) instead of ending the app with a traceback.
+    with contextlib.suppress(Exception):
+        warm_first_step(run, progress)
 
 
 class WarmupScreen(Screen[bool]):
