@@ -1,4 +1,5 @@
-"""metrics.csv: one row per epoch, appended as training goes, never rewritten whole.
+"""metrics.csv: one row per epoch, appended as training goes, never rewritten whole; and
+metrics.jsonl, the same epochs (and each step, when asked) as JSON records (:class:`JsonlLog`).
 
 A long run of a toy data set trains hundreds of thousands of epochs; keeping every row in memory
 and rewriting the file at each save made memory grow with the run and saves slow down as the file
@@ -18,12 +19,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from engine.errors import UserError
-from engine.events import Epoch
+from engine.events import Epoch, Step
 from engine.experiment.checkpoint import write_text
 
 METRIC_FIELDS = (
@@ -179,3 +182,113 @@ def _row(cells: dict[str, Any]) -> Epoch:
     lacks is None)."""
     values: list[Any] = [None if not cells.get(k) else float(str(cells[k])) for k in METRIC_FIELDS]
     return Epoch(int(values[0]), int(values[1]), *values[2:])
+
+
+class JsonlLog:
+    """metrics.jsonl: the same epochs as metrics.csv as JSON records, and each step's when asked.
+
+    One JSON object per line, in the order training made them: ``{"kind": "epoch", ...}`` with
+    every column of metrics.csv (a missing value, or a loss that is not finite, is ``null``),
+    and with step logging on, ``{"kind": "step", "step", "epoch", "loss", "lr"}`` for each
+    mini-batch. Dashboards and scripts read it line by line without a CSV dialect to guess.
+
+    It is written as metrics.csv is: appended at each save, truncated first to the records the
+    checkpoint covers (epochs up to its ``epochs_done``, steps up to its step), so a resume
+    repeats no record. Rewriting the history (:meth:`replace`) keeps only epoch records.
+
+    Args:
+        path: the file.
+        keep: bytes of the file that hold whole records the checkpoint covers (see MetricsLog).
+    """
+
+    def __init__(self, path: Path, keep: int | None = None) -> None:
+        self.path = path
+        self.pending: list[str] = []
+        self._keep = keep
+        self._rewrite = False
+
+    @classmethod
+    def open(cls, path: Path, epochs_done: int, steps_done: int) -> JsonlLog:
+        """Finds where the file's records up to the checkpoint end; changes nothing yet."""
+        if not path.is_file():
+            return cls(path, keep=0)
+        return cls(path, keep=_jsonl_keep(path, epochs_done, steps_done))
+
+    def add_epoch(self, row: Epoch) -> None:
+        record = {"kind": "epoch", **{name: getattr(row, name) for name in METRIC_FIELDS}}
+        self.pending.append(_json_line(record))
+
+    def add_step(self, event: Step, lr: float) -> None:
+        record = {"kind": "step", "step": event.step, "epoch": event.epoch, "loss": event.loss}
+        self.pending.append(_json_line({**record, "lr": lr}))
+
+    def replace(self, rows: list[Epoch]) -> None:
+        """Makes ``rows`` the whole file (written whole, atomically, at the next flush)."""
+        self.pending, self._rewrite = [], True
+        for row in rows:
+            self.add_epoch(row)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record, on disk and pending, first first."""
+        lines: list[str] = []
+        if self.path.is_file() and not self._rewrite:
+            data = self.path.read_bytes()
+            data = data[: self._keep] if self._keep is not None else data
+            lines = data[: data.rfind(b"\n") + 1].decode("utf-8").splitlines()
+        return [json.loads(line) for line in lines + self.pending]
+
+    def flush(self) -> None:
+        """Appends the pending records (or writes the whole file after :meth:`replace`)."""
+        if self._rewrite:
+            write_text(self.path, "".join(self.pending))
+            self.pending, self._keep, self._rewrite = [], None, False
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("ab") as fh:
+            if self._keep is not None and self._keep < fh.tell():
+                fh.truncate(self._keep)
+                fh.seek(0, os.SEEK_END)
+            fh.write("".join(self.pending).encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.pending, self._keep = [], None
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    """One record on one line; a value that is not a finite number becomes null (strict JSON
+    has no NaN)."""
+    clean = {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()
+    }
+    return json.dumps(clean, separators=(",", ":")) + "\n"
+
+
+def _not_finite(value: object) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _jsonl_keep(path: Path, epochs_done: int, steps_done: int) -> int:
+    """Bytes of ``path`` up to its last whole record the checkpoint covers.
+
+    Raises:
+        UserError: for a line that is not a JSON record.
+    """
+    data = path.read_bytes()
+    keep = 0
+    for line in data[: data.rfind(b"\n") + 1].splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+            covered = (
+                record["epoch"] <= epochs_done
+                if record["kind"] == "epoch"
+                else record["step"] <= steps_done
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(
+                f"{path} is damaged ({type(exc).__name__}: {exc})",
+                "delete it to resume without the earlier records (metrics.csv keeps the epochs)",
+            ) from None
+        if not covered:
+            break
+        keep += len(line)
+    return keep

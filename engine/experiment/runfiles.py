@@ -20,6 +20,7 @@ from engine.errors import UserError, os_error_fix
 T = TypeVar("T")
 
 CONFIG, METRICS, CHECKPOINT = "config.toml", "metrics.csv", "checkpoint.npz"
+METRICS_JSONL = "metrics.jsonl"
 
 
 def default_path(name: str, root: str | Path = "runs", now: datetime | None = None) -> Path:

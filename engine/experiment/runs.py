@@ -5,6 +5,7 @@
     runs/spiral-20250101-120000/
         config.toml      the resolved experiment: what ``--resume`` rebuilds the run from
         metrics.csv      one row per epoch: epoch, step, train_loss, train_acc, val_loss, ...
+        metrics.jsonl    the same epochs as JSON records, and each step's with log_steps on
         checkpoint.npz   the weights, the trainer's and the optimiser's state
 
 The checkpoint holds everything ``Trainer.restore`` needs (the epoch's sample order, the cursor
@@ -34,15 +35,16 @@ from typing import Any
 import numpy as np
 
 from engine.errors import UserError
-from engine.events import Epoch
+from engine.events import Epoch, Step
 from engine.experiment import fingerprint
 from engine.experiment.checkpoint import read_npz, write_npz, write_text
 from engine.experiment.config import Experiment, Run
-from engine.experiment.metrics import METRIC_FIELDS, MetricsLog, metrics_csv
+from engine.experiment.metrics import METRIC_FIELDS, JsonlLog, MetricsLog, metrics_csv
 from engine.experiment.runfiles import (
     CHECKPOINT,
     CONFIG,
     METRICS,
+    METRICS_JSONL,
     check_free,
     default_path,
     make_sibling,
@@ -57,6 +59,7 @@ __all__ = [
     "CHECKPOINT",
     "CONFIG",
     "METRICS",
+    "METRICS_JSONL",
     "METRIC_FIELDS",
     "Outcome",
     "RunDir",
@@ -88,6 +91,9 @@ class RunDir:
         meta: the latest checkpoint's metadata (empty before the first save).
         data_fingerprint: rows and SHA-256 of the data the run trains on (None for a run
             folder written before fingerprints existed, until it is resumed).
+        jsonl: metrics.jsonl (``metrics.JsonlLog``), kept in step with metrics.csv.
+        log_steps: whether :meth:`add_step` records each step in metrics.jsonl (off by
+            default: a toy run trains thousands of steps a second).
     """
 
     def __init__(
@@ -97,10 +103,13 @@ class RunDir:
         metrics: MetricsLog | None = None,
         meta: dict[str, Any] | None = None,
         arrays: dict[str, np.ndarray] | None = None,
+        jsonl: JsonlLog | None = None,
     ) -> None:
         self._place(path)
         self.experiment = experiment
         self.metrics = metrics if metrics is not None else MetricsLog(self.metrics_path)
+        self.jsonl = jsonl if jsonl is not None else JsonlLog(self.jsonl_path)
+        self.log_steps = False
         self.meta = meta if meta is not None else {}
         self.data_fingerprint: dict[str, Any] | None = self.meta.get(fingerprint.KEY)
         self._arrays = arrays
@@ -111,8 +120,10 @@ class RunDir:
         self.config_path = path / CONFIG
         self.metrics_path = path / METRICS
         self.checkpoint_path = path / CHECKPOINT
+        self.jsonl_path = path / METRICS_JSONL
         if hasattr(self, "metrics"):
             self.metrics.path = self.metrics_path
+            self.jsonl.path = self.jsonl_path
 
     @property
     def rows(self) -> list[Epoch]:
@@ -123,10 +134,17 @@ class RunDir:
     def rows(self, rows: list[Epoch]) -> None:
         """Replaces the history (metrics.csv is rewritten whole at the next save)."""
         self.metrics.replace(rows)
+        self.jsonl.replace(rows)
 
     def add_row(self, row: Epoch) -> None:
-        """One more epoch's row, appended to metrics.csv at the next save."""
+        """One more epoch's row, appended to metrics.csv and metrics.jsonl at the next save."""
         self.metrics.append(row)
+        self.jsonl.add_epoch(row)
+
+    def add_step(self, event: Step, lr: float) -> None:
+        """One step's record for metrics.jsonl, when :attr:`log_steps` is on."""
+        if self.log_steps:
+            self.jsonl.add_step(event, lr)
 
     @property
     def epochs_done(self) -> int:
@@ -156,7 +174,7 @@ class RunDir:
         build = write(path, lambda: make_sibling(path)) if fresh else path
         rundir = cls(build, run.experiment)
         rundir.data_fingerprint = fingerprint.fingerprint(run.data)
-        rundir.metrics.replace([])
+        rundir.rows = []
         try:
             write(path, lambda: write_text(rundir.config_path, run.experiment.to_toml()))
             rundir.save(run)
@@ -201,7 +219,12 @@ class RunDir:
                 f"start the run again in a new folder: dltui train {path / CONFIG} --out NEW_DIR",
             )
         metrics = MetricsLog.open(path / METRICS, done)
-        return cls(path, experiment, metrics, meta, arrays)
+        steps = meta["trainer"].get("step", 0)
+        jsonl = JsonlLog.open(path / METRICS_JSONL, done, steps if isinstance(steps, int) else 0)
+        rundir = cls(path, experiment, metrics, meta, arrays, jsonl)
+        if done and not jsonl.path.is_file():  # a folder from before metrics.jsonl: filled in
+            jsonl.replace(metrics.rows())
+        return rundir
 
     def build(self, device: str | None = None) -> Run:
         """The run as the checkpoint left it: built from config.toml, then :meth:`load_into`;
@@ -271,6 +294,7 @@ class RunDir:
             write(self.config_path, lambda: write_text(self.config_path, text))
             self._config_stale = False
         write(self.metrics_path, self.metrics.flush)
+        write(self.jsonl_path, self.jsonl.flush)
         state, trainer_meta = trainer.state()
         data = np.asarray(net.backend.to_host(net.data))
         meta = {

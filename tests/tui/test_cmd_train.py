@@ -14,7 +14,7 @@ from rich.console import Console
 
 from engine.events import Event, Step
 from engine.experiment.presets import get_preset
-from engine.experiment.runs import CHECKPOINT, CONFIG, METRICS, RunDir
+from engine.experiment.runs import CHECKPOINT, CONFIG, METRICS, METRICS_JSONL, RunDir
 from engine.network import Sequential
 from tui import cli
 from tui.commands import train as train_cmd
@@ -58,7 +58,7 @@ def test_preset_run_writes_a_folder_and_a_summary(capsys, tmp_path: Path) -> Non
         capsys, "train", "--preset", "gaussians", "--epochs", "3", "--out", str(out_dir)
     )
     assert code == 0, err
-    assert {p.name for p in out_dir.iterdir()} == {CONFIG, METRICS, CHECKPOINT}
+    assert {p.name for p in out_dir.iterdir()} == {CONFIG, METRICS, METRICS_JSONL, CHECKPOINT}
     assert len((out_dir / METRICS).read_text().splitlines()) == 1 + 3
     for label in (
         "train loss",
