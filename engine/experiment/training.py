@@ -78,6 +78,8 @@ def train(
                 if time.perf_counter() - last_save >= save_every:
                     rundir.save(run)
                     last_save = time.perf_counter()
+            elif isinstance(event, Step):
+                rundir.add_step(event, trainer.optimizer.lr)
             elif isinstance(event, Diverged):
                 diverged = event
             elif isinstance(event, Finished):
