@@ -24,7 +24,6 @@ from tui.drawing import (
     number,
     point_mask,
     polyline_mask,
-    strip_from_cells,
 )
 from tui.widgets.canvas import Canvas
 
@@ -187,7 +186,7 @@ class Chart(Canvas):
         for r in range(rows):
             tick = {0: labels[0], rows // 2: labels[1], rows - 1: labels[2]}.get(r, "")
             cells = [(ch, axis) for ch in tick.rjust(margin - 1) + "┤"]
-            strips.append(strip_from_cells(cells + grid[r]))
+            strips.append(self.line(r, cells + grid[r]))
         left, right = number(x0, 3), number(x1, 3)
         room = cols - len(left) - len(right)
         middle = f" {self._x_label} " if self._x_label and room >= len(self._x_label) + 2 else ""

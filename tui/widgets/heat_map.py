@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 from textual.strip import Strip
 
-from tui.drawing import StyleCache, diverging, half_blocks, levels, ramp, strip_from_cells
+from tui.drawing import StyleCache, diverging, half_blocks, levels, ramp
 from tui.widgets.canvas import Canvas
 
 MAX_SCALE = 3  # pixels per value, at most
@@ -139,7 +139,8 @@ class HeatMap(Canvas):
                 row = [(ch, label) for ch in name[: left_w - 1].rjust(left_w - 1) + " "] + row
             lines.append(row)
         strips = [
-            strip_from_cells(line or [(" ", blank)]).crop_extend(0, width, None) for line in lines
+            self.line(y, line or [(" ", blank)]).crop_extend(0, width, None)
+            for y, line in enumerate(lines)
         ]
         return (strips + [Strip.blank(width)] * height)[:height]
 

@@ -17,7 +17,7 @@ from rich.style import Style
 from textual.reactive import reactive
 from textual.strip import Strip
 
-from tui.drawing import StyleCache, number, strip_from_cells
+from tui.drawing import StyleCache, number
 from tui.messages import ParamSelected
 from tui.session.params import entry_at, flat_position, parse_entry
 from tui.session.records import LayerRow, Scene
@@ -148,7 +148,7 @@ class LayerList(Canvas):
                 if c < columns - 1:
                     line += gap
             lines.append(line)
-        strips = [strip_from_cells(line).crop_extend(0, width, None) for line in lines]
+        strips = [self.line(y, line).crop_extend(0, width, None) for y, line in enumerate(lines)]
         return strips + [Strip.blank(width)] * (height - len(strips))
 
     def _title(self, width: int) -> Cells:

@@ -23,7 +23,7 @@ from textual.color import Color
 from textual.reactive import reactive
 from textual.strip import Strip
 
-from tui.drawing import StyleCache, blend, braille_char, number, segments_mask, strip_from_cells
+from tui.drawing import StyleCache, blend, braille_char, number, segments_mask
 from tui.messages import ParamSelected
 from tui.session.probes import parse_param
 from tui.session.records import FloatArray, Scene
@@ -273,7 +273,7 @@ class NetworkView(Canvas):
         self._draw_nodes(grid, geo.layout)
         grid[0] = self._title_cells(width)
         grid[height - 1] = self._norm_cells(geo.layout, width)
-        return [strip_from_cells(row) for row in grid]
+        return [self.line(y, row) for y, row in enumerate(grid)]
 
     def _line_colours(self, w: np.ndarray, shade: np.ndarray) -> list[Color]:
         base = self.background_colors[1]
