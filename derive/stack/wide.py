@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 
 from derive.notation import vec
-from derive.printers import text
+from derive.printers import latex, text
 from derive.rules import Rule
 from derive.stack.model import Stage, Vec
 from derive.steps import StepSpec
@@ -78,7 +78,8 @@ def collapse(
         why.key,
         f"{why.text}; here for all {n} units {LETTER} at once, with arrays"
         f" ({text(example.lhs)} is written out in the step above)",
-        rf"{why.latex}; here for all ${n}$ units ${LETTER}$ at once, with arrays",
+        rf"{why.latex}; here for all ${n}$ units ${LETTER}$ at once, with arrays"
+        rf" (${latex(example.lhs)}$ is written out in the step above)",
     )
     spread = tuple(unit_symbol(lhs, m) for m in units)
     step = replace(
