@@ -51,7 +51,7 @@ class WarmupScreen(Screen[bool]):
                 " in the background while it trains.",
                 id="warmup-why",
             )
-            yield ProgressBar(total=None, show_eta=False, id="warmup-bar")
+            yield ProgressBar(total=None, show_percentage=False, show_eta=False, id="warmup-bar")
             yield Static("", id="warmup-step")
         yield TooSmall()
 
