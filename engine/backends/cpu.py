@@ -31,6 +31,7 @@ from engine.kernels.cpu import optim as cpu_optim
 Array = npt.NDArray[Any]
 
 PARALLEL_ELEMENTS = 1 << 22  # below this many elements, serial kernels (see the docstring)
+PARALLEL_CHUNK_GRADS = 1 << 20  # the chunks' gradients are averaged in parallel from this size
 
 
 def _same(name: str, a: Array, b: Array) -> None:
@@ -151,7 +152,10 @@ class CPUBackend(CPULayerOps):
             )
         finally:
             _blas_back(before)
-        cpu_chunks.mean_chunks(w.parts, w.grad)
+        if w.grad.size >= PARALLEL_CHUNK_GRADS:
+            cpu_chunks.mean_chunks_par(w.parts, w.grad)
+        else:
+            cpu_chunks.mean_chunks(w.parts, w.grad)
         return float(value)
 
     # ---------------------------------------------------------------- flat buffer

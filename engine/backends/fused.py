@@ -3,9 +3,12 @@
 ``Sequential._loss_and_grad`` asks :class:`FusedSteps` for a step that fits the batch size and the
 loss. A network qualifies when it is a row of ``Dense`` layers, each followed by at most one
 element-wise activation (no dropout), and every activation buffer is at most the backend's
-``fused_limit`` elements; larger networks take the layer-by-layer path, where nothing is gained
-by fusing. Both paths compute the same numbers (the tests hold them to float tolerance);
-the layer-by-layer path stays the reference, and ``net.fuse = False`` selects it.
+``fused_limit`` elements, or the batch is split into chunks, one per thread (``fused_chunks``;
+then each thread runs the whole step on its chunk, its products on one core, and the threads
+meet once a step, where the layer-by-layer path hands each product to BLAS's threads and waits
+for them). Other networks take the layer-by-layer path. Both paths compute the same numbers
+(the tests hold them to float tolerance); the layer-by-layer path stays the reference, and
+``net.fuse = False`` selects it.
 
 The fused kernel keeps its activations in its own workspace (feature-major, see
 ``engine.kernels.cpu.fused``): after a fused step the layers' own forward buffers are not
@@ -30,6 +33,7 @@ MAX_STEPS = 8  # (batch size, loss) pairs kept; an epoch's last, smaller batch m
 MIN_CHUNK_WORK = 1 << 20
 """Multiply-adds of one sample's step times a chunk's samples below which a batch stays whole:
 a small network's step takes microseconds, less than waking a second thread."""
+MAX_CHUNK_GRADS = 1 << 24  # gradient elements the chunks' own copies may take, all together
 
 
 def dense_groups(layers: list[Layer]) -> list[tuple[Dense, Activation | None]] | None:
@@ -49,6 +53,17 @@ def dense_groups(layers: list[Layer]) -> list[tuple[Dense, Activation | None]] |
     return groups
 
 
+def fused_chunks(net: Any, groups: list[tuple[Dense, Activation | None]], n: int) -> int:
+    """How many chunks the fused step splits a batch of ``n`` into, one per thread
+    (``backend.batch_chunks``): 1 where a chunk would have less than ``MIN_CHUNK_WORK``
+    multiply-adds, or where each chunk's copy of the gradient would take too much memory."""
+    macs = sum(d.in_features * d.units for d, _ in groups)
+    chunks = net.backend.batch_chunks(n)
+    if n // chunks * macs < MIN_CHUNK_WORK or chunks * net.grad.size > MAX_CHUNK_GRADS:
+        return 1
+    return int(chunks)
+
+
 class FusedStep:
     """Forward, loss and backward for one batch size and loss, as one backend call.
 
@@ -64,11 +79,7 @@ class FusedStep:
         self.loss_code = LOSS_CODES[loss]
         self.huber_delta = LOSSES[loss].delta
         backend, dtype = net.backend, net.dtype
-        macs = sum(d.in_features * d.units for d, _ in groups)
-        chunks = backend.batch_chunks(n)
-        if n // chunks * macs < MIN_CHUNK_WORK:
-            chunks = 1
-        self.chunks = chunks
+        self.chunks = chunks = fused_chunks(net, groups, n)
         nc = n // chunks  # every chunk runs the same plan on nc samples, in a workspace of its own
         plan = np.zeros((len(groups), 7), dtype=np.int64)
         alphas = np.zeros(len(groups), dtype=np.float64)
@@ -130,7 +141,10 @@ class FusedSteps:
         if key in self._steps:
             return self._steps[key]
         made = None
-        if self.groups is not None and n * self.widest <= self.net.backend.fused_limit:
+        if self.groups is not None and (
+            n * self.widest <= self.net.backend.fused_limit
+            or fused_chunks(self.net, self.groups, n) > 1  # split: whatever the size
+        ):
             made = FusedStep(self.net, self.groups, n, loss)
         if len(self._steps) >= MAX_STEPS:
             self._steps.clear()

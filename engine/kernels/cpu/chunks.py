@@ -11,6 +11,7 @@ from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu import fused
+from engine.kernels.cpu.core import CHUNK
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -29,11 +30,8 @@ def sum_chunks(partial, out):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def mean_chunks(partial, out):
-    """out = (Σ_c partial[c]) / C: the mean of C equal chunks' gradients, each the gradient of
-    its own chunk's mean loss."""
-    flat, total = partial.reshape(partial.shape[0], -1), out.reshape(-1)
-    share = out.dtype.type(1.0 / flat.shape[0])
+def _mean_rows(flat, total):
+    share = total.dtype.type(1.0 / flat.shape[0])
     for i in range(total.size):
         total[i] = flat[0, i]
     for c in range(1, flat.shape[0]):
@@ -42,6 +40,23 @@ def mean_chunks(partial, out):
             total[i] += row[i]
     for i in range(total.size):
         total[i] *= share
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def mean_chunks(partial, out):
+    """out = (Σ_c partial[c]) / C: the mean of C equal chunks' gradients, each the gradient of
+    its own chunk's mean loss."""
+    _mean_rows(partial.reshape(partial.shape[0], -1), out.reshape(-1))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def mean_chunks_par(partial, out):
+    """``mean_chunks`` over slices of ``CHUNK`` elements in parallel, for large gradients."""
+    flat, total = partial.reshape(partial.shape[0], -1), out.reshape(-1)
+    n = total.size
+    for s in prange((n + CHUNK - 1) // CHUNK):
+        lo, hi = s * CHUNK, min(n, (s + 1) * CHUNK)
+        _mean_rows(flat[:, lo:hi], total[lo:hi])
 
 
 @njit(cache=True, nogil=True, parallel=True)
