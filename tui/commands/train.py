@@ -5,6 +5,11 @@
     dltui train --preset spiral [--epochs N] [--seed S] [--device cuda] [--out DIR]
     dltui train my-experiment.toml
     dltui train --resume runs/spiral-20250101-120000 [--epochs N]
+    dltui train --preset spiral --log-steps --tensorboard
+
+Every run folder holds metrics.csv and metrics.jsonl (one JSON record per epoch); ``--log-steps``
+adds one record per mini-batch to metrics.jsonl, and ``--tensorboard`` writes TensorBoard event
+files to the run's ``tb/`` folder (``tensorboard --logdir runs`` shows them).
 
 A progress bar shows the epoch, steps per second, loss, accuracy and the time left; a table sums
 the run up at the end. The first Ctrl-C (or SIGTERM, as a job scheduler sends) stops at the next
@@ -21,10 +26,10 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -47,6 +52,9 @@ from engine.experiment.runs import (
 from engine.experiment.validation import MAX_EPOCHS
 from tui import describe
 from tui.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+
+if TYPE_CHECKING:
+    from engine.experiment.tensorboard import TensorBoardLog
 
 EXIT_DIVERGED = 1
 REFRESH_SECONDS = 0.1  # redraw the bar at most ten times a second
@@ -86,6 +94,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="save at the end of an epoch at most this often (default 1; 0: every epoch)",
     )
+    p.add_argument(
+        "--log-steps",
+        action="store_true",
+        help="also record every step's loss and lr in metrics.jsonl (and TensorBoard)",
+    )
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="write TensorBoard event files to the run's tb/ folder (needs the tensorboard extra)",
+    )
     p.set_defaults(func=run)
 
 
@@ -93,16 +111,21 @@ def run(args: argparse.Namespace) -> int:
     """Trains as ``args`` say; returns the exit code."""
     _check_args(args)
     console = Console(highlight=False)
+    if args.tensorboard:  # before any folder is made: a missing extra leaves no trace
+        from engine.experiment.tensorboard import summary_writer
+
+        summary_writer()
     rundir, net_run = _resume(args) if args.resume else _start(args)
+    rundir.log_steps = args.log_steps
+    board = _tensorboard(args, rundir, net_run)
     _print_header(console, rundir, net_run)
     display = _Display(console, net_run)
+    on_event = display.on_event if board is None else _both(board.on_event, display.on_event)
     with stop_on_sigint() as stop, _stop_on_sigterm(stop) as terminated:
         display.stop_requested = stop.is_set
         try:
             with display:
-                outcome = train(
-                    net_run, rundir, display.on_event, stop.is_set, save_every=args.save_every
-                )
+                outcome = train(net_run, rundir, on_event, stop.is_set, save_every=args.save_every)
         except KeyboardInterrupt as exc:
             console.print(
                 f"aborted: {rundir.path} keeps its last checkpoint (epoch {rundir.epochs_done}).\n"
@@ -110,6 +133,9 @@ def run(args: argparse.Namespace) -> int:
                 markup=False,
             )
             return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        finally:
+            if board is not None:
+                board.close()
     try:
         _print_summary(console, net_run, rundir, outcome)
     except KeyboardInterrupt as exc:  # the run is saved: only the table is lost
@@ -117,6 +143,23 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     code = _report_end(console, rundir, outcome, net_run.experiment.train.epochs)
     return EXIT_TERMINATED if code == EXIT_INTERRUPTED and terminated.is_set() else code
+
+
+def _tensorboard(args: argparse.Namespace, rundir: RunDir, net_run: Run) -> TensorBoardLog | None:
+    """The run's TensorBoard log when asked for (tensorboardX loads only then)."""
+    if not args.tensorboard:
+        return None
+    from engine.experiment.tensorboard import TensorBoardLog
+
+    return TensorBoardLog(rundir.path, net_run.net, args.log_steps, net_run.trainer.step)
+
+
+def _both(first: Callable[[Event], None], then: Callable[[Event], None]) -> Callable[[Event], None]:
+    def on_event(event: Event) -> None:
+        first(event)
+        then(event)
+
+    return on_event
 
 
 @contextmanager
