@@ -31,6 +31,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +57,9 @@ WARM_LOCK = "dltui-warm.lock"
 
 _BACKGROUND: list[subprocess.Popen[bytes]] = []
 """The background warm-up this process started, if any."""
+
+_LAYERED: weakref.WeakSet[Sequential] = weakref.WeakSet()
+"""Networks put on the layer-by-layer path until the fused kernel is cached."""
 
 BACKGROUND_NICE = 10
 """How much lower the background warm-up's priority is than the app's (``os.nice``)."""
@@ -115,8 +119,9 @@ def warm_first_step(run: Run, progress: Callable[[str], None] | None = None) -> 
     """
     if progress:
         progress(f"{run.net.dtype} · {run.trainer.loss} · {type(run.optimizer).__name__}")
-    if not kernels_cached():
+    if run.net.fuse and not kernels_cached():
         run.net.fuse = False
+        _LAYERED.add(run.net)
     twin = copy.deepcopy(run.trainer)
     twin.net.fuse = run.net.fuse
     data = run.data
@@ -167,10 +172,15 @@ def start_background(
 
 
 def use_fused_when_ready(net: Sequential) -> bool:
-    """Switches ``net`` back to the fused kernel once ``warm_up`` has cached it; whether it did."""
-    if net.fuse or not kernels_cached():
-        return net.fuse
+    """Switches a network that ``warm_first_step`` put on the layer-by-layer path back to the
+    fused kernel once ``warm_up`` has cached it; whether ``net`` is done waiting (on the fused
+    path now, or never put off it)."""
+    if net not in _LAYERED:
+        return True
+    if not kernels_cached():
+        return False
     net.fuse = True
+    _LAYERED.discard(net)
     return True
 
 

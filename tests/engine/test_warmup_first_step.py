@@ -51,11 +51,21 @@ def test_the_first_step_keeps_the_fused_path_once_everything_is_cached(markers: 
 
 
 def test_the_network_returns_to_the_fused_kernel_once_it_is_cached(markers: Path) -> None:
-    net = get_preset("spiral").build().net
-    net.fuse = False
-    assert warmup.use_fused_when_ready(net) is False and net.fuse is False
+    run = get_preset("spiral").build()
+    warmup.warm_first_step(run)
+    assert warmup.use_fused_when_ready(run.net) is False and run.net.fuse is False
     warmup._marker().touch()
-    assert warmup.use_fused_when_ready(net) is True and net.fuse is True
+    assert warmup.use_fused_when_ready(run.net) is True and run.net.fuse is True
+
+
+def test_a_network_kept_off_the_fused_kernel_on_purpose_stays_off(markers: Path) -> None:
+    """Only what the warm-up switched is switched back: ``net.fuse = False`` chosen by a user
+    (or a network the fused kernel does not fit) is left alone."""
+    run = get_preset("spiral").build()
+    run.net.fuse = False
+    warmup.warm_first_step(run)
+    warmup._marker().touch()
+    assert warmup.use_fused_when_ready(run.net) is True and run.net.fuse is False
 
 
 def test_a_copy_trains_on_the_same_path() -> None:
