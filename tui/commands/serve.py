@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import shlex
 import socket
 import sys
@@ -170,6 +171,11 @@ def _server_class() -> Any:
         raise UserError(f"`dltui serve` needs textual-serve ({exc})", INSTALL_HINT) from None
 
     class DltuiServer(Server):
+        def initialize_logging(self) -> None:
+            """Warnings and errors only: a line per request would bury the address to open."""
+            super().initialize_logging()
+            logging.getLogger().setLevel(logging.WARNING)
+
         async def on_startup(self, app: object) -> None:
             self.console.print(
                 f"dltui in a browser: open [bold]{self.public_url}[/]\n"
