@@ -23,7 +23,7 @@ from engine.layers.core import Dense, Layer, sub_views
 from engine.layers.registry import build_layer
 from engine.losses import LOSSES, STRAIGHT_THROUGH, check_loss
 from engine.naming import parse_param_name
-from engine.threads import blas_threads_for
+from engine.threads import blas_back, blas_threads_for, blas_to_one
 
 DTYPES: dict[str, np.dtype] = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 
@@ -320,10 +320,20 @@ class Sequential:
             return blas_threads_for(1)
         return contextlib.nullcontext()
 
+    def _blas_to_one(self) -> int | None:
+        """``_blas_threads`` for a training step, without a context manager (a step allocates
+        none): BLAS on one thread where that applies; the count to put back (``blas_back``)."""
+        if self._splits_batch and self.backend.batch_chunks(1 << 20) > 1:
+            return blas_to_one()
+        return None
+
     def _forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        with self._blas_threads():
+        before = self._blas_to_one()
+        try:
             for layer in self.layers:
                 x = layer.forward(x, training, cache)
+        finally:
+            blas_back(before)
         return x
 
     def _backward(self, grad_out: Array, last: int | None = None) -> None:
@@ -332,10 +342,13 @@ class Sequential:
         last = len(self.layers) - 1 if last is None else last
         first_param = next((i for i, lay in enumerate(self.layers) if lay.params), len(self.layers))
         g: Array | None = grad_out
-        with self._blas_threads():
+        before = self._blas_to_one()
+        try:
             for i in range(last, first_param - 1, -1):
                 assert g is not None
                 g = self.layers[i].backward(g, need_grad_x=i > first_param)
+        finally:
+            blas_back(before)
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         """The network's output for a batch (inference: dropout off unless ``training``)."""

@@ -112,6 +112,23 @@ def set_blas_threads(n: int) -> bool:
     return True
 
 
+def blas_to_one() -> int | None:
+    """Puts BLAS on one thread, for kernels that call it from each of Numba's threads; returns
+    the count to put back with ``blas_back`` (None: nothing to undo). ``blas_threads_for(1)``
+    without a context manager, which a training step would allocate on every call."""
+    before = blas_threads()
+    if before is None or before == 1:
+        return None
+    set_blas_threads(1)
+    return before
+
+
+def blas_back(before: int | None) -> None:
+    """Undoes ``blas_to_one``."""
+    if before is not None:
+        set_blas_threads(before)
+
+
 @contextlib.contextmanager
 def blas_threads_for(n: int) -> Iterator[None]:
     """BLAS on ``n`` threads inside the block, as it was after it.

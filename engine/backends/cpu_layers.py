@@ -24,7 +24,8 @@ from engine.kernels.cpu import conv as cpu_conv
 from engine.kernels.cpu import norm as cpu_norm
 from engine.kernels.cpu import pool as cpu_pool
 from engine.kernels.cpu import sequence as cpu_rnn
-from engine.threads import blas_threads, blas_threads_for, set_blas_threads
+from engine.threads import blas_back as _blas_back
+from engine.threads import blas_to_one as _blas_to_one
 
 Array = Any
 
@@ -37,22 +38,6 @@ split, they gain a little headless and lose more in the app, beside its interfac
 MIN_POOL_WORK = 1 << 17
 """The fewest samples of a batch a thread takes: below it, a chunk's products are too small to
 gain from a thread of their own."""
-
-
-def _blas_to_one() -> int | None:
-    """Puts BLAS on one thread for a kernel that calls it from each of Numba's threads; returns
-    the count to put back (None: nothing to undo). ``blas_threads_for(1)`` without its context
-    manager, which a training step would allocate every call."""
-    before = blas_threads()
-    if before is None or before == 1:
-        return None
-    set_blas_threads(1)
-    return before
-
-
-def _blas_back(before: int | None) -> None:
-    if before is not None:
-        set_blas_threads(before)
 
 
 class CPULayerOps(RecurrentOps):
@@ -116,8 +101,11 @@ class CPULayerOps(RecurrentOps):
         if ws.cols.shape[0] == 1:
             cpu_conv.conv2d_forward(*args, ws.cols[0], ws.zt[0], z)
             return
-        with blas_threads_for(1):
+        before = _blas_to_one()
+        try:
             cpu_conv.conv2d_forward_chunks(*args, ws.cols, ws.zt, z)
+        finally:
+            _blas_back(before)
 
     def conv2d_backward(
         self,
@@ -140,8 +128,11 @@ class CPULayerOps(RecurrentOps):
             )
             return
         parts = (ws.parts_W, ws.parts_b)
-        with blas_threads_for(1):
+        before = _blas_to_one()
+        try:
             cpu_conv.conv2d_backward_chunks(*args, ws.cols, ws.zt, *parts, ws.dcols, grad_x, need_x)
+        finally:
+            _blas_back(before)
         cpu_chunks.sum_chunks(ws.parts_W, grad_W)
         cpu_chunks.sum_chunks(ws.parts_b, grad_b)
 

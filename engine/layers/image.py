@@ -48,6 +48,8 @@ class Conv2D(Layer):
         # one workspace record per pass, its arrays refreshed each step: a step allocates none
         self._fwd = ConvWorkspace(self.stride, self.padding, None, None, None)
         self._bwd = ConvWorkspace(self.stride, self.padding, None, None, None)
+        self._shapes_for: tuple[object, ...] = ()
+        self._shapes: dict[str, tuple[int, ...]] = {}
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -85,15 +87,22 @@ class Conv2D(Layer):
         self.params["b"][...] = rng.uniform(-bound, bound, self.params["b"].shape)
 
     def workspace_shapes(self, n: int, h: int, w: int) -> dict[str, tuple[int, ...]]:
-        """The backend's workspaces for a batch of n images h×w (``conv2d_forward``)."""
-        self.out_shape((self.in_channels, h, w))  # a kernel larger than the image: a clear error
-        c, oc, k = self.in_channels, self.out_channels, self.k
-        return self.backend.conv2d_workspace_shapes(c, oc, k, self.stride, self.padding, n, h, w)
+        """The backend's workspaces for a batch of n images h×w (``conv2d_forward``); the last
+        answer is kept, so that a training step asks for them without making a new one."""
+        key = (self.backend.name, n, h, w, self.backend.batch_chunks(n))
+        if self._shapes_for != key:
+            self.out_shape((self.in_channels, h, w))  # a kernel larger than the image: an error
+            c, oc, k, s, p = self.in_channels, self.out_channels, self.k, self.stride, self.padding
+            self._shapes = self.backend.conv2d_workspace_shapes(c, oc, k, s, p, n, h, w)
+            self._shapes_for = key
+        return self._shapes
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         n, _, h, w = x.shape
         shapes = self.workspace_shapes(n, h, w)
-        xpad, cols, zt = (self._buffer(key, shapes[key], cache) for key in ("xpad", "cols", "zt"))
+        xpad = self._buffer("xpad", shapes["xpad"], cache)
+        cols = self._buffer("cols", shapes["cols"], cache)
+        zt = self._buffer("zt", shapes["zt"], cache)
         z = self._buffer("z", (n, *self.out_shape(x.shape[1:])), cache)
         W, b = self.params["W"], self.params["b"]
         if cache:
