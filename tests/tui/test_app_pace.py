@@ -77,6 +77,15 @@ def test_the_pacer_allows_the_steps_due_by_the_end_of_a_burst() -> None:
     assert Pacer(FULL_SPEED).limit(0.0, 0, 0.1) == math.inf
 
 
+def warm(session: TrainingSession, timeout: float = 30.0) -> None:
+    """Waits until the session trains (its first step, which may load kernels, is done), then
+    past its next snapshot, which measures everything once."""
+    deadline = time.perf_counter() + timeout
+    while session.run.trainer.step == 0 and time.perf_counter() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+
+
 def steps_in(session: TrainingSession, seconds: float) -> int:
     start = session.run.trainer.step
     time.sleep(seconds)
@@ -90,7 +99,7 @@ def test_a_paced_run_trains_near_its_pace_and_a_new_pace_applies_at_once() -> No
     thread = threading.Thread(target=session.loop, args=(posted.append,))
     thread.start()
     try:
-        time.sleep(0.3)  # past the first snapshot, which measures everything once
+        warm(session)
         assert 50 <= steps_in(session, 0.5) <= 150  # 100 due; the machine is shared
         session.change_pace(-1)
         time.sleep(0.05)
@@ -114,7 +123,7 @@ def test_full_speed_is_not_held_back() -> None:
     thread = threading.Thread(target=session.loop, args=(lambda record: None,))
     thread.start()
     try:
-        time.sleep(0.3)
+        warm(session)
         assert steps_in(session, 0.3) > 300  # far above any paced run of this test file
     finally:
         session.stop()
