@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from derive_helpers import engine_grad, target_for
 
-from derive import derive
+from derive import derive, verify_report
 from derive import steps as steps_module
 from derive.activations import differentiable
 from derive.notation import sym
@@ -46,6 +46,11 @@ def test_mnist_shaped_network_gives_the_engines_gradient(mnist, entry: str) -> N
     d = derive(net, x, y, "cross_entropy", entry)
     assert d.value == pytest.approx(engine_grad(net, entry), rel=1e-12, abs=1e-15)
     assert len(d.steps) < 40  # the 256- and 128-unit layers are one step each, not one per unit
+
+
+def test_mnist_shaped_network_passes_verify(mnist) -> None:
+    net, x, y = mnist
+    assert verify_report(net, x, y, "cross_entropy").passed()
 
 
 def test_mnist_shaped_derivation_reads_as_a_chain(mnist) -> None:
@@ -162,3 +167,16 @@ def test_a_wide_step_that_disagrees_with_its_unit_stops() -> None:
     wrong = wide.collapse(example, any_unit, units, lambda env: np.arange(10.0) + 0.25)
     with pytest.raises(ArithmeticError, match="a¹₀"):
         evaluate(wrong, dict(env))
+
+
+def test_dropout_off_passes_a_wide_layer_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No mask fits the batch: dropout passes values and gradients as they are, wide or not."""
+    layers = [Dense(5, 3), ReLU(), Dense(3, 10), Tanh(), Dropout(0.5), Dense(10, 2)]
+    net = Sequential(layers, seed=7, dtype="float64")
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(2, 5)), rng.normal(size=(2, 2))
+    d = derive(net, x, y, "mse", "0.W[1,3]")
+    old = _unit_by_unit(monkeypatch, net, x, y, "mse", "0.W[1,3]")
+    assert "is off" in d.to_text()
+    assert any("ᵢ" in s.label for s in d.steps)
+    assert d.value == pytest.approx(old.value, rel=1e-12, abs=1e-15)
