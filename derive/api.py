@@ -46,7 +46,9 @@ def derive(
         loss: the loss name; ``l1``, ``l2``: penalty rates, as ``net.loss_and_grad`` takes them.
         param: which scalar, e.g. ``"2.W[0,1]"`` (``"2.b[0]"`` for a bias), ``"0.W[1,0,2,2]"``
             for a convolution's kernel, ``"1.0.W_hh[3,2]"`` inside a residual block.
-        view: "index" (per weight, over its paths) or "vector" (layer by layer, δˡ vectors).
+        view: "index" (per weight, over its paths; a layer of more than eight units on them
+            is one unit written out, then one step for all its units) or "vector" (layer by
+            layer, δˡ vectors).
             Networks with other layers than Dense, activations and Dropout (convolutions,
             pooling, normalisation, recurrent layers, attention, residual blocks) have one view,
             "layer": the δ arriving at the parameter's layer as the engine's backward computes
