@@ -72,14 +72,23 @@ class FusedStep:
         groups: its layers as (Dense, activation) pairs.
         n: the batch size.
         loss: the loss name.
+        chunks: how many chunks the batch splits into (one per thread; a divisor of ``n``);
+            by default ``fused_chunks``'s choice.
     """
 
-    def __init__(self, net: Any, groups: list[tuple[Dense, Activation | None]], n: int, loss: str):
+    def __init__(
+        self,
+        net: Any,
+        groups: list[tuple[Dense, Activation | None]],
+        n: int,
+        loss: str,
+        chunks: int | None = None,
+    ) -> None:
         self.net, self.n, self.loss = net, n, loss
         self.loss_code = LOSS_CODES[loss]
         self.huber_delta = LOSSES[loss].delta
         backend, dtype = net.backend, net.dtype
-        self.chunks = chunks = fused_chunks(net, groups, n)
+        self.chunks = chunks = fused_chunks(net, groups, n) if chunks is None else chunks
         nc = n // chunks  # every chunk runs the same plan on nc samples, in a workspace of its own
         plan = np.zeros((len(groups), 7), dtype=np.int64)
         alphas = np.zeros(len(groups), dtype=np.float64)

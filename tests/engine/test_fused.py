@@ -182,3 +182,15 @@ def test_backend_uses_fast_tanh_for_float32_only() -> None:
     assert CPU.kernel_activation(TANH, np.dtype(np.float32)) == TANH_F32
     assert CPU.kernel_activation(TANH, np.dtype(np.float64)) == TANH
     assert CPU.kernel_activation(RELU, np.dtype(np.float32)) == RELU
+
+
+def test_warm_up_compiles_the_step_split_over_threads() -> None:
+    """The warm-up calls the split step's kernels, so a large network's first step (split as
+    soon as the batch allows) finds them compiled."""
+    from engine.kernels.cpu import chunks as cpu_chunks
+    from engine.warmup import _one_step, _parallel_twins
+
+    _one_step("float64", "mse", rows=8)
+    _parallel_twins("float64")
+    for kernel in (cpu_chunks.mlp_loss_and_grad_chunks, cpu_chunks.mean_chunks_par):
+        assert any(str(sig[0]).startswith("array(float64") for sig in kernel.signatures)
