@@ -40,7 +40,9 @@ import numba
 import numpy as np
 
 from engine import _numba_setup, activations, cachelock, optim
+from engine.backends.fused import FusedStep, dense_groups
 from engine.events import Epoch, Finished
+from engine.kernels.cpu import chunks as cpu_chunks
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import optim as cpu_optim
 from engine.layers import Dense, Dropout, Heaviside, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
@@ -228,12 +230,19 @@ def _one_step(dtype: str, loss: str, rows: int) -> None:
     net.backend.gather_rows(net.as_input(x), np.arange(rows, dtype=np.int64), 0, rows, xb)
     net.backend.all_finite(net.data)
     fused = [Dense(2, width), Tanh(), Dense(width, out), *_head(loss)]
-    Sequential(fused, seed=0, dtype=dtype).loss_and_grad(x, y, loss=loss)  # engine.backends.fused
+    net = Sequential(fused, seed=0, dtype=dtype)
+    net.loss_and_grad(x, y, loss=loss)  # engine.backends.fused
+    if loss not in STRAIGHT_THROUGH and rows % 2 == 0:  # a batch split over threads, as above
+        groups = dense_groups(net.layers)
+        assert groups is not None
+        xb, yb = net.as_input(x), net.as_target(y, loss, rows)
+        FusedStep(net, groups, rows, loss, chunks=2).run(xb, yb)
 
 
 def _parallel_twins(dtype: str) -> None:
     """The ``prange`` twins, called directly: the backend takes them only for huge arrays."""
     z = np.linspace(-1.0, 1.0, 8, dtype=dtype).reshape(2, 4)
+    cpu_chunks.mean_chunks_par(z, np.empty(4, dtype=dtype))  # a large fused step's gradients
     for kind in (activations.RELU, activations.TANH):
         cpu.activation_forward_par(z, z.copy(), kind, 0.0)
         cpu.activation_backward_par(z, z, z, z.copy(), kind, 0.0)
