@@ -81,7 +81,13 @@ def _heads(ctx: Context, units: list[int]) -> list[StepSpec]:
         compute = wide.softmax(ctx.model.last, units)
     else:
         compute = wide.elementwise(any_unit.general, units)
-    return wide.collapse(_head_step(ctx, units[0]), any_unit, units, compute)
+    shown = _shown_output(ctx, units)
+    return wide.collapse(_head_step(ctx, shown), any_unit, units, compute, shown)
+
+
+def _shown_output(ctx: Context, units: list[int]) -> int:
+    """The output unit a wide output layer writes out: the label's, which the loss reads."""
+    return ctx.label if ctx.label is not None else units[0]
 
 
 def _off(ctx: Context, v: Vec, path: dict[tuple[str, int | None], list[int]]) -> list[StepSpec]:
@@ -124,7 +130,8 @@ def _outputs(ctx: Context, units: list[int]) -> list[StepSpec]:
         return [_output_step(ctx, i) for i in units]
     any_unit = _output_step(ctx, wide.LETTER)
     compute = wide.elementwise(any_unit.general, units)
-    return wide.collapse(_output_step(ctx, units[0]), any_unit, units, compute)
+    shown = _shown_output(ctx, units)
+    return wide.collapse(_output_step(ctx, shown), any_unit, units, compute, shown)
 
 
 def _back_units(ctx: Context, st: Stage, units: list[int]) -> list[StepSpec]:

@@ -53,22 +53,27 @@ def units_of(env: Env, at: Callable[[int], sp.Basic], units: Sequence[int]) -> n
 
 
 def collapse(
-    example: StepSpec, any_unit: StepSpec, units: Sequence[int], compute: Compute
+    example: StepSpec,
+    any_unit: StepSpec,
+    units: Sequence[int],
+    compute: Compute,
+    unit: int | None = None,
 ) -> list[StepSpec]:
-    """The step of the first unit, then the same step for every unit at once (see the module).
+    """One unit's step, then the same step for every unit at once (see the module).
 
-    ``example`` is ``any_unit`` for unit ``units[0]``; its value, from SymPy, must be the first
-    entry of ``compute``'s array.
+    ``example`` is ``any_unit`` for ``unit`` (default: the first of ``units``); its value, from
+    SymPy, must be that unit's entry in ``compute``'s array.
     """
     assert isinstance(any_unit.lhs, sp.Symbol)
     lhs = any_unit.lhs
+    at = list(units).index(units[0] if unit is None else unit)
 
     def checked(env: Env) -> np.ndarray:
         values = compute(env)
-        worked = float(env[example.lhs])
-        if abs(worked - values[0]) > AGREE * max(abs(worked), abs(values[0]), 1.0):
+        worked, entry = float(env[example.lhs]), float(values[at])
+        if abs(worked - entry) > AGREE * max(abs(worked), abs(entry), 1.0):
             raise ArithmeticError(
-                f"{text(lhs)} with arrays gives {values[0]!r} for {text(example.lhs)}, "
+                f"{text(lhs)} with arrays gives {entry!r} for {text(example.lhs)}, "
                 f"the step that writes it out {worked!r}"
             )
         return values

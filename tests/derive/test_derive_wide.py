@@ -65,13 +65,15 @@ def test_mnist_shaped_derivation_reads_as_a_chain(mnist) -> None:
     for first, any_unit in [
         ("z²₀", "z²ᵢ"),
         ("a²₀", "a²ᵢ"),
-        ("ŷ₀", "ŷᵢ"),
-        ("δ³₀", "δ³ᵢ"),
+        ("ŷ₃", "ŷᵢ"),  # the outputs: the label's unit (3), which the loss reads
+        ("δ³₃", "δ³ᵢ"),
         ("∂L/∂a²₀", "∂L/∂a²ᵢ"),
         ("ReLU′(z²₀)", "ReLU′(z²ᵢ)"),
         ("δ²₀", "δ²ᵢ"),
     ]:
         assert labels.index(any_unit) == labels.index(first) + 1
+    assert labels.index("L") == labels.index("ŷᵢ") + 1
+    assert "δ³₃ = ŷ₃ - y₃" in text and next(s for s in d.steps if s.label == "δ³₃").value < 0
     assert "z²ᵢ = Σₖ W²ᵢ,ₖ·a¹ₖ + b²ᵢ" in text
     assert "δ²ᵢ = ∂L/∂a²ᵢ·ReLU′(z²ᵢ)" in text
     assert "∂L/∂a²ᵢ = Σᵣ W³ᵣ,ᵢ·δ³ᵣ" in text
