@@ -87,7 +87,11 @@ class TensorBoardLog:
             purge_step=purge_step + 1 if purge_step else None,
             filename_suffix=f".from-step-{purge_step}",
         )
-        self._norms: dict[str, list[float]] = {name: [] for name in net.grads}
+        # One pass over the flat gradient buffer a step: each parameter's sum of squares
+        # (np.add.reduceat from where each one starts), not one NumPy call per parameter.
+        self._names = sorted(net.offsets, key=net.offsets.__getitem__)
+        self._starts = np.array([net.offsets[name] for name in self._names], dtype=np.int64)
+        self._norms: list[np.ndarray] = []
 
     def on_event(self, event: Event) -> None:
         """Takes one training event: a step's gradient norms (and loss), or an epoch's row."""
@@ -97,10 +101,10 @@ class TensorBoardLog:
             self._epoch(event)
 
     def _step(self, event: Step) -> None:
-        to_host = self.net.backend.to_host
-        for name, norms in self._norms.items():
-            grad = np.asarray(to_host(self.net.grads[name]), dtype=np.float64)
-            norms.append(float(np.sqrt(np.dot(grad.ravel(), grad.ravel()))))
+        grad = np.asarray(self.net.backend.to_host(self.net.grad))
+        if len(self._starts):
+            squares = np.square(grad, dtype=np.float64)
+            self._norms.append(np.sqrt(np.add.reduceat(squares, self._starts)))
         if self.log_steps:
             self.writer.add_scalar("loss/step", event.loss, event.step)
 
@@ -109,12 +113,12 @@ class TensorBoardLog:
             value = getattr(row, field)
             if value is not None:
                 self.writer.add_scalar(tag, value, row.step)
-        for name, norms in self._norms.items():
-            if norms:
-                values = np.asarray(norms)
+        if self._norms:
+            norms = np.stack(self._norms)  # (steps, parameters)
+            for name, values in zip(self._names, norms.T, strict=True):
                 self.writer.add_histogram(f"grad_norm/{name}", values, row.step)
                 self.writer.add_scalar(f"grad_norm_mean/{name}", float(values.mean()), row.step)
-                norms.clear()
+            self._norms.clear()
         self.writer.flush()
 
     def close(self) -> None:
