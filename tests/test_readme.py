@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -17,6 +18,8 @@ def test_scripting_examples_run(tmp_path, monkeypatch, capsys) -> None:
     blocks = python_blocks()
     assert len(blocks) >= 2
     for block in blocks:
+        if "import torch" in block and importlib.util.find_spec("torch") is None:
+            continue  # PyTorch is an optional extra; CI installs it
         exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     accuracy = float(re.search(r"test accuracy ([\d.]+)%", out).group(1))
