@@ -104,6 +104,7 @@ class Sequential:
         self.fuse = len(self.input_shape) == 1
         self._fused = FusedSteps(self)
         self._splits_batch = any(_splits_batch(layer) for layer in self.layers)
+        self.on_threads = False  # whether the last step split its batch over Numba's threads
         self.reset(seed)
 
     # ------------------------------------------------------------------ structure
@@ -380,7 +381,9 @@ class Sequential:
         if fused is not None:
             value = fused.run(x, y)
             out = fused.output
+            self.on_threads = fused.chunks > 1
         else:
+            self.on_threads = self._splits_batch and self.backend.batch_chunks(x.shape[0]) > 1
             out = self._forward(x, training=True)
             grad_out = self.layers[-1]._buffer("loss_grad", out.shape, True)
             value = self.backend.loss(loss, out, y, grad_out, LOSSES[loss].delta)

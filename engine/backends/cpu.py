@@ -31,6 +31,7 @@ from engine.kernels.cpu import optim as cpu_optim
 Array = npt.NDArray[Any]
 
 PARALLEL_ELEMENTS = 1 << 22  # below this many elements, serial kernels (see the docstring)
+PARALLEL_UPDATE = 1 << 17  # an update in parallel from here, after a step on Numba's threads
 PARALLEL_CHUNK_GRADS = 1 << 20  # the chunks' gradients are averaged in parallel from this size
 
 
@@ -171,10 +172,14 @@ class CPUBackend(CPULayerOps):
     def all_finite(self, v: Array) -> bool:
         return bool(cpu.all_finite(v))
 
-    def optimizer_step(self, kernel: str, p: Array, g: Array, *args: Any) -> None:
+    def optimizer_step(
+        self, kernel: str, p: Array, g: Array, *args: Any, threads: bool = False
+    ) -> None:
         """One optimiser update: the kernel ``kernel`` of ``engine.kernels.cpu.optim`` (its
-        ``_par`` twin for huge buffers) on parameters ``p`` and gradients ``g``."""
-        big = p.size >= PARALLEL_ELEMENTS
+        ``_par`` twin for huge buffers, or from ``PARALLEL_UPDATE`` elements when the step ran
+        on Numba's threads, ``threads``: then BLAS's are idle) on parameters ``p`` and
+        gradients ``g``."""
+        big = p.size >= PARALLEL_ELEMENTS or (threads and p.size >= PARALLEL_UPDATE)
         getattr(cpu_optim, kernel + "_par" if big else kernel)(p, g, *args)
 
 

@@ -217,8 +217,11 @@ class CUDABackend(CUDALayerOps):
     def all_finite(self, v: Any) -> bool:
         return self._summed(self.k.all_finite, v.size, v) == 0.0
 
-    def optimizer_step(self, kernel: str, p: Any, g: Any, *args: Any) -> None:
-        """One optimiser update: the kernel ``kernel`` of ``engine.kernels.cuda.optim``."""
+    def optimizer_step(
+        self, kernel: str, p: Any, g: Any, *args: Any, threads: bool = False
+    ) -> None:
+        """One optimiser update: the kernel ``kernel`` of ``engine.kernels.cuda.optim``
+        (``threads`` is the CPU's hint)."""
         self._launch(getattr(self.ko, kernel), p.size)(p, g, *args)
 
 

@@ -60,7 +60,8 @@ class Optimizer:
         frozen = self.net.frozen_ranges
         kept = [self.net.data[a:b].copy() for a, b in frozen]
         net = self.net
-        net.backend.optimizer_step(self.kernel, net.data, net.grad, *self.kernel_args())
+        args = self.kernel_args()
+        net.backend.optimizer_step(self.kernel, net.data, net.grad, *args, threads=net.on_threads)
         for (a, b), values in zip(frozen, kept, strict=True):
             self.net.data[a:b] = values
 

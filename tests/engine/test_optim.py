@@ -227,3 +227,29 @@ def test_bad_settings_are_user_errors() -> None:
         optim.create("lbfgs", net)
     with pytest.raises(UserError, match="optimizer 'adam'"):
         optim.create("adam", net, lr=0.1, momentum=0.9)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_an_update_after_a_step_on_threads_runs_in_parallel_with_the_same_numbers(
+    name: str,
+) -> None:
+    """After a step split over Numba's threads (``net.on_threads``) a large buffer is updated by
+    the ``_par`` twin, slice by slice with the same kernel: the very same numbers."""
+    from unittest import mock
+
+    from engine.kernels.cpu import optim as cpu_optim
+
+    nets = [Sequential([Dense(512, 256)], seed=1, dtype="float64") for _ in range(2)]
+    assert nets[0].n_params >= 1 << 17
+    rng = np.random.default_rng(0)
+    grads = [rng.normal(size=nets[0].n_params) for _ in range(3)]
+    opts = [optim.create(name, net, lr=0.01) for net in nets]
+    nets[1].on_threads = True
+    par = getattr(cpu_optim, f"{opts[0].kernel}_par")
+    with mock.patch.object(cpu_optim, f"{opts[0].kernel}_par", wraps=par) as spy:
+        for g in grads:
+            for net, opt in zip(nets, opts, strict=True):
+                net.grad[...] = g
+                opt.step()
+    assert spy.call_count == 3  # the net on threads only
+    np.testing.assert_array_equal(nets[0].data, nets[1].data)
