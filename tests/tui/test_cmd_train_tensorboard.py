@@ -128,3 +128,25 @@ def test_tensorboardx_loads_only_when_asked() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_events_a_crash_left_beyond_the_checkpoint_are_superseded(tmp_path: Path) -> None:
+    from engine.events import Epoch
+    from engine.experiment.tensorboard import TensorBoardLog
+
+    net = get_preset("gaussians").build().net
+
+    def row(step: int, loss: float) -> Epoch:
+        return Epoch(step // 25, step, loss, None, None, None, 0.0, 0.01)
+
+    first = TensorBoardLog(tmp_path, net)
+    for step, loss in ((25, 0.5), (50, 0.4), (75, 0.3)):  # the checkpoint stayed at step 25
+        first.on_event(row(step, loss))
+    first.close()
+    resumed = TensorBoardLog(tmp_path, net, purge_step=25)
+    for step, loss in ((50, 0.45), (75, 0.35)):
+        resumed.on_event(row(step, loss))
+    resumed.close()
+    board = read_board(tmp_path)
+    assert scalars(board, "loss/train") == pytest.approx({25: 0.5, 50: 0.45, 75: 0.35})
+    assert len(board.Scalars("loss/train")) == 3
