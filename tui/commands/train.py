@@ -66,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train an experiment headless, saving a resumable run",
         description="Train an experiment headless. The run (config.toml, metrics.csv, "
-        "checkpoint.npz) goes to runs/NAME-YYYYmmdd-HHMMSS unless --out says otherwise.",
+        "metrics.jsonl, checkpoint.npz) goes to runs/NAME-YYYYmmdd-HHMMSS unless --out says "
+        "otherwise.",
         epilog="Ctrl-C (or SIGTERM) saves the state; `dltui train --resume DIR` continues it "
         "exactly. Exit codes: 0 done, 1 diverged, 2 input error, 130 stopped by Ctrl-C, "
         "143 stopped by SIGTERM.",
