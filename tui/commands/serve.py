@@ -39,8 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="open the app in a web browser (one app per visitor)",
         description="Serve the app to web browsers: every visitor gets an app of their own, "
         "on the same experiment. Exports reach the browser as downloads.",
-        epilog="Anyone who can reach HOST:PORT can use the app and train networks on this machine's "
-        "CPU: keep the default 127.0.0.1 unless the network is one you trust. Ctrl-C stops.",
+        epilog="Anyone who can reach HOST:PORT can use the app and train networks on this "
+        "machine's CPU: keep the default 127.0.0.1 unless the network is one you trust. "
+        "Ctrl-C stops.",
     )
     p.add_argument("config", nargs="?", help="an experiment file (TOML)")
     p.add_argument("--preset", help="a named experiment (see `dltui presets`)")
