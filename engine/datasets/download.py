@@ -6,22 +6,22 @@ interrupted or corrupt download never leaves a file that looks complete. Files a
 cache are not downloaded again; the IDX parser still checks their structure when they are read.
 When no mirror can be reached the error says exactly where to put the files by hand.
 
-Only :mod:`urllib` is used, so downloading needs no extra dependency.
+Only :mod:`urllib` is used, so downloading needs no extra dependency. It (and the SSL library
+behind it) is imported on the first download, not with this module, which every start imports.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import http.client
 import os
-import tempfile
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    import hashlib
 
 FILES = (
     "train-images-idx3-ubyte.gz",
@@ -121,6 +121,8 @@ def _expected(name: str, filename: str) -> tuple[str, str]:
 
 def _stream(url: str, out: BinaryIO, digest: hashlib._Hash, progress: Progress | None) -> None:
     """Copy the response body of ``url`` into ``out`` while hashing it."""
+    import urllib.request
+
     filename = url.rsplit("/", 1)[-1]
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
         length = response.headers.get("Content-Length")
@@ -144,6 +146,9 @@ def _fetch_one(name: str, url: str, target: Path, progress: Progress | None) -> 
     Raises:
         OSError: on a network error, a short read or a checksum mismatch.
     """
+    import hashlib
+    import tempfile
+
     algorithm, expected = _expected(name, target.name)
     digest = hashlib.new(algorithm)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
@@ -218,6 +223,8 @@ def _download(
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise by_hand(name, directory, urls, f"cannot create the folder ({exc})") from None
+    import http.client
+
     reasons = []
     for base in urls:
         url = base + filename

@@ -10,11 +10,56 @@ NumPy's OpenBLAS in one step leaves two thread pools spinning on the same cores.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+
 from numba import njit, types
 from numba.np.linalg import ensure_blas
 
 from engine import _numba_setup  # noqa: F401
 
+_CYTHON_BLAS = "scipy.linalg.cython_blas"
+
+
+def _load_cython_blas() -> None:
+    """Loads SciPy's ``cython_blas`` extension from its file, without the ``scipy.linalg`` package.
+
+    Numba's bridge only needs that one module (it reads the ?gemm pointers from it), but a plain
+    import runs ``scipy.linalg/__init__`` first, which loads all of SciPy's linear algebra: a
+    quarter of a second at every start. Put in ``sys.modules`` under its own name, the module is
+    the one any later import of it finds, ``scipy.linalg``'s included. Wherever the file cannot be
+    found this way, the ordinary import in ``ensure_blas`` takes over.
+    """
+    if _CYTHON_BLAS in sys.modules:
+        return
+    try:
+        scipy = importlib.util.find_spec("scipy")
+        roots = scipy.submodule_search_locations if scipy is not None else None
+        if not roots:
+            return
+        for root in roots:
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                path = Path(root) / "linalg" / f"cython_blas{suffix}"
+                if path.is_file():
+                    loader = importlib.machinery.ExtensionFileLoader(_CYTHON_BLAS, str(path))
+                    spec = importlib.util.spec_from_file_location(_CYTHON_BLAS, path, loader=loader)
+                    if spec is None:
+                        return
+                    module = importlib.util.module_from_spec(spec)
+                    sys.modules[_CYTHON_BLAS] = module
+                    try:
+                        loader.exec_module(module)
+                    except BaseException:
+                        del sys.modules[_CYTHON_BLAS]
+                        raise
+                    return
+    except (ImportError, OSError, ValueError):
+        sys.modules.pop(_CYTHON_BLAS, None)
+
+
+_load_cython_blas()
 ensure_blas()  # SciPy's BLAS must be importable; Numba's bridge loads ?gemm from it on first use
 
 # numba_xxgemm(kind, transa, transb, m, n, k, *alpha, *a, lda, *b, ldb, *beta, *c, ldc): Numba's
