@@ -197,9 +197,52 @@ def _spread(size: int, count: int) -> Rows:
     return np.linspace(0, size - 1, count).astype(np.intp)
 
 
+def host_copy(net: Sequential) -> Sequential:
+    """An independent copy of ``net`` on the CPU (the network itself is not touched)."""
+    twin = Sequential.from_spec(net.spec(), dtype=net.dtype.name, device="cpu",
+                                input_shape=net.input_shape,
+                                init_scale=net.init_scale)  # fmt: skip
+    twin.fuse = net.fuse  # the same path: a copy computes the very same numbers
+    refresh(twin, net)
+    return twin
+
+
+def refresh(host: Sequential, net: Sequential) -> None:
+    """Copies ``net``'s weights, gradients and state into ``host``, a CPU twin of it."""
+    backend = net.backend
+    host.data[...] = backend.to_host(net.data)
+    host.grad[...] = backend.to_host(net.grad)
+    if net.state.size:
+        host.state[...] = backend.to_host(net.state)
+
+
+class HostMirror:
+    """The network as the views read it, on the host.
+
+    A network on the CPU is read as it is. One on a GPU keeps a CPU twin that :meth:`of` fills
+    from the device once a snapshot, never once a step: the probes then compute on host arrays
+    (on the CPU, between two steps), and the device's buffers are only read, never written.
+    """
+
+    def __init__(self) -> None:
+        self._twin: Sequential | None = None
+        self._of: Sequential | None = None
+
+    def of(self, net: Sequential) -> Sequential:
+        """``net`` itself on the CPU; else its twin, refreshed from the device now."""
+        if net.device == "cpu":
+            return net
+        if self._twin is None or self._of is not net:
+            self._twin, self._of = host_copy(net), net
+        else:
+            refresh(self._twin, net)
+        return self._twin
+
+
 def net_copy(run: Run, sample: int) -> NetCopy:
-    """The network and its optimiser (with its state) copied, one training sample, next batch."""
-    net = run.net.copy()
+    """The network and its optimiser (with its state) copied, one training sample, next batch;
+    the copy is on the CPU whatever device the run trains on."""
+    net = host_copy(run.net)
     opt = run.trainer.optimizer
     twin = optim.create(opt.name, net, **opt.hyper())
     twin.load_state_dict(opt.state_dict(), opt.t)

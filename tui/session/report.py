@@ -12,13 +12,14 @@ import time
 from collections.abc import Sequence
 
 from engine.experiment.config import Run
+from engine.network import Sequential
 from tui.session import probes, probes_nets
 from tui.session.loop import POST_INTERVAL
 from tui.session.records import ChainRule, LossPoint, ParamNote, Scene, View
 from tui.session.steps import KEPT_POINTS, thinned
 from tui.session.views import Probe, measure
 
-MEASURE_SHARE = 0.08  # at most this share of the time goes to measuring losses and views
+MEASURE_SHARE = 0.05  # at most this share of the time goes to measuring losses and views
 MEASURE_EVERY = 2.0  # seconds: the longest wait between two measurements while training
 
 
@@ -78,9 +79,12 @@ class Measures:
         return LossPoint(trainer.step, train_loss, test_loss, train_acc, test_acc)
 
 
-def chain(run: Run, scene: Scene, selected: str, sample: int) -> ChainRule | ParamNote | None:
-    """The selected entry's chain rule ``δ·a`` on a plain Dense stack, else its note."""
-    data, net = run.data, run.net
+def chain(
+    net: Sequential, run: Run, scene: Scene, selected: str, sample: int
+) -> ChainRule | ParamNote | None:
+    """The selected entry's chain rule ``δ·a`` on a plain Dense stack, else its note; ``net`` is
+    the run's network as the views read it (on the host)."""
+    data = run.data
     try:
         if scene.mlp:
             return probes.chain_rule(net, run.trainer, data.X_train, data.y_train, selected, sample)

@@ -92,6 +92,7 @@ class TrainingSession(TrainingLoop):
         self._sent_curve = -1  # the per-step curve's version the last snapshot carried
         self._looping = False  # whether loop() runs: the training thread exists
         self._entry_due = False  # the default entry is still to be chosen (on that thread)
+        self._host = probes.HostMirror()  # what the views read: host arrays, on any device
         self._start_scene()
 
     def loop(self, post: Post) -> None:
@@ -350,7 +351,7 @@ class TrainingSession(TrainingLoop):
 
     def _open(self, path: str | Path) -> None:
         rundir = RunDir.open(path)
-        run = rundir.build(device="cpu")  # the views read host arrays (a GPU run opens on the CPU)
+        run = rundir.build(device=self.run.experiment.train.device)
         self._replace_run(run, rundir, label=f"opened {rundir.path.name}")
         self._epochs = list(rundir.rows)
         self._measures.load([epoch_point(e) for e in self._epochs])
@@ -396,7 +397,8 @@ class TrainingSession(TrainingLoop):
         self._entry_due = False
         run, t = self.run, self.run.experiment.train
         data = run.data
-        self.selected = default_entry(run.net, data.X_train, data.y_train, t.loss, t.l1, t.l2)
+        net = self._host.of(run.net)  # on a GPU, found on the host
+        self.selected = default_entry(net, data.X_train, data.y_train, t.loss, t.l1, t.l2)
 
     def _publish(self) -> None:
         """Measures what is due and posts a snapshot (a diverged network measures inf quietly)."""
@@ -406,7 +408,8 @@ class TrainingSession(TrainingLoop):
     def _snapshot(self) -> Snapshot:
         self._dirty = False
         run, scene = self.run, self.scene
-        probe = Probe(scene, run.net, run.trainer, self.sample, self.head, self.grid_size)
+        net = self._host.of(run.net)  # on a GPU: its weights copied to the host, once a snapshot
+        probe = Probe(scene, net, run.trainer, self.sample, self.head, self.grid_size)
         losses, view = self._measures.take(run, self.shown, probe, self.paused)
         return Snapshot(
             scene=scene,
@@ -418,13 +421,13 @@ class TrainingSession(TrainingLoop):
             speed=0.0 if self.paused else self._speed,
             pace=self._pacer.rate,
             losses=losses,
-            grad_norms=probes.grad_norms(run.net, scene.dense_layers) if scene.mlp else (),
-            weights=probes.weight_copies(run.net, scene.dense_layers) if scene.mlp else (),
+            grad_norms=probes.grad_norms(net, scene.dense_layers) if scene.mlp else (),
+            weights=probes.weight_copies(net, scene.dense_layers) if scene.mlp else (),
             view=view,
-            chain=report.chain(run, scene, self.selected, self.sample),
+            chain=report.chain(net, run, scene, self.selected, self.sample),
             state=self.state,
             note=self._note,
-            layer_norms=probes_nets.row_norms(run.net, scene.rows),
+            layer_norms=probes_nets.row_norms(net, scene.rows),
             shown=self.shown,
             runs=self.runs,
             run_label=self.run_label,
