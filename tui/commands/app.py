@@ -36,8 +36,6 @@ def run_app(config_path: str | None, preset: str | None) -> int:
     Mistakes in the config or the data surface here, before the screen switches, as UserError.
     """
     experiment = load_experiment(config_path, preset)
-    if experiment.train.device != "cpu":  # the views read every weight each frame: host arrays
-        experiment = experiment.replace(train={"device": "cpu"})
     run = experiment.build()
     # On an empty kernel cache, the kernels the first step reaches last start compiling in
     # another process now, while the interface loads (engine.warmup).
