@@ -18,6 +18,7 @@ server and every app it started.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import errno
 import logging
 import shlex
@@ -30,6 +31,7 @@ from engine.errors import UserError
 
 DEFAULT_PORT = 8000
 DEFAULT_HOST = "127.0.0.1"
+SHUTDOWN_S = 10.0  # at most this long for the apps to end when the server stops
 INSTALL_HINT = 'install the browser extra: pip install -e ".[serve]"'
 
 
@@ -172,6 +174,30 @@ def _server_class() -> Any:
         raise UserError(f"`dltui serve` needs textual-serve ({exc})", INSTALL_HINT) from None
 
     class DltuiServer(Server):
+        """Keeps each visitor's connection, to end them all, apps included, when it stops."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.visitors: set[asyncio.Task[Any]] = set()
+
+        async def handle_websocket(self, request: Any) -> Any:
+            task = asyncio.current_task()
+            assert task is not None
+            self.visitors.add(task)
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                self.visitors.discard(task)
+
+        async def on_shutdown(self, app: object) -> None:
+            """Ends every visitor's connection while the event loop still runs: each one then
+            stops its app and waits for its process, which would otherwise be left to a
+            closed loop (and a traceback at exit)."""
+            for task in self.visitors:
+                task.cancel()
+            if self.visitors:
+                await asyncio.wait(self.visitors, timeout=SHUTDOWN_S)
+
         def initialize_logging(self) -> None:
             """Warnings and errors only: a line per request would bury the address to open."""
             super().initialize_logging()
