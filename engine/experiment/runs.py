@@ -241,7 +241,9 @@ class RunDir:
 
         ``run`` must be built from an experiment that keeps the checkpoint's data, model and
         ``FIXED_TRAIN_KEYS``, and load the same data (its fingerprint); a difference is a
-        UserError naming it. Every saved value is checked before it is used.
+        UserError naming it. Every saved value is checked before it is used. A run recorded on
+        the layer-by-layer path stays on it (``engine.warmup.layer_path_for_run``): the fused
+        kernel rounds differently, and a resumed run must end where an uninterrupted one does.
         """
         arrays = self._arrays
         if arrays is None:  # saved since it was opened: the file is the truth
@@ -267,6 +269,9 @@ class RunDir:
                 f"start the run again in a new folder: dltui train {self.config_path} "
                 "--out NEW_DIR",
             ) from None
+        fused = self.meta.get("fused")
+        if isinstance(fused, bool):  # the path the run started on: the other one rounds apart
+            run.net.fuse = fused and run.net.fuse
         run.net.data[...] = arrays["data"]
         if "state" in arrays and arrays["state"].shape == run.net.state.shape:
             run.net.state[...] = arrays["state"]
@@ -303,6 +308,7 @@ class RunDir:
             **net.file_meta(),
             "trainer": trainer_meta,
             "net_rng": [layer.rng.bit_generator.state for layer in net.layers],
+            "fused": bool(net.fuse),
             "epochs_target": run.experiment.train.epochs,
             "epochs_done": trainer.epoch - (1 if "order" in state else 0),
             "finished": finished,

@@ -8,10 +8,12 @@ import signal
 from pathlib import Path
 from types import SimpleNamespace
 
+import numba
 import numpy as np
 import pytest
 from rich.console import Console
 
+from engine import warmup
 from engine.events import Event, Step
 from engine.experiment.presets import get_preset
 from engine.experiment.runs import CHECKPOINT, CONFIG, METRICS, METRICS_JSONL, RunDir
@@ -134,6 +136,54 @@ def test_ctrl_c_saves_and_resume_ends_with_the_same_weights(
     assert code == 0, err
     assert "resuming" in out
     assert np.array_equal(weights(parts), weights(whole))
+
+
+@pytest.fixture
+def cold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No warm-up marker: the fused kernel counts as not compiled yet (the kernels themselves
+    stay in the session's cache, whose place their dispatchers took when they were made)."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(markers), raising=False)
+
+
+def test_a_run_started_before_the_fused_kernel_is_cached_resumes_on_the_layer_path(
+    capsys, tmp_path, monkeypatch, cold
+) -> None:
+    whole, parts, warm = tmp_path / "whole", tmp_path / "parts", tmp_path / "warm"
+    argv = ("train", "--preset", "gaussians", "--epochs", "3", "--out")
+    assert dltui(capsys, *argv, str(whole))[0] == 0
+    assert RunDir.open(whole).meta["fused"] is False
+    with monkeypatch.context() as patch:
+        interrupt_at_step(patch, 40, "keyboard_interrupt")
+        assert dltui(capsys, *argv, str(parts))[0] == 130
+    assert RunDir.open(parts).meta["fused"] is False
+    warmup._marker().touch()  # the background warm-up finished while the run was stopped
+    code, _, err = dltui(capsys, "train", "--resume", str(parts))
+    assert code == 0, err
+    assert RunDir.open(parts).meta["fused"] is False
+    assert np.array_equal(weights(parts), weights(whole))
+    assert dltui(capsys, *argv, str(warm))[0] == 0  # a run started now takes the fused kernel
+    assert RunDir.open(warm).meta["fused"] is True
+    assert not np.array_equal(weights(warm), weights(whole))  # the paths round apart
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_only_a_run_in_a_terminal_compiles_the_rest_in_the_background(
+    capsys, tmp_path, monkeypatch, cold, terminal
+) -> None:
+    started: list[tuple[str, ...]] = []
+    monkeypatch.setattr(train_cmd, "start_background", lambda *args: started.append(args))
+    monkeypatch.setattr(
+        train_cmd,
+        "Console",
+        lambda **kw: Console(force_terminal=terminal, file=io.StringIO(), **kw),
+    )
+    argv = ("train", "--preset", "gaussians", "--epochs", "1", "--out", str(tmp_path / "run"))
+    code, _, err = dltui(capsys, *argv)
+    assert code == 0, err
+    experiment = get_preset("gaussians").train
+    assert started == ([(experiment.dtype, experiment.optimizer)] if terminal else [])
 
 
 def test_resume_of_a_finished_run_says_how_to_go_further(capsys, tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ from engine.experiment.runs import (
     train,
 )
 from engine.experiment.validation import MAX_EPOCHS
+from engine.warmup import layer_path_for_run, start_background
 from tui import describe
 from tui.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
@@ -117,6 +118,11 @@ def run(args: argparse.Namespace) -> int:
 
         summary_writer()
     rundir, net_run = _resume(args) if args.resume else _start(args)
+    if not args.resume and console.is_terminal:
+        # On an empty cache the kernels this run does not use (the fused one among them)
+        # compile beside it at low priority, for the runs after it. Not from a script or a
+        # pipe: nothing started there outlives the command.
+        start_background(net_run.experiment.train.dtype, net_run.experiment.train.optimizer)
     rundir.log_steps = args.log_steps
     board = _tensorboard(args, rundir, net_run)
     _print_header(console, rundir, net_run)
@@ -230,6 +236,7 @@ def _start(args: argparse.Namespace) -> tuple[RunDir, Run]:
     if changes:
         experiment = experiment.replace(train=changes)
     net_run = experiment.build()  # before the folder exists: a bad config leaves no trace
+    layer_path_for_run(net_run)  # on an empty cache; kept to the end, recorded in the checkpoint
     path = Path(args.out) if args.out else default_path(experiment.name)
     return RunDir.create(path, net_run), net_run
 
