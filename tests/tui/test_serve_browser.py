@@ -58,7 +58,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``dltui serve`` on a free port of 127.0.0.1; stopped with its apps, whatever happens."""
     port = _free_port()
     log = (tmp_path / "serve.log").open("w")
@@ -82,9 +82,10 @@ def server(tmp_path: Path) -> Iterator[str]:
                         f"dltui serve did not listen: {(tmp_path / 'serve.log').read_text()}"
                     )
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/"
+        yield f"http://127.0.0.1:{port}/", proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server and every app it started
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server and every app it started
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -133,13 +134,16 @@ def _last_header(text: str) -> tuple[str, int, int]:
     return state, int(epoch), int(step.replace(",", ""))
 
 
-def test_the_app_in_a_browser_answers_its_keys(server: str, tmp_path: Path) -> None:
+def test_the_app_in_a_browser_answers_its_keys(
+    server: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    url, proc = server
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 800}, accept_downloads=True)
             screen = Screen(page)
-            page.goto(server)
+            page.goto(url)
             screen.wait(
                 "the first frame",
                 lambda t: "training" in t and HEADER.search(t) is not None,
@@ -177,5 +181,10 @@ def test_the_app_in_a_browser_answers_its_keys(server: str, tmp_path: Path) -> N
 
             text = screen.press("Escape", "the main view", lambda t: "decision boundary" in t)
             assert "paused" in text
+
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in its terminal, a visitor still there
+            assert proc.wait(timeout=30) == 0
         finally:
             browser.close()
+    log = (tmp_path / "serve.log").read_text()
+    assert "server stopped" in log and "Traceback" not in log, log
