@@ -63,16 +63,20 @@ class CPULayerOps(RecurrentOps):
 
     def add(self, a: Array, b: Array, out: Array) -> None:
         """out = a + b, ``b`` broadcast over the leading axes of ``a``."""
-        np.add(a, b, out=out)
+        tiles = a.shape[a.ndim - b.ndim :] == b.shape and out.shape == a.shape
+        if tiles and a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous:
+            cpu_rnn.add_tiled(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+        else:
+            np.add(a, b, out=out)
 
     def embedding_forward(self, W: Array, ids: Array, out: Array) -> None:
-        """out[p] = W[ids[p]] for the flat positions p."""
-        np.take(W, ids.reshape(-1), axis=0, out=out)
+        """out[p] = W[ids[p]] for the flat positions p (the layer has checked them: "clip"
+        writes straight into ``out``, where "raise" fills a copy first)."""
+        np.take(W, ids.reshape(-1), axis=0, out=out, mode="clip")
 
     def embedding_backward(self, ids: Array, grad_out: Array, grad_W: Array) -> None:
         """grad_W[v] = Σ of grad_out[p] over the positions p holding token v."""
-        grad_W[...] = 0.0
-        np.add.at(grad_W, ids.reshape(-1), grad_out)
+        cpu_rnn.embedding_backward(ids.reshape(-1), grad_out, grad_W)
 
     # ---------------------------------------------------------------- convolution
     def conv2d_workspace_shapes(

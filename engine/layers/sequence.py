@@ -31,6 +31,7 @@ class Embedding(Layer):
     def __init__(self, vocab: int, d: int) -> None:
         super().__init__()
         self.vocab, self.d = int(vocab), int(d)
+        self._host_ids: np.ndarray | None = None
 
     def spec(self) -> dict[str, Any]:
         return {"type": "Embedding", "vocab": self.vocab, "d": self.d}
@@ -45,7 +46,13 @@ class Embedding(Layer):
         self.params["W"][...] = rng.normal(0.0, 1.0, self.params["W"].shape)
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        ids = np.asarray(self.backend.to_host(x)).astype(np.int64)
+        host = np.asarray(self.backend.to_host(x))
+        ids = self._host_ids if cache else None
+        if ids is None or ids.shape != host.shape:  # kept: a training step allocates none
+            ids = np.empty(host.shape, np.int64)
+            if cache:
+                self._host_ids = ids
+        np.copyto(ids, host, casting="unsafe")
         if ids.size and (ids.min() < 0 or ids.max() >= self.vocab):
             raise ValueError(f"Embedding: token ids must lie in 0..{self.vocab - 1}")
         self._ids = self.backend.from_host(ids, np.dtype(np.int64))
@@ -317,6 +324,10 @@ class MultiHeadSelfAttention(Layer):
     """
 
     type_name = "MultiHeadSelfAttention"
+    splits_batch = True
+    """Not that it does, but its many small products (a few per head) gain nothing from a second
+    BLAS thread, which only spins beside Numba's: the network keeps BLAS on one thread for the
+    steps of a network that holds one, as for the layers that do split their batch."""
 
     def __init__(self, d: int, heads: int = 1, causal: bool = False) -> None:
         super().__init__()

@@ -1,4 +1,5 @@
-"""Recurrent kernels: forward against NumPy, backprop through time against finite differences."""
+"""Recurrent kernels: forward against NumPy, backprop through time against finite differences;
+the embedding's gradient and the tiled sum of the position code against NumPy."""
 
 from __future__ import annotations
 
@@ -108,3 +109,25 @@ def test_float32_fast_gates_match_the_exact_ones(kind: str) -> None:
     for e, f, r in zip(exact, fast, reference, strict=True):
         np.testing.assert_allclose(f, r, rtol=1e-4, atol=2e-5)
         assert np.abs(f - r).max() <= 4 * np.abs(e - r).max() + 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_backward_sums_the_rows_of_each_token(dtype) -> None:
+    """Every position's row lands on its token's, repeated tokens summed, unused ones zero."""
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 6, 40)  # 40 positions over 7 tokens: repeats, and token 6 unused
+    g = rng.standard_normal((40, 3)).astype(dtype)
+    grad_W = np.full((7, 3), np.nan, dtype)  # whatever it held is overwritten
+    cpu_rnn.embedding_backward(ids, g, grad_W)
+    expected = np.zeros((7, 3))
+    np.add.at(expected, ids, g.astype(np.float64))
+    np.testing.assert_allclose(grad_W, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert not grad_W[6].any()
+
+
+def test_add_tiled_repeats_the_short_operand_along_the_long_one() -> None:
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((4, 5, 3)), rng.standard_normal((5, 3))
+    out = np.full_like(a, np.nan)
+    cpu_rnn.add_tiled(a.reshape(-1), b.reshape(-1), out.reshape(-1))
+    np.testing.assert_array_equal(out, a + b)
