@@ -5,7 +5,10 @@ backend picks between a serial kernel and its ``prange`` twin by the size of the
 kernels are vectorised and take microseconds even for a wide layer, while the matrix products
 run on OpenBLAS's threads: a Numba parallel region in between would leave its own pool spinning
 on the cores BLAS needs next (on two cores, that made a training step several times slower). So
-the parallel twins are kept for arrays of millions of elements (``PARALLEL_ELEMENTS``).
+the parallel twins are kept for arrays of millions of elements (``PARALLEL_ELEMENTS``) — or
+from ``PARALLEL_UPDATE`` elements for an optimiser's update after a step that ran on Numba's
+threads, BLAS's idle. A large Dense network's fused step is such a step: its batch is split into
+one chunk per thread, each chunk's products on one BLAS thread (``fused_loss_and_grad``).
 
 The image, recurrent and attention layers' operations are
 ``engine.backends.cpu_layers.CPULayerOps``,
