@@ -6,8 +6,10 @@ the app's interface, or any other program — they fight over the cores, and a s
 several times as long. Measured on two cores, with one other process busy: the
 ``transformer-text`` preset trained at 60 steps/s on two BLAS threads and 204 on one (205 on one
 with the machine idle, 128 on two), ``lenet-digits`` at 291 against 875. Networks this small
-gain nothing from a second BLAS thread; wide layers do (``mnist-mlp`` runs 1.7 times faster on
-two), so the library leaves OpenBLAS's default alone and the app sets one thread.
+gain nothing from a second BLAS thread; a wide layer on the layer-by-layer path does, so the
+library leaves OpenBLAS's default alone and the app sets one thread. (A large Dense network's
+fused step splits its batch over Numba's threads instead, each chunk's products on one BLAS
+thread: ``engine.backends.fused``.)
 
 ``OPENBLAS_NUM_THREADS`` only counts before the library loads; this module changes it after,
 through OpenBLAS's own ``set_num_threads``, found in the shared library SciPy ships.
