@@ -27,11 +27,6 @@ from tui.session.records import Notice, Snapshot
 from tui.session.steps import StepLosses
 
 POST_INTERVAL = 0.1  # seconds between snapshots while training
-FULL_SPEED_INTERVAL = 0.2
-"""Seconds between snapshots at full speed: each one costs the interface thread a frame, which
-holds the GIL that a small network's steps need every few microseconds (spiral trained ~0.56 of
-its headless speed at ten frames a second and ~0.71 at five, on a busy two-core machine); a
-command still shows at once."""
 
 Post = Callable[[Snapshot | Notice], None]
 
@@ -131,8 +126,7 @@ class TrainingLoop:
             self._wake.clear()
             return
         start = time.perf_counter()
-        full = math.isinf(self._pacer.rate) and not self.paused
-        deadline = start + (FULL_SPEED_INTERVAL if full else POST_INTERVAL)
+        deadline = start + POST_INTERVAL
         if self.paused:  # single steps are never held back
             self._measured = None
             self._train(deadline, math.inf)

@@ -3,8 +3,7 @@
 The interface never computes on the network. It asks the session for things (pause, one step, a
 new learning rate, a reset, a rebuild, a copy of the network) through methods that only set a
 flag or queue a command; the training thread carries them out between two steps, and hands a
-:class:`~tui.session.records.Snapshot` to its ``post`` callback about ten times a second (five at
-full speed) — the
+:class:`~tui.session.records.Snapshot` to its ``post`` callback about ten times a second — the
 decision grid, losses, gradient norms and the selected weight's chain rule all measured there.
 So no two threads ever touch the network's buffers at once, and no Textual import is needed here:
 the session is tested on its own. The thread's loop is :mod:`tui.session.loop`; what a snapshot
