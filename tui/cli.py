@@ -25,7 +25,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-SUBCOMMANDS = ("train", "derive", "bench", "presets", "learn", "compare", "sweep", "serve", "export")
+SUBCOMMANDS = (
+    "train",
+    "derive",
+    "bench",
+    "presets",
+    "learn",
+    "compare",
+    "sweep",
+    "serve",
+    "export",
+)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
 
@@ -85,6 +95,11 @@ def _app_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dltui", description="Open the app on an experiment.")
     parser.add_argument("config", nargs="?", help="an experiment file (TOML)")
     parser.add_argument("--preset", help="a named experiment (see `dltui presets`)")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        help="train on the CPU or an NVIDIA GPU (replaces the config's [train] device)",
+    )
     parser.add_argument("--version", action=_VersionAction)
     return parser
 
@@ -214,7 +229,7 @@ def _dispatch(args_list: list[str]) -> int:
 def _run_app(args: argparse.Namespace) -> int:
     from tui.commands.app import run_app
 
-    return run_app(args.config, args.preset)
+    return run_app(args.config, args.preset, args.device)
 
 
 def _on_main_thread() -> bool:

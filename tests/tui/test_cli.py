@@ -52,3 +52,39 @@ def test_an_unknown_word_is_neither_a_subcommand_nor_a_config_file(
     assert "train, derive, bench, presets" in err
     assert main(["missing.toml"]) == 2  # clearly meant as a file: says the file is missing
     assert "missing.toml does not exist" in capsys.readouterr().err
+
+
+def test_the_apps_device_option_replaces_the_configs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dltui CONFIG --device cpu`` opens the app on the CPU whatever the config names."""
+    import tui.app
+    import tui.commands.app
+
+    opened: list[str] = []
+
+    class FakeApp:
+        def __init__(self, experiment: Experiment, run: object) -> None:
+            opened.append(experiment.train.device)
+
+        def run(self) -> int:
+            return 0
+
+    monkeypatch.setattr(tui.app, "DltuiApp", FakeApp)
+    monkeypatch.setattr(tui.commands.app, "start_background", lambda *args: None)
+    config = tmp_path / "gpu.toml"
+    config.write_text(get_preset("xor").replace(train={"device": "cuda"}).to_toml())
+    assert main([str(config), "--device", "cpu"]) == 0
+    assert main(["--preset", "xor"]) == 0
+    assert opened == ["cpu", "cpu"]
+
+
+def test_the_app_on_cuda_without_a_gpu_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    from numba import cuda
+
+    if cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    assert main(["--preset", "xor", "--device", "cuda"]) == 2
+    assert "no CUDA GPU found" in capsys.readouterr().err
+    assert main(["--preset", "xor", "--device", "tpu"]) == 2
+    assert "invalid choice: 'tpu'" in capsys.readouterr().err

@@ -30,12 +30,16 @@ def load_experiment(config_path: str | None, preset: str | None) -> Experiment:
     return get_preset(preset or DEFAULT)
 
 
-def run_app(config_path: str | None, preset: str | None) -> int:
+def run_app(config_path: str | None, preset: str | None, device: str | None = None) -> int:
     """Loads the experiment and its data, then runs the app until the user quits.
 
+    ``device`` replaces the experiment's ``[train] device``: on ``cuda`` the network trains on
+    the GPU and the views read a host copy of it once a frame (tui.session.probes.HostMirror).
     Mistakes in the config or the data surface here, before the screen switches, as UserError.
     """
     experiment = load_experiment(config_path, preset)
+    if device is not None:
+        experiment = experiment.replace(train={"device": device})
     run = experiment.build()
     # On an empty kernel cache, the kernels the first step reaches last start compiling in
     # another process now, while the interface loads (engine.warmup).
