@@ -45,6 +45,7 @@ import numba
 import numpy as np
 
 from engine import _numba_setup, activations, cachelock, optim
+from engine.backends.cpu import CPU
 from engine.backends.fused import FusedStep, dense_groups
 from engine.events import Epoch, Finished
 from engine.kernels.cpu import chunks as cpu_chunks
@@ -222,6 +223,7 @@ def warm_up(
                 if progress:
                     progress(f"{dtype} · {loss}")
                 _one_step(dtype, loss, rows=8)
+            _activation_kernels(dtype)
             _parallel_twins(dtype)
         with contextlib.suppress(OSError):
             marker.touch()
@@ -260,6 +262,17 @@ def _one_step(dtype: str, loss: str, rows: int) -> None:
         FusedStep(net, groups, rows, loss, chunks=2).run(xb, yb)
 
 
+def _activation_kernels(dtype: str, forward: bool = True) -> None:
+    """Each common activation's own kernels (``cpu.FORWARD``, ``cpu.BACKWARD``) on ``dtype``
+    arrays, as the backend picks them; any other activation takes the general kernels, which
+    the fused kernel and the ``prange`` twins compile."""
+    z = np.linspace(-1.0, 1.0, 8, dtype=dtype).reshape(2, 4)
+    for kind in sorted(cpu.BACKWARD.keys() - {activations.TANH_F32}):  # the backend maps tanh
+        if forward:
+            CPU.activation_forward(z, z.copy(), kind, 0.0)
+        CPU.activation_backward(z, z, z, z.copy(), kind, 0.0)
+
+
 def _parallel_twins(dtype: str) -> None:
     """The ``prange`` twins, called directly: the backend takes them only for huge arrays."""
     z = np.linspace(-1.0, 1.0, 8, dtype=dtype).reshape(2, 4)
@@ -279,7 +292,7 @@ def backward_first(dtype: str, optimizer: str) -> None:
     net = Sequential([Dense(2, 4), Tanh(), Dense(4, 1)], seed=0, dtype=dtype)
     backend = net.backend
     x, z = np.ones((2, 2), dtype=dtype), np.ones((2, 4), dtype=dtype)
-    backend.activation_backward(z, z, z, z.copy(), activations.TANH, 0.0)
+    _activation_kernels(dtype, forward=False)
     W, gW, gb = net.params["0.W"], net.grads["0.W"], net.grads["0.b"]
     backend.dense_backward(x, W, z, gW, gb, x.copy())
     backend.dense_backward(x, W, z, gW, gb, None)

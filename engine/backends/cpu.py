@@ -93,6 +93,8 @@ class CPUBackend(CPULayerOps):
         if z.size >= PARALLEL_ELEMENTS:
             rows = z.shape[0]
             cpu.activation_forward_par(z.reshape(rows, -1), a.reshape(rows, -1), kind, alpha)
+        elif kind in cpu.FORWARD:  # its own small kernel: compiles only that activation
+            cpu.FORWARD[kind](z, a, alpha)
         else:
             cpu.activation_forward(z, a, kind, alpha)
 
@@ -104,6 +106,8 @@ class CPUBackend(CPULayerOps):
             r = z.shape[0]
             cpu.activation_backward_par(z.reshape(r, -1), a.reshape(r, -1), ga.reshape(r, -1),
                                         gz.reshape(r, -1), kind, alpha)  # fmt: skip
+        elif kind in cpu.BACKWARD:
+            cpu.BACKWARD[kind](z, a, ga, gz, alpha)
         else:
             cpu.activation_backward(z, a, ga, gz, kind, alpha)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.activations import ACTIVATIONS, SIGMOID
+from engine.activations import ACTIVATIONS, ELU, LEAKY_RELU, RELU, SIGMOID, TANH, TANH_F32
+from engine.backends.cpu import CPUBackend
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import optim as cpu_optim
 
@@ -50,6 +51,47 @@ def test_activation_kernels_match_their_numpy_forms(dtype: type, name: str, para
     bwd(z, a, ga, gz, d.code, 0.1)
     np.testing.assert_allclose(a, d.forward(z, 0.1), **tol(dtype))
     np.testing.assert_allclose(gz, ga * d.derivative(z, d.forward(z, 0.1), 0.1), **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", sorted(cpu.FORWARD))
+def test_each_activations_own_kernels_match_the_numpy_forms(dtype: type, kind: int) -> None:
+    """The small per-activation kernels the backend picks, in 2-D and in 4-D (a conv's maps)."""
+    d = next(d for d in ACTIVATIONS.values() if d.code == (TANH if kind == TANH_F32 else kind))
+    close = tol(np.float32 if kind == TANH_F32 else dtype)  # float32's tanh, whatever the arrays
+    rng = np.random.default_rng(kind)
+    for shape in ((6, 4), (2, 3, 2, 2)):
+        z = rand(rng, shape, dtype) * 3
+        a, ga, gz = np.empty_like(z), rand(rng, shape, dtype), np.empty_like(z)
+        cpu.FORWARD[kind](z, a, 0.1)
+        cpu.BACKWARD[kind](z, a, ga, gz, 0.1)
+        np.testing.assert_allclose(a, d.forward(z, 0.1), **close)
+        want = ga * d.derivative(z, d.forward(z, 0.1), 0.1)
+        np.testing.assert_allclose(gz, want, **close)
+
+
+def test_the_backend_runs_common_activations_without_the_general_kernels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ReLU, tanh and the others call their own kernel, so a network of them never compiles the
+    general kernels' code for every activation; the rest still reach the general ones."""
+
+    def general(*args: object) -> None:
+        raise AssertionError("the general activation kernel was called")
+
+    backend = CPUBackend()
+    z = np.linspace(-2.0, 2.0, 12, dtype=np.float32).reshape(3, 4)
+    a, gz = np.empty_like(z), np.empty_like(z)
+    with monkeypatch.context() as patch:
+        patch.setattr(cpu, "activation_forward", general)
+        patch.setattr(cpu, "activation_backward", general)
+        for kind in (RELU, LEAKY_RELU, SIGMOID, TANH):
+            backend.activation_forward(z, a, kind, 0.1)
+            backend.activation_backward(z, a, z, gz, kind, 0.1)
+        with pytest.raises(AssertionError, match="general"):
+            backend.activation_forward(z, a, ELU, 1.0)
+    backend.activation_forward(z, a, ELU, 1.0)
+    np.testing.assert_allclose(a, ACTIVATIONS["elu"].forward(z, 1.0), rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

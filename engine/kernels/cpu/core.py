@@ -71,26 +71,103 @@ def _backward_loop(kind, zf, af, gaf, gzf, alpha):
         gzf[i] = gaf[i] * act_grad(kind, zf[i], af[i], alpha)
 
 
+# One small kernel per common activation, ``act`` inlined with a constant ``kind``: LLVM then
+# vectorises the loop, where one loop over the whole ``act`` dispatch stays scalar (20 times
+# slower for ReLU), and each compiles only its own activation's code, so a first step on an
+# empty cache compiles only what the network uses. The backend picks them by ``FORWARD`` and
+# ``BACKWARD``; any other activation takes the general kernels below.
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _relu_forward(z, a, alpha):
+    _forward_loop(RELU, z.reshape(-1), a.reshape(-1), alpha)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _leaky_relu_forward(z, a, alpha):
+    _forward_loop(LEAKY_RELU, z.reshape(-1), a.reshape(-1), alpha)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sigmoid_forward(z, a, alpha):
+    _forward_loop(SIGMOID, z.reshape(-1), a.reshape(-1), alpha)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _tanh_forward(z, a, alpha):
+    _forward_loop(TANH, z.reshape(-1), a.reshape(-1), alpha)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _tanh_f32_forward(z, a, alpha):
+    _forward_loop(TANH_F32, z.reshape(-1), a.reshape(-1), alpha)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _relu_backward(z, a, grad_a, grad_z, alpha):
+    zf, gaf, gzf = z.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1)
+    for i in range(zf.size):  # a select in the arrays' dtype: float32 stays float32, vectorises
+        gzf[i] = gaf[i] if zf[i] > 0.0 else ZERO32
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _leaky_relu_backward(z, a, grad_a, grad_z, alpha):
+    _backward_loop(
+        LEAKY_RELU, z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), alpha
+    )
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sigmoid_backward(z, a, grad_a, grad_z, alpha):
+    _backward_loop(
+        SIGMOID, z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), alpha
+    )
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _tanh_backward(z, a, grad_a, grad_z, alpha):
+    _backward_loop(
+        TANH, z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), alpha
+    )
+
+
+FORWARD = {
+    RELU: _relu_forward,
+    LEAKY_RELU: _leaky_relu_forward,
+    SIGMOID: _sigmoid_forward,
+    TANH: _tanh_forward,
+    TANH_F32: _tanh_f32_forward,
+}
+"""The activations with a kernel of their own, by kind: ``kernel(z, a, alpha)``."""
+
+BACKWARD = {
+    RELU: _relu_backward,
+    LEAKY_RELU: _leaky_relu_backward,
+    SIGMOID: _sigmoid_backward,
+    TANH: _tanh_backward,
+    TANH_F32: _tanh_backward,  # 1 − a², whichever way a was computed
+}
+"""The same for the backward pass: ``kernel(z, a, grad_a, grad_z, alpha)``."""
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def activation_forward(z, a, kind, alpha):
-    """for each element: a = σ(z).
+    """for each element: a = σ(z), any activation ``kind`` (the fused kernel's call).
 
-    The common activations get a loop of their own, ``act`` inlined with a constant ``kind``:
-    LLVM then vectorises it, where one loop over the whole ``act`` dispatch stays scalar (20
-    times slower for ReLU). Any other activation takes the general loop.
+    The activations of ``FORWARD`` call their own kernel; the others take the general loop.
     """
-    zf = z.reshape(-1)
-    af = a.reshape(-1)
     if kind == RELU:
-        _forward_loop(RELU, zf, af, alpha)
+        _relu_forward(z, a, alpha)
     elif kind == TANH_F32:
-        _forward_loop(TANH_F32, zf, af, alpha)
+        _tanh_f32_forward(z, a, alpha)
     elif kind == LEAKY_RELU:
-        _forward_loop(LEAKY_RELU, zf, af, alpha)
+        _leaky_relu_forward(z, a, alpha)
     elif kind == SIGMOID:
-        _forward_loop(SIGMOID, zf, af, alpha)
+        _sigmoid_forward(z, a, alpha)
+    elif kind == TANH:
+        _tanh_forward(z, a, alpha)
     else:
-        _forward_loop(kind, zf, af, alpha)
+        _forward_loop(kind, z.reshape(-1), a.reshape(-1), alpha)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
@@ -102,21 +179,17 @@ def activation_forward_par(z, a, kind, alpha):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def activation_backward(z, a, grad_a, grad_z, kind, alpha):
-    """for each element: ∂L/∂z = ∂L/∂a · σ'(z) (common activations unswitched, as forward)."""
-    zf = z.reshape(-1)
-    af = a.reshape(-1)
-    gaf = grad_a.reshape(-1)
-    gzf = grad_z.reshape(-1)
-    if kind == RELU:  # a select in the arrays' dtype: float32 stays float32, and vectorises
-        for i in range(zf.size):
-            gzf[i] = gaf[i] if zf[i] > 0.0 else ZERO32
+    """for each element: ∂L/∂z = ∂L/∂a · σ'(z), any activation ``kind`` (as forward)."""
+    if kind == RELU:
+        _relu_backward(z, a, grad_a, grad_z, alpha)
     elif kind in (TANH, TANH_F32):
-        _backward_loop(TANH, zf, af, gaf, gzf, alpha)
+        _tanh_backward(z, a, grad_a, grad_z, alpha)
     elif kind == LEAKY_RELU:
-        _backward_loop(LEAKY_RELU, zf, af, gaf, gzf, alpha)
+        _leaky_relu_backward(z, a, grad_a, grad_z, alpha)
     elif kind == SIGMOID:
-        _backward_loop(SIGMOID, zf, af, gaf, gzf, alpha)
+        _sigmoid_backward(z, a, grad_a, grad_z, alpha)
     else:
+        zf, af, gaf, gzf = z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1)
         _backward_loop(kind, zf, af, gaf, gzf, alpha)
 
 
