@@ -77,3 +77,27 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "url", ["dltui.example.org", "example.org:8000", "ftp://example.org", "https://"]
+)
+def test_a_public_url_that_is_no_web_address_is_refused(capsys, url: str) -> None:
+    code, err = dltui(capsys, "serve", "--port", str(_free_port()), "--public-url", url)
+    assert code == 2 and "is not a web address" in err
+
+
+def test_a_public_url_with_a_trailing_slash_joins_the_pages_paths_once(monkeypatch) -> None:
+    made: dict[str, object] = {}
+
+    class Recorder:
+        def __init__(self, command: str, **kwargs: object) -> None:
+            made.update(kwargs)
+
+        def serve(self) -> None:
+            pass
+
+    monkeypatch.setattr(serve, "_server_class", lambda: Recorder)
+    url = "https://dltui.example.org/class/"
+    assert cli.main(["serve", "--port", str(_free_port()), "--public-url", url]) == 0
+    assert made["public_url"] == "https://dltui.example.org/class"

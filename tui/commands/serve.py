@@ -75,8 +75,11 @@ def run(args: argparse.Namespace) -> int:
     load_experiment(args.config, args.preset)  # a bad config or preset fails here, not per visitor
     check_port(args.port)
     check_bind(args.host, args.port)
+    if args.public_url is not None:
+        check_public_url(args.public_url)
     server_class = _server_class()
-    url = args.public_url or local_url(args.host, args.port)
+    # the page joins its paths to this address: a trailing slash would double theirs
+    url = args.public_url.rstrip("/") if args.public_url else local_url(args.host, args.port)
     server = server_class(
         app_command(args.config, args.preset),
         host=args.host,
@@ -116,6 +119,21 @@ def check_port(port: int) -> None:
     if not 1 <= port <= 65535:
         hint = f"use one from 1 to 65535, e.g. --port {DEFAULT_PORT}"
         raise UserError(f"--port {port} is not a TCP port", hint)
+
+
+def check_public_url(url: str) -> None:
+    """Raises:
+    UserError: for a --public-url that is not an http(s) address with a host: the page
+    builds its websocket's address from it, so anything else leaves visitors a blank page."""
+    from urllib.parse import urlsplit  # here: the app's start imports no urllib
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UserError(
+            f"--public-url {url!r} is not a web address",
+            "give the address browsers open, with its scheme and host, "
+            "e.g. --public-url https://dltui.example.org",
+        )
 
 
 def check_bind(host: str, port: int) -> None:
