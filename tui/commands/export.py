@@ -12,7 +12,8 @@ needs the optional ``onnx`` package; its graph computes the network's inference 
 ``net.forward`` does: the last layer's output (logits for a network trained with a
 cross-entropy loss). ``--safetensors`` writes the weights under PyTorch's state-dict names, with
 the layers in the file's metadata (``Sequential.load`` reads it back). A layer a format cannot
-express is an error naming it (exit code 2).
+express is an error naming it (exit code 2). A run stopped before its last epoch exports the
+weights its checkpoint holds, and a note says which epoch that is.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ from engine.network import Sequential
 
 def write_onnx(net: Sequential, path: Path) -> str:
     from engine.interop.onnx import INPUT, OPSET, OUTPUT, to_onnx
+
+    if path.suffix != ".onnx":  # a forgotten suffix is a file no ONNX tool offers to open
+        raise UserError(
+            f"--onnx {path}: the file name must end in .onnx",
+            f"e.g. --onnx {path.with_suffix('.onnx')}",
+        )
     from engine.interop.onnx_layers import embeds_tokens
 
     to_onnx(net, path)
@@ -71,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a run folder (dltui train, or w in the app), or a saved network (.npz, .safetensors)",
     )
     for name, (about, _) in FORMATS.items():
-        p.add_argument(f"--{name}", metavar="FILE", help=f"write {about} to FILE")
+        p.add_argument(f"--{name}", metavar="FILE", help=f"write to FILE {about}")
     p.set_defaults(func=run)
 
 
@@ -82,10 +89,28 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no format to export to", f"name the file to write, e.g. {options}")
     net = load_network(Path(args.source))
     console = Console(highlight=False)
+    unfinished = stopped_early(Path(args.source))
+    if unfinished:
+        console.print(f"note: {unfinished}", markup=False)
     for name, target in wanted.items():
         written = FORMATS[name][1](net, Path(target))
         console.print(f"wrote {target}: {written}", markup=False)
     return 0
+
+
+def stopped_early(source: Path) -> str | None:
+    """For a run folder whose training stopped before its last epoch, a sentence saying so:
+    the export holds the weights of an unfinished run."""
+    if not source.is_dir():
+        return None
+    run = RunDir.open(source)
+    planned = run.experiment.train.epochs
+    if run.epochs_done >= planned:
+        return None
+    return (
+        f"{source} stopped after epoch {run.epochs_done} of {planned}: the export holds the "
+        f"weights of that checkpoint (`dltui train --resume {source}` trains the rest)"
+    )
 
 
 def load_network(source: Path) -> Sequential:
