@@ -69,6 +69,11 @@ def read_npz(
     """Reads a file written by ``write_npz``; any problem is a UserError naming the file."""
     path = Path(path)
     fix = "pass a file written by dltui (model.npz or a run's checkpoint.npz)"
+    if path.is_dir():
+        inside = path / "checkpoint.npz"
+        if inside.is_file():
+            raise UserError(f"{path} is a run folder, not a checkpoint file", f"pass {inside}")
+        raise UserError(f"{path} is a folder, not a checkpoint file", fix)
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist", fix)
     try:

@@ -43,6 +43,7 @@ from typing import Any
 
 from engine.datasets.registry import CSV_PREFIX, canonical_key
 from engine.errors import UserError
+from engine.experiment.runfiles import CONFIG
 
 DEFAULT_DATA = "spiral"
 
@@ -105,7 +106,18 @@ TOP_LEVEL = ("name", "description")
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """The parsed file; a missing or malformed file is a UserError naming it."""
+    """The parsed file; a missing or malformed file, or a folder, is a UserError naming it."""
+    if path.is_dir():
+        if (path / CONFIG).is_file():
+            raise UserError(
+                f"{path} is a run folder, not a config file",
+                f"`dltui train --resume {path}` continues it; "
+                f"{path / CONFIG} starts its experiment afresh",
+            )
+        raise UserError(
+            f"{path} is a folder, not a config file",
+            "give a .toml file, e.g. one from `dltui presets --show spiral > my.toml`",
+        )
     try:
         # utf-8-sig: a byte-order mark, as some Windows editors write one, is not a TOML error
         return tomllib.loads(path.read_text(encoding="utf-8-sig"))
