@@ -75,56 +75,57 @@ def _backward_loop(kind, zf, af, gaf, gzf, alpha):
 # vectorises the loop, where one loop over the whole ``act`` dispatch stays scalar (20 times
 # slower for ReLU), and each compiles only its own activation's code, so a first step on an
 # empty cache compiles only what the network uses. The backend picks them by ``FORWARD`` and
-# ``BACKWARD``; any other activation takes the general kernels below.
+# ``BACKWARD``; any other activation takes the general kernels below, which inline them (so the
+# fused kernel's code is what it was with one loop per activation written out).
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _relu_forward(z, a, alpha):
     _forward_loop(RELU, z.reshape(-1), a.reshape(-1), alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _leaky_relu_forward(z, a, alpha):
     _forward_loop(LEAKY_RELU, z.reshape(-1), a.reshape(-1), alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _sigmoid_forward(z, a, alpha):
     _forward_loop(SIGMOID, z.reshape(-1), a.reshape(-1), alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _tanh_forward(z, a, alpha):
     _forward_loop(TANH, z.reshape(-1), a.reshape(-1), alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _tanh_f32_forward(z, a, alpha):
     _forward_loop(TANH_F32, z.reshape(-1), a.reshape(-1), alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _relu_backward(z, a, grad_a, grad_z, alpha):
     zf, gaf, gzf = z.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1)
     for i in range(zf.size):  # a select in the arrays' dtype: float32 stays float32, vectorises
         gzf[i] = gaf[i] if zf[i] > 0.0 else ZERO32
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _leaky_relu_backward(z, a, grad_a, grad_z, alpha):
     _backward_loop(
         LEAKY_RELU, z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), alpha
     )
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _sigmoid_backward(z, a, grad_a, grad_z, alpha):
     _backward_loop(
         SIGMOID, z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), alpha
     )
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _tanh_backward(z, a, grad_a, grad_z, alpha):
     _backward_loop(
         TANH, z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), alpha
