@@ -342,3 +342,23 @@ def test_training_moves_to_pytorch_and_back(name: str, dtype: str, tol: float) -
     np.testing.assert_allclose(losses, expected, rtol=tol, atol=tol)
     np.testing.assert_allclose(back.data, whole.data, rtol=tol * 10, atol=tol * 10)
     np.testing.assert_allclose(back.state, whole.state, rtol=tol * 10, atol=tol * 10)
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_a_float32_network_comes_back_from_torch(name: str) -> None:
+    """to_torch gives a float32 network's module in float32, position code included (the
+    buffer is rounded with the weights), and from_torch takes it back as it is."""
+    net = _net(name, "float32")
+    model = to_torch(net)
+    back = from_torch(model)
+    assert back.spec() == net.spec() and back.dtype == np.float32
+    np.testing.assert_array_equal(back.data, net.data)
+    x = _inputs(name)
+    np.testing.assert_allclose(back.forward(x), net.forward(x), rtol=1e-6, atol=1e-6)
+
+
+def test_a_position_code_a_little_off_is_refused() -> None:
+    """The check allows float32's rounding, not a code that differs by 1e-4."""
+    code = torch.from_numpy(PositionalEncoding(4, max_len=5).table + 1e-4).float()
+    with pytest.raises(UserError, match="not the sinusoidal code"):
+        from_torch(nn.Sequential(tm.PositionalEncoding(code)))
