@@ -61,7 +61,7 @@ def test_a_run_stopped_early_says_which_epoch_it_exports(
     assert 3 <= done < 50
     assert main(["export", str(out), "--onnx", str(tmp_path / "half.onnx")]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert f"stopped after epoch {done} of 50" in text
+    assert f"stopped after {done} of its 50 epochs" in text
     assert f"dltui train --resume {out}" in text
 
 

@@ -108,7 +108,7 @@ def stopped_early(source: Path) -> str | None:
     if run.epochs_done >= planned:
         return None
     return (
-        f"{source} stopped after epoch {run.epochs_done} of {planned}: the export holds the "
+        f"{source} stopped after {run.epochs_done} of its {planned} epochs: the export holds the "
         f"weights of that checkpoint (`dltui train --resume {source}` trains the rest)"
     )
 
