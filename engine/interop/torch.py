@@ -16,7 +16,7 @@ naming the module. PyTorch is imported only when one of the two is called.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -143,6 +143,13 @@ def to_torch(net: Sequential) -> Any:
     inference); it carries the network's ``input_shape`` so that ``from_torch`` needs no more.
     A batch-norm module's ``num_batches_tracked`` is 0: the engine does not count batches.
     """
+    from engine.network import Sequential
+
+    if not isinstance(net, Sequential):
+        raise UserError(
+            f"to_torch takes an engine network (Sequential), not {type(net).__name__!r}",
+            "load a saved one first: to_torch(Sequential.load(PATH))",
+        )
     torch = _torch()
     model = torch.nn.Sequential(*_modules(net.layers, net.input_shape))
     model.to({"float32": torch.float32, "float64": torch.float64}[net.dtype.name])
@@ -347,9 +354,15 @@ def from_torch(module: Any, input_shape: Sequence[int] | None = None, seed: int 
     from engine.network import Sequential
 
     torch = _torch()
+    if isinstance(module, Mapping):  # a state dict: the weights without the layers
+        raise UserError(
+            f"from_torch takes an nn.Sequential, not a state dict ({type(module).__name__})",
+            "load the weights into the modules first (model.load_state_dict(...)), then pass "
+            "the model; a .safetensors file dltui wrote loads with Sequential.load(PATH)",
+        )
     if not isinstance(module, torch.nn.Sequential):
         raise UserError(
-            f"from_torch takes an nn.Sequential, not a {type(module).__name__}",
+            f"from_torch takes an nn.Sequential, not {type(module).__name__!r}",
             "put the modules in torch.nn.Sequential(...) in the order they run",
         )
     layers = _layers(module)

@@ -227,7 +227,8 @@ REFUSED: dict[str, tuple[Callable[[], Any], str]] = {
         "module 1 (Sequential)",
     ),
     "tanh gelu": (lambda: nn.Sequential(nn.GELU(approximate="tanh")), "module 0 (GELU)"),
-    "not sequential": (lambda: nn.Linear(3, 2), "not a Linear"),
+    "not sequential": (lambda: nn.Linear(3, 2), "not 'Linear'"),
+    "state dict": (lambda: nn.Sequential(nn.Linear(3, 2)).state_dict(), "not a state dict"),
     "half": (lambda: nn.Sequential(nn.Linear(3, 2)).half(), "float16"),
     "no shape": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3)), "input's shape is unknown"),
     "code": (
@@ -362,3 +363,9 @@ def test_a_position_code_a_little_off_is_refused() -> None:
     code = torch.from_numpy(PositionalEncoding(4, max_len=5).table + 1e-4).float()
     with pytest.raises(UserError, match="not the sinusoidal code"):
         from_torch(nn.Sequential(tm.PositionalEncoding(code)))
+
+
+def test_to_torch_of_a_path_says_to_load_it_first() -> None:
+    with pytest.raises(UserError, match="takes an engine network") as caught:
+        to_torch("model.npz")  # type: ignore[arg-type]
+    assert "Sequential.load" in caught.value.hint
