@@ -13,10 +13,10 @@ machine code on disk. A first start on an empty cache therefore compiles, in two
   anything would wait behind it) nor its interpreter lock; the disk cache is shared, and a
   network switched to the layer path meanwhile returns to the fused one once it is there.
 
-A headless run (``dltui train``) cannot switch paths midway: the two paths round differently, and
-a resumed run must compute what the uninterrupted one did. ``layer_path_for_run(run)`` therefore
-puts a run that starts before the fused kernel is cached on the layer path for good; the
-checkpoint records the path, and a resume takes it from there (:mod:`engine.experiment.runs`).
+A headless run (``dltui train``) always takes the fused kernel, compiling it in the foreground on
+an empty cache: the two paths round differently, and the same config and seed must give the same
+weights whatever the cache held. A checkpoint records the path its run trained on, and a resume
+keeps it (:mod:`engine.experiment.runs`), so a run the app saved from the layer path resumes there.
 
 Markers, keyed by the version and the kernels' source, tell later starts what is already in the
 cache: one for ``warm_up``, one per kind of network for ``warm_first_step``.
@@ -177,22 +177,6 @@ def start_background(
     )
     _BACKGROUND.append(process)
     return process
-
-
-def layer_path_for_run(run: Run) -> bool:
-    """Puts ``run`` on the layer-by-layer path for its whole length when the fused kernel is not
-    in the cache yet; whether it did.
-
-    The layer path's kernels compile in a fraction of the fused kernel's time, and for the small
-    networks that take the fused path a step costs about the same either way, so a first run on
-    an empty cache spends seconds less compiling. The choice is made once, before the first
-    step, from the cache alone, and kept: results never depend on when a compile finished.
-    """
-    net = run.net
-    if not net.fuse or run.experiment.train.device != "cpu" or kernels_cached():
-        return False
-    net.fuse = False
-    return True
 
 
 def use_fused_when_ready(net: Sequential) -> bool:

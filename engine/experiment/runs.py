@@ -242,7 +242,7 @@ class RunDir:
         ``run`` must be built from an experiment that keeps the checkpoint's data, model and
         ``FIXED_TRAIN_KEYS``, and load the same data (its fingerprint); a difference is a
         UserError naming it. Every saved value is checked before it is used. A run recorded on
-        the layer-by-layer path stays on it (``engine.warmup.layer_path_for_run``): the fused
+        the layer-by-layer path (the app on an empty cache, engine.warmup) stays on it: the fused
         kernel rounds differently, and a resumed run must end where an uninterrupted one does.
         """
         arrays = self._arrays

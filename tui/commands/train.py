@@ -50,7 +50,7 @@ from engine.experiment.runs import (
     train,
 )
 from engine.experiment.validation import MAX_EPOCHS
-from engine.warmup import layer_path_for_run, start_background
+from engine.warmup import start_background
 from tui import describe
 from tui.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
@@ -236,7 +236,6 @@ def _start(args: argparse.Namespace) -> tuple[RunDir, Run]:
     if changes:
         experiment = experiment.replace(train=changes)
     net_run = experiment.build()  # before the folder exists: a bad config leaves no trace
-    layer_path_for_run(net_run)  # on an empty cache; kept to the end, recorded in the checkpoint
     path = Path(args.out) if args.out else default_path(experiment.name)
     return RunDir.create(path, net_run), net_run
 
