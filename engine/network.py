@@ -418,11 +418,18 @@ class Sequential:
     def save(self, path: str | Path) -> None:
         """Writes layers and weights to a file, atomically (no pickle inside): ``.npz``, or
         ``.safetensors`` with PyTorch's tensor names (``engine.interop.safetensors``)."""
-        if Path(path).suffix.lower() == ".safetensors":
+        suffix = Path(path).suffix.lower()
+        if suffix == ".safetensors":
             from engine.interop.safetensors import save_network
 
             save_network(self, path)
             return
+        if suffix != ".npz":  # model.pt would hold an .npz that PyTorch cannot read
+            raise UserError(
+                f"cannot save to {path}: the file name must end in .npz or .safetensors",
+                f"e.g. {Path(path).with_suffix('.npz')} (dltui's own format) or "
+                f"{Path(path).with_suffix('.safetensors')} (PyTorch reads it as a state dict)",
+            )
         meta = {"format": "dltui-network", "version": 1, **self.file_meta()}
         write_npz(path, self.file_arrays(), meta)
 
