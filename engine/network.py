@@ -459,6 +459,13 @@ class Sequential:
             from engine.interop.safetensors import load_network
 
             return load_network(path, device)
+        if Path(path).suffix.lower() in (".onnx", ".pt", ".pth"):  # a file other tools read
+            raise UserError(
+                f"{path} is not a file dltui reads networks from: it loads its own .npz "
+                "and .safetensors files",
+                "load the .npz or .safetensors the network was saved or exported as; a PyTorch "
+                "model comes in through engine.interop.from_torch",
+            )
         arrays, meta = read_npz(path, required=("data",))
         try:
             net = cls.from_spec(

@@ -30,3 +30,11 @@ def test_the_named_formats_round_trip(tmp_path: Path, name: str) -> None:
     net = _net()
     net.save(tmp_path / name)
     np.testing.assert_array_equal(Sequential.load(tmp_path / name).data, net.data)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "model.pt", "model.pth"])
+def test_loading_another_tools_file_names_what_loads(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_bytes(b"\x08\x07other tool's bytes")
+    with pytest.raises(UserError, match="not a file dltui reads networks from") as caught:
+        Sequential.load(tmp_path / name)
+    assert "from_torch" in caught.value.hint
