@@ -71,3 +71,17 @@ def test_the_help_names_the_file_then_what_it_holds(capsys) -> None:
     help_text = " ".join(capsys.readouterr().out.split())
     assert "write to FILE the weights as safetensors, with PyTorch's names" in help_text
     assert "PyTorch's names to FILE" not in help_text
+
+
+def test_a_float64_network_says_its_weights_are_rounded(tmp_path: Path, capsys) -> None:
+    from engine.layers import Dense, Tanh
+    from engine.network import Sequential
+
+    for dtype in ("float64", "float32"):
+        Sequential([Dense(2, 3), Tanh(), Dense(3, 1)], seed=0, dtype=dtype).save(
+            tmp_path / f"{dtype}.npz"
+        )
+        source, target = tmp_path / f"{dtype}.npz", tmp_path / f"{dtype}.onnx"
+        assert main(["export", str(source), "--onnx", str(target)]) == 0
+        said = "float64 weights rounded to float32" in capsys.readouterr().out
+        assert said == (dtype == "float64")

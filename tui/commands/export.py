@@ -22,6 +22,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
 from engine.errors import UserError
@@ -44,7 +45,8 @@ def write_onnx(net: Sequential, path: Path) -> str:
     kind = "int64 token ids" if embeds_tokens(net) else "float32"
     shape = ", ".join(["batch", *map(str, net.input_shape)])
     out = ", ".join(["batch", *map(str, net.output_shape)])
-    return f"ONNX opset {OPSET}: {INPUT!r} ({shape}) {kind} → {OUTPUT!r} ({out})"
+    rounded = "; the float64 weights rounded to float32" if net.dtype == np.float64 else ""
+    return f"ONNX opset {OPSET}: {INPUT!r} ({shape}) {kind} → {OUTPUT!r} ({out}){rounded}"
 
 
 def write_safetensors(net: Sequential, path: Path) -> str:
