@@ -75,57 +75,56 @@ def _backward_loop(kind, zf, af, gaf, gzf, alpha):
 # vectorises the loop, where one loop over the whole ``act`` dispatch stays scalar (20 times
 # slower for ReLU), and each compiles only its own activation's code, so a first step on an
 # empty cache compiles only what the network uses. The backend picks them by ``FORWARD`` and
-# ``BACKWARD``; any other activation takes the general kernels below, which inline them (so the
-# fused kernel's code is what it was with one loop per activation written out).
+# ``BACKWARD``; any other activation takes the general kernels below.
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _relu_forward(z, a, alpha):
     _forward_loop(RELU, z.reshape(-1), a.reshape(-1), alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _leaky_relu_forward(z, a, alpha):
     _forward_loop(LEAKY_RELU, z.reshape(-1), a.reshape(-1), alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _sigmoid_forward(z, a, alpha):
     _forward_loop(SIGMOID, z.reshape(-1), a.reshape(-1), alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _tanh_forward(z, a, alpha):
     _forward_loop(TANH, z.reshape(-1), a.reshape(-1), alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _tanh_f32_forward(z, a, alpha):
     _forward_loop(TANH_F32, z.reshape(-1), a.reshape(-1), alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _relu_backward(z, a, grad_a, grad_z, alpha):
     zf, gaf, gzf = z.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1)
     for i in range(zf.size):  # a select in the arrays' dtype: float32 stays float32, vectorises
         gzf[i] = gaf[i] if zf[i] > 0.0 else ZERO32
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _leaky_relu_backward(z, a, grad_a, grad_z, alpha):
     _backward_loop(
         LEAKY_RELU, z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), alpha
     )
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _sigmoid_backward(z, a, grad_a, grad_z, alpha):
     _backward_loop(
         SIGMOID, z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), alpha
     )
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _tanh_backward(z, a, grad_a, grad_z, alpha):
     _backward_loop(
         TANH, z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1), alpha
@@ -153,22 +152,23 @@ BACKWARD = {
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def activation_forward(z, a, kind, alpha):
-    """for each element: a = σ(z), any activation ``kind`` (the fused kernel's call).
+    """for each element: a = σ(z), for any activation ``kind`` (the fused kernel's call).
 
-    The activations of ``FORWARD`` call their own kernel; the others take the general loop.
+    The common activations get a loop of their own, the same as ``FORWARD``'s kernels, written
+    out here: inlining those kernels instead made this one about a third slower to compile.
     """
+    zf = z.reshape(-1)
+    af = a.reshape(-1)
     if kind == RELU:
-        _relu_forward(z, a, alpha)
+        _forward_loop(RELU, zf, af, alpha)
     elif kind == TANH_F32:
-        _tanh_f32_forward(z, a, alpha)
+        _forward_loop(TANH_F32, zf, af, alpha)
     elif kind == LEAKY_RELU:
-        _leaky_relu_forward(z, a, alpha)
+        _forward_loop(LEAKY_RELU, zf, af, alpha)
     elif kind == SIGMOID:
-        _sigmoid_forward(z, a, alpha)
-    elif kind == TANH:
-        _tanh_forward(z, a, alpha)
+        _forward_loop(SIGMOID, zf, af, alpha)
     else:
-        _forward_loop(kind, z.reshape(-1), a.reshape(-1), alpha)
+        _forward_loop(kind, zf, af, alpha)
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
@@ -180,17 +180,21 @@ def activation_forward_par(z, a, kind, alpha):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def activation_backward(z, a, grad_a, grad_z, kind, alpha):
-    """for each element: ∂L/∂z = ∂L/∂a · σ'(z), any activation ``kind`` (as forward)."""
-    if kind == RELU:
-        _relu_backward(z, a, grad_a, grad_z, alpha)
+    """for each element: ∂L/∂z = ∂L/∂a · σ'(z), for any activation ``kind`` (as forward)."""
+    zf = z.reshape(-1)
+    af = a.reshape(-1)
+    gaf = grad_a.reshape(-1)
+    gzf = grad_z.reshape(-1)
+    if kind == RELU:  # as _relu_backward
+        for i in range(zf.size):
+            gzf[i] = gaf[i] if zf[i] > 0.0 else ZERO32
     elif kind in (TANH, TANH_F32):
-        _tanh_backward(z, a, grad_a, grad_z, alpha)
+        _backward_loop(TANH, zf, af, gaf, gzf, alpha)
     elif kind == LEAKY_RELU:
-        _leaky_relu_backward(z, a, grad_a, grad_z, alpha)
+        _backward_loop(LEAKY_RELU, zf, af, gaf, gzf, alpha)
     elif kind == SIGMOID:
-        _sigmoid_backward(z, a, grad_a, grad_z, alpha)
+        _backward_loop(SIGMOID, zf, af, gaf, gzf, alpha)
     else:
-        zf, af, gaf, gzf = z.reshape(-1), a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1)
         _backward_loop(kind, zf, af, gaf, gzf, alpha)
 
 
