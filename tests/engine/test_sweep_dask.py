@@ -264,10 +264,15 @@ def test_a_point_that_kills_too_many_workers_comes_back_failed(
     finally:
         set_allowed_failures(cluster, 3)
     states = {r["name"]: r["state"] for r in records}
+    assert len(states) == len(swept.points)  # the sweep ends, with a record for every point
     (lost,) = [name for name in states if killed[0].startswith(f"dltui-{name}-")]
     assert states.pop(lost) == "failed"
-    assert set(states.values()) == {"done"}
-    assert "KilledWorker" in next(r["error"] for r in records if r["name"] == lost)
+    assert "done" in states.values()
+    # The scheduler may have queued a second point on the worker it lost (worker saturation
+    # gives a one-thread worker up to two): that point was lost with it, and says so too.
+    for record in records:
+        if record["state"] != "done":
+            assert record["state"] == "failed" and "KilledWorker" in record["error"], record
 
 
 def set_allowed_failures(cluster: Cluster, n: int) -> None:
