@@ -114,6 +114,6 @@ WORKLOADS = (
         "mnist-mlp", torch_target=0.50, thread_scaling=True
     ),
     MLP((1024, 1024, 1024, 10), "relu", "cross_entropy", "sgd", 0.01, 256).workload(
-        "wide", gemm_target=0.70
+        "wide", gemm_target=0.80
     ),
 )
