@@ -7,12 +7,14 @@ layer specs of a network's file are read in today's keys, whatever version wrote
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -27,16 +29,29 @@ os.umask(_UMASK)  # read once: os.umask can only be read by setting it
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """Writes ``arrays`` and ``meta`` to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = dict(arrays)
     payload[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
+    with atomic_file(path) as fh:
+        np.savez(fh, **payload)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, text: bool = False, sync: bool = True) -> Iterator[IO[Any]]:
+    """A file open for writing that appears at ``path`` whole or not at all.
+
+    It is written under a temporary name beside ``path`` (its folder made if missing), flushed
+    to the disk when ``sync``, and renamed over ``path`` when the block ends; an exception in
+    the block removes it and leaves ``path`` as it was. ``text``: UTF-8 text, else bytes.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **payload)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb") as fh:
+            yield fh
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
         _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -51,16 +66,8 @@ def _publish(tmp: str, path: Path) -> None:
 
 def write_text(path: str | Path, text: str) -> None:
     """Writes a text file atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        _publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, text=True, sync=False) as fh:
+        fh.write(text)
 
 
 def read_npz(

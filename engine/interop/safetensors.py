@@ -13,8 +13,6 @@ so the same file loads back here and into the module ``engine.interop.to_torch``
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.errors import UserError, os_error_fix
-from engine.experiment.checkpoint import _publish
+from engine.experiment.checkpoint import atomic_file
 from engine.interop.torch_names import counter_names, torch_names
 from engine.layers.registry import current_spec
 
@@ -83,21 +81,11 @@ def write_safetensors(
         offset += size
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(len(text).to_bytes(8, "little"))
-            fh.write(text)
-            for name in order:
-                fh.write(arrays[name].astype(arrays[name].dtype.newbyteorder("<")).tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        _publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        fh.write(len(text).to_bytes(8, "little"))
+        fh.write(text)
+        for name in order:
+            fh.write(arrays[name].astype(arrays[name].dtype.newbyteorder("<")).tobytes())
 
 
 def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
