@@ -317,16 +317,16 @@ class Sequential:
         thread, and a multithreaded BLAS anywhere in the same passes leaves its threads spinning
         on the cores those need (a step several times slower). Whatever the batch, so that BLAS's
         threads never start; networks without such layers keep them (a wide Dense layer gains)."""
-        if self._splits_batch and self.backend.batch_chunks(1 << 20) > 1:
-            return blas_threads_for(1)
-        return contextlib.nullcontext()
+        return blas_threads_for(1) if self._one_blas_thread() else contextlib.nullcontext()
 
     def _blas_to_one(self) -> int | None:
         """``_blas_threads`` for a training step, without a context manager (a step allocates
         none): BLAS on one thread where that applies; the count to put back (``blas_back``)."""
-        if self._splits_batch and self.backend.batch_chunks(1 << 20) > 1:
-            return blas_to_one()
-        return None
+        return blas_to_one() if self._one_blas_thread() else None
+
+    def _one_blas_thread(self) -> bool:
+        """Whether this network's layers split the batch over Numba's threads, BLAS inside."""
+        return self._splits_batch and self.backend.batch_chunks(1 << 20) > 1
 
     def _forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         before = self._blas_to_one()

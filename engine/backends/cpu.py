@@ -25,11 +25,12 @@ import numpy.typing as npt
 
 from engine.activations import TANH, TANH_F32
 from engine.backends.base import Backend, FusedWorkspace
-from engine.backends.cpu_layers import CPULayerOps, _blas_back, _blas_to_one
+from engine.backends.cpu_layers import CPULayerOps
 from engine.kernels.cpu import chunks as cpu_chunks
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import fused as cpu_fused
 from engine.kernels.cpu import optim as cpu_optim
+from engine.threads import blas_back, blas_to_one
 
 Array = npt.NDArray[Any]
 
@@ -153,13 +154,13 @@ class CPUBackend(CPULayerOps):
             return float(cpu_fused.mlp_loss_and_grad(x, y, labels, *arrays, w.loss, w.huber_delta))
         # one chunk of the batch per thread, BLAS on one thread inside each (see cpu_chunks)
         parts = (w.data, w.parts, w.ws, w.plan, w.alphas, w.spots)
-        before = _blas_to_one()
+        before = blas_to_one()
         try:
             value = cpu_chunks.mlp_loss_and_grad_chunks(
                 x, y, labels, *parts, w.loss, w.huber_delta, w.out
             )
         finally:
-            _blas_back(before)
+            blas_back(before)
         if w.grad.size >= PARALLEL_CHUNK_GRADS:
             cpu_chunks.mean_chunks_par(w.parts, w.grad)
         else:

@@ -24,8 +24,7 @@ from engine.kernels.cpu import conv as cpu_conv
 from engine.kernels.cpu import norm as cpu_norm
 from engine.kernels.cpu import pool as cpu_pool
 from engine.kernels.cpu import sequence as cpu_rnn
-from engine.threads import blas_back as _blas_back
-from engine.threads import blas_to_one as _blas_to_one
+from engine.threads import blas_back, blas_to_one
 
 Array = Any
 
@@ -105,11 +104,11 @@ class CPULayerOps(RecurrentOps):
         if ws.cols.shape[0] == 1:
             cpu_conv.conv2d_forward(*args, ws.cols[0], ws.zt[0], z)
             return
-        before = _blas_to_one()
+        before = blas_to_one()
         try:
             cpu_conv.conv2d_forward_chunks(*args, ws.cols, ws.zt, z)
         finally:
-            _blas_back(before)
+            blas_back(before)
 
     def conv2d_backward(
         self,
@@ -132,11 +131,11 @@ class CPULayerOps(RecurrentOps):
             )
             return
         parts = (ws.parts_W, ws.parts_b)
-        before = _blas_to_one()
+        before = blas_to_one()
         try:
             cpu_conv.conv2d_backward_chunks(*args, ws.cols, ws.zt, *parts, ws.dcols, grad_x, need_x)
         finally:
-            _blas_back(before)
+            blas_back(before)
         cpu_chunks.sum_chunks(ws.parts_W, grad_W)
         cpu_chunks.sum_chunks(ws.parts_b, grad_b)
 
@@ -215,7 +214,7 @@ class CPULayerOps(RecurrentOps):
         if p.xt.shape[0] == 1:
             super().recurrent_forward(p)
             return
-        before = _blas_to_one()
+        before = blas_to_one()
         try:
             if p.cell == "lstm":
                 cs, tcs, acts = p.saved
@@ -232,7 +231,7 @@ class CPULayerOps(RecurrentOps):
                     p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, p.hp, p.fast
                 )
         finally:
-            _blas_back(before)
+            blas_back(before)
 
     def recurrent_backward(self, p: RecurrentPass, g: RecurrentGrads) -> None:
         """As ``recurrent_forward``; several chunks' weight gradients are summed after."""
@@ -243,7 +242,7 @@ class CPULayerOps(RecurrentOps):
         assert parts is not None
         need_gx = gx is not None
         gxa = gx if need_gx else p.xt  # an array of the right type where no ∂L/∂x is wanted
-        before = _blas_to_one()
+        before = blas_to_one()
         try:
             if p.cell == "lstm":
                 cs, tcs, acts = p.saved
@@ -265,7 +264,7 @@ class CPULayerOps(RecurrentOps):
                     g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, g.dxp, dh, parts, gxa, need_gx
                 )
         finally:
-            _blas_back(before)
+            blas_back(before)
         for i in range(4):
             cpu_chunks.sum_chunks(parts[i], g.grads[i])
 
