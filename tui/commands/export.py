@@ -31,14 +31,19 @@ from engine.experiment.runs import RunDir
 from engine.network import Sequential
 
 
-def write_onnx(net: Sequential, path: Path) -> str:
-    from engine.interop.onnx import INPUT, OPSET, OUTPUT, to_onnx
-
-    if path.suffix != ".onnx":  # a forgotten suffix is a file no ONNX tool offers to open
+def _check_suffix(option: str, path: Path) -> None:
+    """A file named without the format's suffix is one no tool offers to open: refused."""
+    suffix = f".{option}"
+    if path.suffix != suffix:
         raise UserError(
-            f"--onnx {path}: the file name must end in .onnx",
-            f"e.g. --onnx {path.with_suffix('.onnx')}",
+            f"--{option} {path}: the file name must end in {suffix}",
+            f"e.g. --{option} {path.with_suffix(suffix)}",
         )
+
+
+def write_onnx(net: Sequential, path: Path) -> str:
+    _check_suffix("onnx", path)
+    from engine.interop.onnx import INPUT, OPSET, OUTPUT, to_onnx
     from engine.interop.onnx_layers import embeds_tokens
 
     to_onnx(net, path)
@@ -50,11 +55,7 @@ def write_onnx(net: Sequential, path: Path) -> str:
 
 
 def write_safetensors(net: Sequential, path: Path) -> str:
-    if path.suffix != ".safetensors":
-        raise UserError(
-            f"--safetensors {path}: the file name must end in .safetensors",
-            f"e.g. --safetensors {path.with_suffix('.safetensors')}",
-        )
+    _check_suffix("safetensors", path)
     net.save(path)
     return "the weights under PyTorch's state-dict names, the layers in the metadata"
 
@@ -89,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
     if not wanted:
         options = " or ".join(f"--{name} FILE" for name in FORMATS)
         raise UserError("no format to export to", f"name the file to write, e.g. {options}")
-    net = load_network(Path(args.source))
+    net, run_dir = load_network(Path(args.source))
     console = Console(highlight=False)
-    unfinished = stopped_early(Path(args.source))
+    unfinished = None if run_dir is None else stopped_early(run_dir)
     if unfinished:
         console.print(f"note: {unfinished}", markup=False)
     for name, target in wanted.items():
@@ -100,34 +101,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def stopped_early(source: Path) -> str | None:
-    """For a run folder whose training stopped before its last epoch, a sentence saying so:
-    the export holds the weights of an unfinished run."""
-    if not source.is_dir():
-        return None
-    run = RunDir.open(source)
+def stopped_early(run: RunDir) -> str | None:
+    """For a run whose training stopped before its last epoch, a sentence saying so: the
+    export holds the weights of an unfinished run."""
     planned = run.experiment.train.epochs
     if run.epochs_done >= planned:
         return None
+    source = run.path
     return (
         f"{source} stopped after {run.epochs_done} of its {planned} epochs: the export holds the "
         f"weights of that checkpoint (`dltui train --resume {source}` trains the rest)"
     )
 
 
-def load_network(source: Path) -> Sequential:
-    """The network of a run folder's latest checkpoint, or of a saved network file."""
+def load_network(source: Path) -> tuple[Sequential, RunDir | None]:
+    """The network of a run folder's latest checkpoint, with the run, or of a saved network
+    file (no run)."""
     if not source.exists():
         raise UserError(
             f"{source} does not exist",
             "give a run folder that `dltui train` wrote, or a saved network (.npz, .safetensors)",
         )
     if source.is_dir():
-        RunDir.open(source)  # a folder that is no run, or a damaged one, says what is wrong
-        return Sequential.load(source / CHECKPOINT)
+        run = RunDir.open(source)  # a folder that is no run, or a damaged one, says so
+        return Sequential.load(source / CHECKPOINT), run
     if source.suffix not in (".npz", ".safetensors"):
         raise UserError(
             f"{source} is neither a run folder nor a saved network (.npz, .safetensors)",
             "give a run folder that `dltui train` wrote, or a file written by net.save",
         )
-    return Sequential.load(source)
+    return Sequential.load(source), None
