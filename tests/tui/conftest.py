@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 
 from engine.experiment.presets import get_preset
@@ -29,12 +30,23 @@ def make_app(
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Lets the app run until ``condition()`` holds; fails after ``timeout`` seconds."""
+    """Lets the app run until ``condition()`` holds; fails after ``timeout`` seconds.
+
+    A widget the condition looks up may be missing for a moment while a screen rebuilds its
+    children (the setup form does on a new preset): that counts as "not yet"."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not _holds(condition):
         if time.monotonic() > deadline:
+            condition()  # raises NoMatches if the widget never came
             raise AssertionError("timed out waiting for the app")
         await pilot.pause(0.02)
+
+
+def _holds(condition: Callable[[], bool]) -> bool:
+    try:
+        return condition()
+    except NoMatches:
+        return False
 
 
 async def ready(pilot: Pilot) -> None:

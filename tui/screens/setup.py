@@ -291,6 +291,8 @@ class SetupScreen(ModalScreen[Experiment | None]):
 
     def _check(self) -> None:
         """Builds the candidate experiment and says what applying it does (or what is wrong)."""
+        if not self.query("#dataset"):  # the form is being rebuilt for a new preset
+            return
         note = self.query_one("#setup-note", Static)
         try:
             self.candidate = self._read()
