@@ -345,9 +345,11 @@ class Sequential:
         g: Array | None = grad_out
         before = self._blas_to_one()
         try:
-            for i in range(last, first_param - 1, -1):
+            i = last
+            while i >= first_param:  # no iterator held through the whole pass: a step's peak
                 assert g is not None
-                g = self.layers[i].backward(g, need_grad_x=i > first_param)
+                g = self.layers[i].backward(g, i > first_param)
+                i -= 1
         finally:
             blas_back(before)
 
@@ -385,6 +387,7 @@ class Sequential:
         else:
             self.on_threads = self._splits_batch and self.backend.batch_chunks(x.shape[0]) > 1
             out = self._forward(x, training=True)
+            self.last_output = out  # the last step's output let go before the backward pass
             grad_out = self.layers[-1]._buffer("loss_grad", out.shape, True)
             value = self.backend.loss(loss, out, y, grad_out, LOSSES[loss].delta)
             # straight through the step: its input gets the gradient the loss gave its output

@@ -52,7 +52,10 @@ class CPULayerOps(RecurrentOps):
         thread (convolution, pooling, recurrent layers): one per Numba thread, each of at least
         ``MIN_CHUNK`` samples and all of one size; 1 (no split) otherwise."""
         most = min(numba.get_num_threads(), n // MIN_CHUNK)
-        return next((c for c in range(most, 1, -1) if n % c == 0), 1)
+        for c in range(most, 1, -1):  # a loop, not a generator: a step asks several times
+            if n % c == 0:
+                return c
+        return 1
 
     def _image_chunks(self, n: int, work: int, least: int) -> int:
         """``batch_chunks``, or 1 where a chunk would hold less than ``least`` of ``work`` per
@@ -62,6 +65,9 @@ class CPULayerOps(RecurrentOps):
 
     def add(self, a: Array, b: Array, out: Array) -> None:
         """out = a + b, ``b`` broadcast over the leading axes of ``a``."""
+        if a.shape == b.shape:  # NumPy's own loop: as fast, and it allocates nothing
+            np.add(a, b, out)
+            return
         tiles = a.shape[a.ndim - b.ndim :] == b.shape and out.shape == a.shape
         if tiles and a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous:
             cpu_rnn.add_tiled(a.reshape(-1), b.reshape(-1), out.reshape(-1))
@@ -71,11 +77,12 @@ class CPULayerOps(RecurrentOps):
     def embedding_forward(self, W: Array, ids: Array, out: Array) -> None:
         """out[p] = W[ids[p]] for the flat positions p (the layer has checked them: "clip"
         writes straight into ``out``, where "raise" fills a copy first)."""
-        np.take(W, ids.reshape(-1), axis=0, out=out, mode="clip")
+        flat = ids if ids.ndim == 1 else ids.reshape(-1)
+        W.take(flat, 0, out, "clip")  # the method, positional: np.take's keywords allocate
 
     def embedding_backward(self, ids: Array, grad_out: Array, grad_W: Array) -> None:
         """grad_W[v] = Σ of grad_out[p] over the positions p holding token v."""
-        cpu_rnn.embedding_backward(ids.reshape(-1), grad_out, grad_W)
+        cpu_rnn.embedding_backward(ids if ids.ndim == 1 else ids.reshape(-1), grad_out, grad_W)
 
     # ---------------------------------------------------------------- convolution
     def conv2d_workspace_shapes(

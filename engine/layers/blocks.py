@@ -78,9 +78,11 @@ class Residual(Layer):
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         g: Array | None = grad_out
-        for layer in reversed(self.inner):
+        i = len(self.inner)
+        while i:  # no iterator held through the inner layers' passes: a step's peak
+            i -= 1
             assert g is not None
-            g = layer.backward(g, True)
+            g = self.inner[i].backward(g, True)
         assert g is not None
         gx = self._buffer("gx", g.shape, True)
         self.backend.add(grad_out, g, gx)

@@ -31,7 +31,7 @@ class Embedding(Layer):
     def __init__(self, vocab: int, d: int) -> None:
         super().__init__()
         self.vocab, self.d = int(vocab), int(d)
-        self._host_ids: np.ndarray | None = None
+        self._kept: tuple[np.ndarray, np.ndarray, Array, Array] | None = None
 
     def spec(self) -> dict[str, Any]:
         return {"type": "Embedding", "vocab": self.vocab, "d": self.d}
@@ -47,17 +47,20 @@ class Embedding(Layer):
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
         host = np.asarray(self.backend.to_host(x))
-        ids = self._host_ids if cache else None
-        if ids is None or ids.shape != host.shape:  # kept: a training step allocates none
+        out = self._buffer("out", (*host.shape, self.d), cache)
+        kept = self._kept if cache else None
+        if kept is None or kept[2] is not out:  # kept with their views: a step allocates none
             ids = np.empty(host.shape, np.int64)
+            kept = (ids, ids.reshape(-1), out, out.reshape(ids.size, self.d))
             if cache:
-                self._host_ids = ids
+                self._kept = kept
+        ids, flat, _, rows = kept
         np.copyto(ids, host, casting="unsafe")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab):
+        # arg-min and arg-max: the reductions min() and max() allocate about 1 KiB each call
+        if flat.size and (flat[flat.argmin()] < 0 or flat[flat.argmax()] >= self.vocab):
             raise ValueError(f"Embedding: token ids must lie in 0..{self.vocab - 1}")
-        self._ids = self.backend.from_host(ids, np.dtype(np.int64))
-        out = self._buffer("out", (*ids.shape, self.d), cache)
-        self.backend.embedding_forward(self.params["W"], self._ids, out.reshape(ids.size, self.d))
+        self._ids = self.backend.from_host(flat, flat.dtype)
+        self.backend.embedding_forward(self.params["W"], self._ids, rows)
         return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
@@ -291,7 +294,7 @@ class PositionalEncoding(Layer):
         self.table = np.zeros((self.max_len, self.d))
         self.table[:, 0::2] = np.sin(t * freq)
         self.table[:, 1::2] = np.cos(t * freq)[:, : self.d // 2]
-        self._tables: dict[tuple[str, np.dtype], Array] = {}
+        self._tables: dict[tuple[str, np.dtype, int], Array] = {}
 
     def spec(self) -> dict[str, Any]:
         return {"type": "PositionalEncoding", "d": self.d, "max_len": self.max_len}
@@ -302,11 +305,11 @@ class PositionalEncoding(Layer):
             raise ValueError(
                 f"PositionalEncoding: sequence of {T} is longer than max_len {self.max_len}"
             )
-        key = (self.backend.name, x.dtype)
-        if key not in self._tables:  # the code in the input's dtype, on its device, made once
-            self._tables[key] = self.backend.from_host(self.table.astype(x.dtype), x.dtype)
+        key = (self.backend.name, x.dtype, T)
+        if key not in self._tables:  # T places of the code in x's dtype, on its device, made once
+            self._tables[key] = self.backend.from_host(self.table[:T].astype(x.dtype), x.dtype)
         out = self._buffer("out", x.shape, cache)
-        self.backend.add(x, self._tables[key][:T], out)
+        self.backend.add(x, self._tables[key], out)
         return out
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
@@ -334,6 +337,8 @@ class MultiHeadSelfAttention(Layer):
         if d % heads:
             raise ValueError(f"MultiHeadSelfAttention: d = {d} is not divisible by {heads} heads")
         self.d, self.heads, self.causal = int(d), int(heads), bool(causal)
+        self._kept: tuple[Any, ...] | None = None
+        self._kept_back: tuple[Any, ...] | None = None
 
     def spec(self) -> dict[str, Any]:
         return {"type": self.type_name, "d": self.d, "heads": self.heads, "causal": self.causal}
@@ -353,24 +358,36 @@ class MultiHeadSelfAttention(Layer):
         self.params["b_out"][...] = 0.0
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        n, T, d = x.shape
-        h = self.heads
-        x2 = self.backend.contiguous(x, self.dtype).reshape(n * T, d)
-        qkv = self._buffer("qkv", (n * T, 3 * d), cache)
+        kept = self._kept if cache else None
+        if kept is None or kept[0] is not x:
+            kept = self._forward_arrays(x, cache)
+        _, x2, qkv, qkv3, AT, o, o3, work, bits, y, y3 = kept
         # the projections go through the backend's kernels, not NumPy's @: one BLAS in the step
         self.backend.dense_forward(x2, self.params["W_in"], self.params["b_in"], qkv)
-        AT = self._buffer("AT", (n, h, T, T), cache)
-        o = self._buffer("o", (n * T, d), cache)
-        ws = self.backend.attention_workspace_shapes(n, h, T)
-        work = self._buffer("work", ws["work"], cache)
-        bits = self._buffer("bits", ws["bits"], cache, np.dtype(np.int32))
         fast_exp = self.dtype == np.float32
-        qkv3, o3 = qkv.reshape(n, T, 3 * d), o.reshape(n, T, d)
-        self.backend.attention_forward(qkv3, h, self.causal, fast_exp, AT, o3, work, bits)
-        y = self._buffer("y", (n * T, d), cache)
+        self.backend.attention_forward(qkv3, self.heads, self.causal, fast_exp, AT, o3, work, bits)
         self.backend.dense_forward(o, self.params["W_out"], self.params["b_out"], y)
         self._x2, self._qkv, self._o2, self._AT = x2, qkv3, o, AT
-        return y.reshape(n, T, d)
+        return y3
+
+    def _forward_arrays(self, x: Array, cache: bool) -> tuple[Any, ...]:
+        """x as (n·T, d) rows, the forward pass's buffers and the views the kernels take of
+        them; kept (``cache``) while the input is the same array, so that a step makes none."""
+        n, T, d = x.shape
+        x2 = self.backend.contiguous(x, self.dtype)
+        same = x2 is x  # a copy of x must be made again for every call
+        x2 = x2.reshape(n * T, d)
+        ws = self.backend.attention_workspace_shapes(n, self.heads, T)
+        qkv = self._buffer("qkv", (n * T, 3 * d), cache)
+        o, y = self._buffer("o", (n * T, d), cache), self._buffer("y", (n * T, d), cache)
+        AT = self._buffer("AT", (n, self.heads, T, T), cache)
+        work = self._buffer("work", ws["work"], cache)
+        bits = self._buffer("bits", ws["bits"], cache, np.dtype(np.int32))
+        views = qkv.reshape(n, T, 3 * d), AT, o, o.reshape(n, T, d), work, bits, y
+        kept = (x if same else None, x2, qkv, *views, y.reshape(n, T, d))
+        if cache:
+            self._kept = kept
+        return kept
 
     @property
     def attention_weights(self) -> np.ndarray:
@@ -387,22 +404,38 @@ class MultiHeadSelfAttention(Layer):
     """The same, under the formula's name."""
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
-        n, h, T, _ = self._AT.shape
-        d = self.d
-        g2 = self.backend.contiguous(grad_out, self.dtype).reshape(n * T, d)
-        dO = self._buffer("dO", (n * T, d), True)
+        kept = self._kept_back
+        if kept is None or kept[0] is not grad_out or kept[1] is not self._AT:
+            kept = self._backward_arrays(grad_out)
+        _, _, g2, dO, dqkv, dO3, dqkv3, dST, work, gx, gx3 = kept
         W_out, W_in = self.params["W_out"], self.params["W_in"]
         self.backend.dense_backward(
             self._o2, W_out, g2, self.grads["W_out"], self.grads["b_out"], dO
         )
-        dqkv = self._buffer("dqkv", (n * T, 3 * d), True)
-        ws = self.backend.attention_workspace_shapes(n, h, T)
-        dST = self._buffer("dST", ws["dST"], True)
-        work = self._buffer("work", ws["work"], True)
-        dO3, dqkv3 = dO.reshape(n, T, d), dqkv.reshape(n, T, 3 * d)
-        self.backend.attention_backward(dO3, self._qkv, self._AT, h, dqkv3, dST, work)
-        gx = self._buffer("gx", (n * T, d), True) if need_grad_x else None
+        self.backend.attention_backward(dO3, self._qkv, self._AT, self.heads, dqkv3, dST, work)
         self.backend.dense_backward(
-            self._x2, W_in, dqkv, self.grads["W_in"], self.grads["b_in"], gx
+            self._x2,
+            W_in,
+            dqkv,
+            self.grads["W_in"],
+            self.grads["b_in"],
+            gx if need_grad_x else None,
         )
-        return None if gx is None else gx.reshape(n, T, d)
+        return gx3 if need_grad_x else None
+
+    def _backward_arrays(self, grad_out: Array) -> tuple[Any, ...]:
+        """``forward_arrays`` for the backward pass: kept while the gradient is the same array
+        and the forward pass's arrays the same."""
+        n, h, T, _ = self._AT.shape
+        d = self.d
+        g2 = self.backend.contiguous(grad_out, self.dtype)
+        same = g2 is grad_out
+        g2 = g2.reshape(n * T, d)
+        ws = self.backend.attention_workspace_shapes(n, h, T)
+        dO, gx = self._buffer("dO", (n * T, d), True), self._buffer("gx", (n * T, d), True)
+        dqkv = self._buffer("dqkv", (n * T, 3 * d), True)
+        dST, work = self._buffer("dST", ws["dST"], True), self._buffer("work", ws["work"], True)
+        views = dO.reshape(n, T, d), dqkv.reshape(n, T, 3 * d), dST, work, gx
+        kept = (grad_out if same else None, self._AT, g2, dO, dqkv, *views, gx.reshape(n, T, d))
+        self._kept_back = kept
+        return kept
