@@ -95,7 +95,8 @@ class FusedWorkspace:
     and gradient buffers, the kernel's workspace, its per-layer plan and activation parameters,
     the workspace offsets (``spots``), the loss's kernel code and Huber's δ. A batch split into
     chunks (on the CPU) has a workspace row per chunk, each chunk's gradient in ``parts`` and
-    the output in ``out``; a whole batch has them None."""
+    the output in ``out``; a whole batch has them None. ``kinds`` is the set of activation kinds
+    in ``plan`` as a bitmask (``1 << kind`` each), for a kernel compiled for what it uses."""
 
     data: Array
     grad: Array
@@ -107,6 +108,7 @@ class FusedWorkspace:
     huber_delta: float
     parts: Array | None = None
     out: Array | None = None
+    kinds: int = 0
 
 
 class Backend(Protocol):
