@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 import numpy.typing as npt
+from numba.core import types
 
 from engine.activations import TANH, TANH_F32
 from engine.backends.base import Backend, FusedWorkspace
@@ -146,19 +148,19 @@ class CPUBackend(CPULayerOps):
 
     def fused_loss_and_grad(self, x: Array, y: Array, labels: Array, w: FusedWorkspace) -> float:
         """A whole Dense/activation network's forward, loss and backward (see
-        ``engine.backends.fused``)."""
+        ``engine.backends.fused``), compiled for its loss and activations only."""
         if x.shape[1] != w.plan[0, 0] or not x.flags.c_contiguous:
             raise ValueError(f"fused step: input {x.shape} does not fit the first layer")
         if w.parts is None:
+            kernel = _fused_kernel(cpu_fused.mlp_loss_and_grad, x, y, labels, w)
             arrays = (w.data, w.grad, w.ws, w.plan, w.alphas, w.spots)
-            return float(cpu_fused.mlp_loss_and_grad(x, y, labels, *arrays, w.loss, w.huber_delta))
+            return float(kernel(x, y, labels, *arrays, w.loss, w.huber_delta, w.kinds))
         # one chunk of the batch per thread, BLAS on one thread inside each (see cpu_chunks)
+        kernel = _fused_kernel(cpu_chunks.mlp_loss_and_grad_chunks, x, y, labels, w)
         parts = (w.data, w.parts, w.ws, w.plan, w.alphas, w.spots)
         before = blas_to_one()
         try:
-            value = cpu_chunks.mlp_loss_and_grad_chunks(
-                x, y, labels, *parts, w.loss, w.huber_delta, w.out
-            )
+            value = kernel(x, y, labels, *parts, w.loss, w.huber_delta, w.kinds, w.out)
         finally:
             blas_back(before)
         if w.grad.size >= PARALLEL_CHUNK_GRADS:
@@ -215,3 +217,35 @@ def get_backend(device: str) -> Backend:
     from engine.errors import UserError
 
     raise UserError(f"unknown device {device!r}", "use 'cpu' or 'cuda'")
+
+
+_FUSED_KERNELS: dict[tuple[Any, ...], Any] = {}
+"""The fused kernels' machine code by the loss, activations and argument types it was made for."""
+
+
+def _array_key(a: Array) -> tuple[Any, ...]:
+    """What Numba's type of an array depends on."""
+    flags = a.flags
+    return a.dtype, a.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable, flags.aligned
+
+
+def _fused_kernel(kernel: Any, x: Array, y: Array, labels: Array, w: FusedWorkspace) -> Any:
+    """``kernel`` (a fused kernel) compiled for ``w.loss`` and ``w.kinds`` as constants, so that
+    it holds only that loss and those activations (``engine.kernels.cpu.fused``), and for the
+    types of the arguments; Numba's disk cache keeps it like any other.
+
+    Returns the compiled code's entry point, which takes the arguments as they are: the key
+    holds everything their types depend on (the workspace's own arrays are all C-contiguous, of
+    the network's dtype), so it is only ever called with the types it was compiled for.
+    """
+    key = (kernel, w.loss, w.kinds, w.data.dtype, _array_key(x), _array_key(y), _array_key(labels))
+    found = _FUSED_KERNELS.get(key)
+    if found is None:
+        arrays = [x, y, labels, w.data, w.grad if w.parts is None else w.parts, w.ws]
+        arrays += [w.plan, w.alphas, w.spots]
+        tail = [] if w.parts is None else [numba.typeof(w.out)]
+        sig = (*map(numba.typeof, arrays), types.literal(w.loss), types.float64)
+        sig = (*sig, types.literal(w.kinds), *tail)
+        kernel.compile(sig)
+        found = _FUSED_KERNELS[key] = kernel.overloads[sig].entry_point
+    return found

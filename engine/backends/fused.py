@@ -120,9 +120,10 @@ class FusedStep:
             self.output = out = backend.zeros((n, width), dtype)
         self._no_y = backend.zeros((1, width), dtype)  # placeholders the kernel never reads
         self._no_labels = backend.zeros((1,), np.dtype(np.int64))
+        kinds = sum(1 << int(kind) for kind in set(plan[:, 6]) - {IDENTITY})
         self.workspace = FusedWorkspace(
             net.data, net.grad, self.ws, self.plan, self.alphas, self.spots,
-            self.loss_code, self.huber_delta, parts, out,
+            self.loss_code, self.huber_delta, parts, out, kinds,
         )  # fmt: skip
 
     def run(self, x: Array, y: Array) -> float:

@@ -61,11 +61,12 @@ def mean_chunks_par(partial, out):
 
 @njit(cache=True, nogil=True, parallel=True)
 def mlp_loss_and_grad_chunks(
-    x, y, labels, data, parts, ws, plan, alphas, spots, loss, huber_delta, out
+    x, y, labels, data, parts, ws, plan, alphas, spots, loss, huber_delta, kinds, out
 ):
     """``fused.mlp_loss_and_grad`` on C equal chunks of the batch, one per thread, each with its
     own workspace ``ws[c]`` and gradient ``parts[c]``; the chunks' outputs go to ``out``.
 
+    ``loss`` and ``kinds`` as there: compiled for constants, only what the network uses.
     Returns the batch's mean loss (the mean of the chunks' means); ``mean_chunks`` then makes the
     batch's gradient. Nothing is shared between the chunks but the weights they read, so a
     step is one parallel region with one join, and each thread's products run on one core.
@@ -80,7 +81,7 @@ def mlp_loss_and_grad_chunks(
         lc = labels[lo:hi] if labels.shape[0] == n else labels
         w = ws[c]
         value = fused.mlp_loss_and_grad(
-            x[lo:hi], yc, lc, data, parts[c], w, plan, alphas, spots, loss, huber_delta
+            x[lo:hi], yc, lc, data, parts[c], w, plan, alphas, spots, loss, huber_delta, kinds
         )
         start = spots[fused.SPOT_OUT]
         out[lo:hi] = w[start : start + (hi - lo) * width].reshape((hi - lo, width))

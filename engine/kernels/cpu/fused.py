@@ -20,12 +20,18 @@ it)::
 offsets: the two ∂L/∂a buffers used in turn, δ = ∂L/∂z (apart from ∂L/∂a: an element-wise loop
 whose output aliases an input does not vectorise), ``xT`` (the input, transposed, for a small
 first layer), and the row-major output and loss gradient.
+
+``kinds`` is the set of activation kinds in ``plan`` (a bitmask). The CPU backend compiles the
+kernel with ``loss`` and ``kinds`` as constants, so that a network's kernel holds its own loss
+and activations and no other: on an empty cache a first step compiles a fraction of the code,
+and each (loss, activations, dtype) the user trains is compiled once and kept on disk.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from engine import _numba_setup  # noqa: F401
 from engine.activations import IDENTITY
@@ -121,21 +127,145 @@ def _mat(buf, offset, rows, cols):
     return buf[offset : offset + rows * cols].reshape((rows, cols))
 
 
-@njit(cache=True, nogil=True)
-def _loss(kind, out, y, labels, g, huber_delta):
-    if kind == LOSS_CROSS_ENTROPY:
+# ------------------------------------------------------------------ what the network uses
+# ``loss`` and ``kinds`` (a bitmask of the activation kinds in ``plan``, ``1 << kind`` each) are
+# plain integers when the kernel is called the usual way: then every loss and every activation
+# is compiled, behind a test of the code. Compiled for constants instead (``types.literal``, as
+# the CPU backend does), the calls below resolve to the one loss kernel and the activation
+# kernels the network uses, and nothing else is typed or compiled: a first step on an empty
+# cache compiles a third of the code. Either way the same kernels run, so the numbers are the
+# same bits.
+
+
+def _loss(loss, out, y, labels, g, huber_delta):
+    """The mean loss of ``out``; writes ∂L/∂out into ``g`` (compiled code only)."""
+    raise NotImplementedError("a placeholder for compiled code")
+
+
+def _any_loss(loss, out, y, labels, g, huber_delta):
+    if loss == LOSS_CROSS_ENTROPY:
         return cpu.cross_entropy_loss(out, labels, g)
-    if kind == LOSS_MSE:
+    if loss == LOSS_MSE:
         return cpu.mse_loss(out, y, g)
-    if kind == LOSS_HUBER:
+    if loss == LOSS_HUBER:
         return cpu.huber_loss(out, y, g, huber_delta)
-    if kind == LOSS_BCE:
+    if loss == LOSS_BCE:
         return cpu.bce_loss(out, y, g)
     return cpu.bce_logits_loss(out, y, g)
 
 
+def _mse(loss, out, y, labels, g, huber_delta):
+    return cpu.mse_loss(out, y, g)
+
+
+def _huber(loss, out, y, labels, g, huber_delta):
+    return cpu.huber_loss(out, y, g, huber_delta)
+
+
+def _bce(loss, out, y, labels, g, huber_delta):
+    return cpu.bce_loss(out, y, g)
+
+
+def _bce_logits(loss, out, y, labels, g, huber_delta):
+    return cpu.bce_logits_loss(out, y, g)
+
+
+def _cross_entropy(loss, out, y, labels, g, huber_delta):
+    return cpu.cross_entropy_loss(out, labels, g)
+
+
+_LOSS_KERNELS = {
+    LOSS_MSE: _mse,
+    LOSS_HUBER: _huber,
+    LOSS_BCE: _bce,
+    LOSS_BCE_LOGITS: _bce_logits,
+    LOSS_CROSS_ENTROPY: _cross_entropy,
+}
+
+
+@overload(_loss, prefer_literal=True)
+def _loss_kernel(loss, out, y, labels, g, huber_delta):
+    if isinstance(loss, types.IntegerLiteral):
+        return _LOSS_KERNELS[loss.literal_value]
+    return _any_loss
+
+
+def _lowest(kinds: int) -> tuple[int, int]:
+    """The lowest kind in the bitmask ``kinds``, and the bitmask without it."""
+    return (kinds & -kinds).bit_length() - 1, kinds & (kinds - 1)
+
+
+def _activate(z, a, kind, alpha, kinds):
+    """a = σ(z) for activation ``kind``, one of the bitmask ``kinds`` (compiled code only)."""
+    raise NotImplementedError("a placeholder for compiled code")
+
+
+def _activate_any(z, a, kind, alpha, kinds):
+    cpu.activation_forward(z, a, kind, alpha)
+
+
+def _nothing(z, a, kind, alpha, kinds):
+    pass
+
+
+@overload(_activate, prefer_literal=True)
+def _activate_kernel(z, a, kind, alpha, kinds):
+    """One test and one call per kind in ``kinds``: the kind's own kernel (``cpu.FORWARD``, as
+    the layer-by-layer path calls it), else the general kernel, which covers every kind."""
+    if not isinstance(kinds, types.IntegerLiteral):
+        return _activate_any
+    if kinds.literal_value == 0:
+        return _nothing
+    first, rest = _lowest(kinds.literal_value)
+    own = cpu.FORWARD.get(first)
+    if own is None:
+        return _activate_any
+
+    def impl(z, a, kind, alpha, kinds):
+        if kind == first:
+            own(z, a, alpha)
+        else:
+            _activate(z, a, kind, alpha, rest)
+
+    return impl
+
+
+def _activate_back(z, a, grad_a, grad_z, kind, alpha, kinds):
+    """∂L/∂z = ∂L/∂a · σ'(z) for ``kind``, one of ``kinds`` (compiled code only)."""
+    raise NotImplementedError("a placeholder for compiled code")
+
+
+def _activate_back_any(z, a, grad_a, grad_z, kind, alpha, kinds):
+    cpu.activation_backward(z, a, grad_a, grad_z, kind, alpha)
+
+
+def _nothing_back(z, a, grad_a, grad_z, kind, alpha, kinds):
+    pass
+
+
+@overload(_activate_back, prefer_literal=True)
+def _activate_back_kernel(z, a, grad_a, grad_z, kind, alpha, kinds):
+    """As ``_activate_kernel``, with ``cpu.BACKWARD``."""
+    if not isinstance(kinds, types.IntegerLiteral):
+        return _activate_back_any
+    if kinds.literal_value == 0:
+        return _nothing_back
+    first, rest = _lowest(kinds.literal_value)
+    own = cpu.BACKWARD.get(first)
+    if own is None:
+        return _activate_back_any
+
+    def impl(z, a, grad_a, grad_z, kind, alpha, kinds):
+        if kind == first:
+            own(z, a, grad_a, grad_z, alpha)
+        else:
+            _activate_back(z, a, grad_a, grad_z, kind, alpha, rest)
+
+    return impl
+
+
 @njit(cache=True, nogil=True)
-def _forward(x, data, ws, plan, alphas, spots):
+def _forward(x, data, ws, plan, alphas, spots, kinds):
     n = x.shape[0]
     small_first = n * plan[0, 0] * plan[0, 1] < SMALL_PRODUCT
     if small_first:
@@ -157,11 +287,11 @@ def _forward(x, data, ws, plan, alphas, spots):
                 np.dot(W, xT, zT)
                 _add_to_rows(zT, b)
         if kind != IDENTITY:
-            cpu.activation_forward(zT, _mat(ws, a_off, fan_out, n), kind, alphas[l])
+            _activate(zT, _mat(ws, a_off, fan_out, n), kind, alphas[l], kinds)
 
 
 @njit(cache=True, nogil=True)
-def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta):
+def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds):
     """Forward, loss and backward of a Dense/activation stack; returns the mean loss.
 
     for l = 1..L:   z_l = a_{l-1} W_lᵀ + b_l;  a_l = σ_l(z_l)            (a_0 = x)
@@ -170,7 +300,7 @@ def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, h
     """
     n = x.shape[0]
     last = plan.shape[0] - 1
-    _forward(x, data, ws, plan, alphas, spots)
+    _forward(x, data, ws, plan, alphas, spots, kinds)
     width = plan[last, 1]
     out = _mat(ws, spots[SPOT_OUT], n, width)
     g_out = _mat(ws, spots[SPOT_GRAD_OUT], n, width)
@@ -184,7 +314,7 @@ def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, h
         if kind != IDENTITY:
             zT, aT = _mat(ws, z_off, fan_out, n), _mat(ws, a_off, fan_out, n)
             deltaT = _mat(ws, spots[SPOT_DELTA], fan_out, n)
-            cpu.activation_backward(zT, aT, gT, deltaT, kind, alphas[l])
+            _activate_back(zT, aT, gT, deltaT, kind, alphas[l], kinds)
         else:
             deltaT = gT
         W = _mat(data, w_off, fan_out, fan_in)
