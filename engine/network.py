@@ -341,7 +341,9 @@ class Sequential:
         """Backpropagates ``grad_out``, the gradient of the output of layer ``last`` (default:
         the last layer)."""
         last = len(self.layers) - 1 if last is None else last
-        first_param = next((i for i, lay in enumerate(self.layers) if lay.params), len(self.layers))
+        first_param = 0  # a loop, not a generator: a generator's frame is most of a step's peak
+        while first_param < len(self.layers) and not self.layers[first_param].params:
+            first_param += 1
         g: Array | None = grad_out
         before = self._blas_to_one()
         try:
