@@ -62,6 +62,7 @@ class Layer:
         self.rng: np.random.Generator = np.random.default_rng(0)
         self.dtype: np.dtype = np.dtype(np.float32)
         self._buffers: dict[tuple[str, int], Array] = {}
+        self._views: dict[str, tuple[Array, tuple[int, ...], Array]] = {}
 
     def param_shapes(self, in_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
         """The trained parameters this layer needs for inputs of shape ``in_shape`` (one sample)."""
@@ -111,6 +112,16 @@ class Layer:
             buf = self.backend.empty(shape, dtype)
             self._buffers[(key, shape[0])] = buf
         return buf
+
+    def _view(self, key: str, a: Array, shape: tuple[int, ...], cache: bool = True) -> Array:
+        """``a.reshape(shape)``, kept (``cache``) while ``a`` is the same array: a training step
+        makes no view (each is an object of its own, ~100 bytes)."""
+        kept = self._views.get(key) if cache else None
+        if kept is None or kept[0] is not a or kept[1] != shape:
+            kept = (a, shape, a.reshape(shape))
+            if cache:
+                self._views[key] = kept
+        return kept[2]
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.spec().items() if k != "type")
@@ -177,21 +188,21 @@ class Dense(Layer):
             b[...] = rng.uniform(-bound, bound, b.shape)
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
+        x2 = x if x.ndim == 2 else self._view("x", x, (-1, self.in_features), cache)
         z = self._buffer("z", (x2.shape[0], self.units), cache)
         self.backend.dense_forward(x2, self.params["W"], self.params["b"], z)
         self._x = x2
-        return z if x.ndim == 2 else z.reshape(*x.shape[:-1], self.units)
+        return z if x.ndim == 2 else self._view("z", z, (*x.shape[:-1], self.units), cache)
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
         assert self._x is not None, "backward before forward"
-        g2 = grad_out if grad_out.ndim == 2 else grad_out.reshape(-1, self.units)
+        g2 = grad_out if grad_out.ndim == 2 else self._view("g", grad_out, (-1, self.units))
         gx = self._buffer("gx", self._x.shape, True) if need_grad_x else None
         W = self.params["W"]
         self.backend.dense_backward(self._x, W, g2, self.grads["W"], self.grads["b"], gx)
         if gx is None or grad_out.ndim == 2:
             return gx
-        return gx.reshape(*grad_out.shape[:-1], self.in_features)
+        return self._view("gx", gx, (*grad_out.shape[:-1], self.in_features))
 
 
 class Dropout(Layer):

@@ -10,6 +10,7 @@ Every computation goes through the network's backend (``engine.backends.cpu_laye
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -214,12 +215,13 @@ class _Normalisation(Layer, register=False):
         self.params["beta"][...] = 0.0
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
-        dy = self.backend.contiguous(grad_out).reshape(self.xhat.shape)
+        dy = self._view("dy", self.backend.contiguous(grad_out), self.xhat.shape)
         gx = self._buffer("gx", self.xhat.shape, True)
         gamma, grad_gamma, grad_beta = self.params["gamma"], self.grads["gamma"], self.grads["beta"]
-        run = getattr(self.backend, f"{self.kernel}_backward")
+        # interned: Python's attribute cache would keep each step's new name string alive
+        run = getattr(self.backend, sys.intern(f"{self.kernel}_backward"))
         run(dy, self.xhat, gamma, self.inv_std, gx, grad_gamma, grad_beta)
-        return gx.reshape(self._in_shape)
+        return self._view("gx", gx, self._in_shape)
 
 
 class BatchNorm(_Normalisation):
@@ -300,7 +302,7 @@ class LayerNorm(_Normalisation):
         return {"gamma": (self.d,), "beta": (self.d,)}
 
     def forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        x2 = self.backend.contiguous(x).reshape(-1, self.d)
+        x2 = self._view("x", self.backend.contiguous(x), (-1, self.d), cache)
         xhat = self._buffer("xhat", x2.shape, cache)
         out = self._buffer("out", x2.shape, cache)
         self.inv_std = self._buffer("inv_std", (x2.shape[0],), cache)
@@ -308,4 +310,4 @@ class LayerNorm(_Normalisation):
             x2, self.params["gamma"], self.params["beta"], self.eps, xhat, out, self.inv_std
         )
         self.xhat, self._in_shape = xhat, x.shape
-        return out.reshape(x.shape)
+        return self._view("out", out, x.shape, cache)
