@@ -219,33 +219,44 @@ def get_backend(device: str) -> Backend:
     raise UserError(f"unknown device {device!r}", "use 'cpu' or 'cuda'")
 
 
-_FUSED_KERNELS: dict[tuple[Any, ...], Any] = {}
-"""The fused kernels' machine code by the loss, activations and argument types it was made for."""
-
-
-def _array_key(a: Array) -> tuple[Any, ...]:
-    """What Numba's type of an array depends on."""
-    flags = a.flags
-    return a.dtype, a.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable, flags.aligned
+_FUSED_KERNELS: dict[Any, Any] = {}
+"""The fused kernels' machine code, by kernel, dtype, loss code and activation kinds (nested
+dictionaries: a lookup builds no key, so a step allocates nothing for it)."""
+_NONE: dict[Any, Any] = {}
 
 
 def _fused_kernel(kernel: Any, x: Array, y: Array, labels: Array, w: FusedWorkspace) -> Any:
     """``kernel`` (a fused kernel) compiled for ``w.loss`` and ``w.kinds`` as constants, so that
-    it holds only that loss and those activations (``engine.kernels.cpu.fused``), and for the
-    types of the arguments; Numba's disk cache keeps it like any other.
+    it holds only that loss and those activations (``engine.kernels.cpu.fused``); Numba's disk
+    cache keeps it like any other.
 
-    Returns the compiled code's entry point, which takes the arguments as they are: the key
-    holds everything their types depend on (the workspace's own arrays are all C-contiguous, of
-    the network's dtype), so it is only ever called with the types it was compiled for.
+    Returns the compiled code's entry point, which skips the dispatcher's look at the argument
+    types: it is made for C-contiguous arrays of the network's dtype (labels int64, targets
+    2-D), and the arrays are checked to be such, as a wrong dtype or rank would be misread.
     """
-    key = (kernel, w.loss, w.kinds, w.data.dtype, _array_key(x), _array_key(y), _array_key(labels))
-    found = _FUSED_KERNELS.get(key)
-    if found is None:
+    dtype = w.data.dtype
+    if (
+        x.dtype != dtype
+        or y.dtype != dtype
+        or y.ndim != 2
+        or labels.dtype != np.int64
+        or labels.ndim != 1
+        or not y.flags.c_contiguous
+        or not labels.flags.c_contiguous
+    ):
+        raise ValueError(
+            f"fused step: input {x.dtype}, targets {y.dtype} {y.shape}, labels {labels.dtype} "
+            f"{labels.shape}: expected {dtype} and int64 labels, C-contiguous"
+        )
+    found = _FUSED_KERNELS.get(kernel, _NONE).get(dtype.char, _NONE).get(w.loss, _NONE)
+    entry = found.get(w.kinds)
+    if entry is None:
         arrays = [x, y, labels, w.data, w.grad if w.parts is None else w.parts, w.ws]
-        arrays += [w.plan, w.alphas, w.spots]
-        tail = [] if w.parts is None else [numba.typeof(w.out)]
-        sig = (*map(numba.typeof, arrays), types.literal(w.loss), types.float64)
-        sig = (*sig, types.literal(w.kinds), *tail)
-        kernel.compile(sig)
-        found = _FUSED_KERNELS[key] = kernel.overloads[sig].entry_point
-    return found
+        arrays += [w.plan, w.alphas, w.spots] + ([] if w.parts is None else [w.out])
+        sig: list[Any] = [types.Array(numba.from_dtype(a.dtype), a.ndim, "C") for a in arrays]
+        sig[9:9] = [types.literal(w.loss), types.float64, types.literal(w.kinds)]
+        kernel.compile(tuple(sig))
+        entry = kernel.overloads[tuple(sig)].entry_point
+        by_dtype = _FUSED_KERNELS.setdefault(kernel, {}).setdefault(dtype.char, {})
+        by_dtype.setdefault(w.loss, {})[w.kinds] = entry
+    return entry
