@@ -24,10 +24,10 @@ from engine import (
     LayerNorm,
     MaxPool2D,
     PositionalEncoding,
-    ReLU,
     Sequential,
     optim,
 )
+from engine.layers.activations import ReLU
 from engine.layers.blocks import transformer_block
 
 KIB = 1024
