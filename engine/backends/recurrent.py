@@ -15,6 +15,11 @@ from typing import Any
 
 from engine.backends.base import Array, RecurrentGrads, RecurrentPass
 
+FORWARD_CHUNKS = {cell: f"{cell}_forward_chunks" for cell in ("rnn", "lstm", "gru")}
+BACKWARD_CHUNKS = {cell: f"{cell}_backward_chunks" for cell in ("rnn", "lstm", "gru")}
+"""The methods' names by cell, made once: a name made on each call is kept alive by Python's
+attribute cache (a step would leave one behind)."""
+
 
 class RecurrentOps:
     """The one-chunk recurrent passes, on the backend's own products and kernels."""
@@ -63,12 +68,12 @@ class RecurrentOps:
 
     def recurrent_forward(self, p: RecurrentPass) -> None:
         """The forward pass of the cell ``p.cell`` over every chunk (``*_forward_chunks``)."""
-        run = getattr(self, f"{p.cell}_forward_chunks")
+        run = getattr(self, FORWARD_CHUNKS[p.cell])
         run(p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, *p.saved, p.hp, p.fast)
 
     def recurrent_backward(self, p: RecurrentPass, g: RecurrentGrads) -> None:
         """The backward pass of ``p.cell``: fills ``g.dxp``, the weights' gradients and ``g.gx``."""
-        run = getattr(self, f"{p.cell}_backward_chunks")
+        run = getattr(self, BACKWARD_CHUNKS[p.cell])
         arrays = (p.xt, p.W_ih, p.W_hh, p.hs, *p.saved, g.dxp, *g.carried)
         run(g.dhs, *arrays, g.parts, g.grads, g.gx)
 
