@@ -8,7 +8,9 @@ snapshot holds, and the commands themselves, are the session's.
 
 A run's state is "starting" until its first step is done: that step may compile the network's
 kernels for seconds, so the pace's schedule and the steps/s readout start after it, and slow
-bursts in the first second after it are not taken as an engine too slow for its pace.
+bursts in the first second after it are not taken as an engine too slow for its pace. The step
+is reported as soon as it is done, not at the end of a burst: the first frame of training
+comes that much sooner.
 """
 
 from __future__ import annotations
@@ -238,8 +240,8 @@ class TrainingLoop:
                     self._pending -= 1
                     if self._pending <= 0:
                         break
-                elif self.paused or not commands.empty():
-                    break
+                elif self.paused or not commands.empty() or self._warm_from is None:
+                    break  # (after a first step: shown at once, the pace starts after it)
                 elif time.perf_counter() >= deadline:
                     ended = "time"
                     break
