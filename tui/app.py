@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -20,14 +20,13 @@ from textual.timer import Timer
 
 from engine.experiment.config import Experiment, Run
 from engine.warmup import first_step_cached, kernels_cached, use_fused_when_ready
-from tui.learn.lesson import Lesson
-from tui.learn.progress import Progress
-from tui.learn.quiz import formula_checker_ready
-from tui.learn.runner import LessonRunner
-from tui.learn.session import LessonSession
 from tui.screens.main import MainScreen
 from tui.screens.warmup import WarmupScreen
 from tui.session.worker import TrainingSession
+
+if TYPE_CHECKING:  # the course loads with a lesson, not with every start of the app
+    from tui.learn.lesson import Lesson
+    from tui.learn.progress import Progress
 
 
 class DltuiApp(App[int]):
@@ -112,6 +111,8 @@ class DltuiApp(App[int]):
 
     def _progress(self) -> Progress:
         if self.progress is None:
+            from tui.learn.progress import Progress
+
             self.progress = Progress.load()
         return self.progress
 
@@ -123,6 +124,10 @@ class DltuiApp(App[int]):
             )
             self.push_screen(MainScreen(self.session))
             return
+        from tui.learn.quiz import formula_checker_ready
+        from tui.learn.runner import LessonRunner
+        from tui.learn.session import LessonSession
+
         progress = self._progress()
         if progress.warning:
             self.notify(progress.warning, severity="warning", timeout=10, markup=False)

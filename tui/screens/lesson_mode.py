@@ -10,19 +10,23 @@ keys (its footer lists them in order) and calls :meth:`LessonMode._lesson_enter`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import events
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Input
 
-from tui.learn.runner import LessonRunner, Outcome
-from tui.learn.session import LessonSession, Setup
 from tui.session.params import is_entry
 from tui.session.records import Scene, Snapshot
 from tui.session.worker import TrainingSession
 from tui.widgets.layer_list import LayerList
-from tui.widgets.lesson_panel import LessonPanel
 from tui.widgets.network_view import NetworkView
+
+if TYPE_CHECKING:  # the course loads with a lesson (``lesson_session``), not with the app
+    from tui.learn.runner import LessonRunner, Outcome
+    from tui.learn.session import LessonSession
+    from tui.widgets.lesson_panel import LessonPanel
 
 LESSON = Binding.Group("step")
 NARROW_LESSON = 110
@@ -75,13 +79,23 @@ class LessonMode(Screen):
 
     @property
     def lesson_panel(self) -> LessonPanel:
+        from tui.widgets.lesson_panel import LessonPanel
+
         return self.query_one(LessonPanel)
+
+    def _lesson_session(self) -> LessonSession | None:
+        """The session, when it is a lesson's."""
+        from tui.learn.session import LessonSession
+
+        return self.session if isinstance(self.session, LessonSession) else None
 
     def _lesson_enter(self, index: int, origin: int | None = None) -> None:
         """Shows step ``index`` and asks the session for its set-up (a new run when the step
         needs another than the one up)."""
-        runner = self.runner
-        assert runner is not None and isinstance(self.session, LessonSession)
+        from tui.learn.session import Setup
+
+        runner, session = self.runner, self._lesson_session()
+        assert runner is not None and session is not None
         lesson, step = runner.lesson, runner.lesson.steps[index]
         needed = runner.origin(index)
         fresh = needed != self._origin
@@ -108,7 +122,7 @@ class LessonMode(Screen):
             plot=step.plot or ("epochs" if new_run else None),
         )
         runner.enter(index, fresh=True)
-        self._token = self.session.begin(setup)
+        self._token = session.begin(setup)
         if step.select is not None and not new_run:
             self._show_selected(step.select)
         panel = self.lesson_panel
@@ -124,9 +138,9 @@ class LessonMode(Screen):
             self.query_one(LayerList).selected = param
 
     def _lesson_observe(self, snap: Snapshot) -> None:
-        runner = self.runner
-        assert runner is not None and isinstance(self.session, LessonSession)
-        token, generation = self.session.ready
+        runner, session = self.runner, self._lesson_session()
+        assert runner is not None and session is not None
+        token, generation = session.ready
         if runner.waiting and token == self._token:
             runner.started(generation)
         was = runner.met
@@ -168,9 +182,10 @@ class LessonMode(Screen):
         if self.runner is None:
             return
         self.runner = None
-        if isinstance(self.session, LessonSession):
-            self.session.leave()
-        self.query_one(LessonPanel).remove()
+        session = self._lesson_session()
+        if session is not None:
+            session.leave()
+        self.lesson_panel.remove()
         self.remove_class("-lesson")  # the free layout, at any width
         self.refresh_bindings()
 

@@ -5,6 +5,8 @@ The screen owns the training thread (a Textual thread worker running
 to the session, and hands each snapshot that comes back to the widgets that draw it. The view
 panel holds a widget per declared view (``tui.session.views``, declared beside each widget): the
 screen reads their titles, keys and notes from the declarations and knows no view by name.
+Only the widget of the view a network opens on is built with the screen; each other one is
+built the first time a snapshot shows its view, so a start pays for one picture, not all.
 
 Opened with a lesson (``dltui learn``), the screen shows the lesson panel beside the views; what
 that adds lives in its base, :class:`~tui.screens.lesson_mode.LessonMode`.
@@ -12,7 +14,7 @@ that adds lives in its base, :class:`~tui.screens.lesson_mode.LessonMode`.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, work
 from textual.app import ComposeResult
@@ -21,26 +23,25 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import var
+from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Static
 
 from engine.experiment.config import Experiment
 from tui.describe import summary
-from tui.learn.runner import LessonRunner
 from tui.messages import Noticed, ParamSelected, Requested, Updated
-from tui.screens.help import HelpScreen
 from tui.screens.lesson_mode import LESSON, NARROW_LESSON, LessonMode
-from tui.screens.open_run import OpenRunScreen
-from tui.screens.setup import SetupScreen
 from tui.session.records import NetCopy, Notice, Scene, Snapshot
 from tui.session.views import ViewDef, ViewKey, view, views
 from tui.session.worker import TrainingSession
 from tui.widgets.layer_list import LayerList
-from tui.widgets.lesson_panel import LessonPanel
 from tui.widgets.loss_plot import LossPlot
 from tui.widgets.math_panel import MathPanel
 from tui.widgets.network_view import NetworkView
 from tui.widgets.run_header import RunHeader
 from tui.widgets.too_small import TooSmall
+
+if TYPE_CHECKING:
+    from tui.learn.runner import LessonRunner
 
 LR_KEYS = Binding.Group("lr")
 PACE = Binding.Group("pace")
@@ -135,6 +136,7 @@ class MainScreen(LessonMode):
     def __init__(self, session: TrainingSession, runner: LessonRunner | None = None) -> None:
         super().__init__()
         self.session = session
+        self._mounting: set[str] = set()  # view panels built but not mounted yet
         self.scene: Scene | None = None
         self.snapshot: Snapshot | None = None
         self.snapshots = 0
@@ -148,6 +150,8 @@ class MainScreen(LessonMode):
         if self.runner is None:
             yield from self._live()
         else:
+            from tui.widgets.lesson_panel import LessonPanel
+
             with Container(id="lesson-row"):
                 with Vertical(id="live"):
                     yield from self._live()
@@ -161,8 +165,7 @@ class MainScreen(LessonMode):
         with Horizontal(id="top"):
             first = view(self.session.scene.view).panel
             with ContentSwitcher(id="view-panel", initial=first, classes="panel"):
-                for panel, widget in panels().items():
-                    yield widget(id=panel)
+                yield panels()[first](id=first)  # the others when first shown (_panel)
             with Vertical(id="loss-panel", classes="panel"):
                 yield LossPlot(id="loss")
         with Horizontal(id="bottom"):
@@ -254,9 +257,12 @@ class MainScreen(LessonMode):
         return scene.mlp and len(scene.widths) <= DIAGRAM_COLUMNS
 
     def _show_title(self, shown: str, scene: Scene) -> None:
-        """Switches the view panel to the widget that draws ``shown``, with its title."""
+        """Switches the view panel to the widget that draws ``shown``, with its title (once
+        that widget is mounted: until then the panel shows the picture it had)."""
         switcher = self.query_one("#view-panel", ContentSwitcher)
         spec = view(shown)
+        if self._panel(spec.panel) is None:
+            return
         title = spec.title + (" · v: next view" if len(scene.views) > 1 else "")
         if switcher.current != spec.panel:
             switcher.current = spec.panel
@@ -264,9 +270,31 @@ class MainScreen(LessonMode):
             switcher.border_title = title
 
     def _show_view(self, snap: Snapshot) -> None:
-        self._show_title(snap.shown or snap.scene.view, snap.scene)
-        current = self.query_one("#view-panel", ContentSwitcher).current
-        self.query_one(f"#{current}").show(snap.scene, snap.view)  # type: ignore[attr-defined]
+        shown = view(snap.shown or snap.scene.view)
+        self._show_title(shown.name, snap.scene)
+        widget = self._panel(shown.panel)
+        if widget is not None:
+            widget.show(snap.scene, snap.view)  # type: ignore[attr-defined]
+
+    def _panel(self, panel: str) -> Widget | None:
+        """The view panel's widget ``panel``; None while it is being built and mounted, which
+        the first call starts (the latest snapshot is shown in it once it is mounted)."""
+        if panel in self._mounting:
+            return None
+        switcher = self.query_one("#view-panel", ContentSwitcher)
+        for widget in switcher.children:
+            if widget.id == panel:
+                return widget
+        self._mounting.add(panel)
+        self.call_later(self._mount_panel, panel)
+        return None
+
+    async def _mount_panel(self, panel: str) -> None:
+        switcher = self.query_one("#view-panel", ContentSwitcher)
+        await switcher.add_content(panels()[panel](id=panel))  # hidden until made current
+        self._mounting.discard(panel)
+        if self.snapshot is not None:
+            self._show_view(self.snapshot)
 
     def _show_network(self, snap: Snapshot) -> None:
         if self.query_one("#network-panel", ContentSwitcher).current == "network":
@@ -332,7 +360,9 @@ class MainScreen(LessonMode):
             k = view_keys()[key]
             self._only_here(key, k.does, k.missing)
             return
-        getattr(self.query_one(f"#{shown.panel}"), f"action_{here.action}")()
+        widget = self._panel(shown.panel)
+        if widget is not None:  # else the view's widget is still being mounted: no picture yet
+            getattr(widget, f"action_{here.action}")()
 
     def _shown(self) -> ViewDef | None:
         """The view in the view panel now."""
@@ -404,7 +434,10 @@ class MainScreen(LessonMode):
 
         self.app.push_screen(DerivationScreen(message.copy, self.session.selected))
 
+    # The screens behind a key load at the first press of it, not with the app.
     def action_setup(self) -> None:
+        from tui.screens.setup import SetupScreen
+
         self.app.push_screen(SetupScreen(self.session.experiment), self._apply_setup)
 
     def _apply_setup(self, experiment: object) -> None:
@@ -415,6 +448,8 @@ class MainScreen(LessonMode):
         self.session.save()
 
     def action_open(self) -> None:
+        from tui.screens.open_run import OpenRunScreen
+
         self.app.push_screen(OpenRunScreen(), self._open_run)
 
     def _open_run(self, path: object) -> None:
@@ -424,4 +459,6 @@ class MainScreen(LessonMode):
             self.session.open_many(path)
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
         self.app.push_screen(HelpScreen())
