@@ -413,19 +413,15 @@ class MultiHeadSelfAttention(Layer):
             self._o2, W_out, g2, self.grads["W_out"], self.grads["b_out"], dO
         )
         self.backend.attention_backward(dO3, self._qkv, self._AT, self.heads, dqkv3, dST, work)
+        gx = gx if need_grad_x else None
         self.backend.dense_backward(
-            self._x2,
-            W_in,
-            dqkv,
-            self.grads["W_in"],
-            self.grads["b_in"],
-            gx if need_grad_x else None,
+            self._x2, W_in, dqkv, self.grads["W_in"], self.grads["b_in"], gx
         )
         return gx3 if need_grad_x else None
 
     def _backward_arrays(self, grad_out: Array) -> tuple[Any, ...]:
-        """``forward_arrays`` for the backward pass: kept while the gradient is the same array
-        and the forward pass's arrays the same."""
+        """``_forward_arrays`` for the backward pass: kept while the gradient is the same array
+        and the forward pass's arrays are the same."""
         n, h, T, _ = self._AT.shape
         d = self.d
         g2 = self.backend.contiguous(grad_out, self.dtype)
