@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, types
-from numba.extending import overload
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic, overload
+from numba.np.arrayobj import make_array, populate_array
 
 from engine import _numba_setup  # noqa: F401
 from engine.activations import IDENTITY
@@ -117,14 +119,39 @@ def _add_to_rows(a, b):
             a[j, i] += b[j]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _row(plan, l):
     return plan[l, 0], plan[l, 1], plan[l, 2], plan[l, 3], plan[l, 4], plan[l, 5], plan[l, 6]
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _mat(buf, offset, rows, cols):
-    return buf[offset : offset + rows * cols].reshape((rows, cols))
+@intrinsic
+def _mat(typingctx, buf, offset, rows, cols):
+    """buf[offset : offset + rows·cols] as a C-contiguous (rows, cols) array sharing buf's memory.
+
+    What ``buf[offset : offset + rows * cols].reshape((rows, cols))`` gives, without the bounds
+    checks and the general reshape, which are most of what such a line costs to compile; the
+    wrapper's plan keeps every view inside its buffer.
+    """
+    view = types.Array(buf.dtype, 2, "C")
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        off, r, c = (
+            context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:])
+        )
+        out = make_array(view)(context, builder)
+        populate_array(
+            out,
+            data=builder.gep(src.data, [off]),
+            shape=[r, c],
+            strides=[builder.mul(c, src.itemsize), src.itemsize],
+            itemsize=src.itemsize,
+            meminfo=src.meminfo,
+            parent=src.parent,
+        )
+        return impl_ret_borrowed(context, builder, view, out._getvalue())
+
+    return view(buf, offset, rows, cols), codegen
 
 
 # ------------------------------------------------------------------ what the network uses
@@ -132,9 +159,8 @@ def _mat(buf, offset, rows, cols):
 # plain integers when the kernel is called the usual way: then every loss and every activation
 # is compiled, behind a test of the code. Compiled for constants instead (``types.literal``, as
 # the CPU backend does), the calls below resolve to the one loss kernel and the activation
-# kernels the network uses, and nothing else is typed or compiled: a first step on an empty
-# cache compiles a third of the code. Either way the same kernels run, so the numbers are the
-# same bits.
+# kernels the network uses, and nothing else is typed or compiled. Either way the same kernels
+# run, so the numbers are the same bits.
 
 
 def _loss(loss, out, y, labels, g, huber_delta):
@@ -264,7 +290,7 @@ def _activate_back_kernel(z, a, grad_a, grad_z, kind, alpha, kinds):
     return impl
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _forward(x, data, ws, plan, alphas, spots, kinds):
     n = x.shape[0]
     small_first = n * plan[0, 0] * plan[0, 1] < SMALL_PRODUCT
