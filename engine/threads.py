@@ -83,10 +83,16 @@ def _library() -> ctypes.CDLL | None:
 
 @functools.cache
 def _function(names: tuple[str, ...]) -> Any:
+    """The first of ``names`` the library has, its types set once: a getter returns an int, a
+    setter takes one (setting them on every call made a list and a tuple a step)."""
     lib = _library()
     for name in names if lib is not None else ():
         fn = getattr(lib, name, None)
         if fn is not None:
+            if names == _SETTERS:
+                fn.argtypes, fn.restype = [ctypes.c_int], None
+            else:
+                fn.restype = ctypes.c_int
             return fn
     return None
 
@@ -96,7 +102,6 @@ def blas_threads() -> int | None:
     fn = _function(_GETTERS)
     if fn is None:
         return None
-    fn.restype = ctypes.c_int
     return int(fn())
 
 
@@ -108,8 +113,6 @@ def set_blas_threads(n: int) -> bool:
     fn = _function(_SETTERS)
     if fn is None:
         return False
-    fn.argtypes = [ctypes.c_int]
-    fn.restype = None
     fn(int(n))
     return True
 
