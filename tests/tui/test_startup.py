@@ -7,9 +7,14 @@ decides, not how long Numba takes.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numba
+import numpy as np
 import pytest
 
 import tui.app
@@ -17,6 +22,7 @@ import tui.screens.warmup
 from engine import warmup
 from engine.experiment.presets import get_preset
 from tui.app import DltuiApp
+from tui.commands.app import load_kernels_ahead
 from tui.screens.main import MainScreen
 from tui.screens.warmup import WarmupScreen
 
@@ -99,3 +105,49 @@ async def test_a_first_step_that_fails_while_warming_leaves_the_report_to_traini
         await drive.ready(pilot)
         assert isinstance(app.screen, MainScreen) and app.is_running
     assert app._exception is None and cold == ["screen", "background"]
+
+
+def test_kernels_are_read_ahead_on_a_warm_cache_only_and_on_a_copy(cold) -> None:
+    run = get_preset("spiral").build()
+    assert load_kernels_ahead(run) is None  # cold: the warm-up screen compiles instead
+    warmup._marker().touch()
+    data, grads = run.net.data.copy(), run.net.grad.copy()
+    thread = load_kernels_ahead(run)
+    assert thread is not None
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert np.array_equal(run.net.data, data) and np.array_equal(run.net.grad, grads)
+    assert run.trainer.step == 0
+    assert cold == []
+
+
+# Started in a fresh interpreter: which modules the app has loaded by its first frame of training.
+FIRST_FRAME = """
+import asyncio, json, sys
+from engine.experiment.presets import get_preset
+from tui.app import DltuiApp
+
+async def main():
+    app = DltuiApp(get_preset("spiral"), check_kernels=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        while app.session is None or app.main.step == 0:
+            await pilot.pause(0.02)
+
+asyncio.run(main())
+print(json.dumps(sorted(sys.modules)))
+"""
+LATER = ("sympy", "derive", "tui.learn", "tui.screens.setup", "tui.screens.help",
+         "tui.screens.open_run", "tui.screens.derivation")  # fmt: skip
+
+
+def test_the_first_frame_comes_before_sympy_the_course_and_the_screens_behind_keys() -> None:
+    """SymPy (the derivation), the course and the screens a key opens load when first used."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(numba.config.CACHE_DIR)}
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_FRAME], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "tui.screens.main" in loaded and "tui.widgets.decision_map" in loaded
+    early = [m for m in loaded if any(m == name or m.startswith(name + ".") for name in LATER)]
+    assert early == []

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from engine.errors import UserError
-from engine.experiment.config import Experiment
+from engine.experiment.config import Experiment, Run
 from engine.experiment.presets import DEFAULT, get_preset
 from engine.threads import set_blas_threads
-from engine.warmup import start_background
+from engine.warmup import first_step_cached, kernels_cached, start_background
+from tui.session.params import default_entry
 
 
 def load_experiment(config_path: str | None, preset: str | None) -> Experiment:
@@ -47,11 +49,37 @@ def run_app(config_path: str | None, preset: str | None, device: str | None = No
     # The interface needs a core of its own; BLAS threads spinning beside it slow training
     # several-fold and gain nothing on networks of this size (engine.threads).
     set_blas_threads(1)
+    load_kernels_ahead(run)
     from tui.app import DltuiApp  # Textual loads only once the experiment is known to be good
 
     with _sigterm_default():
         result = DltuiApp(experiment, run=run).run()
     return int(result or 0)
+
+
+def load_kernels_ahead(run: Run) -> threading.Thread | None:
+    """On a warm kernel cache, reads the kernels of ``run``'s first steps in on a thread, while
+    the interface loads; returns that thread (None where there is nothing to read ahead).
+
+    The first cached kernel a process calls costs some hundred milliseconds (Numba sets up its
+    compiler context and runtime, then reads the kernel from the disk); started here, that
+    overlaps Textual's start instead of coming after it, before the first frame of training.
+    The pass read ahead is the training session's own first one (``default_entry``), on a copy
+    of the network: the same kernels, and the run's network untouched. On a cold cache nothing
+    starts: the warm-up screen compiles the first step. On a GPU the kernels are others.
+    """
+    if run.experiment.train.device != "cpu" or not (kernels_cached() and first_step_cached(run)):
+        return None
+    twin, data, t = run.net.copy(), run.data, run.experiment.train
+
+    def read() -> None:
+        # an error here is met again on the training thread, which reports it in the app
+        with contextlib.suppress(Exception):
+            default_entry(twin, data.X_train, data.y_train, t.loss, t.l1, t.l2)
+
+    thread = threading.Thread(target=read, name="kernels ahead", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextmanager
