@@ -18,8 +18,15 @@ an empty cache: the two paths round differently, and the same config and seed mu
 weights whatever the cache held. A checkpoint records the path its run trained on, and a resume
 keeps it (:mod:`engine.experiment.runs`), so a run the app saved from the layer path resumes there.
 
+The fused kernel is compiled once per dtype, loss and set of activations (only the code a
+network uses, :mod:`engine.backends.cpu`). ``warm_up`` covers the tanh networks; any other Dense
+network's kernel compiles in the background process too when ``start_background`` is given the
+network, and ``defer_fused`` keeps that network on the layer path until it is there, so that no
+training step waits seconds for a compile.
+
 Markers, keyed by the version and the kernels' source, tell later starts what is already in the
-cache: one for ``warm_up``, one per kind of network for ``warm_first_step``.
+cache: one for ``warm_up``, one per kind of network for ``warm_first_step``, one per fused
+kernel.
 
 Several processes starting at once on an empty cache warm up one at a time (a lock file beside
 the marker): the first compiles, the others then load its work from the cache instead of
@@ -33,6 +40,7 @@ import contextlib
 import copy
 import functools
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -63,11 +71,12 @@ WARM_LOCK = "dltui-warm.lock"
 """Held by the process warming up; distinct from the cache's own lock, which saves take inside."""
 
 
-_BACKGROUND: list[subprocess.Popen[bytes]] = []
-"""The background warm-up this process started, if any."""
+_BACKGROUND: dict[str | None, subprocess.Popen[bytes]] = {}
+"""The background warm-ups this process started: the full one (None), then one per fused kernel
+(its key) that the full one was not asked for."""
 
-_LAYERED: weakref.WeakSet[Sequential] = weakref.WeakSet()
-"""Networks put on the layer-by-layer path until the fused kernel is cached."""
+_LAYERED: weakref.WeakKeyDictionary[Sequential, str | None] = weakref.WeakKeyDictionary()
+"""Networks put on the layer-by-layer path until their fused kernel is cached, with its key."""
 
 BACKGROUND_NICE = 10
 """How much lower the background warm-up's priority is than the app's (``os.nice``)."""
@@ -102,6 +111,39 @@ def _first_step_marker(run: Run) -> Path:
     return _cache_dir() / f"first-{_source_digest()}-{name}"
 
 
+def fused_key(net: Sequential, loss: str) -> str | None:
+    """What selects ``net``'s compiled fused kernel for ``loss``: dtype, loss and activation
+    kinds, as ``"float32-cross_entropy-1"``; None for a network that does not train fused
+    (not a Dense stack, not on the CPU, or a loss that takes the layer path)."""
+    groups = dense_groups(net.layers)
+    if groups is None or net.backend is not CPU or loss in STRAIGHT_THROUGH:
+        return None
+    codes = {CPU.kernel_activation(a.kind, net.dtype) for _, a in groups if a is not None}
+    kinds = sorted(codes - {activations.IDENTITY})
+    return "-".join([str(net.dtype), loss, *(str(k) for k in kinds)])
+
+
+def _fused_marker(key: str) -> Path:
+    return _cache_dir() / f"fused-{_source_digest()}-{key}"
+
+
+def fused_cached(net: Sequential, loss: str) -> bool:
+    """True when ``net``'s fused kernel for ``loss`` is in the disk cache (or it has none)."""
+    key = fused_key(net, loss)
+    return key is None or _fused_marker(key).exists()
+
+
+def defer_fused(net: Sequential, loss: str) -> bool:
+    """Puts ``net`` on the layer-by-layer path until its fused kernel for ``loss`` is cached
+    (``use_fused_when_ready`` switches it back); whether it did. A network already off the
+    fused path, by choice or as it does not fit, is left alone."""
+    if not net.fuse or (kernels_cached() and fused_cached(net, loss)):
+        return False
+    net.fuse = False
+    _LAYERED[net] = fused_key(net, loss)
+    return True
+
+
 def kernels_cached() -> bool:
     """True when ``warm_up`` has already compiled the current kernels into the disk cache."""
     return _marker().exists()
@@ -122,14 +164,12 @@ def warm_first_step(run: Run, progress: Callable[[str], None] | None = None) -> 
 
     The copy trains one short epoch on the first two batches of the training data with the
     same network, loss, optimiser and dtype; ``run`` itself is left untouched. Its network is
-    switched to the layer-by-layer path (``net.fuse = False``) unless the fused kernel is
-    cached already: ``use_fused_when_ready`` switches it back.
+    switched to the layer-by-layer path (``net.fuse = False``) unless its fused kernel is
+    cached already (``defer_fused``): ``use_fused_when_ready`` switches it back.
     """
     if progress:
         progress(f"{run.net.dtype} · {run.trainer.loss} · {type(run.optimizer).__name__}")
-    if run.net.fuse and not kernels_cached():
-        run.net.fuse = False
-        _LAYERED.add(run.net)
+    defer_fused(run.net, run.trainer.loss)
     twin = copy.deepcopy(run.trainer)
     twin.net.fuse = run.net.fuse
     data = run.data
@@ -148,34 +188,46 @@ def warm_first_step(run: Run, progress: Callable[[str], None] | None = None) -> 
 
 
 def start_background(
-    dtype: str = "float32", optimizer: str = "adam"
+    dtype: str = "float32",
+    optimizer: str = "adam",
+    net: Sequential | None = None,
+    loss: str | None = None,
 ) -> subprocess.Popen[bytes] | None:
     """Starts ``warm_up`` in a separate process of lower priority; None if nothing is left to do.
 
     The process first compiles the backward and update kernels of ``dtype`` (``optimizer``'s
     first): a first step on the layer path reaches them last, so while this process compiles
     them on another core, the app compiles the forward ones, then finds these in the cache.
+    Given a network and its loss, it next compiles that network's fused kernel, unless cached;
+    a network given once the full warm-up is under way or done gets a process of its own.
 
     The process outlives the app if the app quits first, so the next start finds the cache
     filled; it exits when done. Its output is discarded: a failure there costs only speed, as
     every kernel still compiles on first use.
     """
-    if _BACKGROUND:  # one per process: the command line starts it early, the screen asks again
-        return _BACKGROUND[0]
-    if kernels_cached() or not os.access(_cache_dir(), os.W_OK):
+    key = fused_key(net, loss) if net is not None and loss is not None else None
+    if key is not None and _fused_marker(key).exists():
+        key = None
+    if key in _BACKGROUND or (key is None and None in _BACKGROUND):
+        return _BACKGROUND[key]  # the command line starts it early, the screen asks again
+    if (kernels_cached() and key is None) or not os.access(_cache_dir(), os.W_OK):
         return None  # done, or nowhere to keep the result: each kernel compiles on first use
+    args = [dtype, optimizer]
+    if key is not None and net is not None:
+        args += [str(loss), json.dumps(net.spec())]
     root = str(Path(__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.warmup", dtype, optimizer],
+        [sys.executable, "-m", "engine.warmup", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
         start_new_session=True,  # a Ctrl-C meant for the app does not stop it
     )
-    _BACKGROUND.append(process)
+    _BACKGROUND.setdefault(None, process)  # the full warm-up runs in each of them
+    _BACKGROUND[key] = process
     return process
 
 
@@ -185,10 +237,11 @@ def use_fused_when_ready(net: Sequential) -> bool:
     path now, or never put off it)."""
     if net not in _LAYERED:
         return True
-    if not kernels_cached():
+    key = _LAYERED[net]
+    if not kernels_cached() or (key is not None and not _fused_marker(key).exists()):
         return False
     net.fuse = True
-    _LAYERED.discard(net)
+    del _LAYERED[net]
     return True
 
 
@@ -237,13 +290,29 @@ def _one_step(dtype: str, loss: str, rows: int) -> None:
     net.backend.gather_rows(net.as_input(x), np.arange(rows, dtype=np.int64), 0, rows, xb)
     net.backend.all_finite(net.data)
     fused = [Dense(2, width), Tanh(), Dense(width, out), *_head(loss)]
-    net = Sequential(fused, seed=0, dtype=dtype)
-    net.loss_and_grad(x, y, loss=loss)  # engine.backends.fused
-    if loss not in STRAIGHT_THROUGH and rows % 2 == 0:  # a batch split over threads, as above
-        groups = dense_groups(net.layers)
-        assert groups is not None
-        xb, yb = net.as_input(x), net.as_target(y, loss, rows)
-        FusedStep(net, groups, rows, loss, chunks=2).run(xb, yb)
+    warm_fused(Sequential(fused, seed=0, dtype=dtype).spec(), dtype, loss)
+
+
+def warm_fused(spec: list[dict], dtype: str, loss: str) -> None:
+    """Compiles the fused kernel of the network ``spec`` describes, for a whole batch and one
+    split over threads, and marks it cached (``fused_cached``)."""
+    net = Sequential.from_spec(spec, seed=0, dtype=dtype)
+    key = fused_key(net, loss)
+    if key is None:
+        return
+    rows, out = 8, net.widths()[-1]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, net.in_features))
+    y = rng.integers(0, out, rows) if loss == "cross_entropy" else rng.random((rows, out)).round()
+    net.loss_and_grad(x, y, loss=loss)
+    groups = dense_groups(net.layers)
+    assert groups is not None
+    xb, yb = net.as_input(x), net.as_target(y, loss, rows)
+    FusedStep(net, groups, rows, loss, chunks=2).run(xb, yb)
+    with contextlib.suppress(OSError):
+        marker = _fused_marker(key)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
 
 
 def _activation_kernels(dtype: str, forward: bool = True) -> None:
@@ -289,6 +358,8 @@ def backward_first(dtype: str, optimizer: str) -> None:
 if __name__ == "__main__":  # python -m engine.warmup [DTYPE OPTIMIZER]: what start_background runs
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)  # the app, training beside it, comes first
-    if len(sys.argv) == 3:
+    if len(sys.argv) >= 3:
         backward_first(sys.argv[1], sys.argv[2])
+    if len(sys.argv) == 5:  # and the app's network's fused kernel: LOSS SPEC_JSON
+        warm_fused(json.loads(sys.argv[4]), sys.argv[1], sys.argv[3])
     warm_up()

@@ -6,6 +6,7 @@ from "nothing warmed yet" whatever the machine's own cache holds.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,9 +44,16 @@ def test_the_first_step_compiles_on_a_copy_and_leaves_the_run_as_built(markers: 
     assert not warmup.kernels_cached()
 
 
+def _fused_marker(run) -> Path:
+    key = warmup.fused_key(run.net, run.trainer.loss)
+    assert key is not None
+    return warmup._fused_marker(key)
+
+
 def test_the_first_step_keeps_the_fused_path_once_everything_is_cached(markers: Path) -> None:
     warmup._marker().touch()
     run = get_preset("spiral").build()
+    _fused_marker(run).touch()
     warmup.warm_first_step(run)
     assert run.net.fuse is True
 
@@ -55,7 +63,32 @@ def test_the_network_returns_to_the_fused_kernel_once_it_is_cached(markers: Path
     warmup.warm_first_step(run)
     assert warmup.use_fused_when_ready(run.net) is False and run.net.fuse is False
     warmup._marker().touch()
+    assert warmup.use_fused_when_ready(run.net) is False  # its own fused kernel is not there yet
+    _fused_marker(run).touch()
     assert warmup.use_fused_when_ready(run.net) is True and run.net.fuse is True
+
+
+def test_each_fused_kernel_is_waited_for_on_its_own(markers: Path) -> None:
+    """The full warm-up compiles the tanh networks' fused kernels: a ReLU network, or another
+    loss, trains layer by layer until its own is cached, instead of compiling it mid-step."""
+    warmup._marker().touch()
+    spiral, digits = get_preset("spiral").build(), get_preset("digits").build()
+    _fused_marker(spiral).touch()
+    assert warmup.fused_key(spiral.net, "bce_logits") != warmup.fused_key(digits.net, "bce_logits")
+    assert warmup.fused_key(digits.net, "mse") != warmup.fused_key(digits.net, "cross_entropy")
+    assert not warmup.defer_fused(spiral.net, spiral.trainer.loss) and spiral.net.fuse
+    assert warmup.defer_fused(digits.net, digits.trainer.loss) and not digits.net.fuse
+    assert not warmup.use_fused_when_ready(digits.net)
+    _fused_marker(digits).touch()
+    assert warmup.use_fused_when_ready(digits.net) and digits.net.fuse
+
+
+def test_networks_without_a_fused_kernel_have_no_key() -> None:
+    lstm = get_preset("lstm-sine").build()
+    assert warmup.fused_key(lstm.net, lstm.trainer.loss) is None
+    assert warmup.fused_cached(lstm.net, lstm.trainer.loss)
+    digits = get_preset("digits").build()
+    assert warmup.fused_key(digits.net, "perceptron") is None  # its rule takes the layer path
 
 
 def test_a_network_kept_off_the_fused_kernel_on_purpose_stays_off(markers: Path) -> None:
@@ -94,6 +127,7 @@ def test_each_kind_of_network_has_its_own_first_step_marker(markers: Path) -> No
     """The full warm-up covers Dense stacks only: a recurrent network needs its own step."""
     mlp, lstm = get_preset("spiral").build(), get_preset("lstm-sine").build()
     warmup._marker().touch()
+    _fused_marker(mlp).touch()
     assert warmup.first_step_cached(mlp)
     assert not warmup.first_step_cached(lstm)
     assert warmup._first_step_marker(mlp) != warmup._first_step_marker(lstm)
@@ -102,7 +136,7 @@ def test_each_kind_of_network_has_its_own_first_step_marker(markers: Path) -> No
 def test_no_background_warm_up_once_cached_or_without_a_cache_folder(
     markers: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(warmup, "_BACKGROUND", [])
+    monkeypatch.setattr(warmup, "_BACKGROUND", {})
     warmup._marker().touch()
     assert warmup.start_background() is None
     missing = markers / "missing" / "numba"
@@ -126,6 +160,29 @@ def test_the_background_process_compiles_the_backward_kernels_first(tmp_path: Pa
     )  # fmt: skip
     cached = {path.name.split(".")[1].rsplit("-", 1)[0] for path in tmp_path.rglob("*.nbi")}
     assert {"_relu_backward", "_tanh_backward", "dense_backward", "adam_step"} <= cached, cached
+    assert "mlp_loss_and_grad" not in cached
+
+
+def test_the_background_process_compiles_the_networks_fused_kernel(tmp_path: Path) -> None:
+    """Given a loss and a network's layers, the process compiles that network's fused kernel
+    (whole batch and split) and marks it, so the app can leave the layer path."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    run = get_preset("digits").build()
+    key = warmup.fused_key(run.net, "cross_entropy")
+    where = "from engine import warmup; print(warmup._marker()); print(warmup._fused_marker(%r))"
+    full, fused = subprocess.run(
+        [sys.executable, "-c", where % key],
+        env=env, capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.split()  # fmt: skip
+    Path(full).touch()
+    spec = json.dumps(run.net.spec())
+    subprocess.run(
+        [sys.executable, "-m", "engine.warmup", "float32", "adam", "cross_entropy", spec],
+        env=env, capture_output=True, check=True, timeout=300,
+    )  # fmt: skip
+    cached = {path.name.split(".")[1].rsplit("-", 1)[0] for path in tmp_path.rglob("*.nbi")}
+    assert {"mlp_loss_and_grad", "mlp_loss_and_grad_chunks"} <= cached, cached
+    assert Path(fused).exists()
 
 
 def test_one_background_warm_up_per_process(markers: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,8 +193,15 @@ def test_one_background_warm_up_per_process(markers: Path, monkeypatch: pytest.M
         def __init__(self, args: list[str], **_kwargs: object) -> None:
             started.append(args)
 
-    monkeypatch.setattr(warmup, "_BACKGROUND", [])
+    monkeypatch.setattr(warmup, "_BACKGROUND", {})
     monkeypatch.setattr(warmup.subprocess, "Popen", Process)
     first = warmup.start_background("float64", "sgd")
     assert warmup.start_background("float32", "adam") is first
     assert started == [[sys.executable, "-m", "engine.warmup", "float64", "sgd"]]
+    # a network whose fused kernel the running warm-up was not given gets a process of its own
+    run = get_preset("digits").build()
+    second = warmup.start_background("float32", "adam", run.net, "cross_entropy")
+    assert second is not first
+    assert started[1][3:] == ["float32", "adam", "cross_entropy", json.dumps(run.net.spec())]
+    assert warmup.start_background("float32", "adam", run.net, "cross_entropy") is second
+    assert len(started) == 2
