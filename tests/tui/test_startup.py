@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import tui.app
+import tui.screens.main
 import tui.screens.warmup
 from engine import warmup
 from engine.experiment.presets import get_preset
@@ -105,6 +106,26 @@ async def test_a_first_step_that_fails_while_warming_leaves_the_report_to_traini
         await drive.ready(pilot)
         assert isinstance(app.screen, MainScreen) and app.is_running
     assert app._exception is None and cold == ["screen", "background"]
+
+
+async def test_the_first_frame_drawn_is_the_first_step(drive, monkeypatch) -> None:
+    """The snapshot from before the first step is held back while that step is under way (it
+    is shown only when the step takes long: test_app_pace), and the step is reported as soon
+    as it is done, not at the end of its burst."""
+    monkeypatch.setattr(tui.screens.main, "START_GRACE", 60.0)  # however slow the machine
+    drawn: list[tuple[int, str]] = []
+    show = MainScreen._show
+
+    def recorded(self: MainScreen, snap) -> None:
+        drawn.append((snap.step, snap.state))
+        show(self, snap)
+
+    monkeypatch.setattr(MainScreen, "_show", recorded)
+    app = drive.app(pace=None, paused=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        assert "▶ training" in app.main.query_one("#header").plain
+    assert drawn[0] == (1, "training")
 
 
 def test_kernels_are_read_ahead_on_a_warm_cache_only_and_on_a_copy(cold) -> None:

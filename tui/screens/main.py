@@ -50,6 +50,10 @@ ROOMY_FOOTER = 100
 """Terminal columns from which the footer spaces its keys out and offers ^p (the palette):
 narrower, every key of the footer still fits 80 columns."""
 DIAGRAM_COLUMNS = 8  # deeper plain networks open on the layer list (g switches)
+START_GRACE = 0.3
+"""Seconds the screen holds back a run's snapshot from before its first step: on a warm kernel
+cache that step comes sooner and the screen draws it at once, without a frame drawn for nothing
+on the way; a first step that compiles is shown "starting" after this long."""
 
 
 def view_keys() -> dict[str, ViewKey]:
@@ -137,6 +141,7 @@ class MainScreen(LessonMode):
         super().__init__()
         self.session = session
         self._mounting: set[str] = set()  # view panels built but not mounted yet
+        self._held: Snapshot | None = None  # the first snapshot, while held back (START_GRACE)
         self.scene: Scene | None = None
         self.snapshot: Snapshot | None = None
         self.snapshots = 0
@@ -213,6 +218,22 @@ class MainScreen(LessonMode):
     # ------------------------------------------------------------------ what the thread reports
     def on_updated(self, message: Updated) -> None:
         snap = message.snapshot
+        if self.snapshot is None and snap.state == "starting":  # before the first step
+            if self._held is None:
+                self.set_timer(START_GRACE, self._show_held)
+            self._held = snap
+            return
+        self._held = None
+        self._show(snap)
+
+    def _show_held(self) -> None:
+        """The first step is taking long (compiling): the snapshot from before it is shown."""
+        snap, self._held = self._held, None
+        if snap is not None:
+            self._show(snap)
+
+    def _show(self, snap: Snapshot) -> None:
+        """Hands a snapshot to every widget that draws part of it."""
         self.snapshot, self.snapshots = snap, self.snapshots + 1
         if snap.scene is not self.scene:
             self._new_scene(snap.scene)
