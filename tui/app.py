@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.timer import Timer
 
 from engine.experiment.config import Experiment, Run
-from engine.warmup import first_step_cached, kernels_cached, use_fused_when_ready
+from engine.warmup import first_step_cached, kernels_cached
 from tui.screens.main import MainScreen
 from tui.screens.warmup import WarmupScreen
 from tui.session.worker import TrainingSession
@@ -71,22 +70,22 @@ class DltuiApp(App[int]):
         self._lesson = lesson
         self.progress = progress
         self.session: TrainingSession | None = None
-        self._fused: Timer | None = None
 
     def on_mount(self) -> None:
         if self._check_kernels and not (self._lessons is not None and kernels_cached()):
             run = self._run = self._run or self.experiment.build()
             if not (kernels_cached() and first_step_cached(run)):
-                self._fused = self.set_interval(1.0, self._fuse_when_ready, name="fused kernel")
                 self.push_screen(WarmupScreen(run), lambda _: self._begin())
                 return
         self._begin()
 
-    def _fuse_when_ready(self) -> None:
-        """Back to the fused training kernel once the background warm-up has cached it."""
-        session, timer = self.session, self._fused
-        if session is not None and timer is not None and use_fused_when_ready(session.run.net):
-            timer.stop()
+    def _behind(self, session: TrainingSession) -> TrainingSession:
+        """``session``, its networks' fused kernels compiled in the background where this app
+        checks its kernels (a network put on the layer path meanwhile returns to it)."""
+        if self._check_kernels:
+            session.compile_behind = True
+            session.compile_fused_behind()
+        return session
 
     def _begin(self) -> None:
         if self._lessons is not None and self._lesson is None:
@@ -119,8 +118,10 @@ class DltuiApp(App[int]):
     def _start(self) -> None:
         """Builds the session and shows the main screen (in lesson mode for a lesson)."""
         if self._lesson is None:
-            self.session = TrainingSession(
-                self.experiment, paused=self._paused, run=self._run, pace=self._pace
+            self.session = self._behind(
+                TrainingSession(
+                    self.experiment, paused=self._paused, run=self._run, pace=self._pace
+                )
             )
             self.push_screen(MainScreen(self.session))
             return
@@ -139,7 +140,7 @@ class DltuiApp(App[int]):
         if experiment.train.device != "cpu":
             experiment = experiment.replace(train={"device": "cpu"})
         self.experiment = experiment
-        self.session = LessonSession(experiment, paused=True, fixed_pace=self._pace)
+        self.session = self._behind(LessonSession(experiment, paused=True, fixed_pace=self._pace))
         self.push_screen(MainScreen(self.session, runner))
 
     async def action_quit(self) -> None:

@@ -20,6 +20,7 @@ import pytest
 import tui.app
 import tui.screens.main
 import tui.screens.warmup
+import tui.session.worker
 from engine import warmup
 from engine.experiment.presets import get_preset
 from tui.app import DltuiApp
@@ -44,6 +45,9 @@ def cold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(
         tui.screens.warmup, "start_background", lambda *_: seen.append("background")
     )
+    monkeypatch.setattr(
+        tui.session.worker, "start_background", lambda *_: seen.append("fused behind")
+    )
 
     class Recorded(WarmupScreen):
         def on_mount(self) -> None:
@@ -63,14 +67,49 @@ async def test_a_cold_start_trains_layer_by_layer_then_on_the_fused_kernel(drive
         assert net.fuse is False  # the fused kernel is not in the cache yet
         await drive.wait_for(pilot, lambda: app.main.step > 20, timeout=30)
         warmup._marker().touch()  # what the background warm-up leaves when it is done
+        _fused_marker(app).touch()
         await drive.wait_for(pilot, lambda: net.fuse, timeout=5)
         step = app.main.step
         await drive.wait_for(pilot, lambda: app.main.step > step + 20, timeout=30)
         assert app.session.run.trainer.step > step  # still training, on the fused kernel now
 
 
-async def test_a_warm_start_opens_on_the_main_screen(drive, cold) -> None:
+def _fused_marker(app: DltuiApp) -> Path:
+    assert app.session is not None
+    run = app.session.run
+    key = warmup.fused_key(run.net, run.trainer.loss)
+    assert key is not None
+    return warmup._fused_marker(key)
+
+
+async def test_a_network_whose_fused_kernel_is_not_compiled_trains_layer_by_layer(
+    drive, cold
+) -> None:
+    """The full warm-up compiled the tanh networks' fused kernels, not a ReLU one's: that one
+    compiles in the background while the network trains layer by layer, then it switches."""
     warmup._marker().touch()
+    app = DltuiApp(get_preset("digits"), paused=False, check_kernels=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await drive.ready(pilot)
+        assert cold == ["fused behind"]  # no warm-up screen: its first step is cached
+        net = app.session.run.net
+        await drive.wait_for(pilot, lambda: app.main.step > 5, timeout=30)
+        assert net.fuse is False
+        _fused_marker(app).touch()
+        await drive.wait_for(pilot, lambda: net.fuse, timeout=5)
+
+
+def _warm(preset: str) -> None:
+    """What the full warm-up leaves: its marker, and the fused kernel's of a tanh network."""
+    warmup._marker().touch()
+    run = get_preset(preset).build()
+    key = warmup.fused_key(run.net, run.trainer.loss)
+    assert key is not None
+    warmup._fused_marker(key).touch()
+
+
+async def test_a_warm_start_opens_on_the_main_screen(drive, cold) -> None:
+    _warm("spiral")
     app = DltuiApp(get_preset("spiral"), paused=True, check_kernels=True)
     async with app.run_test(size=SIZE) as pilot:
         await drive.ready(pilot)
@@ -105,7 +144,7 @@ async def test_a_first_step_that_fails_while_warming_leaves_the_report_to_traini
     async with app.run_test(size=SIZE) as pilot:
         await drive.ready(pilot)
         assert isinstance(app.screen, MainScreen) and app.is_running
-    assert app._exception is None and cold == ["screen", "background"]
+    assert app._exception is None and cold == ["screen", "background", "fused behind"]
 
 
 async def test_the_first_frame_drawn_is_the_first_step(drive, monkeypatch) -> None:
@@ -131,7 +170,7 @@ async def test_the_first_frame_drawn_is_the_first_step(drive, monkeypatch) -> No
 def test_kernels_are_read_ahead_on_a_warm_cache_only_and_on_a_copy(cold) -> None:
     run = get_preset("spiral").build()
     assert load_kernels_ahead(run) is None  # cold: the warm-up screen compiles instead
-    warmup._marker().touch()
+    _warm("spiral")
     data, grads = run.net.data.copy(), run.net.grad.copy()
     thread = load_kernels_ahead(run)
     assert thread is not None

@@ -12,7 +12,7 @@ from engine.errors import UserError
 from engine.experiment.config import Experiment, Run
 from engine.experiment.presets import DEFAULT, get_preset
 from engine.threads import set_blas_threads
-from engine.warmup import first_step_cached, kernels_cached, start_background
+from engine.warmup import defer_fused, first_step_cached, kernels_cached, start_background
 from tui.session.params import default_entry
 
 
@@ -45,7 +45,12 @@ def run_app(config_path: str | None, preset: str | None, device: str | None = No
     run = experiment.build()
     # On an empty kernel cache, the kernels the first step reaches last start compiling in
     # another process now, while the interface loads (engine.warmup).
-    start_background(experiment.train.dtype, experiment.train.optimizer)
+    # A network whose fused kernel is not compiled trains layer by layer until that process
+    # has compiled it too.
+    t = experiment.train
+    if t.device == "cpu":
+        defer_fused(run.net, t.loss)
+    start_background(t.dtype, t.optimizer, run.net, t.loss)
     # The interface needs a core of its own; BLAS threads spinning beside it slow training
     # several-fold and gain nothing on networks of this size (engine.threads).
     set_blas_threads(1)

@@ -24,7 +24,8 @@ from tui.widgets.too_small import TooSmall
 def warm_up(run: Run, progress: Callable[[str], None]) -> None:
     """What the screen waits for: ``run``'s first step compiled, every other kernel set going
     in the background."""
-    start_background(str(run.net.dtype), run.experiment.train.optimizer)
+    t = run.experiment.train
+    start_background(str(run.net.dtype), t.optimizer, run.net, t.loss)
     # A first step that fails here fails again on the training thread, which reports it in the
     # app (with what to do) instead of ending the app with a traceback.
     with contextlib.suppress(Exception):

@@ -95,6 +95,9 @@ class TrainingLoop:
     def _publish(self) -> None:
         raise NotImplementedError
 
+    def _between_bursts(self) -> None:
+        """Runs on the training thread before each burst of steps (nothing here)."""
+
     # ------------------------------------------------------------------ the training thread
     def loop(self, post: Post) -> None:
         """Trains and reports until :meth:`stop`; run it on a thread of its own."""
@@ -118,6 +121,7 @@ class TrainingLoop:
     def _tick(self) -> None:
         """One round: carry out commands, then train until the next snapshot (or wait)."""
         self._run_commands()
+        self._between_bursts()
         if self.paused and self._pending == 0:
             self._measured = None
             if self._state == "starting":

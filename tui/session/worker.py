@@ -38,6 +38,7 @@ from engine.errors import UserError
 from engine.events import Epoch
 from engine.experiment.config import Experiment, Run
 from engine.experiment.runs import RunDir, default_path
+from engine.warmup import defer_fused, start_background, use_fused_when_ready
 from tui.compare import records as compare
 from tui.session import probes, probes_nets, report
 from tui.session.changes import change_kind, change_label, next_lr
@@ -94,6 +95,21 @@ class TrainingSession(TrainingLoop):
         self._entry_due = False  # the default entry is still to be chosen (on that thread)
         self._host = probes.HostMirror()  # what the views read: host arrays, on any device
         self._start_scene()
+
+    compile_behind = False
+    """Whether a network whose fused kernel is not compiled yet trains layer by layer while
+    another process compiles it (``engine.warmup.defer_fused``), instead of waiting seconds on
+    its first step. The app sets it where it checks its kernels."""
+
+    def compile_fused_behind(self) -> None:
+        """Puts the run on the layer path while its fused kernel compiles in the background;
+        ``_between_bursts`` moves it back once it is cached."""
+        run, t = self.run, self.run.experiment.train
+        if self.compile_behind and t.device == "cpu" and defer_fused(run.net, t.loss):
+            start_background(t.dtype, t.optimizer, run.net, t.loss)
+
+    def _between_bursts(self) -> None:
+        use_fused_when_ready(self.run.net)  # a dictionary look-up, and a file's check if waiting
 
     def loop(self, post: Post) -> None:
         """Trains and reports until stopped (see ``TrainingLoop.loop``), on the training thread.
@@ -389,6 +405,7 @@ class TrainingSession(TrainingLoop):
         if self.shown not in scene.views:
             self.shown = scene.view
         self._sent_curve = -1
+        self.compile_fused_behind()
 
     def _choose_entry(self) -> None:
         """Moves a default selection to the first entry with a gradient (``default_entry``)."""
