@@ -12,8 +12,9 @@ from engine.errors import UserError
 from engine.experiment.config import Experiment, Run
 from engine.experiment.presets import DEFAULT, get_preset
 from engine.threads import set_blas_threads
+from engine.trainer import Trainer
 from engine.warmup import defer_fused, first_step_cached, kernels_cached, start_background
-from tui.session.params import default_entry
+from tui.session.params import FIRST_BATCH, default_entry
 
 
 def load_experiment(config_path: str | None, preset: str | None) -> Experiment:
@@ -69,9 +70,11 @@ def load_kernels_ahead(run: Run) -> threading.Thread | None:
     The first cached kernel a process calls costs some hundred milliseconds (Numba sets up its
     compiler context and runtime, then reads the kernel from the disk); started here, that
     overlaps Textual's start instead of coming after it, before the first frame of training.
-    The pass read ahead is the training session's own first one (``default_entry``), on a copy
-    of the network: the same kernels, and the run's network untouched. On a cold cache nothing
-    starts: the warm-up screen compiles the first step. On a GPU the kernels are others.
+    The passes read ahead are the training session's own first ones, on a copy of the network
+    (the same kernels, the run's network untouched): the default entry's forward and backward
+    pass (``default_entry``), and the first snapshot's loss on a few training rows. On a cold
+    cache nothing starts: the warm-up screen compiles the first step. On a GPU the kernels are
+    others.
     """
     if run.experiment.train.device != "cpu" or not (kernels_cached() and first_step_cached(run)):
         return None
@@ -81,6 +84,8 @@ def load_kernels_ahead(run: Run) -> threading.Thread | None:
         # an error here is met again on the training thread, which reports it in the app
         with contextlib.suppress(Exception):
             default_entry(twin, data.X_train, data.y_train, t.loss, t.l1, t.l2)
+            rows = slice(0, FIRST_BATCH)
+            Trainer(twin, loss=t.loss).evaluate(data.X_train[rows], data.y_train[rows])
 
     thread = threading.Thread(target=read, name="kernels ahead", daemon=True)
     thread.start()
