@@ -133,8 +133,9 @@ def kernel_note(results: dict[str, Any]) -> str:
     if not others:
         return KERNEL_NOTE
     owners = " and ".join(f"{name}'s" for name in others)
-    return f"{KERNEL_NOTE} {owners} layers still allocate some of what they keep for the " + (
-        "backward pass, step by step."
+    return f"{KERNEL_NOTE} {owners} steps keep their buffers from step to step too: " + (
+        "their bytes are the calls into the kernels, each call's argument tuple and a record "
+        "per array, and the call with the most arrays sets the figure."
     )
 
 
