@@ -109,7 +109,7 @@ def test_a_warm_step_allocates_under_1_kib(name: str) -> None:
     assert seen[:, 0].max() < KIB, f"{name}: peaks of {seen[:, 0].tolist()} bytes in a step"
 
 
-@pytest.mark.parametrize("name", ["transformer", "lstm"])
+@pytest.mark.parametrize("name", ["transformer", "lstm", "lenet"])
 def test_a_warm_step_leaves_nothing_behind(name: str) -> None:
     """Nothing a step makes outlives it (a name string kept in Python's attribute cache, a view
     made again each step and kept until the next one, did)."""
