@@ -54,7 +54,7 @@ import numpy as np
 
 from engine import _numba_setup, activations, cachelock, optim
 from engine.backends.cpu import CPU
-from engine.backends.fused import FusedStep, dense_groups
+from engine.backends.fused import FusedStep, activation_kinds, dense_groups
 from engine.events import Epoch, Finished
 from engine.kernels.cpu import chunks as cpu_chunks
 from engine.kernels.cpu import core as cpu
@@ -112,15 +112,14 @@ def _first_step_marker(run: Run) -> Path:
 
 
 def fused_key(net: Sequential, loss: str) -> str | None:
-    """What selects ``net``'s compiled fused kernel for ``loss``: dtype, loss and activation
-    kinds, as ``"float32-cross_entropy-1"``; None for a network that does not train fused
-    (not a Dense stack, not on the CPU, or a loss that takes the layer path)."""
+    """What selects ``net``'s compiled fused kernel for ``loss``: dtype, loss and the bitmask
+    of activation kinds it is compiled for, as ``"float32-cross_entropy-2"``; None for a
+    network that does not train fused (not a Dense stack, not on the CPU, or a loss that takes
+    the layer path)."""
     groups = dense_groups(net.layers)
     if groups is None or net.backend is not CPU or loss in STRAIGHT_THROUGH:
         return None
-    codes = {CPU.kernel_activation(a.kind, net.dtype) for _, a in groups if a is not None}
-    kinds = sorted(codes - {activations.IDENTITY})
-    return "-".join([str(net.dtype), loss, *(str(k) for k in kinds)])
+    return f"{net.dtype}-{loss}-{activation_kinds(CPU, groups, net.dtype)}"
 
 
 def _fused_marker(key: str) -> Path:
@@ -142,6 +141,13 @@ def defer_fused(net: Sequential, loss: str) -> bool:
     net.fuse = False
     _LAYERED[net] = fused_key(net, loss)
     return True
+
+
+def _mark(marker: Path) -> None:
+    """Leaves ``marker`` for later starts; without a writable cache folder, nothing."""
+    with contextlib.suppress(OSError):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
 
 
 def kernels_cached() -> bool:
@@ -181,10 +187,7 @@ def warm_first_step(run: Run, progress: Callable[[str], None] | None = None) -> 
             break
     events.close()
     twin.net.forward(X[:1])
-    with contextlib.suppress(OSError):
-        marker = _first_step_marker(run)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+    _mark(_first_step_marker(run))
 
 
 def start_background(
@@ -208,7 +211,7 @@ def start_background(
     key = fused_key(net, loss) if net is not None and loss is not None else None
     if key is not None and _fused_marker(key).exists():
         key = None
-    if key in _BACKGROUND or (key is None and None in _BACKGROUND):
+    if key in _BACKGROUND:
         return _BACKGROUND[key]  # the command line starts it early, the screen asks again
     if (kernels_cached() and key is None) or not os.access(_cache_dir(), os.W_OK):
         return None  # done, or nowhere to keep the result: each kernel compiles on first use
@@ -262,8 +265,7 @@ def warm_up(
                 _one_step(dtype, loss, rows=8)
             _activation_kernels(dtype)
             _parallel_twins(dtype)
-        with contextlib.suppress(OSError):
-            marker.touch()
+        _mark(marker)
 
 
 def _head(loss: str) -> list[Layer]:
@@ -309,10 +311,7 @@ def warm_fused(spec: list[dict], dtype: str, loss: str) -> None:
     assert groups is not None
     xb, yb = net.as_input(x), net.as_target(y, loss, rows)
     FusedStep(net, groups, rows, loss, chunks=2).run(xb, yb)
-    with contextlib.suppress(OSError):
-        marker = _fused_marker(key)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+    _mark(_fused_marker(key))
 
 
 def _activation_kernels(dtype: str, forward: bool = True) -> None:
@@ -355,7 +354,8 @@ def backward_first(dtype: str, optimizer: str) -> None:
             optim.create(name, net, lr=1e-3).step()
 
 
-if __name__ == "__main__":  # python -m engine.warmup [DTYPE OPTIMIZER]: what start_background runs
+if __name__ == "__main__":  # python -m engine.warmup [DTYPE OPTIMIZER [LOSS SPEC_JSON]]:
+    # what start_background runs
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)  # the app, training beside it, comes first
     if len(sys.argv) >= 3:

@@ -191,19 +191,8 @@ class CPUBackend(CPULayerOps):
         on Numba's threads, ``threads``: then BLAS's are idle) on parameters ``p`` and
         gradients ``g``."""
         big = p.size >= PARALLEL_ELEMENTS or (threads and p.size >= PARALLEL_UPDATE)
-        getattr(cpu_optim, _PARALLEL[kernel] if big else kernel)(p, g, *args)
-
-
-class _ParallelNames(dict[str, str]):
-    """An update kernel's name → its ``_par`` twin's, each made once: a name made per call
-    stayed alive in Python's attribute cache until the next, a step's only leftover bytes."""
-
-    def __missing__(self, kernel: str) -> str:
-        self[kernel] = name = sys.intern(kernel + "_par")
-        return name
-
-
-_PARALLEL = _ParallelNames()
+        # interned: Python's attribute cache would keep each step's new name string alive
+        getattr(cpu_optim, sys.intern(kernel + "_par") if big else kernel)(p, g, *args)
 
 
 def perceptron_loss(y_hat: np.ndarray, y: np.ndarray, grad: np.ndarray) -> float:

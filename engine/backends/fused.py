@@ -53,6 +53,15 @@ def dense_groups(layers: list[Layer]) -> list[tuple[Dense, Activation | None]] |
     return groups
 
 
+def activation_kinds(
+    backend: Any, groups: list[tuple[Dense, Activation | None]], dtype: Any
+) -> int:
+    """The activation kinds the fused kernel meets in ``groups`` on ``dtype`` arrays, as the
+    bitmask it is compiled for (``1 << kind`` each, the identity left out)."""
+    kinds = {backend.kernel_activation(act.kind, dtype) for _, act in groups if act is not None}
+    return sum(1 << int(kind) for kind in kinds - {IDENTITY})
+
+
 def fused_chunks(net: Any, groups: list[tuple[Dense, Activation | None]], n: int) -> int:
     """How many chunks the fused step splits a batch of ``n`` into, one per thread
     (``backend.batch_chunks``): 1 where a chunk would have less than ``MIN_CHUNK_WORK``
@@ -120,7 +129,7 @@ class FusedStep:
             self.output = out = backend.zeros((n, width), dtype)
         self._no_y = backend.zeros((1, width), dtype)  # placeholders the kernel never reads
         self._no_labels = backend.zeros((1,), np.dtype(np.int64))
-        kinds = sum(1 << int(kind) for kind in set(plan[:, 6]) - {IDENTITY})
+        kinds = activation_kinds(backend, groups, dtype)
         self.workspace = FusedWorkspace(
             net.data, net.grad, self.ws, self.plan, self.alphas, self.spots,
             self.loss_code, self.huber_delta, parts, out, kinds,
