@@ -36,13 +36,15 @@ def conv_buffers(x, W, stride, pad):
     return np.empty(shapes["xpad"]), np.empty(shapes["cols"][1:]), np.empty(shapes["zt"][1:]), z
 
 
+# One input channel and three run stride 1 directly (``DIRECT_MAX``), four through im2col + GEMM.
+@pytest.mark.parametrize("c", [1, 3, 4])
 @pytest.mark.parametrize(
     ("stride", "pad", "k"),
     [(1, 0, 3), (1, 1, 3), (2, 1, 3), (2, 0, 3), (3, 2, 3), (1, 3, 3), (2, 2, 5), (1, 0, 1)],
 )
-def test_conv2d_forward_and_backward(stride: int, pad: int, k: int) -> None:
+def test_conv2d_forward_and_backward(stride: int, pad: int, k: int, c: int) -> None:
     rng = np.random.default_rng(0)
-    x, W, b = rng.normal(size=(2, 3, 7, 6)), rng.normal(size=(4, 3, k, k)), rng.normal(size=4)
+    x, W, b = rng.normal(size=(2, c, 7, 6)), rng.normal(size=(4, c, k, k)), rng.normal(size=4)
     xpad, cols, zt, z = conv_buffers(x, W, stride, pad)
     cpu_conv.conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z)
     np.testing.assert_allclose(z, conv_ref(x, W, b, stride, pad), rtol=1e-12, atol=1e-12)

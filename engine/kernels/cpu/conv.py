@@ -1,7 +1,10 @@
 """Numba CPU kernels of convolution (pooling: ``pool``; normalisation: ``norm``).
 
 Layout is PyTorch's NCHW: a batch ``x`` is ``(n, c, h, w)``; a convolution's weight is
-``(out_c, in_c, kh, kw)``. A convolution is computed as im2col followed by one matrix product.
+``(out_c, in_c, kh, kw)``. A convolution is computed as im2col followed by one matrix product,
+or, with few weights per output (``DIRECT_MAX``: a first layer's), summed directly.
+Inner loops run over row slices (``a[i, c, y]``, ``a[off : off + q]``), not over computed flat
+indices: Numba's index arithmetic keeps LLVM from vectorising such a copy, four times slower.
 The kernels are serial; the ``*_chunks`` drivers at the end split a batch into chunks, one per
 Numba thread, each running the serial kernel on its own samples with BLAS on one thread (the
 caller sees to that): a Numba parallel region beside a multithreaded BLAS leaves two thread
@@ -14,7 +17,6 @@ import numpy as np
 from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
-from engine.kernels.cpu.blas import gemm as _gemm
 from engine.kernels.cpu.chunks import bounds
 
 
@@ -88,11 +90,11 @@ def pad_planes(x, pad, xpad):
     xpad[...] = 0.0
     for i in range(n):
         for ch in range(c):
-            src, out = x[i, ch], xpad[i, ch]
             for y in range(h):
                 o = (y + pad) * wp + pad
+                src, out = x[i, ch, y], xpad[i, ch, o : o + w]
                 for xx in range(w):
-                    out[o + xx] = src[y, xx]
+                    out[xx] = src[xx]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -110,9 +112,9 @@ def shifted_cols(xpad, kh, kw, wp, cols):
                 r = (ch * kh + dy) * kw + dx
                 off = dy * wp + dx
                 for i in range(n):
-                    src, out = xpad[i, ch], cols[r, i]
+                    src, out = xpad[i, ch, off : off + q], cols[r, i]
                     for j in range(q):
-                        out[j] = src[off + j]
+                        out[j] = src[j]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -127,9 +129,107 @@ def shifted_cols_adjoint(dcols, kh, kw, wp, dxpad):
                 r = (ch * kh + dy) * kw + dx
                 off = dy * wp + dx
                 for i in range(n):
-                    src, out = dcols[r, i], dxpad[i, ch]
+                    src, out = dcols[r, i], dxpad[i, ch, off : off + q]
                     for j in range(q):
-                        out[off + j] += src[j]
+                        out[j] += src[j]
+
+
+# With as few weights per output as a first layer has (one channel, 3×3: nine), im2col + GEMM is
+# bound by memory: it writes the input nine times over and the output twice. Up to this many
+# weights per output, a stride-1 convolution is summed directly from the padded input instead.
+DIRECT_MAX = 27
+
+
+@njit(cache=True, nogil=True, inline="always")
+def is_direct(stride, ckk):
+    """Whether a convolution runs ``_direct_forward`` and ``_direct_grad_w`` (no im2col)."""
+    return stride == 1 and ckk <= DIRECT_MAX
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
+def _add_3x3(w, src, wp, row):
+    """row[q] += Σ_{dy,dx < 3} w[dy, dx] · src[q + dy·wp + dx]: nine loads, one store."""
+    p = row.size
+    w0, w1, w2 = w[0, 0], w[0, 1], w[0, 2]
+    w3, w4, w5 = w[1, 0], w[1, 1], w[1, 2]
+    w6, w7, w8 = w[2, 0], w[2, 1], w[2, 2]
+    r0, r1, r2 = src[0 : p + 2], src[wp : wp + p + 2], src[2 * wp : 2 * wp + p + 2]
+    for q in range(p):
+        row[q] += (
+            w0 * r0[q] + w1 * r0[q + 1] + w2 * r0[q + 2]
+            + w3 * r1[q] + w4 * r1[q + 1] + w5 * r1[q + 2]
+            + w6 * r2[q] + w7 * r2[q + 1] + w8 * r2[q + 2]
+        )  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _direct_forward(xpad, W, b, wp, row, z):
+    """Stride 1: z[i, o, y, x] = b[o] + Σ_{c,dy,dx} W[o, c, dy, dx] · xpad[i, c, (y + dy)·wp + x + dx].
+
+    Each output plane is summed on the padded grid in ``row`` (oh·wp, small enough for L1), one
+    contiguous pass per weight, then its ow columns of each row are copied out.
+    """
+    n, c, _ = xpad.shape
+    oc, _, kh, kw = W.shape
+    _, _, oh, ow = z.shape
+    p = row.size
+    for i in range(n):
+        for o in range(oc):
+            bias = b[o]
+            for q in range(p):
+                row[q] = bias
+            for ch in range(c):
+                src = xpad[i, ch]
+                if kh == 3 and kw == 3:  # the common case: one pass of nine terms
+                    _add_3x3(W[o, ch], src, wp, row)
+                    continue
+                for dy in range(kh):
+                    for dx in range(kw):
+                        w = W[o, ch, dy, dx]
+                        xs = src[dy * wp + dx : dy * wp + dx + p]
+                        for q in range(p):
+                            row[q] += w * xs[q]
+            for y in range(oh):
+                src, out = row[y * wp : y * wp + ow], z[i, o, y]
+                for xx in range(ow):
+                    out[xx] = src[xx]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _direct_grad_w(dzt, xpad, wp, grad_W):
+    """Stride 1: grad_W[o, c, dy, dx] = Σ_i Σ_q δ[o, i, q] · xpad[i, c, q + dy·wp + dx], with δ in
+    ``dzt`` on the padded grid (zero at the dropped positions): per image, four output channels'
+    rows against each shifted input row, summed in vector lanes."""
+    oc, n, p = dzt.shape
+    _, c, kh, kw = grad_W.shape
+    zero = dzt.dtype.type(0)
+    grad_W[...] = 0.0
+    for i in range(n):
+        for ch in range(c):
+            src = xpad[i, ch]
+            o = 0
+            while o < oc:
+                m = min(4, oc - o)
+                a0, a1 = dzt[o, i], dzt[o + min(1, m - 1), i]
+                a2, a3 = dzt[o + min(2, m - 1), i], dzt[o + min(3, m - 1), i]
+                for dy in range(kh):
+                    for dx in range(kw):
+                        xs = src[dy * wp + dx : dy * wp + dx + p]
+                        c0, c1, c2, c3 = zero, zero, zero, zero
+                        for q in range(p):
+                            v = xs[q]
+                            c0 += a0[q] * v
+                            c1 += a1[q] * v
+                            c2 += a2[q] * v
+                            c3 += a3[q] * v
+                        grad_W[o, ch, dy, dx] += c0
+                        if m > 1:
+                            grad_W[o + 1, ch, dy, dx] += c1
+                        if m > 2:
+                            grad_W[o + 2, ch, dy, dx] += c2
+                        if m > 3:
+                            grad_W[o + 3, ch, dy, dx] += c3
+                o += 4
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -138,7 +238,8 @@ def conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z):
 
     Workspaces: ``cols`` (c·kh·kw, n, P) and ``zt`` (out_c, n, P), where P = oh·wp at stride 1
     (``shifted_cols``, through ``xpad`` (n, c, hp·wp + kw)) and oh·ow otherwise (``im2col``).
-    ``cols`` is kept for the backward pass.
+    ``cols`` is kept for the backward pass. With few weights per output (``is_direct``) the sum
+    is direct from ``xpad``, which the backward pass reads instead, and ``cols`` is left alone.
     """
     oc, _, kh, kw = W.shape
     ckk = cols.shape[0]
@@ -146,6 +247,9 @@ def conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z):
     if stride == 1:
         wp = x.shape[3] + 2 * pad
         pad_planes(x, pad, xpad)
+        if is_direct(stride, ckk):
+            _direct_forward(xpad, W, b, wp, zt[0, 0], z)
+            return
         shifted_cols(xpad, kh, kw, wp, cols)
     else:
         wp = ow
@@ -153,10 +257,11 @@ def conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z):
     np.dot(W.reshape(oc, ckk), cols.reshape(ckk, -1), zt.reshape(oc, -1))
     for i in range(n):
         for o in range(oc):
-            src, out = zt[o, i], z[i, o]
+            bias = b[o]
             for y in range(oh):
+                src, out = zt[o, i, y * wp : y * wp + ow], z[i, o, y]
                 for xx in range(ow):
-                    out[y, xx] = src[y * wp + xx] + b[o]
+                    out[xx] = src[xx] + bias
 
 
 # A first layer's weight gradient, (out_c × c·kh·kw) with c·kh·kw as small as 9, is a product
@@ -212,15 +317,14 @@ def _delta_rows(delta, wp, dzt, grad_b):
     for o in range(oc):
         total = delta.dtype.type(0)
         for i in range(n):
-            src, out = delta[i, o], dzt[o, i]
             for y in range(oh):
-                row = y * wp
+                src, out = delta[i, o, y], dzt[o, i, y * wp : (y + 1) * wp]
                 for xx in range(ow):
-                    v = src[y, xx]
-                    out[row + xx] = v
+                    v = src[xx]
+                    out[xx] = v
                     total += v
                 for xx in range(ow, wp):
-                    out[row + xx] = 0.0
+                    out[xx] = 0.0
         grad_b[o] = total
 
 
@@ -230,10 +334,9 @@ def conv2d_backward(
 ):
     """∂L/∂W = δ colsᵀ (one product over every output position);  ∂L/∂b[o] = Σ δ[·, o];
 
-    ∂L/∂x = the adjoint of im2col applied to Wᵀ δ. ``cols`` still holds the forward pass's;
-    ``dzt`` is δ laid out as ``zt`` (zero at the dropped positions), ``xpad`` is reused for ∂L/∂x
-    on the padded grid. At stride 1, where ``dcols`` has room, Wᵀ δ is never formed:
-    ``_shifted_grad_x`` adds each kernel offset's product straight into the padded gradient.
+    ∂L/∂x = the adjoint of im2col applied to Wᵀ δ. ``cols`` still holds the forward pass's
+    (with ``is_direct``, ``xpad`` does, and ``cols`` is not read); ``dzt`` is δ laid out as
+    ``zt`` (zero at the dropped positions); ``xpad`` is then reused for ∂L/∂x on the padded grid.
     """
     oc, c, kh, kw = W.shape
     ckk = cols.shape[0]
@@ -241,92 +344,27 @@ def conv2d_backward(
     wp = x.shape[3] + 2 * pad if stride == 1 else ow
     _delta_rows(delta, wp, dzt, grad_b)
     dz2 = dzt.reshape(oc, -1)
-    if oc * ckk <= SMALL_GRAD_W:
+    if is_direct(stride, ckk):
+        _direct_grad_w(dzt, xpad, wp, grad_W)
+    elif oc * ckk <= SMALL_GRAD_W:
         _grad_w_small(dz2, cols.reshape(ckk, -1), grad_W.reshape(oc, ckk))
     else:
         np.dot(dz2, cols.reshape(ckk, -1).T, grad_W.reshape(oc, ckk))
     if not need_x:
         return
-    plane = xpad.shape[2]
-    if stride == 1 and _shifted_work(oc, ckk, n * plane) <= dcols.size:
-        _shifted_grad_x(W, dzt, wp, plane, dcols.reshape(-1), xpad.reshape(-1))
-        grid = xpad.reshape(-1)[: c * n * plane].reshape(c, n, plane)
-    else:
-        np.dot(W.reshape(oc, ckk).T, dz2, dcols.reshape(ckk, -1))
-        if stride != 1:
-            col2im(dcols, kh, kw, stride, pad, oh, ow, grad_x)
-            return
-        shifted_cols_adjoint(dcols, kh, kw, wp, xpad)
-        grid = xpad.transpose(1, 0, 2)
+    np.dot(W.reshape(oc, ckk).T, dz2, dcols.reshape(ckk, -1))
+    if stride != 1:
+        col2im(dcols, kh, kw, stride, pad, oh, ow, grad_x)
+        return
+    shifted_cols_adjoint(dcols, kh, kw, wp, xpad)
     h, w = x.shape[2], x.shape[3]
     for i in range(n):
         for ch in range(c):
-            src, out = grid[ch, i], grad_x[i, ch]
             for y in range(h):
+                o = (y + pad) * wp + pad
+                src, out = xpad[i, ch, o : o + w], grad_x[i, ch, y]
                 for xx in range(w):
-                    out[y, xx] = src[(y + pad) * wp + xx + pad]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _shifted_work(oc, ckk, columns):
-    """Elements of ``_shifted_grad_x``'s workspace: δ spread over ``columns``, Wᵀ, (α, β)."""
-    return oc * columns + ckk * oc + 2
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _shifted_grad_x(W, dzt, wp, plane, work, dxpad):
-    """Stride 1: dxpad[c, i·plane + q + dy·wp + dx] += Σ_o W[o, c, dy, dx] · δ[o, i, q].
-
-    The padded gradient, channel-major (c, n, plane) in ``dxpad``, is the sum over the kernel's
-    offsets of Wᵀ_offset δ shifted by the offset: one gemm per offset (c × oc by oc × n·plane)
-    adding into a window of ``dxpad``, which BLAS addresses in place. δ is first spread to one
-    ``plane`` per image (zeros past its outputs) so that every image's block shifts the same way;
-    it, Wᵀ per offset and gemm's (α, β) live in ``work``.
-    """
-    oc, c, kh, kw = W.shape
-    _, n, p = dzt.shape
-    stride = n * plane
-    end_spread = oc * stride
-    end_wt = _shifted_work(oc, kh * kw * c, stride) - 2
-    spread = work[:end_spread].reshape(oc, n, plane)
-    wt = work[end_spread:end_wt].reshape(kh * kw, c, oc)
-    coef = work[end_wt : end_wt + 2]
-    coef[0] = 1.0
-    coef[1] = 1.0
-    for o in range(oc):
-        for i in range(n):
-            src, out = dzt[o, i], spread[o, i]
-            for q in range(p):
-                out[q] = src[q]
-            for q in range(p, plane):
-                out[q] = 0.0
-    for ch in range(c):
-        for o in range(oc):
-            for r in range(kh * kw):
-                wt[r, ch, o] = W[o, ch, r // kw, r % kw]
-    dxpad[: c * stride] = 0.0
-    columns = stride - (plane - p)  # the last image's block ends at its last output
-    flat_spread, flat_wt = spread.reshape(-1), wt.reshape(-1)
-    for dy in range(kh):
-        for dx in range(kw):
-            r = dy * kw + dx
-            _gemm(
-                False,
-                False,
-                c,
-                columns,
-                oc,
-                coef,
-                flat_wt,
-                r * c * oc,
-                oc,
-                flat_spread,
-                0,
-                stride,
-                dxpad,
-                dy * wp + dx,
-                stride,
-            )
+                    out[xx] = src[xx]
 
 
 # --------------------------------------------------------------------------- batch chunks
