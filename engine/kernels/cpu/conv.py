@@ -164,7 +164,7 @@ def _add_3x3(w, src, wp, row):
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _direct_forward(xpad, W, b, wp, row, z):
-    """Stride 1: z[i, o, y, x] = b[o] + Σ_{c,dy,dx} W[o, c, dy, dx] · xpad[i, c, (y + dy)·wp + x + dx].
+    """Stride 1: z[i, o, y, x] = b[o] + Σ_{c,dy,dx} W[o, c, dy, dx] · xpad[i, c, (y+dy)·wp + x+dx].
 
     Each output plane is summed on the padded grid in ``row`` (oh·wp, small enough for L1), one
     contiguous pass per weight, then its ow columns of each row are copied out.
