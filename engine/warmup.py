@@ -45,7 +45,7 @@ import os
 import subprocess
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -252,20 +252,33 @@ def warm_up(
     dtypes: tuple[str, ...] = ("float32", "float64"), progress: Callable[[str], None] | None = None
 ) -> None:
     """Calls every kernel once per dtype, serial and parallel twins, so all of them are compiled."""
-    marker = _marker()
+    with _warm_lock():
+        _warm_all(dtypes, progress)
+
+
+@contextlib.contextmanager
+def _warm_lock() -> Iterator[None]:
+    """Holds ``WARM_LOCK`` of the cache folder: one process warms a cache at a time, and one
+    that waited then finds most of its work done."""
+    folder = _marker().parent
     with contextlib.suppress(OSError):  # no cache folder: warm up unlocked, no marker
-        marker.parent.mkdir(parents=True, exist_ok=True)
-    with cachelock.locked(str(marker.parent), exclusive=True, name=WARM_LOCK):
-        if marker.exists():  # another process warmed the cache while this one waited
-            return
-        for dtype in dtypes:
-            for loss in LOSSES:
-                if progress:
-                    progress(f"{dtype} · {loss}")
-                _one_step(dtype, loss, rows=8)
-            _activation_kernels(dtype)
-            _parallel_twins(dtype)
-        _mark(marker)
+        folder.mkdir(parents=True, exist_ok=True)
+    with cachelock.locked(str(folder), exclusive=True, name=WARM_LOCK):
+        yield
+
+
+def _warm_all(dtypes: tuple[str, ...], progress: Callable[[str], None] | None) -> None:
+    marker = _marker()
+    if marker.exists():  # another process warmed the cache while this one waited
+        return
+    for dtype in dtypes:
+        for loss in LOSSES:
+            if progress:
+                progress(f"{dtype} · {loss}")
+            _one_step(dtype, loss, rows=8)
+        _activation_kernels(dtype)
+        _parallel_twins(dtype)
+    _mark(marker)
 
 
 def _head(loss: str) -> list[Layer]:
@@ -300,7 +313,7 @@ def warm_fused(spec: list[dict], dtype: str, loss: str) -> None:
     split over threads, and marks it cached (``fused_cached``)."""
     net = Sequential.from_spec(spec, seed=0, dtype=dtype)
     key = fused_key(net, loss)
-    if key is None:
+    if key is None or _fused_marker(key).exists():
         return
     rows, out = 8, net.widths()[-1]
     rng = np.random.default_rng(0)
@@ -354,12 +367,22 @@ def backward_first(dtype: str, optimizer: str) -> None:
             optim.create(name, net, lr=1e-3).step()
 
 
-if __name__ == "__main__":  # python -m engine.warmup [DTYPE OPTIMIZER [LOSS SPEC_JSON]]:
-    # what start_background runs
+def background(argv: list[str]) -> None:
+    """What ``start_background`` runs: ``DTYPE OPTIMIZER [LOSS SPEC_JSON]``.
+
+    All of it holds ``WARM_LOCK``: an app started again while an earlier one's warm-up still
+    runs (it outlives its app) waits for it instead of compiling the same kernels beside it,
+    which on two cores slowed both apps and both compiles.
+    """
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)  # the app, training beside it, comes first
-    if len(sys.argv) >= 3:
-        backward_first(sys.argv[1], sys.argv[2])
-    if len(sys.argv) == 5:  # and the app's network's fused kernel: LOSS SPEC_JSON
-        warm_fused(json.loads(sys.argv[4]), sys.argv[1], sys.argv[3])
-    warm_up()
+    with _warm_lock():
+        if len(argv) >= 2:
+            backward_first(argv[0], argv[1])
+        if len(argv) == 4:  # and the app's network's fused kernel: LOSS SPEC_JSON
+            warm_fused(json.loads(argv[3]), argv[0], argv[2])
+        _warm_all(("float32", "float64"), None)
+
+
+if __name__ == "__main__":  # python -m engine.warmup [DTYPE OPTIMIZER [LOSS SPEC_JSON]]
+    background(sys.argv[1:])

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numba
@@ -205,3 +206,29 @@ def test_one_background_warm_up_per_process(markers: Path, monkeypatch: pytest.M
     assert started[1][3:] == ["float32", "adam", "cross_entropy", json.dumps(run.net.spec())]
     assert warmup.start_background("float32", "adam", run.net, "cross_entropy") is second
     assert len(started) == 2
+
+
+def test_a_second_background_warm_up_waits_for_the_first(
+    markers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app started again while the last one's warm-up still runs: the new process compiles
+    nothing until the lock is free, and then finds the work done."""
+    import fcntl
+
+    calls: list[str] = []
+    monkeypatch.setattr(warmup.os, "nice", lambda _n: 0)
+    monkeypatch.setattr(warmup, "backward_first", lambda *_a: calls.append("backward"))
+    monkeypatch.setattr(warmup, "_one_step", lambda *_a, **_k: calls.append("step"))
+    monkeypatch.setattr(warmup, "_activation_kernels", lambda *_a: None)
+    monkeypatch.setattr(warmup, "_parallel_twins", lambda *_a: None)
+    fd = os.open(markers / warmup.WARM_LOCK, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # the first process, mid-compile
+    second = threading.Thread(target=warmup.background, args=(["float32", "adam"],))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive() and calls == []
+    warmup._marker().touch()  # the first one finishes the full warm-up
+    os.close(fd)
+    second.join(10)
+    assert not second.is_alive()
+    assert calls == ["backward"]  # a cache hit each; the full warm-up is not run again
