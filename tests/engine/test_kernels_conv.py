@@ -36,8 +36,9 @@ def conv_buffers(x, W, stride, pad):
     return np.empty(shapes["xpad"]), np.empty(shapes["cols"][1:]), np.empty(shapes["zt"][1:]), z
 
 
-# One input channel and three run stride 1 directly (``DIRECT_MAX``), four through im2col + GEMM.
-@pytest.mark.parametrize("c", [1, 3, 4])
+# One input channel and three run stride 1 directly (``DIRECT_MAX``), four and sixteen through
+# im2col + GEMM (sixteen: the weight gradient too, past ``SMALL_GRAD_W``).
+@pytest.mark.parametrize("c", [1, 3, 4, 16])
 @pytest.mark.parametrize(
     ("stride", "pad", "k"),
     [(1, 0, 3), (1, 1, 3), (2, 1, 3), (2, 0, 3), (3, 2, 3), (1, 3, 3), (2, 2, 5), (1, 0, 1)],
