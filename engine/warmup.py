@@ -257,13 +257,13 @@ def warm_up(
 
 
 @contextlib.contextmanager
-def _warm_lock() -> Iterator[None]:
-    """Holds ``WARM_LOCK`` of the cache folder: one process warms a cache at a time, and one
-    that waited then finds most of its work done."""
+def _warm_lock(name: str = WARM_LOCK) -> Iterator[None]:
+    """Holds the lock file ``name`` (``WARM_LOCK``: the full warm-up's) of the cache folder: one
+    process compiles that part at a time, and one that waited then finds it done."""
     folder = _marker().parent
     with contextlib.suppress(OSError):  # no cache folder: warm up unlocked, no marker
         folder.mkdir(parents=True, exist_ok=True)
-    with cachelock.locked(str(folder), exclusive=True, name=WARM_LOCK):
+    with cachelock.locked(str(folder), exclusive=True, name=name):
         yield
 
 
@@ -370,17 +370,23 @@ def backward_first(dtype: str, optimizer: str) -> None:
 def background(argv: list[str]) -> None:
     """What ``start_background`` runs: ``DTYPE OPTIMIZER [LOSS SPEC_JSON]``.
 
-    All of it holds ``WARM_LOCK``: an app started again while an earlier one's warm-up still
-    runs (it outlives its app) waits for it instead of compiling the same kernels beside it,
-    which on two cores slowed both apps and both compiles.
+    The process outlives its app, so an app started again finds the last one's still running.
+    The two long parts are locked so that they run once, not side by side (which on two cores
+    slowed both apps and both compiles): a network's fused kernel under a lock of its own, so
+    that it never waits behind another network's or the full warm-up; the full warm-up under
+    ``WARM_LOCK``. Whoever waited then finds the work done. The backward kernels, first and
+    short, are not locked: a process that would wait for them is no help to its app.
     """
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)  # the app, training beside it, comes first
+    if len(argv) >= 2:
+        backward_first(argv[0], argv[1])
+    if len(argv) == 4:  # and the app's network's fused kernel: LOSS SPEC_JSON
+        spec, dtype, loss = json.loads(argv[3]), argv[0], argv[2]
+        key = fused_key(Sequential.from_spec(spec, seed=0, dtype=dtype), loss)
+        with _warm_lock(f"dltui-fused-{key}.lock"):
+            warm_fused(spec, dtype, loss)
     with _warm_lock():
-        if len(argv) >= 2:
-            backward_first(argv[0], argv[1])
-        if len(argv) == 4:  # and the app's network's fused kernel: LOSS SPEC_JSON
-            warm_fused(json.loads(argv[3]), argv[0], argv[2])
         _warm_all(("float32", "float64"), None)
 
 

@@ -22,7 +22,9 @@ Array = Any
 class ConvWorkspace:
     """A convolution's scratch arrays for one batch size (``conv2d_workspace_shapes`` sizes them).
 
-    ``xpad`` holds the zero-padded input (forward) or its gradient (backward); ``cols`` the
+    ``xpad`` holds the zero-padded input (forward) or its gradient (backward), which overwrites
+    it only after the backward pass has read the input there (a direct convolution's weight
+    gradient, ``engine.kernels.cpu.conv.is_direct``); ``cols`` the
     unfolded windows, one block per batch chunk; ``zt`` the product before it is reordered into
     (n, c, h, w) (forward: z, backward: ∂L/∂z); ``dcols``, ``parts_W`` and ``parts_b`` are the
     backward pass's own (the chunks' gradients, summed afterwards).

@@ -112,7 +112,7 @@ class Conv2D(Layer):
         else:  # an inference call, maybe from another thread: a record of its own
             ws = ConvWorkspace(self.stride, self.padding, xpad, cols, zt)
         self.backend.conv2d_forward(x, W, b, ws, z)
-        self._x, self._cols = x, cols
+        self._x, self._xpad, self._cols = x, xpad, cols  # what the backward pass reads
         return z
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
@@ -120,8 +120,7 @@ class Conv2D(Layer):
         shapes = self.workspace_shapes(n, h, w)
         gx = self._buffer("gx", self._x.shape, True)
         ws = self._bwd
-        ws.xpad = self._buffer("xpad", shapes["xpad"], True)
-        ws.cols = self._cols
+        ws.xpad, ws.cols = self._xpad, self._cols
         ws.zt = self._buffer("dzt", shapes["zt"], True)
         ws.dcols = self._buffer("dcols", shapes["cols"], True)
         ws.parts_W = self._buffer("parts_W", shapes["parts_W"], True)

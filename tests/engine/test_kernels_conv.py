@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine import Sequential
 from engine.kernels.cpu import conv as cpu_conv
 from engine.kernels.cpu import norm as cpu_norm
 from engine.kernels.cpu import pool as cpu_pool
@@ -41,8 +42,9 @@ def conv_buffers(x, W, stride, pad):
 @pytest.mark.parametrize("c", [1, 3, 4, 16])
 @pytest.mark.parametrize(
     ("stride", "pad", "k"),
-    [(1, 0, 3), (1, 1, 3), (2, 1, 3), (2, 0, 3), (3, 2, 3), (1, 3, 3), (2, 2, 5), (1, 0, 1)],
-)
+    [(1, 0, 3), (1, 1, 3), (2, 1, 3), (2, 0, 3), (3, 2, 3), (1, 3, 3), (2, 2, 5), (1, 2, 5),
+     (1, 0, 1)],
+)  # fmt: skip
 def test_conv2d_forward_and_backward(stride: int, pad: int, k: int, c: int) -> None:
     rng = np.random.default_rng(0)
     x, W, b = rng.normal(size=(2, c, 7, 6)), rng.normal(size=(4, c, k, k)), rng.normal(size=4)
@@ -133,3 +135,40 @@ def test_layernorm_matches_numpy() -> None:
     cpu_norm.layernorm_forward(x + eps, gamma, beta, 1e-5, np.empty_like(x), out2, np.empty(5))
     assert (dy * (out2 - out)).sum() == pytest.approx((dx * eps).sum(), rel=1e-4)
     np.testing.assert_allclose(gb, dy.sum(0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_weight_gradient_with_fewer_positions_than_channels(stride: int) -> None:
+    """One image whose output has fewer positions than the layer has channels (a 4×4 map at
+    the end of a small CNN): the weight gradient has no room in ``dcols`` for its transpose and
+    takes the plain product."""
+    rng = np.random.default_rng(4)
+    x, W, b = rng.normal(size=(1, 16, 4, 4)), rng.normal(size=(32, 16, 3, 3)), rng.normal(size=32)
+    xpad, cols, zt, z = conv_buffers(x, W, stride, 1)
+    assert cols.size < 32 * 16 * 9  # the case: dcols (shaped as cols) is smaller than ∂L/∂Wᵀ
+    cpu_conv.conv2d_forward(x, W, b, stride, 1, xpad, cols, zt, z)
+    delta = rng.normal(size=z.shape)
+    gW, gb, gx = np.empty_like(W), np.empty_like(b), np.empty_like(x)
+    dcols = np.empty_like(cols)
+    cpu_conv.conv2d_backward(
+        x, W, delta, stride, 1, xpad, cols, np.empty_like(zt), gW, gb, dcols, gx, True
+    )
+    eps_W = rng.normal(size=W.shape)
+    lin_W = (delta * (conv_ref(x, W + eps_W, b, stride, 1) - conv_ref(x, W, b, stride, 1))).sum()
+    assert lin_W == pytest.approx((gW * eps_W).sum(), rel=1e-10)
+
+
+def test_conv_backward_reads_the_input_its_forward_padded() -> None:
+    """A first layer's weight gradient is summed from the padded input the forward pass left;
+    the layer keeps that array, so buffers let go in between (many batch sizes) change nothing."""
+    net = Sequential([Conv2D(1, 4, 3, padding=1)], input_shape=(1, 6, 6), seed=0, dtype="float64")
+    layer = net.layers[0]
+    rng = np.random.default_rng(5)
+    x, delta = rng.normal(size=(3, 1, 6, 6)), rng.normal(size=(3, 4, 6, 6))
+    layer.forward(x, True)
+    layer.backward(delta, need_grad_x=False)
+    expected = layer.grads["W"].copy()
+    layer.forward(x, True)
+    layer._buffers.clear()
+    layer.backward(delta, need_grad_x=False)
+    np.testing.assert_array_equal(layer.grads["W"], expected)

@@ -211,24 +211,30 @@ def test_one_background_warm_up_per_process(markers: Path, monkeypatch: pytest.M
 def test_a_second_background_warm_up_waits_for_the_first(
     markers: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An app started again while the last one's warm-up still runs: the new process compiles
-    nothing until the lock is free, and then finds the work done."""
+    """An app started again while the last one's full warm-up still runs: the new process
+    compiles its own network's fused kernel at once, then waits for the full warm-up instead of
+    compiling it beside the other, and finds it done."""
     import fcntl
 
     calls: list[str] = []
     monkeypatch.setattr(warmup.os, "nice", lambda _n: 0)
     monkeypatch.setattr(warmup, "backward_first", lambda *_a: calls.append("backward"))
-    monkeypatch.setattr(warmup, "_one_step", lambda *_a, **_k: calls.append("step"))
+    monkeypatch.setattr(warmup, "warm_fused", lambda *_a: calls.append("fused"))
+    monkeypatch.setattr(warmup, "_one_step", lambda *_a, **_k: calls.append("full"))
     monkeypatch.setattr(warmup, "_activation_kernels", lambda *_a: None)
     monkeypatch.setattr(warmup, "_parallel_twins", lambda *_a: None)
+    spec = json.dumps(get_preset("digits").build().net.spec())
+    args = ["float32", "adam", "cross_entropy", spec]
+    second = threading.Thread(target=warmup.background, args=(args,), daemon=True)
     fd = os.open(markers / warmup.WARM_LOCK, os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # the first process, mid-compile
-    second = threading.Thread(target=warmup.background, args=(["float32", "adam"],))
-    second.start()
-    second.join(0.5)
-    assert second.is_alive() and calls == []
-    warmup._marker().touch()  # the first one finishes the full warm-up
-    os.close(fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the first process, mid-way through the full warm-up
+        second.start()
+        second.join(1.0)
+        assert second.is_alive() and calls == ["backward", "fused"]
+        warmup._marker().touch()  # the first one finishes
+    finally:
+        os.close(fd)
     second.join(10)
     assert not second.is_alive()
-    assert calls == ["backward"]  # a cache hit each; the full warm-up is not run again
+    assert calls == ["backward", "fused"]  # the full warm-up is not run a second time

@@ -264,9 +264,9 @@ def conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z):
                     out[xx] = src[xx] + bias
 
 
-# A first layer's weight gradient, (out_c × c·kh·kw) with c·kh·kw as small as 9, is a product
-# over tens of thousands of positions; BLAS packs both long operands for it and runs at a third of
-# its speed on one thread. Up to this many weights, ``_grad_w_small`` does it directly.
+# A small weight gradient (out_c × c·kh·kw, a few hundred weights) over tens of thousands of
+# positions: BLAS packs both long operands for it and runs at a third of its speed on one thread.
+# Up to this many weights (and not ``is_direct``), ``_grad_w_small`` does it directly.
 SMALL_GRAD_W = 512
 
 
@@ -332,11 +332,13 @@ def _delta_rows(delta, wp, dzt, grad_b):
 def conv2d_backward(
     x, W, delta, stride, pad, xpad, cols, dzt, grad_W, grad_b, dcols, grad_x, need_x
 ):
-    """∂L/∂W = δ colsᵀ (one product over every output position);  ∂L/∂b[o] = Σ δ[·, o];
+    """∂L/∂W = δ colsᵀ (over every output position);  ∂L/∂b[o] = Σ δ[·, o];
 
     ∂L/∂x = the adjoint of im2col applied to Wᵀ δ. ``cols`` still holds the forward pass's
     (with ``is_direct``, ``xpad`` does, and ``cols`` is not read); ``dzt`` is δ laid out as
     ``zt`` (zero at the dropped positions); ``xpad`` is then reused for ∂L/∂x on the padded grid.
+    ∂L/∂W takes one of three routes: ``_direct_grad_w`` from ``xpad``; ``_grad_w_small`` for a
+    few hundred weights; else BLAS, as the transpose cols δᵀ where ``dcols`` has room for it.
     """
     oc, c, kh, kw = W.shape
     ckk = cols.shape[0]
@@ -348,13 +350,15 @@ def conv2d_backward(
         _direct_grad_w(dzt, xpad, wp, grad_W)
     elif oc * ckk <= SMALL_GRAD_W:
         _grad_w_small(dz2, cols.reshape(ckk, -1), grad_W.reshape(oc, ckk))
-    else:  # ∂L/∂Wᵀ = cols δᵀ, (c·kh·kw × out_c): BLAS runs it 1.6 times as fast as δ colsᵀ
+    elif dcols.size >= ckk * oc:  # ∂L/∂Wᵀ = cols δᵀ: BLAS runs it 1.6 times as fast as δ colsᵀ
         gwt = dcols.reshape(-1)[: ckk * oc].reshape(ckk, oc)
         np.dot(cols.reshape(ckk, -1), dz2.T, gwt)
         flat_gw = grad_W.reshape(oc, ckk)
         for r in range(ckk):
             for o in range(oc):
                 flat_gw[o, r] = gwt[r, o]
+    else:  # fewer positions than output channels: no room for the transpose, nor need
+        np.dot(dz2, cols.reshape(ckk, -1).T, grad_W.reshape(oc, ckk))
     if not need_x:
         return
     np.dot(W.reshape(oc, ckk).T, dz2, dcols.reshape(ckk, -1))
