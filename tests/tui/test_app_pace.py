@@ -184,11 +184,14 @@ async def test_the_app_trains_at_its_pace(drive) -> None:
         await drive.ready(pilot)
         main = app.main
         await drive.wait_for(pilot, lambda: main.step > 20)
-        start, step = time.monotonic(), main.step
-        await pilot.pause(1.0)
-        rate = (main.step - step) / (time.monotonic() - start)
-        # Held near 200 (full speed is ~15,000); wide bounds, as a shared machine stalls threads.
-        assert 40 <= rate <= 320
+        rates = []
+        for _ in range(3):  # three windows of a second: one may hold a stall of a busy machine
+            start, step = time.monotonic(), main.step
+            await pilot.pause(1.0)
+            rates.append((main.step - step) / (time.monotonic() - start))
+        # Held near 200 (full speed is ~15,000): never above the pace, and near it in one window
+        # at least (wide bounds, as a shared machine stalls threads).
+        assert max(rates) <= 320 and max(rates) >= 40, rates
         await drive.wait_for(pilot, lambda: main.snapshot.speed > 0)
         assert "pace 200 steps/s" in main.query_one(RunHeader).plain
 
