@@ -310,11 +310,19 @@ def _one_step(dtype: str, loss: str, rows: int) -> None:
 
 def warm_fused(spec: list[dict], dtype: str, loss: str) -> None:
     """Compiles the fused kernel of the network ``spec`` describes, for a whole batch and one
-    split over threads, and marks it cached (``fused_cached``)."""
+    split over threads, and marks it cached (``fused_cached``). It holds a lock of that kernel's
+    own: a second process asking for it waits, then finds it marked, and never waits behind
+    another kernel or the full warm-up."""
     net = Sequential.from_spec(spec, seed=0, dtype=dtype)
     key = fused_key(net, loss)
-    if key is None or _fused_marker(key).exists():
+    if key is None:
         return
+    with _warm_lock(f"dltui-fused-{key}.lock"):
+        if not _fused_marker(key).exists():
+            _compile_fused(net, key, loss)
+
+
+def _compile_fused(net: Sequential, key: str, loss: str) -> None:
     rows, out = 8, net.widths()[-1]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, net.in_features))
@@ -372,20 +380,18 @@ def background(argv: list[str]) -> None:
 
     The process outlives its app, so an app started again finds the last one's still running.
     The two long parts are locked so that they run once, not side by side (which on two cores
-    slowed both apps and both compiles): a network's fused kernel under a lock of its own, so
-    that it never waits behind another network's or the full warm-up; the full warm-up under
-    ``WARM_LOCK``. Whoever waited then finds the work done. The backward kernels, first and
-    short, are not locked: a process that would wait for them is no help to its app.
+    slowed both apps and both compiles): a network's fused kernel under a lock of its own
+    (``warm_fused``), so that it never waits behind another network's or the full warm-up; the
+    full warm-up under ``WARM_LOCK``. Whoever waited then finds the work done. The backward
+    kernels, first and short, are not locked: a process that would wait for them is no help to
+    its app.
     """
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)  # the app, training beside it, comes first
     if len(argv) >= 2:
         backward_first(argv[0], argv[1])
     if len(argv) == 4:  # and the app's network's fused kernel: LOSS SPEC_JSON
-        spec, dtype, loss = json.loads(argv[3]), argv[0], argv[2]
-        key = fused_key(Sequential.from_spec(spec, seed=0, dtype=dtype), loss)
-        with _warm_lock(f"dltui-fused-{key}.lock"):
-            warm_fused(spec, dtype, loss)
+        warm_fused(json.loads(argv[3]), argv[0], argv[2])
     with _warm_lock():
         _warm_all(("float32", "float64"), None)
 

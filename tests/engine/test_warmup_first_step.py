@@ -238,3 +238,31 @@ def test_a_second_background_warm_up_waits_for_the_first(
     second.join(10)
     assert not second.is_alive()
     assert calls == ["backward", "fused"]  # the full warm-up is not run a second time
+
+
+def test_a_fused_kernel_another_process_compiles_is_waited_for_not_compiled_again(
+    markers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    compiled: list[str] = []
+    monkeypatch.setattr(warmup, "_compile_fused", lambda _net, key, _loss: compiled.append(key))
+    run = get_preset("digits").build()
+    key = warmup.fused_key(run.net, "cross_entropy")
+    args = (run.net.spec(), "float32", "cross_entropy")
+    waiting = threading.Thread(target=warmup.warm_fused, args=args, daemon=True)
+    fd = os.open(markers / f"dltui-fused-{key}.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another process, compiling this kernel
+        waiting.start()
+        waiting.join(1.0)
+        assert waiting.is_alive() and compiled == []
+        assert key is not None
+        warmup._fused_marker(key).touch()  # it finishes
+    finally:
+        os.close(fd)
+    waiting.join(10)
+    assert not waiting.is_alive() and compiled == []
+    warmup._fused_marker(key).unlink()
+    warmup.warm_fused(*args)  # with nobody else at it: compiled here
+    assert compiled == [key]
