@@ -56,7 +56,6 @@ from engine import _numba_setup, activations, cachelock, optim
 from engine.backends.cpu import CPU
 from engine.backends.fused import FusedStep, activation_kinds, dense_groups
 from engine.events import Epoch, Finished
-from engine.kernels.cpu import chunks as cpu_chunks
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import optim as cpu_optim
 from engine.layers import Dense, Dropout, Heaviside, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
@@ -349,7 +348,6 @@ def _activation_kernels(dtype: str, forward: bool = True) -> None:
 def _parallel_twins(dtype: str) -> None:
     """The ``prange`` twins, called directly: the backend takes them only for huge arrays."""
     z = np.linspace(-1.0, 1.0, 8, dtype=dtype).reshape(2, 4)
-    cpu_chunks.mean_chunks_par(z, np.empty(4, dtype=dtype))  # a large fused step's gradients
     for kind in (activations.RELU, activations.TANH):
         cpu.activation_forward_par(z, z.copy(), kind, 0.0)
         cpu.activation_backward_par(z, z, z, z.copy(), kind, 0.0)

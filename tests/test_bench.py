@@ -21,7 +21,7 @@ from tui.bench import impl_torch, probes, report, suite, workloads
 from tui.bench.deep import DeepNet
 from tui.bench.impl_numpy import NumpyMLP
 from tui.bench.mlp import MLP
-from tui.bench.workers import IMPLEMENTATIONS, steps_for
+from tui.bench.workers import IMPLEMENTATIONS, steps_for, timed_round
 from tui.bench.workloads import StepWorkload
 
 NO_TORCH = pytest.mark.skipif(impl_torch.available() is None, reason="PyTorch is not installed")
@@ -139,6 +139,22 @@ def test_steps_per_round_follow_the_step_time() -> None:
     slow, fast = _Clock(0.002), _Clock(1e-7)
     assert steps_for(slow.step, 0.02, clock=slow) == 10
     assert steps_for(fast.step, 0.001, clock=fast) == 10_000
+
+
+def test_a_round_times_its_steps_after_the_lead_in() -> None:
+    """The lead-in's steps run but are not timed: a step that is slow at first (a core waking
+    up) counts only where the round begins without a lead-in."""
+    clock = _Clock(0.0)
+    calls = []
+
+    def step() -> None:
+        calls.append(1)
+        clock.now += 0.01 if len(calls) <= 5 else 0.001  # five slow steps, then fast ones
+
+    assert timed_round(step, 10, lead=0.0, clock=clock) == pytest.approx(0.0055)
+    calls.clear()
+    assert timed_round(step, 10, lead=0.045, clock=clock) == pytest.approx(0.001)
+    assert len(calls) == 15  # five lead-in steps, ten timed
 
 
 def test_engine_step_allocates_nothing_numpy_does() -> None:

@@ -96,8 +96,9 @@ class FusedWorkspace:
     """The fused Dense/activation step's arrays (``engine.backends.fused``): the flat parameter
     and gradient buffers, the kernel's workspace, its per-layer plan and activation parameters,
     the workspace offsets (``spots``), the loss's kernel code and Huber's δ. A batch split into
-    chunks (on the CPU) has a workspace row per chunk, each chunk's gradient in ``parts`` and
-    the output in ``out``; a whole batch has them None. ``kinds`` is the set of activation kinds
+    chunks (on the CPU) has a workspace row per chunk, the output in ``out`` and the
+    coefficients of the products that add the chunks' weight gradients in ``coefs``; a whole
+    batch has them None. ``kinds`` is the set of activation kinds
     in ``plan`` as a bitmask (``1 << kind`` each), for a kernel compiled for what it uses."""
 
     data: Array
@@ -108,8 +109,8 @@ class FusedWorkspace:
     spots: Array
     loss: int
     huber_delta: float
-    parts: Array | None = None
     out: Array | None = None
+    coefs: Array | None = None
     kinds: int = 0
 
 

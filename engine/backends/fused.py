@@ -33,7 +33,6 @@ MAX_STEPS = 8  # (batch size, loss) pairs kept; an epoch's last, smaller batch m
 MIN_CHUNK_WORK = 1 << 20
 """Multiply-adds of one sample's step times a chunk's samples below which a batch stays whole:
 a small network's step takes microseconds, less than waking a second thread."""
-MAX_CHUNK_GRADS = 1 << 24  # gradient elements the chunks' own copies may take, all together
 
 
 def dense_groups(layers: list[Layer]) -> list[tuple[Dense, Activation | None]] | None:
@@ -65,10 +64,10 @@ def activation_kinds(
 def fused_chunks(net: Any, groups: list[tuple[Dense, Activation | None]], n: int) -> int:
     """How many chunks the fused step splits a batch of ``n`` into, one per thread
     (``backend.batch_chunks``): 1 where a chunk would have less than ``MIN_CHUNK_WORK``
-    multiply-adds, or where each chunk's copy of the gradient would take too much memory."""
+    multiply-adds."""
     macs = sum(d.in_features * d.units for d, _ in groups)
     chunks = net.backend.batch_chunks(n)
-    if n // chunks * macs < MIN_CHUNK_WORK or chunks * net.grad.size > MAX_CHUNK_GRADS:
+    if n // chunks * macs < MIN_CHUNK_WORK:
         return 1
     return int(chunks)
 
@@ -99,7 +98,7 @@ class FusedStep:
         backend, dtype = net.backend, net.dtype
         self.chunks = chunks = fused_chunks(net, groups, n) if chunks is None else chunks
         nc = n // chunks  # every chunk runs the same plan on nc samples, in a workspace of its own
-        plan = np.zeros((len(groups), 7), dtype=np.int64)
+        plan = np.zeros((len(groups), 8), dtype=np.int64)
         alphas = np.zeros(len(groups), dtype=np.float64)
         offset = 0
         for l, (dense, act) in enumerate(groups):
@@ -108,31 +107,38 @@ class FusedStep:
             a_off = offset + size if act is not None else offset
             kind = backend.kernel_activation(act.kind, dtype) if act else IDENTITY
             W, b = net.offsets[f"{i}.W"], net.offsets[f"{i}.b"]
-            plan[l] = (dense.in_features, dense.units, W, b, offset, a_off, kind)
+            plan[l, :7] = (dense.in_features, dense.units, W, b, offset, a_off, kind)
             alphas[l] = act.alpha if act is not None else 0.0
             offset = a_off + size
+        if chunks > 1:  # each layer's δ kept for the weight gradients, made after every chunk
+            for l, (dense, _) in enumerate(groups):
+                plan[l, 7] = offset
+                offset += nc * dense.units
         widest = max(d.units for d, _ in groups)
         width = groups[-1][0].units
         x_t = net.in_features * nc if nc * plan[0, 0] * plan[0, 1] < SMALL_PRODUCT else 0
         sizes = (nc * widest, nc * widest, nc * widest, x_t, nc * width, nc * width)  # SPOT_*
         spots = np.cumsum((offset, *sizes[:-1]), dtype=np.int64)
+        if chunks == 1:
+            plan[:, 7] = spots[2]  # SPOT_DELTA: a whole batch makes its weight gradients at once
         self.plan = backend.from_host(plan, np.dtype(np.int64))
         self.alphas = backend.from_host(alphas, np.dtype(np.float64))
         self.spots = backend.from_host(spots, np.dtype(np.int64))
-        parts = out = None
+        out = coefs = None
         if chunks == 1:
             self.ws = backend.zeros((offset + sum(sizes),), dtype)
             self.output = self.ws[spots[4] : spots[4] + n * width].reshape(n, width)
-        else:  # each chunk's gradient on its own, averaged into ``grad`` after
+        else:  # α = 1/C for every chunk's product; β = 0 for the first, 1 to add the others
             self.ws = backend.zeros((chunks, offset + sum(sizes)), dtype)
-            parts = backend.zeros((chunks, net.grad.size), dtype)
             self.output = out = backend.zeros((n, width), dtype)
+            both = np.array([[1.0 / chunks, 0.0]] + [[1.0 / chunks, 1.0]] * (chunks - 1))
+            coefs = backend.from_host(both, dtype)
         self._no_y = backend.zeros((1, width), dtype)  # placeholders the kernel never reads
         self._no_labels = backend.zeros((1,), np.dtype(np.int64))
         kinds = activation_kinds(backend, groups, dtype)
         self.workspace = FusedWorkspace(
             net.data, net.grad, self.ws, self.plan, self.alphas, self.spots,
-            self.loss_code, self.huber_delta, parts, out, kinds,
+            self.loss_code, self.huber_delta, out, coefs, kinds,
         )  # fmt: skip
 
     def run(self, x: Array, y: Array) -> float:

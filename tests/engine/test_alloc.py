@@ -127,3 +127,30 @@ def test_attention_views_follow_a_new_batch_shape() -> None:
         out = np.array(net._forward(net.as_input(x[:n]), training=True))
         fresh = twin.forward(x[:n])
         np.testing.assert_allclose(out, fresh, rtol=1e-5, atol=1e-6)
+
+
+def test_large_arrays_start_on_a_cache_line_at_page_offsets_of_their_own() -> None:
+    """The CPU backend places each large array on a 64-byte boundary, successive ones at
+    different offsets within a page: NumPy's 16-byte start split vector loads across cache
+    lines, and arrays at one page offset alias in the processor's store-to-load check."""
+    from engine.backends.cpu import CPU, PAGE, PLACE_STEP, PLACED_FROM
+
+    made = [CPU.zeros((257, 300), np.dtype(np.float32)) for _ in range(PAGE // PLACE_STEP)]
+    offsets = {a.ctypes.data % PAGE for a in made}
+    assert all(a.ctypes.data % 64 == 0 for a in made)
+    assert len(offsets) == PAGE // PLACE_STEP  # a full turn: every offset once
+    for a in made:
+        assert a.shape == (257, 300) and a.dtype == np.float32 and a.flags.c_contiguous
+        assert a.flags.writeable and not a.any()
+    empty = CPU.empty((PLACED_FROM,), np.dtype(np.float64))
+    assert empty.ctypes.data % 64 == 0 and empty.shape == (PLACED_FROM,)
+    small = CPU.zeros((3, 4), np.dtype(np.float64))
+    assert small.flags.owndata and not small.any()  # small arrays as NumPy makes them
+
+
+def test_placed_arrays_do_not_overlap() -> None:
+    from engine.backends.cpu import CPU
+
+    a, b = CPU.zeros((1 << 14,), np.dtype(np.float32)), CPU.zeros((1 << 14,), np.dtype(np.float32))
+    a[:] = 1.0
+    assert not b.any() and not np.shares_memory(a, b)

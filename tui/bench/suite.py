@@ -15,8 +15,8 @@ from tui.bench.workers import IMPLEMENTATIONS, ONE_THREAD, Worker
 from tui.bench.workloads import Workload, select
 
 SETTINGS = {
-    "quick": {"rounds": 3, "round_seconds": 0.05, "warmup_seconds": 0.1},
-    "full": {"rounds": 9, "round_seconds": 0.25, "warmup_seconds": 0.5},
+    "quick": {"rounds": 3, "round_seconds": 0.05, "warmup_seconds": 0.1, "lead_seconds": 0.02},
+    "full": {"rounds": 9, "round_seconds": 0.25, "warmup_seconds": 0.5, "lead_seconds": 0.1},
 }
 THREAD_TARGET = 1.6  # the engine's speed-up from one thread to all of them
 

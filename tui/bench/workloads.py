@@ -114,7 +114,7 @@ class StepWorkload:
         racers = {k: v for k, v in workers.items() if k.removesuffix("-1t") in impls}
         samples = race(
             racers, self.name, settings["rounds"], settings["round_seconds"],
-            settings["warmup_seconds"],
+            settings["warmup_seconds"], lead=settings.get("lead_seconds", 0.0),
         )  # fmt: skip
         seconds = {k: statistics.median(v) for k, v in samples.items()}
         result: dict[str, Any] = {"label": self.label, "seconds": seconds, "samples": samples}

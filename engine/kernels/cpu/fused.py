@@ -13,7 +13,11 @@ contiguous, and vectorises however narrow the layer is. A large layer hands its 
 Layout, one row of ``plan`` per Dense layer ``l`` (the wrapper in ``engine.backends.fused`` builds
 it)::
 
-    plan[l] = (fan_in, fan_out, W offset, b offset, zT offset, aT offset, activation kind)
+    plan[l] = (fan_in, fan_out, W offset, b offset, zT offset, aT offset, activation kind,
+               δ offset)
+
+The δ offset is where a split batch's chunk keeps layer l's δ for the weight gradient, made after
+every chunk's backward pass (``defer``); a whole batch's plan points it at ``SPOT_DELTA``.
 
 ``W``/``b`` are views of the flat ``data``/``grad`` buffers, ``zT``/``aT`` views of the workspace
 ``ws`` (``aT`` is ``zT`` for a layer without an activation). ``spots`` holds further workspace
@@ -73,10 +77,7 @@ def backward_t(xT, W, deltaT, grad_W, grad_b, grad_xT, need_grad_x):
     k_in = W.shape[1]
     for j in range(m):
         d = deltaT[j]
-        s = 0.0
-        for i in range(n):
-            s += d[i]
-        grad_b[j] = s
+        grad_b[j] = _row_sum(d)
         for k in range(k_in):
             src = xT[k]
             s = 0.0
@@ -84,15 +85,31 @@ def backward_t(xT, W, deltaT, grad_W, grad_b, grad_xT, need_grad_x):
                 s += d[i] * src[i]
             grad_W[j, k] = s
     if need_grad_x:
-        for k in range(k_in):
-            row = grad_xT[k]
+        _grad_x_t(W, deltaT, grad_xT)
+
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def _grad_x_t(W, deltaT, grad_xT):
+    """grad_xT = Wᵀ δ, feature-major, by loops (a layer too small for BLAS)."""
+    n = deltaT.shape[1]
+    for k in range(W.shape[1]):
+        row = grad_xT[k]
+        for i in range(n):
+            row[i] = 0.0
+        for j in range(W.shape[0]):
+            w = W[j, k]
+            d = deltaT[j]
             for i in range(n):
-                row[i] = 0.0
-            for j in range(m):
-                w = W[j, k]
-                d = deltaT[j]
-                for i in range(n):
-                    row[i] += w * d[i]
+                row[i] += w * d[i]
+
+
+@njit(cache=True, nogil=True, fastmath=FAST)
+def _row_sum(a):
+    """Σ a, accumulated in float64 (a contiguous row)."""
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i]
+    return s
 
 
 @njit(cache=True, nogil=True)
@@ -103,13 +120,10 @@ def transpose(a, out):
             out[j, i] = a[i, j]
 
 
-@njit(cache=True, nogil=True, fastmath=FAST)
+@njit(cache=True, nogil=True)
 def _row_sums(a, out):
     for j in range(a.shape[0]):
-        s = 0.0
-        for i in range(a.shape[1]):
-            s += a[j, i]
-        out[j] = s
+        out[j] = _row_sum(a[j])
 
 
 @njit(cache=True, nogil=True)
@@ -317,12 +331,26 @@ def _forward(x, data, ws, plan, alphas, spots, kinds):
 
 
 @njit(cache=True, nogil=True)
-def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds):
+def _copy(a, out):
+    for j in range(a.shape[0]):
+        src, dst = a[j], out[j]
+        for i in range(a.shape[1]):
+            dst[i] = src[i]
+
+
+@njit(cache=True, nogil=True)
+def mlp_loss_and_grad(
+    x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds, defer
+):
     """Forward, loss and backward of a Dense/activation stack; returns the mean loss.
 
     for l = 1..L:   z_l = a_{l-1} W_lᵀ + b_l;  a_l = σ_l(z_l)            (a_0 = x)
     g = ∂L/∂a_L from the loss kernel (``y`` float targets, or ``labels`` for cross-entropy)
     for l = L..1:   δ_l = g ⊙ σ_l'(z_l);  ∂L/∂W_l = δ_lᵀ a_{l-1};  ∂L/∂b_l = Σ δ_l;  g = δ_l W_l
+
+    With ``defer``, the weight and bias gradients are left to the caller: each layer's δ_l stays
+    in the workspace at ``plan[l, 7]`` and ``grad`` is not touched (a batch split into chunks
+    multiplies every chunk's δ after they all finish: ``engine.kernels.cpu.chunks``).
     """
     n = x.shape[0]
     last = plan.shape[0] - 1
@@ -337,19 +365,27 @@ def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, h
     transpose(g_out, gT)
     for l in range(last, -1, -1):
         fan_in, fan_out, w_off, b_off, z_off, a_off, kind = _row(plan, l)
+        kept = _mat(ws, plan[l, 7], fan_out, n)
         if kind != IDENTITY:
             zT, aT = _mat(ws, z_off, fan_out, n), _mat(ws, a_off, fan_out, n)
-            deltaT = _mat(ws, spots[SPOT_DELTA], fan_out, n)
+            deltaT = kept if defer else _mat(ws, spots[SPOT_DELTA], fan_out, n)
             _activate_back(zT, aT, gT, deltaT, kind, alphas[l], kinds)
         else:
             deltaT = gT
+            if defer:
+                _copy(gT, kept)
         W = _mat(data, w_off, fan_out, fan_in)
         gW = _mat(grad, w_off, fan_out, fan_in)
         gb = grad[b_off : b_off + fan_out]
         turn = 1 - turn
         gxT = _mat(ws, spots[turn], fan_in, n) if l > 0 else gT  # a placeholder at l = 0
         small = n * fan_in * fan_out < SMALL_PRODUCT
-        if l == 0 and not small:
+        if defer:
+            if l > 0 and small:
+                _grad_x_t(W, deltaT, gxT)
+            elif l > 0:
+                np.dot(W.T, deltaT, gxT)
+        elif l == 0 and not small:
             np.dot(deltaT, x, gW)
             _row_sums(deltaT, gb)
         else:
