@@ -188,7 +188,7 @@ class CPUBackend(CPULayerOps):
         if w.out is None:
             kernel = _fused_kernel(cpu_fused.mlp_loss_and_grad, x, y, labels, w)
             arrays = (w.data, w.grad, w.ws, w.plan, w.alphas, w.spots)
-            return float(kernel(x, y, labels, *arrays, w.loss, w.huber_delta, w.kinds, False))
+            return float(kernel(x, y, labels, *arrays, w.loss, w.huber_delta, w.kinds))
         # one chunk of the batch per thread, BLAS on one thread inside each (see cpu_chunks)
         kernel = _fused_kernel(cpu_chunks.mlp_loss_and_grad_chunks, x, y, labels, w)
         arrays = (w.data, w.grad, w.ws, w.plan, w.alphas, w.spots)
@@ -286,8 +286,6 @@ def _fused_kernel(kernel: Any, x: Array, y: Array, labels: Array, w: FusedWorksp
         arrays += [] if w.out is None else [w.out, w.coefs]
         sig: list[Any] = [types.Array(numba.from_dtype(a.dtype), a.ndim, "C") for a in arrays]
         sig[9:9] = [types.literal(w.loss), types.float64, types.literal(w.kinds)]
-        if w.out is None:
-            sig.append(types.boolean)  # defer: a whole batch makes its own weight gradients
         kernel.compile(tuple(sig))
         entry = kernel.overloads[tuple(sig)].entry_point
         by_dtype = _FUSED_KERNELS.setdefault(kernel, {}).setdefault(dtype.char, {})

@@ -50,7 +50,7 @@ def test_the_kernel_for_a_networks_activations_gives_the_general_kernels_bits(dt
     net.grad[:] = 0.0
     general = cpu_fused.mlp_loss_and_grad(
         x, step._no_y, labels, w.data, w.grad, w.ws, w.plan, w.alphas, w.spots,
-        int(w.loss), float(w.huber_delta), int(w.kinds), False,
+        int(w.loss), float(w.huber_delta), int(w.kinds),
     )  # fmt: skip
     assert value == general
     np.testing.assert_array_equal(net.grad, grad)

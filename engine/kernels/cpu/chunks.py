@@ -31,6 +31,15 @@ def sum_chunks(partial, out):
         total += flat[c]
 
 
+@njit(cache=True, nogil=True, fastmath=fused.FAST)
+def _row_sum(a):
+    """Σ a, accumulated in float64 (a contiguous row), as the whole batch's bias gradient."""
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i]
+    return s
+
+
 @njit(cache=True, nogil=True)
 def weight_rows(x, grad, ws, plan, l, r0, r1, coefs):
     """Rows [r0, r1) of layer l's weight and bias gradients from every chunk's kept δ."""
@@ -54,9 +63,9 @@ def weight_rows(x, grad, ws, plan, l, r0, r1, coefs):
     share = grad.dtype.type(coefs[0, 0])
     for j in range(r0, r1):  # as the chunks' own sums, added in turn, then scaled
         at = plan[l, 7] + j * nc
-        s = grad.dtype.type(fused._row_sum(ws[0, at : at + nc]))
+        s = grad.dtype.type(_row_sum(ws[0, at : at + nc]))
         for c in range(1, chunks):
-            s += grad.dtype.type(fused._row_sum(ws[c, at : at + nc]))
+            s += grad.dtype.type(_row_sum(ws[c, at : at + nc]))
         grad[b_off + j] = s * share
 
 
@@ -64,8 +73,9 @@ def weight_rows(x, grad, ws, plan, l, r0, r1, coefs):
 def mlp_loss_and_grad_chunks(
     x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds, out, coefs
 ):
-    """``fused.mlp_loss_and_grad`` on C equal chunks of the batch, one per thread, each in its
-    own workspace ``ws[c]``; the chunks' outputs go to ``out``, the batch's gradient to ``grad``.
+    """A Dense network's step (``fused.mlp_loss_and_grad``) on C equal chunks of the batch, one
+    per thread, each in its own workspace ``ws[c]``; the chunks' outputs go to ``out``, the
+    batch's gradient to ``grad``.
 
     ``loss`` and ``kinds`` as there: compiled for constants, only what the network uses.
     Returns the batch's mean loss (the mean of the chunks' means). Two parallel regions:
@@ -88,8 +98,8 @@ def mlp_loss_and_grad_chunks(
         yc = y[lo:hi] if y.shape[0] == n else y
         lc = labels[lo:hi] if labels.shape[0] == n else labels
         w = ws[c]
-        value = fused.mlp_loss_and_grad(
-            x[lo:hi], yc, lc, data, grad, w, plan, alphas, spots, loss, huber_delta, kinds, True
+        value = fused._loss_and_deltas(
+            x[lo:hi], yc, lc, data, w, plan, alphas, spots, loss, huber_delta, kinds
         )
         start = spots[fused.SPOT_OUT]
         out[lo:hi] = w[start : start + (hi - lo) * width].reshape((hi - lo, width))

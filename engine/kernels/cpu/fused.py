@@ -17,7 +17,8 @@ it)::
                δ offset)
 
 The δ offset is where a split batch's chunk keeps layer l's δ for the weight gradient, made after
-every chunk's backward pass (``defer``); a whole batch's plan points it at ``SPOT_DELTA``.
+every chunk's backward pass (``_loss_and_deltas``); a whole batch's plan points it at
+``SPOT_DELTA``.
 
 ``W``/``b`` are views of the flat ``data``/``grad`` buffers, ``zT``/``aT`` views of the workspace
 ``ws`` (``aT`` is ``zT`` for a layer without an activation). ``spots`` holds further workspace
@@ -77,7 +78,10 @@ def backward_t(xT, W, deltaT, grad_W, grad_b, grad_xT, need_grad_x):
     k_in = W.shape[1]
     for j in range(m):
         d = deltaT[j]
-        grad_b[j] = _row_sum(d)
+        s = 0.0
+        for i in range(n):
+            s += d[i]
+        grad_b[j] = s
         for k in range(k_in):
             src = xT[k]
             s = 0.0
@@ -88,9 +92,10 @@ def backward_t(xT, W, deltaT, grad_W, grad_b, grad_xT, need_grad_x):
         _grad_x_t(W, deltaT, grad_xT)
 
 
-@njit(cache=True, nogil=True, fastmath=FAST)
+@njit(cache=True, nogil=True, inline="always")
 def _grad_x_t(W, deltaT, grad_xT):
-    """grad_xT = Wᵀ δ, feature-major, by loops (a layer too small for BLAS)."""
+    """grad_xT = Wᵀ δ, feature-major, by loops (a layer too small for BLAS); inlined, so it
+    compiles as part of its caller, with the caller's fastmath flags."""
     n = deltaT.shape[1]
     for k in range(W.shape[1]):
         row = grad_xT[k]
@@ -103,15 +108,6 @@ def _grad_x_t(W, deltaT, grad_xT):
                 row[i] += w * d[i]
 
 
-@njit(cache=True, nogil=True, fastmath=FAST)
-def _row_sum(a):
-    """Σ a, accumulated in float64 (a contiguous row)."""
-    s = 0.0
-    for i in range(a.shape[0]):
-        s += a[i]
-    return s
-
-
 @njit(cache=True, nogil=True)
 def transpose(a, out):
     """out = aᵀ."""
@@ -120,10 +116,13 @@ def transpose(a, out):
             out[j, i] = a[i, j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=FAST)
 def _row_sums(a, out):
     for j in range(a.shape[0]):
-        out[j] = _row_sum(a[j])
+        s = 0.0
+        for i in range(a.shape[1]):
+            s += a[j, i]
+        out[j] = s
 
 
 @njit(cache=True, nogil=True)
@@ -338,20 +337,10 @@ def _copy(a, out):
             dst[i] = src[i]
 
 
-@njit(cache=True, nogil=True)
-def mlp_loss_and_grad(
-    x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds, defer
-):
-    """Forward, loss and backward of a Dense/activation stack; returns the mean loss.
-
-    for l = 1..L:   z_l = a_{l-1} W_lᵀ + b_l;  a_l = σ_l(z_l)            (a_0 = x)
-    g = ∂L/∂a_L from the loss kernel (``y`` float targets, or ``labels`` for cross-entropy)
-    for l = L..1:   δ_l = g ⊙ σ_l'(z_l);  ∂L/∂W_l = δ_lᵀ a_{l-1};  ∂L/∂b_l = Σ δ_l;  g = δ_l W_l
-
-    With ``defer``, the weight and bias gradients are left to the caller: each layer's δ_l stays
-    in the workspace at ``plan[l, 7]`` and ``grad`` is not touched (a batch split into chunks
-    multiplies every chunk's δ after they all finish: ``engine.kernels.cpu.chunks``).
-    """
+@njit(cache=True, nogil=True, inline="always")
+def _head(x, y, labels, data, ws, plan, alphas, spots, loss, huber_delta, kinds):
+    """The forward pass and the loss; returns the mean loss and ∂L/∂a of the last layer,
+    feature-major, in ``spots[0]``."""
     n = x.shape[0]
     last = plan.shape[0] - 1
     _forward(x, data, ws, plan, alphas, spots, kinds)
@@ -360,32 +349,37 @@ def mlp_loss_and_grad(
     g_out = _mat(ws, spots[SPOT_GRAD_OUT], n, width)
     transpose(_mat(ws, plan[last, 5], width, n), out)
     value = _loss(loss, out, y, labels, g_out, huber_delta)
-    turn = 0
-    gT = _mat(ws, spots[turn], width, n)
+    gT = _mat(ws, spots[0], width, n)
     transpose(g_out, gT)
-    for l in range(last, -1, -1):
+    return value, gT
+
+
+@njit(cache=True, nogil=True)
+def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds):
+    """Forward, loss and backward of a Dense/activation stack; returns the mean loss.
+
+    for l = 1..L:   z_l = a_{l-1} W_lᵀ + b_l;  a_l = σ_l(z_l)            (a_0 = x)
+    g = ∂L/∂a_L from the loss kernel (``y`` float targets, or ``labels`` for cross-entropy)
+    for l = L..1:   δ_l = g ⊙ σ_l'(z_l);  ∂L/∂W_l = δ_lᵀ a_{l-1};  ∂L/∂b_l = Σ δ_l;  g = δ_l W_l
+    """
+    n = x.shape[0]
+    value, gT = _head(x, y, labels, data, ws, plan, alphas, spots, loss, huber_delta, kinds)
+    turn = 0
+    for l in range(plan.shape[0] - 1, -1, -1):
         fan_in, fan_out, w_off, b_off, z_off, a_off, kind = _row(plan, l)
-        kept = _mat(ws, plan[l, 7], fan_out, n)
         if kind != IDENTITY:
             zT, aT = _mat(ws, z_off, fan_out, n), _mat(ws, a_off, fan_out, n)
-            deltaT = kept if defer else _mat(ws, spots[SPOT_DELTA], fan_out, n)
+            deltaT = _mat(ws, spots[SPOT_DELTA], fan_out, n)
             _activate_back(zT, aT, gT, deltaT, kind, alphas[l], kinds)
         else:
             deltaT = gT
-            if defer:
-                _copy(gT, kept)
         W = _mat(data, w_off, fan_out, fan_in)
         gW = _mat(grad, w_off, fan_out, fan_in)
         gb = grad[b_off : b_off + fan_out]
         turn = 1 - turn
         gxT = _mat(ws, spots[turn], fan_in, n) if l > 0 else gT  # a placeholder at l = 0
         small = n * fan_in * fan_out < SMALL_PRODUCT
-        if defer:
-            if l > 0 and small:
-                _grad_x_t(W, deltaT, gxT)
-            elif l > 0:
-                np.dot(W.T, deltaT, gxT)
-        elif l == 0 and not small:
+        if l == 0 and not small:
             np.dot(deltaT, x, gW)
             _row_sums(deltaT, gb)
         else:
@@ -399,4 +393,31 @@ def mlp_loss_and_grad(
                 if l > 0:
                     np.dot(W.T, deltaT, gxT)
         gT = gxT
+    return value
+
+
+@njit(cache=True, nogil=True)
+def _loss_and_deltas(x, y, labels, data, ws, plan, alphas, spots, loss, huber_delta, kinds):
+    """``mlp_loss_and_grad`` without the weight and bias gradients: each layer's δ_l is left in
+    the workspace at ``plan[l, 7]``. A batch split into chunks makes the gradients from every
+    chunk's δ after all the chunks finish (``engine.kernels.cpu.chunks``)."""
+    n = x.shape[0]
+    value, gT = _head(x, y, labels, data, ws, plan, alphas, spots, loss, huber_delta, kinds)
+    turn = 0
+    for l in range(plan.shape[0] - 1, -1, -1):
+        fan_in, fan_out, w_off, _, z_off, a_off, kind = _row(plan, l)
+        deltaT = _mat(ws, plan[l, 7], fan_out, n)
+        if kind != IDENTITY:
+            zT, aT = _mat(ws, z_off, fan_out, n), _mat(ws, a_off, fan_out, n)
+            _activate_back(zT, aT, gT, deltaT, kind, alphas[l], kinds)
+        else:
+            _copy(gT, deltaT)
+        if l > 0:
+            W = _mat(data, w_off, fan_out, fan_in)
+            turn = 1 - turn
+            gT = _mat(ws, spots[turn], fan_in, n)
+            if n * fan_in * fan_out < SMALL_PRODUCT:
+                _grad_x_t(W, deltaT, gT)
+            else:
+                np.dot(W.T, deltaT, gT)
     return value
