@@ -132,7 +132,7 @@ def _add_to_rows(a, b):
             a[j, i] += b[j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _row(plan, l):
     return plan[l, 0], plan[l, 1], plan[l, 2], plan[l, 3], plan[l, 4], plan[l, 5], plan[l, 6]
 
@@ -259,6 +259,12 @@ def _activate_kernel(z, a, kind, alpha, kinds):
     own = cpu.FORWARD.get(first)
     if own is None:
         return _activate_any
+    if rest == 0:  # the last kind left: the only one ``kind`` can be (never the identity)
+
+        def only(z, a, kind, alpha, kinds):
+            own(z, a, alpha)
+
+        return only
 
     def impl(z, a, kind, alpha, kinds):
         if kind == first:
@@ -293,6 +299,12 @@ def _activate_back_kernel(z, a, grad_a, grad_z, kind, alpha, kinds):
     own = cpu.BACKWARD.get(first)
     if own is None:
         return _activate_back_any
+    if rest == 0:
+
+        def only(z, a, grad_a, grad_z, kind, alpha, kinds):
+            own(z, a, grad_a, grad_z, alpha)
+
+        return only
 
     def impl(z, a, grad_a, grad_z, kind, alpha, kinds):
         if kind == first:
