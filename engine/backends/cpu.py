@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import sys
 from typing import Any
 
@@ -48,7 +49,7 @@ PLACE_STEP = 512  # bytes between the page offsets of arrays placed one after an
 _places = itertools.count()
 
 
-def placed(shape: tuple[int, ...], dtype: npt.DTypeLike, zero: bool) -> Array:
+def placed(shape: int | tuple[int, ...], dtype: npt.DTypeLike, zero: bool) -> Array:
     """A new array that starts at a cache line, at a page offset of its own (``PLACE_STEP`` apart,
     in turn, from one array to the next).
 
@@ -65,14 +66,14 @@ def placed(shape: tuple[int, ...], dtype: npt.DTypeLike, zero: bool) -> Array:
     allocated one after another, so successive offsets keep them apart.
     """
     dt = np.dtype(dtype)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    nbytes = math.prod(shape) * dt.itemsize
-    if nbytes < PLACED_FROM:
-        return np.zeros(shape, dt) if zero else np.empty(shape, dt)
+    dims = (operator.index(shape),) if np.ndim(shape) == 0 else tuple(shape)  # type: ignore[arg-type]
+    nbytes = math.prod(dims) * dt.itemsize
+    if nbytes < PLACED_FROM or dt.hasobject:
+        return np.zeros(dims, dt) if zero else np.empty(dims, dt)
     shift = next(_places) % (PAGE // PLACE_STEP) * PLACE_STEP
     raw = (np.zeros if zero else np.empty)(nbytes + 2 * PAGE, np.uint8)
     start = -raw.ctypes.data % PAGE + shift
-    return raw[start : start + nbytes].view(dt).reshape(shape)
+    return raw[start : start + nbytes].view(dt).reshape(dims)
 
 
 def _same(name: str, a: Array, b: Array) -> None:

@@ -4,11 +4,12 @@
 loss. A network qualifies when it is a row of ``Dense`` layers, each followed by at most one
 element-wise activation (no dropout), and every activation buffer is at most the backend's
 ``fused_limit`` elements, or the batch is split into chunks, one per thread (``fused_chunks``;
-then each thread runs the whole step on its chunk, its products on one core, and the threads
-meet once a step, where the layer-by-layer path hands each product to BLAS's threads and waits
-for them). Other networks take the layer-by-layer path. Both paths compute the same numbers
-(the tests hold them to float tolerance); the layer-by-layer path stays the reference, and
-``net.fuse = False`` selects it.
+then each thread runs forward, loss and the backward pass of δ on its chunk, its products on one
+core, and after all the chunks each thread makes its share of the rows of every weight gradient:
+two parallel regions a step, where the layer-by-layer path hands each product to BLAS's threads
+and waits for them). Other networks take the layer-by-layer path. Both paths compute the same
+numbers (the tests hold them to float tolerance); the layer-by-layer path stays the reference,
+and ``net.fuse = False`` selects it.
 
 The fused kernel keeps its activations in its own workspace (feature-major, see
 ``engine.kernels.cpu.fused``): after a fused step the layers' own forward buffers are not
@@ -97,6 +98,8 @@ class FusedStep:
         self.huber_delta = LOSSES[loss].delta
         backend, dtype = net.backend, net.dtype
         self.chunks = chunks = fused_chunks(net, groups, n) if chunks is None else chunks
+        if chunks < 1 or n % chunks:
+            raise ValueError(f"a batch of {n} does not split into {chunks} equal chunks")
         nc = n // chunks  # every chunk runs the same plan on nc samples, in a workspace of its own
         plan = np.zeros((len(groups), 8), dtype=np.int64)
         alphas = np.zeros(len(groups), dtype=np.float64)

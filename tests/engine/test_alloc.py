@@ -146,6 +146,9 @@ def test_large_arrays_start_on_a_cache_line_at_page_offsets_of_their_own() -> No
     assert empty.ctypes.data % 64 == 0 and empty.shape == (PLACED_FROM,)
     small = CPU.zeros((3, 4), np.dtype(np.float64))
     assert small.flags.owndata and not small.any()  # small arrays as NumPy makes them
+    for shape in (5000, np.int64(5000), [5000]):  # whatever np.zeros takes
+        assert CPU.zeros(shape, np.dtype(np.float32)).shape == (5000,)  # type: ignore[arg-type]
+    assert CPU.empty((5000,), np.dtype(object)).dtype == object  # references are not placed
 
 
 def test_placed_arrays_do_not_overlap() -> None:

@@ -141,6 +141,17 @@ def test_chunks_weight_gradients_made_after_every_chunk_match_layer_by_layer(
     np.testing.assert_allclose(step.output, layered.last_output, **TOL[dtype])
 
 
+def test_chunks_that_do_not_split_the_batch_evenly_are_refused() -> None:
+    """Every chunk's workspace is made for n / C samples: an uneven split would write past it."""
+    from engine.backends.fused import FusedStep
+
+    net = Sequential(NETS["linear"][0](), seed=0)
+    groups = dense_groups(net.layers)
+    assert groups is not None
+    with pytest.raises(ValueError, match="does not split into 3 equal chunks"):
+        FusedStep(net, groups, 10, "huber", chunks=3)
+
+
 def test_fused_step_allocates_no_arrays() -> None:
     """Numba's runtime makes one record per array argument of a call, and nothing else."""
     from numba.core.runtime import _nrt_python, rtsys

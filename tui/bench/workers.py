@@ -180,8 +180,10 @@ def serve(impl: str, device: str) -> None:
             elif command["cmd"] == "round":
                 assert step is not None, "round before setup"
                 gc.disable()
-                reply = {"seconds": timed_round(step, count, command.get("lead", 0.0))}
-                gc.enable()
+                try:
+                    reply = {"seconds": timed_round(step, count, command.get("lead", 0.0))}
+                finally:
+                    gc.enable()
             elif command["cmd"] == "fit":
                 fit = get(command["workload"]).fit(base, device, command["max_epochs"])
                 reply = {"seconds": fit.seconds, "epochs": fit.epochs, "accuracy": fit.accuracy}
