@@ -122,8 +122,6 @@ class FusedStep:
         x_t = net.in_features * nc if nc * plan[0, 0] * plan[0, 1] < SMALL_PRODUCT else 0
         sizes = (nc * widest, nc * widest, nc * widest, x_t, nc * width, nc * width)  # SPOT_*
         spots = np.cumsum((offset, *sizes[:-1]), dtype=np.int64)
-        if chunks == 1:
-            plan[:, 7] = spots[2]  # SPOT_DELTA: a whole batch makes its weight gradients at once
         self.plan = backend.from_host(plan, np.dtype(np.int64))
         self.alphas = backend.from_host(alphas, np.dtype(np.float64))
         self.spots = backend.from_host(spots, np.dtype(np.int64))

@@ -60,13 +60,12 @@ def weight_rows(x, grad, ws, plan, l, r0, r1, coefs):
         else:  # a = the layer below's activations, feature-major (fan_in, nc)
             gemm(False, True, rows, fan_in, nc, coefs[c], w, at, nc, w, plan[l - 1, 5], nc,
                  grad, w_off + r0 * fan_in, fan_in)  # fmt: skip
-    share = grad.dtype.type(coefs[0, 0])
-    for j in range(r0, r1):  # as the chunks' own sums, added in turn, then scaled
+    for j in range(r0, r1):  # ∂L/∂b_j = (1/C) Σ_c Σ δ_c[j], summed in float64
         at = plan[l, 7] + j * nc
-        s = grad.dtype.type(_row_sum(ws[0, at : at + nc]))
-        for c in range(1, chunks):
-            s += grad.dtype.type(_row_sum(ws[c, at : at + nc]))
-        grad[b_off + j] = s * share
+        s = 0.0
+        for c in range(chunks):
+            s += _row_sum(ws[c, at : at + nc])
+        grad[b_off + j] = s * coefs[0, 0]
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -17,8 +17,8 @@ it)::
                δ offset)
 
 The δ offset is where a split batch's chunk keeps layer l's δ for the weight gradient, made after
-every chunk's backward pass (``_loss_and_deltas``); a whole batch's plan points it at
-``SPOT_DELTA``.
+every chunk's backward pass (``_loss_and_deltas``); a whole batch makes its weight gradients as it
+goes and leaves it 0, unread.
 
 ``W``/``b`` are views of the flat ``data``/``grad`` buffers, ``zT``/``aT`` views of the workspace
 ``ws`` (``aT`` is ``zT`` for a layer without an activation). ``spots`` holds further workspace
