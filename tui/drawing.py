@@ -31,9 +31,8 @@ def braille_codes(mask: BoolArray) -> npt.NDArray[np.uint8]:
     return np.einsum("rick,ik->rc", cells.astype(np.uint8), _BRAILLE_BITS).astype(np.uint8)
 
 
-def braille_char(bits: int) -> str:
-    """The braille character with these dot bits (a space for none)."""
-    return chr(0x2800 + bits) if bits else " "
+BRAILLE = (" ", *(chr(0x2800 + bits) for bits in range(1, 256)))
+"""Every braille character by its dot bits (a space for none): a look-up, cell by cell."""
 
 
 def polyline_mask(xs: np.ndarray, ys: np.ndarray, width: int, height: int) -> BoolArray:

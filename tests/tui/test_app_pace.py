@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 import threading
 import time
 
 import pytest
 
 from engine.experiment.presets import get_preset
+from tui.session.loop import DRAW_SHARE, POST_INTERVAL, SLOWEST_POST
 from tui.session.pace import (
     CATCH_UP,
+    DRAW_GAP,
     FULL_SPEED,
     PACE_LADDER,
     SETTLE_BURSTS,
+    DrawMeter,
     Pacer,
     default_pace,
     next_pace,
@@ -301,3 +306,57 @@ async def test_the_header_says_starting_until_the_first_step(drive, monkeypatch)
         first.set()
         await drive.wait_for(pilot, lambda: app.main.step > 0)
         assert "▶ training" in header.plain
+
+
+def test_the_draw_meter_averages_the_processor_time_between_frames() -> None:
+    wall, cpu = [0.0], [0.0]
+    meter = DrawMeter(clock=lambda: wall[0], cpu=lambda: cpu[0])
+
+    def frame(after: float, spent: float) -> float:
+        wall[0] += after
+        cpu[0] += spent
+        return meter.frame()
+
+    assert frame(0.0, 0.0) == 0.0  # one frame: nothing measured yet
+    assert frame(0.1, 0.02) == pytest.approx(0.02)
+    assert frame(0.1, 0.01) == pytest.approx(0.8 * 0.02 + 0.2 * 0.01)
+    before = meter.cost
+    assert frame(DRAW_GAP + 0.5, 0.5) == before  # after a pause: not a frame's cost
+    assert frame(0.1, 0.02) == pytest.approx(0.8 * before + 0.2 * 0.02)
+
+
+def test_at_full_speed_snapshots_are_spaced_by_what_drawing_them_costs() -> None:
+    session = TrainingSession(get_preset("spiral"), paused=True)
+    session._flat_out = True  # the last burst trained until its deadline
+    session.draw_cost = 0.005  # cheap frames: ten a second
+    assert session._post_interval() == POST_INTERVAL
+    session.draw_cost = 0.02
+    assert session._post_interval() == pytest.approx(0.02 / DRAW_SHARE)
+    session.draw_cost = 1.0
+    assert session._post_interval() == SLOWEST_POST
+    session._flat_out = False  # a paced run sleeps between its bursts anyway
+    assert session._post_interval() == POST_INTERVAL
+
+
+def test_a_costly_interface_gets_fewer_snapshots_at_full_speed_and_all_when_paced() -> None:
+    exp = get_preset("spiral").replace(train={"epochs": 10_000})
+
+    def gaps(pace: float) -> float:
+        session = TrainingSession(exp, paused=False, pace=pace)
+        session.draw_cost = 1.0  # every frame would take a second to draw
+        times: list[float] = []
+        thread = threading.Thread(
+            target=session.loop, args=(lambda r: times.append(time.perf_counter()),)
+        )
+        thread.start()
+        try:
+            warm(session)
+            times.clear()
+            time.sleep(1.6)
+        finally:
+            session.stop()
+            thread.join(10)
+        return statistics.median(b - a for a, b in itertools.pairwise(times))
+
+    assert gaps(FULL_SPEED) >= 0.9 * SLOWEST_POST
+    assert gaps(20.0) < 0.9 * SLOWEST_POST  # paced: the drawing takes nothing from training

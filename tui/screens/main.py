@@ -30,6 +30,7 @@ from engine.experiment.config import Experiment
 from tui.describe import summary
 from tui.messages import Noticed, ParamSelected, Requested, Updated
 from tui.screens.lesson_mode import LESSON, NARROW_LESSON, LessonMode
+from tui.session.pace import DrawMeter
 from tui.session.records import NetCopy, Notice, Scene, Snapshot
 from tui.session.views import ViewDef, ViewKey, view, views
 from tui.session.worker import TrainingSession
@@ -145,6 +146,7 @@ class MainScreen(LessonMode):
         self.scene: Scene | None = None
         self.snapshot: Snapshot | None = None
         self.snapshots = 0
+        self._draw_meter = DrawMeter()  # what a frame costs this thread: the session spaces them
         self.runner = runner
         """The lesson being played (None: the free app, or once the lesson is left)."""
         self._origin: int | None = None  # the step whose set-up the run up now is
@@ -235,6 +237,7 @@ class MainScreen(LessonMode):
     def _show(self, snap: Snapshot) -> None:
         """Hands a snapshot to every widget that draws part of it."""
         self.snapshot, self.snapshots = snap, self.snapshots + 1
+        self.session.draw_cost = self._draw_meter.frame()
         if snap.scene is not self.scene:
             self._new_scene(snap.scene)
         self.step, self.lr, self.paused = snap.step, snap.lr, snap.paused

@@ -29,6 +29,14 @@ from tui.session.records import Notice, Snapshot
 from tui.session.steps import StepLosses
 
 POST_INTERVAL = 0.1  # seconds between snapshots while training
+SLOWEST_POST = 0.25  # seconds: the longest wait between snapshots at full speed
+DRAW_SHARE = 0.10
+"""At full speed, the most of the time that drawing the snapshots may take on the interface
+thread: the interface and the training thread share one interpreter lock, and a small network's
+steps run in Python most of their time, so every millisecond spent drawing is one not spent
+training. Where drawing a frame costs more than this share of ``POST_INTERVAL``, the snapshots
+come further apart (up to ``SLOWEST_POST``); a paced run, which sleeps between bursts anyway,
+keeps ``POST_INTERVAL``."""
 
 Post = Callable[[Snapshot | Notice], None]
 
@@ -50,6 +58,10 @@ class TrainingLoop:
         self._stop = threading.Event()
         self._events: Generator[Event, None, None] | None = None
         self._pending = 0
+        self._flat_out = False  # the last burst trained until its deadline: nothing held it
+        self.draw_cost = 0.0
+        """Seconds of the interface thread's processor per snapshot drawn, as the interface
+        measured it (``tui.session.pace.DrawMeter``); set from that thread."""
 
     def _send(self, command: Callable[[], None]) -> None:
         """Queues ``command`` for the training thread and wakes it."""
@@ -123,7 +135,7 @@ class TrainingLoop:
         self._run_commands()
         self._between_bursts()
         if self.paused and self._pending == 0:
-            self._measured = None
+            self._measured, self._flat_out = None, False
             if self._state == "starting":
                 self._state, self._dirty = "training", True
             if self._dirty:
@@ -132,9 +144,10 @@ class TrainingLoop:
             self._wake.clear()
             return
         start = time.perf_counter()
-        deadline = start + POST_INTERVAL
+        deadline = start + self._post_interval()
         if self.paused:  # single steps are never held back
             self._measured = None
+            self._flat_out = False
             self._train(deadline, math.inf)
         else:
             if self._measured is None:  # (re)starting: the pace's schedule starts now
@@ -144,6 +157,7 @@ class TrainingLoop:
                 self._publish()
             self._follow_pace(start)
             ended = self._train(deadline, self._pacer.limit(start, self.run.trainer.step, deadline))
+            self._flat_out = ended == "time"
             rested = ended != "pace" or self._rest(deadline)
             self._settle(ended)
             if rested:  # a rest cut short would count its steps over too short a time
@@ -153,6 +167,13 @@ class TrainingLoop:
             self._follow_pace(time.perf_counter())
         if self._dirty:
             self._publish()
+
+    def _post_interval(self) -> float:
+        """Seconds until the next snapshot: ``POST_INTERVAL``, or longer where training runs
+        flat out and drawing each snapshot would take more than ``DRAW_SHARE`` of the time."""
+        if not self._flat_out:
+            return POST_INTERVAL
+        return min(SLOWEST_POST, max(POST_INTERVAL, self.draw_cost / DRAW_SHARE))
 
     def _rest(self, until: float) -> bool:
         """Ahead of the pace: sleeps until ``until``, or until a command or stop arrives.

@@ -9,13 +9,16 @@ training (``dltui train``, ``Trainer.fit``) never waits.
 next snapshot, trains them at full speed, then sleeps out the rest of the interval. So the
 thread sleeps once per snapshot, not once per step, and full speed costs nothing.
 :class:`SpeedMeter` measures the steps per second the header shows, over the last second and
-never across a change of pace, a pause or a new run.
+never across a change of pace, a pause or a new run. :class:`DrawMeter` measures what drawing a
+snapshot costs the interface thread, which the training loop spaces its snapshots by.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
+from collections.abc import Callable
 
 FULL_SPEED = math.inf
 """The pace that means no cap: train as fast as the engine goes."""
@@ -37,6 +40,9 @@ count."""
 WARM_SECONDS = 1.0
 """Seconds after a run's first step during which slow bursts say nothing about the engine: the
 first steps of a network compile kernels and fill caches."""
+DRAW_GAP = 1.0
+"""Seconds between two snapshots shown beyond which the second is not counted as a frame of the
+first's drawing (:class:`DrawMeter`)."""
 SPEED_WINDOW = 1.0
 """Seconds of training the steps/s readout averages over, from the last change of pace, pause
 or run at most."""
@@ -190,3 +196,31 @@ class SpeedMeter:
             return 0.0
         (t0, s0), (t1, s1) = self._samples[0], self._samples[-1]
         return (s1 - s0) / max(t1 - t0, 1e-9)
+
+
+class DrawMeter:
+    """The interface thread's processor time per snapshot shown, as a moving average.
+
+    Called on the interface thread as each snapshot is shown: the time since the last one is
+    what drawing that frame took, layout and compositing included. A gap longer than
+    :data:`DRAW_GAP` (a pause, another screen) is not a frame and starts the measure afresh.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.perf_counter,
+        cpu: Callable[[], float] = time.thread_time,
+    ) -> None:
+        self._clock, self._cpu = clock, cpu
+        self._mark: tuple[float, float] | None = None
+        self.cost = 0.0
+        """Seconds of the interface thread's processor per frame; 0 until two frames came."""
+
+    def frame(self) -> float:
+        """Counts one frame shown now; returns the cost per frame so far."""
+        wall, cpu = self._clock(), self._cpu()
+        mark, self._mark = self._mark, (wall, cpu)
+        if mark is not None and wall - mark[0] <= DRAW_GAP:
+            spent = cpu - mark[1]
+            self.cost = spent if self.cost == 0.0 else 0.8 * self.cost + 0.2 * spent
+        return self.cost

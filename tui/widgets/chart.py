@@ -18,8 +18,8 @@ from textual.color import Color
 from textual.strip import Strip
 
 from tui.drawing import (
+    BRAILLE,
     StyleCache,
-    braille_char,
     braille_codes,
     number,
     point_mask,
@@ -178,8 +178,10 @@ class Chart(Canvas):
             bits |= codes
             owner[codes > 0] = i
         colours = [self.get_component_styles(s.colour).color for _, _, s in scaled]
+        blank, inks = (" ", self._styles.get(None)), [self._styles.get(c) for c in colours]
         grid = [
-            [self._cell(bits[r, c], owner[r, c], colours) for c in range(cols)] for r in range(rows)
+            [blank if o < 0 else (BRAILLE[b], inks[o]) for b, o in zip(dots, owners)]
+            for dots, owners in zip(bits.tolist(), owner.tolist())
         ]
         self._write_labels(grid, scaled, (x0, x1, y0, y1), colours)
         strips = []
@@ -223,11 +225,6 @@ class Chart(Canvas):
             style = self._styles.get(colours[i])
             for k, ch in enumerate(text):
                 grid[row][start + k] = (ch, style)
-
-    def _cell(self, bits: int, owner: int, colours: list[Color]) -> tuple[str, Style]:
-        if owner < 0:
-            return " ", self._styles.get(None)
-        return braille_char(int(bits)), self._styles.get(colours[owner])
 
 
 def finite_or_nan(values: list[float | None]) -> np.ndarray:

@@ -63,6 +63,7 @@ class DecisionMap(Canvas):
         self._pairs: list[Style] = []
         self._marks: dict[int, dict[int, tuple[str, Color]]] = {}
         self._marks_key: tuple | None = None
+        self._rows: dict[int, tuple[tuple, Strip]] = {}  # y → (what was drawn, its line)
         self._scale = 1.0
 
     def show(self, scene: Scene, grid: Grid | None) -> None:
@@ -126,13 +127,19 @@ class DecisionMap(Canvas):
         levels = self._levels(width, height * 2) + LEVELS
         codes = levels[0::2] * len(self._palette) + levels[1::2]
         marks = self._points(width, height)
-        return [self._row(codes[r], levels[2 * r], marks.get(r, {}), width) for r in range(height)]
+        return [
+            self._row(r, codes[r], levels[2 * r], marks.get(r, {}), width) for r in range(height)
+        ]
 
-    def _row(self, codes: np.ndarray, top: np.ndarray, marks: dict, width: int) -> Strip:
-        """One line: runs of equal colour pairs as single segments, the points between them."""
+    def _row(self, y: int, codes: np.ndarray, top: np.ndarray, marks: dict, width: int) -> Strip:
+        """Line ``y``: runs of equal colour pairs as single segments, the points between them;
+        the line drawn last time where its colours and points are the same."""
         key = codes.copy()
         for c in marks:
             key[c] = -1 - c
+        made = self._rows.get(y)
+        if made is not None and made[0] == (self._palette_key, key.tobytes()):
+            return made[1]
         starts = np.concatenate([[0], np.flatnonzero(np.diff(key)) + 1])
         ends = np.concatenate([starts[1:], [width]])
         segments = []
@@ -143,7 +150,9 @@ class DecisionMap(Canvas):
                 glyph, colour = marks[a]
                 style = self._styles.get(colour, self._palette[top[a]], bold=True)
                 segments.append(Segment(glyph, style))
-        return Strip(segments, width)
+        strip = Strip(segments, width)
+        self._rows[y] = ((self._palette_key, key.tobytes()), strip)
+        return strip
 
     def _points(self, width: int, height: int) -> dict[int, dict[int, tuple[str, Color]]]:
         """Row → column → (glyph, colour) of the data points; training points over test points.

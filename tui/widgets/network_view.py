@@ -23,7 +23,7 @@ from textual.color import Color
 from textual.reactive import reactive
 from textual.strip import Strip
 
-from tui.drawing import StyleCache, blend, braille_char, number, segments_mask
+from tui.drawing import BRAILLE, StyleCache, blend, number, segments_mask
 from tui.messages import ParamSelected
 from tui.session.probes import parse_param
 from tui.session.records import FloatArray, Scene
@@ -311,11 +311,15 @@ class NetworkView(Canvas):
         by_rank[rank] = np.arange(len(rank))
         colours = self._line_colours(w, shade)
         accent = self.get_component_styles("network-view--selected").color
-        for r, c in zip(*np.nonzero(owner_rank >= 0)):
-            line = by_rank[owner_rank[r, c]]
-            colour = accent if line == chosen else colours[line]
-            style = self._styles.get(colour, bold=line == chosen)
-            grid[r][c] = (braille_char(int(geo.bits[r, c])), style)
+        inks = [self._styles.get(colour) for colour in colours]
+        if chosen >= 0:
+            inks[chosen] = self._styles.get(accent, bold=True)
+        rows, cols = np.nonzero(owner_rank >= 0)
+        owners = by_rank[owner_rank[rows, cols]].tolist()
+        for r, c, line, dots in zip(
+            rows.tolist(), cols.tolist(), owners, geo.bits[rows, cols].tolist()
+        ):
+            grid[r][c] = (BRAILLE[dots], inks[line])
 
     def _draw_nodes(self, grid: list, lay: Layout) -> None:
         assert self.scene is not None
