@@ -105,6 +105,7 @@ class Sequential:
         self._fused = FusedSteps(self)
         self._splits_batch = any(_splits_batch(layer) for layer in self.layers)
         self.on_threads = False  # whether the last step split its batch over Numba's threads
+        self.last_updated = False  # whether the last step took its optimiser's update too
         self.reset(seed)
 
     # ------------------------------------------------------------------ structure
@@ -374,7 +375,13 @@ class Sequential:
         xb = self.as_input(x)
         return self._loss_and_grad(xb, self.as_target(y, loss, xb.shape[0]), loss, l1, l2)
 
-    def _loss_and_grad(self, x: Array, y: Array, loss: str, l1: float, l2: float) -> float:
+    def _loss_and_grad(
+        self, x: Array, y: Array, loss: str, l1: float, l2: float, then: Any = None
+    ) -> float:
+        """``loss_and_grad`` on a batch already on the device; ``then``: an optimiser whose
+        update a split fused step may take in the same call (``FusedStep.run``; without
+        penalties only, whose gradients come after), and ``last_updated`` says whether it did:
+        if not, the caller runs ``then.step()``."""
         straight = loss in STRAIGHT_THROUGH
         if straight and not isinstance(self.layers[-1], Heaviside):
             raise UserError(
@@ -382,8 +389,10 @@ class Sequential:
                 "add one ([model] output = 'step'), or choose another loss",
             )
         fused = self._fused.get(x.shape[0], loss) if self.fuse and not straight else None
+        self.last_updated = False
         if fused is not None:
-            value = fused.run(x, y)
+            value = fused.run(x, y, None if l1 or l2 else then)
+            self.last_updated = fused.updated
             out = fused.output
             self.on_threads = fused.chunks > 1
         else:

@@ -253,12 +253,15 @@ class Trainer:
             yb = (
                 yb.reshape(-1) if self.loss == "cross_entropy" else yb.reshape(k, *net.output_shape)
             )
-        total = net._loss_and_grad(xb, yb, self.loss, self.l1, self.l2)
+        # without clipping, a split fused step takes the update in the same call (last_updated)
+        then = None if self.clip_norm else self.optimizer
+        total = net._loss_and_grad(xb, yb, self.loss, self.l1, self.l2, then)
         loss = total - net.last_penalty
         if not math.isfinite(total):
             return Diverged(self.step, self.epoch, loss, self._divergence_advice(loss))
         norm = optim.clip_grad_norm(net, self.clip_norm) if self.clip_norm else None
-        self.optimizer.step()
+        if not net.last_updated:
+            self.optimizer.step()
         self.step += 1
         self._cursor += 1
         self._sums[0] += loss * (hi - lo)

@@ -96,9 +96,11 @@ class FusedWorkspace:
     """The fused Dense/activation step's arrays (``engine.backends.fused``): the flat parameter
     and gradient buffers, the kernel's workspace, its per-layer plan and activation parameters,
     the workspace offsets (``spots``), the loss's kernel code and Huber's δ. A batch split into
-    chunks (on the CPU) has a workspace row per chunk, the output in ``out`` and the
-    coefficients of the products that add the chunks' weight gradients in ``coefs``; a whole
-    batch has them None. ``kinds`` is the set of activation kinds
+    chunks (on the CPU) has a workspace row per chunk, the output in ``out``, the
+    coefficients of the products that add the chunks' weight gradients in ``coefs``, and what
+    the optimiser's update in the same call needs (``engine.kernels.cpu.chunks.update_rows``):
+    its state buffers ``m`` and ``v`` and its settings ``hyper`` (``hyper[0] == 0``: no update);
+    a whole batch has them None. ``kinds`` is the set of activation kinds
     in ``plan`` as a bitmask (``1 << kind`` each), for a kernel compiled for what it uses."""
 
     data: Array
@@ -112,6 +114,9 @@ class FusedWorkspace:
     out: Array | None = None
     coefs: Array | None = None
     kinds: int = 0
+    m: Array | None = None
+    v: Array | None = None
+    hyper: Array | None = None
 
 
 class Backend(Protocol):

@@ -7,7 +7,8 @@ element-wise activation (no dropout), and every activation buffer is at most the
 then each thread runs forward, loss and the backward pass of δ on its chunk, its products on one
 core, and after all the chunks each thread makes its share of the rows of every weight gradient:
 two parallel regions a step, where the layer-by-layer path hands each product to BLAS's threads
-and waits for them). Other networks take the layer-by-layer path. Both paths compute the same
+and waits for them; an Adam update goes into the second region, each thread updating the rows it
+made). Other networks take the layer-by-layer path. Both paths compute the same
 numbers (the tests hold them to float tolerance); the layer-by-layer path stays the reference,
 and ``net.fuse = False`` selects it.
 
@@ -18,6 +19,7 @@ updated; ``net.last_output`` is, as after every step.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -125,7 +127,7 @@ class FusedStep:
         self.plan = backend.from_host(plan, np.dtype(np.int64))
         self.alphas = backend.from_host(alphas, np.dtype(np.float64))
         self.spots = backend.from_host(spots, np.dtype(np.int64))
-        out = coefs = None
+        out = coefs = hyper = no_state = None
         if chunks == 1:
             self.ws = backend.zeros((offset + sum(sizes),), dtype)
             self.output = self.ws[spots[4] : spots[4] + n * width].reshape(n, width)
@@ -134,22 +136,42 @@ class FusedStep:
             self.output = out = backend.zeros((n, width), dtype)
             both = np.array([[1.0 / chunks, 0.0]] + [[1.0 / chunks, 1.0]] * (chunks - 1))
             coefs = backend.from_host(both, dtype)
+            hyper = np.zeros(8, dtype=np.float64)  # no update until an optimiser fills it
+            no_state = backend.zeros((1,), dtype)  # what m and v are then: never read
+        self.updated = False
+        """Whether the last ``run`` also took the optimiser's update (see ``run``)."""
+        self._no_update = (no_state, no_state)  # m and v of a step without an update
         self._no_y = backend.zeros((1, width), dtype)  # placeholders the kernel never reads
         self._no_labels = backend.zeros((1,), np.dtype(np.int64))
         kinds = activation_kinds(backend, groups, dtype)
         self.workspace = FusedWorkspace(
             net.data, net.grad, self.ws, self.plan, self.alphas, self.spots,
-            self.loss_code, self.huber_delta, out, coefs, kinds,
+            self.loss_code, self.huber_delta, out, coefs, kinds, no_state, no_state, hyper,
         )  # fmt: skip
 
-    def run(self, x: Array, y: Array) -> float:
-        """The mean loss of the batch; fills the network's gradient buffer and ``output``."""
-        net = self.net
+    def run(self, x: Array, y: Array, then: Any = None) -> float:
+        """The mean loss of the batch; fills the network's gradient buffer and ``output``.
+
+        ``then``: an optimiser whose next update a batch split into chunks takes in the same
+        call where the optimiser allows it (``Optimizer.fused_update``), each thread updating
+        the rows of the gradient it just made; ``updated`` says whether it did. A loss that is
+        not finite takes no update: the step is then not taken, as ``Trainer`` would not.
+        """
+        net, w = self.net, self.workspace
         if self.loss_code == LOSS_CODES["cross_entropy"]:
             y_float, labels = self._no_y, y
         else:
             y_float, labels = y, self._no_labels
-        return net.backend.fused_loss_and_grad(x, y_float, labels, self.workspace)
+        state = None
+        if w.hyper is not None:
+            w.hyper[0] = 0.0
+            state = then.fused_update(w.hyper) if then is not None else None
+            w.m, w.v = self._no_update if state is None else state
+        value = net.backend.fused_loss_and_grad(x, y_float, labels, w)
+        self.updated = state is not None and math.isfinite(value)
+        if self.updated:
+            then.took_step()
+        return value
 
 
 class FusedSteps:

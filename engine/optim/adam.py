@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
+
+from engine.kernels.cpu.chunks import ADAM
 from engine.network import Sequential
 from engine.optim.base import Optimizer
 
@@ -28,6 +31,7 @@ class Adam(Optimizer):
         super().__init__(net, lr, weight_decay)
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
+        self._moments: tuple[Any, Any] | None = None
 
     kernel = "adam_step"
     state_symbols: ClassVar[dict[str, str]] = {"exp_avg": "m", "exp_avg_sq": "v"}
@@ -37,6 +41,22 @@ class Adam(Optimizer):
         m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
         wd = self.weight_decay
         return m, v, self.lr, b1, b2, self.eps, wd, self.decoupled, float(self.t)
+
+    def fused_update(self, hyper: np.ndarray) -> tuple[Any, Any] | None:
+        """Adam's next update in a split fused step: ``adam_step``'s arguments in ``hyper``."""
+        if self.net.frozen_ranges:
+            return None
+        hyper[0] = ADAM  # one by one: packing them into a tuple first would allocate it
+        hyper[1] = self.lr
+        hyper[2] = self.betas[0]
+        hyper[3] = self.betas[1]
+        hyper[4] = self.eps
+        hyper[5] = self.weight_decay
+        hyper[6] = self.decoupled
+        hyper[7] = self.t + 1
+        if self._moments is None:  # made once: a step allocates nothing for it
+            self._moments = (self.state["exp_avg"], self.state["exp_avg_sq"])
+        return self._moments
 
     def derivation(self, S: Any) -> None:
         b1, b2 = S.number("beta", self.betas[0], 1), S.number("beta", self.betas[1], 2)

@@ -69,6 +69,18 @@ class Optimizer:
         """The update kernel's arguments after (parameters, gradients), for step ``self.t``."""
         raise NotImplementedError
 
+    def fused_update(self, hyper: np.ndarray) -> tuple[Any, Any] | None:
+        """Where a split fused step may take this optimiser's next update in its own call
+        (``engine.kernels.cpu.chunks.update_rows``): fills ``hyper`` and returns the state
+        buffers the kernel updates (m, v); None where it cannot (this optimiser's rule, frozen
+        layers), and :meth:`step` then follows the gradient as usual. The step counts
+        (``t``) once the call says it took it (:meth:`took_step`)."""
+        return None
+
+    def took_step(self) -> None:
+        """A fused step took this optimiser's update (``fused_update``)."""
+        self.t += 1
+
     def derivation(self, S: Any) -> None:
         """The update of one entry, written out with ``derive.update``'s vocabulary ``S``.
 

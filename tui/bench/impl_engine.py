@@ -14,15 +14,17 @@ def make_step(
     """A function that trains ``net`` one step on the batch (x, y) and returns the loss.
 
     The batch is put where the network lives once; each call is what ``Trainer`` does per
-    mini-batch: forward, loss, backward (``_loss_and_grad``), then the optimiser's update.
+    mini-batch: forward, loss, backward (``_loss_and_grad``), then the optimiser's update (taken
+    in the same call by a split fused step, as there).
     """
     opt = optim.create(optimizer, net, lr=lr)
     xb = net.as_input(x)
     yb = net.as_target(y, loss, x.shape[0])
 
     def step() -> float:
-        value = net._loss_and_grad(xb, yb, loss, 0.0, 0.0)
-        opt.step()
+        value = net._loss_and_grad(xb, yb, loss, 0.0, 0.0, opt)
+        if not net.last_updated:
+            opt.step()
         return value
 
     return step

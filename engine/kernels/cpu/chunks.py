@@ -4,16 +4,23 @@ The convolution, pooling and recurrent layers run a batch as C chunks of equal s
 (``CPUBackend.batch_chunks`` picks C), each chunk through the serial kernel on its own samples;
 the weight gradients each chunk computes are summed after. A Dense network's fused step
 (``mlp_loss_and_grad_chunks``) instead keeps each chunk's δ and makes the weight gradients from
-all of them at once, each thread its share of the rows.
+all of them at once, each thread its share of the rows, and can take Adam's update of those rows
+right after.
 """
 
 from __future__ import annotations
+
+import math
 
 from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu import fused
 from engine.kernels.cpu.blas import gemm
+from engine.kernels.cpu.optim import adam_step
+
+ADAM = 1.0
+"""``hyper[0]`` of a split step that also takes Adam's (or AdamW's) update (``update_rows``)."""
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -68,13 +75,31 @@ def weight_rows(x, grad, ws, plan, l, r0, r1, coefs):
         grad[b_off + j] = s * coefs[0, 0]
 
 
+@njit(cache=True, nogil=True)
+def update_rows(data, grad, m, v, hyper, plan, l, r0, r1):
+    """The optimiser's update of rows [r0, r1) of layer l's weights and biases, as
+    ``hyper[0]`` says: 0 none, ``ADAM`` Adam or AdamW (``optim.adam_step``, its arguments
+    lr, β₁, β₂, ε, weight decay, decoupled, t in ``hyper[1:8]``)."""
+    if hyper[0] != ADAM or r1 <= r0:
+        return
+    fan_in, w_off, b_off = plan[l, 0], plan[l, 2], plan[l, 3]
+    lr, b1, b2, eps, wd, t = hyper[1], hyper[2], hyper[3], hyper[4], hyper[5], hyper[7]
+    decoupled = hyper[6] != 0.0
+    s, e = w_off + r0 * fan_in, w_off + r1 * fan_in
+    adam_step(data[s:e], grad[s:e], m[s:e], v[s:e], lr, b1, b2, eps, wd, decoupled, t)
+    s, e = b_off + r0, b_off + r1
+    adam_step(data[s:e], grad[s:e], m[s:e], v[s:e], lr, b1, b2, eps, wd, decoupled, t)
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def mlp_loss_and_grad_chunks(
-    x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds, out, coefs
-):
+    x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds, out, coefs,
+    m, v, hyper,
+):  # fmt: skip
     """A Dense network's step (``fused.mlp_loss_and_grad``) on C equal chunks of the batch, one
     per thread, each in its own workspace ``ws[c]``; the chunks' outputs go to ``out``, the
-    batch's gradient to ``grad``.
+    batch's gradient to ``grad``, and where ``hyper[0]`` names an optimiser (``update_rows``)
+    its update to ``data``, its state in ``m`` and ``v``.
 
     ``loss`` and ``kinds`` as there: compiled for constants, only what the network uses.
     Returns the batch's mean loss (the mean of the chunks' means). Two parallel regions:
@@ -83,10 +108,12 @@ def mlp_loss_and_grad_chunks(
        its products on one core, and leaves every layer's δ in its workspace;
     2. each thread then makes its share of every layer's rows of the weight gradient,
        ∂L/∂W = (1/C) Σ_c δ_c a_cᵀ, one product per chunk added into place (``coefs[c]``: α = 1/C,
-       β = 0 for the first chunk, 1 after), and of the bias gradient.
+       β = 0 for the first chunk, 1 after), and of the bias gradient; then, unless the loss is
+       not finite (the step is then not taken), updates those rows while they are in its cache.
 
     A gradient per chunk, averaged after, would write and read the whole gradient C + 1 more
-    times: 25 MB a step for a 1024-wide network, where the products alone take 15 ms.
+    times: 25 MB a step for a 1024-wide network, where the products alone take 15 ms. An update
+    of its own would wake the threads a third time and read the gradient again from memory.
     """
     chunks = ws.shape[0]
     n = x.shape[0]
@@ -103,8 +130,12 @@ def mlp_loss_and_grad_chunks(
         start = spots[fused.SPOT_OUT]
         out[lo:hi] = w[start : start + (hi - lo) * width].reshape((hi - lo, width))
         total += value
+    value = total / chunks
+    finite = math.isfinite(value)
     for t in prange(chunks):
         for l in range(plan.shape[0]):
             r0, r1 = bounds(plan[l, 1], t, chunks)
             weight_rows(x, grad, ws, plan, l, r0, r1, coefs)
-    return total / chunks
+            if finite:
+                update_rows(data, grad, m, v, hyper, plan, l, r0, r1)
+    return value
