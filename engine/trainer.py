@@ -105,11 +105,15 @@ class Trainer:
 
         Outputs per time step (n, T, k) give one label per sample and step, flattened.
         """
+        return self._predicted(out).astype(np.int64, copy=False)
+
+    def _predicted(self, out: np.ndarray) -> np.ndarray:
+        """``predict_classes``, a single output's as booleans (True: class 1), not converted."""
         if out.ndim > 2:
             out = out.reshape(-1, out.shape[-1])
         if out.shape[1] > 1:
             return out.argmax(axis=1)
-        return (out[:, 0] > self.info.threshold).astype(np.int64)
+        return out[:, 0] > self.info.threshold
 
     def _uses_accuracy(self, y: np.ndarray) -> bool:
         if self.info.classification:
@@ -121,7 +125,11 @@ class Trainer:
         return int(np.prod(self.net.output_shape[:-1]))
 
     def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
-        return int((self.predict_classes(out) == y.reshape(-1).astype(np.int64)).sum())
+        return self._hits(out, y.reshape(-1).astype(np.int64))
+
+    def _hits(self, out: np.ndarray, labels: np.ndarray) -> int:
+        """How many of the labels (int64, one per prediction) ``out`` predicts."""
+        return int(np.count_nonzero(self._predicted(out) == labels.reshape(-1)))
 
     def evaluate(
         self, X: np.ndarray, y: np.ndarray, batch: int = 4096
@@ -162,8 +170,9 @@ class Trainer:
         Xd = Xd.reshape(n, -1)
         yd = net.as_target(y, self.loss, n)
         yd = yd.reshape(n, -1) if yd.ndim > 1 or yd.shape[0] != n else yd
-        y_host = np.asarray(y).reshape(n, -1) if self.loss != "cross_entropy" else np.asarray(y)
         accuracy = self._uses_accuracy(np.asarray(y))
+        # each sample's labels as the accuracy compares them, converted once, not every step
+        labels = np.asarray(y).reshape(n, -1).astype(np.int64) if accuracy else None
         bs = n if self.batch_size is None else min(self.batch_size, n)
         xb = net.backend.empty((bs, Xd.shape[1]), net.dtype)
         yb = net.backend.empty((bs, *yd.shape[1:]), yd.dtype)
@@ -192,7 +201,7 @@ class Trainer:
                 net.backend.gather_rows(yd, self._order, lo, hi, y_view)
                 if self.augment is not None:
                     self.augment(x_view)
-                event = self._train_batch(x_view, y_view, y_host, lo, hi, accuracy)
+                event = self._train_batch(x_view, y_view, labels, lo, hi)
                 yield event
                 if isinstance(event, Diverged):
                     yield Finished("diverged", self.epoch, self.step, self.best_epoch)
@@ -243,7 +252,7 @@ class Trainer:
         self._sums = [0.0, 0.0, 0]
 
     def _train_batch(
-        self, xb: Array, yb: np.ndarray, y_host: np.ndarray, lo: int, hi: int, accuracy: bool
+        self, xb: Array, yb: np.ndarray, labels: np.ndarray | None, lo: int, hi: int
     ) -> Step | Diverged:
         net = self.net
         k = xb.shape[0]
@@ -266,10 +275,10 @@ class Trainer:
         self._cursor += 1
         self._sums[0] += loss * (hi - lo)
         self._sums[2] += hi - lo
-        if accuracy:
+        if labels is not None:
             out = np.asarray(net.backend.to_host(net.last_output))
             assert self._order is not None
-            self._sums[1] += self._correct(out, y_host[self._order[lo:hi]])
+            self._sums[1] += self._hits(out, labels[self._order[lo:hi]])
         return Step(self.step, self.epoch, loss, norm)
 
     def _divergence_advice(self, loss: float) -> str:

@@ -57,13 +57,14 @@ class Optimizer:
     def step(self) -> None:
         """Applies one update from ``net.grad`` to ``net.data``; frozen layers keep their values."""
         self.t += 1
-        frozen = self.net.frozen_ranges
-        kept = [self.net.data[a:b].copy() for a, b in frozen]
         net = self.net
+        frozen = net.frozen_ranges
+        kept = [net.data[a:b].copy() for a, b in frozen] if frozen else None
         args = self.kernel_args()
         net.backend.optimizer_step(self.kernel, net.data, net.grad, *args, threads=net.on_threads)
-        for (a, b), values in zip(frozen, kept, strict=True):
-            self.net.data[a:b] = values
+        if kept is not None:
+            for (a, b), values in zip(frozen, kept, strict=True):
+                net.data[a:b] = values
 
     def kernel_args(self) -> tuple[Any, ...]:
         """The update kernel's arguments after (parameters, gradients), for step ``self.t``."""

@@ -126,3 +126,23 @@ def fit_preset(name: str) -> tuple[float, float]:
 def test_known_results_at_fixed_seed(preset: str, target: float) -> None:
     _, test_acc = fit_preset(preset)
     assert test_acc >= target
+
+
+@pytest.mark.parametrize(
+    ("layers", "loss", "labels"),
+    [
+        (lambda: [Dense(2, 6), Tanh(), Dense(6, 1)], "bce_logits", lambda X: X[:, :1] > 0),
+        (lambda: [Dense(2, 6), Tanh(), Dense(6, 3)], "cross_entropy", lambda X: X[:, 0] > 0),
+    ],
+)
+def test_an_epochs_training_accuracy_counts_what_each_batch_predicted(layers, loss, labels) -> None:
+    """The accuracy of an epoch is the share of its samples that the network, as it was when it
+    trained on each one's batch, classified right: with one batch, the starting network's."""
+    X, _ = small_problem(40)
+    y = labels(X).astype(float if loss == "bce_logits" else np.int64)
+    net = Sequential(layers(), seed=1, dtype="float64")
+    trainer = Trainer(net, loss, optim.SGD(net, lr=0.1), batch_size=None)
+    expected = np.mean(trainer.predict_classes(net.forward(X)) == y.reshape(-1))
+    epoch = next(e for e in trainer.run(X, y, epochs=1) if isinstance(e, Epoch))
+    assert epoch.train_acc == pytest.approx(expected)
+    assert 0 < expected < 1  # a test that could fail either way
