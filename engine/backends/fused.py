@@ -168,6 +168,8 @@ class FusedStep:
             state = then.fused_update(w.hyper) if then is not None else None
             w.m, w.v = self._no_update if state is None else state
         value = net.backend.fused_loss_and_grad(x, y_float, labels, w)
+        if state is not None:  # an optimiser replaced later must not be kept alive by this step
+            w.m, w.v = self._no_update
         self.updated = state is not None and math.isfinite(value)
         if self.updated:
             then.took_step()

@@ -168,3 +168,36 @@ async def test_the_widget_draws_each_point_in_its_cell_in_its_labels_colour() ->
         for (row, col), hex_colour in expected.items():  # the map under a point: its own class
             top, bottom = grid.values[2 * row, col], grid.values[2 * row + 1, col]
             assert (top > 0.5) == (bottom > 0.5) == (hex_colour == p1)
+
+
+async def test_a_line_is_drawn_again_when_only_the_colour_under_a_point_changes() -> None:
+    """Lines whose colours and points are as last time are the last lines themselves; one whose
+    only change is the map under a point is new, the point on its new background."""
+    run, scene = trained_xor()
+    width, height = COLS, ROWS // 2
+    grid = probes.grid_view(scene, run.net, run.trainer, width, height * 2)
+    assert isinstance(grid, Grid)
+    r, c = cells(run.data.X_train, grid.extent, width, height)
+    row, col = int(r[0]), int(c[0])
+    async with OneMap().run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        widget = pilot.app.query_one(DecisionMap)
+        widget.scene, widget.grid = scene, grid
+        first = widget.draw(width, height)
+        assert all(a is b for a, b in zip(widget.draw(width, height), first, strict=True))
+        values = grid.values.copy()
+        values[2 * row, col] = 1.0 - values[2 * row, col]  # the upper pixel under the point
+        widget.grid = dataclasses.replace(grid, values=values)
+        second = widget.draw(width, height)
+
+    def background_of_point(strip) -> object:
+        at = 0
+        for seg in strip:
+            if at == col:
+                assert seg.text == "●"
+                return seg.style.bgcolor
+            at += len(seg.text)
+        raise AssertionError("no point at its column")
+
+    assert [y for y in range(height) if second[y] is not first[y]] == [row]
+    assert background_of_point(second[row]) != background_of_point(first[row])

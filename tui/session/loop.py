@@ -35,7 +35,8 @@ DRAW_SHARE = 0.10
 thread: the interface and the training thread share one interpreter lock, and a small network's
 steps run in Python most of their time, so every millisecond spent drawing is one not spent
 training. Where drawing a frame costs more than this share of ``POST_INTERVAL``, the snapshots
-come further apart (up to ``SLOWEST_POST``); a paced run, which sleeps between bursts anyway,
+come further apart (up to ``SLOWEST_POST``) while training runs flat out (at full speed, or
+behind a pace it cannot keep); a paced run that keeps its pace sleeps between bursts anyway and
 keeps ``POST_INTERVAL``."""
 
 Post = Callable[[Snapshot | Notice], None]

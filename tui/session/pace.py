@@ -203,7 +203,7 @@ class DrawMeter:
 
     Called on the interface thread as each snapshot is shown: the time since the last one is
     what drawing that frame took, layout and compositing included. A gap longer than
-    :data:`DRAW_GAP` (a pause, another screen) is not a frame and starts the measure afresh.
+    :data:`DRAW_GAP` (a pause, another screen) is not a frame: it is left out of the average.
     """
 
     def __init__(

@@ -134,12 +134,14 @@ class DecisionMap(Canvas):
     def _row(self, y: int, codes: np.ndarray, top: np.ndarray, marks: dict, width: int) -> Strip:
         """Line ``y``: runs of equal colour pairs as single segments, the points between them;
         the line drawn last time where its colours and points are the same."""
+        # what the line shows: the colours (under the points too) and the points' layout
+        drawn = (self._palette_key, self._marks_key, codes.tobytes())
+        made = self._rows.get(y)
+        if made is not None and made[0] == drawn:
+            return made[1]
         key = codes.copy()
         for c in marks:
             key[c] = -1 - c
-        made = self._rows.get(y)
-        if made is not None and made[0] == (self._palette_key, key.tobytes()):
-            return made[1]
         starts = np.concatenate([[0], np.flatnonzero(np.diff(key)) + 1])
         ends = np.concatenate([starts[1:], [width]])
         segments = []
@@ -151,7 +153,7 @@ class DecisionMap(Canvas):
                 style = self._styles.get(colour, self._palette[top[a]], bold=True)
                 segments.append(Segment(glyph, style))
         strip = Strip(segments, width)
-        self._rows[y] = ((self._palette_key, key.tobytes()), strip)
+        self._rows[y] = (drawn, strip)
         return strip
 
     def _points(self, width: int, height: int) -> dict[int, dict[int, tuple[str, Color]]]:
