@@ -10,7 +10,7 @@ back the last drawing's line where the cells are the same as then, found by comp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.style import Style
 from textual.geometry import Region
@@ -29,18 +29,23 @@ class Canvas(Widget):
         super().__init__(id=id, classes=classes)
         self._strips: list[Strip] = []
         self._stale = True
-        self._made: dict[int, tuple[tuple[tuple[str, Style], ...], Strip]] = {}
+        self._made: dict[int, tuple[object, Strip]] = {}  # y → (what it shows, the line)
+
+    def kept(self, y: int, shows: object, make: Callable[[], Strip]) -> Strip:
+        """Line ``y``: the line made for ``y`` last time where what it shows (``shows``,
+        compared with ``==``) is the same, else a new one from ``make``."""
+        made = self._made.get(y)
+        if made is not None and made[0] == shows:
+            return made[1]
+        strip = make()
+        self._made[y] = (shows, strip)
+        return strip
 
     def line(self, y: int, cells: Cells) -> Strip:
-        """Line ``y`` made of ``cells`` (``tui.drawing.strip_from_cells``): the line made for
-        ``y`` last time when its cells are the same, else a new one."""
+        """Line ``y`` made of ``cells`` (``tui.drawing.strip_from_cells``), kept (:meth:`kept`)
+        while its cells are the same."""
         key = tuple(cells)
-        made = self._made.get(y)
-        if made is not None and made[0] == key:
-            return made[1]
-        strip = strip_from_cells(key)
-        self._made[y] = (key, strip)
-        return strip
+        return self.kept(y, key, lambda: strip_from_cells(key))
 
     def draw(self, width: int, height: int) -> list[Strip]:
         """All lines of the picture for a ``width`` × ``height`` area; override."""

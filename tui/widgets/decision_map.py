@@ -63,7 +63,6 @@ class DecisionMap(Canvas):
         self._pairs: list[Style] = []
         self._marks: dict[int, dict[int, tuple[str, Color]]] = {}
         self._marks_key: tuple | None = None
-        self._rows: dict[int, tuple[tuple, Strip]] = {}  # y → (what was drawn, its line)
         self._scale = 1.0
 
     def show(self, scene: Scene, grid: Grid | None) -> None:
@@ -133,12 +132,11 @@ class DecisionMap(Canvas):
 
     def _row(self, y: int, codes: np.ndarray, top: np.ndarray, marks: dict, width: int) -> Strip:
         """Line ``y``: runs of equal colour pairs as single segments, the points between them;
-        the line drawn last time where its colours and points are the same."""
-        # what the line shows: the colours (under the points too) and the points' layout
-        drawn = (self._palette_key, self._marks_key, codes.tobytes())
-        made = self._rows.get(y)
-        if made is not None and made[0] == drawn:
-            return made[1]
+        kept while its colours (under the points too) and the points' layout are the same."""
+        shows = (self._palette_key, self._marks_key, codes.tobytes())
+        return self.kept(y, shows, lambda: self._runs(codes, top, marks, width))
+
+    def _runs(self, codes: np.ndarray, top: np.ndarray, marks: dict, width: int) -> Strip:
         key = codes.copy()
         for c in marks:
             key[c] = -1 - c
@@ -152,9 +150,7 @@ class DecisionMap(Canvas):
                 glyph, colour = marks[a]
                 style = self._styles.get(colour, self._palette[top[a]], bold=True)
                 segments.append(Segment(glyph, style))
-        strip = Strip(segments, width)
-        self._rows[y] = (drawn, strip)
-        return strip
+        return Strip(segments, width)
 
     def _points(self, width: int, height: int) -> dict[int, dict[int, tuple[str, Color]]]:
         """Row → column → (glyph, colour) of the data points; training points over test points.
