@@ -166,7 +166,8 @@ class FusedStep:
         if w.hyper is not None:
             w.hyper[0] = 0.0
             state = then.fused_update(w.hyper) if then is not None else None
-            w.m, w.v = self._no_update if state is None else state
+        if state is not None:
+            w.m, w.v = state
         value = net.backend.fused_loss_and_grad(x, y_float, labels, w)
         if state is not None:  # an optimiser replaced later must not be kept alive by this step
             w.m, w.v = self._no_update

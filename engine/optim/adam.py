@@ -31,7 +31,7 @@ class Adam(Optimizer):
         super().__init__(net, lr, weight_decay)
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
-        self._moments: tuple[Any, Any] | None = None
+        self._moments = (self.state["exp_avg"], self.state["exp_avg_sq"])  # kept in place
 
     kernel = "adam_step"
     state_symbols: ClassVar[dict[str, str]] = {"exp_avg": "m", "exp_avg_sq": "v"}
@@ -54,8 +54,6 @@ class Adam(Optimizer):
         hyper[5] = self.weight_decay
         hyper[6] = self.decoupled
         hyper[7] = self.t + 1
-        if self._moments is None:  # made once: a step allocates nothing for it
-            self._moments = (self.state["exp_avg"], self.state["exp_avg_sq"])
         return self._moments
 
     def derivation(self, S: Any) -> None:

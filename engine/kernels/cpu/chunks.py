@@ -38,15 +38,6 @@ def sum_chunks(partial, out):
         total += flat[c]
 
 
-@njit(cache=True, nogil=True, fastmath=fused.FAST)
-def _row_sum(a):
-    """Σ a, accumulated in float64 (a contiguous row), as the whole batch's bias gradient."""
-    s = 0.0
-    for i in range(a.shape[0]):
-        s += a[i]
-    return s
-
-
 @njit(cache=True, nogil=True)
 def weight_rows(x, grad, ws, plan, l, r0, r1, coefs):
     """Rows [r0, r1) of layer l's weight and bias gradients from every chunk's kept δ."""
@@ -71,7 +62,7 @@ def weight_rows(x, grad, ws, plan, l, r0, r1, coefs):
         at = plan[l, 7] + j * nc
         s = 0.0
         for c in range(chunks):
-            s += _row_sum(ws[c, at : at + nc])
+            s += fused.row_sum(ws[c, at : at + nc])
         grad[b_off + j] = s * coefs[0, 0]
 
 

@@ -117,12 +117,18 @@ def transpose(a, out):
 
 
 @njit(cache=True, nogil=True, fastmath=FAST)
+def row_sum(a):
+    """Σ a, accumulated in float64 (a contiguous row): a bias gradient, Σ over the batch of δ."""
+    s = 0.0
+    for i in range(a.shape[0]):
+        s += a[i]
+    return s
+
+
+@njit(cache=True, nogil=True)
 def _row_sums(a, out):
     for j in range(a.shape[0]):
-        s = 0.0
-        for i in range(a.shape[1]):
-            s += a[j, i]
-        out[j] = s
+        out[j] = row_sum(a[j])
 
 
 @njit(cache=True, nogil=True)
