@@ -62,7 +62,7 @@ def weight_rows(x, grad, ws, plan, l, r0, r1, coefs):
         at = plan[l, 7] + j * nc
         s = 0.0
         for c in range(chunks):
-            s += fused.row_sum(ws[c, at : at + nc])
+            s += fused._row_sum(ws[c, at : at + nc])
         grad[b_off + j] = s * coefs[0, 0]
 
 

@@ -117,7 +117,7 @@ def transpose(a, out):
 
 
 @njit(cache=True, nogil=True, fastmath=FAST)
-def row_sum(a):
+def _row_sum(a):
     """Σ a, accumulated in float64 (a contiguous row): a bias gradient, Σ over the batch of δ."""
     s = 0.0
     for i in range(a.shape[0]):
@@ -128,7 +128,7 @@ def row_sum(a):
 @njit(cache=True, nogil=True)
 def _row_sums(a, out):
     for j in range(a.shape[0]):
-        out[j] = row_sum(a[j])
+        out[j] = _row_sum(a[j])
 
 
 @njit(cache=True, nogil=True)
