@@ -1,17 +1,25 @@
 """Numba settings that must be in place before any kernel is defined.
 
 Kernels are compiled once and cached on disk (``cache=True``). The cache goes to a directory the
-user can write — ``$NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/dltui/numba`` (``~/.cache``
-by default) — so an installed, read-only package still starts fast. The ``omp`` threading layer is
-preferred because the ``workqueue`` layer aborts when two threads run parallel kernels at once,
-which is exactly what the app does (a training worker beside the interface). Updates of the cache
-are serialised across processes (:mod:`engine.cachelock`), since several dltui processes may fill
-one empty cache at once.
+user can write — ``$NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/dltui/numba/<digest>``
+(``~/.cache`` by default) — so an installed, read-only package still starts fast. The digest is
+that of every kernel's source (``kernel_digest``): Numba checks only the file a kernel is written
+in, so a kernel whose callee in another file changed would otherwise run its old machine code.
+
+The ``omp`` threading layer is preferred because the ``workqueue`` layer aborts when two threads
+run parallel kernels at once, which is exactly what the app does (a training worker beside the
+interface). Updates of the cache are serialised across processes (:mod:`engine.cachelock`), since
+several dltui processes may fill one empty cache at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import os
+import shutil
+import time
 from pathlib import Path
 
 import numba
@@ -25,11 +33,48 @@ def user_cache_dir() -> Path:
     return Path(base) / "dltui"
 
 
+KEEP_OTHER_CACHES_DAYS = 30
+"""How long the kernel cache of another version (another digest) is kept unused."""
+
+
+@functools.cache
+def kernel_digest() -> str:
+    """A hash of the source of every module with cached kernels (read once per process)."""
+    root = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in [root / "activations.py", *sorted((root / "kernels").rglob("*.py"))]:
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def kernel_cache_dir() -> Path:
+    """Where this version's kernels are cached unless ``$NUMBA_CACHE_DIR`` says otherwise."""
+    return user_cache_dir() / "numba" / kernel_digest()
+
+
+def prune_other_caches(days: float = KEEP_OTHER_CACHES_DAYS) -> None:
+    """Deletes the kernel caches of other versions left unchanged for ``days`` (best effort;
+    ``$NUMBA_CACHE_DIR`` is the user's own and never touched)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    mine = kernel_cache_dir()
+    cutoff = time.time() - days * 86400
+    with contextlib.suppress(OSError):
+        for entry in mine.parent.iterdir():
+            if entry == mine or entry.stat().st_mtime > cutoff:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
 def configure() -> None:
     """Point Numba's cache at a writable directory, lock its updates, prefer a thread-safe layer."""
     cachelock.install()
     if not os.environ.get("NUMBA_CACHE_DIR"):
-        cache = user_cache_dir() / "numba"
+        cache = kernel_cache_dir()
         try:
             cache.mkdir(parents=True, exist_ok=True)
             numba.config.CACHE_DIR = str(cache)  # type: ignore[attr-defined]

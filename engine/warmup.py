@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import hashlib
 import json
 import os
@@ -81,24 +80,13 @@ BACKGROUND_NICE = 10
 """How much lower the background warm-up's priority is than the app's (``os.nice``)."""
 
 
-@functools.cache
-def _source_digest() -> str:
-    """A hash of every CPU kernel's source and of the activations they read (read once)."""
-    digest = hashlib.sha256()
-    kernels = sorted(Path(str(cpu.__file__)).parent.glob("*.py"))
-    for path in [Path(str(activations.__file__)), *kernels]:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def _cache_dir() -> Path:
     configured = getattr(numba.config, "CACHE_DIR", "")
-    return Path(configured or str(_numba_setup.user_cache_dir() / "numba"))
+    return Path(configured or str(_numba_setup.kernel_cache_dir()))
 
 
 def _marker() -> Path:
-    return _cache_dir() / f"warm-{_source_digest()}"
+    return _cache_dir() / f"warm-{_numba_setup.kernel_digest()}"
 
 
 def _first_step_marker(run: Run) -> Path:
@@ -107,7 +95,7 @@ def _first_step_marker(run: Run) -> Path:
     kinds = sorted({type(layer).__name__ for layer in net.layers})
     key = [*kinds, str(net.dtype), run.trainer.loss, type(run.optimizer).__name__]
     name = hashlib.sha256(" ".join(key).encode()).hexdigest()[:12]
-    return _cache_dir() / f"first-{_source_digest()}-{name}"
+    return _cache_dir() / f"first-{_numba_setup.kernel_digest()}-{name}"
 
 
 def fused_key(net: Sequential, loss: str) -> str | None:
@@ -122,7 +110,7 @@ def fused_key(net: Sequential, loss: str) -> str | None:
 
 
 def _fused_marker(key: str) -> Path:
-    return _cache_dir() / f"fused-{_source_digest()}-{key}"
+    return _cache_dir() / f"fused-{_numba_setup.kernel_digest()}-{key}"
 
 
 def fused_cached(net: Sequential, loss: str) -> bool:
@@ -392,6 +380,7 @@ def background(argv: list[str]) -> None:
         warm_fused(json.loads(argv[3]), argv[0], argv[2])
     with _warm_lock():
         _warm_all(("float32", "float64"), None)
+    _numba_setup.prune_other_caches()  # an earlier version's kernels, long unused
 
 
 if __name__ == "__main__":  # python -m engine.warmup [DTYPE OPTIMIZER [LOSS SPEC_JSON]]

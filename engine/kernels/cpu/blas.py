@@ -16,7 +16,10 @@ import sys
 from pathlib import Path
 
 from numba import njit, types
-from numba.np.linalg import ensure_blas
+from numba.core import cgutils, errors
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array
+from numba.np.linalg import call_xxdot, call_xxgemm, call_xxgemv, ensure_blas
 
 from engine import _numba_setup  # noqa: F401
 
@@ -113,3 +116,101 @@ def gemm(ta, tb, m, n, k, coef, a, ia, lda, b, ib, ldb, c, ic, ldc):
     )
     if status != 0:
         raise RuntimeError("SciPy's BLAS could not be loaded")
+
+
+def _operand(context, builder, typ, value, flag, as_seen):
+    """An operand of ``product`` as Numba's BLAS calls take it: its type as BLAS sees it (the
+    other layout when transposed), its shape after ``op`` and its data pointer."""
+    arr = make_array(typ)(context, builder, value)
+    rows, cols = builder.extract_value(arr.shape, 0), builder.extract_value(arr.shape, 1)
+    return as_seen, ((cols, rows) if flag else (rows, cols)), arr.data
+
+
+@intrinsic
+def product(typingctx, a, ta, b, tb, c):
+    """c = op(a) op(b), ``op`` transposing where the constants ``ta`` / ``tb`` say, for
+    contiguous matrices a and b and a C-contiguous c of shape (rows of op(a), columns of op(b)).
+
+    The very BLAS calls that ``np.dot(a.T if ta else a, b.T if tb else b, c)`` makes inside a
+    kernel (Numba's own ``call_xxgemm``, and its vector routines where op(a) has one row or
+    op(b) one column, so the same bits), emitted in place: ``np.dot`` costs a compiled function
+    of its own for each combination of layouts, a tenth of a second or more each on a first
+    start, and checks shapes that the callers here guarantee.
+    """
+    flags = [
+        flag.literal_value if isinstance(flag, types.BooleanLiteral) else None for flag in (ta, tb)
+    ]
+    if None in flags:
+        raise errors.TypingError("product: ta and tb must be the constants True or False")
+    if not all(isinstance(m, types.Array) and m.ndim == 2 for m in (a, b, c)):
+        raise errors.TypingError("product: a, b and c must be matrices")
+    if a.layout not in "CF" or b.layout not in "CF" or c.layout != "C":
+        raise errors.TypingError("product: a and b must be contiguous and c C-contiguous")
+    # op(m) as BLAS sees it: a transposed operand is the same memory in the other layout
+    seen = [m.copy(layout="FC"[m.layout == "F"]) if t else m for m, t in zip((a, b), flags)]
+
+    def codegen(context, builder, sig, args):
+        (x, x_shape, x_data), (y, y_shape, y_data) = (
+            _operand(context, builder, typ, value, flag, as_seen)
+            for typ, value, flag, as_seen in zip((a, b), (args[0], args[2]), flags, seen)
+        )
+        out = make_array(c)(context, builder, args[4])
+        (m, k), n = x_shape, y_shape[1]
+        zero, one = (context.get_constant(types.intp, v) for v in (0, 1))
+        empty = builder.or_(
+            builder.icmp_signed("==", k, zero),
+            builder.or_(builder.icmp_signed("==", m, zero), builder.icmp_signed("==", n, zero)),
+        )
+        # as np.dot: a (1, k) or (k, 1) operand is a vector, for the vector routines of BLAS
+        with builder.if_else(empty, likely=False) as (nothing, something):
+            with nothing:
+                cgutils.memset(builder, out.data, builder.mul(out.itemsize, out.nitems), 0)
+            with something:
+                left_vec, right_vec = (builder.icmp_signed("==", v, one) for v in (m, n))
+                with builder.if_else(right_vec) as (to_vec, to_mat):
+                    with to_vec, builder.if_else(left_vec) as (vv, mv):
+                        with vv:
+                            call_xxdot(
+                                context, builder, False, c.dtype, k, x_data, y_data, out.data
+                            )
+                        with mv:
+                            call_xxgemv(
+                                context,
+                                builder,
+                                x.layout == "C",
+                                x,
+                                x_shape,
+                                x_data,
+                                y_data,
+                                out.data,
+                            )
+                    with to_mat, builder.if_else(left_vec) as (vm, mm):
+                        with vm:
+                            call_xxgemv(
+                                context,
+                                builder,
+                                y.layout != "C",
+                                y,
+                                y_shape,
+                                y_data,
+                                x_data,
+                                out.data,
+                            )
+                        with mm:
+                            out_shape = (m, n)
+                            call_xxgemm(
+                                context,
+                                builder,
+                                x,
+                                x_shape,
+                                x_data,
+                                y,
+                                y_shape,
+                                y_data,
+                                c,
+                                out_shape,
+                                out.data,
+                            )
+        return context.get_dummy_value()
+
+    return types.none(a, ta, b, tb, c), codegen

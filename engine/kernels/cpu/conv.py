@@ -13,10 +13,10 @@ pools spinning on the same cores, which made a LeNet step thirty times slower.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
+from engine.kernels.cpu.blas import product
 from engine.kernels.cpu.chunks import bounds
 
 
@@ -254,7 +254,7 @@ def conv2d_forward(x, W, b, stride, pad, xpad, cols, zt, z):
     else:
         wp = ow
         im2col(x, kh, kw, stride, pad, oh, ow, cols)
-    np.dot(W.reshape(oc, ckk), cols.reshape(ckk, -1), zt.reshape(oc, -1))
+    product(W.reshape(oc, ckk), False, cols.reshape(ckk, -1), False, zt.reshape(oc, -1))
     for i in range(n):
         for o in range(oc):
             bias = b[o]
@@ -352,16 +352,16 @@ def conv2d_backward(
         _grad_w_small(dz2, cols.reshape(ckk, -1), grad_W.reshape(oc, ckk))
     elif dcols.size >= ckk * oc:  # ∂L/∂Wᵀ = cols δᵀ: BLAS runs it 1.6 times as fast as δ colsᵀ
         gwt = dcols.reshape(-1)[: ckk * oc].reshape(ckk, oc)
-        np.dot(cols.reshape(ckk, -1), dz2.T, gwt)
+        product(cols.reshape(ckk, -1), False, dz2, True, gwt)
         flat_gw = grad_W.reshape(oc, ckk)
         for r in range(ckk):
             for o in range(oc):
                 flat_gw[o, r] = gwt[r, o]
     else:  # fewer positions than output channels: no room for the transpose, nor need
-        np.dot(dz2, cols.reshape(ckk, -1).T, grad_W.reshape(oc, ckk))
+        product(dz2, False, cols.reshape(ckk, -1), True, grad_W.reshape(oc, ckk))
     if not need_x:
         return
-    np.dot(W.reshape(oc, ckk).T, dz2, dcols.reshape(ckk, -1))
+    product(W.reshape(oc, ckk), True, dz2, False, dcols.reshape(ckk, -1))
     if stride != 1:
         col2im(dcols, kh, kw, stride, pad, oh, ow, grad_x)
         return

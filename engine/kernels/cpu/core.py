@@ -30,6 +30,7 @@ from engine.activations import (
     act_grad,
     tanh_f32,
 )
+from engine.kernels.cpu.blas import product
 
 ZERO32 = np.float32(0.0)  # widens exactly to float64; keeps a float32 select float32
 
@@ -42,7 +43,7 @@ CHUNK = 16384  # elements per parallel chunk of the flat-buffer kernels
 @njit(cache=True, nogil=True)
 def dense_forward(x, W, b, z):
     """z = x Wᵀ + b.   for i, j: z[i, j] = sum_k x[i, k] W[j, k] + b[j]"""
-    np.dot(x, W.T, z)
+    product(x, False, W, True, z)
     n, m = z.shape
     for i in range(n):
         for j in range(m):
@@ -55,7 +56,7 @@ def dense_backward(x, W, delta, grad_W, grad_b, grad_x, need_grad_x):
 
     ``delta`` is ∂L/∂z for the batch (already carrying the 1/n of a mean loss).
     """
-    np.dot(delta.T, x, grad_W)
+    product(delta, True, x, False, grad_W)
     n, m = delta.shape
     for j in range(m):
         grad_b[j] = 0.0
@@ -63,7 +64,7 @@ def dense_backward(x, W, delta, grad_W, grad_b, grad_x, need_grad_x):
         for j in range(m):
             grad_b[j] += delta[i, j]
     if need_grad_x:
-        np.dot(delta, W, grad_x)
+        product(delta, False, W, False, grad_x)
 
 
 # --------------------------------------------------------------------------- activations

@@ -8,7 +8,8 @@ call, with the activation and loss kernels of the layer-by-layer path (``engine.
 Inside, activations are stored feature-major — ``zT``/``aT`` of shape ``(units, n)``, the
 transpose of the layer-by-layer path's — so that every loop of a small layer runs along the batch,
 contiguous, and vectorises however narrow the layer is. A large layer hands its products to BLAS
-(``np.dot``), which takes either layout. Only the loss sees the usual row-major ``(n, units)``.
+(``blas.product``, the call ``np.dot`` makes), which takes either layout. Only the loss sees the
+usual row-major ``(n, units)``.
 
 Layout, one row of ``plan`` per Dense layer ``l`` (the wrapper in ``engine.backends.fused`` builds
 it)::
@@ -34,7 +35,6 @@ and each (loss, activations, dtype) the user trains is compiled once and kept on
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit, types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
@@ -43,6 +43,7 @@ from numba.np.arrayobj import make_array, populate_array
 from engine import _numba_setup  # noqa: F401
 from engine.activations import IDENTITY
 from engine.kernels.cpu import core as cpu
+from engine.kernels.cpu.blas import product
 
 LOSS_MSE = 0
 LOSS_HUBER = 1
@@ -333,7 +334,7 @@ def _forward(x, data, ws, plan, alphas, spots, kinds):
         b = data[b_off : b_off + fan_out]
         zT = _mat(ws, z_off, fan_out, n)
         if l == 0 and not small_first:
-            np.dot(W, x.T, zT)
+            product(W, False, x, True, zT)
             _add_to_rows(zT, b)
         else:
             src = spots[SPOT_XT] if l == 0 else plan[l - 1, 5]
@@ -341,7 +342,7 @@ def _forward(x, data, ws, plan, alphas, spots, kinds):
             if n * fan_in * fan_out < SMALL_PRODUCT:
                 forward_t(xT, W, b, zT)
             else:
-                np.dot(W, xT, zT)
+                product(W, False, xT, False, zT)
                 _add_to_rows(zT, b)
         if kind != IDENTITY:
             _activate(zT, _mat(ws, a_off, fan_out, n), kind, alphas[l], kinds)
@@ -398,7 +399,7 @@ def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, h
         gxT = _mat(ws, spots[turn], fan_in, n) if l > 0 else gT  # a placeholder at l = 0
         small = n * fan_in * fan_out < SMALL_PRODUCT
         if l == 0 and not small:
-            np.dot(deltaT, x, gW)
+            product(deltaT, False, x, False, gW)
             _row_sums(deltaT, gb)
         else:
             src = spots[SPOT_XT] if l == 0 else plan[l - 1, 5]
@@ -406,10 +407,10 @@ def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, h
             if small:
                 backward_t(xT, W, deltaT, gW, gb, gxT, l > 0)
             else:
-                np.dot(deltaT, xT.T, gW)
+                product(deltaT, False, xT, True, gW)
                 _row_sums(deltaT, gb)
                 if l > 0:
-                    np.dot(W.T, deltaT, gxT)
+                    product(W, True, deltaT, False, gxT)
         gT = gxT
     return value
 
@@ -437,5 +438,5 @@ def _loss_and_deltas(x, y, labels, data, ws, plan, alphas, spots, loss, huber_de
             if n * fan_in * fan_out < SMALL_PRODUCT:
                 _grad_x_t(W, deltaT, gT)
             else:
-                np.dot(W.T, deltaT, gT)
+                product(W, True, deltaT, False, gT)
     return value

@@ -24,6 +24,7 @@ from numba import njit, prange
 from engine import _numba_setup  # noqa: F401
 from engine.activations import tanh_f32
 from engine.kernels.cpu import core as cpu
+from engine.kernels.cpu.blas import product
 
 HALF = np.float32(0.5)
 ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic float32 (and vectorised)
@@ -58,7 +59,7 @@ def _rnn_cells(xp, hp, b_hh, hs, t, fast):
 def rnn_forward(xp, W_hh, b_hh, hs, hp, fast):
     """h_t = tanh(xp_t + h_{t−1} W_hhᵀ + b_hh);  hs[0] holds h_0, hs[t + 1] holds h_t."""
     for t in range(xp.shape[0]):
-        np.dot(hs[t], W_hh.T, hp)
+        product(hs[t], False, W_hh, True, hp)
         if fast:
             _rnn_cells(xp, hp, b_hh, hs, t, True)
         else:
@@ -78,7 +79,7 @@ def rnn_backward(dhs, W_hh, hs, dxp, dh):
         for i in range(n):
             for j in range(H):
                 d[i, j] = (up[i, j] + dh[i, j]) * (ONE - h[i, j] * h[i, j])
-        np.dot(d, W_hh, dh)
+        product(d, False, W_hh, False, dh)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -113,7 +114,7 @@ def lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast):
     backward pass.
     """
     for t in range(xp.shape[0]):
-        np.dot(hs[t], W_hh.T, hp)
+        product(hs[t], False, W_hh, True, hp)
         if fast:
             _lstm_cells(xp, hp, b_hh, hs, cs, tcs, acts, t, True)
         else:
@@ -140,7 +141,7 @@ def lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc):
                 d[b, 2 * H + j] = dct * i * (ONE - g * g)
                 d[b, 3 * H + j] = dht * tcj * o * (ONE - o)
                 dc[b, j] = dct * f
-        np.dot(d, W_hh, dh)
+        product(d, False, W_hh, False, dh)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -167,7 +168,7 @@ def gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast):
     ``acts`` keeps r, z, n; ``hn`` keeps h W_hnᵀ + b_hn.
     """
     for t in range(xp.shape[0]):
-        np.dot(hs[t], W_hh.T, hp)
+        product(hs[t], False, W_hh, True, hp)
         if fast:
             _gru_cells(xp, hp, b_hh, hs, acts, hn, t, True)
         else:
@@ -196,7 +197,7 @@ def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev):
                 dx[b, j], dx[b, H + j], dx[b, 2 * H + j] = dar, daz, dan
                 dp[b, j], dp[b, H + j], dp[b, 2 * H + j] = dar, daz, dan * r
                 dh[b, j] = dht * z
-        np.dot(dhp[t], W_hh, dprev)
+        product(dhp[t], False, W_hh, False, dprev)
         dh += dprev
 
 
