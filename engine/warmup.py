@@ -53,9 +53,10 @@ import numpy as np
 
 from engine import _numba_setup, activations, cachelock, optim
 from engine.backends.cpu import CPU
-from engine.backends.fused import FusedStep, activation_kinds, dense_groups
+from engine.backends.fused import LOSS_CODES, FusedStep, activation_kinds, dense_groups
 from engine.events import Epoch, Finished
 from engine.kernels.cpu import core as cpu
+from engine.kernels.cpu import fused as cpu_fused
 from engine.kernels.cpu import optim as cpu_optim
 from engine.layers import Dense, Dropout, Heaviside, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from engine.layers.activations import Activation
@@ -182,6 +183,7 @@ def start_background(
     optimizer: str = "adam",
     net: Sequential | None = None,
     loss: str | None = None,
+    fused_here: bool = False,
 ) -> subprocess.Popen[bytes] | None:
     """Starts ``warm_up`` in a separate process of lower priority; None if nothing is left to do.
 
@@ -190,6 +192,11 @@ def start_background(
     them on another core, the app compiles the forward ones, then finds these in the cache.
     Given a network and its loss, it next compiles that network's fused kernel, unless cached;
     a network given once the full warm-up is under way or done gets a process of its own.
+
+    ``fused_here``: this process compiles that fused kernel itself, now (a headless run). The
+    other process then starts with the kernels the fused one calls, last first
+    (``warm_callees``), then ``optimizer``'s update and the forward pass that measures the
+    epoch, and compiles no fused kernel.
 
     The process outlives the app if the app quits first, so the next start finds the cache
     filled; it exits when done. Its output is discarded: a failure there costs only speed, as
@@ -204,7 +211,7 @@ def start_background(
         return None  # done, or nowhere to keep the result: each kernel compiles on first use
     args = [dtype, optimizer]
     if key is not None and net is not None:
-        args += [str(loss), json.dumps(net.spec())]
+        args += [str(loss), json.dumps(net.spec())] + (["callees"] if fused_here else [])
     root = str(Path(__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH")
     env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
@@ -219,6 +226,24 @@ def start_background(
     _BACKGROUND.setdefault(None, process)  # the full warm-up runs in each of them
     _BACKGROUND[key] = process
     return process
+
+
+def warm_callees(spec: list[dict], dtype: str, loss: str, optimizer: str) -> None:
+    """Compiles what a headless run of the network ``spec`` describes calls besides its fused
+    kernel, which that run compiles meanwhile: first the kernels the fused one calls, in the
+    reverse of the order its compile reaches them (``cpu_fused.callees``), so that the two
+    compiles meet half way; then ``optimizer``'s update and the layer path's forward pass,
+    which the run calls once its fused kernel is compiled."""
+    net = Sequential.from_spec(spec, seed=0, dtype=dtype)
+    groups = dense_groups(net.layers)
+    if groups is None or fused_key(net, loss) is None:
+        return
+    kinds = activation_kinds(CPU, groups, net.dtype)
+    for kernel, args in reversed(cpu_fused.callees(net.dtype, LOSS_CODES[loss], kinds)):
+        kernel(*args)
+    if optimizer in optim.OPTIMIZERS:
+        optim.create(optimizer, net, lr=1e-3).step()
+    net.forward(np.zeros((2, net.in_features)))
 
 
 def use_fused_when_ready(net: Sequential) -> bool:
@@ -362,7 +387,7 @@ def backward_first(dtype: str, optimizer: str) -> None:
 
 
 def background(argv: list[str]) -> None:
-    """What ``start_background`` runs: ``DTYPE OPTIMIZER [LOSS SPEC_JSON]``.
+    """What ``start_background`` runs: ``DTYPE OPTIMIZER [LOSS SPEC_JSON [callees]]``.
 
     The process outlives its app, so an app started again finds the last one's still running.
     The two long parts are locked so that they run once, not side by side (which on two cores
@@ -374,6 +399,8 @@ def background(argv: list[str]) -> None:
     """
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)  # the app, training beside it, comes first
+    if len(argv) == 5:  # a headless run compiles the fused kernel: its callees meet it
+        warm_callees(json.loads(argv[3]), argv[0], argv[2], argv[1])
     if len(argv) >= 2:
         backward_first(argv[0], argv[1])
     if len(argv) == 4:  # and the app's network's fused kernel: LOSS SPEC_JSON
@@ -383,5 +410,5 @@ def background(argv: list[str]) -> None:
     _numba_setup.prune_other_caches()  # an earlier version's kernels, long unused
 
 
-if __name__ == "__main__":  # python -m engine.warmup [DTYPE OPTIMIZER [LOSS SPEC_JSON]]
+if __name__ == "__main__":  # python -m engine.warmup [DTYPE OPTIMIZER [LOSS SPEC_JSON [callees]]]
     background(sys.argv[1:])

@@ -111,3 +111,60 @@ def test_an_empty_cache_compiles_only_the_networks_kernels_and_keeps_them(tmp_pa
     second = _first_step(tmp_path)
     assert second["compiled"] == []
     assert second["value"] == first["value"]
+
+
+_CALLEES_THEN_KERNEL = """
+import json, sys
+import numpy as np
+from numba.core import event
+from engine import Sequential, warmup
+from engine.backends.fused import FusedStep, dense_groups
+
+spec, loss = json.loads(sys.argv[1]), sys.argv[2]
+warmup.warm_callees(spec, "float32", loss, "adam")  # what a second process compiles
+
+compiled = []
+
+class Listener(event.Listener):
+    def on_start(self, ev):
+        pass
+
+    def on_end(self, ev):
+        d = ev.data["dispatcher"]
+        if type(d._cache).__name__ != "NullCache":  # a kernel of its own, cached on disk
+            compiled.append(d.py_func.__qualname__)
+
+event.register("numba:compile", Listener())
+net = Sequential.from_spec(spec, seed=0, dtype="float32")
+n = 4
+x = net.as_input(np.ones((n, net.in_features)))
+target = np.arange(n) % 2 if loss == "cross_entropy" else np.ones((n, net.widths()[-1]))
+step = FusedStep(net, dense_groups(net.layers), n, loss)
+step.run(x, net.as_target(target, loss, n))
+json.dump(compiled, sys.stdout)
+"""
+
+
+@pytest.mark.parametrize(
+    "acts,loss",
+    [(["relu"], "cross_entropy"), (["tanh", "sigmoid"], "mse"), (DIFFERENTIABLE, "huber")],
+    ids=["relu-cross_entropy", "tanh-sigmoid-mse", "every-huber"],
+)
+def test_the_callees_compiled_apart_leave_only_the_fused_kernel_to_compile(
+    tmp_path: Path, acts: list[str], loss: str
+) -> None:
+    """``cpu_fused.callees`` names every cached kernel the fused kernel calls, with the types it
+    calls them with: after ``warm_callees`` (a headless run's other process), compiling the
+    fused kernel loads each of them from the cache and compiles only itself."""
+    layers, width = [], 3
+    for name in acts:
+        layers += [Dense(width, 4), activation_layer(name)]
+        width = 4
+    spec = Sequential([*layers, Dense(width, 2)], seed=0).spec()
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_CALLEES_THEN_KERNEL), json.dumps(spec), loss],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=True,
+    )  # fmt: skip
+    compiled = json.loads(done.stdout.strip().splitlines()[-1])
+    assert compiled == ["mlp_loss_and_grad"]

@@ -164,8 +164,10 @@ def test_a_run_on_an_empty_cache_takes_the_fused_kernel_as_a_warm_one_does(
 def test_only_a_run_in_a_terminal_compiles_the_rest_in_the_background(
     capsys, tmp_path, monkeypatch, cold, terminal
 ) -> None:
-    started: list[tuple[str, ...]] = []
-    monkeypatch.setattr(train_cmd, "start_background", lambda *args: started.append(args))
+    started: list[tuple] = []
+    monkeypatch.setattr(
+        train_cmd, "start_background", lambda *args, **kw: started.append((*args, kw))
+    )
     monkeypatch.setattr(
         train_cmd,
         "Console",
@@ -175,7 +177,18 @@ def test_only_a_run_in_a_terminal_compiles_the_rest_in_the_background(
     code, _, err = dltui(capsys, *argv)
     assert code == 0, err
     experiment = get_preset("gaussians").train
-    assert started == ([(experiment.dtype, experiment.optimizer)] if terminal else [])
+    if not terminal:
+        assert started == []
+        return
+    # the network and loss too: the other process compiles the fused kernel's callees first
+    [(dtype, optimizer, net, loss, kw)] = started
+    assert (dtype, optimizer, loss, kw) == (
+        experiment.dtype,
+        experiment.optimizer,
+        "bce_logits",
+        {"fused_here": True},
+    )
+    assert net.spec() == get_preset("gaussians").build().net.spec()
 
 
 def test_resume_of_a_finished_run_says_how_to_go_further(capsys, tmp_path: Path) -> None:

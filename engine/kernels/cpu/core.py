@@ -31,6 +31,7 @@ from engine.activations import (
     tanh_f32,
 )
 from engine.kernels.cpu.blas import product
+from engine.kernels.cpu.views import flat
 
 ZERO32 = np.float32(0.0)  # widens exactly to float64; keeps a float32 select float32
 
@@ -95,7 +96,7 @@ def _backward_loop(kind, zf, af, gaf, gzf, alpha):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _relu_forward(z, a, alpha):
-    zf, af = z.reshape(-1), a.reshape(-1)
+    zf, af = flat(z), flat(a)
     for i in range(zf.size):
         v = zf[i]
         af[i] = v if v > 0.0 else 0.0
@@ -103,7 +104,7 @@ def _relu_forward(z, a, alpha):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _leaky_relu_forward(z, a, alpha):
-    zf, af = z.reshape(-1), a.reshape(-1)
+    zf, af = flat(z), flat(a)
     for i in range(zf.size):
         v = zf[i]
         af[i] = v if v > 0.0 else alpha * v
@@ -111,42 +112,42 @@ def _leaky_relu_forward(z, a, alpha):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _sigmoid_forward(z, a, alpha):
-    zf, af = z.reshape(-1), a.reshape(-1)
+    zf, af = flat(z), flat(a)
     for i in range(zf.size):
         af[i] = _sigmoid(zf[i])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _tanh_forward(z, a, alpha):
-    zf, af = z.reshape(-1), a.reshape(-1)
+    zf, af = flat(z), flat(a)
     for i in range(zf.size):
         af[i] = math.tanh(zf[i])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _tanh_f32_forward(z, a, alpha):
-    zf, af = z.reshape(-1), a.reshape(-1)
+    zf, af = flat(z), flat(a)
     for i in range(zf.size):
         af[i] = tanh_f32(zf[i])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _relu_backward(z, a, grad_a, grad_z, alpha):
-    zf, gaf, gzf = z.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1)
+    zf, gaf, gzf = flat(z), flat(grad_a), flat(grad_z)
     for i in range(zf.size):  # a select in the arrays' dtype: float32 stays float32, vectorises
         gzf[i] = gaf[i] if zf[i] > 0.0 else ZERO32
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _leaky_relu_backward(z, a, grad_a, grad_z, alpha):
-    zf, gaf, gzf = z.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1)
+    zf, gaf, gzf = flat(z), flat(grad_a), flat(grad_z)
     for i in range(zf.size):
         gzf[i] = gaf[i] * (1.0 if zf[i] > 0.0 else alpha)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _sigmoid_backward(z, a, grad_a, grad_z, alpha):
-    af, gaf, gzf = a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1)
+    af, gaf, gzf = flat(a), flat(grad_a), flat(grad_z)
     for i in range(af.size):
         s = af[i]
         gzf[i] = gaf[i] * (s * (1.0 - s))
@@ -154,7 +155,7 @@ def _sigmoid_backward(z, a, grad_a, grad_z, alpha):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _tanh_backward(z, a, grad_a, grad_z, alpha):
-    af, gaf, gzf = a.reshape(-1), grad_a.reshape(-1), grad_z.reshape(-1)
+    af, gaf, gzf = flat(a), flat(grad_a), flat(grad_z)
     for i in range(af.size):
         t = af[i]
         gzf[i] = gaf[i] * (1.0 - t * t)
@@ -186,8 +187,8 @@ def activation_forward(z, a, kind, alpha):
     The common activations get a loop of their own, the same as ``FORWARD``'s kernels, written
     out here: inlining those kernels instead made this one about a third slower to compile.
     """
-    zf = z.reshape(-1)
-    af = a.reshape(-1)
+    zf = flat(z)
+    af = flat(a)
     if kind == RELU:
         _forward_loop(RELU, zf, af, alpha)
     elif kind == TANH_F32:
@@ -210,10 +211,10 @@ def activation_forward_par(z, a, kind, alpha):
 @njit(cache=True, nogil=True, error_model="numpy")
 def activation_backward(z, a, grad_a, grad_z, kind, alpha):
     """for each element: ∂L/∂z = ∂L/∂a · σ'(z), for any activation ``kind`` (as forward)."""
-    zf = z.reshape(-1)
-    af = a.reshape(-1)
-    gaf = grad_a.reshape(-1)
-    gzf = grad_z.reshape(-1)
+    zf = flat(z)
+    af = flat(a)
+    gaf = flat(grad_a)
+    gzf = flat(grad_z)
     if kind == RELU:  # as _relu_backward
         for i in range(zf.size):
             gzf[i] = gaf[i] if zf[i] > 0.0 else ZERO32
@@ -237,8 +238,8 @@ def activation_backward_par(z, a, grad_a, grad_z, kind, alpha):
 @njit(cache=True, nogil=True, error_model="numpy")
 def dropout_mask(u, p, mask):
     """mask = [u ≥ p] / (1 − p): inverted dropout, so inference needs no rescaling."""
-    uf = u.reshape(-1)
-    mf = mask.reshape(-1)
+    uf = flat(u)
+    mf = flat(mask)
     scale = 1.0 / (1.0 - p)
     for i in range(uf.size):
         mf[i] = scale if uf[i] >= p else 0.0
@@ -247,9 +248,9 @@ def dropout_mask(u, p, mask):
 @njit(cache=True, nogil=True)
 def multiply(x, mask, out):
     """out = x ⊙ mask (dropout forward, and its backward with the same mask)."""
-    xf = x.reshape(-1)
-    mf = mask.reshape(-1)
-    of = out.reshape(-1)
+    xf = flat(x)
+    mf = flat(mask)
+    of = flat(out)
     for i in range(xf.size):
         of[i] = xf[i] * mf[i]
 
@@ -261,9 +262,9 @@ def multiply(x, mask, out):
 @njit(cache=True, nogil=True, error_model="numpy")
 def mse_loss(y_hat, y, grad):
     """L = mean (ŷ − y)²;  ∂L/∂ŷ = 2 (ŷ − y) / N."""
-    hf = y_hat.reshape(-1)
-    yf = y.reshape(-1)
-    gf = grad.reshape(-1)
+    hf = flat(y_hat)
+    yf = flat(y)
+    gf = flat(grad)
     n = hf.size
     total = 0.0
     for i in range(n):
@@ -276,9 +277,9 @@ def mse_loss(y_hat, y, grad):
 @njit(cache=True, nogil=True, error_model="numpy")
 def huber_loss(y_hat, y, grad, delta):
     """L = mean of ½d² where |d| ≤ δ, else δ(|d| − ½δ), with d = ŷ − y (PyTorch's HuberLoss)."""
-    hf = y_hat.reshape(-1)
-    yf = y.reshape(-1)
-    gf = grad.reshape(-1)
+    hf = flat(y_hat)
+    yf = flat(y)
+    gf = flat(grad)
     n = hf.size
     total = 0.0
     for i in range(n):
@@ -295,9 +296,9 @@ def huber_loss(y_hat, y, grad, delta):
 @njit(cache=True, nogil=True, error_model="numpy")
 def bce_loss(p, y, grad):
     """L = −mean [y log p + (1 − y) log(1 − p)], logs clamped at −100 as PyTorch's BCELoss."""
-    pf = p.reshape(-1)
-    yf = y.reshape(-1)
-    gf = grad.reshape(-1)
+    pf = flat(p)
+    yf = flat(y)
+    gf = flat(grad)
     n = pf.size
     total = 0.0
     for i in range(n):
@@ -311,9 +312,9 @@ def bce_loss(p, y, grad):
 @njit(cache=True, nogil=True, error_model="numpy")
 def bce_logits_loss(z, y, grad):
     """L = mean [max(z, 0) − z y + log(1 + e^−|z|)];  ∂L/∂z = (σ(z) − y) / N."""
-    zf = z.reshape(-1)
-    yf = y.reshape(-1)
-    gf = grad.reshape(-1)
+    zf = flat(z)
+    yf = flat(y)
+    gf = flat(grad)
     n = zf.size
     total = 0.0
     for i in range(n):

@@ -35,15 +35,17 @@ and each (loss, activations, dtype) the user trains is compiled once and kept on
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from numba import njit, types
-from numba.core.imputils import impl_ret_borrowed
-from numba.extending import intrinsic, overload
-from numba.np.arrayobj import make_array, populate_array
+from numba.extending import overload
 
 from engine import _numba_setup  # noqa: F401
 from engine.activations import IDENTITY
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu.blas import product
+from engine.kernels.cpu.views import mat
 
 LOSS_MSE = 0
 LOSS_HUBER = 1
@@ -142,36 +144,6 @@ def _add_to_rows(a, b):
 @njit(cache=True, nogil=True, inline="always")
 def _row(plan, l):
     return plan[l, 0], plan[l, 1], plan[l, 2], plan[l, 3], plan[l, 4], plan[l, 5], plan[l, 6]
-
-
-@intrinsic
-def _mat(typingctx, buf, offset, rows, cols):
-    """buf[offset : offset + rows·cols] as a C-contiguous (rows, cols) array sharing buf's memory.
-
-    What ``buf[offset : offset + rows * cols].reshape((rows, cols))`` gives, without the bounds
-    checks and the general reshape, which are most of what such a line costs to compile; the
-    wrapper's plan keeps every view inside its buffer.
-    """
-    view = types.Array(buf.dtype, 2, "C")
-
-    def codegen(context, builder, sig, args):
-        src = make_array(sig.args[0])(context, builder, args[0])
-        off, r, c = (
-            context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:])
-        )
-        out = make_array(view)(context, builder)
-        populate_array(
-            out,
-            data=builder.gep(src.data, [off]),
-            shape=[r, c],
-            strides=[builder.mul(c, src.itemsize), src.itemsize],
-            itemsize=src.itemsize,
-            meminfo=src.meminfo,
-            parent=src.parent,
-        )
-        return impl_ret_borrowed(context, builder, view, out._getvalue())
-
-    return view(buf, offset, rows, cols), codegen
 
 
 # ------------------------------------------------------------------ what the network uses
@@ -322,30 +294,63 @@ def _activate_back_kernel(z, a, grad_a, grad_z, kind, alpha, kinds):
     return impl
 
 
+def callees(dtype: Any, loss: int, kinds: int) -> list[tuple[Any, tuple]]:
+    """The kernels of their own (each cached apart) that ``mlp_loss_and_grad``, compiled for the
+    constants ``loss`` and ``kinds``, calls, in the order its compile reaches them, each with
+    scratch arguments of the types the kernel passes it.
+
+    Compiling a kernel first compiles, or loads from the disk cache, every kernel it calls. A
+    second process calling these last first (``engine.warmup``) meets the first one's compile
+    half way, as each finds in the cache what the other has compiled.
+    """
+    m, v = np.zeros((2, 2), dtype), np.zeros(2, dtype)
+    losses: dict[int, tuple[Any, tuple]] = {
+        LOSS_MSE: (cpu.mse_loss, (m, m, m)),
+        LOSS_HUBER: (cpu.huber_loss, (m, m, m, 1.0)),
+        LOSS_BCE: (cpu.bce_loss, (m, m, m)),
+        LOSS_BCE_LOGITS: (cpu.bce_logits_loss, (m, m, m)),
+        LOSS_CROSS_ENTROPY: (cpu.cross_entropy_loss, (m, np.zeros(2, np.int64), m)),
+    }
+    forward: list[tuple[Any, tuple]] = []
+    backward: list[tuple[Any, tuple]] = []
+    rest = kinds
+    while rest:  # as ``_activate_kernel`` picks them: own kernels, until one has none
+        kind, rest = _lowest(rest)
+        if kind not in cpu.FORWARD:
+            forward.append((cpu.activation_forward, (m, m, kind, 0.0)))
+            backward.append((cpu.activation_backward, (m, m, m, m, kind, 0.0)))
+            break
+        forward.append((cpu.FORWARD[kind], (m, m, 0.0)))
+        backward.append((cpu.BACKWARD[kind], (m, m, m, m, 0.0)))
+    head = [(transpose, (m, m)), (_add_to_rows, (m, v)), (forward_t, (m, m, v, m))]
+    tail = [(_row_sums, (m, v)), (backward_t, (m, m, m, m, v, m, True))]
+    return [*head, *forward, losses[loss], *backward, *tail]
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _forward(x, data, ws, plan, alphas, spots, kinds):
     n = x.shape[0]
     small_first = n * plan[0, 0] * plan[0, 1] < SMALL_PRODUCT
     if small_first:
-        transpose(x, _mat(ws, spots[SPOT_XT], x.shape[1], n))
+        transpose(x, mat(ws, spots[SPOT_XT], x.shape[1], n))
     for l in range(plan.shape[0]):
         fan_in, fan_out, w_off, b_off, z_off, a_off, kind = _row(plan, l)
-        W = _mat(data, w_off, fan_out, fan_in)
+        W = mat(data, w_off, fan_out, fan_in)
         b = data[b_off : b_off + fan_out]
-        zT = _mat(ws, z_off, fan_out, n)
+        zT = mat(ws, z_off, fan_out, n)
         if l == 0 and not small_first:
             product(W, False, x, True, zT)
             _add_to_rows(zT, b)
         else:
             src = spots[SPOT_XT] if l == 0 else plan[l - 1, 5]
-            xT = _mat(ws, src, fan_in, n)
+            xT = mat(ws, src, fan_in, n)
             if n * fan_in * fan_out < SMALL_PRODUCT:
                 forward_t(xT, W, b, zT)
             else:
                 product(W, False, xT, False, zT)
                 _add_to_rows(zT, b)
         if kind != IDENTITY:
-            _activate(zT, _mat(ws, a_off, fan_out, n), kind, alphas[l], kinds)
+            _activate(zT, mat(ws, a_off, fan_out, n), kind, alphas[l], kinds)
 
 
 @njit(cache=True, nogil=True)
@@ -364,11 +369,11 @@ def _head(x, y, labels, data, ws, plan, alphas, spots, loss, huber_delta, kinds)
     last = plan.shape[0] - 1
     _forward(x, data, ws, plan, alphas, spots, kinds)
     width = plan[last, 1]
-    out = _mat(ws, spots[SPOT_OUT], n, width)
-    g_out = _mat(ws, spots[SPOT_GRAD_OUT], n, width)
-    transpose(_mat(ws, plan[last, 5], width, n), out)
+    out = mat(ws, spots[SPOT_OUT], n, width)
+    g_out = mat(ws, spots[SPOT_GRAD_OUT], n, width)
+    transpose(mat(ws, plan[last, 5], width, n), out)
     value = _loss(loss, out, y, labels, g_out, huber_delta)
-    gT = _mat(ws, spots[0], width, n)
+    gT = mat(ws, spots[0], width, n)
     transpose(g_out, gT)
     return value, gT
 
@@ -387,23 +392,23 @@ def mlp_loss_and_grad(x, y, labels, data, grad, ws, plan, alphas, spots, loss, h
     for l in range(plan.shape[0] - 1, -1, -1):
         fan_in, fan_out, w_off, b_off, z_off, a_off, kind = _row(plan, l)
         if kind != IDENTITY:
-            zT, aT = _mat(ws, z_off, fan_out, n), _mat(ws, a_off, fan_out, n)
-            deltaT = _mat(ws, spots[SPOT_DELTA], fan_out, n)
+            zT, aT = mat(ws, z_off, fan_out, n), mat(ws, a_off, fan_out, n)
+            deltaT = mat(ws, spots[SPOT_DELTA], fan_out, n)
             _activate_back(zT, aT, gT, deltaT, kind, alphas[l], kinds)
         else:
             deltaT = gT
-        W = _mat(data, w_off, fan_out, fan_in)
-        gW = _mat(grad, w_off, fan_out, fan_in)
+        W = mat(data, w_off, fan_out, fan_in)
+        gW = mat(grad, w_off, fan_out, fan_in)
         gb = grad[b_off : b_off + fan_out]
         turn = 1 - turn
-        gxT = _mat(ws, spots[turn], fan_in, n) if l > 0 else gT  # a placeholder at l = 0
+        gxT = mat(ws, spots[turn], fan_in, n) if l > 0 else gT  # a placeholder at l = 0
         small = n * fan_in * fan_out < SMALL_PRODUCT
         if l == 0 and not small:
             product(deltaT, False, x, False, gW)
             _row_sums(deltaT, gb)
         else:
             src = spots[SPOT_XT] if l == 0 else plan[l - 1, 5]
-            xT = _mat(ws, src, fan_in, n)
+            xT = mat(ws, src, fan_in, n)
             if small:
                 backward_t(xT, W, deltaT, gW, gb, gxT, l > 0)
             else:
@@ -425,16 +430,16 @@ def _loss_and_deltas(x, y, labels, data, ws, plan, alphas, spots, loss, huber_de
     turn = 0
     for l in range(plan.shape[0] - 1, -1, -1):
         fan_in, fan_out, w_off, _, z_off, a_off, kind = _row(plan, l)
-        deltaT = _mat(ws, plan[l, 7], fan_out, n)
+        deltaT = mat(ws, plan[l, 7], fan_out, n)
         if kind != IDENTITY:
-            zT, aT = _mat(ws, z_off, fan_out, n), _mat(ws, a_off, fan_out, n)
+            zT, aT = mat(ws, z_off, fan_out, n), mat(ws, a_off, fan_out, n)
             _activate_back(zT, aT, gT, deltaT, kind, alphas[l], kinds)
         else:
             _copy(gT, deltaT)
         if l > 0:
-            W = _mat(data, w_off, fan_out, fan_in)
+            W = mat(data, w_off, fan_out, fan_in)
             turn = 1 - turn
-            gT = _mat(ws, spots[turn], fan_in, n)
+            gT = mat(ws, spots[turn], fan_in, n)
             if n * fan_in * fan_out < SMALL_PRODUCT:
                 _grad_x_t(W, deltaT, gT)
             else:
