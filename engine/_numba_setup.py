@@ -18,6 +18,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -34,7 +35,9 @@ def user_cache_dir() -> Path:
 
 
 KEEP_OTHER_CACHES_DAYS = 30
-"""How long the kernel cache of another version (another digest) is kept unused."""
+"""How long the kernel cache of another version (another digest) is kept after its last start."""
+
+_DIGEST_NAME = re.compile(r"[0-9a-f]{16}")
 
 
 @functools.cache
@@ -54,20 +57,26 @@ def kernel_cache_dir() -> Path:
 
 
 def prune_other_caches(days: float = KEEP_OTHER_CACHES_DAYS) -> None:
-    """Deletes the kernel caches of other versions left unchanged for ``days`` (best effort;
-    ``$NUMBA_CACHE_DIR`` is the user's own and never touched)."""
+    """Deletes the kernel caches of other versions not started for ``days`` (best effort).
+
+    Every start touches its own folder (``configure``): loading kernels from the cache changes
+    nothing in it. Only folders named by a digest are looked at, never ``$NUMBA_CACHE_DIR``,
+    which is the user's own.
+    """
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
     mine = kernel_cache_dir()
     cutoff = time.time() - days * 86400
-    with contextlib.suppress(OSError):
-        for entry in mine.parent.iterdir():
-            if entry == mine or entry.stat().st_mtime > cutoff:
-                continue
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+    try:
+        entries = list(mine.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry == mine or not _DIGEST_NAME.fullmatch(entry.name):
+            continue
+        with contextlib.suppress(OSError):  # gone already, or not ours to delete
+            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry)
 
 
 def configure() -> None:
@@ -77,6 +86,7 @@ def configure() -> None:
         cache = kernel_cache_dir()
         try:
             cache.mkdir(parents=True, exist_ok=True)
+            os.utime(cache)  # this version was started now (``prune_other_caches``)
             numba.config.CACHE_DIR = str(cache)  # type: ignore[attr-defined]
         except OSError:
             pass  # Numba falls back to __pycache__ beside the sources.

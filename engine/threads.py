@@ -1,9 +1,9 @@
 """How many threads the kernels' BLAS runs on, set while the process runs.
 
-The engine's matrix products go through SciPy's OpenBLAS (Numba's ``np.dot`` and
-``engine.kernels.cpu.blas``). Its threads busy-wait between calls; beside another busy thread —
-the app's interface, or any other program — they fight over the cores, and a step can take
-several times as long. Measured on two cores, with one other process busy: the
+The engine's matrix products go through SciPy's OpenBLAS (``engine.kernels.cpu.blas``, by
+Numba's bridge, as ``np.dot`` in a kernel would). Its threads busy-wait between calls; beside
+another busy thread — the app's interface, or any other program — they fight over the cores,
+and a step can take several times as long. Measured on two cores, with one other process busy: the
 ``transformer-text`` preset trained at 60 steps/s on two BLAS threads and 204 on one (205 on one
 with the machine idle, 128 on two), ``lenet-digits`` at 291 against 875. Networks this small
 gain nothing from a second BLAS thread; a wide layer on the layer-by-layer path does, so the

@@ -395,7 +395,9 @@ def background(argv: list[str]) -> None:
     (``warm_fused``), so that it never waits behind another network's or the full warm-up; the
     full warm-up under ``WARM_LOCK``. Whoever waited then finds the work done. The backward
     kernels, first and short, are not locked: a process that would wait for them is no help to
-    its app.
+    its app; nor are a headless run's callees (``warm_callees``), which meet that run's compile.
+    After those, a headless run's fused kernel goes through ``warm_fused`` last, when the run has
+    long put it in the cache: loaded, not compiled, it gets the marker that tells later starts.
     """
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)  # the app, training beside it, comes first
@@ -407,7 +409,9 @@ def background(argv: list[str]) -> None:
         warm_fused(json.loads(argv[3]), argv[0], argv[2])
     with _warm_lock():
         _warm_all(("float32", "float64"), None)
-    _numba_setup.prune_other_caches()  # an earlier version's kernels, long unused
+    if len(argv) == 5:  # the run's fused kernel: loaded from the cache by now, and marked
+        warm_fused(json.loads(argv[3]), argv[0], argv[2])
+    _numba_setup.prune_other_caches()  # another version's kernels, not started for a month
 
 
 if __name__ == "__main__":  # python -m engine.warmup [DTYPE OPTIMIZER [LOSS SPEC_JSON [callees]]]

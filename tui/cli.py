@@ -185,8 +185,8 @@ def console() -> NoReturn:
     Freeing Numba's compiler state one module at a time takes Python 0.1 to 0.2 s after a
     command has finished, longer than many a command takes warm. Once ``main`` returns, every
     file the command wrote is closed; the exit handlers (``atexit``) run and the standard
-    streams are flushed as at any exit, then the process ends. A command that leaves a thread
-    running (none does) exits the ordinary way, which waits for it.
+    streams are flushed as at any exit, then the process ends. Where a thread is still running
+    (the app's daemon threads can be), the process exits the ordinary way instead.
     """
     code = main()
     if threading.active_count() > 1:

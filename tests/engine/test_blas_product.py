@@ -71,8 +71,22 @@ def test_product_wants_constant_transpositions_and_contiguous_matrices() -> None
     def strided(a, c):
         product(a[:, ::2], False, a, False, c)
 
+    @njit(cache=False)
+    def plain(a, b, c):
+        product(a, False, b, False, c)
+
     a = np.ones((2, 2))
     with pytest.raises(TypingError, match="constants True or False"):
         runtime_flag(a, True)
     with pytest.raises(TypingError, match="contiguous"):
         strided(np.ones((2, 4)), a)
+    with pytest.raises(TypingError, match="all float32 or all float64"):
+        plain(a.astype(np.float32), a, a)
+
+
+@pytest.mark.parametrize(
+    "a,b,c", [((2, 3), (4, 5), (2, 5)), ((2, 3), (3, 5), (2, 4)), ((2, 3), (3, 5), (3, 5))]
+)
+def test_shapes_that_do_not_fit_raise_instead_of_reading_past_an_array(a, b, c) -> None:
+    with pytest.raises(ValueError, match="does not fit c"):
+        _by_product(np.ones(a), False, np.ones(b), False, np.zeros(c))

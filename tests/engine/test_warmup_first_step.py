@@ -266,3 +266,26 @@ def test_a_fused_kernel_another_process_compiles_is_waited_for_not_compiled_agai
     warmup._fused_marker(key).unlink()
     warmup.warm_fused(*args)  # with nobody else at it: compiled here
     assert compiled == [key]
+
+
+def test_a_headless_runs_background_process_marks_its_fused_kernel(
+    markers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dltui train`` compiles its fused kernel itself; the process it starts compiles the
+    callees, the rest, and at last marks that kernel, so later starts find it cached and start
+    no process for it."""
+    run = get_preset("digits").build()
+    loss = run.trainer.loss
+    calls: list[str] = []
+    monkeypatch.setattr(warmup.os, "nice", lambda increment: 0)  # this process keeps its place
+    monkeypatch.setattr(warmup, "warm_callees", lambda *a: calls.append("callees"))
+    monkeypatch.setattr(warmup, "backward_first", lambda *a: calls.append("backward"))
+    monkeypatch.setattr(
+        warmup, "_warm_all", lambda *a: calls.append("all") or warmup._mark(warmup._marker())
+    )
+    assert not warmup.fused_cached(run.net, loss)
+    argv = ["float32", "adam", loss, json.dumps(run.net.spec()), "callees"]
+    warmup.background(argv)
+    assert calls == ["callees", "backward", "all"]
+    assert warmup.fused_cached(run.net, loss)
+    assert warmup.start_background("float32", "adam", run.net, loss, fused_here=True) is None

@@ -119,10 +119,11 @@ def run(args: argparse.Namespace) -> int:
         summary_writer()
     rundir, net_run = _resume(args) if args.resume else _start(args)
     if not args.resume and console.is_terminal:
-        # On an empty cache another process compiles, at low priority, the kernels that this
-        # run's fused kernel calls (last first, to meet this run's compile of it half way),
-        # then those it does not use, for the runs after it. Not from a script or a pipe:
-        # nothing started there outlives the command.
+        # Unless the cache holds every kernel and this network's fused one, another process
+        # compiles, at low priority, the kernels that this run's fused kernel calls (last
+        # first, to meet this run's compile of it half way), then those it does not use, for
+        # the runs after it. Not from a script or a pipe: nothing started there outlives the
+        # command.
         setup, loss = net_run.experiment.train, net_run.trainer.loss
         start_background(setup.dtype, setup.optimizer, net_run.net, loss, fused_here=True)
     rundir.log_steps = args.log_steps

@@ -10,6 +10,7 @@ NumPy's OpenBLAS in one step leaves two thread pools spinning on the same cores.
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import importlib.util
 import sys
@@ -146,6 +147,8 @@ def product(typingctx, a, ta, b, tb, c):
         raise errors.TypingError("product: a, b and c must be matrices")
     if a.layout not in "CF" or b.layout not in "CF" or c.layout != "C":
         raise errors.TypingError("product: a and b must be contiguous and c C-contiguous")
+    if not a.dtype == b.dtype == c.dtype or a.dtype not in (types.float32, types.float64):
+        raise errors.TypingError("product: a, b and c must be all float32 or all float64")
     # op(m) as BLAS sees it: a transposed operand is the same memory in the other layout
     seen = [m.copy(layout="FC"[m.layout == "F"]) if t else m for m, t in zip((a, b), flags)]
 
@@ -155,8 +158,14 @@ def product(typingctx, a, ta, b, tb, c):
             for typ, value, flag, as_seen in zip((a, b), (args[0], args[2]), flags, seen)
         )
         out = make_array(c)(context, builder, args[4])
-        (m, k), n = x_shape, y_shape[1]
-        zero, one = (context.get_constant(types.intp, v) for v in (0, 1))
+        (m, k), (inner, n) = x_shape, y_shape
+        zero, one, most = (context.get_constant(types.intp, v) for v in (0, 1, 2**31 - 1))
+        rows, cols = (builder.extract_value(out.shape, i) for i in (0, 1))
+        unfit = [builder.icmp_signed("!=", *pair) for pair in ((k, inner), (rows, m), (cols, n))]
+        unfit += [builder.icmp_signed(">", size, most) for size in (m, n, k)]  # BLAS takes int
+        with cgutils.if_unlikely(builder, functools.reduce(builder.or_, unfit)):
+            message = "product: op(a) op(b) does not fit c, or a size is 2**31 or more"
+            context.call_conv.return_user_exc(builder, ValueError, (message,))
         empty = builder.or_(
             builder.icmp_signed("==", k, zero),
             builder.or_(builder.icmp_signed("==", m, zero), builder.icmp_signed("==", n, zero)),

@@ -20,7 +20,7 @@ def flat(typingctx, a):
     """The C-contiguous array ``a`` as one row: ``a.reshape(-1)``, sharing a's memory."""
     if not isinstance(a, types.Array) or a.layout != "C":
         raise errors.TypingError("flat: a C-contiguous array is needed")
-    view = types.Array(a.dtype, 1, "C")
+    view = a.copy(ndim=1, layout="C")  # read-only stays read-only
 
     def codegen(context, builder, sig, args):
         src = make_array(sig.args[0])(context, builder, args[0])
@@ -47,7 +47,7 @@ def mat(typingctx, buf, offset, rows, cols):
     checks and the general reshape, which are most of what such a line costs to compile; the
     caller keeps every view inside its buffer.
     """
-    view = types.Array(buf.dtype, 2, "C")
+    view = buf.copy(ndim=2, layout="C")
 
     def codegen(context, builder, sig, args):
         src = make_array(sig.args[0])(context, builder, args[0])
