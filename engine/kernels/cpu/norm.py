@@ -2,6 +2,11 @@
 
 Batch norm normalises each channel over the batch (and the positions of an image); layer norm
 each sample over its last axis. Both keep x̂ and 1/σ for the backward pass.
+
+Layer norm's sums along a row may be reordered (``fastmath`` reassoc, contract: NaN and Inf
+stay exact), so that LLVM vectorises them: a transformer's rows are short (its width, 64 in the
+benchmark's) and many, and summed one element after the other a (2048, 64) batch took 290 µs
+forward and 180 µs backward on two cores, against 120 and 86.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ def batchnorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta):
                 dx[i, ch, j] = k * (m * dy[i, ch, j] - s1 - xhat[i, ch, j] * s2)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def layernorm_forward(x, gamma, beta, eps, xhat, out, inv_std):
     """Layer norm over the last axis of x (rows, d): y = γ ⊙ (x − μ_row)/√(σ²_row + ε) + β."""
     rows, d = x.shape
@@ -91,7 +96,7 @@ def layernorm_forward(x, gamma, beta, eps, xhat, out, inv_std):
             out[r, j] = gamma[j] * xh + beta[j]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def layernorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta):
     """Per row, with g = dy ⊙ γ:  ∂L/∂x = (1/√(σ²+ε)) · (g − mean(g) − x̂ · mean(g ⊙ x̂))."""
     rows, d = dy.shape
