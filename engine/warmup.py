@@ -196,7 +196,8 @@ def start_background(
     ``fused_here``: this process compiles that fused kernel itself, now (a headless run). The
     other process then starts with the kernels the fused one calls, last first
     (``warm_callees``), then ``optimizer``'s update and the forward pass that measures the
-    epoch, and compiles no fused kernel.
+    epoch; it takes up the fused kernel only at its end, when this process has long cached it,
+    to mark it (``background``).
 
     The process outlives the app if the app quits first, so the next start finds the cache
     filled; it exits when done. Its output is discarded: a failure there costs only speed, as
