@@ -33,6 +33,7 @@ from numba import njit
 
 from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu.blas import gemm as _gemm
+from engine.kernels.cpu.views import flat
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -74,7 +75,7 @@ def _softmax_columns(AT, causal, fast_exp, top, total, bits):
         for t in range(T):
             AT[s, t] -= top[t]
     if fast_exp:  # the whole block at once (the masked part is zeroed below)
-        _exp_f32(AT.reshape(-1), bits)
+        _exp_f32(flat(AT), bits)
     else:
         for s in range(T):
             for t in range(s if causal else 0, T):
@@ -107,7 +108,7 @@ def attention_forward(qkv, heads, causal, fast_exp, AT, out, work, bits):
     n, T, d3 = qkv.shape
     d = d3 // 3
     dh = d // heads
-    f, fo, fA = qkv.reshape(-1), out.reshape(-1), AT.reshape(-1)
+    f, fo, fA = flat(qkv), flat(out), flat(AT)
     coef = np.zeros(2, qkv.dtype)  # gemm's α, β
     scale = 1.0 / math.sqrt(dh)
     for b in range(n):
@@ -133,8 +134,8 @@ def attention_backward(dout, qkv, AT, heads, dqkv, dST, work):
     n, T, d3 = qkv.shape
     d = d3 // 3
     dh = d // heads
-    f, fg, fd = qkv.reshape(-1), dqkv.reshape(-1), dout.reshape(-1)
-    fA, fS = AT.reshape(-1), dST.reshape(-1)
+    f, fg, fd = flat(qkv), flat(dqkv), flat(dout)
+    fA, fS = flat(AT), flat(dST)
     coef = np.zeros(2, qkv.dtype)
     scale = 1.0 / math.sqrt(dh)
     dot = work[0]

@@ -18,6 +18,7 @@ from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu import fused
 from engine.kernels.cpu.blas import gemm
 from engine.kernels.cpu.optim import adam_step
+from engine.kernels.cpu.views import flat
 
 ADAM = 1.0
 """``hyper[0]`` of a split step that also takes Adam's (or AdamW's) update (``update_rows``)."""
@@ -32,10 +33,14 @@ def bounds(n, c, chunks):
 @njit(cache=True, nogil=True, error_model="numpy")
 def sum_chunks(partial, out):
     """out = Σ_c partial[c]: the gradients of the C chunks, each from its own samples."""
-    flat, total = partial.reshape(partial.shape[0], -1), out.reshape(-1)
-    total[:] = flat[0]
-    for c in range(1, flat.shape[0]):
-        total += flat[c]
+    parts, total = flat(partial), flat(out)
+    size = total.size
+    for i in range(size):
+        total[i] = parts[i]
+    for c in range(1, partial.shape[0]):
+        part = parts[c * size : (c + 1) * size]
+        for i in range(size):
+            total[i] += part[i]
 
 
 @njit(cache=True, nogil=True)
@@ -48,7 +53,7 @@ def weight_rows(x, grad, ws, plan, l, r0, r1, coefs):
     rows = r1 - r0
     if rows <= 0:
         return
-    flat_x = x.reshape(-1)
+    flat_x = flat(x)
     for c in range(chunks):
         w = ws[c]
         at = plan[l, 7] + r0 * nc  # δ_c rows r0..r1, each nc long

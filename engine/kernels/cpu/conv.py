@@ -18,6 +18,7 @@ from numba import njit, prange
 from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu.blas import product
 from engine.kernels.cpu.chunks import bounds
+from engine.kernels.cpu.views import flat
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -37,7 +38,7 @@ def im2col(x, kh, kw, stride, pad, oh, ow, cols):
     output row is a run read from one input row, with the padding's zeros at its ends.
     """
     n, c, h, w = x.shape
-    src, out = x.reshape(-1), cols.reshape(-1)
+    src, out = flat(x), flat(cols)
     for ch in range(c):
         for dy in range(kh):
             for dx in range(kw):
@@ -64,7 +65,7 @@ def im2col(x, kh, kw, stride, pad, oh, ow, cols):
 def col2im(dcols, kh, kw, stride, pad, oh, ow, grad_x):
     """The adjoint of im2col: grad_x[i, c, iy, ix] = Σ over the entries of cols that read it."""
     n, c, h, w = grad_x.shape
-    src, out = dcols.reshape(-1), grad_x.reshape(-1)
+    src, out = flat(dcols), flat(grad_x)
     out[:] = 0.0
     for ch in range(c):
         for dy in range(kh):

@@ -11,6 +11,7 @@ from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu.chunks import bounds
+from engine.kernels.cpu.views import flat
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -67,7 +68,7 @@ def maxpool2d_backward(grad_out, argmax, grad_x):
     for i in range(n):
         for ch in range(c):
             plane = grad_x[i, ch].reshape(h * w)  # argmax holds flat indices into the plane
-            g, where = grad_out[i, ch].reshape(-1), argmax[i, ch].reshape(-1)
+            g, where = flat(grad_out[i, ch]), flat(argmax[i, ch])
             for k in range(g.size):
                 plane[where[k]] += g[k]
 
