@@ -83,8 +83,8 @@ def configure() -> None:
     """Point Numba's cache at a writable directory, lock its updates, prefer a thread-safe layer."""
     cachelock.install()
     if not os.environ.get("NUMBA_CACHE_DIR"):
-        cache = kernel_cache_dir()
         try:
+            cache = kernel_cache_dir()  # reads the kernels' sources, for their digest
             cache.mkdir(parents=True, exist_ok=True)
             os.utime(cache)  # this version was started now (``prune_other_caches``)
             numba.config.CACHE_DIR = str(cache)  # type: ignore[attr-defined]
