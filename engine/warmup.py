@@ -402,16 +402,18 @@ def background(argv: list[str]) -> None:
     """
     with contextlib.suppress(OSError):
         os.nice(BACKGROUND_NICE)  # the app, training beside it, comes first
-    if len(argv) == 5:  # a headless run compiles the fused kernel: its callees meet it
-        warm_callees(json.loads(argv[3]), argv[0], argv[2], argv[1])
+    spec = json.loads(argv[3]) if len(argv) >= 4 else None
+    headless = len(argv) == 5
+    if spec is not None and headless:  # a headless run compiles the fused kernel: meet it
+        warm_callees(spec, argv[0], argv[2], argv[1])
     if len(argv) >= 2:
         backward_first(argv[0], argv[1])
-    if len(argv) == 4:  # and the app's network's fused kernel: LOSS SPEC_JSON
-        warm_fused(json.loads(argv[3]), argv[0], argv[2])
+    if spec is not None and not headless:  # and the app's network's fused kernel
+        warm_fused(spec, argv[0], argv[2])
     with _warm_lock():
         _warm_all(("float32", "float64"), None)
-    if len(argv) == 5:  # the run's fused kernel: loaded from the cache by now, and marked
-        warm_fused(json.loads(argv[3]), argv[0], argv[2])
+    if spec is not None and headless:  # the run's fused kernel: cached by now, and marked
+        warm_fused(spec, argv[0], argv[2])
     _numba_setup.prune_other_caches()  # another version's kernels, not started for a month
 
 

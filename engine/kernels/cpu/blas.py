@@ -1,6 +1,7 @@
-"""Strided matrix products inside Numba kernels, through the BLAS that ``np.dot`` uses there.
+"""Matrix products inside Numba kernels, through the BLAS that ``np.dot`` uses there.
 
-``np.dot`` in ``njit`` code needs contiguous operands and overwrites its output. ``gemm`` takes
+``product`` makes the calls ``np.dot`` would for whole contiguous matrices, without compiling
+``np.dot`` for each layout. ``np.dot`` and ``product`` overwrite their output. ``gemm`` takes
 matrices where they lie in a flat buffer (an offset and a row stride each) and can add into its
 output (β = 1), so a kernel can multiply blocks of its workspaces in place: heads of attention
 read from ``qkv``, or a convolution's gradient added straight into shifted windows of the padded
