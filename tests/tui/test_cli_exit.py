@@ -38,7 +38,7 @@ def test_output_and_exit_handlers_survive_the_quick_exit() -> None:
     assert lines[-1] == "exit handler ran"  # after the command's own output, flushed
 
 
-def test_the_exit_code_is_the_commands(tmp_path: Path) -> None:
+def test_the_exit_code_is_the_commands() -> None:
     done = _console("train", "--preset", "spiral", "--epochs", "0")
     assert done.returncode == 2
     assert "error" in done.stderr and "Traceback" not in done.stderr
