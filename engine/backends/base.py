@@ -99,8 +99,9 @@ class FusedWorkspace:
     chunks (on the CPU) has a workspace row per chunk, the output in ``out``, the
     coefficients of the products that add the chunks' weight gradients in ``coefs``, and what
     the optimiser's update in the same call needs (``engine.kernels.cpu.chunks.update_rows``):
-    its state buffers ``m`` and ``v`` and its settings ``hyper`` (``hyper[0] == 0``: no update);
-    a whole batch has them None. ``kinds`` is the set of activation kinds
+    its state buffers ``m`` and ``v`` and its settings ``hyper`` (``hyper[0] == 0``: no update),
+    and the threads' counters ``sync`` and the chunks' losses ``losses``; a whole batch has them
+    None. ``kinds`` is the set of activation kinds
     in ``plan`` as a bitmask (``1 << kind`` each), for a kernel compiled for what it uses."""
 
     data: Array
@@ -117,6 +118,8 @@ class FusedWorkspace:
     m: Array | None = None
     v: Array | None = None
     hyper: Array | None = None
+    sync: Array | None = None
+    losses: Array | None = None
 
 
 class Backend(Protocol):

@@ -197,7 +197,7 @@ class CPUBackend(CPULayerOps):
         try:
             value = kernel(
                 x, y, labels, *arrays, w.loss, w.huber_delta, w.kinds, w.out, w.coefs,
-                w.m, w.v, w.hyper,
+                w.m, w.v, w.hyper, w.sync, w.losses,
             )  # fmt: skip
         finally:
             blas_back(before)
@@ -287,7 +287,7 @@ def _fused_kernel(kernel: Any, x: Array, y: Array, labels: Array, w: FusedWorksp
     entry = found.get(w.kinds)
     if entry is None:
         arrays = [x, y, labels, w.data, w.grad, w.ws, w.plan, w.alphas, w.spots]
-        arrays += [] if w.out is None else [w.out, w.coefs, w.m, w.v, w.hyper]
+        arrays += [] if w.out is None else [w.out, w.coefs, w.m, w.v, w.hyper, w.sync, w.losses]
         sig: list[Any] = [types.Array(numba.from_dtype(a.dtype), a.ndim, "C") for a in arrays]
         sig[9:9] = [types.literal(w.loss), types.float64, types.literal(w.kinds)]
         kernel.compile(tuple(sig))

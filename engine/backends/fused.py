@@ -6,9 +6,9 @@ element-wise activation (no dropout), and every activation buffer is at most the
 ``fused_limit`` elements, or the batch is split into chunks, one per thread (``fused_chunks``;
 then each thread runs forward, loss and the backward pass of δ on its chunk, its products on one
 core, and after all the chunks each thread makes its share of the rows of every weight gradient:
-two parallel regions a step, where the layer-by-layer path hands each product to BLAS's threads
-and waits for them; an Adam update goes into the second region, each thread updating the rows it
-made). Other networks take the layer-by-layer path. Both paths compute the same
+one parallel region a step, where the layer-by-layer path hands each product to BLAS's threads
+and waits for them; an Adam or SGD update goes into the same region, each thread updating the
+rows it made). Other networks take the layer-by-layer path. Both paths compute the same
 numbers (the tests hold them to float tolerance); the layer-by-layer path stays the reference,
 and ``net.fuse = False`` selects it.
 
@@ -32,6 +32,7 @@ from engine.losses import LOSSES
 
 LOSS_CODES = {"mse": 0, "huber": 1, "bce": 2, "bce_logits": 3, "cross_entropy": 4}
 SMALL_PRODUCT = 1 << 15  # as ``cpu_fused.SMALL_PRODUCT``: below it, a layer skips BLAS
+SYNC_SIZE = 32  # as ``cpu_chunks.SYNC_SIZE``: the split step's counters, a cache line each
 MAX_STEPS = 8  # (batch size, loss) pairs kept; an epoch's last, smaller batch makes a second
 MIN_CHUNK_WORK = 1 << 20
 """Multiply-adds of one sample's step times a chunk's samples below which a batch stays whole:
@@ -127,7 +128,7 @@ class FusedStep:
         self.plan = backend.from_host(plan, np.dtype(np.int64))
         self.alphas = backend.from_host(alphas, np.dtype(np.float64))
         self.spots = backend.from_host(spots, np.dtype(np.int64))
-        out = coefs = hyper = no_state = None
+        out = coefs = hyper = no_state = sync = losses = None
         if chunks == 1:
             self.ws = backend.zeros((offset + sum(sizes),), dtype)
             self.output = self.ws[spots[4] : spots[4] + n * width].reshape(n, width)
@@ -138,6 +139,8 @@ class FusedStep:
             coefs = backend.from_host(both, dtype)
             hyper = np.zeros(8, dtype=np.float64)  # no update until an optimiser fills it
             no_state = backend.zeros((1,), dtype)  # what m and v are then: never read
+            sync = backend.zeros((SYNC_SIZE,), np.dtype(np.int64))
+            losses = backend.zeros((chunks,), np.dtype(np.float64))
         self.updated = False
         """Whether the last ``run`` also took the optimiser's update (see ``run``)."""
         self._no_update = (no_state, no_state)  # m and v of a step without an update
@@ -147,6 +150,7 @@ class FusedStep:
         self.workspace = FusedWorkspace(
             net.data, net.grad, self.ws, self.plan, self.alphas, self.spots,
             self.loss_code, self.huber_delta, out, coefs, kinds, no_state, no_state, hyper,
+            sync, losses,
         )  # fmt: skip
 
     def run(self, x: Array, y: Array, then: Any = None) -> float:

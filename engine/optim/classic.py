@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
+
 from engine.errors import UserError
+from engine.kernels.cpu.chunks import SGD as SGD_UPDATE
 from engine.network import Sequential
 from engine.optim.base import Optimizer
 
@@ -47,6 +50,20 @@ class SGD(Optimizer):
             self.weight_decay,
             self.t == 1,
         )
+
+    def fused_update(self, hyper: np.ndarray) -> tuple[Any, Any] | None:
+        """SGD's next update in a split fused step: ``sgd_step``'s arguments in ``hyper``."""
+        if self.net.frozen_ranges:
+            return None
+        hyper[0] = SGD_UPDATE  # one by one: packing them into a tuple first would allocate it
+        hyper[1] = self.lr
+        hyper[2] = self.momentum
+        hyper[3] = self.dampening
+        hyper[4] = self.nesterov
+        hyper[5] = self.weight_decay
+        hyper[6] = self.t == 0  # the step about to be taken is the first
+        buffer = self.state["momentum_buffer"]
+        return buffer, buffer
 
     def derivation(self, S: Any) -> None:
         if not self.momentum:

@@ -1,5 +1,6 @@
-"""A split fused step that takes Adam's update in the same call (each thread updating the rows of
-the gradient it made): the very numbers of a separate update, and only where one is taken."""
+"""A split fused step that takes the optimiser's update (Adam's, AdamW's or SGD's) in the same
+call, each thread updating the rows of the gradient it made: the very numbers of a separate
+update, and only where one is taken."""
 
 from __future__ import annotations
 
@@ -36,7 +37,15 @@ def _split(net: Sequential, loss: str, n: int, chunks: int) -> FusedStep:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(
     ("name", "hyper"),
-    [("adam", {}), ("adam", {"weight_decay": 1e-3}), ("adamw", {"weight_decay": 1e-2})],
+    [
+        ("adam", {}),
+        ("adam", {"weight_decay": 1e-3}),
+        ("adamw", {"weight_decay": 1e-2}),
+        ("sgd", {}),
+        ("sgd", {"momentum": 0.9, "weight_decay": 1e-3}),
+        ("sgd", {"momentum": 0.9, "dampening": 0.5}),
+        ("sgd", {"momentum": 0.8, "nesterov": True}),
+    ],
 )
 @pytest.mark.parametrize("chunks", [2, 3])
 @pytest.mark.parametrize("net_name", sorted(NETS))
@@ -64,18 +73,19 @@ def test_the_update_in_the_step_is_bit_for_bit_a_separate_update(
     np.testing.assert_array_equal(net.grad, twin.grad)  # the pure gradient, decay not added
 
 
-def test_a_step_whose_loss_is_not_finite_takes_no_update() -> None:
+@pytest.mark.parametrize(("name", "hyper"), [("adam", {}), ("sgd", {"momentum": 0.9})])
+def test_a_step_whose_loss_is_not_finite_takes_no_update(name: str, hyper: dict) -> None:
     make, loss = NETS["blas layers"]
     net = Sequential(make(), seed=0)
     x, y = _batch(net, loss, 24)
     net.data[-1] = np.nan  # the last bias: every output, whatever ReLU makes of a NaN
     step = _split(net, loss, 24, 2)
-    opt = optim.create("adam", net, lr=0.01)
+    opt = optim.create(name, net, lr=0.01, **hyper)
     before = net.data.copy()
     assert not np.isfinite(step.run(x, y, opt))
     assert not step.updated and opt.t == 0
     np.testing.assert_array_equal(net.data, before)
-    assert not opt.state["exp_avg"].any()
+    assert not any(state.any() for state in opt.state.values())
 
 
 def test_other_optimisers_and_frozen_layers_keep_their_own_update() -> None:
@@ -84,9 +94,9 @@ def test_other_optimisers_and_frozen_layers_keep_their_own_update() -> None:
     x, y = _batch(net, loss, 24)
     step = _split(net, loss, 24, 2)
     before = net.data.copy()
-    step.run(x, y, optim.create("sgd", net, lr=0.1, momentum=0.9))
+    step.run(x, y, optim.create("rmsprop", net, lr=0.1))
     assert not step.updated
-    np.testing.assert_array_equal(net.data, before)  # the gradient only: SGD steps after
+    np.testing.assert_array_equal(net.data, before)  # the gradient only: RMSprop steps after
     net.frozen_ranges = [(0, 10)]
     adam = optim.create("adam", net, lr=0.01)
     step.run(x, y, adam)

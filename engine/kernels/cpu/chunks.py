@@ -4,8 +4,8 @@ The convolution, pooling and recurrent layers run a batch as C chunks of equal s
 (``CPUBackend.batch_chunks`` picks C), each chunk through the serial kernel on its own samples;
 the weight gradients each chunk computes are summed after. A Dense network's fused step
 (``mlp_loss_and_grad_chunks``) instead keeps each chunk's δ and makes the weight gradients from
-all of them at once, each thread its share of the rows, and can take Adam's update of those rows
-right after.
+all of them at once, each thread its share of the rows, and can take Adam's or SGD's update of
+those rows right after, all in one parallel region (``engine.kernels.cpu.atomics``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu import fused
+from engine.kernels.cpu.atomics import LINE, claim, done, wait_for
 from engine.kernels.cpu.blas import gemm
-from engine.kernels.cpu.optim import adam_step
+from engine.kernels.cpu.optim import adam_step, sgd_step
 from engine.kernels.cpu.views import flat
 
 ADAM = 1.0
 """``hyper[0]`` of a split step that also takes Adam's (or AdamW's) update (``update_rows``)."""
+SGD = 2.0
+"""``hyper[0]`` of a split step that also takes SGD's update, with or without momentum."""
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -74,64 +77,112 @@ def weight_rows(x, grad, ws, plan, l, r0, r1, coefs):
 @njit(cache=True, nogil=True)
 def update_rows(data, grad, m, v, hyper, plan, l, r0, r1):
     """The optimiser's update of rows [r0, r1) of layer l's weights and biases, as
-    ``hyper[0]`` says: 0 none, ``ADAM`` Adam or AdamW (``optim.adam_step``, its arguments
-    lr, β₁, β₂, ε, weight decay, decoupled, t in ``hyper[1:8]``)."""
-    if hyper[0] != ADAM or r1 <= r0:
+    ``hyper[0]`` says: 0 none; ``ADAM`` Adam or AdamW (``optim.adam_step``, its arguments
+    lr, β₁, β₂, ε, weight decay, decoupled, t in ``hyper[1:8]``); ``SGD`` (``optim.sgd_step``:
+    lr, momentum, dampening, Nesterov, weight decay, first step in ``hyper[1:7]``, the
+    momentum buffer in ``m``)."""
+    if r1 <= r0 or (hyper[0] != ADAM and hyper[0] != SGD):
         return
     fan_in, w_off, b_off = plan[l, 0], plan[l, 2], plan[l, 3]
-    lr, b1, b2, eps, wd, t = hyper[1], hyper[2], hyper[3], hyper[4], hyper[5], hyper[7]
-    decoupled = hyper[6] != 0.0
-    s, e = w_off + r0 * fan_in, w_off + r1 * fan_in
-    adam_step(data[s:e], grad[s:e], m[s:e], v[s:e], lr, b1, b2, eps, wd, decoupled, t)
-    s, e = b_off + r0, b_off + r1
-    adam_step(data[s:e], grad[s:e], m[s:e], v[s:e], lr, b1, b2, eps, wd, decoupled, t)
+    for s, e in ((w_off + r0 * fan_in, w_off + r1 * fan_in), (b_off + r0, b_off + r1)):
+        if hyper[0] == ADAM:
+            adam_step(data[s:e], grad[s:e], m[s:e], v[s:e], hyper[1], hyper[2], hyper[3],
+                      hyper[4], hyper[5], hyper[6] != 0.0, hyper[7])  # fmt: skip
+        else:
+            sgd_step(data[s:e], grad[s:e], m[s:e], hyper[1], hyper[2], hyper[3],
+                     hyper[4] != 0.0, hyper[5], hyper[6] != 0.0)  # fmt: skip
+
+
+CLAIM_CHUNK, CHUNK_DONE, CLAIM_ROWS, ROWS_DONE = 0, LINE, 2 * LINE, 3 * LINE
+"""``sync``'s counters (``engine.kernels.cpu.atomics``), each on a cache line of its own."""
+SYNC_SIZE = 4 * LINE
+
+
+@njit(cache=True, nogil=True)
+def _chunk(c, x, y, labels, data, ws, plan, alphas, spots, loss, huber_delta, kinds, out):
+    """Forward, loss and the backward pass of δ for chunk c, in its workspace ``ws[c]``; its
+    outputs go to its rows of ``out``. Returns the chunk's mean loss."""
+    chunks, n, width = ws.shape[0], x.shape[0], out.shape[1]
+    lo, hi = bounds(n, c, chunks)
+    yc = y[lo:hi] if y.shape[0] == n else y
+    lc = labels[lo:hi] if labels.shape[0] == n else labels
+    w = ws[c]
+    value = fused._loss_and_deltas(
+        x[lo:hi], yc, lc, data, w, plan, alphas, spots, loss, huber_delta, kinds
+    )
+    start, rows = spots[fused.SPOT_OUT], flat(out)
+    for i in range((hi - lo) * width):
+        rows[lo * width + i] = w[start + i]
+    return value
+
+
+@njit(cache=True, nogil=True)
+def _share(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds, out,
+           coefs, m, v, hyper, sync, losses):  # fmt: skip
+    """One thread's part of ``mlp_loss_and_grad_chunks``: chunks while any is unclaimed, then,
+    once every chunk is done, blocks of gradient rows while any is unclaimed; it returns when
+    every block is done, so that no thread sleeps at the region's end waiting for another."""
+    chunks = ws.shape[0]
+    c = claim(sync, CLAIM_CHUNK)
+    while c < chunks:
+        losses[c] = _chunk(c, x, y, labels, data, ws, plan, alphas, spots, loss, huber_delta,
+                           kinds, out)  # fmt: skip
+        done(sync, CHUNK_DONE)
+        c = claim(sync, CLAIM_CHUNK)
+    wait_for(sync, CHUNK_DONE, chunks)
+    total = 0.0
+    for c in range(chunks):  # the same sum, in the same order, on every thread
+        total += losses[c]
+    finite = math.isfinite(total / chunks)
+    b = claim(sync, CLAIM_ROWS)
+    while b < chunks:
+        for l in range(plan.shape[0]):
+            r0, r1 = bounds(plan[l, 1], b, chunks)
+            weight_rows(x, grad, ws, plan, l, r0, r1, coefs)
+            if finite:
+                update_rows(data, grad, m, v, hyper, plan, l, r0, r1)
+        done(sync, ROWS_DONE)
+        b = claim(sync, CLAIM_ROWS)
+    wait_for(sync, ROWS_DONE, chunks)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def mlp_loss_and_grad_chunks(
     x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds, out, coefs,
-    m, v, hyper,
+    m, v, hyper, sync, losses,
 ):  # fmt: skip
     """A Dense network's step (``fused.mlp_loss_and_grad``) on C equal chunks of the batch, one
     per thread, each in its own workspace ``ws[c]``; the chunks' outputs go to ``out``, the
     batch's gradient to ``grad``, and where ``hyper[0]`` names an optimiser (``update_rows``)
-    its update to ``data``, its state in ``m`` and ``v``.
+    its update to ``data``, its state in ``m`` and ``v``. ``sync`` (``SYNC_SIZE`` int64) holds
+    the threads' counters, ``losses`` (C float64) the chunks' mean losses.
 
     ``loss`` and ``kinds`` as there: compiled for constants, only what the network uses.
-    Returns the batch's mean loss (the mean of the chunks' means). Two parallel regions:
+    Returns the batch's mean loss (the mean of the chunks' means). Two rounds in one parallel
+    region (``_share``; ``engine.kernels.cpu.atomics`` says why one):
 
-    1. each thread runs forward, loss and the backward pass of δ through the layers on its chunk,
-       its products on one core, and leaves every layer's δ in its workspace;
-    2. each thread then makes its share of every layer's rows of the weight gradient,
-       ∂L/∂W = (1/C) Σ_c δ_c a_cᵀ, one product per chunk added into place (``coefs[c]``: α = 1/C,
-       β = 0 for the first chunk, 1 after), and of the bias gradient; then, unless the loss is
-       not finite (the step is then not taken), updates those rows while they are in its cache.
+    1. each thread runs forward, loss and the backward pass of δ through the layers on a chunk,
+       its products on one core, and leaves every layer's δ in that chunk's workspace;
+    2. when all the chunks are done, each thread makes a block of every layer's rows of the
+       weight gradient, ∂L/∂W = (1/C) Σ_c δ_c a_cᵀ, one product per chunk added into place
+       (``coefs[c]``: α = 1/C, β = 0 for the first chunk, 1 after), and of the bias gradient;
+       then, unless the loss is not finite (the step is then not taken), updates those rows
+       while they are in its cache.
+
+    Which thread runs which chunk or block changes nothing: each is computed the same way
+    wherever it runs, and the chunks' losses are added in order.
 
     A gradient per chunk, averaged after, would write and read the whole gradient C + 1 more
     times: 25 MB a step for a 1024-wide network, where the products alone take 15 ms. An update
-    of its own would wake the threads a third time and read the gradient again from memory.
+    of its own would wake the threads again and read the gradient again from memory.
     """
     chunks = ws.shape[0]
-    n = x.shape[0]
-    width = out.shape[1]
+    for i in range(sync.size):
+        sync[i] = 0
+    for _t in prange(chunks):
+        _share(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds, out,
+               coefs, m, v, hyper, sync, losses)  # fmt: skip
     total = 0.0
-    for c in prange(chunks):
-        lo, hi = bounds(n, c, chunks)
-        yc = y[lo:hi] if y.shape[0] == n else y
-        lc = labels[lo:hi] if labels.shape[0] == n else labels
-        w = ws[c]
-        value = fused._loss_and_deltas(
-            x[lo:hi], yc, lc, data, w, plan, alphas, spots, loss, huber_delta, kinds
-        )
-        start = spots[fused.SPOT_OUT]
-        out[lo:hi] = w[start : start + (hi - lo) * width].reshape((hi - lo, width))
-        total += value
-    value = total / chunks
-    finite = math.isfinite(value)
-    for t in prange(chunks):
-        for l in range(plan.shape[0]):
-            r0, r1 = bounds(plan[l, 1], t, chunks)
-            weight_rows(x, grad, ws, plan, l, r0, r1, coefs)
-            if finite:
-                update_rows(data, grad, m, v, hyper, plan, l, r0, r1)
-    return value
+    for c in range(chunks):
+        total += losses[c]
+    return total / chunks
