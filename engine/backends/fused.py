@@ -32,7 +32,7 @@ from engine.losses import LOSSES
 
 LOSS_CODES = {"mse": 0, "huber": 1, "bce": 2, "bce_logits": 3, "cross_entropy": 4}
 SMALL_PRODUCT = 1 << 15  # as ``cpu_fused.SMALL_PRODUCT``: below it, a layer skips BLAS
-SYNC_SIZE = 32  # as ``cpu_chunks.SYNC_SIZE``: the split step's counters, a cache line each
+SYNC_SIZE = 40  # as ``cpu_chunks.SYNC_SIZE``: the split step's counters, a cache line each
 MAX_STEPS = 8  # (batch size, loss) pairs kept; an epoch's last, smaller batch makes a second
 MIN_CHUNK_WORK = 1 << 20
 """Multiply-adds of one sample's step times a chunk's samples below which a batch stays whole:

@@ -39,8 +39,16 @@ def _counter(context, builder, sig, args):
 
 
 def _check(a: types.Type, i: types.Type) -> None:
-    if not (isinstance(a, types.Array) and a.dtype == types.int64 and a.ndim == 1):
-        raise errors.TypingError("atomics: a one-dimensional int64 array of counters is needed")
+    if not (
+        isinstance(a, types.Array)
+        and a.dtype == types.int64
+        and a.ndim == 1
+        and a.layout == "C"
+        and a.mutable
+    ):
+        raise errors.TypingError(
+            "atomics: the counters must be a writable, C-contiguous, one-dimensional int64 array"
+        )
     if not isinstance(i, types.Integer):
         raise errors.TypingError("atomics: the counter's index must be an integer")
 

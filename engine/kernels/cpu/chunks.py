@@ -93,9 +93,9 @@ def update_rows(data, grad, m, v, hyper, plan, l, r0, r1):
                      hyper[4] != 0.0, hyper[5], hyper[6] != 0.0)  # fmt: skip
 
 
-CLAIM_CHUNK, CHUNK_DONE, CLAIM_ROWS, ROWS_DONE = 0, LINE, 2 * LINE, 3 * LINE
+CLAIM_CHUNK, CHUNK_DONE, CLAIM_ROWS, ROWS_DONE, FAILED = 0, LINE, 2 * LINE, 3 * LINE, 4 * LINE
 """``sync``'s counters (``engine.kernels.cpu.atomics``), each on a cache line of its own."""
-SYNC_SIZE = 4 * LINE
+SYNC_SIZE = 5 * LINE
 
 
 @njit(cache=True, nogil=True)
@@ -121,12 +121,19 @@ def _share(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta,
            coefs, m, v, hyper, sync, losses):  # fmt: skip
     """One thread's part of ``mlp_loss_and_grad_chunks``: chunks while any is unclaimed, then,
     once every chunk is done, blocks of gradient rows while any is unclaimed; it returns when
-    every block is done, so that no thread sleeps at the region's end waiting for another."""
+    every block is done, so that no thread sleeps at the region's end waiting for another.
+
+    A piece that raises still counts as done, and ``sync[FAILED]`` says so: the other threads
+    must not wait for it forever, and the kernel raises once the region is over."""
     chunks = ws.shape[0]
     c = claim(sync, CLAIM_CHUNK)
     while c < chunks:
-        losses[c] = _chunk(c, x, y, labels, data, ws, plan, alphas, spots, loss, huber_delta,
-                           kinds, out)  # fmt: skip
+        try:
+            losses[c] = _chunk(c, x, y, labels, data, ws, plan, alphas, spots, loss,
+                               huber_delta, kinds, out)  # fmt: skip
+        except Exception:  # counted, and raised again once the region is over
+            losses[c] = math.nan
+            done(sync, FAILED)
         done(sync, CHUNK_DONE)
         c = claim(sync, CLAIM_CHUNK)
     wait_for(sync, CHUNK_DONE, chunks)
@@ -136,11 +143,14 @@ def _share(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta,
     finite = math.isfinite(total / chunks)
     b = claim(sync, CLAIM_ROWS)
     while b < chunks:
-        for l in range(plan.shape[0]):
-            r0, r1 = bounds(plan[l, 1], b, chunks)
-            weight_rows(x, grad, ws, plan, l, r0, r1, coefs)
-            if finite:
-                update_rows(data, grad, m, v, hyper, plan, l, r0, r1)
+        try:
+            for l in range(plan.shape[0]):
+                r0, r1 = bounds(plan[l, 1], b, chunks)
+                weight_rows(x, grad, ws, plan, l, r0, r1, coefs)
+                if finite:
+                    update_rows(data, grad, m, v, hyper, plan, l, r0, r1)
+        except Exception:
+            done(sync, FAILED)
         done(sync, ROWS_DONE)
         b = claim(sync, CLAIM_ROWS)
     wait_for(sync, ROWS_DONE, chunks)
@@ -182,6 +192,8 @@ def mlp_loss_and_grad_chunks(
     for _t in prange(chunks):
         _share(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta, kinds, out,
                coefs, m, v, hyper, sync, losses)  # fmt: skip
+    if sync[FAILED]:
+        raise RuntimeError("the split fused step failed on one of its threads")
     total = 0.0
     for c in range(chunks):
         total += losses[c]
