@@ -140,7 +140,8 @@ w = step.workspace
 x = np.zeros((16, 200), dtype=np.float32)
 labels = np.zeros(16, dtype=np.int64)
 kernel = _fused_kernel(chunks.mlp_loss_and_grad_chunks, x, step._no_y, labels, w)
-wrong = np.zeros((16, 199), dtype=np.float32)  # the first product's shapes do not fit: it raises in each chunk
+# the first product's shapes do not fit: it raises in each chunk
+wrong = np.zeros((16, 199), dtype=np.float32)
 try:
     kernel(wrong, step._no_y, labels, w.data, w.grad, w.ws, w.plan, w.alphas, w.spots,
            w.loss, w.huber_delta, w.kinds, w.out, w.coefs, w.m, w.v, w.hyper, w.sync, w.losses)
