@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -245,3 +247,25 @@ def test_bench_command_rejects_an_unknown_workload(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert "nosuch" in err and "Traceback" not in err
     assert all(name in err for name in workloads.names())
+
+
+WORKER_ORDER = """
+import io, json, sys
+from tui.bench import workers
+sys.stdin = io.StringIO(json.dumps({"cmd": "setup", "workload": "toy", "warmup": 0.0,
+                                    "seconds": 0.01}) + "\\n" + json.dumps({"cmd": "quit"}) + "\\n")
+workers.serve("pytorch", "cpu")
+names = list(sys.modules)
+print("order", names.index("torch") < names.index("engine"))
+"""
+
+
+@NO_TORCH
+def test_a_pytorch_worker_loads_pytorch_before_the_engine() -> None:
+    """Both link ``libgomp.so.1``, and the first to load it sets OpenMP's wait policy for both:
+    after the engine, PyTorch's threads would sleep between its regions and its times, which
+    the engine's are compared with, would be 1.4 to 3 times too long."""
+    result = subprocess.run(
+        [sys.executable, "-c", WORKER_ORDER], capture_output=True, text=True, timeout=300
+    )
+    assert "order True" in result.stdout, result.stdout + result.stderr
