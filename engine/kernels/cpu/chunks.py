@@ -19,7 +19,7 @@ from engine.kernels.cpu import fused
 from engine.kernels.cpu.atomics import LINE, claim, done, wait_for
 from engine.kernels.cpu.blas import gemm
 from engine.kernels.cpu.optim import adam_step, sgd_step
-from engine.kernels.cpu.views import flat
+from engine.kernels.cpu.views import flat, mat
 
 ADAM = 1.0
 """``hyper[0]`` of a split step that also takes Adam's (or AdamW's) update (``update_rows``)."""
@@ -110,10 +110,18 @@ def _chunk(c, x, y, labels, data, ws, plan, alphas, spots, loss, huber_delta, ki
     value = fused._loss_and_deltas(
         x[lo:hi], yc, lc, data, w, plan, alphas, spots, loss, huber_delta, kinds
     )
-    start, rows = spots[fused.SPOT_OUT], flat(out)
-    for i in range((hi - lo) * width):
-        rows[lo * width + i] = w[start + i]
+    fused._copy(mat(w, spots[fused.SPOT_OUT], hi - lo, width), out[lo:hi])
     return value
+
+
+@njit(cache=True, nogil=True)
+def _mean_loss(losses):
+    """The batch's mean loss from the chunks' means, added in chunk order: every thread's test
+    of it and the value returned are the same number."""
+    total = 0.0
+    for c in range(losses.size):
+        total += losses[c]
+    return total / losses.size
 
 
 @njit(cache=True, nogil=True)
@@ -137,10 +145,7 @@ def _share(x, y, labels, data, grad, ws, plan, alphas, spots, loss, huber_delta,
         done(sync, CHUNK_DONE)
         c = claim(sync, CLAIM_CHUNK)
     wait_for(sync, CHUNK_DONE, chunks)
-    total = 0.0
-    for c in range(chunks):  # the same sum, in the same order, on every thread
-        total += losses[c]
-    finite = math.isfinite(total / chunks)
+    finite = math.isfinite(_mean_loss(losses))
     b = claim(sync, CLAIM_ROWS)
     while b < chunks:
         try:
@@ -194,7 +199,4 @@ def mlp_loss_and_grad_chunks(
                coefs, m, v, hyper, sync, losses)  # fmt: skip
     if sync[FAILED]:
         raise RuntimeError("the split fused step failed on one of its threads")
-    total = 0.0
-    for c in range(chunks):
-        total += losses[c]
-    return total / chunks
+    return _mean_loss(losses)
