@@ -8,7 +8,10 @@ on the cores BLAS needs next (on two cores, that made a training step several ti
 the parallel twins are kept for arrays of millions of elements (``PARALLEL_ELEMENTS``) — or
 from ``PARALLEL_UPDATE`` elements for an optimiser's update after a step that ran on Numba's
 threads, BLAS's idle. A large Dense network's fused step is such a step: its batch is split into
-one chunk per thread, each chunk's products on one BLAS thread (``fused_loss_and_grad``).
+one chunk per thread, each chunk's products on one BLAS thread (``fused_loss_and_grad``). So are
+the large Dense layers of a network whose other layers split their batch (a transformer's
+projections and feed-forward layers, ``PARALLEL_DENSE``): BLAS runs on one thread for its whole
+step, and those products take Numba's threads instead, a block of rows each.
 
 The image, recurrent and attention layers' operations are
 ``engine.backends.cpu_layers.CPULayerOps``,
@@ -36,12 +39,15 @@ from engine.kernels.cpu import chunks as cpu_chunks
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import fused as cpu_fused
 from engine.kernels.cpu import optim as cpu_optim
-from engine.threads import blas_back, blas_to_one
+from engine.threads import blas_back, blas_threads, blas_to_one
 
 Array = npt.NDArray[Any]
 
 PARALLEL_ELEMENTS = 1 << 22  # below this many elements, serial kernels (see the docstring)
 PARALLEL_UPDATE = 1 << 17  # an update in parallel from here, after a step on Numba's threads
+PARALLEL_DENSE = 1 << 23
+"""Multiply-adds of a Dense layer's product from which it is split over Numba's threads when BLAS
+runs on one (``_dense_chunks``): below it, waking the threads costs more than they save."""
 
 PAGE = 4096
 PLACED_FROM = 1 << 14  # bytes from which an array is placed by ``placed``; smaller, as NumPy does
@@ -113,13 +119,34 @@ class CPUBackend(CPULayerOps):
     def dense_forward(self, x: Array, W: Array, b: Array, z: Array) -> None:
         if x.shape[1] != W.shape[1] or z.shape != (x.shape[0], W.shape[0]):
             raise ValueError(f"dense: input {x.shape} does not fit W {W.shape} / z {z.shape}")
-        cpu.dense_forward(x, W, b, z)
+        chunks = self._dense_chunks(x.shape[0], W.size)
+        if chunks > 1:
+            cpu_chunks.dense_forward_chunks(x, W, b, z, chunks)
+        else:
+            cpu.dense_forward(x, W, b, z)
 
     def dense_backward(
         self, x: Array, W: Array, delta: Array, gW: Array, gb: Array, gx: Array | None
     ) -> None:
         need = gx is not None
-        cpu.dense_backward(x, W, delta, gW, gb, gx if need else x, need)
+        chunks = self._dense_chunks(x.shape[0], W.size)
+        if chunks > 1:
+            cpu_chunks.dense_backward_chunks(x, W, delta, gW, gb, gx if need else x, need, chunks)
+        else:
+            cpu.dense_backward(x, W, delta, gW, gb, gx if need else x, need)
+
+    @staticmethod
+    def _dense_chunks(rows: int, weights: int) -> int:
+        """How many threads a Dense layer's products take: Numba's, when BLAS runs on one thread
+        (a step of a network that splits its batch: a transformer's projections and
+        feed-forward layers) and each product is ``PARALLEL_DENSE`` multiply-adds or more; 1
+        (the serial kernel, BLAS's own threads) otherwise."""
+        if rows * weights < PARALLEL_DENSE or rows < 2:
+            return 1
+        threads = numba.get_num_threads()
+        if threads < 2 or blas_threads() != 1:
+            return 1
+        return min(threads, rows)
 
     def kernel_activation(self, kind: int, dtype: np.dtype) -> int:
         """The kernel code for an activation on ``dtype`` arrays (float32 tanh: the fast one)."""

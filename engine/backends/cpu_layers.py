@@ -29,14 +29,17 @@ from engine.threads import blas_back, blas_to_one
 Array = Any
 
 MIN_CHUNK = 16
+"""The fewest samples of a batch a thread takes: below it, a chunk's products are too small to
+gain from a thread of their own."""
 MIN_CONV_WORK = 1 << 20
 """Multiply-adds a chunk of a convolution needs before it takes a thread of its own; a pooling
 layer's chunk needs ``MIN_POOL_WORK`` elements. Smaller ones (a digits net's 8×8 maps) stay whole:
 split, they gain a little headless and lose more in the app, beside its interface's thread
 (measured on lenet-digits: 1,300 → 1,160 steps/s headless, 780 → 990 in the app)."""
 MIN_POOL_WORK = 1 << 17
-"""The fewest samples of a batch a thread takes: below it, a chunk's products are too small to
-gain from a thread of their own."""
+MIN_ATTENTION_WORK = 1 << 16
+"""Attention scores (heads · T² per sample) a chunk of the batch needs before it takes a thread of
+its own: below it, waking the thread costs more than the chunk's heads take."""
 
 
 class CPULayerOps(RecurrentOps):
@@ -277,11 +280,28 @@ class CPULayerOps(RecurrentOps):
 
     # ---------------------------------------------------------------- attention
     def attention_workspace_shapes(self, n: int, heads: int, T: int) -> dict[str, tuple[int, ...]]:
-        """One (T, T) block of dSᵀ reused by every head, and the kernels' scratch rows."""
-        return {"dST": (T, T), "work": (2, T), "bits": (T * T,)}
+        """Per chunk of the batch (``batch_chunks``, or 1 where a chunk would hold less than
+        ``MIN_ATTENTION_WORK``): one (T, T) block of dSᵀ reused by every head, and the kernels'
+        scratch rows."""
+        chunks = self._image_chunks(n, heads * T * T, MIN_ATTENTION_WORK)
+        return {"dST": (chunks, T, T), "work": (chunks, 2, T), "bits": (chunks, T * T)}
 
     def attention_forward(self, qkv, heads, causal, fast_exp, AT, out, work, bits) -> None:
-        cpu_attn.attention_forward(qkv, heads, causal, fast_exp, AT, out, work, bits)
+        if work.shape[0] == 1:
+            cpu_attn.attention_forward(qkv, heads, causal, fast_exp, AT, out, work[0], bits[0])
+            return
+        before = blas_to_one()
+        try:
+            cpu_attn.attention_forward_chunks(qkv, heads, causal, fast_exp, AT, out, work, bits)
+        finally:
+            blas_back(before)
 
     def attention_backward(self, dout, qkv, AT, heads, dqkv, dST, work) -> None:
-        cpu_attn.attention_backward(dout, qkv, AT, heads, dqkv, dST, work)
+        if work.shape[0] == 1:
+            cpu_attn.attention_backward(dout, qkv, AT, heads, dqkv, dST[0], work[0])
+            return
+        before = blas_to_one()
+        try:
+            cpu_attn.attention_backward_chunks(dout, qkv, AT, heads, dqkv, dST, work)
+        finally:
+            blas_back(before)

@@ -328,9 +328,9 @@ class MultiHeadSelfAttention(Layer):
 
     type_name = "MultiHeadSelfAttention"
     splits_batch = True
-    """Not that it does, but its many small products (a few per head) gain nothing from a second
-    BLAS thread, which only spins beside Numba's: the network keeps BLAS on one thread for the
-    steps of a network that holds one, as for the layers that do split their batch."""
+    """Its heads run one chunk of the batch per Numba thread, with BLAS on one thread, when the
+    batch's attention scores are many enough (``CPULayerOps.attention_workspace_shapes``); the
+    network's large Dense layers then split their products over the same threads."""
 
     def __init__(self, d: int, heads: int = 1, causal: bool = False) -> None:
         super().__init__()

@@ -1,5 +1,6 @@
 """Layers that split a batch into chunks, one per thread (convolution, max-pooling, recurrent
-layers): the same numbers as on one chunk, and gradients that match finite differences."""
+layers, attention, and the Dense layers of such networks): the same numbers as on one chunk, and
+gradients that match finite differences."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ import numpy as np
 import pytest
 
 from engine import Dense, ReLU, Sequential
+from engine.backends import cpu as backend_cpu
 from engine.backends import cpu_layers as backend_layers
-from engine.layers.blocks import Residual
+from engine.kernels.cpu import attention as cpu_attn
+from engine.kernels.cpu import chunks as cpu_chunks
+from engine.kernels.cpu import core as cpu
+from engine.layers.blocks import Residual, transformer_block
 from engine.layers.image import AvgPool2D, Conv2D, Flatten, MaxPool2D
-from engine.layers.sequence import GRU, LSTM, RNN
+from engine.layers.sequence import GRU, LSTM, RNN, MultiHeadSelfAttention
+from engine.threads import blas_threads, blas_threads_for
 
 SEQUENCES = (5, 2)
 IMAGES = (2, 6, 6)
@@ -47,6 +53,10 @@ NETS: dict[str, tuple[Callable[[], list], tuple[int, ...]]] = {
         ],
         IMAGES,
     ),
+    "transformer": (
+        lambda: [*transformer_block(4, 2, 8, causal=True), *transformer_block(4, 1), Dense(4, 1)],
+        (5, 4),
+    ),
 }
 
 
@@ -68,6 +78,8 @@ def threads(monkeypatch) -> Callable[[int], None]:
     monkeypatch.setattr(backend_layers, "MIN_CHUNK", 2)
     monkeypatch.setattr(backend_layers, "MIN_CONV_WORK", 0)
     monkeypatch.setattr(backend_layers, "MIN_POOL_WORK", 0)
+    monkeypatch.setattr(backend_layers, "MIN_ATTENTION_WORK", 0)
+    monkeypatch.setattr(backend_cpu, "PARALLEL_DENSE", 0)
 
     def use(n: int) -> None:
         monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: n)
@@ -105,8 +117,13 @@ def run(name: str, threads: Callable[[int], None], n: int, dtype: str, x, y):
 
 def chunks_of(layer) -> int:
     """How many chunks the layer's last pass split the batch into."""
+    if isinstance(layer, Residual):
+        return chunks_of(layer.inner[1])
     if isinstance(layer, Conv2D):
         return layer._cols.shape[0]
+    if isinstance(layer, MultiHeadSelfAttention):
+        assert layer._kept is not None and layer._kept_back is not None
+        return layer._kept[7].shape[0]  # its scratch rows, one per chunk
     return layer._hs.shape[0]
 
 
@@ -121,7 +138,7 @@ def test_chunks_give_the_numbers_of_one_chunk(name: str, dtype: str, threads) ->
     np.testing.assert_allclose(loss3, loss1, rtol=tol)
     np.testing.assert_allclose(out3, out1, rtol=tol, atol=tol)
     np.testing.assert_allclose(grad3, grad1, rtol=0, atol=tol * np.abs(grad1).max())
-    if isinstance(one.layers[0], Conv2D):
+    if isinstance(one.layers[0], (Conv2D, Residual)):
         return
     for sample in (0, 3, 5):  # in the first, second and third chunk
         np.testing.assert_allclose(
@@ -143,12 +160,77 @@ def test_chunked_gradients_match_finite_differences(name: str, threads, gradient
 
 
 def test_the_blas_thread_count_is_back_after_a_chunked_step(threads) -> None:
-    from engine.threads import blas_threads
-
     before = blas_threads()
     threads(2)
-    for name in ("lstm-last", "lenet"):
+    for name in ("lstm-last", "lenet", "transformer"):
         net = build(name, 0, "float32")
         net.loss_and_grad(*data(name, 4, 0), "mse")
         assert chunks_of(net.layers[0]) == 2
         assert blas_threads() == before
+
+
+def filled(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    return rng.normal(size=shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("chunks", [1, 2, 3, 7])
+@pytest.mark.parametrize("need_x", [True, False])
+def test_dense_products_split_over_threads_give_the_serial_bits(dtype, chunks, need_x) -> None:
+    """z = x Wᵀ + b by blocks of rows, and ∂W, ∂b (by blocks of W's rows) and ∂x (by blocks of
+    the batch): every number is the serial kernel's, to the bit."""
+    rng = np.random.default_rng(chunks)
+    n, k, m = 23, 6, 5  # 7 chunks of 5 rows of W: some chunks get none
+    x, W, b, delta = (filled(rng, s, dtype) for s in ((n, k), (m, k), (m,), (n, m)))
+    z1, z2 = np.full((n, m), np.nan, dtype), np.full((n, m), np.nan, dtype)
+    cpu.dense_forward(x, W, b, z1)
+    cpu_chunks.dense_forward_chunks(x, W, b, z2, chunks)
+    np.testing.assert_array_equal(z2, z1)
+    one = [np.full(s, np.nan, dtype) for s in (W.shape, b.shape, x.shape)]
+    split = [np.full(s, np.nan, dtype) for s in (W.shape, b.shape, x.shape)]
+    cpu.dense_backward(x, W, delta, *one, need_x)
+    cpu_chunks.dense_backward_chunks(x, W, delta, *split, need_x, chunks)
+    for got, want in zip(split[: 3 if need_x else 2], one):
+        np.testing.assert_array_equal(got, want)
+    if not need_x:
+        assert np.isnan(split[2]).all()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_split_over_threads_gives_the_serial_bits(dtype, causal) -> None:
+    rng = np.random.default_rng(1)
+    n, T, d, heads, chunks = 5, 6, 8, 2, 3
+    qkv, dout = filled(rng, (n, T, 3 * d), dtype), filled(rng, (n, T, d), dtype)
+    fast = dtype == "float32"
+    outs = []
+    for c in (1, chunks):
+        AT = np.full((n, heads, T, T), np.nan, dtype)
+        out, dqkv = np.full((n, T, d), np.nan, dtype), np.full((n, T, 3 * d), np.nan, dtype)
+        work, dST = np.empty((c, 2, T), dtype), np.empty((c, T, T), dtype)
+        bits = np.empty((c, T * T), np.int32)
+        if c == 1:
+            cpu_attn.attention_forward(qkv, heads, causal, fast, AT, out, work[0], bits[0])
+            cpu_attn.attention_backward(dout, qkv, AT, heads, dqkv, dST[0], work[0])
+        else:
+            cpu_attn.attention_forward_chunks(qkv, heads, causal, fast, AT, out, work, bits)
+            cpu_attn.attention_backward_chunks(dout, qkv, AT, heads, dqkv, dST, work)
+        outs.append((AT, out, dqkv))
+    for got, want in zip(*outs):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_dense_layer_takes_numbas_threads_only_where_blas_has_one(monkeypatch) -> None:
+    """Large products split over Numba's threads while BLAS runs on one (a step of a network that
+    splits its batch); small ones, or any while BLAS has threads of its own, stay whole."""
+    monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: 2)
+    backend = build("transformer", 0).backend
+    big = backend_cpu.PARALLEL_DENSE
+    with blas_threads_for(1):
+        assert backend._dense_chunks(2048, 256 * 64) == 2
+        assert backend._dense_chunks(big // 64, 64) == 2
+        assert backend._dense_chunks(big // 64, 63) == 1
+        assert backend._dense_chunks(1, big) == 1
+    if blas_threads() is not None:
+        with blas_threads_for(2):
+            assert backend._dense_chunks(2048, 256 * 64) == 1

@@ -1,5 +1,10 @@
 """A batch split into chunks, one per Numba thread: the helpers the ``*_chunks`` kernels share.
 
+A Dense layer of a network whose step runs BLAS on one thread (one with convolutions, recurrent
+layers or attention) splits its products the same way when they are large
+(``dense_forward_chunks``, ``dense_backward_chunks``), so that a transformer's projections and
+feed-forward layers use every core.
+
 The convolution, pooling and recurrent layers run a batch as C chunks of equal size on C threads
 (``CPUBackend.batch_chunks`` picks C), each chunk through the serial kernel on its own samples;
 the weight gradients each chunk computes are summed after. A Dense network's fused step
@@ -12,12 +17,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
-from engine.kernels.cpu import fused
+from engine.kernels.cpu import core, fused
 from engine.kernels.cpu.atomics import LINE, claim, done, wait_for
-from engine.kernels.cpu.blas import gemm
+from engine.kernels.cpu.blas import gemm, product
 from engine.kernels.cpu.optim import adam_step, sgd_step
 from engine.kernels.cpu.views import flat, mat
 
@@ -44,6 +50,48 @@ def sum_chunks(partial, out):
         part = parts[c * size : (c + 1) * size]
         for i in range(size):
             total[i] += part[i]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def dense_forward_chunks(x, W, b, z, chunks):
+    """``core.dense_forward`` (z = x Wᵀ + b) on ``chunks`` threads, a block of the batch each."""
+    for c in prange(chunks):
+        lo, hi = bounds(x.shape[0], c, chunks)
+        core.dense_forward(x[lo:hi], W, b, z[lo:hi])
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def dense_backward_chunks(x, W, delta, grad_W, grad_b, grad_x, need_grad_x, chunks):
+    """``core.dense_backward`` on ``chunks`` threads, each taking rows [m·c/C, m·(c+1)/C) of
+    grad_W and grad_b from every sample (each sum is the serial kernel's) and, if asked, rows
+    [n·c/C, n·(c+1)/C) of grad_x = δ W: the same work for every thread."""
+    for c in prange(chunks):
+        r0, r1 = bounds(delta.shape[1], c, chunks)
+        _gradient_rows(x, delta, grad_W, grad_b, r0, r1)
+        if need_grad_x:
+            lo, hi = bounds(x.shape[0], c, chunks)
+            product(delta[lo:hi], False, W, False, grad_x[lo:hi])
+
+
+@njit(cache=True, nogil=True)
+def _gradient_rows(x, delta, grad_W, grad_b, r0, r1):
+    """Rows [r0, r1) of grad_W = δᵀ x and grad_b = Σ_i δ[i]: δ's columns r0..r1, in place."""
+    n, k = x.shape
+    m = delta.shape[1]
+    rows = r1 - r0
+    if rows <= 0:
+        return
+    coef = np.zeros(2, x.dtype)  # gemm's α = 1, β = 0
+    coef[0] = 1.0
+    gemm(True, False, rows, k, n, coef, flat(delta), r0, m, flat(x), 0, k, flat(grad_W),
+         r0 * k, k)  # fmt: skip
+    gb = grad_b[r0:r1]
+    for j in range(rows):
+        gb[j] = 0.0
+    for i in range(n):  # a view per row: indices from 0, so the loop vectorises
+        d = delta[i, r0:r1]
+        for j in range(rows):
+            gb[j] += d[j]
 
 
 @njit(cache=True, nogil=True)
