@@ -397,12 +397,16 @@ class Sequential:
             self.on_threads = fused.chunks > 1
         else:
             self.on_threads = self._splits_batch and self.backend.batch_chunks(x.shape[0]) > 1
-            out = self._forward(x, training=True)
-            self.last_output = out  # the last step's output let go before the backward pass
-            grad_out = self.layers[-1]._buffer("loss_grad", out.shape, True)
-            value = self.backend.loss(loss, out, y, grad_out, LOSSES[loss].delta)
-            # straight through the step: its input gets the gradient the loss gave its output
-            self._backward(grad_out, len(self.layers) - (2 if straight else 1))
+            before = self._blas_to_one()  # the loss too: it may take Numba's threads
+            try:
+                out = self._forward(x, training=True)
+                self.last_output = out  # the last step's output let go before the backward pass
+                grad_out = self.layers[-1]._buffer("loss_grad", out.shape, True)
+                value = self.backend.loss(loss, out, y, grad_out, LOSSES[loss].delta)
+                # straight through the step: its input gets the gradient the loss gave its output
+                self._backward(grad_out, len(self.layers) - (2 if straight else 1))
+            finally:
+                blas_back(before)
         self.last_output = out
         self.last_penalty = 0.0
         if l1 or l2:

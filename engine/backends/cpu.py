@@ -25,6 +25,7 @@ import itertools
 import math
 import operator
 import sys
+import threading
 from typing import Any
 
 import numba
@@ -34,12 +35,12 @@ from numba.core import types
 
 from engine.activations import TANH, TANH_F32
 from engine.backends.base import Backend, FusedWorkspace
-from engine.backends.cpu_layers import CPULayerOps
+from engine.backends.cpu_layers import CPULayerOps, idle_threads
 from engine.kernels.cpu import chunks as cpu_chunks
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import fused as cpu_fused
 from engine.kernels.cpu import optim as cpu_optim
-from engine.threads import blas_back, blas_threads, blas_to_one
+from engine.threads import blas_back, blas_to_one
 
 Array = npt.NDArray[Any]
 
@@ -48,6 +49,9 @@ PARALLEL_UPDATE = 1 << 17  # an update in parallel from here, after a step on Nu
 PARALLEL_DENSE = 1 << 23
 """Multiply-adds of a Dense layer's product from which it is split over Numba's threads when BLAS
 runs on one (``_dense_chunks``): below it, waking the threads costs more than they save."""
+PARALLEL_IDLE = 1 << 18
+"""Elements from which an element-wise kernel runs on Numba's threads when nothing else would use
+them (``idle_threads``)."""
 
 PAGE = 4096
 PLACED_FROM = 1 << 14  # bytes from which an array is placed by ``placed``; smaller, as NumPy does
@@ -95,8 +99,26 @@ class CPUBackend(CPULayerOps):
         1 << 16
     )  # activation elements up to which the fused step is used (engine.backends.fused)
 
+    def __init__(self) -> None:
+        self._local = (
+            threading.local()
+        )  # scratch of the thread that trains (one backend serves all)
+
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        """A copy (``copy.deepcopy`` of a trainer, a pickled network) is a fresh backend: the
+        scratch is not copied."""
+        return (CPUBackend, ())
+
     def device_name(self) -> str:
         return "cpu"
+
+    def _row_losses(self, n: int) -> Array:
+        """Float64 scratch of at least ``n`` elements for the rows' losses, this thread's own and
+        kept from call to call (a step allocates nothing)."""
+        rows = getattr(self._local, "rows", None)
+        if rows is None or rows.size < n:
+            rows = self._local.rows = np.empty(n)
+        return rows
 
     # ---------------------------------------------------------------- arrays
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Array:
@@ -143,10 +165,14 @@ class CPUBackend(CPULayerOps):
         (the serial kernel, BLAS's own threads) otherwise."""
         if rows * weights < PARALLEL_DENSE or rows < 2:
             return 1
-        threads = numba.get_num_threads()
-        if threads < 2 or blas_threads() != 1:
-            return 1
-        return min(threads, rows)
+        return min(idle_threads(), rows)
+
+    @staticmethod
+    def _parallel(size: int) -> bool:
+        """Whether an element-wise kernel over ``size`` elements takes its ``prange`` twin: from
+        ``PARALLEL_ELEMENTS``, or from ``PARALLEL_IDLE`` while Numba's threads are otherwise
+        idle (BLAS on one thread, as in a step of a network that splits its batch)."""
+        return size >= PARALLEL_ELEMENTS or (size >= PARALLEL_IDLE and idle_threads() > 1)
 
     def kernel_activation(self, kind: int, dtype: np.dtype) -> int:
         """The kernel code for an activation on ``dtype`` arrays (float32 tanh: the fast one)."""
@@ -155,7 +181,7 @@ class CPUBackend(CPULayerOps):
     def activation_forward(self, z: Array, a: Array, kind: int, alpha: float) -> None:
         _same("activation", z, a)
         kind = self.kernel_activation(kind, z.dtype)
-        if z.size >= PARALLEL_ELEMENTS:
+        if self._parallel(z.size):
             rows = z.shape[0]
             cpu.activation_forward_par(z.reshape(rows, -1), a.reshape(rows, -1), kind, alpha)
         elif kind in cpu.FORWARD:  # its own small kernel: compiles only that activation
@@ -167,7 +193,7 @@ class CPUBackend(CPULayerOps):
         self, z: Array, a: Array, ga: Array, gz: Array, kind: int, alpha: float
     ) -> None:
         kind = self.kernel_activation(kind, z.dtype)
-        if z.size >= PARALLEL_ELEMENTS:
+        if self._parallel(z.size):
             r = z.shape[0]
             cpu.activation_backward_par(z.reshape(r, -1), a.reshape(r, -1), ga.reshape(r, -1),
                                         gz.reshape(r, -1), kind, alpha)  # fmt: skip
@@ -194,7 +220,11 @@ class CPUBackend(CPULayerOps):
     def loss(self, name: str, y_hat: Array, y: Array, grad: Array, huber_delta: float) -> float:
         if name == "cross_entropy":  # (n, …, k) logits: one class distribution per position
             k = y_hat.shape[-1]
-            return float(cpu.cross_entropy_loss(y_hat.reshape(-1, k), y, grad.reshape(-1, k)))
+            z, g = y_hat.reshape(-1, k), grad.reshape(-1, k)
+            if self._parallel(4 * y_hat.size):  # an exp and a log a row: four times the work
+                each = self._row_losses(z.shape[0])
+                return float(cpu_chunks.cross_entropy_loss_chunks(z, y, g, each, idle_threads()))
+            return float(cpu.cross_entropy_loss(z, y, g))
         _same("loss target", y_hat, y)
         if name == "perceptron":
             return perceptron_loss(y_hat, y, grad)

@@ -24,7 +24,7 @@ from engine.kernels.cpu import conv as cpu_conv
 from engine.kernels.cpu import norm as cpu_norm
 from engine.kernels.cpu import pool as cpu_pool
 from engine.kernels.cpu import sequence as cpu_rnn
-from engine.threads import blas_back, blas_to_one
+from engine.threads import blas_back, blas_threads, blas_to_one
 
 Array = Any
 
@@ -40,6 +40,13 @@ MIN_POOL_WORK = 1 << 17
 MIN_ATTENTION_WORK = 1 << 16
 """Attention scores (heads · T² per sample) a chunk of the batch needs before it takes a thread of
 its own: below it, waking the thread costs more than the chunk's heads take."""
+
+
+def idle_threads() -> int:
+    """Numba's thread count where BLAS runs on one thread (a step of a network that splits its
+    batch over Numba's threads sets that), so that nothing else would use them; 1 otherwise."""
+    threads = numba.get_num_threads()
+    return threads if threads > 1 and blas_threads() == 1 else 1
 
 
 class CPULayerOps(RecurrentOps):

@@ -234,3 +234,29 @@ def test_a_dense_layer_takes_numbas_threads_only_where_blas_has_one(monkeypatch)
     if blas_threads() is not None:
         with blas_threads_for(2):
             assert backend._dense_chunks(2048, 256 * 64) == 1
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("chunks", [1, 2, 3, 7])
+def test_cross_entropy_split_over_threads_gives_the_serial_bits(dtype, chunks) -> None:
+    rng = np.random.default_rng(chunks)
+    z = filled(rng, (13, 5), dtype) * 4
+    labels = rng.integers(0, 5, 13)
+    g1, g2 = np.full_like(z, np.nan), np.full_like(z, np.nan)
+    loss = cpu.cross_entropy_loss(z, labels, g1)
+    each = np.full(14, np.nan)  # a row more than needed
+    assert cpu_chunks.cross_entropy_loss_chunks(z, labels, g2, each, chunks) == loss
+    np.testing.assert_array_equal(g2, g1)
+
+
+def test_element_wise_kernels_take_idle_threads_from_a_quarter_million_elements(
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: 2)
+    backend = build("transformer", 0).backend
+    idle, always = backend_cpu.PARALLEL_IDLE, backend_cpu.PARALLEL_ELEMENTS
+    with blas_threads_for(1):
+        assert backend._parallel(idle) and not backend._parallel(idle - 1)
+    if blas_threads() is not None:
+        with blas_threads_for(2):
+            assert not backend._parallel(idle) and backend._parallel(always)

@@ -73,6 +73,22 @@ def dense_backward_chunks(x, W, delta, grad_W, grad_b, grad_x, need_grad_x, chun
             product(delta[lo:hi], False, W, False, grad_x[lo:hi])
 
 
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def cross_entropy_loss_chunks(z, labels, grad, each, chunks):
+    """``core.cross_entropy_loss``, a block of the rows on each of ``chunks`` threads. Each row's
+    loss goes to ``each`` (float64, a row or more), and they are added after, in order: the
+    serial kernel's sum, to the bit."""
+    n = z.shape[0]
+    for c in prange(chunks):
+        lo, hi = bounds(n, c, chunks)
+        for i in range(lo, hi):
+            each[i] = core._cross_entropy_row(z[i], labels[i], grad[i], n)
+    total = 0.0
+    for i in range(n):
+        total += each[i]
+    return total / n
+
+
 @njit(cache=True, nogil=True)
 def _gradient_rows(x, delta, grad_W, grad_b, r0, r1):
     """Rows [r0, r1) of grad_W = δᵀ x and grad_b = Σ_i δ[i]: δ's columns r0..r1, in place."""

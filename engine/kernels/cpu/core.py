@@ -332,22 +332,29 @@ def cross_entropy_loss(z, labels, grad):
 
     L = mean_i [log Σ_k e^{z_ik} − z_i,y_i];  ∂L/∂z_ik = (softmax(z_i)_k − [k = y_i]) / n.
     """
-    n, k = z.shape
+    n = z.shape[0]
     total = 0.0
     for i in range(n):
-        zmax = z[i, 0]
-        for j in range(1, k):
-            zmax = max(zmax, z[i, j])
-        s = 0.0
-        for j in range(k):
-            e = math.exp(z[i, j] - zmax)
-            grad[i, j] = e
-            s += e
-        total += math.log(s) + zmax - z[i, labels[i]]
-        for j in range(k):
-            grad[i, j] = grad[i, j] / s / n
-        grad[i, labels[i]] -= 1.0 / n
+        total += _cross_entropy_row(z[i], labels[i], grad[i], n)
     return total / n
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _cross_entropy_row(z, label, grad, n):
+    """One row of ``cross_entropy_loss``: fills its gradient and returns its loss."""
+    k = z.shape[0]
+    zmax = z[0]
+    for j in range(1, k):
+        zmax = max(zmax, z[j])
+    s = 0.0
+    for j in range(k):
+        e = math.exp(z[j] - zmax)
+        grad[j] = e
+        s += e
+    for j in range(k):
+        grad[j] = grad[j] / s / n
+    grad[label] -= 1.0 / n
+    return math.log(s) + zmax - z[label]
 
 
 # --------------------------------------------------------------------------- penalties, norms
