@@ -112,13 +112,18 @@ class CPUBackend(CPULayerOps):
     def device_name(self) -> str:
         return "cpu"
 
-    def _row_losses(self, n: int) -> Array:
-        """Float64 scratch of at least ``n`` elements for the rows' losses, this thread's own and
-        kept from call to call (a step allocates nothing)."""
-        rows = getattr(self._local, "rows", None)
-        if rows is None or rows.size < n:
-            rows = self._local.rows = np.empty(n)
-        return rows
+    def _scratch(self, name: str, size: int, dtype: Any) -> Array:
+        """A flat scratch array of at least ``size`` elements of ``dtype``, this thread's own and
+        kept from call to call (a step allocates nothing), for kernels that need room of their
+        own for a moment; ``name`` keeps apart those whose contents must outlive a call."""
+        key = (name, dtype)
+        kept: dict | None = getattr(self._local, "kept", None)
+        if kept is None:
+            kept = self._local.kept = {}
+        buf = kept.get(key)
+        if buf is None or buf.size < size:
+            buf = kept[key] = np.empty(size, dtype)
+        return buf
 
     # ---------------------------------------------------------------- arrays
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> Array:
@@ -152,8 +157,10 @@ class CPUBackend(CPULayerOps):
     ) -> None:
         need = gx is not None
         chunks = self._dense_chunks(x.shape[0], W.size)
-        if chunks > 1:
-            cpu_chunks.dense_backward_chunks(x, W, delta, gW, gb, gx if need else x, need, chunks)
+        if chunks > 1:  # each chunk's ∂W and ∂b in scratch, summed after
+            parts = self._scratch("parts", chunks * (W.size + W.shape[0]), W.dtype)
+            gx_or_x = gx if need else x
+            cpu_chunks.dense_backward_chunks(x, W, delta, gW, gb, gx_or_x, need, chunks, parts)
         else:
             cpu.dense_backward(x, W, delta, gW, gb, gx if need else x, need)
 
@@ -222,7 +229,7 @@ class CPUBackend(CPULayerOps):
             k = y_hat.shape[-1]
             z, g = y_hat.reshape(-1, k), grad.reshape(-1, k)
             if self._parallel(4 * y_hat.size):  # an exp and a log a row: four times the work
-                each = self._row_losses(z.shape[0])
+                each = self._scratch("rows", z.shape[0], np.float64)
                 return float(cpu_chunks.cross_entropy_loss_chunks(z, y, g, each, idle_threads()))
             return float(cpu.cross_entropy_loss(z, y, g))
         _same("loss target", y_hat, y)
