@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from numba.core import types
 
-from engine.activations import TANH, TANH_F32
+from engine.activations import RELU, TANH, TANH_F32
 from engine.backends.base import Backend, FusedWorkspace
 from engine.backends.cpu_layers import CPULayerOps, idle_threads
 from engine.kernels.cpu import chunks as cpu_chunks
@@ -190,7 +190,11 @@ class CPUBackend(CPULayerOps):
         kind = self.kernel_activation(kind, z.dtype)
         if self._parallel(z.size):
             rows = z.shape[0]
-            cpu.activation_forward_par(z.reshape(rows, -1), a.reshape(rows, -1), kind, alpha)
+            z2, a2 = z.reshape(rows, -1), a.reshape(rows, -1)
+            if kind == RELU:
+                cpu_chunks.relu_forward_chunks(z2, a2, min(rows, numba.get_num_threads()))
+            else:
+                cpu.activation_forward_par(z2, a2, kind, alpha)
         elif kind in cpu.FORWARD:  # its own small kernel: compiles only that activation
             cpu.FORWARD[kind](z, a, alpha)
         else:
@@ -202,8 +206,11 @@ class CPUBackend(CPULayerOps):
         kind = self.kernel_activation(kind, z.dtype)
         if self._parallel(z.size):
             r = z.shape[0]
-            cpu.activation_backward_par(z.reshape(r, -1), a.reshape(r, -1), ga.reshape(r, -1),
-                                        gz.reshape(r, -1), kind, alpha)  # fmt: skip
+            z2, ga2, gz2 = z.reshape(r, -1), ga.reshape(r, -1), gz.reshape(r, -1)
+            if kind == RELU:
+                cpu_chunks.relu_backward_chunks(z2, ga2, gz2, min(r, numba.get_num_threads()))
+            else:
+                cpu.activation_backward_par(z2, a.reshape(r, -1), ga2, gz2, kind, alpha)
         elif kind in cpu.BACKWARD:
             cpu.BACKWARD[kind](z, a, ga, gz, alpha)
         else:

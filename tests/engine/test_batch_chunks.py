@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from engine import Dense, ReLU, Sequential
+from engine.activations import RELU
 from engine.backends import cpu as backend_cpu
 from engine.backends import cpu_layers as backend_layers
 from engine.kernels.cpu import attention as cpu_attn
@@ -265,3 +266,16 @@ def test_element_wise_kernels_take_idle_threads_from_a_quarter_million_elements(
     if blas_threads() is not None:
         with blas_threads_for(2):
             assert not backend._parallel(idle) and backend._parallel(always)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_relu_split_over_threads_gives_the_serial_bits(dtype) -> None:
+    rng = np.random.default_rng(2)
+    z, ga = filled(rng, (9, 7), dtype), filled(rng, (9, 7), dtype)
+    a1, a2, g1, g2 = (np.full_like(z, np.nan) for _ in range(4))
+    cpu.activation_forward(z, a1, RELU, 0.0)
+    cpu_chunks.relu_forward_chunks(z, a2, 4)
+    cpu.activation_backward(z, a1, ga, g1, RELU, 0.0)
+    cpu_chunks.relu_backward_chunks(z, ga, g2, 4)
+    np.testing.assert_array_equal(a2, a1)
+    np.testing.assert_array_equal(g2, g1)

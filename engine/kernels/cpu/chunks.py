@@ -88,6 +88,24 @@ def dense_backward_chunks(x, W, delta, grad_W, grad_b, grad_x, need_grad_x, chun
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def relu_forward_chunks(z, a, chunks):
+    """ReLU's forward kernel (``core._relu_forward``) on ``chunks`` threads, a block of rows each:
+    the general ``activation_forward_par`` compiles every activation, a second or more on a
+    first start, this one only ReLU's."""
+    for c in prange(chunks):
+        lo, hi = bounds(z.shape[0], c, chunks)
+        core._relu_forward(z[lo:hi], a[lo:hi], 0.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def relu_backward_chunks(z, grad_a, grad_z, chunks):
+    """ReLU's backward kernel (``core._relu_backward``) the same way."""
+    for c in prange(chunks):
+        lo, hi = bounds(z.shape[0], c, chunks)
+        core._relu_backward(z[lo:hi], z[lo:hi], grad_a[lo:hi], grad_z[lo:hi], 0.0)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def cross_entropy_loss_chunks(z, labels, grad, each, chunks):
     """``core.cross_entropy_loss``, a block of the rows on each of ``chunks`` threads. Each row's
     loss goes to ``each`` (float64, a row or more), and they are added after, in order: the
