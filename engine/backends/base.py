@@ -92,6 +92,51 @@ class RecurrentGrads:
 
 
 @dataclass(slots=True)
+class AttentionPass:
+    """A self-attention layer's arrays for a pass over (n, T, d): its input as rows ``x``
+    (n·T, d), the projections' weights, ``qkv`` (n·T, 3d) with its (n, T, 3d) view ``qkv3``,
+    the transposed attention weights ``AT`` (n, heads, T, T), the heads' output ``o`` (n·T, d)
+    with its view ``o3``, the kernels' scratch (``work``, ``bits``: one row per chunk of the
+    batch on the CPU) and the output ``y`` (n·T, d)."""
+
+    heads: int
+    causal: bool
+    fast_exp: bool
+    x: Array
+    W_in: Array
+    b_in: Array
+    qkv: Array
+    qkv3: Array
+    AT: Array
+    o: Array
+    o3: Array
+    work: Array
+    bits: Array
+    W_out: Array
+    b_out: Array
+    y: Array
+
+
+@dataclass(slots=True)
+class AttentionGrads:
+    """The backward pass's arrays: ∂L/∂y as rows ``g`` (n·T, d), ∂L/∂o (``dO``, view ``dO3``),
+    ∂L/∂qkv (``dqkv``, view ``dqkv3``), the scratch ``dST``, ∂L/∂x as rows or None, and the
+    weights' gradients."""
+
+    g: Array
+    dO: Array
+    dO3: Array
+    dqkv: Array
+    dqkv3: Array
+    dST: Array
+    gx: Array | None
+    gW_in: Array
+    gb_in: Array
+    gW_out: Array
+    gb_out: Array
+
+
+@dataclass(slots=True)
 class FusedWorkspace:
     """The fused Dense/activation step's arrays (``engine.backends.fused``): the flat parameter
     and gradient buffers, the kernel's workspace, its per-layer plan and activation parameters,
@@ -242,3 +287,5 @@ class Backend(Protocol):
     def attention_backward(
         self, dout: Array, qkv: Array, AT: Array, heads: int, dqkv: Array, dST: Array, work: Array
     ) -> None: ...
+    def attention_layer_forward(self, p: AttentionPass) -> None: ...
+    def attention_layer_backward(self, p: AttentionPass, g: AttentionGrads) -> None: ...

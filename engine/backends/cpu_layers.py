@@ -16,7 +16,15 @@ from typing import Any
 import numba
 import numpy as np
 
-from engine.backends.base import BatchNormState, ConvWorkspace, RecurrentGrads, RecurrentPass
+from engine.backends.attention import AttentionOps
+from engine.backends.base import (
+    AttentionGrads,
+    AttentionPass,
+    BatchNormState,
+    ConvWorkspace,
+    RecurrentGrads,
+    RecurrentPass,
+)
 from engine.backends.recurrent import RecurrentOps
 from engine.kernels.cpu import attention as cpu_attn
 from engine.kernels.cpu import chunks as cpu_chunks
@@ -49,8 +57,10 @@ def idle_threads() -> int:
     return threads if threads > 1 and blas_threads() == 1 else 1
 
 
-class CPULayerOps(RecurrentOps):
+class CPULayerOps(RecurrentOps, AttentionOps):
     """Layer-level operations on NumPy arrays (mixed into ``CPUBackend``)."""
+
+    _scratch: Any  # CPUBackend's per-thread scratch arrays
 
     # ---------------------------------------------------------------- arrays
     def contiguous(self, x: Array, dtype: np.dtype | None = None) -> Array:
@@ -310,5 +320,41 @@ class CPULayerOps(RecurrentOps):
         before = blas_to_one()
         try:
             cpu_attn.attention_backward_chunks(dout, qkv, AT, heads, dqkv, dST, work)
+        finally:
+            blas_back(before)
+
+    def attention_layer_forward(self, p: AttentionPass) -> None:
+        """Several chunks: the projections and the heads of each chunk on its own thread, in one
+        parallel region (one wake-up of Numba's threads instead of three)."""
+        if p.work.shape[0] == 1:
+            AttentionOps.attention_layer_forward(self, p)
+            return
+        before = blas_to_one()
+        try:
+            cpu_attn.attention_layer_forward_chunks(
+                p.x, p.W_in, p.b_in, p.qkv3, p.heads, p.causal, p.fast_exp, p.AT, p.o3, p.work,
+                p.bits, p.W_out, p.b_out, p.y,
+            )  # fmt: skip
+        finally:
+            blas_back(before)
+
+    def attention_layer_backward(self, p: AttentionPass, g: AttentionGrads) -> None:
+        """Several chunks: each chunk's three steps back on its own thread, in one parallel
+        region, in scratch of the backend's own; the chunks' weight gradients are summed after."""
+        chunks = p.work.shape[0]
+        if chunks == 1:
+            AttentionOps.attention_layer_backward(self, p, g)
+            return
+        n, T, d3 = p.qkv3.shape
+        size = cpu_attn.layer_backward_scratch(n, T, d3 // 3, chunks)
+        scratch = self._scratch("attention", size, p.x.dtype)
+        need = g.gx is not None
+        before = blas_to_one()
+        try:
+            cpu_attn.attention_layer_backward_chunks(
+                p.x, p.W_in, p.o3, p.W_out, g.g, p.qkv3, p.AT, p.heads,
+                g.gx if need else p.x, need, chunks, scratch, g.gW_in, g.gb_in, g.gW_out,
+                g.gb_out,
+            )  # fmt: skip
         finally:
             blas_back(before)

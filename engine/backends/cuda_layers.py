@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.backends.attention import AttentionOps
 from engine.backends.base import BatchNormState, ConvWorkspace
 from engine.backends.recurrent import RecurrentOps
 
 
-class CUDALayerOps(RecurrentOps):
+class CUDALayerOps(RecurrentOps, AttentionOps):
     """Layer-level operations on device arrays (mixed into ``CUDABackend``)."""
 
     # from CUDABackend: ``grid_threads``, ``tile``, ``_launch``, ``_tiles``, the dense kernels

@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends.base import Array, RecurrentGrads, RecurrentPass
+from engine.backends.base import (
+    Array,
+    AttentionGrads,
+    AttentionPass,
+    RecurrentGrads,
+    RecurrentPass,
+)
 from engine.layers.core import Layer
 
 
@@ -328,17 +334,19 @@ class MultiHeadSelfAttention(Layer):
 
     type_name = "MultiHeadSelfAttention"
     splits_batch = True
-    """Its heads run one chunk of the batch per Numba thread, with BLAS on one thread, when the
-    batch's attention scores are many enough (``CPULayerOps.attention_workspace_shapes``); the
-    network's large Dense layers then split their products over the same threads."""
+    """Its projections and heads run one chunk of the batch per Numba thread, in one parallel
+    region with BLAS on one thread, when the batch's attention scores are many enough
+    (``CPULayerOps.attention_workspace_shapes``); the network's large Dense layers then split
+    their products over the same threads."""
 
     def __init__(self, d: int, heads: int = 1, causal: bool = False) -> None:
         super().__init__()
         if d % heads:
             raise ValueError(f"MultiHeadSelfAttention: d = {d} is not divisible by {heads} heads")
         self.d, self.heads, self.causal = int(d), int(heads), bool(causal)
-        self._kept: tuple[Any, ...] | None = None
+        self._kept: tuple[Any, AttentionPass, Array] | None = None
         self._kept_back: tuple[Any, ...] | None = None
+        self._pass: AttentionPass | None = None
 
     def spec(self) -> dict[str, Any]:
         return {"type": self.type_name, "d": self.d, "heads": self.heads, "causal": self.causal}
@@ -361,18 +369,18 @@ class MultiHeadSelfAttention(Layer):
         kept = self._kept if cache else None
         if kept is None or kept[0] is not x:
             kept = self._forward_arrays(x, cache)
-        _, x2, qkv, qkv3, AT, o, o3, work, bits, y, y3 = kept
+        _, p, y3 = kept
         # the projections go through the backend's kernels, not NumPy's @: one BLAS in the step
-        self.backend.dense_forward(x2, self.params["W_in"], self.params["b_in"], qkv)
-        fast_exp = self.dtype == np.float32
-        self.backend.attention_forward(qkv3, self.heads, self.causal, fast_exp, AT, o3, work, bits)
-        self.backend.dense_forward(o, self.params["W_out"], self.params["b_out"], y)
-        self._x2, self._qkv, self._o2, self._AT = x2, qkv3, o, AT
+        p.W_in, p.b_in = self.params["W_in"], self.params["b_in"]
+        p.W_out, p.b_out = self.params["W_out"], self.params["b_out"]
+        self.backend.attention_layer_forward(p)
+        self._pass, self._AT = p, p.AT
         return y3
 
-    def _forward_arrays(self, x: Array, cache: bool) -> tuple[Any, ...]:
-        """x as (n·T, d) rows, the forward pass's buffers and the views the kernels take of
-        them; kept (``cache``) while the input is the same array, so that a step makes none."""
+    def _forward_arrays(self, x: Array, cache: bool) -> tuple[Any, AttentionPass, Array]:
+        """The backend's record of a pass over x — x as (n·T, d) rows, the forward pass's buffers
+        and the views the kernels take of them — and the output's (n, T, d) view; kept
+        (``cache``) while the input is the same array, so that a step makes none."""
         n, T, d = x.shape
         x2 = self.backend.contiguous(x, self.dtype)
         same = x2 is x  # a copy of x must be made again for every call
@@ -383,8 +391,13 @@ class MultiHeadSelfAttention(Layer):
         AT = self._buffer("AT", (n, self.heads, T, T), cache)
         work = self._buffer("work", ws["work"], cache)
         bits = self._buffer("bits", ws["bits"], cache, np.dtype(np.int32))
-        views = qkv.reshape(n, T, 3 * d), AT, o, o.reshape(n, T, d), work, bits, y
-        kept = (x if same else None, x2, qkv, *views, y.reshape(n, T, d))
+        p = self.params
+        record = AttentionPass(
+            self.heads, self.causal, bool(self.dtype == np.float32), x2, p["W_in"], p["b_in"],
+            qkv, qkv.reshape(n, T, 3 * d), AT, o, o.reshape(n, T, d), work, bits, p["W_out"],
+            p["b_out"], y,
+        )  # fmt: skip
+        kept = (x if same else None, record, y.reshape(n, T, d))
         if cache:
             self._kept = kept
         return kept
@@ -404,25 +417,22 @@ class MultiHeadSelfAttention(Layer):
     """The same, under the formula's name."""
 
     def backward(self, grad_out: Array, need_grad_x: bool = True) -> Array | None:
+        p = self._pass
+        assert p is not None, "backward before forward"
         kept = self._kept_back
-        if kept is None or kept[0] is not grad_out or kept[1] is not self._AT:
-            kept = self._backward_arrays(grad_out)
-        _, _, g2, dO, dqkv, dO3, dqkv3, dST, work, gx, gx3 = kept
-        W_out, W_in = self.params["W_out"], self.params["W_in"]
-        self.backend.dense_backward(
-            self._o2, W_out, g2, self.grads["W_out"], self.grads["b_out"], dO
-        )
-        self.backend.attention_backward(dO3, self._qkv, self._AT, self.heads, dqkv3, dST, work)
-        gx = gx if need_grad_x else None
-        self.backend.dense_backward(
-            self._x2, W_in, dqkv, self.grads["W_in"], self.grads["b_in"], gx
-        )
+        if kept is None or kept[0] is not grad_out or kept[1] is not p:
+            kept = self._backward_arrays(grad_out, p)
+        _, _, g, gx, gx3 = kept
+        g.gx = gx if need_grad_x else None
+        g.gW_in, g.gb_in = self.grads["W_in"], self.grads["b_in"]
+        g.gW_out, g.gb_out = self.grads["W_out"], self.grads["b_out"]
+        self.backend.attention_layer_backward(p, g)
         return gx3 if need_grad_x else None
 
-    def _backward_arrays(self, grad_out: Array) -> tuple[Any, ...]:
+    def _backward_arrays(self, grad_out: Array, p: AttentionPass) -> tuple[Any, ...]:
         """``_forward_arrays`` for the backward pass: kept while the gradient is the same array
-        and the forward pass's arrays are the same."""
-        n, h, T, _ = self._AT.shape
+        and the forward pass's record is the same."""
+        n, h, T, _ = p.AT.shape
         d = self.d
         g2 = self.backend.contiguous(grad_out, self.dtype)
         same = g2 is grad_out
@@ -430,8 +440,12 @@ class MultiHeadSelfAttention(Layer):
         ws = self.backend.attention_workspace_shapes(n, h, T)
         dO, gx = self._buffer("dO", (n * T, d), True), self._buffer("gx", (n * T, d), True)
         dqkv = self._buffer("dqkv", (n * T, 3 * d), True)
-        dST, work = self._buffer("dST", ws["dST"], True), self._buffer("work", ws["work"], True)
-        views = dO.reshape(n, T, d), dqkv.reshape(n, T, 3 * d), dST, work, gx
-        kept = (grad_out if same else None, self._AT, g2, dO, dqkv, *views, gx.reshape(n, T, d))
+        dST = self._buffer("dST", ws["dST"], True)
+        grads = self.grads
+        record = AttentionGrads(
+            g2, dO, dO.reshape(n, T, d), dqkv, dqkv.reshape(n, T, 3 * d), dST, gx,
+            grads["W_in"], grads["b_in"], grads["W_out"], grads["b_out"],
+        )  # fmt: skip
+        kept = (grad_out if same else None, p, record, gx, gx.reshape(n, T, d))
         self._kept_back = kept
         return kept

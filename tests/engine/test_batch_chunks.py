@@ -124,7 +124,7 @@ def chunks_of(layer) -> int:
         return layer._cols.shape[0]
     if isinstance(layer, MultiHeadSelfAttention):
         assert layer._kept is not None and layer._kept_back is not None
-        return layer._kept[7].shape[0]  # its scratch rows, one per chunk
+        return layer._kept[1].work.shape[0]  # its scratch rows, one per chunk
     return layer._hs.shape[0]
 
 
@@ -279,3 +279,49 @@ def test_relu_split_over_threads_gives_the_serial_bits(dtype) -> None:
     cpu_chunks.relu_backward_chunks(z, ga, g2, 4)
     np.testing.assert_array_equal(a2, a1)
     np.testing.assert_array_equal(g2, g1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_whole_attention_layer_split_over_threads_matches_its_steps_one_by_one(dtype) -> None:
+    """The layer's projections and heads in one parallel region: the forward pass to the bit,
+    the backward pass's ∂x to the bit and its weight gradients (summed over the chunks) close."""
+    rng = np.random.default_rng(3)
+    n, T, d, heads, chunks = 5, 4, 6, 2, 3
+    x, g = filled(rng, (n * T, d), dtype), filled(rng, (n * T, d), dtype)
+    W_in, b_in = filled(rng, (3 * d, d), dtype), filled(rng, (3 * d,), dtype)
+    W_out, b_out = filled(rng, (d, d), dtype), filled(rng, (d,), dtype)
+    fast = dtype == "float32"
+
+    def buffers(c: int) -> list[np.ndarray]:
+        shapes = [(n, T, 3 * d), (n, heads, T, T), (n, T, d), (c, 2, T), (n * T, d)]
+        arrays = [np.full(s, np.nan, dtype) for s in shapes]
+        return [*arrays, np.zeros((c, T * T), np.int32)]
+
+    qkv, AT, o, work, y, bits = buffers(1)
+    cpu.dense_forward(x, W_in, b_in, qkv.reshape(n * T, 3 * d))
+    cpu_attn.attention_forward(qkv, heads, True, fast, AT, o, work[0], bits[0])
+    cpu.dense_forward(o.reshape(n * T, d), W_out, b_out, y)
+    qkv2, AT2, o2, work2, y2, bits2 = buffers(chunks)
+    cpu_attn.attention_layer_forward_chunks(
+        x, W_in, b_in, qkv2, heads, True, fast, AT2, o2, work2, bits2, W_out, b_out, y2
+    )
+    for got, want in ((qkv2, qkv), (AT2, AT), (o2, o), (y2, y)):
+        np.testing.assert_array_equal(got, want)
+
+    grads = [np.full(a.shape, np.nan, dtype) for a in (W_in, b_in, W_out, b_out, x)]
+    dO, dqkv = np.empty((n * T, d), dtype), np.empty((n * T, 3 * d), dtype)
+    cpu.dense_backward(o.reshape(n * T, d), W_out, g, grads[2], grads[3], dO, True)
+    dST = np.empty((T, T), dtype)
+    cpu_attn.attention_backward(
+        dO.reshape(n, T, d), qkv, AT, heads, dqkv.reshape(n, T, 3 * d), dST, work[0]
+    )
+    cpu.dense_backward(x, W_in, dqkv, grads[0], grads[1], grads[4], True)
+    split = [np.full(a.shape, np.nan, dtype) for a in (W_in, b_in, W_out, b_out, x)]
+    scratch = np.full(cpu_attn.layer_backward_scratch(n, T, d, chunks), np.nan, dtype)
+    cpu_attn.attention_layer_backward_chunks(
+        x, W_in, o, W_out, g, qkv, AT, heads, split[4], True, chunks, scratch, *split[:4]
+    )
+    np.testing.assert_array_equal(split[4], grads[4])
+    tol = 1e-12 if dtype == "float64" else 1e-4
+    for got, want in zip(split[:4], grads[:4]):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

@@ -35,9 +35,10 @@ import numpy as np
 from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
+from engine.kernels.cpu import core
 from engine.kernels.cpu.blas import gemm as _gemm
-from engine.kernels.cpu.chunks import bounds
-from engine.kernels.cpu.views import flat
+from engine.kernels.cpu.chunks import bounds, sum_parts
+from engine.kernels.cpu.views import flat, mat
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -185,3 +186,76 @@ def attention_backward_chunks(dout, qkv, AT, heads, dqkv, dST, work):
     for c in prange(chunks):
         lo, hi = bounds(qkv.shape[0], c, chunks)
         attention_backward(dout[lo:hi], qkv[lo:hi], AT[lo:hi], heads, dqkv[lo:hi], dST[c], work[c])
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def attention_layer_forward_chunks(
+    x, W_in, b_in, qkv, heads, causal, fast_exp, AT, out_h, work, bits, W_out, b_out, y
+):
+    """A self-attention layer's forward pass, one chunk of the batch per thread: the chunk's rows
+    of qkv = x W_inᵀ + b_in, its samples' heads into out_h, its rows of y = out_h W_outᵀ + b_out.
+    x and y are (n·T, d) rows, qkv and out_h (n, T, ·); every number is that of the three
+    kernels called one after the other."""
+    chunks = work.shape[0]
+    n, T, d3 = qkv.shape
+    d = d3 // 3
+    f_qkv, f_out = flat(qkv), flat(out_h)
+    for c in prange(chunks):
+        lo, hi = bounds(n, c, chunks)
+        r0, rows = lo * T, (hi - lo) * T
+        core.dense_forward(x[r0 : r0 + rows], W_in, b_in, mat(f_qkv, r0 * d3, rows, d3))
+        attention_forward(
+            qkv[lo:hi], heads, causal, fast_exp, AT[lo:hi], out_h[lo:hi], work[c], bits[c]
+        )
+        core.dense_forward(mat(f_out, r0 * d, rows, d), W_out, b_out, y[r0 : r0 + rows])
+
+
+def layer_backward_scratch(n: int, T: int, d: int, chunks: int) -> int:
+    """Elements of scratch ``attention_layer_backward_chunks`` needs: each chunk's gradients of
+    both projections, ∂L/∂out_h and ∂L/∂qkv for the batch, and each chunk's dSᵀ and work rows."""
+    return chunks * (4 * d * d + 4 * d + T * T + 2 * T) + 4 * n * T * d
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def attention_layer_backward_chunks(
+    x, W_in, out_h, W_out, g, qkv, AT, heads, grad_x, need_grad_x, chunks, scratch, gW_in,
+    gb_in, gW_out, gb_out,
+):  # fmt: skip
+    """The layer's backward pass, one chunk of the batch per thread: the output projection's
+    gradients and ∂L/∂out_h, the heads' ∂L/∂qkv, the input projection's gradients and ∂L/∂x,
+    each for the chunk's rows (x, g, grad_x are (n·T, d) rows; out_h, qkv (n, T, ·)).
+
+    Everything else lies in ``scratch`` (``layer_backward_scratch`` elements): per chunk W_out's
+    and b_out's gradients, then W_in's and b_in's, then ∂L/∂out_h and ∂L/∂qkv, then per chunk
+    dSᵀ and the work rows. The chunks' weight and bias gradients are summed after, in chunk
+    order. Few arguments, so that a call makes few records."""
+    n, T, d3 = qkv.shape
+    d = d3 // 3
+    s_out, s_in = d * d + d, d3 * d + d3
+    at_in = chunks * s_out
+    at_dO = at_in + chunks * s_in
+    at_dqkv = at_dO + n * T * d
+    at_dST = at_dqkv + n * T * d3
+    at_work = at_dST + chunks * T * T
+    for c in prange(chunks):
+        lo, hi = bounds(n, c, chunks)
+        r0, rows = lo * T, (hi - lo) * T
+        o_at, i_at = c * s_out, at_in + c * s_in
+        dO = mat(scratch, at_dO + r0 * d, rows, d)
+        dqkv = mat(scratch, at_dqkv + r0 * d3, rows, d3)
+        core.dense_backward(
+            mat(flat(out_h), r0 * d, rows, d), W_out, g[r0 : r0 + rows],
+            mat(scratch, o_at, d, d), scratch[o_at + d * d :][:d], dO, True,
+        )  # fmt: skip
+        attention_backward(
+            dO, qkv[lo:hi], AT[lo:hi], heads, dqkv, mat(scratch, at_dST + c * T * T, T, T),
+            mat(scratch, at_work + c * 2 * T, 2, T),
+        )  # fmt: skip
+        core.dense_backward(
+            x[r0 : r0 + rows], W_in, dqkv, mat(scratch, i_at, d3, d),
+            scratch[i_at + d3 * d :][:d3], grad_x[r0 : r0 + rows], need_grad_x,
+        )  # fmt: skip
+    sum_parts(scratch, 0, s_out, chunks, flat(gW_out))
+    sum_parts(scratch, d * d, s_out, chunks, gb_out)
+    sum_parts(scratch, at_in, s_in, chunks, flat(gW_in))
+    sum_parts(scratch, at_in + d3 * d, s_in, chunks, gb_in)
