@@ -23,7 +23,7 @@ from engine.layers.core import Dense, Layer, sub_views
 from engine.layers.registry import build_layer
 from engine.losses import LOSSES, STRAIGHT_THROUGH, check_loss
 from engine.naming import parse_param_name
-from engine.threads import blas_back, blas_threads_for, blas_to_one
+from engine.threads import enter_split_step, leave_split_step, split_step
 
 DTYPES: dict[str, np.dtype] = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 
@@ -317,25 +317,23 @@ class Sequential:
         Numba's threads (``backend.batch_chunks`` > 1 for some batch): they call BLAS from each
         thread, and a multithreaded BLAS anywhere in the same passes leaves its threads spinning
         on the cores those need (a step several times slower). Whatever the batch, so that BLAS's
-        threads never start; networks without such layers keep them (a wide Dense layer gains)."""
-        return blas_threads_for(1) if self._one_blas_thread() else contextlib.nullcontext()
-
-    def _blas_to_one(self) -> int | None:
-        """``_blas_threads`` for a training step, without a context manager (a step allocates
-        none): BLAS on one thread where that applies; the count to put back (``blas_back``)."""
-        return blas_to_one() if self._one_blas_thread() else None
+        threads never start; networks without such layers keep them (a wide Dense layer gains).
+        The other layers may then take Numba's threads too (``engine.threads.split_step``)."""
+        return split_step() if self._one_blas_thread() else contextlib.nullcontext()
 
     def _one_blas_thread(self) -> bool:
         """Whether this network's layers split the batch over Numba's threads, BLAS inside."""
         return self._splits_batch and self.backend.batch_chunks(1 << 20) > 1
 
     def _forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        before = self._blas_to_one()
+        split = self._one_blas_thread()  # ``_blas_threads`` without a context manager:
+        before = enter_split_step() if split else None  # a step allocates none
         try:
             for layer in self.layers:
                 x = layer.forward(x, training, cache)
         finally:
-            blas_back(before)
+            if split:
+                leave_split_step(before)
         return x
 
     def _backward(self, grad_out: Array, last: int | None = None) -> None:
@@ -346,7 +344,8 @@ class Sequential:
         while first_param < len(self.layers) and not self.layers[first_param].params:
             first_param += 1
         g: Array | None = grad_out
-        before = self._blas_to_one()
+        split = self._one_blas_thread()
+        before = enter_split_step() if split else None
         try:
             i = last
             while i >= first_param:  # no iterator held through the whole pass: a step's peak
@@ -354,7 +353,8 @@ class Sequential:
                 g = self.layers[i].backward(g, i > first_param)
                 i -= 1
         finally:
-            blas_back(before)
+            if split:
+                leave_split_step(before)
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         """The network's output for a batch (inference: dropout off unless ``training``)."""
@@ -397,7 +397,8 @@ class Sequential:
             self.on_threads = fused.chunks > 1
         else:
             self.on_threads = self._splits_batch and self.backend.batch_chunks(x.shape[0]) > 1
-            before = self._blas_to_one()  # the loss too: it may take Numba's threads
+            split = self._one_blas_thread()  # the loss too: it may take Numba's threads
+            before = enter_split_step() if split else None
             try:
                 out = self._forward(x, training=True)
                 self.last_output = out  # the last step's output let go before the backward pass
@@ -406,7 +407,8 @@ class Sequential:
                 # straight through the step: its input gets the gradient the loss gave its output
                 self._backward(grad_out, len(self.layers) - (2 if straight else 1))
             finally:
-                blas_back(before)
+                if split:
+                    leave_split_step(before)
         self.last_output = out
         self.last_penalty = 0.0
         if l1 or l2:

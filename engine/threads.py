@@ -26,6 +26,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,42 @@ def blas_back(before: int | None) -> None:
     """Undoes ``blas_to_one``."""
     if before is not None:
         set_blas_threads(before)
+
+
+_STEP = threading.local()
+"""How deep this thread is in passes that split a batch over Numba's threads (``split_step``)."""
+
+
+def in_split_step() -> bool:
+    """Whether this thread runs a pass of a network that splits its batch over Numba's threads,
+    with BLAS on one thread: only then does the CPU backend lend those threads to the layers
+    that do not split on their own (large Dense products, activations, the loss), as nothing
+    else uses them. Another thread's pass, or BLAS set to one thread for the whole process (as
+    the app does), lends nothing."""
+    return getattr(_STEP, "depth", 0) > 0
+
+
+def enter_split_step() -> int | None:
+    """``blas_to_one`` for such a pass, this thread marked as in one until
+    ``leave_split_step``; returns what that takes."""
+    _STEP.depth = getattr(_STEP, "depth", 0) + 1
+    return blas_to_one()
+
+
+def leave_split_step(before: int | None) -> None:
+    """Undoes ``enter_split_step``."""
+    _STEP.depth -= 1
+    blas_back(before)
+
+
+@contextlib.contextmanager
+def split_step() -> Iterator[None]:
+    """``enter_split_step`` … ``leave_split_step`` around a block."""
+    before = enter_split_step()
+    try:
+        yield
+    finally:
+        leave_split_step(before)
 
 
 @contextlib.contextmanager

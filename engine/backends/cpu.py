@@ -104,10 +104,10 @@ class CPUBackend(CPULayerOps):
             threading.local()
         )  # scratch of the thread that trains (one backend serves all)
 
-    def __reduce__(self) -> tuple[type, tuple[()]]:
-        """A copy (``copy.deepcopy`` of a trainer, a pickled network) is a fresh backend: the
-        scratch is not copied."""
-        return (CPUBackend, ())
+    def __reduce__(self) -> str | tuple[type, tuple[()]]:
+        """A copy (``copy.deepcopy`` of a trainer, a pickled network) of ``CPU`` is ``CPU``
+        itself, and of any other instance a fresh one: the scratch is not copied."""
+        return "CPU" if self is CPU else (type(self), ())
 
     def device_name(self) -> str:
         return "cpu"

@@ -32,7 +32,7 @@ from engine.kernels.cpu import conv as cpu_conv
 from engine.kernels.cpu import norm as cpu_norm
 from engine.kernels.cpu import pool as cpu_pool
 from engine.kernels.cpu import sequence as cpu_rnn
-from engine.threads import blas_back, blas_threads, blas_to_one
+from engine.threads import blas_back, blas_threads, blas_to_one, in_split_step
 
 Array = Any
 
@@ -51,10 +51,11 @@ its own: below it, waking the thread costs more than the chunk's heads take."""
 
 
 def idle_threads() -> int:
-    """Numba's thread count where BLAS runs on one thread (a step of a network that splits its
-    batch over Numba's threads sets that), so that nothing else would use them; 1 otherwise."""
+    """Numba's thread count inside a pass of a network that splits its batch over them, BLAS on
+    one thread (``engine.threads.in_split_step``), where nothing else would use them; 1
+    otherwise."""
     threads = numba.get_num_threads()
-    return threads if threads > 1 and blas_threads() == 1 else 1
+    return threads if threads > 1 and in_split_step() and blas_threads() == 1 else 1
 
 
 class CPULayerOps(RecurrentOps, AttentionOps):

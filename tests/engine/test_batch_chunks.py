@@ -19,7 +19,7 @@ from engine.kernels.cpu import core as cpu
 from engine.layers.blocks import Residual, transformer_block
 from engine.layers.image import AvgPool2D, Conv2D, Flatten, MaxPool2D
 from engine.layers.sequence import GRU, LSTM, RNN, MultiHeadSelfAttention
-from engine.threads import blas_threads, blas_threads_for
+from engine.threads import blas_threads, blas_threads_for, in_split_step, split_step
 
 SEQUENCES = (5, 2)
 IMAGES = (2, 6, 6)
@@ -226,20 +226,43 @@ def test_attention_split_over_threads_gives_the_serial_bits(dtype, causal) -> No
         np.testing.assert_array_equal(got, want)
 
 
-def test_a_dense_layer_takes_numbas_threads_only_where_blas_has_one(monkeypatch) -> None:
-    """Large products split over Numba's threads while BLAS runs on one (a step of a network that
-    splits its batch); small ones, or any while BLAS has threads of its own, stay whole."""
+def test_a_dense_layer_takes_numbas_threads_only_in_a_step_that_splits_its_batch(
+    monkeypatch,
+) -> None:
+    """Large products split over Numba's threads in a pass of a network that splits its batch
+    (BLAS on one thread); small ones stay whole, and so does any outside such a pass, even with
+    BLAS on one thread for the whole process (as the app sets it)."""
     monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: 2)
     backend = build("transformer", 0).backend
     big = backend_cpu.PARALLEL_DENSE
-    with blas_threads_for(1):
+    with split_step():
         assert backend._dense_chunks(2048, 256 * 64) == 2
         assert backend._dense_chunks(big // 64, 64) == 2
         assert backend._dense_chunks(big // 64, 63) == 1
         assert backend._dense_chunks(1, big) == 1
+    with blas_threads_for(1):
+        assert backend._dense_chunks(2048, 256 * 64) == 1
     if blas_threads() is not None:
-        with blas_threads_for(2):
+        with split_step(), blas_threads_for(2):  # BLAS's own threads: no Numba threads inside
             assert backend._dense_chunks(2048, 256 * 64) == 1
+
+
+def test_a_step_of_a_network_that_splits_its_batch_marks_its_thread(monkeypatch) -> None:
+    """Only the passes of such a network lend Numba's threads: an MLP's do not."""
+    seen: list[bool] = []
+    monkeypatch.setattr(
+        backend_cpu.CPUBackend,
+        "_dense_chunks",
+        staticmethod(lambda *a: seen.append(in_split_step()) or 1),
+    )
+    x, y = data("transformer", 4, 0)
+    build("transformer", 0).loss_and_grad(x, y, "mse")
+    mlp = Sequential([Dense(3, 4), ReLU(), Dense(4, 1)], seed=0)
+    mlp.fuse = False
+    split = len(seen)
+    mlp.loss_and_grad(np.ones((4, 3)), np.ones((4, 1)), "mse")
+    assert seen[:split] and all(seen[:split]) and not any(seen[split:])
+    assert not in_split_step()
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -261,11 +284,9 @@ def test_element_wise_kernels_take_idle_threads_from_a_quarter_million_elements(
     monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: 2)
     backend = build("transformer", 0).backend
     idle, always = backend_cpu.PARALLEL_IDLE, backend_cpu.PARALLEL_ELEMENTS
-    with blas_threads_for(1):
+    with split_step():
         assert backend._parallel(idle) and not backend._parallel(idle - 1)
-    if blas_threads() is not None:
-        with blas_threads_for(2):
-            assert not backend._parallel(idle) and backend._parallel(always)
+    assert not backend._parallel(idle) and backend._parallel(always)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -237,6 +237,8 @@ def attention_layer_backward_chunks(
     at_dqkv = at_dO + n * T * d
     at_dST = at_dqkv + n * T * d3
     at_work = at_dST + chunks * T * T
+    if scratch.size < at_work + chunks * 2 * T:
+        raise ValueError("attention_layer_backward_chunks: scratch is smaller than it needs")
     for c in prange(chunks):
         lo, hi = bounds(n, c, chunks)
         r0, rows = lo * T, (hi - lo) * T

@@ -71,6 +71,8 @@ def dense_backward_chunks(x, W, delta, grad_W, grad_b, grad_x, need_grad_x, chun
     longer (17.2 against 15.6 ms on two cores)."""
     m, k = W.shape
     stride = m * k + m
+    if parts.size < chunks * stride:
+        raise ValueError("dense_backward_chunks: parts holds less than chunks · (m·k + m)")
     for c in prange(chunks):
         lo, hi = bounds(x.shape[0], c, chunks)
         gW, gb = mat(parts, c * stride, m, k), parts[c * stride + m * k :][:m]
