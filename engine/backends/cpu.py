@@ -166,10 +166,10 @@ class CPUBackend(CPULayerOps):
 
     @staticmethod
     def _dense_chunks(rows: int, weights: int) -> int:
-        """How many threads a Dense layer's products take: Numba's, when BLAS runs on one thread
-        (a step of a network that splits its batch: a transformer's projections and
-        feed-forward layers) and each product is ``PARALLEL_DENSE`` multiply-adds or more; 1
-        (the serial kernel, BLAS's own threads) otherwise."""
+        """How many threads a Dense layer's products take: Numba's, inside a pass of a network
+        that splits its batch, BLAS on one thread (``idle_threads``: a transformer's projections
+        and feed-forward layers), when each product is ``PARALLEL_DENSE`` multiply-adds or more;
+        1 (the serial kernel, BLAS's own threads) otherwise."""
         if rows * weights < PARALLEL_DENSE or rows < 2:
             return 1
         return min(idle_threads(), rows)
@@ -178,7 +178,7 @@ class CPUBackend(CPULayerOps):
     def _parallel(size: int) -> bool:
         """Whether an element-wise kernel over ``size`` elements takes its ``prange`` twin: from
         ``PARALLEL_ELEMENTS``, or from ``PARALLEL_IDLE`` while Numba's threads are otherwise
-        idle (BLAS on one thread, as in a step of a network that splits its batch)."""
+        idle (inside a pass of a network that splits its batch, ``idle_threads``)."""
         return size >= PARALLEL_ELEMENTS or (size >= PARALLEL_IDLE and idle_threads() > 1)
 
     def kernel_activation(self, kind: int, dtype: np.dtype) -> int:
