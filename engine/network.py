@@ -8,6 +8,7 @@ An optimiser, a penalty, gradient clipping or a checkpoint then works on one arr
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -429,6 +430,18 @@ class Sequential:
         twin.data[...] = self.data
         twin.state[...] = self.state
         twin.fuse = self.fuse  # the same path: a copy computes the very same numbers
+        return twin
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Sequential:
+        """``copy``, with the gradient and the layers' random state carried over. Copied field
+        by field, each layer's parameter views would become arrays of their own, apart from the
+        copy's flat ``data``, and training the copy would not change what it computes."""
+        twin = self.copy()
+        memo[id(self)] = twin
+        twin.seed = self.seed
+        twin.grad[...] = self.grad
+        for mine, theirs in zip(self.layers, twin.layers):
+            theirs.configure(twin.backend, twin.dtype, copy.deepcopy(mine.rng, memo))
         return twin
 
     @classmethod

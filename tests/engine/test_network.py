@@ -142,3 +142,35 @@ def test_copy_is_independent() -> None:
     twin = net.copy()
     twin.data[...] = 0
     assert net.data.any() and "2-3-1" in net.describe()
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_a_deep_copy_trains_its_own_weights(fuse: bool) -> None:
+    """``copy.deepcopy`` (as of a trainer): the same numbers, and the copy's layers read the
+    copy's own flat weights, so changing or training them changes what the copy computes and
+    leaves the original alone."""
+    import copy
+
+    from engine.layers.blocks import transformer_block
+
+    rng = np.random.default_rng(0)
+    nets = [
+        (Sequential([Dense(3, 8), Dropout(0.3), ReLU(), Dense(8, 1)], seed=0), (16, 3), (16, 1)),
+        (
+            Sequential([*transformer_block(4, 2, 8, causal=True), Dense(4, 1)], seed=0,
+                       input_shape=(5, 4)),
+            (6, 5, 4),
+            (6, 5, 1),
+        ),
+    ]  # fmt: skip
+    for net, xs, ys in nets:
+        x, y = rng.normal(size=xs), rng.normal(size=ys)
+        net.fuse = fuse
+        net.loss_and_grad(x, y, "mse")
+        twin = copy.deepcopy(net)
+        assert twin.fuse == fuse and np.array_equal(twin.grad, net.grad)
+        assert twin.loss_and_grad(x, y, "mse") == net.loss_and_grad(x, y, "mse")  # same masks
+        before = net.forward(x)
+        twin.data[...] *= 0.5
+        assert not np.array_equal(twin.forward(x), before)
+        np.testing.assert_array_equal(net.forward(x), before)
