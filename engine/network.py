@@ -26,6 +26,10 @@ from engine.losses import LOSSES, STRAIGHT_THROUGH, check_loss
 from engine.naming import parse_param_name
 from engine.threads import enter_split_step, leave_split_step, split_step
 
+_WHOLE = -1
+"""``_enter_pass`` of a network that does not split its batch: nothing to undo (``blas_to_one``
+returns None or a thread count)."""
+
 DTYPES: dict[str, np.dtype] = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 
 
@@ -322,19 +326,28 @@ class Sequential:
         The other layers may then take Numba's threads too (``engine.threads.split_step``)."""
         return split_step() if self._one_blas_thread() else contextlib.nullcontext()
 
+    def _enter_pass(self) -> int | None:
+        """``_blas_threads`` for a training step, without a context manager (a step allocates
+        none): what ``_leave_pass`` takes to undo it."""
+        return enter_split_step() if self._one_blas_thread() else _WHOLE
+
+    @staticmethod
+    def _leave_pass(before: int | None) -> None:
+        """Undoes ``_enter_pass``."""
+        if before != _WHOLE:
+            leave_split_step(before)
+
     def _one_blas_thread(self) -> bool:
         """Whether this network's layers split the batch over Numba's threads, BLAS inside."""
         return self._splits_batch and self.backend.batch_chunks(1 << 20) > 1
 
     def _forward(self, x: Array, training: bool, cache: bool = True) -> Array:
-        split = self._one_blas_thread()  # ``_blas_threads`` without a context manager:
-        before = enter_split_step() if split else None  # a step allocates none
+        before = self._enter_pass()
         try:
             for layer in self.layers:
                 x = layer.forward(x, training, cache)
         finally:
-            if split:
-                leave_split_step(before)
+            self._leave_pass(before)
         return x
 
     def _backward(self, grad_out: Array, last: int | None = None) -> None:
@@ -345,8 +358,7 @@ class Sequential:
         while first_param < len(self.layers) and not self.layers[first_param].params:
             first_param += 1
         g: Array | None = grad_out
-        split = self._one_blas_thread()
-        before = enter_split_step() if split else None
+        before = self._enter_pass()
         try:
             i = last
             while i >= first_param:  # no iterator held through the whole pass: a step's peak
@@ -354,8 +366,7 @@ class Sequential:
                 g = self.layers[i].backward(g, i > first_param)
                 i -= 1
         finally:
-            if split:
-                leave_split_step(before)
+            self._leave_pass(before)
 
     def forward(self, x: Any, training: bool = False) -> np.ndarray:
         """The network's output for a batch (inference: dropout off unless ``training``)."""
@@ -398,8 +409,7 @@ class Sequential:
             self.on_threads = fused.chunks > 1
         else:
             self.on_threads = self._splits_batch and self.backend.batch_chunks(x.shape[0]) > 1
-            split = self._one_blas_thread()  # the loss too: it may take Numba's threads
-            before = enter_split_step() if split else None
+            before = self._enter_pass()  # the loss too: it may take Numba's threads
             try:
                 out = self._forward(x, training=True)
                 self.last_output = out  # the last step's output let go before the backward pass
@@ -408,8 +418,7 @@ class Sequential:
                 # straight through the step: its input gets the gradient the loss gave its output
                 self._backward(grad_out, len(self.layers) - (2 if straight else 1))
             finally:
-                if split:
-                    leave_split_step(before)
+                self._leave_pass(before)
         self.last_output = out
         self.last_penalty = 0.0
         if l1 or l2:

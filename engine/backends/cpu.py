@@ -100,9 +100,8 @@ class CPUBackend(CPULayerOps):
     )  # activation elements up to which the fused step is used (engine.backends.fused)
 
     def __init__(self) -> None:
-        self._local = (
-            threading.local()
-        )  # scratch of the thread that trains (one backend serves all)
+        # each thread's own scratch (``_scratch``): one backend serves every thread
+        self._local = threading.local()
 
     def __reduce__(self) -> str | tuple[type, tuple[()]]:
         """A copy (``copy.deepcopy`` of a trainer, a pickled network) of ``CPU`` is ``CPU``

@@ -305,24 +305,13 @@ class CPULayerOps(RecurrentOps, AttentionOps):
         return {"dST": (chunks, T, T), "work": (chunks, 2, T), "bits": (chunks, T * T)}
 
     def attention_forward(self, qkv, heads, causal, fast_exp, AT, out, work, bits) -> None:
-        if work.shape[0] == 1:
-            cpu_attn.attention_forward(qkv, heads, causal, fast_exp, AT, out, work[0], bits[0])
-            return
-        before = blas_to_one()
-        try:
-            cpu_attn.attention_forward_chunks(qkv, heads, causal, fast_exp, AT, out, work, bits)
-        finally:
-            blas_back(before)
+        """The whole batch on this thread, in the scratch's first row (several chunks run in
+        ``attention_layer_forward``, with the projections)."""
+        cpu_attn.attention_forward(qkv, heads, causal, fast_exp, AT, out, work[0], bits[0])
 
     def attention_backward(self, dout, qkv, AT, heads, dqkv, dST, work) -> None:
-        if work.shape[0] == 1:
-            cpu_attn.attention_backward(dout, qkv, AT, heads, dqkv, dST[0], work[0])
-            return
-        before = blas_to_one()
-        try:
-            cpu_attn.attention_backward_chunks(dout, qkv, AT, heads, dqkv, dST, work)
-        finally:
-            blas_back(before)
+        """As ``attention_forward``: the whole batch, the scratch's first row."""
+        cpu_attn.attention_backward(dout, qkv, AT, heads, dqkv, dST[0], work[0])
 
     def attention_layer_forward(self, p: AttentionPass) -> None:
         """Several chunks: the projections and the heads of each chunk on its own thread, in one

@@ -202,30 +202,6 @@ def test_dense_products_split_over_threads_match_the_serial_kernel(dtype, chunks
     assert np.isnan(parts[-3:]).all()
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("causal", [False, True])
-def test_attention_split_over_threads_gives_the_serial_bits(dtype, causal) -> None:
-    rng = np.random.default_rng(1)
-    n, T, d, heads, chunks = 5, 6, 8, 2, 3
-    qkv, dout = filled(rng, (n, T, 3 * d), dtype), filled(rng, (n, T, d), dtype)
-    fast = dtype == "float32"
-    outs = []
-    for c in (1, chunks):
-        AT = np.full((n, heads, T, T), np.nan, dtype)
-        out, dqkv = np.full((n, T, d), np.nan, dtype), np.full((n, T, 3 * d), np.nan, dtype)
-        work, dST = np.empty((c, 2, T), dtype), np.empty((c, T, T), dtype)
-        bits = np.empty((c, T * T), np.int32)
-        if c == 1:
-            cpu_attn.attention_forward(qkv, heads, causal, fast, AT, out, work[0], bits[0])
-            cpu_attn.attention_backward(dout, qkv, AT, heads, dqkv, dST[0], work[0])
-        else:
-            cpu_attn.attention_forward_chunks(qkv, heads, causal, fast, AT, out, work, bits)
-            cpu_attn.attention_backward_chunks(dout, qkv, AT, heads, dqkv, dST, work)
-        outs.append((AT, out, dqkv))
-    for got, want in zip(*outs):
-        np.testing.assert_array_equal(got, want)
-
-
 def test_a_dense_layer_takes_numbas_threads_only_in_a_step_that_splits_its_batch(
     monkeypatch,
 ) -> None:

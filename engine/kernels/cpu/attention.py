@@ -19,9 +19,10 @@ How they stay fast on heads of a few dozen rows:
   holds for the row sums of the backward pass.
 - **exp for float32 in plain arithmetic** (``_exp_f32``, Cephes' ``expf``: 2^m · e^r, within 2 ulp),
   which vectorises where ``math.exp`` is a library call per element; float64 keeps ``math.exp``.
-- **Samples split over Numba's threads** (``*_chunks``): chunk c of C takes samples
-  [n·c/C, n·(c+1)/C) through the serial kernel, with its own rows of the scratch arrays, and BLAS
-  on one thread. Every sample's numbers are those of the serial kernel: no sum crosses samples.
+- **Samples split over Numba's threads** (``attention_layer_*_chunks``): chunk c of C takes
+  samples [n·c/C, n·(c+1)/C) through the layer's projections and the serial kernel here, with
+  its own rows of the scratch arrays, and BLAS on one thread. Every sample's heads are those of
+  the serial kernel: no sum crosses samples.
 - **The same BLAS as every other kernel**: SciPy's OpenBLAS, through Numba's own bridge (the one
   ``np.dot`` uses inside ``njit``). Mixing it with NumPy's OpenBLAS in one step leaves two thread
   pools spinning on the same cores, which made a transformer step ten times slower.
@@ -164,28 +165,6 @@ def attention_backward(dout, qkv, AT, heads, dqkv, dST, work):
             coef[0] = scale
             _gemm(True, False, T, dh, T, coef, fS, 0, T, f, iq + d, d3, fg, iq, d3)
             _gemm(False, False, T, dh, T, coef, fS, 0, T, f, iq, d3, fg, iq + d, d3)
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def attention_forward_chunks(qkv, heads, causal, fast_exp, AT, out, work, bits):
-    """``attention_forward``, one chunk of the batch per thread; ``work`` is (C, 2, T) and
-    ``bits`` (C, T·T), chunk c's scratch in row c."""
-    chunks = work.shape[0]
-    for c in prange(chunks):
-        lo, hi = bounds(qkv.shape[0], c, chunks)
-        attention_forward(
-            qkv[lo:hi], heads, causal, fast_exp, AT[lo:hi], out[lo:hi], work[c], bits[c]
-        )
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def attention_backward_chunks(dout, qkv, AT, heads, dqkv, dST, work):
-    """``attention_backward``, one chunk of the batch per thread; ``dST`` is (C, T, T) and
-    ``work`` (C, 2, T), chunk c's scratch in row c."""
-    chunks = work.shape[0]
-    for c in prange(chunks):
-        lo, hi = bounds(qkv.shape[0], c, chunks)
-        attention_backward(dout[lo:hi], qkv[lo:hi], AT[lo:hi], heads, dqkv[lo:hi], dST[c], work[c])
 
 
 @njit(cache=True, nogil=True, parallel=True)

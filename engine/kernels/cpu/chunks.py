@@ -41,14 +41,7 @@ def bounds(n, c, chunks):
 @njit(cache=True, nogil=True, error_model="numpy")
 def sum_chunks(partial, out):
     """out = Σ_c partial[c]: the gradients of the C chunks, each from its own samples."""
-    parts, total = flat(partial), flat(out)
-    size = total.size
-    for i in range(size):
-        total[i] = parts[i]
-    for c in range(1, partial.shape[0]):
-        part = parts[c * size : (c + 1) * size]
-        for i in range(size):
-            total[i] += part[i]
+    sum_parts(flat(partial), 0, out.size, partial.shape[0], flat(out))
 
 
 @njit(cache=True, nogil=True, parallel=True)
