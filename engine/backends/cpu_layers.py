@@ -32,6 +32,7 @@ from engine.kernels.cpu import conv as cpu_conv
 from engine.kernels.cpu import norm as cpu_norm
 from engine.kernels.cpu import pool as cpu_pool
 from engine.kernels.cpu import sequence as cpu_rnn
+from engine.kernels.cpu.calls import WrongAddress
 from engine.threads import blas_back, blas_threads, blas_to_one, in_split_step
 
 Array = Any
@@ -134,7 +135,11 @@ class CPULayerOps(RecurrentOps, AttentionOps):
             return
         before = blas_to_one()
         try:
-            cpu_conv.conv2d_forward_chunks(*args, ws.cols, ws.zt, z)
+            site = cpu_conv.FORWARD_CHUNKS
+            try:  # the site's target passed here: one argument tuple a call, not two
+                site.driver(*site.target, *args, ws.cols, ws.zt, z)
+            except WrongAddress:
+                site(*args, ws.cols, ws.zt, z)
         finally:
             blas_back(before)
 
@@ -161,7 +166,11 @@ class CPULayerOps(RecurrentOps, AttentionOps):
         parts = (ws.parts_W, ws.parts_b)
         before = blas_to_one()
         try:
-            cpu_conv.conv2d_backward_chunks(*args, ws.cols, ws.zt, *parts, ws.dcols, grad_x, need_x)
+            site = cpu_conv.BACKWARD_CHUNKS
+            try:  # as in ``conv2d_forward``
+                site.driver(*site.target, *args, ws.cols, ws.zt, *parts, ws.dcols, grad_x, need_x)
+            except WrongAddress:
+                site(*args, ws.cols, ws.zt, *parts, ws.dcols, grad_x, need_x)
         finally:
             blas_back(before)
         cpu_chunks.sum_chunks(ws.parts_W, grad_W)
@@ -319,12 +328,22 @@ class CPULayerOps(RecurrentOps, AttentionOps):
         if p.work.shape[0] == 1:
             AttentionOps.attention_layer_forward(self, p)
             return
+        site = cpu_attn.LAYER_FORWARD_CHUNKS
+        t = site.target
         before = blas_to_one()
-        try:
-            cpu_attn.attention_layer_forward_chunks(
-                p.x, p.W_in, p.b_in, p.qkv3, p.heads, p.causal, p.fast_exp, p.AT, p.o3, p.work,
-                p.bits, p.W_out, p.b_out, p.y,
+        try:  # the arguments one by one: a second argument tuple would add to a step's bytes
+            site.driver(
+                t[0], t[1], t[2], t[3], p.x, p.W_in, p.b_in, p.qkv3, p.heads, p.causal,
+                p.fast_exp, p.AT, p.o3, p.work, p.bits, p.W_out, p.b_out, p.y,
             )  # fmt: skip
+        except WrongAddress:  # the first call, or another dtype: the site finds the kernels
+            try:
+                site(
+                    p.x, p.W_in, p.b_in, p.qkv3, p.heads, p.causal, p.fast_exp, p.AT, p.o3,
+                    p.work, p.bits, p.W_out, p.b_out, p.y,
+                )  # fmt: skip
+            except WrongAddress:  # a read-only input: the layer's steps one after the other
+                AttentionOps.attention_layer_forward(self, p)
         finally:
             blas_back(before)
 

@@ -299,7 +299,7 @@ def test_a_whole_attention_layer_split_over_threads_matches_its_steps_one_by_one
     cpu_attn.attention_forward(qkv, heads, True, fast, AT, o, work[0], bits[0])
     cpu.dense_forward(o.reshape(n * T, d), W_out, b_out, y)
     qkv2, AT2, o2, work2, y2, bits2 = buffers(chunks)
-    cpu_attn.attention_layer_forward_chunks(
+    cpu_attn.LAYER_FORWARD_CHUNKS(
         x, W_in, b_in, qkv2, heads, True, fast, AT2, o2, work2, bits2, W_out, b_out, y2
     )
     for got, want in ((qkv2, qkv), (AT2, AT), (o2, o), (y2, y)):

@@ -38,6 +38,7 @@ from numba import njit, prange
 from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu import core
 from engine.kernels.cpu.blas import gemm as _gemm
+from engine.kernels.cpu.calls import Site, WrongAddress, call_at, check, item, part, view, whole
 from engine.kernels.cpu.chunks import bounds, sum_parts
 from engine.kernels.cpu.views import flat, mat
 
@@ -167,26 +168,52 @@ def attention_backward(dout, qkv, AT, heads, dqkv, dST, work):
             _gemm(False, False, T, dh, T, coef, fS, 0, T, f, iq, d3, fg, iq + d, d3)
 
 
+# A whole self-attention layer's pass, one chunk of the batch per thread. The forward driver calls
+# the serial kernels by address (``engine.kernels.cpu.calls``; ``LAYER_FORWARD_CHUNKS`` calls it
+# with the right addresses): linked in, it took 1.7 s to compile on a first opening of a
+# transformer preset, whose measurement passes split the batch where its training steps do not.
+# The backward driver links them still: with three kernels' addresses its call took more
+# arguments than Python keeps tuples for, and a step's bytes past 1 KiB.
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def attention_layer_forward_chunks(
-    x, W_in, b_in, qkv, heads, causal, fast_exp, AT, out_h, work, bits, W_out, b_out, y
-):
+    dense_at, dense_key, heads_at, heads_key,
+    x, W_in, b_in, qkv, heads, causal, fast_exp, AT, out_h, work, bits, W_out, b_out, y,
+):  # fmt: skip
     """A self-attention layer's forward pass, one chunk of the batch per thread: the chunk's rows
-    of qkv = x W_inᵀ + b_in, its samples' heads into out_h, its rows of y = out_h W_outᵀ + b_out.
-    x and y are (n·T, d) rows, qkv and out_h (n, T, ·); every number is that of the three
-    kernels called one after the other."""
+    of qkv = x W_inᵀ + b_in, its samples' heads into out_h (``attention_forward`` at
+    ``heads_at``), its rows of y = out_h W_outᵀ + b_out, both products ``core.dense_forward`` at
+    ``dense_at`` (x and out_h's rows of one type: C-contiguous and writable). x and y are (n·T, d)
+    rows, qkv and out_h (n, T, ·); every number is that of the three kernels called one after
+    the other."""
     chunks = work.shape[0]
     n, T, d3 = qkv.shape
     d = d3 // 3
     f_qkv, f_out = flat(qkv), flat(out_h)
+    missed = 0
     for c in prange(chunks):
         lo, hi = bounds(n, c, chunks)
         r0, rows = lo * T, (hi - lo) * T
-        core.dense_forward(x[r0 : r0 + rows], W_in, b_in, mat(f_qkv, r0 * d3, rows, d3))
-        attention_forward(
-            qkv[lo:hi], heads, causal, fast_exp, AT[lo:hi], out_h[lo:hi], work[c], bits[c]
-        )
-        core.dense_forward(mat(f_out, r0 * d, rows, d), W_out, b_out, y[r0 : r0 + rows])
+        project_in = (x[r0 : r0 + rows], W_in, b_in, mat(f_qkv, r0 * d3, rows, d3))
+        m = call_at(dense_at, dense_key, project_in)  # one "missed +=" a loop: a reduction
+        block = (qkv[lo:hi], heads, causal, fast_exp, AT[lo:hi], out_h[lo:hi], work[c], bits[c])
+        m += call_at(heads_at, heads_key, block)
+        project_out = (mat(f_out, r0 * d, rows, d), W_out, b_out, y[r0 : r0 + rows])
+        m += call_at(dense_at, dense_key, project_out)
+        missed += m
+    check(missed)
+
+
+def _layer_forward_types(x, W_in, b_in, qkv, heads, causal, fast_exp, AT, out_h, work, bits,
+                         W_out, b_out, y):  # fmt: skip
+    """The types ``attention_layer_forward_chunks`` passes to its two kernels; ``WrongAddress``
+    if its two products would differ in type (a read-only x: the caller runs the layer whole)."""
+    project_in = (part(x), whole(W_in), whole(b_in), view(qkv, 2))
+    block = (part(qkv), whole(heads), whole(causal), whole(fast_exp), part(AT), part(out_h))
+    if (view(out_h, 2), whole(W_out), whole(b_out), part(y)) != project_in:
+        raise WrongAddress("the layer's two products differ in type")
+    return project_in, (*block, item(work), item(bits))
 
 
 def layer_backward_scratch(n: int, T: int, d: int, chunks: int) -> int:
@@ -240,3 +267,10 @@ def attention_layer_backward_chunks(
     sum_parts(scratch, d * d, s_out, chunks, gb_out)
     sum_parts(scratch, at_in, s_in, chunks, flat(gW_in))
     sum_parts(scratch, at_in + d3 * d, s_in, chunks, gb_in)
+
+
+LAYER_FORWARD_CHUNKS = Site(
+    attention_layer_forward_chunks,
+    (core.dense_forward, attention_forward),
+    _layer_forward_types,
+)

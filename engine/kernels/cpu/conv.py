@@ -17,6 +17,7 @@ from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
 from engine.kernels.cpu.blas import product
+from engine.kernels.cpu.calls import Site, call_at, check, item, part, whole
 from engine.kernels.cpu.chunks import bounds
 from engine.kernels.cpu.views import flat
 
@@ -381,39 +382,53 @@ def conv2d_backward(
 # Chunk c of C holds samples [n·c/C, n·(c+1)/C) of the batch arrays; a workspace laid out with
 # the batch in its middle (``cols``, ``zt``) has a leading chunk axis instead, each chunk's block
 # shaped as the serial kernel wants it for its samples. Weight gradients go to ``parts_W``,
-# ``parts_b`` (one per chunk), and are summed after.
+# ``parts_b`` (one per chunk), and are summed after. The drivers call the serial kernels by
+# address (``engine.kernels.cpu.calls``): linked in, the backward pass's took 3.2 s more to
+# compile. ``FORWARD_CHUNKS`` and ``BACKWARD_CHUNKS`` call them with the right address.
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def conv2d_forward_chunks(x, W, b, stride, pad, xpad, cols, zt, z):
-    """``conv2d_forward``, one chunk of the batch per thread."""
+def conv2d_forward_chunks(address, key, x, W, b, stride, pad, xpad, cols, zt, z):
+    """``conv2d_forward`` (at ``address``), one chunk of the batch per thread."""
     chunks = cols.shape[0]
+    missed = 0
     for c in prange(chunks):
         lo, hi = bounds(x.shape[0], c, chunks)
-        conv2d_forward(x[lo:hi], W, b, stride, pad, xpad[lo:hi], cols[c], zt[c], z[lo:hi])
+        args = (x[lo:hi], W, b, stride, pad, xpad[lo:hi], cols[c], zt[c], z[lo:hi])
+        missed += call_at(address, key, args)
+    check(missed)
+
+
+def _forward_types(x, W, b, stride, pad, xpad, cols, zt, z):
+    """The types ``conv2d_forward_chunks`` passes to ``conv2d_forward``."""
+    views = (part(x), whole(W), whole(b), whole(stride), whole(pad), part(xpad))
+    return ((*views, item(cols), item(zt), part(z)),)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def conv2d_backward_chunks(
-    x, W, delta, stride, pad, xpad, cols, dzt, parts_W, parts_b, dcols, grad_x, need_x
-):
-    """``conv2d_backward``, one chunk of the batch per thread; each chunk's weight and bias
-    gradients into ``parts_W[c]``, ``parts_b[c]``."""
+    address, key, x, W, delta, stride, pad, xpad, cols, dzt, parts_W, parts_b, dcols, grad_x,
+    need_x,
+):  # fmt: skip
+    """``conv2d_backward`` (at ``address``), one chunk of the batch per thread; each chunk's
+    weight and bias gradients into ``parts_W[c]``, ``parts_b[c]``."""
     chunks = cols.shape[0]
+    missed = 0
     for c in prange(chunks):
         lo, hi = bounds(x.shape[0], c, chunks)
-        conv2d_backward(
-            x[lo:hi],
-            W,
-            delta[lo:hi],
-            stride,
-            pad,
-            xpad[lo:hi],
-            cols[c],
-            dzt[c],
-            parts_W[c],
-            parts_b[c],
-            dcols[c],
-            grad_x[lo:hi],
-            need_x,
-        )
+        args = (x[lo:hi], W, delta[lo:hi], stride, pad, xpad[lo:hi], cols[c], dzt[c],
+                parts_W[c], parts_b[c], dcols[c], grad_x[lo:hi], need_x)  # fmt: skip
+        missed += call_at(address, key, args)
+    check(missed)
+
+
+def _backward_types(x, W, delta, stride, pad, xpad, cols, dzt, parts_W, parts_b, dcols, grad_x,
+                    need_x):  # fmt: skip
+    """The types ``conv2d_backward_chunks`` passes to ``conv2d_backward``."""
+    views = (part(x), whole(W), part(delta), whole(stride), whole(pad), part(xpad))
+    blocks = (item(cols), item(dzt), item(parts_W), item(parts_b), item(dcols))
+    return ((*views, *blocks, part(grad_x), whole(need_x)),)
+
+
+FORWARD_CHUNKS = Site(conv2d_forward_chunks, (conv2d_forward,), _forward_types)
+BACKWARD_CHUNKS = Site(conv2d_backward_chunks, (conv2d_backward,), _backward_types)
