@@ -139,7 +139,7 @@ class CPULayerOps(RecurrentOps, AttentionOps):
             try:  # the site's target passed here: one argument tuple a call, not two
                 site.driver(*site.target, *args, ws.cols, ws.zt, z)
             except WrongAddress:
-                site(*args, ws.cols, ws.zt, z)
+                site.anew(*args, ws.cols, ws.zt, z)
         finally:
             blas_back(before)
 
@@ -170,7 +170,7 @@ class CPULayerOps(RecurrentOps, AttentionOps):
             try:  # as in ``conv2d_forward``
                 site.driver(*site.target, *args, ws.cols, ws.zt, *parts, ws.dcols, grad_x, need_x)
             except WrongAddress:
-                site(*args, ws.cols, ws.zt, *parts, ws.dcols, grad_x, need_x)
+                site.anew(*args, ws.cols, ws.zt, *parts, ws.dcols, grad_x, need_x)
         finally:
             blas_back(before)
         cpu_chunks.sum_chunks(ws.parts_W, grad_W)
@@ -338,11 +338,11 @@ class CPULayerOps(RecurrentOps, AttentionOps):
             )  # fmt: skip
         except WrongAddress:  # the first call, or another dtype: the site finds the kernels
             try:
-                site(
+                site.anew(
                     p.x, p.W_in, p.b_in, p.qkv3, p.heads, p.causal, p.fast_exp, p.AT, p.o3,
                     p.work, p.bits, p.W_out, p.b_out, p.y,
                 )  # fmt: skip
-            except WrongAddress:  # a read-only input: the layer's steps one after the other
+            except WrongAddress:  # its products differ in type (a read-only x): one step at a time
                 AttentionOps.attention_layer_forward(self, p)
         finally:
             blas_back(before)

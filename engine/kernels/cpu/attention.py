@@ -184,7 +184,7 @@ def attention_layer_forward_chunks(
     """A self-attention layer's forward pass, one chunk of the batch per thread: the chunk's rows
     of qkv = x W_inᵀ + b_in, its samples' heads into out_h (``attention_forward`` at
     ``heads_at``), its rows of y = out_h W_outᵀ + b_out, both products ``core.dense_forward`` at
-    ``dense_at`` (x and out_h's rows of one type: C-contiguous and writable). x and y are (n·T, d)
+    ``dense_at`` (both products' argument lists of one type). x and y are (n·T, d)
     rows, qkv and out_h (n, T, ·); every number is that of the three kernels called one after
     the other."""
     chunks = work.shape[0]

@@ -10,9 +10,10 @@ The driver takes the kernel's address and a key as arguments. The key names the 
 types the kernel was compiled for (``type_key``); ``call_at`` compares it with the types the
 driver passes and calls nothing where they differ, and the driver then raises ``WrongAddress``
 (``check``): a stale or missing address is an error, never a call with the wrong arguments.
-``Site`` keeps the addresses for one call site: it asks for them on the first call (address 0
-matches no key) and again whenever the driver says that the argument types changed (another
-dtype).
+``Site`` keeps the addresses for one call site: it asks for them on the first call (key 0
+matches no types) and again whenever the driver says that the argument types changed (another
+dtype). The key tells argument types apart, not kernels: which kernel goes with which address
+is the site's to say, in the order of its ``kernels``.
 
 The driver's argument types (``Site``'s ``types_of``) follow Numba's rules for the views it
 passes: ``part`` for rows ``a[lo:hi]``, ``item`` for ``a[c]``, ``whole`` for ``a``.
@@ -20,7 +21,7 @@ passes: ``part`` for rows ``a[lo:hi]``, ``item`` for ``a[c]``, ``whole`` for ``a
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,15 +39,17 @@ class WrongAddress(Exception):
 
 
 def type_key(argtypes: Sequence[types.Type]) -> int:
-    """A positive 31-bit number naming a list of Numba argument types."""
-    return zlib.crc32(", ".join(str(t) for t in argtypes).encode()) & 0x7FFFFFFF or 1
+    """A positive 63-bit number naming a list of Numba argument types (never 0)."""
+    text = ", ".join(str(t) for t in argtypes).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little") >> 1 or 1
 
 
 @intrinsic
 def call_at(typingctx, address, key, args):
     """Calls the kernel at ``address`` (an ``int64``, Numba's calling convention, returning
     nothing) with the tuple ``args`` if ``key`` is the ``type_key`` of their types, and returns
-    0; returns 1 without calling it otherwise. Errors the kernel raises pass on to the caller.
+    0; returns 1 without calling it otherwise. Errors the kernel raises pass on to the caller
+    (inside a ``prange`` loop, as Numba passes on any error there: a ``SystemError``).
 
     A count, not an exception: inside a ``prange`` loop an exception does not reach the caller
     intact, so the driver adds up the calls missed and passes the sum to ``check``."""
@@ -120,6 +123,7 @@ def part(a: np.ndarray) -> types.Array:
 def item(a: np.ndarray) -> types.Array:
     """The type of ``a[c]`` in a driver: one dimension fewer, the layout as for ``part``."""
     t = part(a)
+    assert t.ndim >= 2, "item: a[c] of a one-dimensional array is a scalar"
     return t.copy(ndim=t.ndim - 1)
 
 
@@ -140,7 +144,7 @@ class Site:
     dtype's address with another's key.
 
     Calling the site runs the driver. A caller that must not build a second argument tuple
-    (a step's bytes) passes ``target``'s items itself and, on ``WrongAddress``, calls the site.
+    (a step's bytes) passes ``target``'s items itself and, on ``WrongAddress``, calls ``anew``.
     A call's arguments, addresses included, stay under 20: Python keeps tuples of up to 19
     items for reuse, and a larger one is allocated in every call."""
 
@@ -159,6 +163,12 @@ class Site:
         try:
             return self.driver(*self.target, *args)
         except WrongAddress:
-            found = zip(self.kernels, self.types_of(*args), strict=True)
-            self.target = tuple(n for kernel, argtypes in found for n in address(kernel, argtypes))
-            return self.driver(*self.target, *args)
+            return self.anew(*args)
+
+    def anew(self, *args: Any) -> Any:
+        """Finds the kernels' addresses for ``args``, keeps them and runs the driver with them
+        (not with ``target`` read again: another thread may have replaced it meanwhile)."""
+        found = zip(self.kernels, self.types_of(*args), strict=True)
+        target = tuple(n for kernel, argtypes in found for n in address(kernel, argtypes))
+        self.target = target
+        return self.driver(*target, *args)
