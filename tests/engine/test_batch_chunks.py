@@ -81,6 +81,7 @@ def threads(monkeypatch) -> Callable[[int], None]:
     monkeypatch.setattr(backend_layers, "MIN_POOL_WORK", 0)
     monkeypatch.setattr(backend_layers, "MIN_ATTENTION_WORK", 0)
     monkeypatch.setattr(backend_cpu, "PARALLEL_DENSE", 0)
+    monkeypatch.setattr(backend_cpu, "DENSE_CHUNK_ROWS", 1)
 
     def use(n: int) -> None:
         monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: n)
@@ -206,7 +207,7 @@ def test_a_dense_layer_takes_numbas_threads_only_in_a_step_that_splits_its_batch
     monkeypatch,
 ) -> None:
     """Large products split over Numba's threads in a pass of a network that splits its batch
-    (BLAS on one thread); small ones stay whole, and so does any outside such a pass, even with
+    (BLAS on one thread); small ones and those of few rows stay whole, and so does any outside such a pass, even with
     BLAS on one thread for the whole process (as the app sets it)."""
     monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: 2)
     backend = build("transformer", 0).backend
@@ -216,6 +217,9 @@ def test_a_dense_layer_takes_numbas_threads_only_in_a_step_that_splits_its_batch
         assert backend._dense_chunks(big // 64, 64) == 2
         assert backend._dense_chunks(big // 64, 63) == 1
         assert backend._dense_chunks(1, big) == 1
+        rows = 2 * backend_cpu.DENSE_CHUNK_ROWS  # too few rows for two threads, however wide
+        assert backend._dense_chunks(rows, big) == 2
+        assert backend._dense_chunks(rows - 1, big) == 1
     with blas_threads_for(1):
         assert backend._dense_chunks(2048, 256 * 64) == 1
     if blas_threads() is not None:
