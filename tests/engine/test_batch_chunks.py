@@ -207,8 +207,8 @@ def test_a_dense_layer_takes_numbas_threads_only_in_a_step_that_splits_its_batch
     monkeypatch,
 ) -> None:
     """Large products split over Numba's threads in a pass of a network that splits its batch
-    (BLAS on one thread); small ones and those of few rows stay whole, and so does any outside such a pass, even with
-    BLAS on one thread for the whole process (as the app sets it)."""
+    (BLAS on one thread); small ones and those of few rows stay whole, and so does any outside
+    such a pass, even with BLAS on one thread for the whole process (as the app sets it)."""
     monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: 2)
     backend = build("transformer", 0).backend
     big = backend_cpu.PARALLEL_DENSE
