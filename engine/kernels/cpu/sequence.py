@@ -25,6 +25,7 @@ from engine import _numba_setup  # noqa: F401
 from engine.activations import tanh_f32
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu.blas import product
+from engine.kernels.cpu.calls import Site, call_at, check, item, view, whole
 
 HALF = np.float32(0.5)
 ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic float32 (and vectorised)
@@ -222,64 +223,155 @@ def _chunk_grads(xt, hs, dxp, dhp, W_ih, W_hh, gW_ih, gb_ih, gW_hh, gb_hh, gx, n
     cpu.dense_backward(xt.reshape(rows, D), W_ih, dxp.reshape(rows, G), gW_ih, gb_ih, gxr, need_gx)
 
 
+# The drivers call the serial kernels by address (``engine.kernels.cpu.calls``): linked in, a
+# GRU's backward driver took 2.4 s to compile beside its kernels, and its forward one 1.8 s.
+# ``FORWARD_CHUNKS[cell]`` and ``BACKWARD_CHUNKS[cell]`` call them with the right addresses: the
+# input projection's (``cpu.dense_forward``) or the weight gradients' (``_chunk_grads``) first,
+# then the cell's. Four integers and at most 14 arguments a call (under Python's 20, see
+# ``calls.Site``).
+
+
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def rnn_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast):
+def rnn_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_hh, b_hh, xp, hs,
+                       hp, fast):  # fmt: skip
     """``rnn_forward`` with its input projection, one chunk of the batch per thread."""
+    missed = 0
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
-        cpu.dense_forward(xt[c].reshape(T * nc, D), W_ih, b_ih, xp[c].reshape(T * nc, -1))
-        rnn_forward(xp[c], W_hh, b_hh, hs[c], hp[c], fast)
+        m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
+                                        xp[c].reshape(T * nc, -1)))  # fmt: skip
+        m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], hp[c], fast))
+        missed += m
+    check(missed)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def rnn_backward_chunks(dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, gx, need_gx):
+def rnn_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W_hh, hs, dxp, dh,
+                        parts, gx, need_gx):  # fmt: skip
     """``rnn_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
+    missed = 0
     for c in prange(xt.shape[0]):
-        rnn_backward(dhs[c], W_hh, hs[c], dxp[c], dh[c])
+        m = call_at(cell_at, cell_key, (dhs[c], W_hh, hs[c], dxp[c], dh[c]))
         g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
-        _chunk_grads(
-            xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih, g_hh, gb_hh, gx[c], need_gx
-        )
+        m += call_at(grads_at, grads_key, (xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih,
+                                           g_hh, gb_hh, gx[c], need_gx))  # fmt: skip
+        missed += m
+    check(missed)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def lstm_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast):
+def lstm_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_hh, b_hh, xp, hs,
+                        cs, tcs, acts, hp, fast):  # fmt: skip
     """``lstm_forward`` with its input projection, one chunk of the batch per thread."""
+    missed = 0
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
-        cpu.dense_forward(xt[c].reshape(T * nc, D), W_ih, b_ih, xp[c].reshape(T * nc, -1))
-        lstm_forward(xp[c], W_hh, b_hh, hs[c], cs[c], tcs[c], acts[c], hp[c], fast)
+        m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
+                                        xp[c].reshape(T * nc, -1)))  # fmt: skip
+        m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], cs[c], tcs[c], acts[c], hp[c],
+                                         fast))  # fmt: skip
+        missed += m
+    check(missed)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def lstm_backward_chunks(dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc, parts, gx, need_gx):
+def lstm_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W_hh, hs, cs, tcs,
+                         acts, dxp, dh, dc, parts, gx, need_gx):  # fmt: skip
     """``lstm_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
+    missed = 0
     for c in prange(xt.shape[0]):
-        lstm_backward(dhs[c], W_hh, cs[c], tcs[c], acts[c], dxp[c], dh[c], dc[c])
+        m = call_at(cell_at, cell_key, (dhs[c], W_hh, cs[c], tcs[c], acts[c], dxp[c], dh[c],
+                                        dc[c]))  # fmt: skip
         g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
-        _chunk_grads(
-            xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih, g_hh, gb_hh, gx[c], need_gx
-        )
+        m += call_at(grads_at, grads_key, (xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih,
+                                           g_hh, gb_hh, gx[c], need_gx))  # fmt: skip
+        missed += m
+    check(missed)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def gru_forward_chunks(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast):
+def gru_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_hh, b_hh, xp, hs,
+                       acts, hn, hp, fast):  # fmt: skip
     """``gru_forward`` with its input projection, one chunk of the batch per thread."""
+    missed = 0
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
-        cpu.dense_forward(xt[c].reshape(T * nc, D), W_ih, b_ih, xp[c].reshape(T * nc, -1))
-        gru_forward(xp[c], W_hh, b_hh, hs[c], acts[c], hn[c], hp[c], fast)
+        m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
+                                        xp[c].reshape(T * nc, -1)))  # fmt: skip
+        m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], acts[c], hn[c], hp[c], fast))
+        missed += m
+    check(missed)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def gru_backward_chunks(dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, parts, gx, need_gx):
+def gru_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W_hh, hs, acts, hn,
+                        dxp, dhp, dh, dprev, parts, gx, need_gx):  # fmt: skip
     """``gru_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
+    missed = 0
     for c in prange(xt.shape[0]):
-        gru_backward(dhs[c], W_hh, hs[c], acts[c], hn[c], dxp[c], dhp[c], dh[c], dprev[c])
+        m = call_at(cell_at, cell_key, (dhs[c], W_hh, hs[c], acts[c], hn[c], dxp[c], dhp[c],
+                                        dh[c], dprev[c]))  # fmt: skip
         g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
-        _chunk_grads(
-            xt[c], hs[c], dxp[c], dhp[c], W_ih, W_hh, g_ih, gb_ih, g_hh, gb_hh, gx[c], need_gx
-        )
+        m += call_at(grads_at, grads_key, (xt[c], hs[c], dxp[c], dhp[c], W_ih, W_hh, g_ih, gb_ih,
+                                           g_hh, gb_hh, gx[c], need_gx))  # fmt: skip
+        missed += m
+    check(missed)
+
+
+def _projection_types(xt, W_ih, b_ih, xp):
+    """The types a forward driver passes to ``cpu.dense_forward`` (rows of its chunk)."""
+    return (view(xt, 2), whole(W_ih), whole(b_ih), view(xp, 2))
+
+
+def _grads_types(xt, hs, dxp, dhp, W_ih, W_hh, parts, gx, need_gx):
+    """The types a backward driver passes to ``_chunk_grads``."""
+    return (item(xt), item(hs), item(dxp), item(dhp), whole(W_ih), whole(W_hh),
+            *(item(p) for p in parts), item(gx), whole(need_gx))  # fmt: skip
+
+
+def _rnn_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast):
+    cell = (item(xp), whole(W_hh), whole(b_hh), item(hs), item(hp), whole(fast))
+    return _projection_types(xt, W_ih, b_ih, xp), cell
+
+
+def _lstm_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast):
+    steps = (item(hs), item(cs), item(tcs), item(acts), item(hp), whole(fast))
+    return _projection_types(xt, W_ih, b_ih, xp), (item(xp), whole(W_hh), whole(b_hh), *steps)
+
+
+def _gru_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast):
+    steps = (item(hs), item(acts), item(hn), item(hp), whole(fast))
+    return _projection_types(xt, W_ih, b_ih, xp), (item(xp), whole(W_hh), whole(b_hh), *steps)
+
+
+def _rnn_backward_types(dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, gx, need_gx):
+    grads = _grads_types(xt, hs, dxp, dxp, W_ih, W_hh, parts, gx, need_gx)
+    return grads, (item(dhs), whole(W_hh), item(hs), item(dxp), item(dh))
+
+
+def _lstm_backward_types(dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc, parts, gx, need_gx):
+    grads = _grads_types(xt, hs, dxp, dxp, W_ih, W_hh, parts, gx, need_gx)
+    steps = (item(cs), item(tcs), item(acts), item(dxp), item(dh), item(dc))
+    return grads, (item(dhs), whole(W_hh), *steps)
+
+
+def _gru_backward_types(dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, parts, gx,
+                        need_gx):  # fmt: skip
+    grads = _grads_types(xt, hs, dxp, dhp, W_ih, W_hh, parts, gx, need_gx)
+    steps = (item(hs), item(acts), item(hn), item(dxp), item(dhp), item(dh), item(dprev))
+    return grads, (item(dhs), whole(W_hh), *steps)
+
+
+FORWARD_CHUNKS = {
+    "rnn": Site(rnn_forward_chunks, (cpu.dense_forward, rnn_forward), _rnn_forward_types),
+    "lstm": Site(lstm_forward_chunks, (cpu.dense_forward, lstm_forward), _lstm_forward_types),
+    "gru": Site(gru_forward_chunks, (cpu.dense_forward, gru_forward), _gru_forward_types),
+}
+BACKWARD_CHUNKS = {
+    "rnn": Site(rnn_backward_chunks, (_chunk_grads, rnn_backward), _rnn_backward_types),
+    "lstm": Site(lstm_backward_chunks, (_chunk_grads, lstm_backward), _lstm_backward_types),
+    "gru": Site(gru_backward_chunks, (_chunk_grads, gru_backward), _gru_backward_types),
+}
 
 
 # --------------------------------------------------------------------------- embedding, positions
