@@ -252,37 +252,12 @@ class CPULayerOps(RecurrentOps, AttentionOps):
             super().recurrent_forward(p)
             return
         site = cpu_rnn.FORWARD_CHUNKS[p.cell]
-        t = site.target  # its items passed here: one argument tuple a call, not two
         before = blas_to_one()
-        try:
-            if p.cell == "lstm":
-                cs, tcs, acts = p.saved
-                try:
-                    site.driver(
-                        t[0], t[1], t[2], t[3], p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs,
-                        cs, tcs, acts, p.hp, p.fast,
-                    )  # fmt: skip
-                except WrongAddress:
-                    site.anew(p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, cs, tcs, acts,
-                              p.hp, p.fast)  # fmt: skip
-            elif p.cell == "gru":
-                acts, hn = p.saved
-                try:
-                    site.driver(
-                        t[0], t[1], t[2], t[3], p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs,
-                        acts, hn, p.hp, p.fast,
-                    )  # fmt: skip
-                except WrongAddress:
-                    site.anew(p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, acts, hn, p.hp,
-                              p.fast)  # fmt: skip
-            else:
-                try:
-                    site.driver(
-                        t[0], t[1], t[2], t[3], p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs,
-                        p.hp, p.fast,
-                    )  # fmt: skip
-                except WrongAddress:
-                    site.anew(p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, p.hp, p.fast)
+        try:  # the site's target passed here: one argument tuple a call, not two
+            site.driver(*site.target, p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, *p.saved,
+                        p.hp, p.fast)  # fmt: skip
+        except WrongAddress:
+            site.anew(p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, *p.saved, p.hp, p.fast)
         finally:
             blas_back(before)
 
@@ -296,40 +271,13 @@ class CPULayerOps(RecurrentOps, AttentionOps):
         need_gx = gx is not None
         gxa = gx if need_gx else p.xt  # an array of the right type where no ∂L/∂x is wanted
         site = cpu_rnn.BACKWARD_CHUNKS[p.cell]
-        t = site.target  # as in ``recurrent_forward``
         before = blas_to_one()
-        try:
-            if p.cell == "lstm":
-                cs, tcs, acts = p.saved
-                dh, dc = g.carried
-                try:
-                    site.driver(
-                        t[0], t[1], t[2], t[3], g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, cs, tcs, acts,
-                        g.dxp, dh, dc, parts, gxa, need_gx,
-                    )  # fmt: skip
-                except WrongAddress:
-                    site.anew(g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, cs, tcs, acts, g.dxp, dh, dc,
-                              parts, gxa, need_gx)  # fmt: skip
-            elif p.cell == "gru":
-                acts, hn = p.saved
-                dhp, dh, dprev = g.carried
-                try:
-                    site.driver(
-                        t[0], t[1], t[2], t[3], g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, acts, hn,
-                        g.dxp, dhp, dh, dprev, parts, gxa, need_gx,
-                    )  # fmt: skip
-                except WrongAddress:
-                    site.anew(g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, acts, hn, g.dxp, dhp, dh, dprev,
-                              parts, gxa, need_gx)  # fmt: skip
-            else:
-                (dh,) = g.carried
-                try:
-                    site.driver(
-                        t[0], t[1], t[2], t[3], g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, g.dxp, dh,
-                        parts, gxa, need_gx,
-                    )  # fmt: skip
-                except WrongAddress:
-                    site.anew(g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, g.dxp, dh, parts, gxa, need_gx)
+        try:  # as in ``recurrent_forward``
+            site.driver(*site.target, g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, *p.saved, g.dxp,
+                        *g.carried, parts, gxa, need_gx)  # fmt: skip
+        except WrongAddress:
+            site.anew(g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, *p.saved, g.dxp, *g.carried, parts, gxa,
+                      need_gx)  # fmt: skip
         finally:
             blas_back(before)
         for i in range(4):
