@@ -130,9 +130,7 @@ def item(a: np.ndarray) -> types.Array:
 def view(a: np.ndarray, ndim: int) -> types.Array:
     """The type of a C-contiguous view of ``a``'s memory with ``ndim`` dimensions in a driver
     (``engine.kernels.cpu.views``: ``flat``, ``mat``)."""
-    t = typeof(a)
-    assert isinstance(t, types.Array)
-    return t.copy(ndim=ndim, layout="C")
+    return part(a).copy(ndim=ndim, layout="C")
 
 
 class Site:
