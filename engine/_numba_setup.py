@@ -92,7 +92,7 @@ def configure() -> None:
             pass  # Numba falls back to __pycache__ beside the sources.
     if not os.environ.get("NUMBA_THREADING_LAYER"):
         numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]  # type: ignore[attr-defined]
-    threads.calm_openmp()  # idle threads sleep instead of spinning (engine.threads)
+    threads.pace_openmp()  # how idle threads wait: as the machine allows (engine.threads)
 
 
 configure()

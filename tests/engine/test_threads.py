@@ -1,6 +1,8 @@
-"""Setting the kernels' BLAS thread count while the process runs."""
+"""The kernels' BLAS thread count, set while the process runs; how Numba's idle threads wait."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,27 +52,84 @@ RUN = """
 import os, sys
 import engine
 from numba.np.ufunc import parallel
-print(os.environ.get("OMP_WAIT_POLICY"), parallel._is_initialized)
+print(os.environ.get("OMP_WAIT_POLICY"), os.environ.get("GOMP_SPINCOUNT"), parallel._is_initialized)
 """
 
 
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [({}, "None True"), ({"OMP_WAIT_POLICY": "active"}, "active False")],
+    [
+        ({}, "None None True"),
+        ({"OMP_WAIT_POLICY": "active"}, "active None False"),
+        ({"GOMP_SPINCOUNT": "0"}, "None 0 False"),
+    ],
 )
-def test_openmp_policy_is_set_only_while_the_threading_layer_loads(
+def test_openmp_wait_is_set_only_while_the_threading_layer_loads(
     env: dict[str, str], expected: str
 ) -> None:
-    """``import engine`` loads Numba's threading layer with the passive wait policy and leaves
-    the environment as it found it (a later OpenMP library keeps its defaults); a policy the
-    user chose is left alone, and then nothing is loaded early."""
+    """``import engine`` loads Numba's threading layer with the wait it picks and leaves the
+    environment as it found it (a later OpenMP library keeps its defaults); a setting the user
+    chose is left alone, and then nothing is loaded early."""
     import os
     import subprocess
     import sys
 
-    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    clean = {k: v for k, v in os.environ.items() if k not in threads.OPENMP_SETTINGS}
     result = subprocess.run(
         [sys.executable, "-c", RUN], env={**clean, **env}, capture_output=True, text=True,
         timeout=120, check=True,
     )  # fmt: skip
     assert result.stdout.split("\n")[-2] == expected
+
+
+def _proc(root: Path, running: str, states: str) -> Path:
+    """A stand-in for ``/proc``: ``loadavg`` with ``running`` ("3/100") and this process's
+    threads in ``states`` (one letter each)."""
+    (root / "loadavg").write_text(f"0.50 0.40 0.30 {running} 4242\n")
+    for tid, state in enumerate(states, start=1):
+        task = root / "self" / "task" / str(tid)
+        task.mkdir(parents=True)
+        (task / "stat").write_text(f"{tid} (py (x) y) {state} 1 1 1 0 -1\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("running", "states", "others"),
+    [("1/90", "R", 0), ("3/90", "RS", 2), ("3/90", "RRR", 0), ("2/90", "RR", 0), ("1/90", "RR", 0)],
+)
+def test_runnable_elsewhere_leaves_out_this_process(
+    tmp_path: Path, running: str, states: str, others: int
+) -> None:
+    """The machine's runnable threads less this process's own (a spinning BLAS pool is not a
+    neighbour); a count that races below the process's own reads as none."""
+    proc = _proc(tmp_path, running, states)
+    assert threads.runnable_elsewhere(readings=2, proc=proc) == others
+
+
+def test_runnable_elsewhere_is_unknown_without_proc(tmp_path: Path) -> None:
+    assert threads.runnable_elsewhere(readings=1, proc=tmp_path) is None
+    (tmp_path / "loadavg").write_text("garbled\n")
+    assert threads.runnable_elsewhere(readings=1, proc=tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("threads_", "others", "cores", "wait"),
+    [
+        (2, 0, 2, threads.OPENMP_SPIN),  # an idle machine: the pool spins a moment
+        (2, 1, 2, threads.OPENMP_WAIT),  # a busy neighbour: it sleeps at once
+        (4, 4, 8, threads.OPENMP_SPIN),
+        (8, 1, 8, threads.OPENMP_WAIT),
+        (2, None, 2, threads.OPENMP_WAIT),  # not known: the safe choice
+    ],
+)
+def test_openmp_wait_spins_only_where_the_cores_are_free(
+    threads_: int, others: int | None, cores: int, wait: tuple[str, str]
+) -> None:
+    assert threads.openmp_wait(threads_, others, cores) == wait
+
+
+def test_the_machine_here_reads() -> None:
+    """On Linux the counts read (the CI machines are Linux); elsewhere they may not."""
+    others = threads.runnable_elsewhere(readings=1)
+    assert others is None or others >= 0
+    assert threads.usable_cores() >= 1

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tui.bench import impl_torch
-from tui.bench.workers import IMPLEMENTATIONS, ONE_THREAD, Worker
+from tui.bench.workers import IMPLEMENTATIONS, ONE_THREAD, Worker, WorkerError
 from tui.bench.workloads import Workload, select
 
 SETTINGS = {
@@ -61,7 +61,10 @@ def _load() -> list[float] | None:
 def start_workers(
     selected: list[Workload], device: str, use_torch: bool, one_thread: bool
 ) -> dict[str, Worker]:
-    """A process per implementation the selected workloads have (see ``workers``), all at once.
+    """A process per implementation the selected workloads have (see ``workers``), started one
+    after another: each loads its libraries before the next starts, so that the engine's
+    workers find the machine idle, as a user's training would, and let Numba's threads spin a
+    moment between parallel regions (``engine.threads.pace_openmp``) rather than sleep.
 
     ``one_thread`` adds the engine and PyTorch limited to one thread (on a CPU with more): the
     engine's thread scaling, and a comparison per core that a busy neighbour disturbs least.
@@ -72,7 +75,16 @@ def start_workers(
     if one_thread and device == "cpu" and (os.cpu_count() or 1) > 1:
         wanted |= {f"{impl}-1t" for impl in ONE_THREAD if impl in wanted}
     names = [impl for impl in IMPLEMENTATIONS if impl in wanted]
-    return {name: Worker(name, "cpu" if name.startswith("numpy") else device) for name in names}
+    workers: dict[str, Worker] = {}
+    try:
+        for name in names:
+            workers[name] = Worker(name, "cpu" if name.startswith("numpy") else device)
+            workers[name].ask(cmd="ready")
+    except WorkerError:
+        for worker in workers.values():
+            worker.close()
+        raise
+    return workers
 
 
 def targets(results: dict[str, Any], selected: list[Workload]) -> list[dict[str, Any]]:

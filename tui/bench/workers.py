@@ -157,9 +157,9 @@ def serve(impl: str, device: str) -> None:
 
     A PyTorch worker loads PyTorch before the engine (which builds the initial weights): both
     link ``libgomp.so.1``, and whichever loads it first sets the OpenMP wait policy for both.
-    Loaded after the engine, PyTorch's threads would sleep between its parallel regions
-    (``engine.threads.calm_openmp``), which made its steps 1.4 to 3 times slower on two cores
-    (lstm 16.5 ms instead of 5.6).
+    Loaded after the engine, PyTorch's threads would wait the engine's way
+    (``engine.threads.pace_openmp``); asleep between its parallel regions, its steps took 1.4 to
+    3 times as long on two cores (lstm 16.5 ms instead of 5.6).
     """
     if impl.startswith("pytorch"):
         import torch
@@ -177,14 +177,16 @@ def serve(impl: str, device: str) -> None:
             if command["cmd"] == "quit":
                 print(json.dumps({"ok": True}), flush=True)
                 return
-            if command["cmd"] == "setup":
+            if command["cmd"] == "ready":  # its libraries are loaded (``suite.start_workers``)
+                reply: dict[str, Any] = {"ok": True}
+            elif command["cmd"] == "setup":
                 step = get(command["workload"]).make_step(base, device)
                 deadline = time.perf_counter() + command["warmup"]
                 step()
                 while time.perf_counter() < deadline:
                     step()
                 count = steps_for(step, command["seconds"])
-                reply: dict[str, Any] = {"count": count}
+                reply = {"count": count}
             elif command["cmd"] == "round":
                 assert step is not None, "round before setup"
                 gc.disable()

@@ -2,12 +2,13 @@
 
 A ``prange`` region ends with every thread waiting for the others; where a step needs two
 rounds of work, the second waiting for all of the first, two regions cost two of these waits and
-two wake-ups of the sleeping threads (``engine.threads.calm_openmp``), each 30–70 µs on a virtual
-machine. With these counters one region does both rounds: each thread claims the next piece of
-work (``claim``), counts it done (``done``), and between the rounds spins until the whole first
-round is counted (``wait_for``). A thread only ever waits for work another thread has claimed
-and is running, so a region with fewer threads than pieces, or none but the caller, still
-finishes: the first thread to arrive does what nobody has claimed.
+two wake-ups of the threads, each 30–70 µs on a virtual machine where they sleep between regions
+(as on a busy machine: ``engine.threads.pace_openmp``). With these counters one region does both
+rounds: each thread claims the next piece of work (``claim``), counts it done (``done``), and
+between the rounds spins until the whole first round is counted (``wait_for``). A thread only
+ever waits for work another thread has claimed and is running, so a region with fewer threads
+than pieces, or none but the caller, still finishes: the first thread to arrive does what nobody
+has claimed.
 
 Each counter is an ``int64`` cell of an array the caller zeroes before the region; counters
 that threads update at once sit a cache line apart (``LINE``).
