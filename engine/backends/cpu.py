@@ -48,11 +48,12 @@ PARALLEL_ELEMENTS = 1 << 22  # below this many elements, serial kernels (see the
 PARALLEL_UPDATE = 1 << 17  # an update in parallel from here, after a step on Numba's threads
 PARALLEL_DENSE = 1 << 23
 """Multiply-adds of a Dense layer's product from which it is split over Numba's threads when BLAS
-runs on one (``_dense_chunks``): below it, waking the threads costs more than they save."""
+runs on one (``_dense_split``): below it, waking the threads costs more than they save."""
 DENSE_CHUNK_ROWS = 64
 """The fewest rows of a split Dense product a thread takes: with 32 (a LeNet's 64 samples on two
 threads, 64×1568 → 128) the split forward pass took 1.08 times the serial one's time and the
-backward pass 1.19 times; with 64 rows a thread, 0.79 and 0.86."""
+backward pass 1.19 times; with 64 rows a thread, 0.79 and 0.86. With fewer rows the products split
+by units instead (``_dense_split``): LeNet's step 6.3–6.4 ms against 6.7–6.9 serial."""
 PARALLEL_IDLE = 1 << 18
 """Elements from which an element-wise kernel runs on Numba's threads when nothing else would use
 them (``idle_threads``)."""
@@ -61,6 +62,14 @@ PAGE = 4096
 PLACED_FROM = 1 << 14  # bytes from which an array is placed by ``placed``; smaller, as NumPy does
 PLACE_STEP = 512  # bytes between the page offsets of arrays placed one after another
 _places = itertools.count()
+
+
+def _by_units(x: Array, W: Array, *rest: Array) -> bool:
+    """Whether a Dense layer's products may split by units (``cpu_chunks.dense_forward_units``):
+    all its arrays C-contiguous, and no size 1, where the serial kernel's BLAS would take its
+    vector routines and round otherwise."""
+    arrays = (x, W, *rest)
+    return min(x.shape[0], *W.shape) > 1 and all(a.flags.c_contiguous for a in arrays)
 
 
 def placed(shape: int | tuple[int, ...], dtype: npt.DTypeLike, zero: bool) -> Array:
@@ -149,9 +158,11 @@ class CPUBackend(CPULayerOps):
     def dense_forward(self, x: Array, W: Array, b: Array, z: Array) -> None:
         if x.shape[1] != W.shape[1] or z.shape != (x.shape[0], W.shape[0]):
             raise ValueError(f"dense: input {x.shape} does not fit W {W.shape} / z {z.shape}")
-        chunks = self._dense_chunks(x.shape[0], W.size)
-        if chunks > 1:
+        by_rows, chunks = self._dense_split(x.shape[0], W.size)
+        if chunks > 1 and by_rows:
             cpu_chunks.dense_forward_chunks(x, W, b, z, chunks)
+        elif chunks > 1 and _by_units(x, W, z):
+            cpu_chunks.dense_forward_units(x, W, b, z, chunks)
         else:
             cpu.dense_forward(x, W, b, z)
 
@@ -159,23 +170,30 @@ class CPUBackend(CPULayerOps):
         self, x: Array, W: Array, delta: Array, gW: Array, gb: Array, gx: Array | None
     ) -> None:
         need = gx is not None
-        chunks = self._dense_chunks(x.shape[0], W.size)
-        if chunks > 1:  # each chunk's ∂W and ∂b in scratch, summed after
+        by_rows, chunks = self._dense_split(x.shape[0], W.size)
+        gx_or_x = x if gx is None else gx
+        if chunks > 1 and by_rows:  # each chunk's ∂W and ∂b in scratch, summed after
             parts = self._scratch("parts", chunks * (W.size + W.shape[0]), W.dtype)
-            gx_or_x = gx if need else x
             cpu_chunks.dense_backward_chunks(x, W, delta, gW, gb, gx_or_x, need, chunks, parts)
+        elif chunks > 1 and _by_units(x, W, delta, gW, gb, gx_or_x):
+            cpu_chunks.dense_backward_units(x, W, delta, gW, gb, gx_or_x, need, chunks)
         else:
-            cpu.dense_backward(x, W, delta, gW, gb, gx if need else x, need)
+            cpu.dense_backward(x, W, delta, gW, gb, gx_or_x, need)
 
     @staticmethod
-    def _dense_chunks(rows: int, weights: int) -> int:
-        """How many threads a Dense layer's products take: Numba's, inside a pass of a network
-        that splits its batch, BLAS on one thread (``idle_threads``: a transformer's projections
-        and feed-forward layers), when each product is ``PARALLEL_DENSE`` multiply-adds or more,
-        each thread ``DENSE_CHUNK_ROWS`` rows or more; 1 (the serial kernel, BLAS's own threads)
-        otherwise."""
-        chunks = min(idle_threads(), rows // max(1, DENSE_CHUNK_ROWS))
-        return 1 if rows * weights < PARALLEL_DENSE or chunks < 2 else chunks
+    def _dense_split(rows: int, weights: int) -> tuple[bool, int]:
+        """How a Dense layer's products split over threads: (by rows of the batch?, threads).
+
+        Numba's threads take them inside a pass of a network that splits its batch, BLAS on one
+        thread (``idle_threads``: a transformer's projections, a LeNet's hidden layer), when each
+        product is ``PARALLEL_DENSE`` multiply-adds or more: by rows where each thread gets
+        ``DENSE_CHUNK_ROWS`` rows or more, else by units (``cpu_chunks.dense_forward_units``).
+        ``(False, 1)``: the serial kernel, on BLAS's own threads."""
+        threads = idle_threads()
+        if threads < 2 or rows * weights < PARALLEL_DENSE:
+            return False, 1
+        by_rows = min(threads, rows // max(1, DENSE_CHUNK_ROWS))
+        return (True, by_rows) if by_rows >= 2 else (False, threads)
 
     @staticmethod
     def _parallel(size: int) -> bool:

@@ -4,6 +4,7 @@ gradients that match finite differences."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -203,6 +204,40 @@ def test_dense_products_split_over_threads_match_the_serial_kernel(dtype, chunks
     assert np.isnan(parts[-3:]).all()
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("chunks", [1, 2, 3, 7])
+@pytest.mark.parametrize("need_x", [True, False])
+@pytest.mark.parametrize(("n", "k", "m"), [(5, 70, 40), (3, 37, 3), (2, 129, 161)])
+def test_dense_products_split_by_units_give_the_serial_bits(dtype, chunks, need_x, n, k, m) -> None:
+    """z = x Wᵀ + b, ∂W, ∂b and ∂x by blocks of units (and of ∂x's columns), to the bit: no sum
+    is split. Widths that are no multiple of a cache line, and blocks left empty (3 units on 7
+    threads), included."""
+    rng = np.random.default_rng(chunks + n)
+    x, W, b, delta = (filled(rng, s, dtype) for s in ((n, k), (m, k), (m,), (n, m)))
+    z1, z2 = np.full((n, m), np.nan, dtype), np.full((n, m), np.nan, dtype)
+    cpu.dense_forward(x, W, b, z1)
+    cpu_chunks.dense_forward_units(x, W, b, z2, chunks)
+    np.testing.assert_array_equal(z2, z1)
+    one = [np.full(s, np.nan, dtype) for s in (W.shape, b.shape, x.shape)]
+    split = [np.full(s, np.nan, dtype) for s in (W.shape, b.shape, x.shape)]
+    cpu.dense_backward(x, W, delta, *one, need_x)
+    cpu_chunks.dense_backward_units(x, W, delta, *split, need_x, chunks)
+    for got, want in zip(split[:2], one[:2]):
+        np.testing.assert_array_equal(got, want)
+    if need_x:
+        np.testing.assert_array_equal(split[2], one[2])
+    else:
+        assert np.isnan(split[2]).all()
+
+
+@pytest.mark.parametrize(("m", "chunks"), [(1, 2), (15, 2), (40, 2), (128, 2), (161, 3), (3, 7)])
+def test_unit_blocks_cover_the_units_once_on_cache_lines(m: int, chunks: int) -> None:
+    edges = [cpu_chunks.units(m, c, chunks) for c in range(chunks)]
+    assert edges[0][0] == 0 and edges[-1][1] == m
+    for (lo, hi), (nxt, _) in itertools.pairwise(edges):
+        assert lo <= hi == nxt and nxt % cpu_chunks.LINE_ELEMENTS == 0
+
+
 def test_a_dense_layer_takes_numbas_threads_only_in_a_step_that_splits_its_batch(
     monkeypatch,
 ) -> None:
@@ -213,18 +248,18 @@ def test_a_dense_layer_takes_numbas_threads_only_in_a_step_that_splits_its_batch
     backend = build("transformer", 0).backend
     big = backend_cpu.PARALLEL_DENSE
     with split_step():
-        assert backend._dense_chunks(2048, 256 * 64) == 2
-        assert backend._dense_chunks(big // 64, 64) == 2
-        assert backend._dense_chunks(big // 64, 63) == 1
-        assert backend._dense_chunks(1, big) == 1
-        rows = 2 * backend_cpu.DENSE_CHUNK_ROWS  # too few rows for two threads, however wide
-        assert backend._dense_chunks(rows, big) == 2
-        assert backend._dense_chunks(rows - 1, big) == 1
+        assert backend._dense_split(2048, 256 * 64) == (True, 2)
+        assert backend._dense_split(big // 64, 64) == (True, 2)
+        assert backend._dense_split(big // 64, 63) == (False, 1)
+        rows = 2 * backend_cpu.DENSE_CHUNK_ROWS  # enough rows for two threads
+        assert backend._dense_split(rows, big) == (True, 2)
+        assert backend._dense_split(rows - 1, big) == (False, 2)  # too few: split by units
+        assert backend._dense_split(1, big) == (False, 2)
     with blas_threads_for(1):
-        assert backend._dense_chunks(2048, 256 * 64) == 1
+        assert backend._dense_split(2048, 256 * 64) == (False, 1)
     if blas_threads() is not None:
         with split_step(), blas_threads_for(2):  # BLAS's own threads: no Numba threads inside
-            assert backend._dense_chunks(2048, 256 * 64) == 1
+            assert backend._dense_split(2048, 256 * 64) == (False, 1)
 
 
 def test_a_step_of_a_network_that_splits_its_batch_marks_its_thread(monkeypatch) -> None:
@@ -232,8 +267,8 @@ def test_a_step_of_a_network_that_splits_its_batch_marks_its_thread(monkeypatch)
     seen: list[bool] = []
     monkeypatch.setattr(
         backend_cpu.CPUBackend,
-        "_dense_chunks",
-        staticmethod(lambda *a: seen.append(in_split_step()) or 1),
+        "_dense_split",
+        staticmethod(lambda *a: seen.append(in_split_step()) or (False, 1)),
     )
     x, y = data("transformer", 4, 0)
     build("transformer", 0).loss_and_grad(x, y, "mse")

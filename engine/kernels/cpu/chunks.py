@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit, prange
 
 from engine import _numba_setup  # noqa: F401
@@ -72,6 +73,81 @@ def dense_backward_chunks(x, W, delta, grad_W, grad_b, grad_x, need_grad_x, chun
         core.dense_backward(x[lo:hi], W, delta[lo:hi], gW, gb, grad_x[lo:hi], need_grad_x)
     sum_parts(parts, 0, stride, chunks, flat(grad_W))
     sum_parts(parts, m * k, stride, chunks, grad_b)
+
+
+LINE_ELEMENTS = 16
+"""Elements of a cache line (64 bytes of float32) on which ``units``'s blocks start."""
+
+
+@njit(cache=True, nogil=True, inline="always")
+def units(m, c, chunks):
+    """Block c of ``chunks`` of m units (columns): [lo, hi), each start but the first on a
+    ``LINE_ELEMENTS`` boundary, so that no two threads write one cache line of a row; a block
+    may be empty where m is small."""
+    lo = 0 if c == 0 else m * c // chunks // LINE_ELEMENTS * LINE_ELEMENTS
+    hi = m if c == chunks - 1 else m * (c + 1) // chunks // LINE_ELEMENTS * LINE_ELEMENTS
+    return lo, max(lo, hi)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def dense_forward_units(x, W, b, z, chunks):
+    """``core.dense_forward`` (z = x Wᵀ + b) on ``chunks`` threads, a block J of the output units
+    each: z[:, J] = x W[J]ᵀ + b[J]. For a batch with too few rows to split between the threads
+    (``dense_forward_chunks``): each thread reads all of x and only its rows of W, the larger
+    operand, which a split by rows would read in full on every thread. Every sum is the serial
+    kernel's. x, W and z C-contiguous."""
+    for c in prange(chunks):
+        lo, hi = units(W.shape[0], c, chunks)
+        _forward_units(x, W, b, z, lo, hi)
+
+
+@njit(cache=True, nogil=True)
+def _forward_units(x, W, b, z, lo, hi):
+    """z[:, lo:hi] = x W[lo:hi]ᵀ + b[lo:hi] (a kernel of its own: the BLAS call may raise, and a
+    ``prange`` body that can leave early runs serially)."""
+    if hi <= lo:
+        return
+    n, k = x.shape
+    m = W.shape[0]
+    coef = np.zeros(2, z.dtype)  # gemm's α, β
+    coef[0] = 1.0
+    gemm(False, True, n, hi - lo, k, coef, flat(x), 0, k, flat(W), lo * k, k, flat(z), lo, m)
+    for i in range(n):
+        for j in range(lo, hi):
+            z[i, j] += b[j]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def dense_backward_units(x, W, delta, grad_W, grad_b, grad_x, need_grad_x, chunks):
+    """``core.dense_backward`` on ``chunks`` threads for a batch with too few rows to split
+    (``dense_backward_chunks``): each thread makes a block J of the units' rows of
+    ∂W = δᵀ x and of ∂b, then a block K of the columns of ∂x = δ W (∂x[:, K] = δ W[:, K]).
+    No thread adds into another's output, so nothing is summed after, and every sum is the
+    serial kernel's. All arrays C-contiguous."""
+    for c in prange(chunks):
+        lo, hi = units(W.shape[0], c, chunks)
+        first, last = units(W.shape[1], c, chunks) if need_grad_x else (0, 0)
+        _backward_units(x, W, delta, grad_W, grad_b, grad_x, lo, hi, first, last)
+
+
+@njit(cache=True, nogil=True)
+def _backward_units(x, W, delta, grad_W, grad_b, grad_x, lo, hi, first, last):
+    """Rows [lo, hi) of ∂W = δᵀ x and of ∂b, and columns [first, last) of ∂x = δ W."""
+    n, k = x.shape
+    m = W.shape[0]
+    coef = np.zeros(2, delta.dtype)
+    coef[0] = 1.0
+    fd = flat(delta)
+    if hi > lo:
+        gemm(True, False, hi - lo, k, n, coef, fd, lo, m, flat(x), 0, k, flat(grad_W), lo * k, k)
+        for j in range(lo, hi):
+            grad_b[j] = 0.0
+        for i in range(n):
+            for j in range(lo, hi):
+                grad_b[j] += delta[i, j]
+    if last > first:
+        gemm(False, False, n, last - first, m, coef, fd, 0, m, flat(W), first, k,
+             flat(grad_x), first, k)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
