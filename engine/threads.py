@@ -38,12 +38,17 @@ _PATTERNS = ("scipy.libs/*openblas*", "scipy/.dylibs/*openblas*")
 _SETTERS = ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads", "openblas_get_num_threads")
 
-OPENMP_SPIN = ("GOMP_SPINCOUNT", "10000")
-"""The wait of an idle machine: GNU OpenMP's spins before a thread sleeps (0.1–0.2 ms here)."""
-OPENMP_WAIT = ("OMP_WAIT_POLICY", "PASSIVE")
+OPENMP_SPIN = {"GOMP_SPINCOUNT": "10000", "KMP_BLOCKTIME": "1"}
+"""The wait of an idle machine: GNU OpenMP's spins before a thread sleeps (0.1–0.2 ms here); for
+an LLVM or Intel OpenMP runtime, its shortest block time, 1 ms."""
+OPENMP_WAIT = {"OMP_WAIT_POLICY": "PASSIVE"}
 """The wait of a busy machine: an idle thread sleeps at once."""
-OPENMP_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # the user's choice, where set, wins
+OPENMP_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+"""The variables that set the wait: where the user set any of them, the user's choice stands."""
 PROC = Path("/proc")
+openmp_choice = "not made"
+"""What ``pace_openmp`` did, for reports (``dltui bench``): the settings it loaded OpenMP with,
+or why it set none."""
 
 
 def runnable_elsewhere(readings: int = 3, proc: Path = PROC) -> int | None:
@@ -51,18 +56,27 @@ def runnable_elsewhere(readings: int = 3, proc: Path = PROC) -> int | None:
     kernel's count of runnable threads less this process's own (a BLAS pool spins for a while
     after it loads), the least of a few readings 1 ms apart (a busy program is runnable in every
     reading, a passing one in few). None where the counts cannot be read (no ``/proc``): then
-    the caller assumes the worst."""
+    the caller assumes the worst. Inside a container ``/proc/loadavg`` may count the whole
+    host's threads, which leans to the passive policy, the safe side."""
     least: int | None = None
     for i in range(readings):
         if i:
             time.sleep(0.001)
-        try:
-            running = int((proc / "loadavg").read_text().split()[3].split("/")[0])
-            own = sum(_runnable(task) for task in (proc / "self" / "task").iterdir())
-        except (OSError, ValueError, IndexError):
+        others = _reading(proc)
+        if others is None:
             return None
-        least = running - own if least is None else min(least, running - own)
+        least = others if least is None else min(least, others)
     return None if least is None else max(least, 0)
+
+
+def _reading(proc: Path) -> int | None:
+    """One reading for ``runnable_elsewhere``: runnable threads less this process's own."""
+    try:
+        running = int((proc / "loadavg").read_text().split()[3].split("/")[0])
+        own = sum(_runnable(task) for task in (proc / "self" / "task").iterdir())
+    except (OSError, ValueError, IndexError):  # UnicodeDecodeError is a ValueError
+        return None
+    return running - own
 
 
 def _runnable(task: Path) -> bool:
@@ -70,7 +84,7 @@ def _runnable(task: Path) -> bool:
     that ended meanwhile is not."""
     try:
         return (task / "stat").read_text().rpartition(")")[2].split()[0] == "R"
-    except (OSError, IndexError):
+    except (OSError, ValueError, IndexError):
         return False
 
 
@@ -82,8 +96,8 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def openmp_wait(threads: int, others: int | None, cores: int) -> tuple[str, str]:
-    """The OpenMP setting for a pool of ``threads`` where ``others`` threads of other programs
+def openmp_wait(threads: int, others: int | None, cores: int) -> dict[str, str]:
+    """The OpenMP settings for a pool of ``threads`` where ``others`` threads of other programs
     are runnable on ``cores`` cores: a short spin where the pool and the others fit on the
     cores, the passive policy where they do not or the others are not known."""
     if others is not None and others + threads <= cores:
@@ -104,28 +118,37 @@ def pace_openmp() -> None:
     with other programs running (load 7–9) OpenMP's own default, a long spin, made it 14–28 ms
     against 7–8, and a LeNet step 120–250 ms against 46–66.
 
-    The setting is read once, when the OpenMP library loads, so it is set for that moment only:
-    the process's environment is left as it was. A library that links the same
-    ``libgomp.so.1`` and loads after the engine shares it, though: PyTorch's own OpenMP threads
-    then wait the engine's way too, and asleep its multi-threaded steps took 1.4 to 3 times as
-    long on two cores. Import ``torch`` first where a process trains with both (then this call
-    changes nothing). A setting the user made (``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``) wins.
+    The settings are read once, when the OpenMP library loads, so they are set for that moment
+    only: the process's environment is left as it was. The choice is not made again: a program
+    that starts later finds the threads spinning a moment after each region. A library that
+    links the same ``libgomp.so.1`` and loads after the engine shares the settings, though:
+    PyTorch's own OpenMP threads then wait the engine's way too, and asleep its multi-threaded
+    steps took 1.4 to 3 times as long on two cores. Import ``torch`` first where a process
+    trains with both (then this call changes nothing). A setting the user made
+    (``OPENMP_SETTINGS``) wins.
     """
+    global openmp_choice
+    from numba.np.ufunc import parallel
+
     if any(name in os.environ for name in OPENMP_SETTINGS):
+        openmp_choice = "the user's"
+        return
+    if parallel._is_initialized:
+        openmp_choice = "loaded before the engine"
         return
     import numba
 
     threads = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    name, value = openmp_wait(threads, runnable_elsewhere(), usable_cores())
-    os.environ[name] = value
+    chosen = openmp_wait(threads, runnable_elsewhere(), usable_cores())
+    os.environ.update(chosen)
     try:
-        from numba.np.ufunc import parallel
-
         parallel._launch_threads()
+        openmp_choice = " ".join(f"{k}={v}" for k, v in chosen.items())
     except (ImportError, ValueError, RuntimeError):
-        pass  # no threading layer here: the kernels that need one say so when called
+        openmp_choice = "no threading layer"  # the kernels that need one say so when called
     finally:
-        del os.environ[name]
+        for name in chosen:
+            os.environ.pop(name, None)
 
 
 @functools.cache

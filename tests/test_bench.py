@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from engine.errors import UserError
-from tui.bench import impl_torch, probes, report, suite, workloads
+from tui.bench import impl_torch, probes, report, suite, workers, workloads
 from tui.bench.deep import DeepNet
 from tui.bench.impl_numpy import NumpyMLP
 from tui.bench.mlp import MLP
@@ -225,7 +225,39 @@ def test_quick_suite_reports_ratios_and_targets(quick_toy: dict) -> None:
     text, note = report.markdown(quick_toy), report.torch_note(quick_toy)
     assert "| toy |" in text and note is not None and note in text
     assert quick_toy["machine"]["cores"] >= 1
+    assert isinstance(quick_toy["machine"]["openmp"], str)  # how the engine's threads waited
+    assert "OpenMP wait" in report.machine_line(quick_toy["machine"])
     json.dumps(quick_toy)  # everything is plain data
+
+
+def test_workers_start_one_after_another_and_none_outlives_a_failure(monkeypatch) -> None:
+    """Each worker answers ``ready`` before the next starts; when one fails, those started
+    are closed and the error goes on."""
+    events: list[str] = []
+
+    class Fake:
+        def __init__(self, impl: str, device: str) -> None:
+            self.impl = impl
+            events.append(f"start {impl}")
+
+        def ask(self, **command: object) -> dict:
+            events.append(f"{command['cmd']} {self.impl}")
+            if self.impl == "pytorch":
+                raise workers.WorkerError("pytorch worker ended: no message")
+            return {"ok": True, "openmp": "test"}
+
+        def close(self) -> None:
+            events.append(f"close {self.impl}")
+
+    monkeypatch.setattr(suite, "Worker", Fake)
+    mnist = workloads.select(["mnist-mlp"])
+    started = suite.start_workers(mnist, "cpu", use_torch=False, one_thread=False)
+    assert list(started) == ["engine", "numpy"] and started["engine"].openmp == "test"
+    assert events == ["start engine", "ready engine", "start numpy", "ready numpy"]
+    events.clear()
+    with pytest.raises(workers.WorkerError):
+        suite.start_workers(mnist, "cpu", use_torch=True, one_thread=False)
+    assert events[-4:] == ["ready pytorch", "close engine", "close numpy", "close pytorch"]
 
 
 def test_bench_command_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

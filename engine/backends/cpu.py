@@ -64,12 +64,18 @@ PLACE_STEP = 512  # bytes between the page offsets of arrays placed one after an
 _places = itertools.count()
 
 
-def _by_units(x: Array, W: Array, *rest: Array) -> bool:
-    """Whether a Dense layer's products may split by units (``cpu_chunks.dense_forward_units``):
-    all its arrays C-contiguous, and no size 1, where the serial kernel's BLAS would take its
-    vector routines and round otherwise."""
-    arrays = (x, W, *rest)
-    return min(x.shape[0], *W.shape) > 1 and all(a.flags.c_contiguous for a in arrays)
+def _by_units(chunks: int, x: Array, W: Array, *rest: Array) -> bool:
+    """Whether a Dense layer's products may split by units over ``chunks`` threads
+    (``cpu_chunks.dense_forward_units``): all its arrays C-contiguous, more than one row, and
+    W at least ``2 · LINE_ELEMENTS`` units and inputs a thread, so that every block is a matrix
+    product as the whole is (BLAS takes its vector routines for a row or a column, and rounds
+    otherwise)."""
+    least = 2 * cpu_chunks.LINE_ELEMENTS * chunks
+    return (
+        x.shape[0] > 1
+        and min(W.shape) >= least
+        and all(a.flags.c_contiguous for a in (x, W, *rest))
+    )
 
 
 def placed(shape: int | tuple[int, ...], dtype: npt.DTypeLike, zero: bool) -> Array:
@@ -161,7 +167,7 @@ class CPUBackend(CPULayerOps):
         by_rows, chunks = self._dense_split(x.shape[0], W.size)
         if chunks > 1 and by_rows:
             cpu_chunks.dense_forward_chunks(x, W, b, z, chunks)
-        elif chunks > 1 and _by_units(x, W, z):
+        elif chunks > 1 and _by_units(chunks, x, W, z):
             cpu_chunks.dense_forward_units(x, W, b, z, chunks)
         else:
             cpu.dense_forward(x, W, b, z)
@@ -175,7 +181,7 @@ class CPUBackend(CPULayerOps):
         if chunks > 1 and by_rows:  # each chunk's ∂W and ∂b in scratch, summed after
             parts = self._scratch("parts", chunks * (W.size + W.shape[0]), W.dtype)
             cpu_chunks.dense_backward_chunks(x, W, delta, gW, gb, gx_or_x, need, chunks, parts)
-        elif chunks > 1 and _by_units(x, W, delta, gW, gb, gx_or_x):
+        elif chunks > 1 and _by_units(chunks, x, W, delta, gW, gb, gx_or_x):
             cpu_chunks.dense_backward_units(x, W, delta, gW, gb, gx_or_x, need, chunks)
         else:
             cpu.dense_backward(x, W, delta, gW, gb, gx_or_x, need)

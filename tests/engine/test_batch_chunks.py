@@ -235,7 +235,46 @@ def test_unit_blocks_cover_the_units_once_on_cache_lines(m: int, chunks: int) ->
     edges = [cpu_chunks.units(m, c, chunks) for c in range(chunks)]
     assert edges[0][0] == 0 and edges[-1][1] == m
     for (lo, hi), (nxt, _) in itertools.pairwise(edges):
-        assert lo <= hi == nxt and nxt % cpu_chunks.LINE_ELEMENTS == 0
+        assert lo <= hi == nxt and (nxt % cpu_chunks.LINE_ELEMENTS == 0 or nxt == m)
+    sizes = [hi - lo for lo, hi in edges]
+    if m >= 2 * cpu_chunks.LINE_ELEMENTS * chunks:  # wide enough: blocks within a line of even
+        assert max(sizes) - min(sizes) <= cpu_chunks.LINE_ELEMENTS
+
+
+def test_a_dense_layer_of_few_rows_splits_by_units_in_a_split_step(monkeypatch) -> None:
+    """In a pass that lends Numba's threads, a layer with too few rows for a split by rows goes
+    to the unit kernels, with the serial kernel's bits; a layer they do not suit (one row, too
+    few units a thread, a non-contiguous input) stays serial."""
+    monkeypatch.setattr(backend_layers.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(backend_cpu, "PARALLEL_DENSE", 1)
+    called: list[str] = []
+    for name in ("dense_forward_units", "dense_backward_units"):
+        kernel = getattr(cpu_chunks, name)
+        monkeypatch.setattr(
+            cpu_chunks, name, lambda *a, _k=kernel, _n=name: called.append(_n) or _k(*a)
+        )
+    backend = build("transformer", 0, "float32").backend
+    rng = np.random.default_rng(0)
+    n, k, m = 6, 96, 80
+    x, W, b, delta = (filled(rng, s, "float32") for s in ((n, k), (m, k), (m,), (n, m)))
+    serial = [np.empty(s, np.float32) for s in ((n, m), (m, k), (m,), (n, k))]
+    cpu.dense_forward(x, W, b, serial[0])
+    cpu.dense_backward(x, W, delta, serial[1], serial[2], serial[3], True)
+    split = [np.full_like(a, np.nan) for a in serial]
+    with split_step():
+        backend.dense_forward(x, W, b, split[0])
+        backend.dense_backward(x, W, delta, split[1], split[2], split[3])
+    assert called == ["dense_forward_units", "dense_backward_units"]
+    for got, want in zip(split, serial):
+        np.testing.assert_array_equal(got, want)
+    x40, W40 = np.ascontiguousarray(x[:, :40]), np.ascontiguousarray(W[:, :40])
+    for xs, Ws in ((x[:1], W), (x40, W40), (np.asfortranarray(x), W)):  # one row; 40 inputs,
+        got, want = (np.full((xs.shape[0], m), np.nan, np.float32) for _ in range(2))  # too few
+        with split_step():  # for two threads; an input not C-contiguous
+            backend.dense_forward(xs, Ws, b, got)
+        cpu.dense_forward(xs, Ws, b, want)
+        np.testing.assert_array_equal(got, want)
+    assert called == ["dense_forward_units", "dense_backward_units"]
 
 
 def test_a_dense_layer_takes_numbas_threads_only_in_a_step_that_splits_its_batch(

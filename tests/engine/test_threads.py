@@ -113,6 +113,20 @@ def test_runnable_elsewhere_is_unknown_without_proc(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("readings", "others"), [([3, 1, 2], 1), ([2, 2, 0], 0), ([4, None, 1], None), ([-1, 5, 5], 0)]
+)
+def test_runnable_elsewhere_keeps_the_least_reading(
+    monkeypatch: pytest.MonkeyPatch, readings: list[int | None], others: int | None
+) -> None:
+    """A program runnable in every reading counts, one that passes does not; a reading that
+    fails makes the count unknown."""
+    left = iter(readings)
+    monkeypatch.setattr(threads, "_reading", lambda proc: next(left))
+    monkeypatch.setattr(threads.time, "sleep", lambda s: None)
+    assert threads.runnable_elsewhere(readings=len(readings)) == others
+
+
+@pytest.mark.parametrize(
     ("threads_", "others", "cores", "wait"),
     [
         (2, 0, 2, threads.OPENMP_SPIN),  # an idle machine: the pool spins a moment
@@ -123,13 +137,56 @@ def test_runnable_elsewhere_is_unknown_without_proc(tmp_path: Path) -> None:
     ],
 )
 def test_openmp_wait_spins_only_where_the_cores_are_free(
-    threads_: int, others: int | None, cores: int, wait: tuple[str, str]
+    threads_: int, others: int | None, cores: int, wait: dict[str, str]
 ) -> None:
     assert threads.openmp_wait(threads_, others, cores) == wait
 
 
+@pytest.mark.parametrize(("others", "wait"), [(0, threads.OPENMP_SPIN), (3, threads.OPENMP_WAIT)])
+def test_pace_openmp_loads_the_pool_with_its_choice_and_leaves_no_trace(
+    monkeypatch: pytest.MonkeyPatch, others: int, wait: dict[str, str]
+) -> None:
+    """The pool loads while the chosen settings are in the environment, and they are gone
+    after, as they were before; the choice is kept for reports. A layer that will not load
+    leaves the environment clean too."""
+    import os
+
+    import numba
+    from numba.np.ufunc import parallel
+
+    for name in threads.OPENMP_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    seen: list[dict[str, str]] = []
+
+    def launch() -> None:
+        seen.append({k: os.environ[k] for k in threads.OPENMP_SETTINGS if k in os.environ})
+
+    monkeypatch.setattr(parallel, "_is_initialized", False)
+    monkeypatch.setattr(parallel, "_launch_threads", launch)
+    monkeypatch.setattr(threads, "runnable_elsewhere", lambda: others)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 2)
+    threads.pace_openmp()
+    assert seen == [wait]
+    assert not any(k in os.environ for k in threads.OPENMP_SETTINGS)
+    assert threads.openmp_choice == " ".join(f"{k}={v}" for k, v in wait.items())
+
+    def refuse() -> None:
+        raise ValueError("no threading layer")
+
+    monkeypatch.setattr(parallel, "_launch_threads", refuse)
+    threads.pace_openmp()
+    assert threads.openmp_choice == "no threading layer"
+    assert not any(k in os.environ for k in threads.OPENMP_SETTINGS)
+    monkeypatch.setenv("GOMP_SPINCOUNT", "0")
+    threads.pace_openmp()
+    assert threads.openmp_choice == "the user's" and os.environ["GOMP_SPINCOUNT"] == "0"
+
+
 def test_the_machine_here_reads() -> None:
-    """On Linux the counts read (the CI machines are Linux); elsewhere they may not."""
+    """Where the kernel has ``/proc`` (the CI machines' Linux) the counts read."""
+    if not (threads.PROC / "loadavg").exists():
+        pytest.skip("no /proc here")
     others = threads.runnable_elsewhere(readings=1)
-    assert others is None or others >= 0
+    assert others is not None and others >= 0
     assert threads.usable_cores() >= 1

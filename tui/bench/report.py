@@ -45,6 +45,8 @@ def machine_line(m: dict[str, Any]) -> str:
         parts.append(f"GPU {m['gpu']}")
     if m.get("load_average"):
         parts.append(f"load {m['load_average'][0]:.2f}→{(m.get('load_average_end') or ['?'])[0]}")
+    if m.get("openmp"):
+        parts.append(f"engine's OpenMP wait: {m['openmp']}")
     return " · ".join(str(p) for p in parts)
 
 

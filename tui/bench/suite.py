@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tui.bench import impl_torch
-from tui.bench.workers import IMPLEMENTATIONS, ONE_THREAD, Worker, WorkerError
+from tui.bench.workers import IMPLEMENTATIONS, ONE_THREAD, Worker
 from tui.bench.workloads import Workload, select
 
 SETTINGS = {
@@ -79,8 +79,8 @@ def start_workers(
     try:
         for name in names:
             workers[name] = Worker(name, "cpu" if name.startswith("numpy") else device)
-            workers[name].ask(cmd="ready")
-    except WorkerError:
+            workers[name].openmp = workers[name].ask(cmd="ready").get("openmp")
+    except BaseException:  # a worker that failed, or an interrupt: none is left running
         for worker in workers.values():
             worker.close()
         raise
@@ -172,6 +172,8 @@ def run_suite(
     t0 = time.perf_counter()
     say("starting a process per implementation")
     workers = start_workers(selected, device, bool(torch_version), threads)
+    if "engine" in workers:  # how the engine's Numba threads wait (``engine.threads``)
+        results["machine"]["openmp"] = workers["engine"].openmp
     try:
         for w in selected:
             say(f"timing {w.name}")

@@ -57,6 +57,7 @@ class Worker:
     def __init__(self, impl: str, device: str = "cpu") -> None:
         """Starts ``impl`` (one of IMPLEMENTATIONS; ``-1t``: limited to one thread)."""
         self.impl = impl
+        self.openmp: str | None = None  # its engine's OpenMP wait, from ``ready``
         self._err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
         env = dict(os.environ)
         if impl.endswith("-1t"):  # BLAS and OpenMP read these when they load
@@ -178,7 +179,9 @@ def serve(impl: str, device: str) -> None:
                 print(json.dumps({"ok": True}), flush=True)
                 return
             if command["cmd"] == "ready":  # its libraries are loaded (``suite.start_workers``)
-                reply: dict[str, Any] = {"ok": True}
+                from engine.threads import openmp_choice  # how its Numba threads wait
+
+                reply: dict[str, Any] = {"ok": True, "openmp": openmp_choice}
             elif command["cmd"] == "setup":
                 step = get(command["workload"]).make_step(base, device)
                 deadline = time.perf_counter() + command["warmup"]

@@ -81,12 +81,20 @@ LINE_ELEMENTS = 16
 
 @njit(cache=True, nogil=True, inline="always")
 def units(m, c, chunks):
-    """Block c of ``chunks`` of m units (columns): [lo, hi), each start but the first on a
-    ``LINE_ELEMENTS`` boundary, so that no two threads write one cache line of a row; a block
+    """Block c of ``chunks`` of m units (columns): [lo, hi), each edge inside moved to the nearest
+    ``LINE_ELEMENTS`` boundary, so that threads seldom write one cache line of a row; a block
     may be empty where m is small."""
-    lo = 0 if c == 0 else m * c // chunks // LINE_ELEMENTS * LINE_ELEMENTS
-    hi = m if c == chunks - 1 else m * (c + 1) // chunks // LINE_ELEMENTS * LINE_ELEMENTS
-    return lo, max(lo, hi)
+    return _edge(m, c, chunks), max(_edge(m, c, chunks), _edge(m, c + 1, chunks))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _edge(m, c, chunks):
+    if c <= 0:
+        return 0
+    if c >= chunks:
+        return m
+    even = m * c // chunks
+    return min(m, (even + LINE_ELEMENTS // 2) // LINE_ELEMENTS * LINE_ELEMENTS)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -94,8 +102,9 @@ def dense_forward_units(x, W, b, z, chunks):
     """``core.dense_forward`` (z = x Wᵀ + b) on ``chunks`` threads, a block J of the output units
     each: z[:, J] = x W[J]ᵀ + b[J]. For a batch with too few rows to split between the threads
     (``dense_forward_chunks``): each thread reads all of x and only its rows of W, the larger
-    operand, which a split by rows would read in full on every thread. Every sum is the serial
-    kernel's. x, W and z C-contiguous."""
+    operand, which a split by rows would read in full on every thread. No sum is split: each runs
+    in the serial kernel's order (the same bits where BLAS takes the same routine for a block as
+    for the whole, as it does for blocks of 16 units or more). x, W and z C-contiguous."""
     for c in prange(chunks):
         lo, hi = units(W.shape[0], c, chunks)
         _forward_units(x, W, b, z, lo, hi)
@@ -122,8 +131,8 @@ def dense_backward_units(x, W, delta, grad_W, grad_b, grad_x, need_grad_x, chunk
     """``core.dense_backward`` on ``chunks`` threads for a batch with too few rows to split
     (``dense_backward_chunks``): each thread makes a block J of the units' rows of
     ∂W = δᵀ x and of ∂b, then a block K of the columns of ∂x = δ W (∂x[:, K] = δ W[:, K]).
-    No thread adds into another's output, so nothing is summed after, and every sum is the
-    serial kernel's. All arrays C-contiguous."""
+    No thread adds into another's output, so nothing is summed after, and no sum is split (see
+    ``dense_forward_units``). All arrays C-contiguous."""
     for c in prange(chunks):
         lo, hi = units(W.shape[0], c, chunks)
         first, last = units(W.shape[1], c, chunks) if need_grad_x else (0, 0)
