@@ -1,4 +1,4 @@
-"""How many threads the kernels' BLAS runs on, set while the process runs.
+"""How many threads the kernels' BLAS runs on, set while the process runs; how Numba's wait.
 
 The engine's matrix products go through SciPy's OpenBLAS (``engine.kernels.cpu.blas``, by
 Numba's bridge, as ``np.dot`` in a kernel would). Its threads busy-wait between calls; beside
