@@ -84,11 +84,13 @@ def units(m, c, chunks):
     """Block c of ``chunks`` of m units (columns): [lo, hi), each edge inside moved to the nearest
     ``LINE_ELEMENTS`` boundary, so that threads seldom write one cache line of a row; a block
     may be empty where m is small."""
-    return _edge(m, c, chunks), max(_edge(m, c, chunks), _edge(m, c + 1, chunks))
+    return _edge(m, c, chunks), _edge(m, c + 1, chunks)
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _edge(m, c, chunks):
+    """Where block c starts: 0, m, or m·c/chunks moved to the nearest line, never past m (so
+    edges never decrease with c)."""
     if c <= 0:
         return 0
     if c >= chunks:
