@@ -176,23 +176,29 @@ def filled(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> np.n
     return rng.normal(size=shape).astype(dtype)
 
 
+def serial_dense(seed: int, n: int, k: int, m: int, dtype: str, need_x: bool) -> tuple:
+    """A Dense layer's inputs (x, W, b, δ), the serial kernels' z and [∂W, ∂b, ∂x] from them,
+    and NaN-filled [z, ∂W, ∂b, ∂x] for a split kernel to fill."""
+    rng = np.random.default_rng(seed)
+    x, W, b, delta = (filled(rng, s, dtype) for s in ((n, k), (m, k), (m,), (n, m)))
+    z, *grads = (np.full(s, np.nan, dtype) for s in ((n, m), W.shape, b.shape, x.shape))
+    cpu.dense_forward(x, W, b, z)
+    cpu.dense_backward(x, W, delta, *grads, need_x)
+    empty = [np.full_like(a, np.nan) for a in (z, *grads)]
+    return (x, W, b, delta), z, grads, empty
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("chunks", [1, 2, 3, 7])
 @pytest.mark.parametrize("need_x", [True, False])
 def test_dense_products_split_over_threads_match_the_serial_kernel(dtype, chunks, need_x) -> None:
     """z = x Wᵀ + b and ∂x by blocks of the batch, to the bit; ∂W and ∂b summed from the
     blocks' own, as close as float rounding allows."""
-    rng = np.random.default_rng(chunks)
     n, k, m = 23, 6, 5  # 7 chunks of 23 rows: not all of one size
-    x, W, b, delta = (filled(rng, s, dtype) for s in ((n, k), (m, k), (m,), (n, m)))
-    z1, z2 = np.full((n, m), np.nan, dtype), np.full((n, m), np.nan, dtype)
-    cpu.dense_forward(x, W, b, z1)
+    (x, W, b, delta), z1, one, (z2, *split) = serial_dense(chunks, n, k, m, dtype, need_x)
     cpu_chunks.dense_forward_chunks(x, W, b, z2, chunks)
     np.testing.assert_array_equal(z2, z1)
-    one = [np.full(s, np.nan, dtype) for s in (W.shape, b.shape, x.shape)]
-    split = [np.full(s, np.nan, dtype) for s in (W.shape, b.shape, x.shape)]
     parts = np.full(chunks * (m * k + m) + 3, np.nan, dtype)  # room to spare is left alone
-    cpu.dense_backward(x, W, delta, *one, need_x)
     cpu_chunks.dense_backward_chunks(x, W, delta, *split, need_x, chunks, parts)
     tol = 1e-13 if dtype == "float64" else 1e-5
     for got, want in zip(split[:2], one[:2]):
@@ -212,15 +218,9 @@ def test_dense_products_split_by_units_give_the_serial_bits(dtype, chunks, need_
     """z = x Wᵀ + b, ∂W, ∂b and ∂x by blocks of units (and of ∂x's columns), to the bit: no sum
     is split. Widths that are no multiple of a cache line, and blocks left empty (3 units on 7
     threads), included."""
-    rng = np.random.default_rng(chunks + n)
-    x, W, b, delta = (filled(rng, s, dtype) for s in ((n, k), (m, k), (m,), (n, m)))
-    z1, z2 = np.full((n, m), np.nan, dtype), np.full((n, m), np.nan, dtype)
-    cpu.dense_forward(x, W, b, z1)
+    (x, W, b, delta), z1, one, (z2, *split) = serial_dense(chunks + n, n, k, m, dtype, need_x)
     cpu_chunks.dense_forward_units(x, W, b, z2, chunks)
     np.testing.assert_array_equal(z2, z1)
-    one = [np.full(s, np.nan, dtype) for s in (W.shape, b.shape, x.shape)]
-    split = [np.full(s, np.nan, dtype) for s in (W.shape, b.shape, x.shape)]
-    cpu.dense_backward(x, W, delta, *one, need_x)
     cpu_chunks.dense_backward_units(x, W, delta, *split, need_x, chunks)
     for got, want in zip(split[:2], one[:2]):
         np.testing.assert_array_equal(got, want)
@@ -254,13 +254,9 @@ def test_a_dense_layer_of_few_rows_splits_by_units_in_a_split_step(monkeypatch) 
             cpu_chunks, name, lambda *a, _k=kernel, _n=name: called.append(_n) or _k(*a)
         )
     backend = build("transformer", 0, "float32").backend
-    rng = np.random.default_rng(0)
-    n, k, m = 6, 96, 80
-    x, W, b, delta = (filled(rng, s, "float32") for s in ((n, k), (m, k), (m,), (n, m)))
-    serial = [np.empty(s, np.float32) for s in ((n, m), (m, k), (m,), (n, k))]
-    cpu.dense_forward(x, W, b, serial[0])
-    cpu.dense_backward(x, W, delta, serial[1], serial[2], serial[3], True)
-    split = [np.full_like(a, np.nan) for a in serial]
+    m = 80
+    (x, W, b, delta), z, grads, split = serial_dense(0, 6, 96, m, "float32", True)
+    serial = [z, *grads]
     with split_step():
         backend.dense_forward(x, W, b, split[0])
         backend.dense_backward(x, W, delta, split[1], split[2], split[3])
