@@ -88,11 +88,11 @@ def _runnable(task: Path) -> bool:
         return False
 
 
-def usable_cores() -> int:
-    """The cores this process may run on."""
+def available_cores() -> int:
+    """The cores this process may run on (its affinity where the system tells it)."""
     try:
         return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
+    except (AttributeError, OSError):  # not on Linux
         return os.cpu_count() or 1
 
 
@@ -139,7 +139,7 @@ def pace_openmp() -> None:
     import numba
 
     threads = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
-    chosen = openmp_wait(threads, runnable_elsewhere(), usable_cores())
+    chosen = openmp_wait(threads, runnable_elsewhere(), available_cores())
     os.environ.update(chosen)
     try:
         parallel._launch_threads()

@@ -17,9 +17,10 @@ from engine.errors import UserError
 from engine.experiment.config import Experiment
 from engine.experiment.runfiles import default_path
 from engine.sweep import folder
-from engine.sweep.executors import Executor, LocalExecutor, available_cores
+from engine.sweep.executors import Executor, LocalExecutor
 from engine.sweep.grid import experiment_for, make_points
 from engine.sweep.point import Point, PointTask
+from engine.threads import available_cores
 
 SWEEPS_ROOT = "sweeps"
 

@@ -49,14 +49,6 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def available_cores() -> int:
-    """The cores this process may run on (its affinity where the system tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 class WorkerDied(RuntimeError):
     """A worker process ended while running a point; the message is the end of its stderr."""
 

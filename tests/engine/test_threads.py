@@ -164,7 +164,7 @@ def test_pace_openmp_loads_the_pool_with_its_choice_and_leaves_no_trace(
     monkeypatch.setattr(parallel, "_is_initialized", False)
     monkeypatch.setattr(parallel, "_launch_threads", launch)
     monkeypatch.setattr(threads, "runnable_elsewhere", lambda: others)
-    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 2)
     threads.pace_openmp()
     assert seen == [wait]
@@ -189,4 +189,4 @@ def test_the_machine_here_reads() -> None:
         pytest.skip("no /proc here")
     others = threads.runnable_elsewhere(readings=1)
     assert others is not None and others >= 0
-    assert threads.usable_cores() >= 1
+    assert threads.available_cores() >= 1

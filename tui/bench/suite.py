@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.threads import available_cores
 from tui.bench import impl_torch
 from tui.bench.workers import IMPLEMENTATIONS, ONE_THREAD, Worker
 from tui.bench.workloads import Workload, select
@@ -33,9 +34,7 @@ def machine_info(device: str) -> dict[str, Any]:
         pass
     info: dict[str, Any] = {
         "cpu": cpu,
-        "cores": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
+        "cores": available_cores(),
         "os": platform.platform(terse=True),
         "python": platform.python_version(),
         "numpy": np.__version__,

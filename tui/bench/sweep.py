@@ -36,8 +36,9 @@ import numba
 from engine.experiment.presets import get_preset
 from engine.experiment.runs import RunDir, train
 from engine.sweep import driver
-from engine.sweep.executors import LocalExecutor, available_cores
+from engine.sweep.executors import LocalExecutor
 from engine.sweep.point import set_threads
+from engine.threads import available_cores
 
 RATES = [0.001, 0.003, 0.01, 0.03]
 SEEDS = 4
