@@ -32,6 +32,7 @@ from engine.kernels.cpu import conv as cpu_conv
 from engine.kernels.cpu import norm as cpu_norm
 from engine.kernels.cpu import pool as cpu_pool
 from engine.kernels.cpu import sequence as cpu_rnn
+from engine.kernels.cpu import tiles as cpu_tiles
 from engine.kernels.cpu.calls import WrongAddress
 from engine.threads import blas_back, blas_threads, blas_to_one, in_split_step
 
@@ -215,23 +216,35 @@ class CPULayerOps(RecurrentOps, AttentionOps):
         cpu_norm.layernorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)
 
     # ---------------------------------------------------------------- recurrent
+    def _packing(self, W_hh: Array, chunks: int) -> Array:
+        """Room for each of ``chunks`` threads to pack W_hh for the steps' products in tiles
+        (``cpu_tiles``), forward or back; none where BLAS takes them (``cpu_tiles.suits``)."""
+        G, H = W_hh.shape
+        size = W_hh.itemsize
+        if not (cpu_tiles.suits(H, G, size) or cpu_tiles.suits(G, H, size)):
+            return self._scratch("packed", 0, W_hh.dtype)
+        each = max(cpu_tiles.packed_size(H, G, size), cpu_tiles.packed_size(G, H, size))
+        return self._scratch("packed", chunks * each, W_hh.dtype)
+
     def rnn_forward(self, xp, W_hh, b_hh, hs, hp, fast) -> None:
-        cpu_rnn.rnn_forward(xp, W_hh, b_hh, hs, hp, fast)
+        cpu_rnn.rnn_forward(xp, W_hh, b_hh, hs, hp, fast, self._packing(W_hh, 1))
 
     def rnn_backward(self, dhs, W_hh, hs, dxp, dh) -> None:
-        cpu_rnn.rnn_backward(dhs, W_hh, hs, dxp, dh)
+        cpu_rnn.rnn_backward(dhs, W_hh, hs, dxp, dh, self._packing(W_hh, 1))
 
     def lstm_forward(self, xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast) -> None:
-        cpu_rnn.lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast)
+        packed = self._packing(W_hh, 1)
+        cpu_rnn.lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast, packed)
 
     def lstm_backward(self, dhs, W_hh, cs, tcs, acts, dxp, dh, dc) -> None:
-        cpu_rnn.lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc)
+        cpu_rnn.lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc, self._packing(W_hh, 1))
 
     def gru_forward(self, xp, W_hh, b_hh, hs, acts, hn, hp, fast) -> None:
-        cpu_rnn.gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast)
+        cpu_rnn.gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast, self._packing(W_hh, 1))
 
     def gru_backward(self, dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev) -> None:
-        cpu_rnn.gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev)
+        packed = self._packing(W_hh, 1)
+        cpu_rnn.gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, packed)
 
     # A recurrent layer's batch in chunks, one per thread (``cpu_rnn``'s ``*_chunks`` kernels).
     def to_chunks(self, x: Array, out: Array) -> None:
@@ -252,12 +265,14 @@ class CPULayerOps(RecurrentOps, AttentionOps):
             super().recurrent_forward(p)
             return
         site = cpu_rnn.FORWARD_CHUNKS[p.cell]
+        packed = self._packing(p.W_hh, p.xt.shape[0])
         before = blas_to_one()
         try:  # the site's target passed here: one argument tuple a call, not two
             site.driver(*site.target, p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, *p.saved,
-                        p.hp, p.fast)  # fmt: skip
+                        p.hp, p.fast, packed)  # fmt: skip
         except WrongAddress:
-            site.anew(p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, *p.saved, p.hp, p.fast)
+            site.anew(p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, *p.saved, p.hp, p.fast,
+                      packed)  # fmt: skip
         finally:
             blas_back(before)
 
@@ -271,13 +286,14 @@ class CPULayerOps(RecurrentOps, AttentionOps):
         need_gx = gx is not None
         gxa = gx if need_gx else p.xt  # an array of the right type where no ∂L/∂x is wanted
         site = cpu_rnn.BACKWARD_CHUNKS[p.cell]
+        packed = self._packing(p.W_hh, p.xt.shape[0])
         before = blas_to_one()
         try:  # as in ``recurrent_forward``
             site.driver(*site.target, g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, *p.saved, g.dxp,
-                        *g.carried, parts, gxa, need_gx)  # fmt: skip
+                        *g.carried, parts, gxa, need_gx, packed)  # fmt: skip
         except WrongAddress:
             site.anew(g.dhs, p.xt, p.W_ih, p.W_hh, p.hs, *p.saved, g.dxp, *g.carried, parts, gxa,
-                      need_gx)  # fmt: skip
+                      need_gx, packed)  # fmt: skip
         finally:
             blas_back(before)
         for i in range(4):

@@ -143,8 +143,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
 
 def test_kernel_folders_pair_up_file_by_file() -> None:
     """Every CUDA kernel module has its CPU twin of the same name; only host-side helpers
-    (BLAS calls, calls by address, array views, atomic counters, batch chunks, augmentation)
-    stand alone."""
+    (BLAS calls and the register tiles beside them, calls by address, array views, atomic
+    counters, batch chunks, augmentation) stand alone."""
     folder = ROOT / "engine" / "kernels"
     cpu_files = {p.name for p in (folder / "cpu").glob("*.py")}
     cuda_files = {p.name for p in (folder / "cuda").glob("*.py")}
@@ -155,6 +155,7 @@ def test_kernel_folders_pair_up_file_by_file() -> None:
         "blas.py",
         "calls.py",
         "chunks.py",
+        "tiles.py",
         "views.py",
     }
 

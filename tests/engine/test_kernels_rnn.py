@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from engine.kernels.cpu import sequence as cpu_rnn
+from engine.kernels.cpu import tiles
 
 T, N, H = 4, 3, 5
 
@@ -43,40 +44,51 @@ def forward_ref(kind: str, xp, W, b, h0):
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def run_kernels(kind: str, xp, W, b, h0, dhs, fast: bool = False):
+def room(G: int, dtype, tiled: bool) -> np.ndarray:
+    """The kernels' ``packed``: room for W_hh packed both ways, or none (BLAS's products)."""
+    if not tiled:
+        return np.empty(0, dtype)
+    size = np.dtype(dtype).itemsize
+    return np.empty(max(tiles.packed_size(H, G, size), tiles.packed_size(G, H, size)), dtype)
+
+
+def run_kernels(kind: str, xp, W, b, h0, dhs, fast: bool = False, tiled: bool = True):
     """The kernels forward and back; ∂L/∂W_hh and ∂L/∂b_hh from the per-step gradients they
-    leave, as the layer computes them (one product over all steps)."""
+    leave, as the layer computes them (one product over all steps). ``tiled``: the steps'
+    products in tiles (``engine.kernels.cpu.tiles``), else by BLAS."""
     G, dtype = xp.shape[2], xp.dtype
+    packed = room(G, dtype, tiled)
     hs = np.zeros((T + 1, N, H), dtype)
     hs[0] = h0
     hp, dxp, dh = np.empty((N, G), dtype), np.empty_like(xp), np.empty((N, H), dtype)
     dhp = dxp
     if kind == "rnn":
-        cpu_rnn.rnn_forward(xp, W, b, hs, hp, fast)
-        cpu_rnn.rnn_backward(dhs, W, hs, dxp, dh)
+        cpu_rnn.rnn_forward(xp, W, b, hs, hp, fast, packed)
+        cpu_rnn.rnn_backward(dhs, W, hs, dxp, dh, packed)
     elif kind == "lstm":
         cs, tcs, acts = (
             np.zeros((T + 1, N, H), dtype),
             np.empty((T, N, H), dtype),
             np.empty_like(xp),
         )
-        cpu_rnn.lstm_forward(xp, W, b, hs, cs, tcs, acts, hp, fast)
-        cpu_rnn.lstm_backward(dhs, W, cs, tcs, acts, dxp, dh, np.empty((N, H), dtype))
+        cpu_rnn.lstm_forward(xp, W, b, hs, cs, tcs, acts, hp, fast, packed)
+        cpu_rnn.lstm_backward(dhs, W, cs, tcs, acts, dxp, dh, np.empty((N, H), dtype), packed)
     else:
         acts, hn, dhp = np.empty_like(xp), np.empty((T, N, H), dtype), np.empty_like(xp)
-        cpu_rnn.gru_forward(xp, W, b, hs, acts, hn, hp, fast)
-        cpu_rnn.gru_backward(dhs, W, hs, acts, hn, dxp, dhp, dh, np.empty((N, H), dtype))
+        cpu_rnn.gru_forward(xp, W, b, hs, acts, hn, hp, fast, packed)
+        cpu_rnn.gru_backward(dhs, W, hs, acts, hn, dxp, dhp, dh, np.empty((N, H), dtype), packed)
     gW = sum(dhp[t].T @ hs[t] for t in range(T))
     return hs[1:], dxp, gW, dhp.sum(axis=(0, 1)), dh
 
 
+@pytest.mark.parametrize("tiled", [True, False], ids=["tiles", "blas"])
 @pytest.mark.parametrize("kind", sorted(GATES))
-def test_recurrent_kernels_forward_and_bptt(kind: str) -> None:
+def test_recurrent_kernels_forward_and_bptt(kind: str, tiled: bool) -> None:
     rng = np.random.default_rng(0)
     G = GATES[kind] * H
     xp, W, b = rng.normal(size=(T, N, G)), rng.normal(size=(G, H)) * 0.5, rng.normal(size=G)
     h0, dhs = rng.normal(size=(N, H)), rng.normal(size=(T, N, H))
-    hs, dxp, gW, gb, dh0 = run_kernels(kind, xp, W, b, h0, dhs)
+    hs, dxp, gW, gb, dh0 = run_kernels(kind, xp, W, b, h0, dhs, tiled=tiled)
     np.testing.assert_allclose(hs, forward_ref(kind, xp, W, b, h0), rtol=1e-12, atol=1e-12)
 
     def loss(xp_, W_, b_, h0_):

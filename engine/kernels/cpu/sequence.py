@@ -25,7 +25,8 @@ from engine import _numba_setup  # noqa: F401
 from engine.activations import tanh_f32
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu.blas import product
-from engine.kernels.cpu.calls import Site, call_at, check, item, view, whole
+from engine.kernels.cpu.calls import Site, call_at, check, item, part, view, whole
+from engine.kernels.cpu.tiles import pack, pack_t, packed_size, suits, tile_product
 
 HALF = np.float32(0.5)
 ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic float32 (and vectorised)
@@ -48,6 +49,46 @@ def _tanh(a, fast):
     return math.tanh(a)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _pack_forward(W_hh, packed):
+    """Whether the steps' products h W_hhᵀ run in tiles (``engine.kernels.cpu.tiles``), where
+    BLAS would copy W_hh into its own layout at every step: if so, W_hhᵀ is packed into
+    ``packed`` here, once for all the steps."""
+    G, H = W_hh.shape
+    tiled = suits(H, G, W_hh.itemsize) and packed.size >= packed_size(H, G, W_hh.itemsize)
+    if tiled:
+        pack_t(W_hh, packed)
+    return tiled
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pack_backward(W_hh, packed):
+    """As ``_pack_forward`` for the backward steps' products δ W_hh."""
+    G, H = W_hh.shape
+    tiled = suits(G, H, W_hh.itemsize) and packed.size >= packed_size(G, H, W_hh.itemsize)
+    if tiled:
+        pack(W_hh, packed)
+    return tiled
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _times_w_t(h, W_hh, packed, tiled, out):
+    """out = h W_hhᵀ, in tiles from ``packed`` or by BLAS."""
+    if tiled:
+        tile_product(h, packed, out)
+    else:
+        product(h, False, W_hh, True, out)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _times_w(d, W_hh, packed, tiled, out):
+    """out = d W_hh, in tiles from ``packed`` or by BLAS."""
+    if tiled:
+        tile_product(d, packed, out)
+    else:
+        product(d, False, W_hh, False, out)
+
+
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _rnn_cells(xp, hp, b_hh, hs, t, fast):
     _, n, H = xp.shape
@@ -57,10 +98,12 @@ def _rnn_cells(xp, hp, b_hh, hs, t, fast):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def rnn_forward(xp, W_hh, b_hh, hs, hp, fast):
-    """h_t = tanh(xp_t + h_{t−1} W_hhᵀ + b_hh);  hs[0] holds h_0, hs[t + 1] holds h_t."""
+def rnn_forward(xp, W_hh, b_hh, hs, hp, fast, packed):
+    """h_t = tanh(xp_t + h_{t−1} W_hhᵀ + b_hh);  hs[0] holds h_0, hs[t + 1] holds h_t.
+    ``packed``: room for ``_pack_forward``."""
+    tiled = _pack_forward(W_hh, packed)
     for t in range(xp.shape[0]):
-        product(hs[t], False, W_hh, True, hp)
+        _times_w_t(hs[t], W_hh, packed, tiled, hp)
         if fast:
             _rnn_cells(xp, hp, b_hh, hs, t, True)
         else:
@@ -68,19 +111,20 @@ def rnn_forward(xp, W_hh, b_hh, hs, hp, fast):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def rnn_backward(dhs, W_hh, hs, dxp, dh):
+def rnn_backward(dhs, W_hh, hs, dxp, dh, packed):
     """Backprop through time: δ_t = (∂L/∂h_t + δ_{t+1} W_hh) ⊙ (1 − h_t²), into ``dxp[t]``.
 
     ``dhs[t]`` is ∂L/∂h_{t+1} from above; ``dh`` ends as ∂L/∂h_0.
     """
     T, n, H = dxp.shape
+    tiled = _pack_backward(W_hh, packed)
     dh[:] = 0.0
     for t in range(T - 1, -1, -1):
         up, h, d = dhs[t], hs[t + 1], dxp[t]
         for i in range(n):
             for j in range(H):
                 d[i, j] = (up[i, j] + dh[i, j]) * (ONE - h[i, j] * h[i, j])
-        product(d, False, W_hh, False, dh)
+        _times_w(d, W_hh, packed, tiled, dh)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -107,15 +151,16 @@ def _lstm_cells(xp, hp, b_hh, hs, cs, tcs, acts, t, fast):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast):
+def lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast, packed):
     """LSTM step, gates (i, f, g, o) as PyTorch orders them:
 
     i, f, o = σ(·), g = tanh(·) of xp_t + h_{t−1}W_hhᵀ + b_hh;  c_t = f⊙c_{t−1} + i⊙g;
     h_t = o ⊙ tanh(c_t). ``acts`` keeps the four activated gates and ``tcs`` tanh(c_t) for the
-    backward pass.
+    backward pass; ``packed``: room for ``_pack_forward``.
     """
+    tiled = _pack_forward(W_hh, packed)
     for t in range(xp.shape[0]):
-        product(hs[t], False, W_hh, True, hp)
+        _times_w_t(hs[t], W_hh, packed, tiled, hp)
         if fast:
             _lstm_cells(xp, hp, b_hh, hs, cs, tcs, acts, t, True)
         else:
@@ -123,10 +168,11 @@ def lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc):
+def lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc, packed):
     """Backprop through time of ``lstm_forward``; dh, dc end as ∂L/∂h_0 and ∂L/∂c_0."""
     T, n, G = dxp.shape
     H = G // 4
+    tiled = _pack_backward(W_hh, packed)
     dh[:] = 0.0
     dc[:] = 0.0
     for t in range(T - 1, -1, -1):
@@ -142,7 +188,7 @@ def lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc):
                 d[b, 2 * H + j] = dct * i * (ONE - g * g)
                 d[b, 3 * H + j] = dht * tcj * o * (ONE - o)
                 dc[b, j] = dct * f
-        product(d, False, W_hh, False, dh)
+        _times_w(d, W_hh, packed, tiled, dh)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -161,15 +207,16 @@ def _gru_cells(xp, hp, b_hh, hs, acts, hn, t, fast):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast):
+def gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast, packed):
     """GRU step, gates (r, z, n) as PyTorch orders them:
 
     r = σ(xp_r + h W_hrᵀ + b_hr), z = σ(xp_z + h W_hzᵀ + b_hz),
     n = tanh(xp_n + r ⊙ (h W_hnᵀ + b_hn)), h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}.
-    ``acts`` keeps r, z, n; ``hn`` keeps h W_hnᵀ + b_hn.
+    ``acts`` keeps r, z, n; ``hn`` keeps h W_hnᵀ + b_hn; ``packed``: room for ``_pack_forward``.
     """
+    tiled = _pack_forward(W_hh, packed)
     for t in range(xp.shape[0]):
-        product(hs[t], False, W_hh, True, hp)
+        _times_w_t(hs[t], W_hh, packed, tiled, hp)
         if fast:
             _gru_cells(xp, hp, b_hh, hs, acts, hn, t, True)
         else:
@@ -177,7 +224,7 @@ def gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev):
+def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, packed):
     """Backprop through time of ``gru_forward``.
 
     ``dxp[t]`` gets the gradient of the input projections, ``dhp[t]`` that of h_{t−1} W_hhᵀ + b_hh
@@ -185,6 +232,7 @@ def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev):
     """
     T, nb, G = dxp.shape
     H = G // 3
+    tiled = _pack_backward(W_hh, packed)
     dh[:] = 0.0
     for t in range(T - 1, -1, -1):
         act, h, hnt, up, dx, dp = acts[t], hs[t], hn[t], dhs[t], dxp[t], dhp[t]
@@ -198,7 +246,7 @@ def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev):
                 dx[b, j], dx[b, H + j], dx[b, 2 * H + j] = dar, daz, dan
                 dp[b, j], dp[b, H + j], dp[b, 2 * H + j] = dar, daz, dan * r
                 dh[b, j] = dht * z
-        product(dhp[t], False, W_hh, False, dprev)
+        _times_w(dhp[t], W_hh, packed, tiled, dprev)
         dh += dprev
 
 
@@ -233,25 +281,30 @@ def _chunk_grads(xt, hs, dxp, dhp, W_ih, W_hh, gW_ih, gb_ih, gW_hh, gb_hh, gx, n
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def rnn_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_hh, b_hh, xp, hs,
-                       hp, fast):  # fmt: skip
-    """``rnn_forward`` with its input projection, one chunk of the batch per thread."""
+                       hp, fast, packed):  # fmt: skip
+    """``rnn_forward`` with its input projection, one chunk of the batch per thread; each takes
+    its share of ``packed`` for its tiles."""
     missed = 0
+    size = packed.size // xt.shape[0]
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
         m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
                                         xp[c].reshape(T * nc, -1)))  # fmt: skip
-        m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], hp[c], fast))
+        m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], hp[c], fast,
+                                         packed[c * size : (c + 1) * size]))  # fmt: skip
         missed += m
     check(missed)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def rnn_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W_hh, hs, dxp, dh,
-                        parts, gx, need_gx):  # fmt: skip
+                        parts, gx, need_gx, packed):  # fmt: skip
     """``rnn_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
     missed = 0
+    size = packed.size // xt.shape[0]
     for c in prange(xt.shape[0]):
-        m = call_at(cell_at, cell_key, (dhs[c], W_hh, hs[c], dxp[c], dh[c]))
+        m = call_at(cell_at, cell_key, (dhs[c], W_hh, hs[c], dxp[c], dh[c],
+                                        packed[c * size : (c + 1) * size]))  # fmt: skip
         g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
         m += call_at(grads_at, grads_key, (xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih,
                                            g_hh, gb_hh, gx[c], need_gx))  # fmt: skip
@@ -261,27 +314,29 @@ def rnn_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def lstm_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_hh, b_hh, xp, hs,
-                        cs, tcs, acts, hp, fast):  # fmt: skip
+                        cs, tcs, acts, hp, fast, packed):  # fmt: skip
     """``lstm_forward`` with its input projection, one chunk of the batch per thread."""
     missed = 0
+    size = packed.size // xt.shape[0]
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
         m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
                                         xp[c].reshape(T * nc, -1)))  # fmt: skip
         m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], cs[c], tcs[c], acts[c], hp[c],
-                                         fast))  # fmt: skip
+                                         fast, packed[c * size : (c + 1) * size]))  # fmt: skip
         missed += m
     check(missed)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def lstm_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W_hh, hs, cs, tcs,
-                         acts, dxp, dh, dc, parts, gx, need_gx):  # fmt: skip
+                         acts, dxp, dh, dc, parts, gx, need_gx, packed):  # fmt: skip
     """``lstm_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
     missed = 0
+    size = packed.size // xt.shape[0]
     for c in prange(xt.shape[0]):
         m = call_at(cell_at, cell_key, (dhs[c], W_hh, cs[c], tcs[c], acts[c], dxp[c], dh[c],
-                                        dc[c]))  # fmt: skip
+                                        dc[c], packed[c * size : (c + 1) * size]))  # fmt: skip
         g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
         m += call_at(grads_at, grads_key, (xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih,
                                            g_hh, gb_hh, gx[c], need_gx))  # fmt: skip
@@ -291,26 +346,30 @@ def lstm_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def gru_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_hh, b_hh, xp, hs,
-                       acts, hn, hp, fast):  # fmt: skip
+                       acts, hn, hp, fast, packed):  # fmt: skip
     """``gru_forward`` with its input projection, one chunk of the batch per thread."""
     missed = 0
+    size = packed.size // xt.shape[0]
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
         m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
                                         xp[c].reshape(T * nc, -1)))  # fmt: skip
-        m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], acts[c], hn[c], hp[c], fast))
+        m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], acts[c], hn[c], hp[c], fast,
+                                         packed[c * size : (c + 1) * size]))  # fmt: skip
         missed += m
     check(missed)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def gru_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W_hh, hs, acts, hn,
-                        dxp, dhp, dh, dprev, parts, gx, need_gx):  # fmt: skip
+                        dxp, dhp, dh, dprev, parts, gx, need_gx, packed):  # fmt: skip
     """``gru_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
     missed = 0
+    size = packed.size // xt.shape[0]
     for c in prange(xt.shape[0]):
+        room = packed[c * size : (c + 1) * size]
         m = call_at(cell_at, cell_key, (dhs[c], W_hh, hs[c], acts[c], hn[c], dxp[c], dhp[c],
-                                        dh[c], dprev[c]))  # fmt: skip
+                                        dh[c], dprev[c], room))  # fmt: skip
         g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
         m += call_at(grads_at, grads_key, (xt[c], hs[c], dxp[c], dhp[c], W_ih, W_hh, g_ih, gb_ih,
                                            g_hh, gb_hh, gx[c], need_gx))  # fmt: skip
@@ -329,36 +388,38 @@ def _grads_types(xt, hs, dxp, dhp, W_ih, W_hh, parts, gx, need_gx):
             *(item(p) for p in parts), item(gx), whole(need_gx))  # fmt: skip
 
 
-def _rnn_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast):
-    cell = (item(xp), whole(W_hh), whole(b_hh), item(hs), item(hp), whole(fast))
+def _rnn_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast, packed):
+    cell = (item(xp), whole(W_hh), whole(b_hh), item(hs), item(hp), whole(fast), part(packed))
     return _projection_types(xt, W_ih, b_ih, xp), cell
 
 
-def _lstm_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast):
-    steps = (item(hs), item(cs), item(tcs), item(acts), item(hp), whole(fast))
+def _lstm_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast, packed):
+    steps = (item(hs), item(cs), item(tcs), item(acts), item(hp), whole(fast), part(packed))
     return _projection_types(xt, W_ih, b_ih, xp), (item(xp), whole(W_hh), whole(b_hh), *steps)
 
 
-def _gru_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast):
-    steps = (item(hs), item(acts), item(hn), item(hp), whole(fast))
+def _gru_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast, packed):
+    steps = (item(hs), item(acts), item(hn), item(hp), whole(fast), part(packed))
     return _projection_types(xt, W_ih, b_ih, xp), (item(xp), whole(W_hh), whole(b_hh), *steps)
 
 
-def _rnn_backward_types(dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, gx, need_gx):
+def _rnn_backward_types(dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, gx, need_gx, packed):
     grads = _grads_types(xt, hs, dxp, dxp, W_ih, W_hh, parts, gx, need_gx)
-    return grads, (item(dhs), whole(W_hh), item(hs), item(dxp), item(dh))
+    return grads, (item(dhs), whole(W_hh), item(hs), item(dxp), item(dh), part(packed))
 
 
-def _lstm_backward_types(dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc, parts, gx, need_gx):
+def _lstm_backward_types(dhs, xt, W_ih, W_hh, hs, cs, tcs, acts, dxp, dh, dc, parts, gx, need_gx,
+                        packed):  # fmt: skip
     grads = _grads_types(xt, hs, dxp, dxp, W_ih, W_hh, parts, gx, need_gx)
-    steps = (item(cs), item(tcs), item(acts), item(dxp), item(dh), item(dc))
+    steps = (item(cs), item(tcs), item(acts), item(dxp), item(dh), item(dc), part(packed))
     return grads, (item(dhs), whole(W_hh), *steps)
 
 
 def _gru_backward_types(dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, parts, gx,
-                        need_gx):  # fmt: skip
+                        need_gx, packed):  # fmt: skip
     grads = _grads_types(xt, hs, dxp, dhp, W_ih, W_hh, parts, gx, need_gx)
-    steps = (item(hs), item(acts), item(hn), item(dxp), item(dhp), item(dh), item(dprev))
+    steps = (item(hs), item(acts), item(hn), item(dxp), item(dhp), item(dh), item(dprev),
+             part(packed))  # fmt: skip
     return grads, (item(dhs), whole(W_hh), *steps)
 
 
