@@ -177,110 +177,71 @@ def _tile(rows: int, vectors: int):
     return intrinsic(typer)
 
 
-# One intrinsic per tile shape, rows × vectors: full tiles, then the edges of C.
-T11, T12, T13, T14 = _tile(1, 1), _tile(1, 2), _tile(1, 3), _tile(1, 4)
-T21, T22, T23, T24 = _tile(2, 1), _tile(2, 2), _tile(2, 3), _tile(2, 4)
-T31, T32, T33, T34 = _tile(3, 1), _tile(3, 2), _tile(3, 3), _tile(3, 4)
-T41, T42, T43, T44 = _tile(4, 1), _tile(4, 2), _tile(4, 3), _tile(4, 4)
+# One intrinsic per tile height, each ``VECTORS`` vectors wide: full tiles, then C's last rows.
+T1, T2, T3, T4 = _tile(1, VECTORS), _tile(2, VECTORS), _tile(3, VECTORS), _tile(4, VECTORS)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _row_tile(v, a, ia, lda, b, ib, ldb, c, ic, ldc, k, start):
-    if v == 4:
-        T14(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-    elif v == 3:
-        T13(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-    elif v == 2:
-        T12(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-    else:
-        T11(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _block(r, v, a, ia, lda, b, ib, ldb, c, ic, ldc, k, start):
-    """The r × v tile (1 ≤ r ≤ 4, 1 ≤ v ≤ 4) at the given offsets."""
-    if r == 4:
-        if v == 4:
-            T44(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-        elif v == 3:
-            T43(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-        elif v == 2:
-            T42(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-        else:
-            T41(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
+@njit(cache=True, nogil=True)
+def _block(r, a, ia, lda, b, ib, ldb, c, ic, ldc, k, start):
+    """The tile of r rows (1 ≤ r ≤ ``ROWS``) at the given offsets (a function of its own: its
+    two callers in ``tile_product`` share one copy of the four loops)."""
+    if r >= 4:
+        T4(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
     elif r == 3:
-        if v == 4:
-            T34(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-        elif v == 3:
-            T33(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-        elif v == 2:
-            T32(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-        else:
-            T31(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
+        T3(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
     elif r == 2:
-        if v == 4:
-            T24(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-        elif v == 3:
-            T23(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-        elif v == 2:
-            T22(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
-        else:
-            T21(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
+        T2(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
     else:
-        _row_tile(v, a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
+        T1(a, ia, lda, b, ib, ldb, c, ic, ldc, k, start)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _lanes(itemsize):
-    return VECTOR_BYTES // itemsize
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _panels(n, itemsize):
-    """(columns of a full panel, where the last panel starts, its columns padded to whole
-    vectors)."""
-    lanes = _lanes(itemsize)
-    width = VECTORS * lanes
-    last = (n - 1) // width * width if n > 0 else 0
-    return width, last, (n - last + lanes - 1) // lanes * lanes
+def _width(itemsize):
+    """Columns of a panel of B (``pack``): one tile's, ``VECTORS`` vectors."""
+    return VECTORS * (VECTOR_BYTES // itemsize)
 
 
 @njit(cache=True, nogil=True)
 def packed_size(k, n, itemsize):
-    """Elements ``pack`` writes for a (k, n) B, and room for one tile of the last panel."""
-    width, last, padded = _panels(n, itemsize)
-    return k * (last + padded) + ROWS * width
+    """Elements ``pack`` writes for a (k, n) B, its last panel padded to a whole one, and room
+    for one tile of C after them."""
+    width = _width(itemsize)
+    return k * ((n + width - 1) // width * width) + ROWS * width
 
 
 @njit(cache=True, nogil=True)
 def pack(B, out):
     """B (k, n) into ``out`` (``packed_size`` elements) as ``tile_product`` reads it: panels of
-    ``VECTORS`` vectors of columns, each its k rows one after another, the last one's columns
-    padded with zeros to whole vectors. A tile then reads its columns of B as one stream, where
-    in B's own rows they would lie a row apart (rows of 2 KiB fall in the same few sets of the
+    ``VECTORS`` vectors of columns, each its k rows one after another, the last one padded with
+    zero columns to the same width. A tile then reads its columns of B as one stream, where in
+    B's own rows they would lie a row apart (rows of 2 KiB fall in the same few sets of the
     cache and evict each other)."""
     k, n = B.shape
-    width, last, padded = _panels(n, B.itemsize)
+    width = _width(B.itemsize)
     for j0 in range(0, n, width):
-        w = width if j0 < last else padded
-        at = j0 * k
+        w = min(width, n - j0)
         for p in range(k):
+            at = j0 * k + p * width
             row = B[p]
             for j in range(w):
-                out[at + p * w + j] = row[j0 + j] if j0 + j < n else 0.0
+                out[at + j] = row[j0 + j]
+            for j in range(w, width):
+                out[at + j] = 0.0
 
 
 @njit(cache=True, nogil=True)
 def pack_t(W, out):
     """``pack`` of Wᵀ for W (n, k): the panels of the (k, n) operand Wᵀ, read from W."""
     n, k = W.shape
-    width, last, padded = _panels(n, W.itemsize)
+    width = _width(W.itemsize)
     for j0 in range(0, n, width):
-        w = width if j0 < last else padded
-        at = j0 * k
+        w = min(width, n - j0)
         for p in range(k):
+            at = j0 * k + p * width
             for j in range(w):
-                out[at + p * w + j] = W[j0 + j, p] if j0 + j < n else 0.0
+                out[at + j] = W[j0 + j, p]
+            for j in range(w, width):
+                out[at + j] = 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -290,33 +251,33 @@ def tile_product(A, packed, C):
 
         for i, j:  C[i, j] = fma(A[i, k−1], B[k−1, j], … fma(A[i, 0], B[0, j], 0))
 
-    Panel by panel, k in blocks of ``BLOCK_BYTES`` of the panel, tiles of up to ``ROWS`` rows of
-    C inside. The last panel's tiles, padded past n, go through the room after the panels and
-    their columns to C."""
+    Panel by panel, k in blocks of ``BLOCK_BYTES`` of the panel, tiles of up to ``ROWS`` rows
+    inside. A last panel that reaches past n runs one tile at a time into the room after the
+    panels, whose first columns then go to C."""
     m, k = A.shape
     n = C.shape[1]
     a, c = flat(A), flat(C)
     if k == 0:
         c[:] = 0.0
         return
-    lanes = _lanes(A.itemsize)
-    width, last, padded = _panels(n, A.itemsize)
+    width = _width(A.itemsize)
     depth = max(1, BLOCK_BYTES // (width * A.itemsize))
-    for j0 in range(0, last, width):
-        at = j0 * k
+    whole = n // width * width
+    for j0 in range(0, whole, width):
         for p0 in range(0, k, depth):
             d = min(depth, k - p0)
             for i in range(0, m, ROWS):
-                _block(min(ROWS, m - i), VECTORS, a, i * k + p0, k, packed, at + p0 * width,
-                       width, c, i * n + j0, n, d, p0 == 0)  # fmt: skip
-    room = k * (last + padded)
-    at = last * k
+                _block(min(ROWS, m - i), a, i * k + p0, k, packed, j0 * k + p0 * width, width,
+                       c, i * n + j0, n, d, p0 == 0)  # fmt: skip
+    if whole == n:
+        return
+    room = (whole + width) * k
     for i in range(0, m, ROWS):
         r = min(ROWS, m - i)
         for p0 in range(0, k, depth):
             d = min(depth, k - p0)
-            _block(r, padded // lanes, a, i * k + p0, k, packed, at + p0 * padded, padded,
-                   packed, room, padded, d, p0 == 0)  # fmt: skip
+            _block(r, a, i * k + p0, k, packed, whole * k + p0 * width, width, packed, room,
+                   width, d, p0 == 0)  # fmt: skip
         for ii in range(r):
-            for j in range(n - last):
-                C[i + ii, last + j] = packed[room + ii * padded + j]
+            for j in range(n - whole):
+                C[i + ii, whole + j] = packed[room + ii * width + j]
