@@ -216,15 +216,24 @@ class CPULayerOps(RecurrentOps, AttentionOps):
         cpu_norm.layernorm_backward(dy, xhat, gamma, inv_std, dx, grad_gamma, grad_beta)
 
     # ---------------------------------------------------------------- recurrent
-    def _packing(self, W_hh: Array, chunks: int) -> Array:
-        """Room for each of ``chunks`` threads to pack W_hh for the steps' products in tiles
-        (``cpu_tiles``), forward or back; none where BLAS takes them (``cpu_tiles.suits``)."""
+    def _packing(self, W_hh: Array, chunks: int, inputs: int = 0) -> Array:
+        """Room for each of ``chunks`` threads to pack a weight for products in tiles
+        (``cpu_tiles``): W_hh (G, H) for the steps' products forward or back and, given the
+        layer's ``inputs``, W_ih (G, inputs) for the input projection; none where BLAS takes
+        them all (``cpu_tiles.suits``)."""
         G, H = W_hh.shape
-        size = W_hh.itemsize
-        if not (cpu_tiles.suits(H, G, size) or cpu_tiles.suits(G, H, size)):
-            return self._scratch("packed", 0, W_hh.dtype)
-        each = max(cpu_tiles.packed_size(H, G, size), cpu_tiles.packed_size(G, H, size))
+        size, each = W_hh.itemsize, 0
+        for k, n in ((H, G), (G, H), (inputs, G)):
+            if k and cpu_tiles.suits(k, n, size):
+                each = max(each, cpu_tiles.packed_size(k, n, size))
         return self._scratch("packed", chunks * each, W_hh.dtype)
+
+    def _project(self, xt: Array, W_ih: Array, b_ih: Array, xp: Array) -> None:
+        """xp_t = x_t W_ihᵀ + b_ih for every step at once, as the chunks' drivers make it."""
+        self._one_chunk(xt)
+        _, T, nc, D = xt.shape
+        rows, out = xt[0].reshape(T * nc, D), xp[0].reshape(T * nc, -1)
+        cpu_rnn.project(rows, W_ih, b_ih, out, self._packing(W_ih, 1, D))
 
     def rnn_forward(self, xp, W_hh, b_hh, hs, hp, fast) -> None:
         cpu_rnn.rnn_forward(xp, W_hh, b_hh, hs, hp, fast, self._packing(W_hh, 1))
@@ -265,7 +274,7 @@ class CPULayerOps(RecurrentOps, AttentionOps):
             super().recurrent_forward(p)
             return
         site = cpu_rnn.FORWARD_CHUNKS[p.cell]
-        packed = self._packing(p.W_hh, p.xt.shape[0])
+        packed = self._packing(p.W_hh, p.xt.shape[0], p.xt.shape[3])
         before = blas_to_one()
         try:  # the site's target passed here: one argument tuple a call, not two
             site.driver(*site.target, p.xt, p.W_ih, p.b_ih, p.W_hh, p.b_hh, p.xp, p.hs, *p.saved,

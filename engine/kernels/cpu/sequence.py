@@ -135,19 +135,24 @@ def _lstm_cells(xp, hp, b_hh, hs, cs, tcs, acts, t, fast):
         a, pre, act = hp[b], xp[t, b], acts[t, b]  # one sample's rows: short, simple loops
         for k in range(G):
             a[k] += pre[k] + b_hh[k]
+        # each gate a slice of its own, every loop from 0: an index with an offset (H + j)
+        # kept the check for negative indices in the loop, and the loop unvectorised
+        i, f, g, o = act[:H], act[H : 2 * H], act[2 * H : 3 * H], act[3 * H :]
+        a_if, a_g, a_o = a[: 2 * H], a[2 * H : 3 * H], a[3 * H :]
+        act_if = act[: 2 * H]
         for k in range(2 * H):
-            act[k] = _sigmoid(a[k], fast)
-        for k in range(2 * H, 3 * H):
-            act[k] = _tanh(a[k], fast)
-        for k in range(3 * H, G):
-            act[k] = _sigmoid(a[k], fast)
+            act_if[k] = _sigmoid(a_if[k], fast)
+        for k in range(H):
+            g[k] = _tanh(a_g[k], fast)
+        for k in range(H):
+            o[k] = _sigmoid(a_o[k], fast)
         c_prev, c, tc, h = cs[t, b], cs[t + 1, b], tcs[t, b], hs[t + 1, b]
         for j in range(H):
-            c[j] = act[H + j] * c_prev[j] + act[j] * act[2 * H + j]
+            c[j] = f[j] * c_prev[j] + i[j] * g[j]
         for j in range(H):
             tc[j] = _tanh(c[j], fast)
         for j in range(H):
-            h[j] = act[3 * H + j] * tc[j]
+            h[j] = o[j] * tc[j]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -177,17 +182,21 @@ def lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc, packed):
     dc[:] = 0.0
     for t in range(T - 1, -1, -1):
         act, d, tc, c_prev, up = acts[t], dxp[t], tcs[t], cs[t], dhs[t]
-        for b in range(n):
+        for b in range(n):  # gates as slices, as in ``_lstm_cells``
+            a_b, d_b = act[b], d[b]
+            a_i, a_f, a_g, a_o = a_b[:H], a_b[H : 2 * H], a_b[2 * H : 3 * H], a_b[3 * H :]
+            d_i, d_f, d_g, d_o = d_b[:H], d_b[H : 2 * H], d_b[2 * H : 3 * H], d_b[3 * H :]
+            dh_b, up_b, dc_b, tc_b, cp_b = dh[b], up[b], dc[b], tc[b], c_prev[b]
             for j in range(H):
-                dht = dh[b, j] + up[b, j]  # ∂L/∂h_t: from above and from step t + 1
-                i, f, g, o = act[b, j], act[b, H + j], act[b, 2 * H + j], act[b, 3 * H + j]
-                tcj = tc[b, j]
-                dct = dc[b, j] + dht * o * (ONE - tcj * tcj)
-                d[b, j] = dct * g * i * (ONE - i)
-                d[b, H + j] = dct * c_prev[b, j] * f * (ONE - f)
-                d[b, 2 * H + j] = dct * i * (ONE - g * g)
-                d[b, 3 * H + j] = dht * tcj * o * (ONE - o)
-                dc[b, j] = dct * f
+                dht = dh_b[j] + up_b[j]  # ∂L/∂h_t: from above and from step t + 1
+                i, f, g, o = a_i[j], a_f[j], a_g[j], a_o[j]
+                tcj = tc_b[j]
+                dct = dc_b[j] + dht * o * (ONE - tcj * tcj)
+                d_i[j] = dct * g * i * (ONE - i)
+                d_f[j] = dct * cp_b[j] * f * (ONE - f)
+                d_g[j] = dct * i * (ONE - g * g)
+                d_o[j] = dht * tcj * o * (ONE - o)
+                dc_b[j] = dct * f
         _times_w(d, W_hh, packed, tiled, dh)
 
 
@@ -195,15 +204,21 @@ def lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc, packed):
 def _gru_cells(xp, hp, b_hh, hs, acts, hn, t, fast):
     _, nb, G = xp.shape
     H = G // 3
-    for b in range(nb):
+    b_r, b_z, b_n = b_hh[:H], b_hh[H : 2 * H], b_hh[2 * H :]
+    for b in range(nb):  # gates as slices, every loop from 0 (see ``_lstm_cells``)
+        x_b, p_b, a_b = xp[t, b], hp[b], acts[t, b]
+        x_r, x_z, x_n = x_b[:H], x_b[H : 2 * H], x_b[2 * H :]
+        p_r, p_z, p_n = p_b[:H], p_b[H : 2 * H], p_b[2 * H :]
+        a_r, a_z, a_n = a_b[:H], a_b[H : 2 * H], a_b[2 * H :]
+        hn_b, h_prev, h = hn[t, b], hs[t, b], hs[t + 1, b]
         for j in range(H):
-            r = _sigmoid(xp[t, b, j] + hp[b, j] + b_hh[j], fast)
-            z = _sigmoid(xp[t, b, H + j] + hp[b, H + j] + b_hh[H + j], fast)
-            hnj = hp[b, 2 * H + j] + b_hh[2 * H + j]
-            nn = _tanh(xp[t, b, 2 * H + j] + r * hnj, fast)
-            acts[t, b, j], acts[t, b, H + j], acts[t, b, 2 * H + j] = r, z, nn
-            hn[t, b, j] = hnj
-            hs[t + 1, b, j] = (ONE - z) * nn + z * hs[t, b, j]
+            r = _sigmoid(x_r[j] + p_r[j] + b_r[j], fast)
+            z = _sigmoid(x_z[j] + p_z[j] + b_z[j], fast)
+            hnj = p_n[j] + b_n[j]
+            nn = _tanh(x_n[j] + r * hnj, fast)
+            a_r[j], a_z[j], a_n[j] = r, z, nn
+            hn_b[j] = hnj
+            h[j] = (ONE - z) * nn + z * h_prev[j]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -236,16 +251,21 @@ def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, packed):
     dh[:] = 0.0
     for t in range(T - 1, -1, -1):
         act, h, hnt, up, dx, dp = acts[t], hs[t], hn[t], dhs[t], dxp[t], dhp[t]
-        for b in range(nb):
+        for b in range(nb):  # gates as slices (see ``_lstm_cells``)
+            a_b, x_b, p_b = act[b], dx[b], dp[b]
+            a_r, a_z, a_n = a_b[:H], a_b[H : 2 * H], a_b[2 * H :]
+            x_r, x_z, x_n = x_b[:H], x_b[H : 2 * H], x_b[2 * H :]
+            p_r, p_z, p_n = p_b[:H], p_b[H : 2 * H], p_b[2 * H :]
+            up_b, dh_b, hn_b, h_b = up[b], dh[b], hnt[b], h[b]
             for j in range(H):
-                r, z, nn = act[b, j], act[b, H + j], act[b, 2 * H + j]
-                dht = up[b, j] + dh[b, j]
+                r, z, nn = a_r[j], a_z[j], a_n[j]
+                dht = up_b[j] + dh_b[j]
                 dan = dht * (ONE - z) * (ONE - nn * nn)
-                dar = dan * hnt[b, j] * r * (ONE - r)
-                daz = dht * (h[b, j] - nn) * z * (ONE - z)
-                dx[b, j], dx[b, H + j], dx[b, 2 * H + j] = dar, daz, dan
-                dp[b, j], dp[b, H + j], dp[b, 2 * H + j] = dar, daz, dan * r
-                dh[b, j] = dht * z
+                dar = dan * hn_b[j] * r * (ONE - r)
+                daz = dht * (h_b[j] - nn) * z * (ONE - z)
+                x_r[j], x_z[j], x_n[j] = dar, daz, dan
+                p_r[j], p_z[j], p_n[j] = dar, daz, dan * r
+                dh_b[j] = dht * z
         _times_w(dhp[t], W_hh, packed, tiled, dprev)
         dh += dprev
 
@@ -271,10 +291,25 @@ def _chunk_grads(xt, hs, dxp, dhp, W_ih, W_hh, gW_ih, gb_ih, gW_hh, gb_hh, gx, n
     cpu.dense_backward(xt.reshape(rows, D), W_ih, dxp.reshape(rows, G), gW_ih, gb_ih, gxr, need_gx)
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def project(x, W_ih, b_ih, xp, packed):
+    """xp = x W_ihᵀ + b_ih for rows x (every step of a chunk at once): in tiles where W_ih suits
+    them (``_pack_forward``, room in ``packed``), else by BLAS (``cpu.dense_forward``). With a
+    few input features (k = 32) BLAS spends much of the product copying."""
+    if _pack_forward(W_ih, packed):
+        tile_product(x, packed, xp)
+        for i in range(xp.shape[0]):
+            row = xp[i]
+            for j in range(row.size):
+                row[j] += b_ih[j]
+    else:
+        cpu.dense_forward(x, W_ih, b_ih, xp)
+
+
 # The drivers call the serial kernels by address (``engine.kernels.cpu.calls``): linked in, a
 # GRU's backward driver took 2.4 s to compile beside its kernels, and its forward one 1.8 s.
 # ``FORWARD_CHUNKS[cell]`` and ``BACKWARD_CHUNKS[cell]`` call them with the right addresses: the
-# input projection's (``cpu.dense_forward``) or the weight gradients' (``_chunk_grads``) first,
+# input projection's (``project``) or the weight gradients' (``_chunk_grads``) first,
 # then the cell's. Four integers and at most 14 arguments a call (under Python's 20, see
 # ``calls.Site``).
 
@@ -288,10 +323,11 @@ def rnn_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_h
     size = packed.size // xt.shape[0]
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
+        room = packed[c * size : (c + 1) * size]
         m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
-                                        xp[c].reshape(T * nc, -1)))  # fmt: skip
+                                        xp[c].reshape(T * nc, -1), room))  # fmt: skip
         m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], hp[c], fast,
-                                         packed[c * size : (c + 1) * size]))  # fmt: skip
+                                         room))  # fmt: skip
         missed += m
     check(missed)
 
@@ -320,10 +356,11 @@ def lstm_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_
     size = packed.size // xt.shape[0]
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
+        room = packed[c * size : (c + 1) * size]
         m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
-                                        xp[c].reshape(T * nc, -1)))  # fmt: skip
+                                        xp[c].reshape(T * nc, -1), room))  # fmt: skip
         m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], cs[c], tcs[c], acts[c], hp[c],
-                                         fast, packed[c * size : (c + 1) * size]))  # fmt: skip
+                                         fast, room))  # fmt: skip
         missed += m
     check(missed)
 
@@ -352,10 +389,11 @@ def gru_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_h
     size = packed.size // xt.shape[0]
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
+        room = packed[c * size : (c + 1) * size]
         m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
-                                        xp[c].reshape(T * nc, -1)))  # fmt: skip
+                                        xp[c].reshape(T * nc, -1), room))  # fmt: skip
         m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], acts[c], hn[c], hp[c], fast,
-                                         packed[c * size : (c + 1) * size]))  # fmt: skip
+                                         room))  # fmt: skip
         missed += m
     check(missed)
 
@@ -377,9 +415,9 @@ def gru_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W
     check(missed)
 
 
-def _projection_types(xt, W_ih, b_ih, xp):
-    """The types a forward driver passes to ``cpu.dense_forward`` (rows of its chunk)."""
-    return (view(xt, 2), whole(W_ih), whole(b_ih), view(xp, 2))
+def _projection_types(xt, W_ih, b_ih, xp, packed):
+    """The types a forward driver passes to ``project`` (rows of its chunk)."""
+    return (view(xt, 2), whole(W_ih), whole(b_ih), view(xp, 2), part(packed))
 
 
 def _grads_types(xt, hs, dxp, dhp, W_ih, W_hh, parts, gx, need_gx):
@@ -390,17 +428,19 @@ def _grads_types(xt, hs, dxp, dhp, W_ih, W_hh, parts, gx, need_gx):
 
 def _rnn_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, hp, fast, packed):
     cell = (item(xp), whole(W_hh), whole(b_hh), item(hs), item(hp), whole(fast), part(packed))
-    return _projection_types(xt, W_ih, b_ih, xp), cell
+    return _projection_types(xt, W_ih, b_ih, xp, packed), cell
 
 
 def _lstm_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, cs, tcs, acts, hp, fast, packed):
     steps = (item(hs), item(cs), item(tcs), item(acts), item(hp), whole(fast), part(packed))
-    return _projection_types(xt, W_ih, b_ih, xp), (item(xp), whole(W_hh), whole(b_hh), *steps)
+    cell = (item(xp), whole(W_hh), whole(b_hh), *steps)
+    return _projection_types(xt, W_ih, b_ih, xp, packed), cell
 
 
 def _gru_forward_types(xt, W_ih, b_ih, W_hh, b_hh, xp, hs, acts, hn, hp, fast, packed):
     steps = (item(hs), item(acts), item(hn), item(hp), whole(fast), part(packed))
-    return _projection_types(xt, W_ih, b_ih, xp), (item(xp), whole(W_hh), whole(b_hh), *steps)
+    cell = (item(xp), whole(W_hh), whole(b_hh), *steps)
+    return _projection_types(xt, W_ih, b_ih, xp, packed), cell
 
 
 def _rnn_backward_types(dhs, xt, W_ih, W_hh, hs, dxp, dh, parts, gx, need_gx, packed):
@@ -424,9 +464,9 @@ def _gru_backward_types(dhs, xt, W_ih, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, 
 
 
 FORWARD_CHUNKS = {
-    "rnn": Site(rnn_forward_chunks, (cpu.dense_forward, rnn_forward), _rnn_forward_types),
-    "lstm": Site(lstm_forward_chunks, (cpu.dense_forward, lstm_forward), _lstm_forward_types),
-    "gru": Site(gru_forward_chunks, (cpu.dense_forward, gru_forward), _gru_forward_types),
+    "rnn": Site(rnn_forward_chunks, (project, rnn_forward), _rnn_forward_types),
+    "lstm": Site(lstm_forward_chunks, (project, lstm_forward), _lstm_forward_types),
+    "gru": Site(gru_forward_chunks, (project, gru_forward), _gru_forward_types),
 }
 BACKWARD_CHUNKS = {
     "rnn": Site(rnn_backward_chunks, (_chunk_grads, rnn_backward), _rnn_backward_types),
