@@ -281,14 +281,22 @@ def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, packed):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _chunk_grads(xt, hs, dxp, dhp, W_ih, W_hh, gW_ih, gb_ih, gW_hh, gb_hh, gx, need_gx):
-    """One chunk's ∂L/∂W_hh = Σ_t δh_tᵀ h_{t−1}, ∂L/∂W_ih = Σ_t δx_tᵀ x_t, biases and ∂L/∂x."""
+    """One chunk's ∂L/∂W_hh = Σ_t δh_tᵀ h_{t−1}, ∂L/∂W_ih = Σ_t δx_tᵀ x_t, biases and ∂L/∂x.
+    Where δh is δx (RNN, LSTM: the same array) the two bias gradients are one sum, made once."""
     T, nc, G = dxp.shape
     rows, H, D = T * nc, hs.shape[2], xt.shape[2]
     gxr = gx.reshape(rows, D)
     cpu.dense_backward(
         hs[:T].reshape(rows, H), W_hh, dhp.reshape(rows, G), gW_hh, gb_hh, gxr, False
     )
-    cpu.dense_backward(xt.reshape(rows, D), W_ih, dxp.reshape(rows, G), gW_ih, gb_ih, gxr, need_gx)
+    x, delta = xt.reshape(rows, D), dxp.reshape(rows, G)
+    if dxp.ctypes.data != dhp.ctypes.data:
+        cpu.dense_backward(x, W_ih, delta, gW_ih, gb_ih, gxr, need_gx)
+        return
+    product(delta, True, x, False, gW_ih)
+    gb_ih[:] = gb_hh
+    if need_gx:
+        product(delta, False, W_ih, False, gxr)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
