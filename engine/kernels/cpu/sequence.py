@@ -294,7 +294,8 @@ def _chunk_grads(xt, hs, dxp, dhp, W_ih, W_hh, gW_ih, gb_ih, gW_hh, gb_hh, gx, n
         cpu.dense_backward(x, W_ih, delta, gW_ih, gb_ih, gxr, need_gx)
         return
     product(delta, True, x, False, gW_ih)
-    gb_ih[:] = gb_hh
+    for j in range(G):
+        gb_ih[j] = gb_hh[j]
     if need_gx:
         product(delta, False, W_ih, False, gxr)
 
