@@ -140,7 +140,7 @@ class CPUBackend(CPULayerOps):
             kept = self._local.kept = {}
         buf = kept.get(key)
         if buf is None or buf.size < size:
-            buf = kept[key] = np.empty(size, dtype)
+            buf = kept[key] = placed(size, dtype, zero=False)  # on a cache line: see ``placed``
         return buf
 
     # ---------------------------------------------------------------- arrays

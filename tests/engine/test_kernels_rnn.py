@@ -44,12 +44,13 @@ def forward_ref(kind: str, xp, W, b, h0):
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def room(G: int, dtype, tiled: bool) -> np.ndarray:
-    """The kernels' ``packed``: room for W_hh packed both ways, or none (BLAS's products)."""
+def room(G: int, dtype, tiled: bool, H: int = H) -> np.ndarray:
+    """The kernels' ``packed``: room for W_hh packed both ways (NaN, so that a test can see it
+    was used), or none (BLAS's products)."""
     if not tiled:
         return np.empty(0, dtype)
     size = np.dtype(dtype).itemsize
-    return np.empty(max(tiles.packed_size(H, G, size), tiles.packed_size(G, H, size)), dtype)
+    return np.full(max(tiles.packed_size(H, G, size), tiles.packed_size(G, H, size)), np.nan, dtype)
 
 
 def run_kernels(kind: str, xp, W, b, h0, dhs, fast: bool = False, tiled: bool = True):
@@ -58,6 +59,8 @@ def run_kernels(kind: str, xp, W, b, h0, dhs, fast: bool = False, tiled: bool = 
     products in tiles (``engine.kernels.cpu.tiles``), else by BLAS."""
     G, dtype = xp.shape[2], xp.dtype
     packed = room(G, dtype, tiled)
+    if tiled:
+        assert tiles.TILES, "the tiles case runs only where the machine has them"
     hs = np.zeros((T + 1, N, H), dtype)
     hs[0] = h0
     hp, dxp, dh = np.empty((N, G), dtype), np.empty_like(xp), np.empty((N, H), dtype)
@@ -81,7 +84,13 @@ def run_kernels(kind: str, xp, W, b, h0, dhs, fast: bool = False, tiled: bool = 
     return hs[1:], dxp, gW, dhp.sum(axis=(0, 1)), dh
 
 
-@pytest.mark.parametrize("tiled", [True, False], ids=["tiles", "blas"])
+TILED = [
+    pytest.param(True, id="tiles", marks=pytest.mark.skipif(not tiles.TILES, reason="no tiles")),
+    pytest.param(False, id="blas"),
+]
+
+
+@pytest.mark.parametrize("tiled", TILED)
 @pytest.mark.parametrize("kind", sorted(GATES))
 def test_recurrent_kernels_forward_and_bptt(kind: str, tiled: bool) -> None:
     rng = np.random.default_rng(0)
@@ -143,3 +152,40 @@ def test_add_tiled_repeats_the_short_operand_along_the_long_one() -> None:
     out = np.full_like(a, np.nan)
     cpu_rnn.add_tiled(a.reshape(-1), b.reshape(-1), out.reshape(-1))
     np.testing.assert_array_equal(out, a + b)
+
+
+@pytest.mark.skipif(not tiles.TILES, reason="this machine keeps BLAS for every product")
+@pytest.mark.parametrize("kind", sorted(GATES))
+def test_tiles_and_blas_agree_on_a_layer_of_several_panels(kind: str) -> None:
+    """A batch of 11 (a full tile of rows and a remainder) and 40 units (several panels, the
+    last one partly padded): the steps' products in tiles give BLAS's numbers, and the room
+    was written."""
+    steps, n, units = 5, 11, 40
+    G = GATES[kind] * units
+    rng = np.random.default_rng(7)
+    xp, W = rng.normal(size=(steps, n, G)), rng.normal(size=(G, units)) * 0.3
+    b, h0 = rng.normal(size=G), rng.normal(size=(n, units))
+    dhs = rng.normal(size=(steps, n, units))
+    results = {}
+    for tiled in (True, False):
+        packed = room(G, np.float64, tiled, units)
+        hs = np.zeros((steps + 1, n, units))
+        hs[0] = h0
+        hp, dxp, dh = np.empty((n, G)), np.empty_like(xp), np.empty((n, units))
+        acts, carry = np.empty_like(xp), np.empty((n, units))
+        if kind == "rnn":
+            cpu_rnn.rnn_forward(xp, W, b, hs, hp, False, packed)
+            cpu_rnn.rnn_backward(dhs, W, hs, dxp, dh, packed)
+        elif kind == "lstm":
+            cs, tcs = np.zeros((steps + 1, n, units)), np.empty((steps, n, units))
+            cpu_rnn.lstm_forward(xp, W, b, hs, cs, tcs, acts, hp, False, packed)
+            cpu_rnn.lstm_backward(dhs, W, cs, tcs, acts, dxp, dh, carry, packed)
+        else:
+            hn, dhp = np.empty((steps, n, units)), np.empty_like(xp)
+            cpu_rnn.gru_forward(xp, W, b, hs, acts, hn, hp, False, packed)
+            cpu_rnn.gru_backward(dhs, W, hs, acts, hn, dxp, dhp, dh, carry, packed)
+        if tiled:
+            assert not np.isnan(packed).all()
+        results[tiled] = (hs, dxp, dh)
+    for a, b_ in zip(results[True], results[False], strict=True):
+        np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)

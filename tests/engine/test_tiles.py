@@ -11,14 +11,24 @@ from engine.kernels.cpu import tiles
 DTYPES = [np.float32, np.float64]
 
 
+GUARD = 64  # elements on each side of the room and of C that a call must leave as they were
+
+
 def product(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``tile_product`` of A and B, through ``pack``; the room past the panels starts as NaN, so
-    that a read of it shows."""
+    """``tile_product`` of A and B, through ``pack``; the room and C start as NaN, so that a read
+    of what was not written shows, and sit between guard elements that must stay untouched."""
     (m, k), n = A.shape, B.shape[1]
-    packed = np.full(tiles.packed_size(k, n, A.itemsize), np.nan, A.dtype)
+    size = tiles.packed_size(k, n, A.itemsize)
+    room = np.full(size + 2 * GUARD, 7.0, A.dtype)
+    packed = room[GUARD : GUARD + size]
+    packed[:] = np.nan
     tiles.pack(B, packed)
-    C = np.full((m, n), np.nan, A.dtype)
+    out = np.full(m * n + 2 * GUARD, 7.0, A.dtype)
+    C = out[GUARD : GUARD + m * n].reshape(m, n)
+    C[:] = np.nan
     tiles.tile_product(A, packed, C)
+    for guarded in (room, out):
+        assert (guarded[:GUARD] == 7.0).all() and (guarded[-GUARD:] == 7.0).all()
     return C
 
 
@@ -69,9 +79,13 @@ def test_pack_t_packs_the_transpose(dtype) -> None:
     np.testing.assert_array_equal(a, b)
 
 
-def test_an_empty_inner_dimension_gives_zeros() -> None:
-    C = product(np.empty((3, 0), np.float32), np.empty((0, 5), np.float32))
-    np.testing.assert_array_equal(C, np.zeros((3, 5), np.float32))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_dimensions(dtype) -> None:
+    """No inner dimension gives zeros; no rows or no columns, an empty C."""
+    C = product(np.empty((3, 0), dtype), np.empty((0, 5), dtype))
+    np.testing.assert_array_equal(C, np.zeros((3, 5), dtype))
+    assert product(np.empty((0, 4), dtype), np.ones((4, 5), dtype)).shape == (0, 5)
+    assert product(np.ones((3, 4), dtype), np.empty((4, 0), dtype)).shape == (3, 0)
 
 
 def test_tiles_take_what_fits_the_cache() -> None:

@@ -26,7 +26,7 @@ from engine.activations import tanh_f32
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu.blas import product
 from engine.kernels.cpu.calls import Site, call_at, check, item, part, view, whole
-from engine.kernels.cpu.tiles import pack, pack_t, packed_size, suits, tile_product
+from engine.kernels.cpu.tiles import ALIGN, pack, pack_t, packed_size, suits, tile_product
 
 HALF = np.float32(0.5)
 ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic float32 (and vectorised)
@@ -319,8 +319,9 @@ def project(x, W_ih, b_ih, xp, packed):
 # GRU's backward driver took 2.4 s to compile beside its kernels, and its forward one 1.8 s.
 # ``FORWARD_CHUNKS[cell]`` and ``BACKWARD_CHUNKS[cell]`` call them with the right addresses: the
 # input projection's (``project``) or the weight gradients' (``_chunk_grads``) first,
-# then the cell's. Four integers and at most 14 arguments a call (under Python's 20, see
-# ``calls.Site``).
+# then the cell's. Four integers and at most 15 arguments a call: 19 items, the most for which
+# Python reuses a call's argument tuple (``calls.Site``). The LSTM's and GRU's backward drivers
+# are at 19, so a further argument there must replace one.
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -329,7 +330,7 @@ def rnn_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_h
     """``rnn_forward`` with its input projection, one chunk of the batch per thread; each takes
     its share of ``packed`` for its tiles."""
     missed = 0
-    size = packed.size // xt.shape[0]
+    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
         room = packed[c * size : (c + 1) * size]
@@ -346,7 +347,7 @@ def rnn_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W
                         parts, gx, need_gx, packed):  # fmt: skip
     """``rnn_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
     missed = 0
-    size = packed.size // xt.shape[0]
+    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
         m = call_at(cell_at, cell_key, (dhs[c], W_hh, hs[c], dxp[c], dh[c],
                                         packed[c * size : (c + 1) * size]))  # fmt: skip
@@ -362,7 +363,7 @@ def lstm_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_
                         cs, tcs, acts, hp, fast, packed):  # fmt: skip
     """``lstm_forward`` with its input projection, one chunk of the batch per thread."""
     missed = 0
-    size = packed.size // xt.shape[0]
+    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
         room = packed[c * size : (c + 1) * size]
@@ -379,7 +380,7 @@ def lstm_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, 
                          acts, dxp, dh, dc, parts, gx, need_gx, packed):  # fmt: skip
     """``lstm_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
     missed = 0
-    size = packed.size // xt.shape[0]
+    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
         m = call_at(cell_at, cell_key, (dhs[c], W_hh, cs[c], tcs[c], acts[c], dxp[c], dh[c],
                                         dc[c], packed[c * size : (c + 1) * size]))  # fmt: skip
@@ -395,7 +396,7 @@ def gru_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_h
                        acts, hn, hp, fast, packed):  # fmt: skip
     """``gru_forward`` with its input projection, one chunk of the batch per thread."""
     missed = 0
-    size = packed.size // xt.shape[0]
+    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
         room = packed[c * size : (c + 1) * size]
@@ -412,7 +413,7 @@ def gru_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W
                         dxp, dhp, dh, dprev, parts, gx, need_gx, packed):  # fmt: skip
     """``gru_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
     missed = 0
-    size = packed.size // xt.shape[0]
+    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
         room = packed[c * size : (c + 1) * size]
         m = call_at(cell_at, cell_key, (dhs[c], W_hh, hs[c], acts[c], hn[c], dxp[c], dhp[c],
