@@ -26,7 +26,7 @@ from engine.activations import tanh_f32
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu.blas import product
 from engine.kernels.cpu.calls import Site, call_at, check, item, part, view, whole
-from engine.kernels.cpu.tiles import ALIGN, pack, pack_t, packed_size, suits, tile_product
+from engine.kernels.cpu.tiles import pack, pack_t, packed_size, share, suits, tile_product
 
 HALF = np.float32(0.5)
 ONE = np.float32(1.0)  # float32 constants keep float32 arithmetic float32 (and vectorised)
@@ -50,23 +50,16 @@ def _tanh(a, fast):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pack_forward(W_hh, packed):
-    """Whether the steps' products h W_hhᵀ run in tiles (``engine.kernels.cpu.tiles``), where
-    BLAS would copy W_hh into its own layout at every step: if so, W_hhᵀ is packed into
-    ``packed`` here, once for all the steps."""
+def _pack(W_hh, packed, transposed):
+    """Whether the steps' products run in tiles (``engine.kernels.cpu.tiles``), where BLAS would
+    copy W_hh into its own layout at every step: if so, W_hhᵀ (h W_hhᵀ, forward) or W_hh
+    (δ W_hh, back) is packed into ``packed`` here, once for all the steps."""
     G, H = W_hh.shape
-    tiled = suits(H, G, W_hh.itemsize) and packed.size >= packed_size(H, G, W_hh.itemsize)
-    if tiled:
+    k, n = (H, G) if transposed else (G, H)
+    tiled = suits(k, n, W_hh.itemsize) and packed.size >= packed_size(k, n, W_hh.itemsize)
+    if tiled and transposed:
         pack_t(W_hh, packed)
-    return tiled
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _pack_backward(W_hh, packed):
-    """As ``_pack_forward`` for the backward steps' products δ W_hh."""
-    G, H = W_hh.shape
-    tiled = suits(G, H, W_hh.itemsize) and packed.size >= packed_size(G, H, W_hh.itemsize)
-    if tiled:
+    elif tiled:
         pack(W_hh, packed)
     return tiled
 
@@ -100,8 +93,8 @@ def _rnn_cells(xp, hp, b_hh, hs, t, fast):
 @njit(cache=True, nogil=True, error_model="numpy")
 def rnn_forward(xp, W_hh, b_hh, hs, hp, fast, packed):
     """h_t = tanh(xp_t + h_{t−1} W_hhᵀ + b_hh);  hs[0] holds h_0, hs[t + 1] holds h_t.
-    ``packed``: room for ``_pack_forward``."""
-    tiled = _pack_forward(W_hh, packed)
+    ``packed``: room for ``_pack``."""
+    tiled = _pack(W_hh, packed, True)
     for t in range(xp.shape[0]):
         _times_w_t(hs[t], W_hh, packed, tiled, hp)
         if fast:
@@ -117,7 +110,7 @@ def rnn_backward(dhs, W_hh, hs, dxp, dh, packed):
     ``dhs[t]`` is ∂L/∂h_{t+1} from above; ``dh`` ends as ∂L/∂h_0.
     """
     T, n, H = dxp.shape
-    tiled = _pack_backward(W_hh, packed)
+    tiled = _pack(W_hh, packed, False)
     dh[:] = 0.0
     for t in range(T - 1, -1, -1):
         up, h, d = dhs[t], hs[t + 1], dxp[t]
@@ -161,9 +154,9 @@ def lstm_forward(xp, W_hh, b_hh, hs, cs, tcs, acts, hp, fast, packed):
 
     i, f, o = σ(·), g = tanh(·) of xp_t + h_{t−1}W_hhᵀ + b_hh;  c_t = f⊙c_{t−1} + i⊙g;
     h_t = o ⊙ tanh(c_t). ``acts`` keeps the four activated gates and ``tcs`` tanh(c_t) for the
-    backward pass; ``packed``: room for ``_pack_forward``.
+    backward pass; ``packed``: room for ``_pack``.
     """
-    tiled = _pack_forward(W_hh, packed)
+    tiled = _pack(W_hh, packed, True)
     for t in range(xp.shape[0]):
         _times_w_t(hs[t], W_hh, packed, tiled, hp)
         if fast:
@@ -177,7 +170,7 @@ def lstm_backward(dhs, W_hh, cs, tcs, acts, dxp, dh, dc, packed):
     """Backprop through time of ``lstm_forward``; dh, dc end as ∂L/∂h_0 and ∂L/∂c_0."""
     T, n, G = dxp.shape
     H = G // 4
-    tiled = _pack_backward(W_hh, packed)
+    tiled = _pack(W_hh, packed, False)
     dh[:] = 0.0
     dc[:] = 0.0
     for t in range(T - 1, -1, -1):
@@ -227,9 +220,9 @@ def gru_forward(xp, W_hh, b_hh, hs, acts, hn, hp, fast, packed):
 
     r = σ(xp_r + h W_hrᵀ + b_hr), z = σ(xp_z + h W_hzᵀ + b_hz),
     n = tanh(xp_n + r ⊙ (h W_hnᵀ + b_hn)), h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}.
-    ``acts`` keeps r, z, n; ``hn`` keeps h W_hnᵀ + b_hn; ``packed``: room for ``_pack_forward``.
+    ``acts`` keeps r, z, n; ``hn`` keeps h W_hnᵀ + b_hn; ``packed``: room for ``_pack``.
     """
-    tiled = _pack_forward(W_hh, packed)
+    tiled = _pack(W_hh, packed, True)
     for t in range(xp.shape[0]):
         _times_w_t(hs[t], W_hh, packed, tiled, hp)
         if fast:
@@ -247,7 +240,7 @@ def gru_backward(dhs, W_hh, hs, acts, hn, dxp, dhp, dh, dprev, packed):
     """
     T, nb, G = dxp.shape
     H = G // 3
-    tiled = _pack_backward(W_hh, packed)
+    tiled = _pack(W_hh, packed, False)
     dh[:] = 0.0
     for t in range(T - 1, -1, -1):
         act, h, hnt, up, dx, dp = acts[t], hs[t], hn[t], dhs[t], dxp[t], dhp[t]
@@ -303,9 +296,9 @@ def _chunk_grads(xt, hs, dxp, dhp, W_ih, W_hh, gW_ih, gb_ih, gW_hh, gb_hh, gx, n
 @njit(cache=True, nogil=True, error_model="numpy")
 def project(x, W_ih, b_ih, xp, packed):
     """xp = x W_ihᵀ + b_ih for rows x (every step of a chunk at once): in tiles where W_ih suits
-    them (``_pack_forward``, room in ``packed``), else by BLAS (``cpu.dense_forward``). With a
+    them (``_pack``, room in ``packed``), else by BLAS (``cpu.dense_forward``). With a
     few input features (k = 32) BLAS spends much of the product copying."""
-    if _pack_forward(W_ih, packed):
+    if _pack(W_ih, packed, True):
         tile_product(x, packed, xp)
         for i in range(xp.shape[0]):
             row = xp[i]
@@ -330,10 +323,9 @@ def rnn_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_h
     """``rnn_forward`` with its input projection, one chunk of the batch per thread; each takes
     its share of ``packed`` for its tiles."""
     missed = 0
-    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
-        room = packed[c * size : (c + 1) * size]
+        room = share(packed, c, xt.shape[0])
         m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
                                         xp[c].reshape(T * nc, -1), room))  # fmt: skip
         m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], hp[c], fast,
@@ -347,10 +339,9 @@ def rnn_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W
                         parts, gx, need_gx, packed):  # fmt: skip
     """``rnn_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
     missed = 0
-    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
-        m = call_at(cell_at, cell_key, (dhs[c], W_hh, hs[c], dxp[c], dh[c],
-                                        packed[c * size : (c + 1) * size]))  # fmt: skip
+        room = share(packed, c, xt.shape[0])
+        m = call_at(cell_at, cell_key, (dhs[c], W_hh, hs[c], dxp[c], dh[c], room))
         g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
         m += call_at(grads_at, grads_key, (xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih,
                                            g_hh, gb_hh, gx[c], need_gx))  # fmt: skip
@@ -363,10 +354,9 @@ def lstm_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_
                         cs, tcs, acts, hp, fast, packed):  # fmt: skip
     """``lstm_forward`` with its input projection, one chunk of the batch per thread."""
     missed = 0
-    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
-        room = packed[c * size : (c + 1) * size]
+        room = share(packed, c, xt.shape[0])
         m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
                                         xp[c].reshape(T * nc, -1), room))  # fmt: skip
         m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], cs[c], tcs[c], acts[c], hp[c],
@@ -380,10 +370,10 @@ def lstm_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, 
                          acts, dxp, dh, dc, parts, gx, need_gx, packed):  # fmt: skip
     """``lstm_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
     missed = 0
-    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
+        room = share(packed, c, xt.shape[0])
         m = call_at(cell_at, cell_key, (dhs[c], W_hh, cs[c], tcs[c], acts[c], dxp[c], dh[c],
-                                        dc[c], packed[c * size : (c + 1) * size]))  # fmt: skip
+                                        dc[c], room))  # fmt: skip
         g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]
         m += call_at(grads_at, grads_key, (xt[c], hs[c], dxp[c], dxp[c], W_ih, W_hh, g_ih, gb_ih,
                                            g_hh, gb_hh, gx[c], need_gx))  # fmt: skip
@@ -396,10 +386,9 @@ def gru_forward_chunks(proj_at, proj_key, cell_at, cell_key, xt, W_ih, b_ih, W_h
                        acts, hn, hp, fast, packed):  # fmt: skip
     """``gru_forward`` with its input projection, one chunk of the batch per thread."""
     missed = 0
-    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
         T, nc, D = xt[c].shape
-        room = packed[c * size : (c + 1) * size]
+        room = share(packed, c, xt.shape[0])
         m = call_at(proj_at, proj_key, (xt[c].reshape(T * nc, D), W_ih, b_ih,
                                         xp[c].reshape(T * nc, -1), room))  # fmt: skip
         m += call_at(cell_at, cell_key, (xp[c], W_hh, b_hh, hs[c], acts[c], hn[c], hp[c], fast,
@@ -413,9 +402,8 @@ def gru_backward_chunks(grads_at, grads_key, cell_at, cell_key, dhs, xt, W_ih, W
                         dxp, dhp, dh, dprev, parts, gx, need_gx, packed):  # fmt: skip
     """``gru_backward`` and the chunk's weight gradients (into ``parts``), one chunk per thread."""
     missed = 0
-    size = packed.size // xt.shape[0] // ALIGN * ALIGN  # shares start on cache lines
     for c in prange(xt.shape[0]):
-        room = packed[c * size : (c + 1) * size]
+        room = share(packed, c, xt.shape[0])
         m = call_at(cell_at, cell_key, (dhs[c], W_hh, hs[c], acts[c], hn[c], dxp[c], dhp[c],
                                         dh[c], dprev[c], room))  # fmt: skip
         g_ih, gb_ih, g_hh, gb_hh = parts[0][c], parts[1][c], parts[2][c], parts[3][c]

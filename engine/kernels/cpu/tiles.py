@@ -246,16 +246,15 @@ def pack(B, out):
 @njit(cache=True, nogil=True)
 def pack_t(W, out):
     """``pack`` of Wᵀ for W (n, k): the panels of the (k, n) operand Wᵀ, read from W."""
-    n, k = W.shape
-    width = _width(W.itemsize)
-    for j0 in range(0, n, width):
-        w = min(width, n - j0)
-        for p in range(k):
-            at = j0 * k + p * width
-            for j in range(w):
-                out[at + j] = W[j0 + j, p]
-            for j in range(w, width):
-                out[at + j] = 0.0
+    pack(W.T, out)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def share(packed, c, chunks):
+    """Thread c's share of a room cut in ``chunks`` shares of whole cache lines (``ALIGN``): a
+    caller sizes the room as ``chunks`` times its need rounded up to ``ALIGN``."""
+    size = packed.size // chunks // ALIGN * ALIGN
+    return packed[c * size : (c + 1) * size]
 
 
 @njit(cache=True, nogil=True)
