@@ -237,10 +237,11 @@ def test_an_update_after_a_step_on_threads_runs_in_parallel_with_the_same_number
     the ``_par`` twin, slice by slice with the same kernel: the very same numbers."""
     from unittest import mock
 
+    from engine.backends.cpu import PARALLEL_UPDATE
     from engine.kernels.cpu import optim as cpu_optim
 
     nets = [Sequential([Dense(512, 256)], seed=1, dtype="float64") for _ in range(2)]
-    assert nets[0].n_params >= 1 << 17
+    assert nets[0].n_params >= PARALLEL_UPDATE
     rng = np.random.default_rng(0)
     grads = [rng.normal(size=nets[0].n_params) for _ in range(3)]
     opts = [optim.create(name, net, lr=0.01) for net in nets]
