@@ -53,7 +53,7 @@ import numpy as np
 
 from engine import _numba_setup, activations, cachelock, optim
 from engine.backends.cpu import CPU
-from engine.backends.fused import LOSS_CODES, FusedStep, dense_groups, kernel_kinds
+from engine.backends.fused import LOSS_CODES, FusedStep, activation_kinds, dense_groups
 from engine.events import Epoch, Finished
 from engine.kernels.cpu import core as cpu
 from engine.kernels.cpu import fused as cpu_fused
@@ -107,7 +107,7 @@ def fused_key(net: Sequential, loss: str) -> str | None:
     groups = dense_groups(net.layers)
     if groups is None or net.backend is not CPU or loss in STRAIGHT_THROUGH:
         return None
-    return f"{net.dtype}-{loss}-{kernel_kinds(CPU, groups, net.dtype)}"
+    return f"{net.dtype}-{loss}-{activation_kinds(CPU, groups, net.dtype)}"
 
 
 def _fused_marker(key: str) -> Path:
@@ -239,7 +239,7 @@ def warm_callees(spec: list[dict], dtype: str, loss: str, optimizer: str) -> Non
     groups = dense_groups(net.layers)
     if groups is None or fused_key(net, loss) is None:
         return
-    kinds = kernel_kinds(CPU, groups, net.dtype)
+    kinds = activation_kinds(CPU, groups, net.dtype)
     for kernel, args in reversed(cpu_fused.callees(net.dtype, LOSS_CODES[loss], kinds)):
         kernel(*args)
     if optimizer in optim.OPTIMIZERS:

@@ -216,18 +216,6 @@ class CPUBackend(CPULayerOps):
         """The kernel code for an activation on ``dtype`` arrays (float32 tanh: the fast one)."""
         return TANH_F32 if kind == TANH and dtype == np.float32 else kind
 
-    def fused_room(self, fan_in: int, fan_out: int, n: int, dtype: np.dtype) -> int:
-        """Workspace elements a fused step's chunk of n samples gives a Dense layer to pack its
-        input into for its forward product (``cpu_fused.room_size``)."""
-        return cpu_fused.room_size(fan_in, fan_out, n, np.dtype(dtype).itemsize)
-
-    def fused_bits(self, sizes: list[tuple[int, int]], dtype: np.dtype) -> int:
-        """``cpu_fused.TILED`` where a layer (fan_in, fan_out) may take its forward product in
-        tiles, so that the fused kernel holds them; 0 otherwise, and it compiles without."""
-        size = np.dtype(dtype).itemsize
-        tiled = any(cpu_fused.may_tile(fan_in, fan_out, size) for fan_in, fan_out in sizes)
-        return cpu_fused.TILED if tiled else 0
-
     def activation_forward(self, z: Array, a: Array, kind: int, alpha: float) -> None:
         _same("activation", z, a)
         kind = self.kernel_activation(kind, z.dtype)

@@ -135,12 +135,6 @@ class CUDABackend(CUDALayerOps):
     def kernel_activation(self, kind: int, dtype: np.dtype) -> int:
         return kind
 
-    def fused_room(self, fan_in: int, fan_out: int, n: int, dtype: np.dtype) -> int:
-        return 0  # the fused kernel's products read their operands where they lie
-
-    def fused_bits(self, sizes: list[tuple[int, int]], dtype: np.dtype) -> int:
-        return 0
-
     def activation_forward(self, z: Any, a: Any, kind: int, alpha: float) -> None:
         if z.shape != a.shape:
             raise ValueError(f"activation: {z.shape} and {a.shape} must be the same shape")

@@ -56,13 +56,13 @@ def dense_groups(layers: list[Layer]) -> list[tuple[Dense, Activation | None]] |
     return groups
 
 
-def kernel_kinds(backend: Any, groups: list[tuple[Dense, Activation | None]], dtype: Any) -> int:
-    """What the fused kernel for ``groups`` on ``dtype`` arrays is compiled for, as a bitmask:
-    the activation kinds it meets (``1 << kind`` each, the identity left out) and the backend's
-    own bits for the layers' sizes (``fused_bits``)."""
+def activation_kinds(
+    backend: Any, groups: list[tuple[Dense, Activation | None]], dtype: Any
+) -> int:
+    """The activation kinds the fused kernel meets in ``groups`` on ``dtype`` arrays, as the
+    bitmask it is compiled for (``1 << kind`` each, the identity left out)."""
     kinds = {backend.kernel_activation(act.kind, dtype) for _, act in groups if act is not None}
-    sizes = [(dense.in_features, dense.units) for dense, _ in groups]
-    return sum(1 << int(kind) for kind in kinds - {IDENTITY}) | backend.fused_bits(sizes, dtype)
+    return sum(1 << int(kind) for kind in kinds - {IDENTITY})
 
 
 def fused_chunks(net: Any, groups: list[tuple[Dense, Activation | None]], n: int) -> int:
@@ -123,8 +123,7 @@ class FusedStep:
         widest = max(d.units for d, _ in groups)
         width = groups[-1][0].units
         x_t = net.in_features * nc if nc * plan[0, 0] * plan[0, 1] < SMALL_PRODUCT else 0
-        room = max(backend.fused_room(d.in_features, d.units, nc, dtype) for d, _ in groups)
-        sizes = (nc * widest, nc * widest, nc * widest, x_t, nc * width, nc * width, room)  # SPOT_*
+        sizes = (nc * widest, nc * widest, nc * widest, x_t, nc * width, nc * width)  # SPOT_*
         spots = np.cumsum((offset, *sizes[:-1]), dtype=np.int64)
         self.plan = backend.from_host(plan, np.dtype(np.int64))
         self.alphas = backend.from_host(alphas, np.dtype(np.float64))
@@ -147,7 +146,7 @@ class FusedStep:
         self._no_update = (no_state, no_state)  # m and v of a step without an update
         self._no_y = backend.zeros((1, width), dtype)  # placeholders the kernel never reads
         self._no_labels = backend.zeros((1,), np.dtype(np.int64))
-        kinds = kernel_kinds(backend, groups, dtype)
+        kinds = activation_kinds(backend, groups, dtype)
         self.workspace = FusedWorkspace(
             net.data, net.grad, self.ws, self.plan, self.alphas, self.spots,
             self.loss_code, self.huber_delta, out, coefs, kinds, no_state, no_state, hyper,

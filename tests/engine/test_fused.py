@@ -141,43 +141,6 @@ def test_chunks_weight_gradients_made_after_every_chunk_match_layer_by_layer(
     np.testing.assert_allclose(step.output, layered.last_output, **TOL[dtype])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("chunks", [1, 2])
-def test_forward_products_in_tiles_match_layer_by_layer(dtype: str, chunks: int) -> None:
-    """Layers of 128 units or more over a chunk of one or two panels of samples take their
-    forward product in tiles (``tiles.pays_once``), their input packed into the workspace's
-    room; the step still matches the layer-by-layer path, and a last layer of 10 units, outside
-    the rule, stays on BLAS."""
-    from engine.backends.fused import FusedStep
-    from engine.kernels.cpu import tiles
-
-    fused = Sequential([Dense(200, 128), ReLU(), Dense(128, 136), Tanh(), Dense(136, 10)],
-                       seed=5, dtype=dtype)  # fmt: skip
-    layered = fused.copy()
-    layered.fuse = False
-    nc = 64 if dtype == "float32" else 32
-    n = nc * chunks
-    x, y = _batch(fused, "cross_entropy", n, seed=1)
-    groups = dense_groups(fused.layers)
-    assert groups is not None
-    step = FusedStep(fused, groups, n, "cross_entropy", chunks=chunks)
-    size = np.dtype(dtype).itemsize
-    assert tiles.pays_once(128, 200, nc, size) == tiles.TILES
-    assert not tiles.pays_once(10, 136, nc, size)
-    spots = step.spots
-    room = step.ws.reshape(chunks, -1)[:, spots[cpu_fused.SPOT_PACK] :]
-    assert (room.shape[1] > 0) == tiles.TILES  # sized for the largest packed input, 136 × nc
-    room[:] = np.nan  # what the products read must have been packed by this step
-    fused.grad[:] = np.nan
-    value = step.run(fused.as_input(x), fused.as_target(y, "cross_entropy", n))
-    ref = layered.loss_and_grad(x, y, "cross_entropy")
-    assert value == pytest.approx(ref, rel=TOL[dtype]["rtol"] * 10, abs=TOL[dtype]["atol"])
-    np.testing.assert_allclose(fused.grad, layered.grad, **TOL[dtype])
-    np.testing.assert_allclose(step.output, layered.last_output, **TOL[dtype])
-    if tiles.TILES:
-        assert not np.isnan(room).all(axis=1).any()  # every chunk packed into its room
-
-
 def test_chunks_that_do_not_split_the_batch_evenly_are_refused() -> None:
     """Every chunk's workspace is made for n / C samples: an uneven split would write past it."""
     from engine.backends.fused import FusedStep

@@ -92,30 +92,3 @@ def test_tiles_take_what_fits_the_cache() -> None:
     """BLAS's packing pays for a B of several megabytes: the tiles take up to ``TILE_BYTES``."""
     assert tiles.suits(128, 512, 4) == tiles.TILES  # an LSTM of 128 units, float32
     assert not tiles.suits(512, 2048, 4)  # 512 units: 4 MiB
-
-
-def test_a_product_packed_once_takes_tiles_only_where_they_beat_blas() -> None:
-    """``pays_once``: many whole tiles of rows of A, one or two whole panels of B."""
-    width = tiles.panel_width(4)
-    assert tiles.pays_once(256, 784, 2 * width, 4) == tiles.TILES  # a 784-256 layer, float32
-    assert tiles.pays_once(128, 256, width, 4) == tiles.TILES
-    assert not tiles.pays_once(256, 784, 4 * width, 4)  # A read four times
-    assert not tiles.pays_once(256, 784, width + 1, 4)  # a part of a panel
-    assert not tiles.pays_once(10, 784, width, 4)  # rows one at a time
-    assert not tiles.pays_once(8 * tiles.ROWS, 64, width, 4)  # too few tiles
-    assert not tiles.pays_once(256, 1 << 20, width, 4)  # B beyond the cache
-    assert tiles.panel_width(8) == tiles.panel_width(4) // 2
-
-
-def test_aligned_starts_a_room_on_a_cache_line() -> None:
-    room = np.zeros(100, np.float32)[1:]  # 4 bytes past NumPy's alignment
-    inner = _aligned(room)
-    skipped = inner.ctypes.data - room.ctypes.data
-    assert inner.ctypes.data % 64 == 0 and 0 <= skipped < 64
-    assert room.size - inner.size == skipped // 4  # a view of the same memory, not a copy
-
-
-def _aligned(room: np.ndarray) -> np.ndarray:
-    from numba import njit
-
-    return njit(lambda r: tiles.aligned(r))(room)

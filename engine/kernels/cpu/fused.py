@@ -27,9 +27,7 @@ offsets: the two ∂L/∂a buffers used in turn, δ = ∂L/∂z (apart from ∂L
 whose output aliases an input does not vectorise), ``xT`` (the input, transposed, for a small
 first layer), and the row-major output and loss gradient.
 
-``kinds`` is the set of activation kinds in ``plan`` (a bitmask), with the bit ``TILED`` where a
-layer may take its forward product in tiles (``engine.kernels.cpu.tiles``, the input packed into
-the room at ``spots[SPOT_PACK]``). The CPU backend compiles the
+``kinds`` is the set of activation kinds in ``plan`` (a bitmask). The CPU backend compiles the
 kernel with ``loss`` and ``kinds`` as constants, so that a network's kernel holds its own loss
 and activations and no other: on an empty cache a first step compiles a fraction of the code,
 and each (loss, activations, dtype) the user trains is compiled once and kept on disk.
@@ -46,7 +44,6 @@ from numba.extending import overload
 from engine import _numba_setup  # noqa: F401
 from engine.activations import IDENTITY
 from engine.kernels.cpu import core as cpu
-from engine.kernels.cpu import tiles
 from engine.kernels.cpu.blas import product
 from engine.kernels.cpu.views import mat
 
@@ -57,10 +54,7 @@ LOSS_BCE_LOGITS = 3
 LOSS_CROSS_ENTROPY = 4
 
 SMALL_PRODUCT = 1 << 15  # n·in·out below which loops beat a BLAS call
-TILED = 1 << 40
-"""A bit of ``kinds`` beside the activation kinds: the kernel holds the forward products in
-tiles (``_times_a_t_in_tiles``), for a network with a layer that may take them (``may_tile``)."""
-SPOT_G0, SPOT_G1, SPOT_DELTA, SPOT_XT, SPOT_OUT, SPOT_GRAD_OUT, SPOT_PACK = 0, 1, 2, 3, 4, 5, 6
+SPOT_G0, SPOT_G1, SPOT_DELTA, SPOT_XT, SPOT_OUT, SPOT_GRAD_OUT = 0, 1, 2, 3, 4, 5
 
 FAST = {"reassoc", "contract"}  # sums may be reordered (vectorised); NaN and Inf stay exact
 
@@ -238,9 +232,9 @@ def _activate_kernel(z, a, kind, alpha, kinds):
     the layer-by-layer path calls it), else the general kernel, which covers every kind."""
     if not isinstance(kinds, types.IntegerLiteral):
         return _activate_any
-    if kinds.literal_value & (TILED - 1) == 0:
+    if kinds.literal_value == 0:
         return _nothing
-    first, rest = _lowest(kinds.literal_value & (TILED - 1))
+    first, rest = _lowest(kinds.literal_value)
     own = cpu.FORWARD.get(first)
     if own is None:
         return _activate_any
@@ -278,9 +272,9 @@ def _activate_back_kernel(z, a, grad_a, grad_z, kind, alpha, kinds):
     """As ``_activate_kernel``, with ``cpu.BACKWARD``."""
     if not isinstance(kinds, types.IntegerLiteral):
         return _activate_back_any
-    if kinds.literal_value & (TILED - 1) == 0:
+    if kinds.literal_value == 0:
         return _nothing_back
-    first, rest = _lowest(kinds.literal_value & (TILED - 1))
+    first, rest = _lowest(kinds.literal_value)
     own = cpu.BACKWARD.get(first)
     if own is None:
         return _activate_back_any
@@ -319,7 +313,7 @@ def callees(dtype: Any, loss: int, kinds: int) -> list[tuple[Any, tuple]]:
     }
     forward: list[tuple[Any, tuple]] = []
     backward: list[tuple[Any, tuple]] = []
-    rest = kinds & (TILED - 1)
+    rest = kinds
     while rest:  # as ``_activate_kernel`` picks them: own kernels, until one has none
         kind, rest = _lowest(rest)
         if kind not in cpu.FORWARD:
@@ -329,64 +323,8 @@ def callees(dtype: Any, loss: int, kinds: int) -> list[tuple[Any, tuple]]:
         forward.append((cpu.FORWARD[kind], (m, m, 0.0)))
         backward.append((cpu.BACKWARD[kind], (m, m, m, m, 0.0)))
     head = [(transpose, (m, m)), (_add_to_rows, (m, v)), (forward_t, (m, m, v, m))]
-    if kinds & TILED:  # the first layer's input as it comes, the others' feature-major
-        spots = np.zeros(SPOT_PACK + 1, np.int64)
-        head += [
-            (_times_a_t_in_tiles, (m, m, v, spots, m)),
-            (_times_a_t_in_tiles, (m, m.T, v, spots, m)),
-        ]
     tail = [(_row_sums, (m, v)), (backward_t, (m, m, m, m, v, m, True))]
     return [*head, *forward, losses[loss], *backward, *tail]
-
-
-@njit(cache=True, nogil=True)
-def _times_a_t_in_tiles(W, a, ws, spots, zT):
-    """zᵀ = W aᵀ for a layer's activations a (n, fan_in), in tiles where they pay
-    (``tiles.pays_once``; aᵀ packed into the room at ``spots[SPOT_PACK]``), else by BLAS."""
-    fan_out, fan_in = W.shape
-    n, size = a.shape[0], W.itemsize
-    room = tiles.aligned(ws[spots[SPOT_PACK] :])
-    fits = room.size >= tiles.packed_size(fan_in, n, size)
-    if tiles.pays_once(fan_out, fan_in, n, size) and fits:
-        tiles.pack_t(a, room)
-        tiles.tile_product(W, room, zT)
-    else:
-        product(W, False, a, True, zT)
-
-
-def may_tile(fan_in: int, fan_out: int, itemsize: int) -> bool:
-    """Whether a layer's forward product takes tiles for some batch (``tiles.pays_once``): its
-    network's kernel is then compiled with them (``TILED``)."""
-    return bool(tiles.pays_once(fan_out, fan_in, tiles.panel_width(itemsize), itemsize))
-
-
-def room_size(fan_in: int, fan_out: int, n: int, itemsize: int) -> int:
-    """Elements of the room ``_times_a_t_in_tiles`` packs a layer's input into for a chunk of n
-    samples, 0 where BLAS takes the product."""
-    if not tiles.pays_once(fan_out, fan_in, n, itemsize) or n * fan_in * fan_out < SMALL_PRODUCT:
-        return 0
-    return int(tiles.packed_size(fan_in, n, itemsize)) + tiles.ALIGN
-
-
-def _times_a_t(W, a, ws, spots, zT, kinds):
-    """zᵀ = W aᵀ: ``_times_a_t_in_tiles`` where ``kinds`` has ``TILED``, else BLAS (compiled code
-    only)."""
-    raise NotImplementedError("a placeholder for compiled code")
-
-
-def _blas_times_a_t(W, a, ws, spots, zT, kinds):
-    product(W, False, a, True, zT)
-
-
-def _tiled(W, a, ws, spots, zT, kinds):
-    _times_a_t_in_tiles(W, a, ws, spots, zT)
-
-
-@overload(_times_a_t, prefer_literal=True)
-def _times_a_t_kernel(W, a, ws, spots, zT, kinds):
-    if isinstance(kinds, types.IntegerLiteral) and not kinds.literal_value & TILED:
-        return _blas_times_a_t
-    return _tiled
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -401,7 +339,7 @@ def _forward(x, data, ws, plan, alphas, spots, kinds):
         b = data[b_off : b_off + fan_out]
         zT = mat(ws, z_off, fan_out, n)
         if l == 0 and not small_first:
-            _times_a_t(W, x, ws, spots, zT, kinds)
+            product(W, False, x, True, zT)
             _add_to_rows(zT, b)
         else:
             src = spots[SPOT_XT] if l == 0 else plan[l - 1, 5]
@@ -409,7 +347,7 @@ def _forward(x, data, ws, plan, alphas, spots, kinds):
             if n * fan_in * fan_out < SMALL_PRODUCT:
                 forward_t(xT, W, b, zT)
             else:
-                _times_a_t(W, xT.T, ws, spots, zT, kinds)
+                product(W, False, xT, False, zT)
                 _add_to_rows(zT, b)
         if kind != IDENTITY:
             _activate(zT, mat(ws, a_off, fan_out, n), kind, alphas[l], kinds)

@@ -29,7 +29,7 @@ from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils, config, errors
-from numba.extending import intrinsic, register_jitable
+from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
 from engine import _numba_setup  # noqa: F401
@@ -209,40 +209,17 @@ def _block(r, a, ia, lda, b, ib, ldb, c, ic, ldc, k, start):
         ONE_ROW(a, ia + i * lda, lda, b, ib, ldb, c, ic + i * ldc, ldc, k, start)
 
 
-@register_jitable
-def panel_width(itemsize):
+@njit(cache=True, nogil=True, inline="always")
+def _width(itemsize):
     """Columns of a panel of B (``pack``): one tile's, ``VECTORS`` vectors."""
     return VECTORS * (VECTOR_BYTES // itemsize)
 
 
-@register_jitable
-def pays_once(m, k, n, itemsize):
-    """Whether C = A B for A (m × k) read in place and B (k × n) packed for this one product
-    (``pack``, ``tile_product``) beats BLAS: a tall A of whole tiles (each panel of B then serves
-    many of them) and a B of one or two whole panels (A is read once per panel).
-
-    A layer's forward product zᵀ = W aᵀ in the fused MLP step has that shape when its batch is
-    cut into chunks of 32 or 64 samples. Against OpenBLAS, one core, float32, packing included:
-    256 × 784 × 64 (an MNIST MLP's first layer) 0.84 of its time, 128 × 256 × 64 0.89,
-    512 × 784 × 64 0.84, 1024² × 64 0.93, 128 × 256 × 32 0.81; outside the rule 64 × 64 × 64
-    0.96, 256 × 784 × 128 0.95, 1024² × 128 1.12, 256 × 256 × 16 1.31, and a last layer of
-    10 units 1.7–4 (its rows go one at a time, a chain of dependent multiply-adds)."""
-    panel = panel_width(itemsize)
-    return (
-        TILES
-        and k * n * itemsize <= TILE_BYTES
-        and n % panel == 0
-        and n <= 2 * panel
-        and m % ROWS == 0
-        and m >= 16 * ROWS
-    )
-
-
-@register_jitable
+@njit(cache=True, nogil=True)
 def packed_size(k, n, itemsize):
     """Elements ``pack`` writes for a (k, n) B, its last panel padded to a whole one, and room
     for one tile of C after them."""
-    width = panel_width(itemsize)
+    width = _width(itemsize)
     return k * ((n + width - 1) // width * width) + ROWS * width
 
 
@@ -254,7 +231,7 @@ def pack(B, out):
     B's own rows they would lie a row apart (rows of 2 KiB fall in the same few sets of the
     cache and evict each other)."""
     k, n = B.shape
-    width = panel_width(B.itemsize)
+    width = _width(B.itemsize)
     for j0 in range(0, n, width):
         w = min(width, n - j0)
         for p in range(k):
@@ -270,14 +247,6 @@ def pack(B, out):
 def pack_t(W, out):
     """``pack`` of Wᵀ for W (n, k): the panels of the (k, n) operand Wᵀ, read from W."""
     pack(W.T, out)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def aligned(room):
-    """``room`` from its first element that starts a cache line (64 bytes) on: a caller that
-    packs into a room of an array that may start anywhere gives it ``ALIGN`` elements more."""
-    skip = (-room.ctypes.data) % 64 // room.itemsize
-    return room[min(skip, room.size) :]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -304,7 +273,7 @@ def tile_product(A, packed, C):
     if k == 0:
         c[:] = 0.0
         return
-    width = panel_width(A.itemsize)
+    width = _width(A.itemsize)
     depth = max(1, BLOCK_BYTES // (width * A.itemsize))
     whole = n // width * width
     for j0 in range(0, whole, width):
