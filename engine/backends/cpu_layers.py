@@ -226,8 +226,7 @@ class CPULayerOps(RecurrentOps, AttentionOps):
         for k, n in ((H, G), (G, H), (inputs, G)):
             if k and cpu_tiles.suits(k, n, size):
                 each = max(each, cpu_tiles.packed_size(k, n, size))
-        each = -(-each // cpu_tiles.ALIGN) * cpu_tiles.ALIGN  # as ``cpu_tiles.share`` cuts it
-        return self._scratch("packed", chunks * each, W_hh.dtype)
+        return self._scratch("packed", cpu_tiles.room_for(each, chunks), W_hh.dtype)
 
     def _project(self, xt: Array, W_ih: Array, b_ih: Array, xp: Array) -> None:
         """xp_t = x_t W_ihᵀ + b_ih for every step at once, as the chunks' drivers make it."""

@@ -92,3 +92,18 @@ def test_tiles_take_what_fits_the_cache() -> None:
     """BLAS's packing pays for a B of several megabytes: the tiles take up to ``TILE_BYTES``."""
     assert tiles.suits(128, 512, 4) == tiles.TILES  # an LSTM of 128 units, float32
     assert not tiles.suits(512, 2048, 4)  # 512 units: 4 MiB
+
+
+@pytest.mark.parametrize("each", [1, 16, 17, 1000])
+@pytest.mark.parametrize("chunks", [1, 2, 3])
+def test_a_room_sized_by_room_for_gives_every_share_its_need_on_whole_lines(
+    each: int, chunks: int
+) -> None:
+    from numba import njit
+
+    room = np.zeros(tiles.room_for(each, chunks), np.float32)
+    cut = njit(lambda r, c, n: tiles.share(r, c, n))
+    for c in range(chunks):
+        part = cut(room, c, chunks)
+        assert part.size >= each
+        assert (part.ctypes.data - room.ctypes.data) % (tiles.ALIGN * 4) == 0

@@ -249,10 +249,16 @@ def pack_t(W, out):
     pack(W.T, out)
 
 
+def room_for(each: int, chunks: int) -> int:
+    """Elements of a room from which ``share`` gives each of ``chunks`` threads ``each`` or
+    more: every share rounded up to whole cache lines (``ALIGN``)."""
+    return chunks * (-(-each // ALIGN) * ALIGN)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def share(packed, c, chunks):
-    """Thread c's share of a room cut in ``chunks`` shares of whole cache lines (``ALIGN``): a
-    caller sizes the room as ``chunks`` times its need rounded up to ``ALIGN``."""
+    """Thread c's share of a room cut in ``chunks`` shares of whole cache lines (``ALIGN``), as
+    ``room_for`` sizes it."""
     size = packed.size // chunks // ALIGN * ALIGN
     return packed[c * size : (c + 1) * size]
 
